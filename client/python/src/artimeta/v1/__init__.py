@@ -1,0 +1,1 @@
+"""Generated artimeta.v1 protobuf messages and gRPC stubs (see proto/artimeta/v1/)."""

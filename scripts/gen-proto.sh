@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Regenerates the Python code (messages, gRPC stubs, mypy stubs) from proto/ into the client
+# distribution. Output is committed; `make proto-check` fails when it drifts from proto/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+out=client/python/src
+find "$out/artimeta/v1" -name '*_pb2*.py*' -delete
+bin="$(dirname "$PY")"
+"$PY" -m grpc_tools.protoc -I proto \
+  --plugin=protoc-gen-mypy="$bin/protoc-gen-mypy" --plugin=protoc-gen-mypy_grpc="$bin/protoc-gen-mypy_grpc" \
+  --python_out="$out" --grpc_python_out="$out" \
+  --mypy_out="$out" --mypy_grpc_out="$out" \
+  proto/artimeta/v1/*.proto

@@ -1,0 +1,65 @@
+"""`artimeta-server serve | migrate | version`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from artimeta_server import __version__, logs
+from artimeta_server.config import ConfigError, Settings
+
+log = logging.getLogger("artimeta")
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    import uvloop
+
+    uvloop.run(coro)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="artimeta-server", description="artimeta gRPC metadata server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve gRPC (settings from ARTIMETA_* variables)")
+    serve.add_argument("--migrate", action="store_true", help="apply pending schema migrations first")
+    serve.add_argument("--listen", help="host:port, overrides ARTIMETA_LISTEN")
+    sub.add_parser("migrate", help="apply pending schema migrations and exit")
+    sub.add_parser("version", help="print the version")
+    args = parser.parse_args(argv)
+
+    if args.command == "version":
+        print(__version__)
+        return 0
+    try:
+        overrides = {"listen": args.listen} if getattr(args, "listen", None) else {}
+        settings = Settings.from_env(**overrides)
+    except ConfigError as exc:
+        print(f"artimeta-server: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_level, json_lines=settings.log_json)
+
+    if args.command == "migrate":
+        from artimeta_server.storage import migrate
+
+        async def run_migrate() -> None:
+            applied = await migrate.migrate(settings.database_url)
+            print(f"applied {len(applied)} migrations" + "".join(f"\n  {m.version:04d}_{m.name}" for m in applied))
+
+        _run(run_migrate())
+        return 0
+
+    from artimeta_server.app import SchemaOutOfDate, serve_forever
+
+    try:
+        _run(serve_forever(settings, migrate_schema=args.migrate))
+    except SchemaOutOfDate as exc:
+        log.error("%s", exc)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

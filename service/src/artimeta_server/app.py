@@ -1,0 +1,186 @@
+"""Wiring: pool, blob store, repositories, use cases, servicers, health, reflection, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from artimeta.v1 import namespace_pb2, namespace_pb2_grpc
+from artimeta_server.config import Settings
+from artimeta_server.domain.documents import Documents
+from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.rpc.errors import ErrorInterceptor
+from artimeta_server.rpc.namespaces import NamespaceServicer
+from artimeta_server.storage import migrate
+from artimeta_server.storage.blobstore import S3BlobStore, make_client
+from artimeta_server.storage.namespaces import PostgresNamespaces
+from artimeta_server.storage.postgres import Database, translate
+
+log = logging.getLogger("artimeta.app")
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """The use cases, built once over the storage adapters."""
+
+    db: Database
+    blobs: S3BlobStore
+    namespaces: Namespaces
+    documents: Documents
+
+
+def _services() -> list[str]:
+    return [
+        namespace_pb2.DESCRIPTOR.services_by_name["NamespaceService"].full_name,
+    ]
+
+
+async def build_domain(settings: Settings) -> Domain:
+    db = Database(
+        settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        acquire_timeout_s=settings.db_acquire_timeout_s,
+        statement_timeout_s=settings.db_statement_timeout_s,
+    )
+    client = make_client(
+        settings.s3_endpoint,
+        settings.s3_access_key,
+        settings.s3_secret_key,
+        secure=settings.s3_secure,
+        region=settings.s3_region or None,
+        max_connections=settings.blob_threads,
+        timeout_s=settings.s3_timeout_s,
+    )
+    blobs = S3BlobStore(client, settings.s3_bucket, threads=settings.blob_threads)
+    await db.open()
+    try:
+        await blobs.ensure_bucket()
+    except BaseException:
+        await db.close()
+        blobs.close()
+        raise
+    return Domain(
+        db=db,
+        blobs=blobs,
+        namespaces=Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s),
+        documents=Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes),
+    )
+
+
+class Server:
+    """One artimeta server process: start, serve, stop gracefully."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = 0
+        self._grpc: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self.domain: Domain | None = None
+        self._janitor: asyncio.Task[None] | None = None
+
+    async def start(self, *, migrate_schema: bool = False) -> int:
+        s = self.settings
+        if migrate_schema:
+            applied = await migrate.migrate(s.database_url)
+            if applied:
+                log.info("applied migrations %s", [f"{m.version:04d}_{m.name}" for m in applied])
+        self.domain = await build_domain(s)
+        try:
+            async with self.domain.db.connection() as conn:
+                todo = await migrate.pending(conn)
+            if todo:
+                raise SchemaOutOfDate(
+                    f"the database schema is out of date ({len(todo)} migrations pending); "
+                    "run `artimeta-server migrate` or start with --migrate"
+                )
+            self._grpc = self._make_server()
+            self.port = self._grpc.add_insecure_port(s.listen)
+            if self.port == 0:
+                raise OSError(f"could not bind {s.listen}")
+            await self._grpc.start()
+        except BaseException:
+            await self._close_domain()
+            raise
+        for name in ["", *_services()]:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._janitor = asyncio.create_task(self._janitor_loop(), name="artimeta-janitor")
+        log.info("serving", extra={"listen": s.listen, "port": self.port})
+        return self.port
+
+    def _make_server(self) -> grpc.aio.Server:
+        s = self.settings
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.keepalive_time_ms", int(s.keepalive_time_s * 1000)),
+            ("grpc.keepalive_timeout_ms", int(s.keepalive_timeout_s * 1000)),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+        server = grpc.aio.server(interceptors=[ErrorInterceptor(translate)], options=options)
+        assert self.domain is not None
+        namespace_pb2_grpc.add_NamespaceServiceServicer_to_server(NamespaceServicer(self.domain.namespaces), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            [*_services(), health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+        )
+        return server
+
+    async def _janitor_loop(self) -> None:
+        """Finishes work a failure left behind (blobs of deleted namespaces), on every replica."""
+        while True:
+            try:
+                if self.domain is not None:
+                    purged = await self.domain.namespaces.purge_tombstones()
+                    if purged:
+                        log.info("purged blobs of deleted namespaces", extra={"blobs": purged})
+            except Exception as exc:  # noqa: BLE001 - retried on the next round
+                log.warning("janitor round failed: %s", exc)
+            await asyncio.sleep(self.settings.janitor_interval_s)
+
+    async def wait(self) -> None:
+        assert self._grpc is not None
+        await self._grpc.wait_for_termination()
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Health turns NOT_SERVING first so balancers stop sending; in-flight calls get the grace period."""
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        await self._health.enter_graceful_shutdown()
+        if self._janitor is not None:
+            self._janitor.cancel()
+            self._janitor = None
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+            self._grpc = None
+        await self._close_domain()
+
+    async def _close_domain(self) -> None:
+        if self.domain is not None:
+            await self.domain.db.close()
+            self.domain.blobs.close()
+            self.domain = None
+
+
+async def serve_forever(settings: Settings, *, migrate_schema: bool) -> None:
+    import signal
+
+    server = Server(settings)
+    await server.start(migrate_schema=migrate_schema)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
+    await server.stop()

@@ -1,0 +1,82 @@
+"""`python -m artimeta_server.devstack run`: the whole local stack and the server, for `make run`.
+
+Starts Postgres and an S3 server in a state folder (kept between runs), migrates, serves on
+127.0.0.1:50051 (ARTIMETA_LISTEN overrides) and stops everything on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from artimeta_server import logs
+from artimeta_server.config import Settings
+from artimeta_server.devstack.s3 import minio_binary
+from artimeta_server.devstack.stack import Stack
+
+
+def _banner(port: int, stack: Stack) -> str:
+    assert stack.postgres is not None and stack.s3 is not None
+    return f"""
+artimeta is serving on 127.0.0.1:{port}
+  postgres  {stack.postgres.dsn()}
+  s3        http://{stack.s3.endpoint} ({stack.s3.kind}; credentials in {stack.home / "stack.json"})
+
+Call it:
+  .venv/bin/grpcurl -plaintext 127.0.0.1:{port} list
+  .venv/bin/grpcurl -plaintext 127.0.0.1:{port} grpc.health.v1.Health/Check
+  .venv/bin/grpcurl -plaintext -d '{{"namespace": {{"name": "demo"}}}}' 127.0.0.1:{port} artimeta.v1.NamespaceService/CreateNamespace
+  .venv/bin/python -c 'import artimeta; c = artimeta.Client("127.0.0.1:{port}"); print(list(c.list_namespaces()))'
+
+Ctrl-C stops the server, Postgres and the S3 server.
+"""
+
+
+async def _serve(settings: Settings, stack: Stack) -> None:
+    from artimeta_server.app import Server
+
+    server = Server(settings)
+    port = await server.start(migrate_schema=True)
+    print(_banner(port, stack), flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m artimeta_server.devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start Postgres + S3 + the server in the foreground")
+    run.add_argument("--state", default=".state", help="state folder, kept between runs")
+    run.add_argument("--s3", choices=["seaweedfs", "minio"], default=os.environ.get("ARTIMETA_DEV_S3", "seaweedfs"))
+    args = parser.parse_args(argv)
+
+    if args.s3 == "minio" and minio_binary() is None:
+        print("MinIO is not built yet (scripts/ensure-minio.sh); using SeaweedFS", file=sys.stderr)
+        args.s3 = "seaweedfs"
+    stack = Stack(Path(args.state).resolve(), s3_kind=args.s3)
+    print(f"starting postgres and {args.s3} in {stack.home} ...", flush=True)
+    stack.start()
+    try:
+        settings = Settings.from_env({**os.environ, **stack.env()}, log_json=False)
+        logs.setup(settings.log_level, json_lines=False)
+        import uvloop
+
+        uvloop.run(_serve(settings, stack))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping postgres and the S3 server ...", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

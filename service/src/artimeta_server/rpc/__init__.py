@@ -1,0 +1,1 @@
+"""Servicers: validate, convert proto <-> domain, call the domain. The only layer that sees gRPC."""

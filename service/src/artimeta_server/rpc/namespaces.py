@@ -1,0 +1,37 @@
+"""NamespaceService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from artimeta.v1 import namespace_pb2 as pb
+from artimeta.v1 import namespace_pb2_grpc
+from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.rpc import convert
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class NamespaceServicer(namespace_pb2_grpc.NamespaceServiceServicer):
+    def __init__(self, namespaces: Namespaces) -> None:
+        self._ns = namespaces
+
+    async def CreateNamespace(self, request: pb.CreateNamespaceRequest, context: Context) -> pb.CreateNamespaceResponse:
+        spec = request.namespace
+        ns = await self._ns.create(spec.name, spec.description, dict(spec.labels))
+        return pb.CreateNamespaceResponse(namespace=convert.namespace(ns))
+
+    async def GetNamespace(self, request: pb.GetNamespaceRequest, context: Context) -> pb.GetNamespaceResponse:
+        return pb.GetNamespaceResponse(namespace=convert.namespace(await self._ns.get(request.name)))
+
+    async def ListNamespaces(self, request: pb.ListNamespacesRequest, context: Context) -> pb.ListNamespacesResponse:
+        page = await self._ns.list(request.page_size, request.page_token)
+        return pb.ListNamespacesResponse(
+            namespaces=[convert.namespace(ns) for ns in page.namespaces], next_page_token=page.next_page_token
+        )
+
+    async def DeleteNamespace(self, request: pb.DeleteNamespaceRequest, context: Context) -> pb.DeleteNamespaceResponse:
+        result = await self._ns.delete(request.name, allow_missing=request.allow_missing)
+        return pb.DeleteNamespaceResponse(deleted=result.deleted, blobs_deleted=result.blobs_deleted)

@@ -1,0 +1,1 @@
+"""Adapters to Postgres and S3 implementing the ports of domain/."""

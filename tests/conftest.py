@@ -1,0 +1,103 @@
+"""Shared fixtures: a real Postgres and real S3 servers on free loopback ports in temporary
+folders, started once per test run and stopped at its end, and an in-process artimeta server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+import artimeta
+from artimeta_server.app import Server
+from artimeta_server.config import Settings
+from artimeta_server.devstack.s3 import MinioServer, S3Credentials, S3Server, SeaweedServer, minio_binary
+from artimeta_server.devstack.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    # World-traversable, so the postgres user can reach its folders when the tests run as root.
+    root = Path(tempfile.mkdtemp(prefix="artimeta-tests-", dir="/tmp"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_root: Path) -> Iterator[Stack]:
+    s = Stack(tmp_root / "stack", durable=False)
+    s.start()
+    yield s
+    s.remove()
+
+
+@pytest.fixture(scope="session")
+def minio_server(tmp_root: Path) -> Iterator[S3Server]:
+    if minio_binary() is None:
+        pytest.skip("MinIO is not built (needs Go: scripts/ensure-minio.sh); the MinIO leg is skipped")
+    server = MinioServer(tmp_root / "minio", S3Credentials.generate())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["seaweedfs", "minio"])
+def s3_server(request: pytest.FixtureRequest, stack: Stack) -> S3Server:
+    """Every S3 server the blob-store suite runs against."""
+    if request.param == "minio":
+        server: S3Server = request.getfixturevalue("minio_server")
+        return server
+    assert isinstance(stack.s3, SeaweedServer)
+    return stack.s3
+
+
+def settings_for(stack: Stack, **overrides: object) -> Settings:
+    env = {**stack.env(), "ARTIMETA_LISTEN": "127.0.0.1:0", "ARTIMETA_LOG_JSON": "false"}
+    return Settings.from_env(env, **overrides)
+
+
+@pytest.fixture(scope="session")
+def settings(stack: Stack) -> Settings:
+    return settings_for(stack, inline_document_limit=4096, max_message_bytes=4 * 1024 * 1024)
+
+
+@pytest.fixture(scope="session")
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    srv = Server(settings)
+    await srv.start(migrate_schema=True)
+    yield srv
+    await srv.stop(0.5)
+
+
+@pytest.fixture(scope="session")
+def target(server: Server) -> str:
+    return f"127.0.0.1:{server.port}"
+
+
+@pytest.fixture(scope="session")
+async def aclient(target: str) -> AsyncIterator[artimeta.AsyncClient]:
+    async with artimeta.AsyncClient(target, timeout=20) as client:
+        yield client
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+async def namespace(aclient: artimeta.AsyncClient) -> AsyncIterator[str]:
+    """A fresh namespace per test: arti's own tests reuse names, so isolation is by namespace."""
+    name = unique_name()
+    await aclient.create_namespace(name)
+    yield name
+    await aclient.delete_namespace(name, allow_missing=True)
+
+
+@pytest.fixture(scope="session")
+def venv_bin() -> Path:
+    return Path(os.environ.get("VIRTUAL_ENV", Path(__file__).resolve().parents[1] / ".venv")) / "bin"

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+
+from artimeta_server.domain import errors
+from artimeta_server.rpc.errors import describe
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (errors.InvalidArgument("x", reason="INVALID_NAME"), grpc.StatusCode.INVALID_ARGUMENT),
+        (errors.NotFound("x", reason="NAMESPACE_NOT_FOUND"), grpc.StatusCode.NOT_FOUND),
+        (errors.AlreadyExists("x", reason="NAMESPACE_EXISTS"), grpc.StatusCode.ALREADY_EXISTS),
+        (errors.Aborted("x", reason="TAG_MOVED"), grpc.StatusCode.ABORTED),
+        (errors.FailedPrecondition("x", reason="DIGEST_MISMATCH"), grpc.StatusCode.FAILED_PRECONDITION),
+        (errors.Unavailable("x", reason="DATABASE_UNAVAILABLE"), grpc.StatusCode.UNAVAILABLE),
+        (errors.DataLoss("x", reason="BLOB_CORRUPT"), grpc.StatusCode.DATA_LOSS),
+        (errors.PermissionDenied("x", reason="NO_ROLE"), grpc.StatusCode.PERMISSION_DENIED),
+        (errors.Unauthenticated("x", reason="NO_TOKEN"), grpc.StatusCode.UNAUTHENTICATED),
+    ],
+)
+def test_each_domain_error_has_its_code_and_reason(exc: errors.DomainError, code: grpc.StatusCode) -> None:
+    got, status = describe(exc, None)
+    assert got == code
+    assert status.code == code.value[0]
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert (info.reason, info.domain) == (exc.reason, "artimeta")
+
+
+def test_unavailable_carries_retry_info() -> None:
+    _, status = describe(errors.Unavailable("down", reason="DATABASE_UNAVAILABLE", retry_after_s=0.5), None)
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[1].Unpack(retry)
+    assert retry.retry_delay.ToNanoseconds() == 500_000_000
+
+
+def test_unknown_errors_are_internal_and_say_nothing() -> None:
+    code, status = describe(KeyError("secret detail"), None)
+    assert code == grpc.StatusCode.INTERNAL
+    assert "secret" not in status.message
+
+
+def test_translate_hook_maps_driver_errors() -> None:
+    code, _ = describe(ConnectionRefusedError(), lambda e: errors.Unavailable("down", reason="DATABASE_UNAVAILABLE"))
+    assert code == grpc.StatusCode.UNAVAILABLE
