@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +40,16 @@ class Domain:
     documents: Documents
 
 
-def _services() -> list[str]:
+def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
+    """Every artimeta.v1 service: its full name and how to add its servicer to a server.
+    One line a service; the servicer gets the use cases it needs from `domain`."""
     return [
-        namespace_pb2.DESCRIPTOR.services_by_name["NamespaceService"].full_name,
+        (
+            namespace_pb2.DESCRIPTOR.services_by_name["NamespaceService"].full_name,
+            lambda srv: namespace_pb2_grpc.add_NamespaceServiceServicer_to_server(
+                NamespaceServicer(domain.namespaces), srv
+            ),
+        ),
     ]
 
 
@@ -88,6 +96,7 @@ class Server:
         self._health = health.aio.HealthServicer()
         self.domain: Domain | None = None
         self._janitor: asyncio.Task[None] | None = None
+        self._service_names: list[str] = []
 
     async def start(self, *, migrate_schema: bool = False) -> int:
         s = self.settings
@@ -112,7 +121,7 @@ class Server:
         except BaseException:
             await self._close_domain()
             raise
-        for name in ["", *_services()]:
+        for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._janitor = asyncio.create_task(self._janitor_loop(), name="artimeta-janitor")
         log.info("serving", extra={"listen": s.listen, "port": self.port})
@@ -130,10 +139,13 @@ class Server:
         ]
         server = grpc.aio.server(interceptors=[ErrorInterceptor(translate)], options=options)
         assert self.domain is not None
-        namespace_pb2_grpc.add_NamespaceServiceServicer_to_server(NamespaceServicer(self.domain.namespaces), server)
+        for name, add in _servicers(self.domain):
+            add(server)
+            self._service_names.append(name)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
-            [*_services(), health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+            [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server,
         )
         return server
 
