@@ -68,8 +68,13 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+.PHONY: adapter-venvs
+adapter-venvs: venv
+	@for req in requirements/adapters/*.txt; do [ -e "$$req" ] || continue; \
+	  bash scripts/adapter-venv.sh "$$(basename "$$req" .txt)"; done
+
 .PHONY: test
-test: venv proto-check buf lint
+test: venv proto-check buf lint adapter-venvs
 	@if command -v go >/dev/null; then bash scripts/ensure-minio.sh >/dev/null; \
 	  else echo "go not found: the MinIO leg of the blob-store tests will be skipped"; fi
 	$(VENV)/bin/pytest

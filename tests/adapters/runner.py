@@ -1,0 +1,44 @@
+"""Runs one seed system's adapter suite (tests/adapters/<system>/) in that system's own
+virtualenv (.venvs/<system>, made by scripts/adapter-venv.sh), against a live server started by
+the main test session. The suite sees the server through ARTIMETA_TARGET."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_suite(system: str, target: str, *extra: str, timeout_s: float = 900) -> None:
+    python = ROOT / ".venvs" / system / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} is missing: run `bash scripts/adapter-venv.sh {system}` (make test does)")
+    suite = ROOT / "tests" / "adapters" / system
+    cmd = [
+        str(python),
+        "-m",
+        "pytest",
+        "-q",
+        "-ra",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(suite / "pytest.ini"),
+        "--rootdir",
+        str(suite),
+        "--confcutdir",
+        str(suite),
+        *extra,
+        str(suite),
+    ]
+    env = {**os.environ, "ARTIMETA_TARGET": target, "PYTHONPATH": str(suite)}
+    env.pop("VIRTUAL_ENV", None)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+    sys.stdout.write(proc.stdout[-20000:])
+    sys.stderr.write(proc.stderr[-5000:])
+    assert proc.returncode == 0, f"{system} adapter suite failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}"
