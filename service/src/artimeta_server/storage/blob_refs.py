@@ -1,0 +1,20 @@
+"""Every column that references a blob by digest. Garbage collection keeps a blob while any row
+listed here points at it, so a table that stores digests must be added here in the same change
+that creates it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class BlobReference:
+    table: str
+    namespace_column: str  # the namespace id (BIGINT)
+    hash_column: str  # lower-case hex sha256 (TEXT)
+    size_column: str  # BIGINT
+
+
+BLOB_REFERENCES: list[BlobReference] = [
+    # One entry per (table, digest column); appended by each feature that stores digests.
+]
