@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_suite(system: str, target: str, *extra: str, timeout_s: float = 900) -> None:
+def run_suite(system: str, target: str, *extra: str, files: tuple[str, ...] = (), timeout_s: float = 900) -> None:
+    """Runs tests/adapters/<system>/ (or only `files` in it) in .venvs/<system>."""
     python = ROOT / ".venvs" / system / "bin" / "python"
     if not python.exists():
         pytest.fail(f"{python} is missing: run `bash scripts/adapter-venv.sh {system}` (make test does)")
@@ -34,7 +35,7 @@ def run_suite(system: str, target: str, *extra: str, timeout_s: float = 900) -> 
         "--confcutdir",
         str(suite),
         *extra,
-        str(suite),
+        *([str(suite / f) for f in files] or [str(suite)]),
     ]
     env = {**os.environ, "ARTIMETA_TARGET": target, "PYTHONPATH": str(suite)}
     env.pop("VIRTUAL_ENV", None)
