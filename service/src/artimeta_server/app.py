@@ -12,16 +12,34 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from artimeta.v1 import namespace_pb2, namespace_pb2_grpc
+from artimeta.v1 import (
+    cache_pb2,
+    cache_pb2_grpc,
+    namespace_pb2,
+    namespace_pb2_grpc,
+    opstore_pb2,
+    opstore_pb2_grpc,
+    tags_pb2,
+    tags_pb2_grpc,
+)
 from artimeta_server.config import Settings
+from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.opstore import OpStore
+from artimeta_server.domain.tags import Tags
+from artimeta_server.rpc.cache import CacheServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
+from artimeta_server.rpc.opstore import OpStoreServicer
+from artimeta_server.rpc.tags import TagServicer
 from artimeta_server.storage import migrate
 from artimeta_server.storage.blobstore import S3BlobStore, make_client
+from artimeta_server.storage.cache import PostgresCache
 from artimeta_server.storage.namespaces import PostgresNamespaces
+from artimeta_server.storage.opstore import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
+from artimeta_server.storage.tags import PostgresTags
 
 log = logging.getLogger("artimeta.app")
 
@@ -38,6 +56,9 @@ class Domain:
     blobs: S3BlobStore
     namespaces: Namespaces
     documents: Documents
+    cache: Cache
+    tags: Tags
+    opstore: OpStore
 
 
 def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -49,6 +70,18 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
             lambda srv: namespace_pb2_grpc.add_NamespaceServiceServicer_to_server(
                 NamespaceServicer(domain.namespaces), srv
             ),
+        ),
+        (
+            cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name,
+            lambda srv: cache_pb2_grpc.add_CacheServiceServicer_to_server(CacheServicer(domain.cache), srv),
+        ),
+        (
+            tags_pb2.DESCRIPTOR.services_by_name["TagService"].full_name,
+            lambda srv: tags_pb2_grpc.add_TagServiceServicer_to_server(TagServicer(domain.tags), srv),
+        ),
+        (
+            opstore_pb2.DESCRIPTOR.services_by_name["OpStoreService"].full_name,
+            lambda srv: opstore_pb2_grpc.add_OpStoreServiceServicer_to_server(OpStoreServicer(domain.opstore), srv),
         ),
     ]
 
@@ -78,11 +111,15 @@ async def build_domain(settings: Settings) -> Domain:
         await db.close()
         blobs.close()
         raise
+    namespaces = Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s)
     return Domain(
         db=db,
         blobs=blobs,
-        namespaces=Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s),
+        namespaces=namespaces,
         documents=Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes),
+        cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
+        tags=Tags(PostgresTags(db), namespaces),
+        opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
     )
 
 

@@ -17,4 +17,6 @@ class BlobReference:
 
 BLOB_REFERENCES: list[BlobReference] = [
     # One entry per (table, digest column); appended by each feature that stores digests.
+    BlobReference("cache_values", "namespace_id", "blob_hash", "blob_size"),
+    BlobReference("opstore_versions", "namespace_id", "bytes_hash", "bytes_size"),
 ]
