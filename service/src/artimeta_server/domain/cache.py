@@ -212,8 +212,13 @@ class Cache:
         # (and, for large values, whose bytes in the blob store) is readable wins.
         for cand in await self._repo.cache_candidates(ns, query):
             value = await self._load(ns, cand.value)
-            if value is not None:
-                return CheckResult(cand.kind, cand.call_hash if cand.kind != "SINGLE" else None, value)
+            if value is None:
+                continue
+            if cand.kind == "SINGLE" or cand.call_hash is None:
+                return CheckResult(cand.kind, None, value)
+            node = await self._repo.get_call_node(ns, cand.call_hash)
+            subtree = node.subtree_task_hashes if node is not None else []
+            return CheckResult(cand.kind, cand.call_hash, value, subtree)
         return CheckResult("MISS")
 
     async def set_eval_cache(

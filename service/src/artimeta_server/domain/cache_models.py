@@ -98,6 +98,7 @@ class CheckResult:
     kind: str  # "MISS" | "CSE" | "SINGLE" | "ULTIMATE"
     call_hash: str | None = None
     value: ValueOut | None = None
+    subtree_task_hashes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,7 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
             result=_KIND_PB[result.kind],
             call_hash=result.call_hash or "",
             value=_value_out(result.value) if result.value is not None else None,
+            subtree_task_hashes=result.subtree_task_hashes,
         )
 
     async def SetEvalCache(self, request: pb.SetEvalCacheRequest, context: Context) -> pb.SetEvalCacheResponse:

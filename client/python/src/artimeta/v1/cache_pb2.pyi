@@ -604,6 +604,7 @@ class CheckCacheResponse(_message.Message):
     RESULT_FIELD_NUMBER: _builtins.int
     CALL_HASH_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
+    SUBTREE_TASK_HASHES_FIELD_NUMBER: _builtins.int
     result: Global___CacheResultKind.ValueType
     call_hash: _builtins.str
     """Set for CSE and ULTIMATE hits."""
@@ -611,16 +612,21 @@ class CheckCacheResponse(_message.Message):
     def value(self) -> Global___CacheValue:
         """The cached value (set on every hit)."""
 
+    @_builtins.property
+    def subtree_task_hashes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For CSE and ULTIMATE hits: the task hashes of the call's subtree (as GetCallNode returns)."""
+
     def __init__(
         self,
         *,
         result: Global___CacheResultKind.ValueType = ...,
         call_hash: _builtins.str = ...,
         value: Global___CacheValue | None = ...,
+        subtree_task_hashes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_hash", b"call_hash", "result", b"result", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_hash", b"call_hash", "result", b"result", "subtree_task_hashes", b"subtree_task_hashes", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,631 @@
+"""redun's backend on artimeta: `Scheduler(backend=ArtimetaBackend(target=..., namespace=...))`.
+
+Values are serialized and hashed by redun's own type registry here, in the client; the server
+stores bytes and never unpickles anything. The cache decision (CSE, ultimate and single
+reduction) is one CheckCache round trip, and rows known to exist (content-addressed, immutable)
+are not written twice by one process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import weakref
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+
+import grpc
+from redun.backends.base import RedunBackend, TagEntity
+from redun.expression import Expression, SchedulerExpression, TaskExpression
+from redun.hashing import hash_call_node
+from redun.tags import CONTEXT_KEY
+from redun.task import CacheCheckValid, CacheResult, CacheScope
+from redun.utils import MultiMap, iter_nested_value, json_dumps
+from redun.value import InvalidValueError, TypeRegistry
+
+from artimeta import errors
+from artimeta.client import Client
+from artimeta.v1 import cache_pb2 as cpb
+from artimeta.v1 import cache_pb2_grpc, tags_pb2_grpc
+from artimeta.v1 import tags_pb2 as tpb
+
+__all__ = ["ArtimetaBackend"]
+
+# redun's own limit (RedunBackendDb.max_value_size default).
+MAX_VALUE_SIZE = 1_000_000_000
+# Writes in flight before the next one waits for them.
+MAX_PENDING = 256
+
+_ENTITY = {
+    TagEntity.Execution: tpb.TAG_ENTITY_TYPE_EXECUTION,
+    TagEntity.Job: tpb.TAG_ENTITY_TYPE_JOB,
+    TagEntity.CallNode: tpb.TAG_ENTITY_TYPE_CALL_NODE,
+    TagEntity.Task: tpb.TAG_ENTITY_TYPE_TASK,
+    TagEntity.Value: tpb.TAG_ENTITY_TYPE_VALUE,
+    TagEntity.Null: tpb.TAG_ENTITY_TYPE_NULL,
+}
+_SCOPE = {
+    CacheScope.NONE: cpb.CACHE_SCOPE_NONE,
+    CacheScope.CSE: cpb.CACHE_SCOPE_CSE,
+    CacheScope.BACKEND: cpb.CACHE_SCOPE_BACKEND,
+}
+_CHECK = {CacheCheckValid.FULL: cpb.CACHE_CHECK_FULL, CacheCheckValid.SHALLOW: cpb.CACHE_CHECK_SHALLOW}
+_RESULT = {
+    CacheResult.CSE: cpb.CACHE_RESULT_KIND_CSE,
+    CacheResult.SINGLE: cpb.CACHE_RESULT_KIND_SINGLE,
+    CacheResult.ULTIMATE: cpb.CACHE_RESULT_KIND_ULTIMATE,
+    CacheResult.MISS: cpb.CACHE_RESULT_KIND_MISS,
+}
+_RESULT_BACK = {v: k for k, v in _RESULT.items()}
+_REASON = {
+    cpb.CACHE_MISS_REASON_NEW_TASK: "new_task",
+    cpb.CACHE_MISS_REASON_NEW_ARGS: "new_args",
+    cpb.CACHE_MISS_REASON_NEW_CALL: "new_call",
+}
+
+
+def _ts(value: Optional[datetime]) -> Any:
+    if value is None:
+        return None
+    from google.protobuf import timestamp_pb2
+
+    ts = timestamp_pb2.Timestamp()
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)  # noqa: UP017 - Python 3.9 has no datetime.UTC
+    ts.FromDatetime(value)
+    return ts
+
+
+def _find_arg_upstreams(expr_arg: Any) -> Iterator[str]:
+    """Calls whose results flowed into an argument (as redun's database backend finds them)."""
+    for value in iter_nested_value(expr_arg):
+        if isinstance(value, TaskExpression) and not isinstance(value, SchedulerExpression):
+            if value.call_hash:
+                yield value.call_hash
+        elif isinstance(value, Expression):
+            yield from _find_arg_upstreams(value._upstreams)
+
+
+def _flush_at_exit(ref: weakref.ReferenceType[ArtimetaBackend]) -> None:
+    backend = ref()
+    if backend is not None:
+        backend._flush_quietly()
+
+
+class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
+    """A redun backend whose call graph, caches, jobs, handles and tags live in artimeta.
+
+    `target` is "host:port", `namespace` the artimeta namespace (created on `load()` if missing).
+    With `write_behind=True`, writes the scheduler does not read back at once are sent without
+    waiting (awaited before this backend's next read, at the end of an execution and at exit):
+    a replay costs about one round trip a task, but another process may briefly not see them.
+    When redun builds the backend from its `[backend]` config section, `target` and `namespace`
+    may come from its `artimeta_target` / `artimeta_namespace` keys; other keys are ignored.
+    """
+
+    def __init__(
+        self,
+        target: Optional[str] = None,
+        namespace: Optional[str] = None,
+        config: Optional[Any] = None,
+        *,
+        type_registry: Optional[TypeRegistry] = None,
+        token: Optional[str] = None,
+        root_certificates: Optional[bytes] = None,
+        private_key: Optional[bytes] = None,
+        certificate_chain: Optional[bytes] = None,
+        secure: Optional[bool] = None,
+        timeout: float = 60.0,
+        create_namespace: bool = True,
+        write_behind: bool = False,
+    ) -> None:
+        super().__init__(type_registry=type_registry)
+        if config is not None:
+            target = target or config.get("artimeta_target")
+            namespace = namespace or config.get("artimeta_namespace")
+        if not target or not namespace:
+            raise ValueError("ArtimetaBackend needs target='host:port' and namespace='...'")
+        self.target = target
+        self.namespace = namespace
+        self._client_options: Dict[str, Any] = dict(
+            timeout=timeout,
+            token=token,
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+            secure=secure,
+        )
+        self._create_namespace = create_namespace
+        self.write_behind = write_behind
+        self._client: Optional[Client] = None
+        self._pending: List[Tuple[Any, bool]] = []
+        # Content-addressed rows never change: what this process knows to exist is skipped.
+        self._known_values: Set[str] = set()
+        self._known_calls: Set[str] = set()
+        self._subtrees: Dict[str, Set[str]] = {}
+        # Writes still in flight when the interpreter exits are awaited, not dropped.
+        atexit.register(_flush_at_exit, weakref.ref(self))
+
+    # Connection
+
+    def load(self, migrate: Optional[bool] = None) -> None:
+        """Connects and makes sure the namespace exists; calling it again does nothing."""
+        if self._client is not None:
+            return
+        client = Client(self.target, **self._client_options)
+        if self._create_namespace:
+            with contextlib.suppress(errors.AlreadyExists):
+                client.create_namespace(self.namespace, description="redun call graph and cache")
+        else:
+            client.get_namespace(self.namespace)
+        self._client = client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self.flush()
+            self._client.close()
+            self._client = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self.load()
+        assert self._client is not None
+        return self._client
+
+    @property
+    def _cache(self) -> cache_pb2_grpc.CacheServiceStub:
+        return self.client.stub(cache_pb2_grpc.CacheServiceStub)
+
+    @property
+    def _tags(self) -> tags_pb2_grpc.TagServiceStub:
+        return self.client.stub(tags_pb2_grpc.TagServiceStub)
+
+    def _read(self, method: Callable[..., Any], request: Any) -> Any:
+        self.flush()
+        return self.client.call(method, request)
+
+    def _write(self, method: Any, request: Any, *, best_effort: bool = False) -> None:
+        client = self.client
+        if not self.write_behind:
+            try:
+                client.call(method, request)
+            except errors.ArtimetaError:
+                if not best_effort:
+                    raise
+            return
+        fut = method.future(request, timeout=client.timeout, metadata=client._metadata)
+        self._pending.append((fut, best_effort))
+        if len(self._pending) >= MAX_PENDING:
+            self.flush()
+
+    def _flush_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # at exit there is nobody left to tell
+            self.flush()
+
+    def flush(self) -> None:
+        """Waits for every write in flight; raises the first failure."""
+        pending, self._pending = self._pending, []
+        first: Optional[BaseException] = None
+        for fut, best_effort in pending:
+            try:
+                fut.result()
+            except grpc.RpcError as err:
+                if not best_effort and first is None:
+                    first = errors.from_rpc_error(err)
+        if first is not None:
+            raise first
+
+    # Values
+
+    def _serialize(self, value: Any, data: Optional[bytes] = None) -> cpb.CacheValue:
+        registry = self.type_registry
+        iface = registry.get_value(value)
+        if data is None:
+            data = iface.serialize()
+        if len(data) > MAX_VALUE_SIZE:
+            raise ValueError(f"value is too large ({len(data)} > {MAX_VALUE_SIZE} bytes) to store")
+        return cpb.CacheValue(
+            value_hash=iface.get_hash(data=data),
+            type_name=registry.get_type_name(type(value)),
+            format=iface.get_serialization_format(),
+            data=data,
+        )
+
+    def _values(self, value: Any, data: Optional[bytes] = None) -> Tuple[str, List[cpb.CacheValue]]:
+        """The hash of a value and the values (it and its subvalues) not yet known to exist."""
+        main = self._serialize(value, data)
+        if main.value_hash in self._known_values:
+            return main.value_hash, []
+        out = [main]
+        for sub in self.type_registry.get_value(value).iter_subvalues():
+            out.append(self._serialize(sub))
+        return main.value_hash, [v for v in out if v.value_hash not in self._known_values]
+
+    def _remember(self, values: Iterable[cpb.CacheValue]) -> None:
+        self._known_values.update(v.value_hash for v in values)
+
+    def record_value(self, value: Any, data: Optional[bytes] = None) -> str:
+        value_hash, values = self._values(value, data)
+        if values:
+            self._write(self._cache.RecordValues, cpb.RecordValuesRequest(namespace=self.namespace, values=values))
+            self._remember(values)
+        return value_hash
+
+    def _deserialize(self, v: cpb.CacheValue) -> Tuple[Any, bool]:
+        try:
+            result = self.type_registry.deserialize(v.type_name, v.data)
+        except InvalidValueError:
+            return None, False
+        self._known_values.add(v.value_hash)
+        return result, True
+
+    def get_value(self, value_hash: str) -> Tuple[Any, bool]:
+        resp = self._read(
+            self._cache.GetValues, cpb.GetValuesRequest(namespace=self.namespace, value_hashes=[value_hash])
+        )
+        if not resp.values:
+            return None, False
+        return self._deserialize(resp.values[0])
+
+    # Call graph
+
+    def record_call_node(
+        self,
+        task_name: str,
+        task_hash: str,
+        args_hash: str,
+        expr_args: Tuple[Tuple[Any, ...], Dict[str, Any]],
+        eval_args: Tuple[Tuple[Any, ...], Dict[str, Any]],
+        result_hash: str,
+        child_call_hashes: List[str],
+        subtree_tasks: Iterable[Any] = (),
+    ) -> str:
+        call_hash: str = hash_call_node(task_hash, args_hash, result_hash, child_call_hashes)
+        if call_hash in self._known_calls:
+            return call_hash
+        eval_pos, eval_kw = eval_args
+        expr_pos, expr_kw = expr_args
+        kw_keys = sorted(set(eval_kw) & set(expr_kw))
+        entries: List[Tuple[Optional[int], Optional[str], Any, Any]] = [
+            (i, None, e, v)
+            for i, (e, v) in enumerate(zip(expr_pos, eval_pos))  # noqa: B905 - Python 3.9 has no strict=
+        ]
+        entries += [(None, k, expr_kw[k], eval_kw[k]) for k in kw_keys]
+        entries += [(None, k, eval_kw[k], eval_kw[k]) for k in eval_kw if k not in expr_kw]
+        values: List[cpb.CacheValue] = []
+        arguments = []
+        for position, key, expr_arg, eval_arg in entries:
+            value_hash, new = self._values(eval_arg)
+            values += new
+            arguments.append(
+                cpb.CallArgument(
+                    position=position,
+                    key=key,
+                    value_hash=value_hash,
+                    upstream_call_hashes=sorted(set(_find_arg_upstreams(expr_arg))),
+                )
+            )
+        subtree = {task_hash, *(t.hash for t in subtree_tasks)}
+        request = cpb.RecordCallNodeRequest(
+            namespace=self.namespace,
+            task_name=task_name,
+            task_hash=task_hash,
+            args_hash=args_hash,
+            result_hash=result_hash,
+            child_call_hashes=child_call_hashes,
+            arguments=arguments,
+            subtree_task_hashes=sorted(subtree),
+            values=list({v.value_hash: v for v in values}.values()),
+        )
+        if child_call_hashes:
+            # Edges are written only to recorded children: the children's writes must land first.
+            self.flush()
+        self._write(self._cache.RecordCallNode, request)
+        self._remember(values)
+        self._known_calls.add(call_hash)
+        self._subtrees[call_hash] = subtree
+        return call_hash
+
+    def get_subtree_tasks(self, call_hash: str) -> Set[str]:
+        known = self._subtrees.get(call_hash)
+        if known is not None:
+            return set(known)
+        try:
+            resp = self._read(
+                self._cache.GetCallNode, cpb.GetCallNodeRequest(namespace=self.namespace, call_hash=call_hash)
+            )
+        except errors.NotFound:
+            return set()
+        subtree = set(resp.subtree_task_hashes)
+        self._subtrees[call_hash] = subtree
+        return set(subtree)
+
+    def record_call_node_context(self, call_hash: str, context_hash: Optional[str], context: dict) -> str:  # type: ignore[type-arg]
+        if context_hash is None:
+            context_hash = self.record_value(context)
+        self.record_tags(TagEntity.CallNode, call_hash, [(CONTEXT_KEY, context_hash)])
+        return context_hash
+
+    # Cache
+
+    def check_cache(
+        self,
+        task_hash: str,
+        args_hash: str,
+        eval_hash: str,
+        execution_id: str,
+        scheduler_task_hashes: Set[str],
+        cache_scope: CacheScope,
+        check_valid: CacheCheckValid,
+        context_hash: Optional[str] = None,
+        allowed_cache_results: Optional[Set[CacheResult]] = None,
+    ) -> Tuple[Any, Optional[str], CacheResult]:
+        if cache_scope == CacheScope.NONE:
+            return None, None, CacheResult.MISS
+        shallow = check_valid == CacheCheckValid.SHALLOW
+        request = cpb.CheckCacheRequest(
+            namespace=self.namespace,
+            task_hash=task_hash,
+            args_hash=args_hash,
+            eval_hash=eval_hash,
+            execution_id=execution_id,
+            scheduler_task_hashes=sorted(scheduler_task_hashes) if shallow else [],
+            scope=_SCOPE[cache_scope],
+            check=_CHECK[check_valid],
+            context_hash=context_hash,
+            allowed_results=[_RESULT[r] for r in (allowed_cache_results or ())],
+        )
+        if allowed_cache_results is not None and not allowed_cache_results:
+            return None, None, CacheResult.MISS
+        resp = self._read(self._cache.CheckCache, request)
+        kind = _RESULT_BACK.get(resp.result, CacheResult.MISS)
+        if kind == CacheResult.MISS:
+            return None, None, CacheResult.MISS
+        result, ok = self._deserialize(resp.value)
+        if not ok:
+            return None, None, CacheResult.MISS
+        call_hash = resp.call_hash or None
+        if call_hash:
+            self._known_calls.add(call_hash)
+            self._subtrees[call_hash] = set(resp.subtree_task_hashes)
+        return result, call_hash, kind
+
+    def set_eval_cache(
+        self, eval_hash: str, task_hash: str, args_hash: str, value: Any, value_hash: Optional[str] = None
+    ) -> None:
+        request = cpb.SetEvalCacheRequest(
+            namespace=self.namespace, eval_hash=eval_hash, task_hash=task_hash, args_hash=args_hash
+        )
+        serialized = self._serialize(value)
+        if value_hash is None:
+            value_hash = serialized.value_hash
+        request.value_hash = value_hash
+        if value_hash not in self._known_values and serialized.value_hash == value_hash:
+            request.value.CopyFrom(serialized)
+        self._write(self._cache.SetEvalCache, request)
+        self._known_values.add(value_hash)
+
+    def explain_cache_miss(self, task: Any, args_hash: str) -> Optional[Dict[str, Any]]:
+        resp = self._read(
+            self._cache.ExplainCacheMiss,
+            cpb.ExplainCacheMissRequest(
+                namespace=self.namespace, task_name=task.fullname, task_hash=task.hash, args_hash=args_hash
+            ),
+        )
+        reason = _REASON.get(resp.reason)
+        if reason is None:
+            return None
+        if reason == "new_call":
+            return {"reason": reason}
+        return {
+            "reason": reason,
+            "call_hash": resp.call_hash,
+            "call_task_hash": resp.call_task_hash,
+            "call_args_hash": resp.call_args_hash,
+        }
+
+    # Handles
+
+    def _handle(self, handle: Any, values: List[cpb.CacheValue]) -> cpb.Handle:
+        value_hash, new = self._values(handle)
+        values += new
+        h = handle.__handle__
+        return cpb.Handle(hash=h.hash, fullname=h.fullname, key=h.key, value_hash=value_hash)
+
+    def advance_handle(self, handles: List[Any], child_handle: Any) -> None:
+        values: List[cpb.CacheValue] = []
+        # Ancestors that skipped recording (e.g. chained forks) are recorded first.
+        ancestors = []
+        queue = [p.__handle__.fork_parent for p in handles if p.__handle__.fork_parent and not p.__handle__.is_recorded]
+        while queue:
+            handle = queue.pop()
+            ancestors.append(self._handle(handle, values))
+            handle.__handle__.is_recorded = True
+            if handle.__handle__.fork_parent:
+                queue.append(handle.__handle__.fork_parent)
+        child = self._handle(child_handle, values)
+        parents = [self._handle(p, values) for p in handles]
+        self._read(
+            self._cache.AdvanceHandle,
+            cpb.AdvanceHandleRequest(
+                namespace=self.namespace,
+                ancestors=ancestors,
+                parents=parents,
+                child=child,
+                values=list({v.value_hash: v for v in values}.values()),
+            ),
+        )
+        self._remember(values)
+        child_handle.__handle__.is_recorded = True
+        for p in handles:
+            p.__handle__.is_recorded = True
+
+    def rollback_handle(self, handle: Any) -> None:
+        h = handle.__handle__
+        self._read(
+            self._cache.RollbackHandle,
+            cpb.RollbackHandleRequest(namespace=self.namespace, hash=h.hash, fullname=h.fullname),
+        )
+
+    def is_valid_handle(self, handle: Any) -> bool:
+        resp = self._read(
+            self._cache.IsValidHandle, cpb.IsValidHandleRequest(namespace=self.namespace, hash=handle.__handle__.hash)
+        )
+        return bool(resp.valid)
+
+    # Executions and jobs
+
+    def record_execution(self, exec_id: str, args: List[str]) -> None:
+        self._write(
+            self._cache.RecordExecution, cpb.RecordExecutionRequest(namespace=self.namespace, id=exec_id, args=args)
+        )
+
+    def record_updated_time(self, execution_id: str) -> None:
+        self._write(
+            self._cache.RecordUpdatedTime,
+            cpb.RecordUpdatedTimeRequest(namespace=self.namespace, execution_id=execution_id),
+            best_effort=True,
+        )
+
+    def _job(self, job: Any) -> cpb.Job:
+        return cpb.Job(
+            id=job.id,
+            task_hash=job.task.hash,
+            execution_id=job.execution.id,
+            parent_id=job.parent_job.id if job.parent_job else "",
+        )
+
+    def record_job_start(self, job: Any, now: Optional[datetime] = None) -> Any:
+        self.record_value(job.task)
+        msg = self._job(job)
+        if now is not None:
+            msg.start_time.CopyFrom(_ts(now))
+        self._write(self._cache.RecordJobStart, cpb.RecordJobStartRequest(namespace=self.namespace, job=msg))
+        return None
+
+    def record_job_end(self, job: Any, now: Optional[datetime] = None, status: Optional[str] = None) -> None:
+        self.record_value(job.task)
+        msg = self._job(job)
+        msg.call_hash = job.call_hash or ""
+        msg.cached = bool(job.was_cached)
+        msg.status = status or ""
+        if now is not None:
+            msg.end_time.CopyFrom(_ts(now))
+        self._write(self._cache.RecordJobEnd, cpb.RecordJobEndRequest(namespace=self.namespace, job=msg))
+        if not job.parent_job:
+            # The execution is over: everything it wrote is durable before the scheduler returns.
+            self.flush()
+
+    def get_job(self, job_id: str) -> Optional[dict]:  # type: ignore[type-arg]
+        try:
+            resp = self._read(self._cache.GetJob, cpb.GetJobRequest(namespace=self.namespace, id=job_id))
+        except errors.NotFound:
+            return None
+        return {"job_id": resp.job.id, "parent_id": resp.job.parent_id or None, "execution_id": resp.job.execution_id}
+
+    # Tags
+
+    @staticmethod
+    def _kv(tags: Iterable[Tuple[str, Any]]) -> List[tpb.TagKeyValue]:
+        return [tpb.TagKeyValue(key=key, value_json=json_dumps(value)) for key, value in tags]
+
+    @staticmethod
+    def _tuples(rows: Iterable[tpb.Tag]) -> List[Tuple[str, str, str, Any]]:
+        return [(t.tag_hash, t.entity_id, t.key, json.loads(t.value_json)) for t in rows]
+
+    def record_tags(
+        self,
+        entity_type: TagEntity,
+        entity_id: str,
+        tags: Iterable[Tuple[str, Any]],
+        parents: Iterable[str] = (),
+        update: bool = False,
+        new: bool = False,
+    ) -> List[Tuple[str, str, str, Any]]:
+        tags = list(tags)
+        if not tags:
+            return []
+        request = tpb.RecordTagsRequest(
+            namespace=self.namespace,
+            entity_type=_ENTITY[entity_type],
+            entity_id=entity_id,
+            tags=self._kv(tags),
+            parents=list(parents),
+            update=update,
+        )
+        setattr(request, "new", new)  # noqa: B010 - `new` is a keyword argument name clash
+        return self._tuples(self._read(self._tags.RecordTags, request).tags)
+
+    def delete_tags(
+        self, entity_id: str, tags: Iterable[Tuple[str, Any]], keys: Iterable[str] = ()
+    ) -> List[Tuple[str, str, str, Any]]:
+        resp = self._read(
+            self._tags.DeleteTags,
+            tpb.DeleteTagsRequest(namespace=self.namespace, entity_id=entity_id, tags=self._kv(tags), keys=list(keys)),
+        )
+        return self._tuples(resp.tags)
+
+    def update_tags(
+        self, entity_type: TagEntity, entity_id: str, old_keys: Iterable[str], new_tags: Iterable[Tuple[str, Any]]
+    ) -> List[Tuple[str, str, str, Any]]:
+        resp = self._read(
+            self._tags.UpdateTags,
+            tpb.UpdateTagsRequest(
+                namespace=self.namespace,
+                entity_type=_ENTITY[entity_type],
+                entity_id=entity_id,
+                old_keys=list(old_keys),
+                new_tags=self._kv(new_tags),
+            ),
+        )
+        return self._tuples(resp.tags)
+
+    def get_tags(self, entity_ids: List[str]) -> Dict[str, Any]:
+        resp = self._read(self._tags.GetTags, tpb.GetTagsRequest(namespace=self.namespace, entity_ids=list(entity_ids)))
+        out: Dict[str, Any] = {}
+        for entity in resp.entities:
+            tags = MultiMap()
+            for t in entity.tags:
+                tags.add(t.key, json.loads(t.value_json))
+            out[entity.entity_id] = tags
+        return out
+
+    # Records
+
+    def get_records(self, ids: Iterable[str], sorted: bool = True) -> Iterable[dict]:  # type: ignore[type-arg]
+        ids = list(ids)
+        out: List[dict] = []  # type: ignore[type-arg]
+        for i in range(0, len(ids), 1000):
+            resp = self._read(
+                self._cache.GetRecords, cpb.GetRecordsRequest(namespace=self.namespace, ids=ids[i : i + 1000])
+            )
+            out += [json.loads(r.json) for r in resp.records]
+        return out
+
+    def put_records(self, records: Iterable[dict]) -> int:  # type: ignore[type-arg]
+        items = []
+        for rec in records:
+            kind = rec.get("_type")
+            key = {
+                "Execution": "id",
+                "Job": "id",
+                "CallNode": "call_hash",
+                "Value": "value_hash",
+                "Tag": "tag_hash",
+            }.get(kind or "", "id")
+            items.append(cpb.CacheRecord(id=str(rec.get(key, "")), json=json.dumps(rec)))
+        created = 0
+        for i in range(0, len(items), 1000):
+            resp = self._read(
+                self._cache.PutRecords, cpb.PutRecordsRequest(namespace=self.namespace, records=items[i : i + 1000])
+            )
+            created += int(resp.created)
+        return created
+
+    def iter_record_ids(self, root_ids: Iterable[str]) -> Iterator[str]:
+        self.flush()
+        request = cpb.IterRecordIdsRequest(namespace=self.namespace, root_ids=list(root_ids))
+        for batch in self.client.stream(self._cache.IterRecordIds, request):
+            yield from batch.record_ids
