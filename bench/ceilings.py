@@ -1,0 +1,109 @@
+"""Ceilings the benchmarks compare against, measured in the same run on the same machine, and a
+local stack + artimeta server in a separate process to measure."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+
+from artimeta_server.devstack.procs import free_port
+from artimeta_server.devstack.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+_ECHO = """
+import asyncio, sys, uvloop, grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+async def main():
+    server = grpc.aio.server()
+    svc = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(svc, server)
+    server.add_insecure_port(sys.argv[1])
+    await server.start()
+    await svc.set("", health_pb2.HealthCheckResponse.SERVING)
+    await server.wait_for_termination()
+uvloop.run(main())
+"""
+
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+
+
+def load(target: str, method: str, request: bytes, *, concurrency: int = 16, seconds: float = 5.0) -> dict[str, float]:
+    """Runs bench.load in its own process against `target` and returns its JSON."""
+    out = subprocess.run(
+        [
+            PY,
+            "-m",
+            "bench.load",
+            target,
+            method,
+            request.hex(),
+            "--concurrency",
+            str(concurrency),
+            "--seconds",
+            str(seconds),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def wait_ready(target: str, timeout_s: float = 60) -> None:
+    with grpc.insecure_channel(target) as ch:
+        grpc.channel_ready_future(ch).result(timeout=timeout_s)
+
+
+@contextmanager
+def echo_server() -> Iterator[str]:
+    """A bare grpc.aio server on uvloop answering the health check: the RPC ceiling."""
+    target = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([PY, "-c", _ECHO, target])
+    try:
+        wait_ready(target)
+        yield target
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def local_stack(durable: bool = True) -> Iterator[Stack]:
+    home = Path(tempfile.mkdtemp(prefix="artimeta-bench-", dir="/tmp"))
+    home.chmod(0o755)
+    stack = Stack(home / "stack", durable=durable)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.remove()
+
+
+@contextmanager
+def artimeta_server(stack: Stack, *args: str, **env: str) -> Iterator[str]:
+    """`artimeta-server serve --migrate` in its own process over `stack`."""
+    target = f"127.0.0.1:{free_port()}"
+    full_env = {**os.environ, **stack.env(), "ARTIMETA_LISTEN": target, "ARTIMETA_LOG_LEVEL": "WARNING", **env}
+    proc = subprocess.Popen([str(Path(PY).parent / "artimeta-server"), "serve", "--migrate", *args], env=full_env)
+    try:
+        wait_ready(target)
+        yield target
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def ratio(value: float, ceiling: float) -> float:
+    return round(value / ceiling, 3) if ceiling else 0.0
