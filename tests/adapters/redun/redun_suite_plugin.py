@@ -38,3 +38,29 @@ def _artimeta_namespace() -> Iterator[None]:
     yield
     with Client(os.environ["ARTIMETA_TARGET"]) as client:
         client.delete_namespace(name, allow_missing=True)
+
+
+# Tests of redun's suite that read redun's SQL database directly (its SQLAlchemy `session` or
+# `backend` fixtures, or `isinstance(scheduler.backend, RedunBackendDb)`): they test the
+# database backend itself, not the backend interface, so they cannot apply to another backend.
+_SQL_FIXTURES = {"session", "backend", "testdb"}
+SQL_ONLY: dict[str, str] = {
+    "test_handle_edges": "asserts isinstance(scheduler.backend, RedunBackendDb) and queries its tables",
+    "test_handle_tasks_simple": "queries RedunBackendDb's Handle table",
+    "test_handle_tasks": "queries RedunBackendDb's Handle table",
+    "test_handle_merge": "queries RedunBackendDb's Handle table",
+    "test_handle_merge3": "queries RedunBackendDb's Handle table",
+    "test_multiple_forks": "queries RedunBackendDb's Handle table",
+    "test_scheduler_backend": "asserts the default backend is RedunBackendDb with a db_uri",
+    "test_common_expression": "asserts isinstance(scheduler.backend, RedunBackendDb) and queries its Job table",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        name = getattr(item, "originalname", item.name)
+        if fixtures & _SQL_FIXTURES:
+            item.add_marker(pytest.mark.skip(reason="reads redun's SQLAlchemy database session (RedunBackendDb only)"))
+        elif name in SQL_ONLY:
+            item.add_marker(pytest.mark.skip(reason=f"RedunBackendDb only: {SQL_ONLY[name]}"))

@@ -1,0 +1,182 @@
+"""redun's cache on artimeta, beside its ceilings measured in the same run:
+
+1. The cost of one cache hit: CheckCache (a SINGLE hit returning its value) at concurrency 16
+   and 1, against the bare grpc.aio echo server driven by the same load generator.
+2. A ~1,000-task redun workflow run cold and then replayed in a new process (every task a cache
+   hit), with ArtimetaBackend (each write awaited, and write-behind) and with redun's own SQLite
+   backend on the same machine; plus a replay after one leaf task changed.
+
+Needs .venvs/redun (`make adapter-venvs`) for part 2; part 1 runs without it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+from grpc_health.v1 import health_pb2
+
+import artimeta
+from artimeta.v1 import cache_pb2 as pb
+from artimeta.v1 import cache_pb2_grpc
+from bench.ceilings import HEALTH_CHECK, ROOT, artimeta_server, echo_server, load, local_stack, ratio
+
+TASKS = 1000
+REDUN_PY = ROOT / ".venvs" / "redun" / "bin" / "python"
+
+WORKFLOW = textwrap.dedent(
+    """
+    import json, sys, time
+    from redun import Scheduler, task
+
+    redun_namespace = "bench_cache"
+    mode, where, leaf_version, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    RAN = []
+
+    @task(version=leaf_version)
+    def square(x: int) -> int:
+        RAN.append("square")
+        return x * x
+
+    @task()
+    def add(a: int, b: int) -> int:
+        RAN.append("add")
+        return a + b
+
+    @task()
+    def main(n: int) -> int:
+        # Records go to tasks as separate arguments (see SEMANTICS.md on redun's argument hashing).
+        RAN.append("main")
+        return [add(square(i), i) for i in range(n)]
+
+    if mode == "sqlite":
+        from redun.config import Config
+        scheduler = Scheduler(config=Config({"backend": {"db_uri": "sqlite:///" + where}}))
+    else:
+        from artimeta.adapters.redun import ArtimetaBackend
+        target, namespace = where.split("/", 1)
+        backend = ArtimetaBackend(target=target, namespace=namespace, write_behind=(mode == "artimeta-write-behind"))
+        scheduler = Scheduler(backend=backend)
+    scheduler.load()
+    import logging
+    logging.getLogger("redun").setLevel(logging.WARNING)
+    scheduler.log = lambda *args, **kwargs: None
+    t0 = time.perf_counter()
+    result = scheduler.run(main(n))
+    elapsed = time.perf_counter() - t0
+    assert result == [i * i + i for i in range(n)]
+    print(json.dumps({"seconds": round(elapsed, 3), "tasks_run": len(RAN)}))
+    """
+)
+
+
+def _hex(i: int, salt: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(f"{salt}{i}".encode()).hexdigest()
+
+
+def check_cache_cost(target: str, echo_16: dict[str, float], echo_1: dict[str, float]) -> dict[str, Any]:
+    namespace = f"bench-cache-{uuid.uuid4().hex[:8]}"
+    with artimeta.Client(target) as client:
+        client.create_namespace(namespace)
+        stub = client.stub(cache_pb2_grpc.CacheServiceStub)
+        value = pb.CacheValue(
+            value_hash=_hex(0, "v"), type_name="builtins.int", format="application/python-pickle", data=b"\x80\x05K*."
+        )
+        client.call(
+            stub.SetEvalCache,
+            pb.SetEvalCacheRequest(
+                namespace=namespace,
+                eval_hash=_hex(0, "e"),
+                task_hash=_hex(0, "t"),
+                args_hash=_hex(0, "a"),
+                value_hash=value.value_hash,
+                value=value,
+            ),
+        )
+        request = pb.CheckCacheRequest(
+            namespace=namespace,
+            task_hash=_hex(0, "t"),
+            args_hash=_hex(0, "a"),
+            eval_hash=_hex(0, "e"),
+            execution_id=str(uuid.uuid4()),
+            scope=pb.CACHE_SCOPE_BACKEND,
+            check=pb.CACHE_CHECK_FULL,
+        )
+        hit = client.call(stub.CheckCache, request)
+        assert hit.result == pb.CACHE_RESULT_KIND_SINGLE
+    method = "/artimeta.v1.CacheService/CheckCache"
+    c16 = load(target, method, request.SerializeToString(), concurrency=16)
+    c1 = load(target, method, request.SerializeToString(), concurrency=1)
+    return {
+        "check_cache_c16": c16,
+        "check_cache_c1": c1,
+        "check_cache_c16_vs_echo": ratio(c16["rps"], echo_16["rps"]),
+        "check_cache_c1_vs_echo": ratio(c1["rps"], echo_1["rps"]),
+    }
+
+
+def _run_workflow(script: Path, mode: str, where: str, leaf_version: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(REDUN_PY), str(script), mode, where, leaf_version, str(TASKS // 2)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=script.parent,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{mode} workflow failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def redun_replay(target: str) -> dict[str, Any]:
+    if not REDUN_PY.exists():
+        return {"skipped": f"{REDUN_PY} is missing (make adapter-venvs)"}
+    results: dict[str, Any] = {"tasks": TASKS + 1}
+    with tempfile.TemporaryDirectory(prefix="bench-redun-") as tmp:
+        script = Path(tmp) / "workflow.py"
+        script.write_text(WORKFLOW)
+        modes = {
+            "sqlite": str(Path(tmp) / "redun.db"),
+            "artimeta": f"{target}/bench-redun-{uuid.uuid4().hex[:8]}",
+            "artimeta-write-behind": f"{target}/bench-redun-{uuid.uuid4().hex[:8]}",
+        }
+        for mode, where in modes.items():
+            cold = _run_workflow(script, mode, where, "1")
+            replay = _run_workflow(script, mode, where, "1")
+            leaf = _run_workflow(script, mode, where, "2")
+            results[mode] = {
+                "cold_s": cold["seconds"],
+                "replay_s": replay["seconds"],
+                "replay_tasks_per_s": round((TASKS + 1) / replay["seconds"], 1),
+                "replay_tasks_run": replay["tasks_run"],
+                "leaf_change_s": leaf["seconds"],
+                "leaf_change_tasks_run": leaf["tasks_run"],
+            }
+    sqlite = results["sqlite"]["replay_s"]
+    results["artimeta_replay_vs_sqlite"] = round(results["artimeta"]["replay_s"] / sqlite, 3)
+    results["artimeta_write_behind_replay_vs_sqlite"] = round(results["artimeta-write-behind"]["replay_s"] / sqlite, 3)
+    return results
+
+
+def main() -> dict[str, Any]:
+    with echo_server() as echo:
+        request = health_pb2.HealthCheckRequest().SerializeToString()
+        echo_16 = load(echo, HEALTH_CHECK, request, concurrency=16)
+        echo_1 = load(echo, HEALTH_CHECK, request, concurrency=1)
+    with local_stack() as stack, artimeta_server(stack) as target:
+        hits = check_cache_cost(target, echo_16, echo_1)
+        replay = redun_replay(target)
+    return {
+        "echo_ceiling_c16": echo_16,
+        "echo_ceiling_c1": echo_1,
+        **hits,
+        "redun_replay": replay,
+        "goals": {"check_cache_c16_vs_echo_at_least": 0.6, "artimeta_replay_vs_sqlite_at_most": 2.0},
+    }
