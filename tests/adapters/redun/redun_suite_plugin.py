@@ -41,9 +41,9 @@ def _artimeta_namespace() -> Iterator[None]:
 
 
 # Tests of redun's suite that read redun's SQL database directly (its SQLAlchemy `session` or
-# `backend` fixtures, or `isinstance(scheduler.backend, RedunBackendDb)`): they test the
+# fixture, or `isinstance(scheduler.backend, RedunBackendDb)`): they test the
 # database backend itself, not the backend interface, so they cannot apply to another backend.
-_SQL_FIXTURES = {"session", "backend", "testdb"}
+_SQL_FIXTURES = {"session"}
 SQL_ONLY: dict[str, str] = {
     "test_handle_edges": "asserts isinstance(scheduler.backend, RedunBackendDb) and queries its tables",
     "test_handle_tasks_simple": "queries RedunBackendDb's Handle table",
