@@ -177,12 +177,21 @@ def redun_replay(target: str, rounds: int = 3) -> dict[str, Any]:
 
 def main() -> dict[str, Any]:
     load_at_start = [round(x, 2) for x in os.getloadavg()]
+    request = health_pb2.HealthCheckRequest().SerializeToString()
+    # The machine is shared: the ceiling is measured before and after the RPCs it bounds, and
+    # the better of the two is kept, so a noisy moment cannot flatter the ratio.
     with echo_server() as echo:
-        request = health_pb2.HealthCheckRequest().SerializeToString()
         echo_16 = load(echo, HEALTH_CHECK, request, concurrency=16)
         echo_1 = load(echo, HEALTH_CHECK, request, concurrency=1)
     with local_stack() as stack, artimeta_server(stack) as target:
-        hits = check_cache_cost(target, echo_16, echo_1)
+        with echo_server() as echo:
+            hits = check_cache_cost(target, echo_16, echo_1)
+            again_16 = load(echo, HEALTH_CHECK, request, concurrency=16)
+            again_1 = load(echo, HEALTH_CHECK, request, concurrency=1)
+        echo_16 = max(echo_16, again_16, key=lambda r: r["rps"])
+        echo_1 = max(echo_1, again_1, key=lambda r: r["rps"])
+        hits["check_cache_c16_vs_echo"] = ratio(hits["check_cache_c16"]["rps"], echo_16["rps"])
+        hits["check_cache_c1_vs_echo"] = ratio(hits["check_cache_c1"]["rps"], echo_1["rps"])
         replay = redun_replay(target)
     return {
         "load_average_at_start": load_at_start,
