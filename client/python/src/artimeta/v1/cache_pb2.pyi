@@ -564,7 +564,9 @@ class CheckCacheRequest(_message.Message):
     scope: Global___CacheScope.ValueType
     check: Global___CacheCheck.ValueType
     context_hash: _builtins.str
-    """When set, only results recorded with this context hash qualify."""
+    """When set, CSE and ULTIMATE candidates qualify only if their call node carries a tag (see
+    TagService) with key "redun.context" whose value is this hash.
+    """
     @_builtins.property
     def scheduler_task_hashes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The task hashes the scheduler knows (current tasks), for the SHALLOW check."""
