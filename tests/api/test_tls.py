@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
 import trustme
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import artimeta
+from artimeta.v1 import namespace_pb2, namespace_pb2_grpc
 from artimeta_server.app import Server
 from artimeta_server.config import ConfigError
 from artimeta_server.devstack.stack import Stack
@@ -49,7 +52,7 @@ async def tls_server(stack: Stack, ca: trustme.CA, tmp_root: Path) -> AsyncItera
     folder = tmp_root / unique_name("tls")
     folder.mkdir()
     cert, key = _write_server_cert(ca, folder)
-    srv = await _start(stack, tls_cert_file=str(cert), tls_key_file=str(key))
+    srv = await _start(stack, tls_cert_file=str(cert), tls_key_file=str(key), health_listen="127.0.0.1:0")
     yield srv, folder
     await srv.stop(0.2)
 
@@ -122,3 +125,15 @@ def test_serving_without_tls_must_be_asked_for(stack: Stack) -> None:
     settings = settings_for(stack, plaintext=False)
     with pytest.raises(ConfigError, match="ARTIMETA_PLAINTEXT"):
         settings.validate_serving()
+
+
+async def test_probe_port_serves_only_health_in_plaintext(tls_server: tuple[Server, Path]) -> None:
+    srv, _ = tls_server
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{srv.health_port}") as ch:
+        resp = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert resp.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await namespace_pb2_grpc.NamespaceServiceStub(ch).ListNamespaces(
+                namespace_pb2.ListNamespacesRequest(), timeout=5
+            )
+        assert err.value.code() is grpc.StatusCode.UNIMPLEMENTED

@@ -114,6 +114,8 @@ class Server:
         self.settings = settings
         self.port = 0
         self._grpc: grpc.aio.Server | None = None
+        self._health_grpc: grpc.aio.Server | None = None
+        self.health_port = 0
         self._health = health.aio.HealthServicer()
         self.domain: Domain | None = None
         self._janitor: asyncio.Task[None] | None = None
@@ -150,9 +152,20 @@ class Server:
             if self.port == 0:
                 raise OSError(f"could not bind {s.listen}")
             await self._grpc.start()
+            if s.health_listen:
+                self._health_grpc = grpc.aio.server()
+                health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_grpc)
+                self.health_port = self._health_grpc.add_insecure_port(s.health_listen)
+                if self.health_port == 0:
+                    raise OSError(f"could not bind {s.health_listen}")
+                await self._health_grpc.start()
             if s.metrics_listen and not metrics.in_multiprocess_mode():
                 self._metrics_httpd, self.metrics_port = metrics.serve(s.metrics_listen)
         except BaseException:
+            for srv in (self._grpc, self._health_grpc):
+                if srv is not None:
+                    await srv.stop(0)
+            self._grpc = self._health_grpc = None
             await self._close_domain()
             raise
         for name in ["", *self._service_names]:
@@ -238,6 +251,9 @@ class Server:
         if self._grpc is not None:
             await self._grpc.stop(grace)
             self._grpc = None
+        if self._health_grpc is not None:
+            await self._health_grpc.stop(0)
+            self._health_grpc = None
         await self._close_domain()
 
     async def _close_domain(self) -> None:

@@ -61,6 +61,8 @@ class Settings:
     jwt_roles_claim: str = "artimeta_roles"
     # Observability: Prometheus on its own port (empty = off); OTLP traces (empty = off).
     metrics_listen: str = ""
+    # A plaintext port serving only grpc.health.v1 (Kubernetes' native gRPC probes speak no TLS).
+    health_listen: str = ""
     otlp_endpoint: str = ""
     otlp_insecure: bool = False
     service_name: str = "artimeta"
