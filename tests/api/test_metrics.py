@@ -69,3 +69,19 @@ async def test_counts_per_code_after_traffic(metrics_server: Server) -> None:
     assert after[("artimeta_schema_version", ())] == max(m.version for m in migrate.available())
     assert after[("artimeta_db_pool_max", ())] >= 1
     assert ("artimeta_rpc_in_flight", (("grpc_service", "artimeta.v1.NamespaceService"),)) in after
+
+
+async def test_blob_bytes_in_and_out(metrics_server: Server) -> None:
+    domain = metrics_server.domain
+    assert domain is not None
+    name = unique_name()
+    ns = await domain.namespaces.create(name, "", {})
+    before = scrape(metrics_server.metrics_port)
+    payload = b"x" * 3000 + unique_name().encode()
+    digest = await domain.blobs.put(ns.id, payload)
+    assert await domain.blobs.get(ns.id, digest) == payload
+    after = scrape(metrics_server.metrics_port)
+    for direction in ("in", "out"):
+        key = ("artimeta_blob_bytes_total", (("direction", direction),))
+        assert after[key] - before.get(key, 0.0) == len(payload)
+    await domain.namespaces.delete(name, allow_missing=False)

@@ -34,6 +34,7 @@ def setup(endpoint: str, *, service_name: str, insecure: bool, exporter: Any = N
     else:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     _tracer = provider.get_tracer("artimeta")
+    _tracer._artimeta_provider = provider
     _propagator = TraceContextTextMapPropagator()
     _ = trace  # the global provider is left alone: servers in one process keep their own
     log.info("tracing on", extra={"otlp_endpoint": endpoint})
@@ -63,3 +64,12 @@ def server_span(name: str, carrier: Mapping[str, str], attributes: Mapping[str, 
     ctx = _propagator.extract(carrier=dict(carrier))
     with _tracer.start_as_current_span(name, context=ctx, kind=SpanKind.SERVER, attributes=dict(attributes)) as s:
         yield s
+
+
+def shutdown() -> None:
+    """Turns tracing off again (flushes the exporter)."""
+    global _tracer, _propagator
+    tracer, _tracer, _propagator = _tracer, None, None
+    provider = getattr(tracer, "_artimeta_provider", None)
+    if provider is not None:
+        provider.shutdown()
