@@ -5,6 +5,7 @@ credentials."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -33,7 +34,7 @@ def _code_of(context: Context, exc: BaseException | None) -> grpc.StatusCode:
                 if c.value[0] == code:
                     return c
         return grpc.StatusCode.OK if exc is None else grpc.StatusCode.UNKNOWN
-    if isinstance(exc, Exception) and type(exc).__name__ == "CancelledError":
+    if isinstance(exc, asyncio.CancelledError):
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN
 
