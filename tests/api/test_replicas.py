@@ -188,3 +188,19 @@ def test_token_command_line(
                 c.get_namespace(name)
             assert err.value.reason == "TOKEN_REVOKED"
         assert run("revoke", "0000000000000000").returncode == 2
+
+
+def test_supervisor_stops_when_a_worker_dies(
+    fresh_db_env: dict[str, str], venv_bin: Path, tmp_root: Path, replicas: object
+) -> None:
+    with servers(venv_bin, fresh_db_env, tmp_root, 1, "--workers", "2") as procs:
+        proc, _ = procs[0]
+        children = [
+            int(p)
+            for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        ]
+        assert len(children) == 2
+        os.kill(children[0], signal.SIGKILL)
+        # The pod must restart as a whole rather than serve on with half its workers.
+        assert proc.wait(timeout=30) == 1
+        wait_for(lambda: not os.path.exists(f"/proc/{children[1]}"), timeout_s=20, what="the other worker to exit")
