@@ -397,3 +397,38 @@ async def test_large_partition_values_live_in_the_blob_store(aclient, namespace:
     finally:
         await conn.close()
     assert [r["in_blobs"] for r in rows] == [False, True]
+
+
+@pytest.fixture(scope="module")
+async def small_limits(stack):
+    from artimeta_server.app import Server
+    from tests.conftest import settings_for
+
+    srv = Server(settings_for(stack, inline_document_limit=100, max_document_bytes=1000))
+    await srv.start()
+    async with artimeta.AsyncClient(f"127.0.0.1:{srv.port}") as client:
+        yield client
+    await srv.stop(0.5)
+
+
+async def test_oversized_documents_are_refused_whole(small_limits: artimeta.AsyncClient, namespace: str) -> None:
+    c = small_limits
+    s = stub(c)
+    big = graph_pb2.Graph(name="g", fingerprint=1, document=b"x" * 1001)
+    with pytest.raises(artimeta.InvalidArgument) as err:
+        await c.call(s.WriteGraph, pb.WriteGraphRequest(namespace=namespace, graph=big))
+    assert err.value.reason == "DOCUMENT_TOO_LARGE" and err.value.metadata["field"] == "graph.document"
+    with pytest.raises(artimeta.NotFound):
+        await c.call(s.ReadGraph, pb.ReadGraphRequest(namespace=namespace, name="g", fingerprint=1))
+    # A partition too large for the limit: none of the batch is written.
+    ok = part("fine")
+    huge = ppb.StoragePartition(type="m:Literal", fields=b'{"value":"' + b"v" * 2000 + b'"}')
+    with pytest.raises(artimeta.InvalidArgument) as err:
+        await write_parts(c, namespace, 1, [ok, huge])
+    assert err.value.reason == "DOCUMENT_TOO_LARGE"
+    assert await read_parts(c, namespace, 1) == []
+    # Between the inline limit and the maximum: kept in the blob store, read back whole.
+    medium = graph_pb2.Graph(name="g", fingerprint=2, document=b"m" * 900)
+    await c.call(s.WriteGraph, pb.WriteGraphRequest(namespace=namespace, graph=medium))
+    got = await c.call(s.ReadGraph, pb.ReadGraphRequest(namespace=namespace, name="g", fingerprint=2))
+    assert got.graph.document == medium.document

@@ -48,14 +48,17 @@ ORDER BY u.ident
 ON CONFLICT DO NOTHING
 """
 
-# LATERAL makes every wanted (keys, fingerprint) pair one probe of the unique index, so the
-# cost follows the filter's size, not the table's, whatever the planner estimates.
+# Every wanted (keys, fingerprint) pair is one probe of the unique index, so the cost follows the
+# filter's size, not the table's. OFFSET 0 keeps each LATERAL subquery from being flattened into a
+# join: with the statistics a bulk write leaves stale, the planner would otherwise hash the whole
+# storage.
 FILTERED_READ = """
 SELECT p.body, p.body_hash, p.body_size
 FROM unnest($3::bytea[], $4::bigint[]) AS f(keys, fp)
 CROSS JOIN LATERAL (
     SELECT body, body_hash, body_size FROM arti_storage_partitions
     WHERE namespace_id = $1 AND storage_fingerprint = $2 AND input_fingerprint = f.fp AND keys = f.keys
+    OFFSET 0
 ) p
 UNION ALL
 SELECT p.body, p.body_hash, p.body_size
@@ -63,6 +66,7 @@ FROM unnest($5::bytea[]) AS f(keys)
 CROSS JOIN LATERAL (
     SELECT body, body_hash, body_size FROM arti_storage_partitions
     WHERE namespace_id = $1 AND storage_fingerprint = $2 AND input_fingerprint IS NULL AND keys = f.keys
+    OFFSET 0
 ) p
 """
 
