@@ -432,3 +432,27 @@ async def test_oversized_documents_are_refused_whole(small_limits: artimeta.Asyn
     await c.call(s.WriteGraph, pb.WriteGraphRequest(namespace=namespace, graph=medium))
     got = await c.call(s.ReadGraph, pb.ReadGraphRequest(namespace=namespace, name="g", fingerprint=2))
     assert got.graph.document == medium.document
+
+
+async def test_concurrent_tag_reads_each_get_their_own_tag(aclient, namespace: str, target: str) -> None:
+    for fp in range(1, 31):
+        await _snapshot(aclient, namespace, fp)
+        await _tag(aclient, namespace, fp, tag=f"t{fp}")
+    s = stub(aclient)
+
+    async def read(tag: str) -> int:
+        try:
+            resp = await aclient.call(
+                s.ReadSnapshotTag, pb.ReadSnapshotTagRequest(namespace=namespace, name="g", tag=tag)
+            )
+        except artimeta.NotFound:
+            return -1
+        return int(resp.snapshot.fingerprint)
+
+    tags = [f"t{i % 32}" for i in range(200)]  # t0 and t31 do not exist
+    results = await asyncio.gather(*[read(t) for t in tags])
+    assert results == [(-1 if i % 32 in (0, 31) else i % 32) for i in range(200)]
+    # A read issued after a move returns the move, even among concurrent readers.
+    moved = [_tag(aclient, namespace, 30, tag="t1", overwrite=True)]
+    await asyncio.gather(*moved)
+    assert (await asyncio.gather(*[read("t1") for _ in range(20)])) == [30] * 20
