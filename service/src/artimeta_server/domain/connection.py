@@ -7,6 +7,7 @@ always read from the database."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.connection_models import (
@@ -47,6 +48,18 @@ def graph_name(name: str, field: str = "name") -> str:
 
 def _tag_name(tag: str) -> str:
     return validation.text(tag, field="tag", max_len=MAX_TAG, required=True)
+
+
+def _position(kind: str, token: str, types: tuple[type, ...]) -> list[Any] | None:
+    """The keyset position of a page token, checked to be one this list could have returned."""
+    after = decode_token(kind, token)
+    if after is not None and (
+        len(after) != len(types) or not all(type(v) is t for v, t in zip(after, types, strict=True))
+    ):
+        raise InvalidArgument(
+            "page_token is not one this list returned", reason="INVALID_PAGE_TOKEN", metadata={"field": "page_token"}
+        )
+    return after
 
 
 def _code_refs(refs: Sequence[str]) -> tuple[str, ...]:
@@ -304,7 +317,7 @@ class Connections:
         if name:
             graph_name(name)
         limit = page_size(size)
-        after = decode_token("graphs", token)
+        after = _position("graphs", token, (str, int))
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.list_graphs(
             ns, name or None, None if after is None else (str(after[0]), int(after[1])), limit + 1
@@ -315,7 +328,7 @@ class Connections:
     async def list_snapshots(self, namespace: str, name: str, size: int, token: str) -> Page[StoredRecord]:
         graph_name(name)
         limit = page_size(size)
-        after = decode_token("snapshots", token)
+        after = _position("snapshots", token, (int,))
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.list_snapshots(ns, name, None if after is None else int(after[0]), limit + 1)
         nxt = encode_token("snapshots", [rows[limit - 1][0]]) if len(rows) > limit else ""
@@ -325,7 +338,7 @@ class Connections:
         if name:
             graph_name(name)
         limit = page_size(size)
-        after = decode_token("tags", token)
+        after = _position("tags", token, (str, str))
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.list_tags(
             ns, name or None, None if after is None else (str(after[0]), str(after[1])), limit + 1
@@ -337,7 +350,7 @@ class Connections:
         graph_name(name)
         _tag_name(tag)
         limit = page_size(size)
-        after = decode_token("moves", token)
+        after = _position("moves", token, (int,))
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.tag_history(ns, name, tag, None if after is None else int(after[0]), limit + 1)
         nxt = encode_token("moves", [rows[limit - 1].sequence]) if len(rows) > limit else ""
