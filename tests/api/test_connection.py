@@ -456,3 +456,26 @@ async def test_concurrent_tag_reads_each_get_their_own_tag(aclient, namespace: s
     moved = [_tag(aclient, namespace, 30, tag="t1", overwrite=True)]
     await asyncio.gather(*moved)
     assert (await asyncio.gather(*[read("t1") for _ in range(20)])) == [30] * 20
+
+
+async def test_a_second_server_reads_what_the_first_wrote(aclient, namespace: str, settings) -> None:
+    from artimeta_server.app import Server
+
+    other = Server(settings)
+    await other.start()
+    try:
+        async with artimeta.AsyncClient(f"127.0.0.1:{other.port}") as b:
+            a_stub, b_stub = stub(aclient), stub(b)
+            for fp in (1, 2):
+                await _snapshot(aclient, namespace, fp)
+            await _tag(aclient, namespace, 1)
+            await write_parts(aclient, namespace, 6, [part("a", input_fp=1, d=1)])
+            read = pb.ReadSnapshotTagRequest(namespace=namespace, name="g", tag="prod")
+            assert (await b.call(b_stub.ReadSnapshotTag, read)).snapshot.fingerprint == 1
+            assert len(await read_parts(b, namespace, 6)) == 1
+            # Moved through the second server: the first sees it at once (tags are never cached).
+            assert (await aclient.call(a_stub.ReadSnapshotTag, read)).snapshot.fingerprint == 1
+            await _tag(b, namespace, 2, overwrite=True)
+            assert (await aclient.call(a_stub.ReadSnapshotTag, read)).snapshot.fingerprint == 2
+    finally:
+        await other.stop(0.5)
