@@ -479,3 +479,19 @@ async def test_a_second_server_reads_what_the_first_wrote(aclient, namespace: st
             assert (await aclient.call(a_stub.ReadSnapshotTag, read)).snapshot.fingerprint == 2
     finally:
         await other.stop(0.5)
+
+
+async def test_a_bad_partition_in_a_later_chunk_writes_nothing(aclient, namespace: str) -> None:
+    from artimeta_server.rpc.partitions import CHUNK
+
+    parts = [part(f"c{i}", input_fp=i, d=i) for i in range(CHUNK + 5)]
+    parts[-1].keys.keys["d"].int8_key = 1000
+    with pytest.raises(artimeta.InvalidArgument) as err:
+        await write_parts(aclient, namespace, 21, parts)
+    assert err.value.reason == "INVALID_PARTITION_KEY" and err.value.metadata["field"].startswith(
+        f"partitions[{CHUNK + 4}]"
+    )
+    assert await read_parts(aclient, namespace, 21) == []
+    parts[-1].keys.keys["d"].int64_key = 5
+    assert await write_parts(aclient, namespace, 21, parts) == CHUNK + 5
+    assert len(await read_parts(aclient, namespace, 21)) == CHUNK + 5

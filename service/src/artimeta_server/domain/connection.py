@@ -6,7 +6,7 @@ always read from the database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from artimeta_server.domain import validation
@@ -238,22 +238,31 @@ class Connections:
                     hashes[i] = stored.digest.hash
         return StoredPartitions(batch.idents, batch.keys, batch.input_fingerprints, inline, hashes, sizes)
 
-    async def write_artifact_partitions(self, namespace: str, storage_fingerprint: int, batch: PartitionBatch) -> int:
+    async def _stored(self, ns: int, batches: Iterable[PartitionBatch]) -> AsyncIterator[StoredPartitions]:
+        for batch in batches:
+            if len(batch):
+                yield await self._store(ns, batch)
+
+    async def write_artifact_partitions(
+        self, namespace: str, storage_fingerprint: int, batches: Iterable[PartitionBatch]
+    ) -> int:
+        """Adds partitions to a storage in one transaction; `batches` are consumed one at a time."""
         ns = await self._ns.resolve(namespace)
-        if not len(batch):
-            return 0
-        return await self._repo.add_storage_partitions(ns, storage_fingerprint, await self._store(ns, batch))
+        return await self._repo.add_storage_partitions(ns, storage_fingerprint, self._stored(ns, batches))
 
     async def write_snapshot_partitions(
-        self, namespace: str, name: str, snapshot_fingerprint: int, artifact_key: str, batch: PartitionBatch
+        self,
+        namespace: str,
+        name: str,
+        snapshot_fingerprint: int,
+        artifact_key: str,
+        batches: Iterable[PartitionBatch],
     ) -> int:
         graph_name(name)
         validation.text(artifact_key, field="artifact_key", max_len=MAX_NAME, required=True)
         ns = await self._ns.resolve(namespace)
-        if not len(batch):
-            return 0
         return await self._repo.add_snapshot_partitions(
-            ns, name, snapshot_fingerprint, artifact_key, await self._store(ns, batch)
+            ns, name, snapshot_fingerprint, artifact_key, self._stored(ns, batches)
         )
 
     async def write_artifact_and_graph_partitions(
@@ -263,15 +272,13 @@ class Connections:
         snapshot_fingerprint: int,
         artifact_key: str,
         storage_fingerprint: int,
-        batch: PartitionBatch,
+        batches: Iterable[PartitionBatch],
     ) -> tuple[int, int]:
         graph_name(name)
         validation.text(artifact_key, field="artifact_key", max_len=MAX_NAME, required=True)
         ns = await self._ns.resolve(namespace)
-        if not len(batch):
-            return 0, 0
         return await self._repo.add_artifact_and_snapshot_partitions(
-            ns, storage_fingerprint, name, snapshot_fingerprint, artifact_key, await self._store(ns, batch)
+            ns, storage_fingerprint, name, snapshot_fingerprint, artifact_key, self._stored(ns, batches)
         )
 
     async def read_artifact_partitions(

@@ -46,11 +46,18 @@ class ConnectionRepository(Protocol):
         ...
 
     async def add_storage_partitions(
-        self, namespace_id: int, storage_fingerprint: int, parts: StoredPartitions
-    ) -> int: ...
+        self, namespace_id: int, storage_fingerprint: int, chunks: AsyncIterator[StoredPartitions]
+    ) -> int:
+        """Set union of every chunk, in one transaction; returns how many rows were new."""
+        ...
 
     async def add_snapshot_partitions(
-        self, namespace_id: int, name: str, snapshot_fingerprint: int, artifact_key: str, parts: StoredPartitions
+        self,
+        namespace_id: int,
+        name: str,
+        snapshot_fingerprint: int,
+        artifact_key: str,
+        chunks: AsyncIterator[StoredPartitions],
     ) -> int: ...
 
     async def add_artifact_and_snapshot_partitions(
@@ -60,7 +67,7 @@ class ConnectionRepository(Protocol):
         name: str,
         snapshot_fingerprint: int,
         artifact_key: str,
-        parts: StoredPartitions,
+        chunks: AsyncIterator[StoredPartitions],
     ) -> tuple[int, int]:
         """Both inserts in one transaction."""
         ...

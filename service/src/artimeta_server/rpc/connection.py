@@ -18,7 +18,7 @@ from artimeta_server.domain.connection_models import (
     TagRecord,
 )
 from artimeta_server.rpc import convert
-from artimeta_server.rpc.partitions import batch, framed, input_filter
+from artimeta_server.rpc.partitions import batches, framed, input_filter
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -101,7 +101,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
         self, request: pb.WriteArtifactPartitionsRequest, context: Context
     ) -> pb.WriteArtifactPartitionsResponse:
         added = await self._c.write_artifact_partitions(
-            request.namespace, request.storage_fingerprint, batch(request.partitions)
+            request.namespace, request.storage_fingerprint, batches(request.partitions)
         )
         return pb.WriteArtifactPartitionsResponse(added_count=added)
 
@@ -170,7 +170,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
             request.name,
             request.snapshot_fingerprint,
             request.artifact_key,
-            batch(request.partitions),
+            batches(request.partitions),
         )
         return pb.WriteSnapshotPartitionsResponse(added_count=added)
 
@@ -183,7 +183,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
             request.snapshot_fingerprint,
             request.artifact_key,
             request.storage_fingerprint,
-            batch(request.partitions),
+            batches(request.partitions),
         )
         return pb.WriteArtifactAndGraphPartitionsResponse(artifact_added_count=artifact, snapshot_added_count=snapshot)
 

@@ -7,7 +7,7 @@ sends it back unchanged, so reads never rebuild messages field by field."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 
 from artimeta.v1 import partition_pb2
@@ -51,7 +51,22 @@ def canonical_keys(keys: partition_pb2.CompositeKey) -> bytes:
     return keys.SerializeToString(deterministic=True)
 
 
-def batch(partitions: Sequence[partition_pb2.StoragePartition], field: str = "partitions") -> PartitionBatch:
+# Partitions per chunk of a bulk write: the server canonicalizes chunk k+1 while Postgres inserts
+# chunk k, and never holds the event loop for long.
+CHUNK = 10_000
+
+
+def batches(
+    partitions: Sequence[partition_pb2.StoragePartition], field: str = "partitions", chunk: int = CHUNK
+) -> Iterator[PartitionBatch]:
+    """The partitions as canonical batches of at most `chunk`, computed lazily, one at a time."""
+    for start in range(0, len(partitions), chunk):
+        yield batch(partitions[start : start + chunk], field, offset=start)
+
+
+def batch(
+    partitions: Sequence[partition_pb2.StoragePartition], field: str = "partitions", offset: int = 0
+) -> PartitionBatch:
     """Validates and canonicalizes partitions (in place) into columns; one bad partition rejects all."""
     idents: list[bytes] = []
     keys: list[bytes] = []
@@ -59,7 +74,7 @@ def batch(partitions: Sequence[partition_pb2.StoragePartition], field: str = "pa
     bodies: list[bytes] = []
     checked: set[bytes] = set()
     blake = hashlib.blake2b
-    for i, p in enumerate(partitions):
+    for i, p in enumerate(partitions, offset):
         if not p.type or len(p.type) > MAX_TYPE:
             raise InvalidArgument(
                 f"{field}[{i}].type must be 1 to {MAX_TYPE} characters (a 'module:qualname' reference)",

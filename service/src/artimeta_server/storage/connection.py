@@ -4,7 +4,8 @@ DO NOTHING per table, whatever the number of partitions) and index-driven reads.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -194,6 +195,15 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+async def _in_order(statements: list[Awaitable[str]]) -> list[str]:
+    return [await s for s in statements]
+
+
+def _add(counts: list[int], statuses: list[str]) -> list[int]:
+    new = [_count(s) for s in statuses]
+    return [a + b for a, b in zip(counts, new, strict=True)] if counts else new
+
+
 class PostgresConnection:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -359,19 +369,30 @@ class PostgresConnection:
 
     # Partitions: set unions.
 
-    async def add_storage_partitions(self, namespace_id: int, storage_fingerprint: int, parts: StoredPartitions) -> int:
-        async with self._db.connection() as conn:
-            status = await conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))
-        return _count(status)
+    async def add_storage_partitions(
+        self, namespace_id: int, storage_fingerprint: int, chunks: AsyncIterator[StoredPartitions]
+    ) -> int:
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+            return [conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))]
+
+        return (await self._pipelined(chunks, insert))[0]
 
     async def add_snapshot_partitions(
-        self, namespace_id: int, name: str, snapshot_fingerprint: int, artifact_key: str, parts: StoredPartitions
+        self,
+        namespace_id: int,
+        name: str,
+        snapshot_fingerprint: int,
+        artifact_key: str,
+        chunks: AsyncIterator[StoredPartitions],
     ) -> int:
-        async with self._db.connection() as conn:
-            status = await conn.execute(
-                _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
-            )
-        return _count(status)
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+            return [
+                conn.execute(
+                    _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
+                )
+            ]
+
+        return (await self._pipelined(chunks, insert))[0]
 
     async def add_artifact_and_snapshot_partitions(
         self,
@@ -380,14 +401,45 @@ class PostgresConnection:
         name: str,
         snapshot_fingerprint: int,
         artifact_key: str,
-        parts: StoredPartitions,
+        chunks: AsyncIterator[StoredPartitions],
     ) -> tuple[int, int]:
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+            return [
+                conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts)),
+                conn.execute(
+                    _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
+                ),
+            ]
+
+        artifact, snapshot = await self._pipelined(chunks, insert)
+        return artifact, snapshot
+
+    async def _pipelined(
+        self,
+        chunks: AsyncIterator[StoredPartitions],
+        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[str]]],
+    ) -> list[int]:
+        """Applies every chunk's statements in one transaction, preparing chunk k+1 (Python, this
+        core) while Postgres runs chunk k's statements (its own process, the other core)."""
+        counts: list[int] = []
+        running: asyncio.Task[list[str]] | None = None
         async with self._db.transaction() as conn:
-            a = await conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))
-            s = await conn.execute(
-                _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
-            )
-        return _count(a), _count(s)
+            try:
+                async for parts in chunks:
+                    if running is not None:
+                        counts = _add(counts, await running)
+                    running = asyncio.ensure_future(_in_order(insert(conn, parts)))
+                    await asyncio.sleep(0)  # let the statement reach Postgres before the next chunk is prepared
+                if running is not None:
+                    counts = _add(counts, await running)
+                    running = None
+            finally:
+                # A later chunk failed: let the statement in flight finish, then the transaction
+                # rolls back all of them.
+                if running is not None:
+                    with contextlib.suppress(Exception):
+                        await running
+        return counts or [0, 0]
 
     async def storage_partitions(
         self, namespace_id: int, storage_fingerprint: int, wanted: InputFilter | None, chunk: int
