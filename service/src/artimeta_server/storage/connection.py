@@ -213,7 +213,7 @@ class PostgresConnection:
 
     async def insert_graph(self, namespace_id: int, rec: StoredRecord) -> bool:
         doc = rec.document
-        async with self._db.connection() as conn:
+        async with self._db.connection() as conn, _namespace_gone():
             status = await conn.execute(
                 "INSERT INTO arti_graphs (namespace_id, name, fingerprint, document, document_hash, document_size,"
                 " document_format, code_refs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
@@ -240,7 +240,7 @@ class PostgresConnection:
 
     async def insert_snapshot(self, namespace_id: int, rec: StoredRecord) -> bool:
         doc = rec.document
-        async with self._db.connection() as conn:
+        async with self._db.connection() as conn, _namespace_gone():
             status = await conn.execute(
                 "INSERT INTO arti_snapshots (namespace_id, name, fingerprint, snapshot_id, graph_fingerprint,"
                 " document, document_hash, document_size, document_format, code_refs)"
@@ -423,7 +423,7 @@ class PostgresConnection:
         core) while Postgres runs chunk k's statements (its own process, the other core)."""
         counts: list[int] = []
         running: asyncio.Task[list[str]] | None = None
-        async with self._db.transaction() as conn:
+        async with self._db.transaction() as conn, _namespace_gone():
             try:
                 async for parts in chunks:
                     if running is not None:
@@ -541,6 +541,15 @@ class PostgresConnection:
                 limit,
             )
         return [TagMove(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+
+@contextlib.asynccontextmanager
+async def _namespace_gone() -> AsyncIterator[None]:
+    # The only foreign key of these rows is their namespace: it was deleted after it was resolved.
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError:
+        raise NotFound("the namespace was deleted during the call", reason="NAMESPACE_NOT_FOUND", metadata={}) from None
 
 
 def _tag_exists(name: str, tag: str, current: int | None) -> AlreadyExists:
