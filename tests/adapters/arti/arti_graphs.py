@@ -9,7 +9,6 @@ from typing import Annotated
 
 from arti import Artifact, Graph, producer
 from arti.formats.json import JSON
-from arti.storage.literal import StringLiteral
 from arti.storage.local import LocalFile
 from arti.types import Int64
 
@@ -49,5 +48,3 @@ def literal_graph(backend: object, *, value: int = 5, name: str = "literal") -> 
         g.artifacts.x = Artifact.cast(value)
     return g
 
-
-LITERAL = StringLiteral
