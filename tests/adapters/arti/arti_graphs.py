@@ -47,4 +47,3 @@ def literal_graph(backend: object, *, value: int = 5, name: str = "literal") -> 
     with Graph(name=name, backend=backend) as g:
         g.artifacts.x = Artifact.cast(value)
     return g
-
