@@ -52,11 +52,12 @@ def test_out_of_range_keys(kind: str, value: int) -> None:
     assert err.value.reason == "INVALID_PARTITION_KEY"
 
 
-def test_invalid_filter_entries() -> None:
-    e = ppb.InputFingerprint(fingerprint=1)
-    e.keys.keys["d"].date_key.CopyFrom(ppb.CalendarDate(year=2021, month=2, day=30))
-    with pytest.raises(InvalidArgument):
-        input_filter([e])
+def test_filter_entries() -> None:
+    a, b = ppb.InputFingerprint(fingerprint=1), ppb.InputFingerprint()
+    a.keys.keys["x"].int64_key = 1
+    got = input_filter([a, b])
+    assert got is not None and got.fingerprints == [1, None]
+    assert got.keys == [a.keys.SerializeToString(deterministic=True), b""]
     dup = ppb.InputFingerprint()
     dup.keys.keys["a"].int32_key = 1
     with pytest.raises(InvalidArgument):
