@@ -6,6 +6,7 @@ always read from the database."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
@@ -239,7 +240,10 @@ class Connections:
         return StoredPartitions(batch.idents, batch.keys, batch.input_fingerprints, inline, hashes, sizes)
 
     async def _stored(self, ns: int, batches: Iterable[PartitionBatch]) -> AsyncIterator[StoredPartitions]:
-        for batch in batches:
+        # Batches are computed (validated, canonicalized: CPU work) in a worker thread, so the event
+        # loop keeps serving other calls and keeps feeding Postgres the previous chunk meanwhile.
+        chunks = iter(batches)
+        while (batch := await asyncio.to_thread(next, chunks, None)) is not None:
             if len(batch):
                 yield await self._store(ns, batch)
 
