@@ -495,3 +495,22 @@ async def test_a_bad_partition_in_a_later_chunk_writes_nothing(aclient, namespac
     parts[-1].keys.keys["d"].int64_key = 5
     assert await write_parts(aclient, namespace, 21, parts) == CHUNK + 5
     assert len(await read_parts(aclient, namespace, 21)) == CHUNK + 5
+
+
+async def test_concurrent_multi_chunk_writes_in_opposite_orders(aclient, namespace: str, monkeypatch) -> None:
+    from artimeta_server.rpc import partitions as rpc_partitions
+
+    # Small chunks, so each write is several statements in one transaction; the two writers meet
+    # the same rows in opposite orders (a deadlock Postgres breaks by failing one: it is retried).
+    monkeypatch.setattr(rpc_partitions, "CHUNK", 40)
+    universe = [part(f"o{i}", input_fp=i, d=i) for i in range(400)]
+    forward, backward = universe, list(reversed(universe))
+    for round_ in range(3):
+        results = await asyncio.gather(
+            write_parts(aclient, namespace, 300 + round_, forward),
+            write_parts(aclient, namespace, 300 + round_, backward),
+            write_parts(aclient, namespace, 300 + round_, forward[::2] + backward[::2]),
+        )
+        assert sum(results) == 400
+        got = await read_parts(aclient, namespace, 300 + round_)
+        assert as_set(got) == as_set(universe) and len(got) == 400

@@ -57,9 +57,10 @@ CHUNK = 25_000
 
 
 def batches(
-    partitions: Sequence[partition_pb2.StoragePartition], field: str = "partitions", chunk: int = CHUNK
+    partitions: Sequence[partition_pb2.StoragePartition], field: str = "partitions", chunk: int | None = None
 ) -> Iterator[PartitionBatch]:
     """The partitions as canonical batches of at most `chunk`, computed lazily, one at a time."""
+    chunk = chunk or CHUNK
     for start in range(0, len(partitions), chunk):
         yield batch(partitions[start : start + chunk], field, offset=start)
 

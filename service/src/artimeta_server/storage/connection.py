@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -193,6 +194,18 @@ def _snapshot_args(parts: StoredPartitions) -> tuple[Any, ...]:
 
 def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
+
+
+_WRITE_ATTEMPTS = 4
+
+
+async def _replay(
+    done: list[StoredPartitions], rest: AsyncIterator[StoredPartitions]
+) -> AsyncIterator[StoredPartitions]:
+    for parts in done:
+        yield parts
+    async for parts in rest:
+        yield parts
 
 
 async def _in_order(statements: list[Awaitable[str]]) -> list[str]:
@@ -419,8 +432,32 @@ class PostgresConnection:
         chunks: AsyncIterator[StoredPartitions],
         insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[str]]],
     ) -> list[int]:
-        """Applies every chunk's statements in one transaction, preparing chunk k+1 (Python, this
-        core) while Postgres runs chunk k's statements (its own process, the other core)."""
+        """Applies every chunk in one transaction. Concurrent writers of overlapping multi-chunk
+        sets can lock the same rows in opposite orders and deadlock; a union is idempotent, so the
+        loser simply applies its chunks again."""
+        seen: list[StoredPartitions] = []
+
+        async def recorded() -> AsyncIterator[StoredPartitions]:
+            async for parts in chunks:
+                seen.append(parts)
+                yield parts
+
+        rest = recorded()
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                return await self._apply(_replay(list(seen), rest), insert)
+            except Aborted as exc:
+                if exc.reason != "TRANSACTION_CONFLICT" or attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _apply(
+        self,
+        chunks: AsyncIterator[StoredPartitions],
+        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[str]]],
+    ) -> list[int]:
+        """One transaction over every chunk, preparing chunk k+1 while Postgres runs chunk k."""
         counts: list[int] = []
         running: asyncio.Task[list[str]] | None = None
         async with self._db.transaction() as conn, _namespace_gone():
