@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar, cast
 
 import grpc
 
@@ -21,6 +21,7 @@ from artimeta_server.rpc import convert
 from artimeta_server.rpc.partitions import batches, framed, input_filter
 
 Context = grpc.aio.ServicerContext[Any, Any]
+R = TypeVar("R")
 
 
 def graph_message(g: GraphRecord | StoredRecord) -> graph_pb2.Graph:
@@ -79,6 +80,8 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
         # Messages of immutable records, built once: the same record object comes back from the
         # domain's cache, so a hot read re-serializes a ready message.
         self._messages: dict[int, tuple[object, Any]] = {}
+        self._replies: dict[int, tuple[object, Any]] = {}
+        self._tag_replies: dict[tuple[int, TagRecord], tuple[SnapshotRecord, pb.ReadSnapshotTagResponse]] = {}
 
     def _cached(self, record: GraphRecord | SnapshotRecord) -> Any:
         hit = self._messages.get(id(record))
@@ -89,6 +92,17 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
             self._messages.clear()
         self._messages[id(record)] = (record, msg)
         return msg
+
+    def _reply(self, record: GraphRecord | SnapshotRecord, build: Callable[[], R]) -> R:
+        """The reply of a read of an immutable record, built once per cached record."""
+        hit = self._replies.get(id(record))
+        if hit is not None and hit[0] is record:
+            return cast(R, hit[1])
+        reply = build()
+        if len(self._replies) >= 4096:
+            self._replies.clear()
+        self._replies[id(record)] = (record, reply)
+        return reply
 
     async def ReadArtifactPartitions(
         self, request: pb.ReadArtifactPartitionsRequest, context: Context
@@ -107,7 +121,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
 
     async def ReadGraph(self, request: pb.ReadGraphRequest, context: Context) -> pb.ReadGraphResponse:
         graph = await self._c.read_graph(request.namespace, request.name, request.fingerprint)
-        return pb.ReadGraphResponse(graph=self._cached(graph))
+        return self._reply(graph, lambda: pb.ReadGraphResponse(graph=self._cached(graph)))
 
     async def WriteGraph(self, request: pb.WriteGraphRequest, context: Context) -> pb.WriteGraphResponse:
         g = request.graph
@@ -119,7 +133,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
 
     async def ReadSnapshot(self, request: pb.ReadSnapshotRequest, context: Context) -> pb.ReadSnapshotResponse:
         snap = await self._c.read_snapshot(request.namespace, request.name, request.fingerprint)
-        return pb.ReadSnapshotResponse(snapshot=self._cached(snap))
+        return self._reply(snap, lambda: pb.ReadSnapshotResponse(snapshot=self._cached(snap)))
 
     async def WriteSnapshot(self, request: pb.WriteSnapshotRequest, context: Context) -> pb.WriteSnapshotResponse:
         s = request.snapshot
@@ -133,7 +147,17 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
 
     async def ReadSnapshotTag(self, request: pb.ReadSnapshotTagRequest, context: Context) -> pb.ReadSnapshotTagResponse:
         tag, snap = await self._c.read_snapshot_tag(request.namespace, request.name, request.tag)
-        return pb.ReadSnapshotTagResponse(snapshot=self._cached(snap), tag=tag_message(tag))
+        # The tag row was just read from the database; an equal row pointing at the same cached
+        # snapshot has the same reply, so the reply is reused rather than rebuilt.
+        key = (id(snap), tag)
+        hit = self._tag_replies.get(key)
+        if hit is not None and hit[0] is snap:
+            return hit[1]
+        reply = pb.ReadSnapshotTagResponse(snapshot=self._cached(snap), tag=tag_message(tag))
+        if len(self._tag_replies) >= 4096:
+            self._tag_replies.clear()
+        self._tag_replies[key] = (snap, reply)
+        return reply
 
     async def WriteSnapshotTag(
         self, request: pb.WriteSnapshotTagRequest, context: Context
