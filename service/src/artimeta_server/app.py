@@ -15,6 +15,8 @@ from grpc_reflection.v1alpha import reflection
 from artimeta.v1 import (
     cache_pb2,
     cache_pb2_grpc,
+    connection_pb2,
+    connection_pb2_grpc,
     namespace_pb2,
     namespace_pb2_grpc,
     opstore_pb2,
@@ -22,24 +24,32 @@ from artimeta.v1 import (
     tags_pb2,
     tags_pb2_grpc,
 )
+from artimeta_server import metrics, tls, tracing
 from artimeta_server.config import Settings
+from artimeta_server.domain.auth import Tokens
 from artimeta_server.domain.cache import Cache
+from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.tags import Tags
+from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.cache import CacheServicer
+from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
+from artimeta_server.rpc.observe import ObserveInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
 from artimeta_server.rpc.tags import TagServicer
 from artimeta_server.storage import migrate
 from artimeta_server.storage.blobstore import S3BlobStore, make_client
 from artimeta_server.storage.cache import PostgresCache
+from artimeta_server.storage.connection import PostgresConnection
 from artimeta_server.storage.namespaces import PostgresNamespaces
 from artimeta_server.storage.opstore import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
 from artimeta_server.storage.tags import PostgresTags
+from artimeta_server.storage.tokens import PostgresTokens
 
 log = logging.getLogger("artimeta.app")
 
@@ -56,6 +66,8 @@ class Domain:
     blobs: S3BlobStore
     namespaces: Namespaces
     documents: Documents
+    tokens: Tokens
+    connections: Connections
     cache: Cache
     tags: Tags
     opstore: OpStore
@@ -69,6 +81,12 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
             namespace_pb2.DESCRIPTOR.services_by_name["NamespaceService"].full_name,
             lambda srv: namespace_pb2_grpc.add_NamespaceServiceServicer_to_server(
                 NamespaceServicer(domain.namespaces), srv
+            ),
+        ),
+        (
+            connection_pb2.DESCRIPTOR.services_by_name["ConnectionService"].full_name,
+            lambda srv: connection_pb2_grpc.add_ConnectionServiceServicer_to_server(
+                ConnectionServicer(domain.connections), srv
             ),
         ),
         (
@@ -112,15 +130,32 @@ async def build_domain(settings: Settings) -> Domain:
         blobs.close()
         raise
     namespaces = Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s)
+    documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
     return Domain(
         db=db,
         blobs=blobs,
         namespaces=namespaces,
-        documents=Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes),
+        documents=documents,
+        tokens=make_tokens(settings, db),
+        connections=Connections(PostgresConnection(db), namespaces, documents),
         cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
     )
+
+
+def make_tokens(settings: Settings, db: Database) -> Tokens:
+    jwt = None
+    if settings.jwt_jwks_file:
+        from artimeta_server.jwks import JwksVerifier
+
+        jwt = JwksVerifier(
+            settings.jwt_jwks_file,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            roles_claim=settings.jwt_roles_claim,
+        )
+    return Tokens(PostgresTokens(db), cache_ttl_s=settings.auth_cache_ttl_s, jwt=jwt)
 
 
 class Server:
@@ -130,13 +165,21 @@ class Server:
         self.settings = settings
         self.port = 0
         self._grpc: grpc.aio.Server | None = None
+        self._health_grpc: grpc.aio.Server | None = None
+        self.health_port = 0
         self._health = health.aio.HealthServicer()
         self.domain: Domain | None = None
         self._janitor: asyncio.Task[None] | None = None
+        self._gauges: asyncio.Task[None] | None = None
         self._service_names: list[str] = []
+        self._metrics_httpd: Any = None
+        self.metrics_port = 0
 
     async def start(self, *, migrate_schema: bool = False) -> int:
         s = self.settings
+        s.validate_serving()
+        if s.otlp_endpoint and not tracing.enabled():
+            tracing.setup(s.otlp_endpoint, service_name=s.service_name, insecure=s.otlp_insecure)
         if migrate_schema:
             applied = await migrate.migrate(s.database_url)
             if applied:
@@ -145,23 +188,52 @@ class Server:
         try:
             async with self.domain.db.connection() as conn:
                 todo = await migrate.pending(conn)
+                metrics.SCHEMA_VERSION.set(await migrate.current_version(conn))
             if todo:
                 raise SchemaOutOfDate(
                     f"the database schema is out of date ({len(todo)} migrations pending); "
                     "run `artimeta-server migrate` or start with --migrate"
                 )
             self._grpc = self._make_server()
-            self.port = self._grpc.add_insecure_port(s.listen)
+            if s.plaintext:
+                self.port = self._grpc.add_insecure_port(s.listen)
+            else:
+                creds = tls.server_credentials(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+                self.port = self._grpc.add_secure_port(s.listen, creds)
             if self.port == 0:
                 raise OSError(f"could not bind {s.listen}")
             await self._grpc.start()
+            if s.health_listen:
+                self._health_grpc = grpc.aio.server()
+                health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_grpc)
+                self.health_port = self._health_grpc.add_insecure_port(s.health_listen)
+                if self.health_port == 0:
+                    raise OSError(f"could not bind {s.health_listen}")
+                await self._health_grpc.start()
+            if s.metrics_listen and not metrics.in_multiprocess_mode():
+                self._metrics_httpd, self.metrics_port = metrics.serve(s.metrics_listen)
         except BaseException:
+            for srv in (self._grpc, self._health_grpc):
+                if srv is not None:
+                    await srv.stop(0)
+            self._grpc = self._health_grpc = None
             await self._close_domain()
             raise
         for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._janitor = asyncio.create_task(self._janitor_loop(), name="artimeta-janitor")
-        log.info("serving", extra={"listen": s.listen, "port": self.port})
+        self._gauges = asyncio.create_task(self._gauge_loop(), name="artimeta-gauges")
+        log.info(
+            "serving",
+            extra={
+                "listen": s.listen,
+                "port": self.port,
+                "tls": not s.plaintext,
+                "mtls": bool(s.tls_client_ca_file),
+                "auth": s.auth,
+                "metrics_port": self.metrics_port,
+            },
+        )
         return self.port
 
     def _make_server(self) -> grpc.aio.Server:
@@ -174,8 +246,16 @@ class Server:
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
         ]
-        server = grpc.aio.server(interceptors=[ErrorInterceptor(translate)], options=options)
         assert self.domain is not None
+        # Outermost first: observe sees the final code of every call, errors maps what the
+        # servicers raise, auth runs last so a refused call never reaches a servicer.
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            ObserveInterceptor(log_requests=s.log_requests),
+            ErrorInterceptor(translate),
+        ]
+        if s.auth != "disabled":
+            interceptors.append(AuthInterceptor(self.domain.tokens, s.open_services))
+        server = grpc.aio.server(interceptors=interceptors, options=options)
         for name, add in _servicers(self.domain):
             add(server)
             self._service_names.append(name)
@@ -198,6 +278,15 @@ class Server:
                 log.warning("janitor round failed: %s", exc)
             await asyncio.sleep(self.settings.janitor_interval_s)
 
+    async def _gauge_loop(self) -> None:
+        while True:
+            if self.domain is not None:
+                size, in_use, limit = self.domain.db.pool_stats()
+                metrics.DB_POOL_SIZE.set(size)
+                metrics.DB_POOL_IN_USE.set(in_use)
+                metrics.DB_POOL_MAX.set(limit)
+            await asyncio.sleep(1.0)
+
     async def wait(self) -> None:
         assert self._grpc is not None
         await self._grpc.wait_for_termination()
@@ -206,15 +295,23 @@ class Server:
         """Health turns NOT_SERVING first so balancers stop sending; in-flight calls get the grace period."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         await self._health.enter_graceful_shutdown()
-        if self._janitor is not None:
-            self._janitor.cancel()
-            self._janitor = None
+        for task in (self._janitor, self._gauges):
+            if task is not None:
+                task.cancel()
+        self._janitor = self._gauges = None
         if self._grpc is not None:
             await self._grpc.stop(grace)
             self._grpc = None
+        if self._health_grpc is not None:
+            await self._health_grpc.stop(0)
+            self._health_grpc = None
         await self._close_domain()
 
     async def _close_domain(self) -> None:
+        if self._metrics_httpd is not None:
+            self._metrics_httpd.shutdown()
+            self._metrics_httpd.server_close()
+            self._metrics_httpd = None
         if self.domain is not None:
             await self.domain.db.close()
             self.domain.blobs.close()

@@ -11,9 +11,23 @@ from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.cache_models import CallArgument, HandleIn, JobIn, JobRow, ValueIn, ValueOut
-from artimeta_server.rpc import convert
+from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+access.declare(
+    "artimeta.v1.CacheService",
+    read={
+        "GetValues",
+        "GetCallNode",
+        "CheckCache",
+        "ExplainCacheMiss",
+        "GetJob",
+        "IsValidHandle",
+        "GetRecords",
+        "IterRecordIds",
+    },
+)
 
 _SCOPES = {pb.CACHE_SCOPE_NONE: "NONE", pb.CACHE_SCOPE_CSE: "CSE", pb.CACHE_SCOPE_BACKEND: "BACKEND"}
 _CHECKS = {pb.CACHE_CHECK_FULL: "FULL", pb.CACHE_CHECK_SHALLOW: "SHALLOW"}

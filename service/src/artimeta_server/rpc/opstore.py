@@ -9,8 +9,13 @@ import grpc
 from artimeta.v1 import opstore_pb2 as pb
 from artimeta.v1 import opstore_pb2_grpc
 from artimeta_server.domain.opstore import OpStore, OpVersion
+from artimeta_server.rpc import access
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+access.declare(
+    "artimeta.v1.OpStoreService", read={"GetAllVersionsOfOp", "GetValidatedLinks", "GetOpBytes", "PipelineExists"}
+)
 
 
 def _in(v: pb.OpVersion) -> OpVersion:

@@ -11,9 +11,11 @@ from artimeta.v1 import tags_pb2_grpc
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.tag_models import TagRow
 from artimeta_server.domain.tags import Tags
-from artimeta_server.rpc import convert
+from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+access.declare("artimeta.v1.TagService", read={"GetTags", "GetTagHistory", "SearchTags"})
 
 _TYPES = {
     pb.TAG_ENTITY_TYPE_EXECUTION: "Execution",

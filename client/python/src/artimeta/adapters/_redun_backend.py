@@ -155,7 +155,7 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
             return
         client = Client(self.target, **self._client_options)
         if self._create_namespace:
-            with contextlib.suppress(errors.AlreadyExists):
+            with contextlib.suppress(errors.AlreadyExists, errors.PermissionDenied):
                 client.create_namespace(self.namespace, description="redun call graph and cache")
         else:
             client.get_namespace(self.namespace)

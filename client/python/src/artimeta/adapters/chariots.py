@@ -138,7 +138,7 @@ class ArtimetaOpStoreClient:
             secure=secure,
         )
         if create_namespace:
-            with contextlib.suppress(errors.AlreadyExists):
+            with contextlib.suppress(errors.AlreadyExists, errors.PermissionDenied):
                 self._client.create_namespace(namespace, description="chariots op store")
         self._stub = self._client.stub(opstore_pb2_grpc.OpStoreServiceStub)
         self._routes: Dict[str, Callable[[Dict[str, Any]], Any]] = {

@@ -1,0 +1,441 @@
+"""artimeta as an arti backend (arti 0.0.4):
+
+    from arti import Graph
+    from artimeta.adapters.arti import ArtimetaBackend
+
+    with Graph(name="daily", backend=ArtimetaBackend(target="host:port", namespace="team-a")) as g:
+        ...
+
+The connection calls ConnectionService and restores what arti's in-process MemoryBackend does
+where a shared service differs: KeyError for a missing graph or snapshot, arti's own ValueError
+messages for tags, the discover-partitions warm-up of a storage this backend has not seen yet, and
+the backend re-attached to graphs read back. Graphs and snapshots travel as pickles (decoded only
+here, never by the server) with the `module:qualname` of their producers and artifact classes, so
+a reader in another process knows what it must be able to import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any, Dict, List, Optional, Set, Tuple, Type
+
+from arti import (  # type: ignore[import-not-found,unused-ignore]
+    Backend,
+    Connection,
+    Fingerprint,
+    InputFingerprints,
+)
+from arti.partitions import (  # type: ignore[import-not-found,unused-ignore]
+    CompositeKey,
+    DateKey,
+    Int8Key,
+    Int16Key,
+    Int32Key,
+    Int64Key,
+    NullKey,
+    PartitionKey,
+)
+from pydantic import Field, PrivateAttr  # type: ignore[import-not-found,unused-ignore]
+
+from artimeta.client import Client
+from artimeta.errors import AlreadyExists, NotFound
+from artimeta.v1 import connection_pb2 as pb
+from artimeta.v1 import connection_pb2_grpc, graph_pb2
+from artimeta.v1 import partition_pb2 as ppb
+
+GRAPH_FORMAT = "application/x-arti-graph+pickle"
+SNAPSHOT_FORMAT = "application/x-arti-snapshot+pickle"
+_BACKEND_REF = "artimeta:backend"
+_BASE_FIELDS = frozenset(("keys", "input_fingerprint", "content_fingerprint"))
+_INT_KEYS: Dict[type, str] = {Int8Key: "int8_key", Int16Key: "int16_key", Int32Key: "int32_key", Int64Key: "int64_key"}
+_KEY_CLASSES: Dict[str, type] = {v: k for k, v in _INT_KEYS.items()}
+
+
+def code_ref(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def resolve_ref(ref: str) -> Any:
+    module, _, qualname = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+# Documents
+
+
+class _Pickler(pickle.Pickler):
+    """Leaves the backend out: it is connection state, and the reader attaches its own."""
+
+    def persistent_id(self, obj: Any) -> Optional[str]:
+        return _BACKEND_REF if isinstance(obj, Backend) else None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, backend: Any) -> None:
+        super().__init__(io.BytesIO(data))
+        self._backend = backend
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid == _BACKEND_REF:
+            return self._backend
+        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+
+
+def dump_document(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+
+def load_document(data: bytes, code_refs: List[str], backend: Any) -> Any:
+    for ref in code_refs:
+        try:
+            resolve_ref(ref)
+        except (ImportError, AttributeError) as exc:
+            raise ImportError(f"cannot import {ref!r}, which this graph needs: {exc}") from exc
+    return _Unpickler(data, backend).load()
+
+
+def graph_code_refs(graph: Any) -> List[str]:
+    refs: Set[str] = set()
+    for _, artifact in graph.artifacts.walk():
+        refs.add(code_ref(type(artifact)))
+        if artifact.producer_output is not None:
+            refs.add(code_ref(type(artifact.producer_output.producer)))
+    return sorted(refs)
+
+
+# Partitions
+
+
+def keys_message(keys: Any, out: ppb.CompositeKey) -> None:
+    for name, key in keys.items():
+        target = out.keys[name]
+        if isinstance(key, DateKey):
+            d = key.key
+            target.date_key.CopyFrom(ppb.CalendarDate(year=d.year, month=d.month, day=d.day))
+        elif isinstance(key, NullKey):
+            target.null_key.SetInParent()
+        elif type(key) in _INT_KEYS:
+            setattr(target, _INT_KEYS[type(key)], key.key)
+        else:
+            raise TypeError(f"partition key {name!r}: {type(key).__name__} cannot be stored in artimeta")
+
+
+def keys_from_message(msg: ppb.CompositeKey) -> Any:
+    out: Dict[str, PartitionKey] = {}
+    for name, key in msg.keys.items():
+        kind = key.WhichOneof("key")
+        if kind == "date_key":
+            out[name] = DateKey(key=date(key.date_key.year, key.date_key.month, key.date_key.day))
+        elif kind == "null_key":
+            out[name] = NullKey()
+        elif kind in _KEY_CLASSES:
+            out[name] = _KEY_CLASSES[kind](key=getattr(key, kind))
+        else:
+            raise ValueError(f"partition key {name!r} has no value")
+    return CompositeKey(out)
+
+
+def partition_message(partition: Any) -> ppb.StoragePartition:
+    cls = type(partition)
+    fields = {name: getattr(partition, name) for name in cls.__fields__ if name not in _BASE_FIELDS}
+    msg = ppb.StoragePartition(
+        type=code_ref(cls),
+        fields=partition.__config__.json_dumps(
+            fields, default=partition.__json_encoder__, sort_keys=True, separators=(",", ":")
+        ).encode(),
+    )
+    if partition.keys:
+        keys_message(partition.keys, msg.keys)
+    if partition.input_fingerprint.key is not None:
+        msg.input_fingerprint = partition.input_fingerprint.key
+    if partition.content_fingerprint.key is not None:
+        msg.content_fingerprint = partition.content_fingerprint.key
+    return msg
+
+
+_TYPES: Dict[str, Type[Any]] = {}
+_NO_FILTER = InputFingerprints()
+
+
+def _fingerprint(msg: Any, field: str) -> Any:
+    return Fingerprint.from_int(getattr(msg, field)) if msg.HasField(field) else Fingerprint.empty()
+
+
+def partition_from_message(msg: ppb.StoragePartition) -> Any:
+    cls = _TYPES.get(msg.type)
+    if cls is None:
+        cls = _TYPES[msg.type] = resolve_ref(msg.type)
+    return cls(
+        keys=keys_from_message(msg.keys),
+        input_fingerprint=_fingerprint(msg, "input_fingerprint"),
+        content_fingerprint=_fingerprint(msg, "content_fingerprint"),
+        **json.loads(msg.fields or b"{}"),
+    )
+
+
+def _fingerprinted(partitions: Any) -> List[ppb.StoragePartition]:
+    # What MemoryBackend stores: partitions with their content fingerprint computed.
+    return [partition_message(p.with_content_fingerprint(keep_existing=True)) for p in partitions]
+
+
+def _fp(fingerprint: Any) -> int:
+    key = fingerprint.key
+    if key is None:
+        raise ValueError("an empty fingerprint cannot identify a graph or snapshot")
+    return int(key)
+
+
+class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
+    def __init__(self, backend: ArtimetaBackend) -> None:
+        self.backend = backend
+        self.client = backend.client
+        self.namespace = backend.namespace
+        self.stub = self.client.stub(connection_pb2_grpc.ConnectionServiceStub)
+
+    # Artifact partitions
+
+    def read_artifact_partitions(self, artifact: Any, input_fingerprints: Any = _NO_FILTER) -> Tuple[Any, ...]:
+        storage_fp = _fp(artifact.storage.fingerprint)
+        if storage_fp not in self.backend._known_storages:
+            # Data may exist that no backend has recorded: the first look at a storage discovers it.
+            self.write_artifact_partitions(artifact, artifact.storage.discover_partitions(input_fingerprints))
+        wanted = []
+        for keys, fingerprint in input_fingerprints.items():
+            entry = ppb.InputFingerprint()
+            if keys:
+                keys_message(keys, entry.keys)
+            if fingerprint.key is not None:
+                entry.fingerprint = fingerprint.key
+            wanted.append(entry)
+        request = pb.ReadArtifactPartitionsRequest(
+            namespace=self.namespace, storage_fingerprint=storage_fp, input_fingerprints=wanted
+        )
+        return tuple(
+            partition_from_message(p)
+            for chunk in self.client.stream(self.stub.ReadArtifactPartitions, request)
+            for p in chunk.partitions
+        )
+
+    def write_artifact_partitions(self, artifact: Any, partitions: Any) -> None:
+        storage_fp = _fp(artifact.storage.fingerprint)
+        messages = _fingerprinted(partitions)
+        if messages:
+            self.client.call(
+                self.stub.WriteArtifactPartitions,
+                pb.WriteArtifactPartitionsRequest(
+                    namespace=self.namespace, storage_fingerprint=storage_fp, partitions=messages
+                ),
+            )
+        self.backend._known_storages.add(storage_fp)
+
+    # Graphs
+
+    def read_graph(self, name: str, fingerprint: Any) -> Any:
+        try:
+            resp = self.client.call(
+                self.stub.ReadGraph,
+                pb.ReadGraphRequest(namespace=self.namespace, name=name, fingerprint=_fp(fingerprint)),
+            )
+        except NotFound as exc:
+            if exc.reason == "GRAPH_NOT_FOUND":
+                raise KeyError(fingerprint) from None
+            raise
+        return load_document(resp.graph.document, list(resp.graph.code_refs), self.backend)
+
+    def write_graph(self, graph: Any) -> None:
+        msg = graph_pb2.Graph(
+            name=graph.name,
+            fingerprint=_fp(graph.fingerprint),
+            document=dump_document(graph),
+            document_format=GRAPH_FORMAT,
+            code_refs=graph_code_refs(graph),
+        )
+        self.client.call(self.stub.WriteGraph, pb.WriteGraphRequest(namespace=self.namespace, graph=msg))
+
+    # Snapshots
+
+    def read_snapshot(self, name: str, fingerprint: Any) -> Any:
+        try:
+            resp = self.client.call(
+                self.stub.ReadSnapshot,
+                pb.ReadSnapshotRequest(namespace=self.namespace, name=name, fingerprint=_fp(fingerprint)),
+            )
+        except NotFound as exc:
+            if exc.reason == "SNAPSHOT_NOT_FOUND":
+                raise KeyError(fingerprint) from None
+            raise
+        return load_document(resp.snapshot.document, list(resp.snapshot.code_refs), self.backend)
+
+    def write_snapshot(self, snapshot: Any) -> None:
+        msg = graph_pb2.GraphSnapshot(
+            name=snapshot.name,
+            fingerprint=_fp(snapshot.fingerprint),
+            id=_fp(snapshot.id),
+            graph_fingerprint=_fp(snapshot.graph.fingerprint),
+            document=dump_document(snapshot),
+            document_format=SNAPSHOT_FORMAT,
+            code_refs=graph_code_refs(snapshot.graph),
+        )
+        self.client.call(self.stub.WriteSnapshot, pb.WriteSnapshotRequest(namespace=self.namespace, snapshot=msg))
+
+    def read_snapshot_tag(self, name: str, tag: str) -> Any:
+        try:
+            resp = self.client.call(
+                self.stub.ReadSnapshotTag, pb.ReadSnapshotTagRequest(namespace=self.namespace, name=name, tag=tag)
+            )
+        except NotFound as exc:
+            if exc.reason == "TAG_NOT_FOUND":
+                raise ValueError(f"No known `{tag}` tag for GraphSnapshot `{name}`") from None
+            raise
+        return load_document(resp.snapshot.document, list(resp.snapshot.code_refs), self.backend)
+
+    def write_snapshot_tag(self, snapshot: Any, tag: str, overwrite: bool = False) -> None:
+        request = pb.WriteSnapshotTagRequest(
+            namespace=self.namespace,
+            name=snapshot.name,
+            tag=tag,
+            snapshot_fingerprint=_fp(snapshot.fingerprint),
+            overwrite=overwrite,
+            actor=self.backend.actor,
+        )
+        try:
+            try:
+                self.client.call(self.stub.WriteSnapshotTag, request)
+            except NotFound as exc:
+                if exc.reason != "SNAPSHOT_NOT_FOUND":
+                    raise
+                # arti lets a snapshot be tagged before it is written; the service needs it stored.
+                self.write_snapshot(snapshot)
+                self.client.call(self.stub.WriteSnapshotTag, request)
+        except AlreadyExists as exc:
+            if exc.reason != "TAG_EXISTS":
+                raise
+            existing = self.read_snapshot(
+                snapshot.name, Fingerprint.from_int(int(exc.metadata["snapshot_fingerprint"]))
+            )
+            raise ValueError(f"Existing `{tag}` tag for Graph `{snapshot.name}` points to {existing}") from None
+
+    # Snapshot partitions
+
+    def read_snapshot_partitions(self, snapshot: Any, artifact_key: str, artifact: Any) -> Tuple[Any, ...]:
+        request = pb.ReadSnapshotPartitionsRequest(
+            namespace=self.namespace,
+            name=snapshot.name,
+            snapshot_fingerprint=_fp(snapshot.fingerprint),
+            artifact_key=artifact_key,
+        )
+        return tuple(
+            partition_from_message(p)
+            for chunk in self.client.stream(self.stub.ReadSnapshotPartitions, request)
+            for p in chunk.partitions
+        )
+
+    def write_snapshot_partitions(self, snapshot: Any, artifact_key: str, artifact: Any, partitions: Any) -> None:
+        messages = _fingerprinted(partitions)
+        if not messages:
+            return
+        self.client.call(
+            self.stub.WriteSnapshotPartitions,
+            pb.WriteSnapshotPartitionsRequest(
+                namespace=self.namespace,
+                name=snapshot.name,
+                snapshot_fingerprint=_fp(snapshot.fingerprint),
+                artifact_key=artifact_key,
+                partitions=messages,
+            ),
+        )
+
+    def write_artifact_and_graph_partitions(
+        self, snapshot: Any, artifact_key: str, artifact: Any, partitions: Any
+    ) -> None:
+        """Both writes in one transaction on the server (arti's default makes two calls)."""
+        storage_fp = _fp(artifact.storage.fingerprint)
+        messages = _fingerprinted(partitions)
+        if messages:
+            self.client.call(
+                self.stub.WriteArtifactAndGraphPartitions,
+                pb.WriteArtifactAndGraphPartitionsRequest(
+                    namespace=self.namespace,
+                    name=snapshot.name,
+                    snapshot_fingerprint=_fp(snapshot.fingerprint),
+                    artifact_key=artifact_key,
+                    storage_fingerprint=storage_fp,
+                    partitions=messages,
+                ),
+            )
+        self.backend._known_storages.add(storage_fp)
+
+
+class ArtimetaBackend(Backend[ArtimetaConnection]):  # type: ignore[misc,unused-ignore]
+    """An arti Backend whose state lives in an artimeta server, shared by every process that
+    uses the same target and namespace."""
+
+    target: str
+    namespace: str
+    # Recorded as the author of tag moves.
+    actor: str = ""
+    timeout: Optional[float] = None
+    token: Optional[str] = Field(None, repr=False)
+    secure: Optional[bool] = None
+    root_certificates: Optional[bytes] = Field(None, repr=False)
+    private_key: Optional[bytes] = Field(None, repr=False)
+    certificate_chain: Optional[bytes] = Field(None, repr=False)
+
+    _client: Optional[Client] = PrivateAttr(None)
+    _known_storages: Set[int] = PrivateAttr(default_factory=set)
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            kwargs: Dict[str, Any] = {}
+            if self.timeout is not None:
+                kwargs["timeout"] = self.timeout
+            client = Client(
+                self.target,
+                token=self.token,
+                secure=self.secure,
+                root_certificates=self.root_certificates,
+                private_key=self.private_key,
+                certificate_chain=self.certificate_chain,
+                **kwargs,
+            )
+            object.__setattr__(self, "_client", client)
+        assert self._client is not None
+        return self._client
+
+    @contextmanager
+    def connect(self) -> Iterator[ArtimetaConnection]:
+        yield ArtimetaConnection(self)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            object.__setattr__(self, "_client", None)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # A channel cannot be pickled; a copy in another process opens its own.
+        state: Dict[str, Any] = super().__getstate__()
+        private = dict(state.get("__private_attribute_values__") or {})
+        private["_client"] = None
+        private["_known_storages"] = set()
+        state["__private_attribute_values__"] = private
+        return state
+
+
+__all__ = [
+    "ArtimetaBackend",
+    "ArtimetaConnection",
+    "partition_from_message",
+    "partition_message",
+]

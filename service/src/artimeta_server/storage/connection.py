@@ -1,0 +1,605 @@
+"""arti's Connection in Postgres: set-based writes (one INSERT … SELECT FROM unnest … ON CONFLICT
+DO NOTHING per table, whatever the number of partitions) and index-driven reads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from artimeta_server.domain.connection_models import (
+    InputFilter,
+    StoredPartitions,
+    StoredRecord,
+    TagMove,
+    TagRecord,
+    TagWrite,
+)
+from artimeta_server.domain.connection_ports import BodyRow
+from artimeta_server.domain.documents import Documents
+from artimeta_server.domain.errors import Aborted, AlreadyExists, NotFound
+from artimeta_server.storage.postgres import Database
+
+_GRAPH_COLS = "name, fingerprint, 0::bigint AS snapshot_id, 0::bigint AS graph_fingerprint, document, document_hash, document_size, document_format, code_refs, create_time"
+_SNAPSHOT_COLS = "name, fingerprint, snapshot_id, graph_fingerprint, document, document_hash, document_size, document_format, code_refs, create_time"
+_LIST_GRAPH_COLS = "name, fingerprint, 0::bigint AS snapshot_id, 0::bigint AS graph_fingerprint, NULL::bytea AS document, NULL::text AS document_hash, document_size, document_format, code_refs, create_time"
+_LIST_SNAPSHOT_COLS = "name, fingerprint, snapshot_id, graph_fingerprint, NULL::bytea AS document, NULL::text AS document_hash, document_size, document_format, code_refs, create_time, seq"
+_TAG_COLS = "name, tag, snapshot_fingerprint, actor, update_time"
+
+# Rows are sorted by the unique index's order before they are inserted, so the index is filled
+# page by page instead of at random places.
+_INSERT_STORAGE = """
+INSERT INTO arti_storage_partitions
+    (namespace_id, storage_fingerprint, input_fingerprint, keys, ident, body, body_hash, body_size)
+SELECT $1, $2, u.fp, u.keys, u.ident, u.body, u.body_hash, u.body_size
+FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[], $7::text[], $8::bigint[])
+    AS u(fp, keys, ident, body, body_hash, body_size)
+ORDER BY u.fp, u.keys, u.ident
+ON CONFLICT DO NOTHING
+"""
+
+_INSERT_SNAPSHOT = """
+INSERT INTO arti_snapshot_partitions
+    (namespace_id, name, snapshot_fingerprint, artifact_key, ident, body, body_hash, body_size)
+SELECT $1, $2, $3, $4, u.ident, u.body, u.body_hash, u.body_size
+FROM unnest($5::bytea[], $6::bytea[], $7::text[], $8::bigint[]) AS u(ident, body, body_hash, body_size)
+ORDER BY u.ident
+ON CONFLICT DO NOTHING
+"""
+
+# Every wanted (keys, fingerprint) pair is one probe of the unique index, so the cost follows the
+# filter's size, not the table's. OFFSET 0 keeps each LATERAL subquery from being flattened into a
+# join: with the statistics a bulk write leaves stale, the planner would otherwise hash the whole
+# storage. The probes go in index order, so each index page is read about once per query.
+FILTERED_READ = """
+SELECT p.body, p.body_hash, p.body_size
+FROM (SELECT * FROM unnest($3::bytea[], $4::bigint[]) AS u(keys, fp) ORDER BY fp, keys) AS f
+CROSS JOIN LATERAL (
+    SELECT body, body_hash, body_size FROM arti_storage_partitions
+    WHERE namespace_id = $1 AND storage_fingerprint = $2 AND input_fingerprint = f.fp AND keys = f.keys
+    OFFSET 0
+) p
+UNION ALL
+SELECT p.body, p.body_hash, p.body_size
+FROM (SELECT * FROM unnest($5::bytea[]) AS u(keys) ORDER BY keys) AS f
+CROSS JOIN LATERAL (
+    SELECT body, body_hash, body_size FROM arti_storage_partitions
+    WHERE namespace_id = $1 AND storage_fingerprint = $2 AND input_fingerprint IS NULL AND keys = f.keys
+    OFFSET 0
+) p
+"""
+
+_ALL_STORAGE = """
+SELECT body, body_hash, body_size FROM arti_storage_partitions
+WHERE namespace_id = $1 AND storage_fingerprint = $2
+"""
+
+_SNAPSHOT_PARTS = """
+SELECT body, body_hash, body_size FROM arti_snapshot_partitions
+WHERE namespace_id = $1 AND name = $2 AND snapshot_fingerprint = $3 AND artifact_key = $4
+"""
+
+
+# Tags of one namespace by (name, tag); LATERAL + OFFSET 0 keeps it one primary-key probe per tag.
+_TAGS = f"""
+SELECT t.*
+FROM unnest($2::text[], $3::text[]) AS k(name, tag)
+CROSS JOIN LATERAL (
+    SELECT {_TAG_COLS} FROM arti_snapshot_tags
+    WHERE namespace_id = $1 AND name = k.name AND tag = k.tag
+    OFFSET 0
+) t
+"""
+
+TagKey = tuple[str, str]
+
+
+class TagReads:
+    """Coalesces concurrent tag reads of a namespace into one query.
+
+    A read joins only a batch that has not been sent yet, so it always sees every write that
+    completed before it arrived; while one query runs, the reads that arrive meanwhile form the
+    next batch. Under load this turns N round trips into one, which is what bounds point reads.
+    """
+
+    def __init__(self, db: Database, *, max_batch: int = 1000) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._pending: dict[int, dict[TagKey, list[asyncio.Future[TagRecord | None]]]] = {}
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def read(self, namespace_id: int, name: str, tag: str) -> TagRecord | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[TagRecord | None] = loop.create_future()
+        self._pending.setdefault(namespace_id, {}).setdefault((name, tag), []).append(future)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        # Returns only once nothing is pending, with no await in between, so a reader that finds
+        # this task done knows it must start another.
+        while self._pending:
+            namespace_id = next(iter(self._pending))
+            waiting = self._pending.pop(namespace_id)
+            if len(waiting) > self._max_batch:
+                items = list(waiting.items())
+                waiting = dict(items[: self._max_batch])
+                self._pending[namespace_id] = dict(items[self._max_batch :])
+            try:
+                found = await self._fetch(namespace_id, list(waiting))
+            except BaseException as exc:  # handed to every waiting reader
+                for futures in waiting.values():
+                    for f in futures:
+                        if not f.done():
+                            f.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for key, futures in waiting.items():
+                for f in futures:
+                    if not f.done():
+                        f.set_result(found.get(key))
+
+    async def _fetch(self, namespace_id: int, keys: list[TagKey]) -> dict[TagKey, TagRecord]:
+        async with self._db.connection() as conn:
+            if len(keys) == 1:
+                rows = await conn.fetch(
+                    f"SELECT {_TAG_COLS} FROM arti_snapshot_tags WHERE namespace_id = $1 AND name = $2 AND tag = $3",
+                    namespace_id,
+                    keys[0][0],
+                    keys[0][1],
+                )
+            else:
+                rows = await conn.fetch(_TAGS, namespace_id, [k[0] for k in keys], [k[1] for k in keys])
+        return {(r["name"], r["tag"]): _tag(r) for r in rows}
+
+
+def _record(r: asyncpg.Record) -> StoredRecord:
+    return StoredRecord(
+        name=r["name"],
+        fingerprint=r["fingerprint"],
+        snapshot_id=r["snapshot_id"],
+        graph_fingerprint=r["graph_fingerprint"],
+        document=Documents.from_row(r["document"], r["document_hash"], r["document_size"]),
+        document_size=r["document_size"],
+        document_format=r["document_format"],
+        code_refs=tuple(r["code_refs"]),
+        create_time=r["create_time"],
+    )
+
+
+def _tag(r: asyncpg.Record) -> TagRecord:
+    return TagRecord(r["name"], r["tag"], r["snapshot_fingerprint"], r["actor"], r["update_time"])
+
+
+def _storage_args(parts: StoredPartitions) -> tuple[Any, ...]:
+    return (
+        parts.input_fingerprints,
+        parts.keys,
+        parts.idents,
+        parts.inline_bodies,
+        parts.body_hashes,
+        parts.body_sizes,
+    )
+
+
+def _snapshot_args(parts: StoredPartitions) -> tuple[Any, ...]:
+    return (parts.idents, parts.inline_bodies, parts.body_hashes, parts.body_sizes)
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+_WRITE_ATTEMPTS = 4
+
+
+async def _replay(
+    done: list[StoredPartitions], rest: AsyncIterator[StoredPartitions]
+) -> AsyncIterator[StoredPartitions]:
+    for parts in done:
+        yield parts
+    async for parts in rest:
+        yield parts
+
+
+async def _in_order(statements: list[Awaitable[str]]) -> list[str]:
+    return [await s for s in statements]
+
+
+def _add(counts: list[int], statuses: list[str]) -> list[int]:
+    new = [_count(s) for s in statuses]
+    return [a + b for a, b in zip(counts, new, strict=True)] if counts else new
+
+
+class PostgresConnection:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._tags = TagReads(db)
+
+    # Graphs and snapshots: immutable rows keyed by content.
+
+    async def insert_graph(self, namespace_id: int, rec: StoredRecord) -> bool:
+        doc = rec.document
+        async with self._db.connection() as conn, _namespace_gone():
+            status = await conn.execute(
+                "INSERT INTO arti_graphs (namespace_id, name, fingerprint, document, document_hash, document_size,"
+                " document_format, code_refs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                namespace_id,
+                rec.name,
+                rec.fingerprint,
+                doc.inline,
+                None if doc.digest is None else doc.digest.hash,
+                rec.document_size,
+                rec.document_format,
+                list(rec.code_refs),
+            )
+        return _count(status) == 1
+
+    async def get_graph(self, namespace_id: int, name: str, fingerprint: int) -> StoredRecord | None:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_GRAPH_COLS} FROM arti_graphs WHERE namespace_id = $1 AND name = $2 AND fingerprint = $3",
+                namespace_id,
+                name,
+                fingerprint,
+            )
+        return None if row is None else _record(row)
+
+    async def insert_snapshot(self, namespace_id: int, rec: StoredRecord) -> bool:
+        doc = rec.document
+        async with self._db.connection() as conn, _namespace_gone():
+            status = await conn.execute(
+                "INSERT INTO arti_snapshots (namespace_id, name, fingerprint, snapshot_id, graph_fingerprint,"
+                " document, document_hash, document_size, document_format, code_refs)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                namespace_id,
+                rec.name,
+                rec.fingerprint,
+                rec.snapshot_id,
+                rec.graph_fingerprint,
+                doc.inline,
+                None if doc.digest is None else doc.digest.hash,
+                rec.document_size,
+                rec.document_format,
+                list(rec.code_refs),
+            )
+        return _count(status) == 1
+
+    async def get_snapshot(self, namespace_id: int, name: str, fingerprint: int) -> StoredRecord | None:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_SNAPSHOT_COLS} FROM arti_snapshots WHERE namespace_id = $1 AND name = $2 AND fingerprint = $3",
+                namespace_id,
+                name,
+                fingerprint,
+            )
+        return None if row is None else _record(row)
+
+    # Tags: mutable pointers, always read from here.
+
+    async def get_tag(self, namespace_id: int, name: str, tag: str) -> TagRecord | None:
+        return await self._tags.read(namespace_id, name, tag)
+
+    async def write_tag(
+        self,
+        namespace_id: int,
+        name: str,
+        tag: str,
+        snapshot_fingerprint: int,
+        *,
+        overwrite: bool,
+        expected: int | None,
+        actor: str,
+    ) -> TagWrite:
+        meta = {"name": name, "tag": tag}
+        async with self._db.transaction() as conn:
+            # The row lock orders concurrent movers; concurrent creators meet in the unique key,
+            # where exactly one INSERT succeeds and the others see its row.
+            while True:
+                current = await conn.fetchval(
+                    "SELECT snapshot_fingerprint FROM arti_snapshot_tags"
+                    " WHERE namespace_id = $1 AND name = $2 AND tag = $3 FOR UPDATE",
+                    namespace_id,
+                    name,
+                    tag,
+                )
+                if current is None:
+                    if expected is not None:
+                        raise Aborted(
+                            f"tag {tag!r} of {name!r} does not exist; expected it at {expected}",
+                            reason="TAG_MOVED",
+                            metadata={**meta, "expected_snapshot_fingerprint": str(expected)},
+                        )
+                    try:
+                        row = await conn.fetchrow(
+                            "INSERT INTO arti_snapshot_tags (namespace_id, name, tag, snapshot_fingerprint, actor)"
+                            f" VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING {_TAG_COLS}",
+                            namespace_id,
+                            name,
+                            tag,
+                            snapshot_fingerprint,
+                            actor,
+                        )
+                    except asyncpg.ForeignKeyViolationError:
+                        raise _snapshot_missing(name, snapshot_fingerprint) from None
+                    if row is None:
+                        if not overwrite:
+                            current = await conn.fetchval(
+                                "SELECT snapshot_fingerprint FROM arti_snapshot_tags"
+                                " WHERE namespace_id = $1 AND name = $2 AND tag = $3",
+                                namespace_id,
+                                name,
+                                tag,
+                            )
+                            raise _tag_exists(name, tag, current)
+                        continue  # created meanwhile: lock it and move it
+                    previous = None
+                    break
+                if expected is None and not overwrite:
+                    raise _tag_exists(name, tag, current)
+                if expected is not None and current != expected:
+                    raise Aborted(
+                        f"tag {tag!r} of {name!r} points at {current}, not at the expected {expected}",
+                        reason="TAG_MOVED",
+                        metadata={
+                            **meta,
+                            "expected_snapshot_fingerprint": str(expected),
+                            "snapshot_fingerprint": str(current),
+                        },
+                    )
+                try:
+                    row = await conn.fetchrow(
+                        "UPDATE arti_snapshot_tags SET snapshot_fingerprint = $4, actor = $5, update_time = now()"
+                        f" WHERE namespace_id = $1 AND name = $2 AND tag = $3 RETURNING {_TAG_COLS}",
+                        namespace_id,
+                        name,
+                        tag,
+                        snapshot_fingerprint,
+                        actor,
+                    )
+                except asyncpg.ForeignKeyViolationError:
+                    raise _snapshot_missing(name, snapshot_fingerprint) from None
+                previous = current
+                break
+            assert row is not None
+            await conn.execute(
+                "INSERT INTO arti_snapshot_tag_moves (namespace_id, name, tag, from_snapshot_fingerprint,"
+                " to_snapshot_fingerprint, actor) VALUES ($1, $2, $3, $4, $5, $6)",
+                namespace_id,
+                name,
+                tag,
+                previous,
+                snapshot_fingerprint,
+                actor,
+            )
+        return TagWrite(_tag(row), previous)
+
+    # Partitions: set unions.
+
+    async def add_storage_partitions(
+        self, namespace_id: int, storage_fingerprint: int, chunks: AsyncIterator[StoredPartitions]
+    ) -> int:
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+            return [conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))]
+
+        return (await self._pipelined(chunks, insert))[0]
+
+    async def add_snapshot_partitions(
+        self,
+        namespace_id: int,
+        name: str,
+        snapshot_fingerprint: int,
+        artifact_key: str,
+        chunks: AsyncIterator[StoredPartitions],
+    ) -> int:
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+            return [
+                conn.execute(
+                    _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
+                )
+            ]
+
+        return (await self._pipelined(chunks, insert))[0]
+
+    async def add_artifact_and_snapshot_partitions(
+        self,
+        namespace_id: int,
+        storage_fingerprint: int,
+        name: str,
+        snapshot_fingerprint: int,
+        artifact_key: str,
+        chunks: AsyncIterator[StoredPartitions],
+    ) -> tuple[int, int]:
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+            return [
+                conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts)),
+                conn.execute(
+                    _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
+                ),
+            ]
+
+        artifact, snapshot = await self._pipelined(chunks, insert)
+        return artifact, snapshot
+
+    async def _pipelined(
+        self,
+        chunks: AsyncIterator[StoredPartitions],
+        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[str]]],
+    ) -> list[int]:
+        """Applies every chunk in one transaction. Concurrent writers of overlapping multi-chunk
+        sets can lock the same rows in opposite orders and deadlock; a union is idempotent, so the
+        loser simply applies its chunks again."""
+        seen: list[StoredPartitions] = []
+
+        async def recorded() -> AsyncIterator[StoredPartitions]:
+            async for parts in chunks:
+                seen.append(parts)
+                yield parts
+
+        rest = recorded()
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                return await self._apply(_replay(list(seen), rest), insert)
+            except Aborted as exc:
+                if exc.reason != "TRANSACTION_CONFLICT" or attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _apply(
+        self,
+        chunks: AsyncIterator[StoredPartitions],
+        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[str]]],
+    ) -> list[int]:
+        """One transaction over every chunk, preparing chunk k+1 while Postgres runs chunk k."""
+        counts: list[int] = []
+        running: asyncio.Task[list[str]] | None = None
+        async with self._db.transaction() as conn, _namespace_gone():
+            try:
+                async for parts in chunks:
+                    if running is not None:
+                        counts = _add(counts, await running)
+                    running = asyncio.ensure_future(_in_order(insert(conn, parts)))
+                    await asyncio.sleep(0)  # let the statement reach Postgres before the next chunk is prepared
+                if running is not None:
+                    counts = _add(counts, await running)
+                    running = None
+            finally:
+                # A later chunk failed: let the statement in flight finish, then the transaction
+                # rolls back all of them.
+                if running is not None:
+                    with contextlib.suppress(Exception):
+                        await running
+        return counts or [0, 0]
+
+    async def storage_partitions(
+        self, namespace_id: int, storage_fingerprint: int, wanted: InputFilter | None, chunk: int
+    ) -> AsyncIterator[list[BodyRow]]:
+        args: tuple[Any, ...]
+        if wanted is None:
+            query, args = _ALL_STORAGE, (namespace_id, storage_fingerprint)
+        else:
+            set_keys = [k for k, fp in zip(wanted.keys, wanted.fingerprints, strict=True) if fp is not None]
+            set_fps = [fp for fp in wanted.fingerprints if fp is not None]
+            empty_keys = [k for k, fp in zip(wanted.keys, wanted.fingerprints, strict=True) if fp is None]
+            query, args = FILTERED_READ, (namespace_id, storage_fingerprint, set_keys, set_fps, empty_keys)
+        async for rows in self._chunks(query, args, chunk):
+            yield rows
+
+    async def snapshot_partitions(
+        self, namespace_id: int, name: str, snapshot_fingerprint: int, artifact_key: str, chunk: int
+    ) -> AsyncIterator[list[BodyRow]]:
+        async for rows in self._chunks(
+            _SNAPSHOT_PARTS, (namespace_id, name, snapshot_fingerprint, artifact_key), chunk
+        ):
+            yield rows
+
+    async def _chunks(self, query: str, args: tuple[Any, ...], chunk: int) -> AsyncIterator[list[BodyRow]]:
+        # One snapshot of the data for the whole stream (a REPEATABLE READ cursor), read a chunk at
+        # a time so memory stays bounded whatever the result's size.
+        async with self._db.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            cursor = await conn.cursor(query, *args)
+            while True:
+                rows = await cursor.fetch(chunk)
+                if not rows:
+                    return
+                yield [(r[0], r[1], r[2]) for r in rows]
+                if len(rows) < chunk:
+                    return
+
+    # Lists (keyset pagination).
+
+    async def list_graphs(
+        self, namespace_id: int, name: str | None, after: tuple[str, int] | None, limit: int
+    ) -> list[StoredRecord]:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_LIST_GRAPH_COLS} FROM arti_graphs WHERE namespace_id = $1"
+                " AND ($2::text IS NULL OR name = $2)"
+                " AND ($3::text IS NULL OR (name, fingerprint) > ($3, $4::bigint))"
+                " ORDER BY name, fingerprint LIMIT $5",
+                namespace_id,
+                name,
+                None if after is None else after[0],
+                None if after is None else after[1],
+                limit,
+            )
+        return [_record(r) for r in rows]
+
+    async def list_snapshots(
+        self, namespace_id: int, name: str, before_seq: int | None, limit: int
+    ) -> list[tuple[int, StoredRecord]]:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_LIST_SNAPSHOT_COLS} FROM arti_snapshots WHERE namespace_id = $1 AND name = $2"
+                " AND ($3::bigint IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4",
+                namespace_id,
+                name,
+                before_seq,
+                limit,
+            )
+        return [(r["seq"], _record(r)) for r in rows]
+
+    async def list_tags(
+        self, namespace_id: int, name: str | None, after: tuple[str, str] | None, limit: int
+    ) -> list[TagRecord]:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_TAG_COLS} FROM arti_snapshot_tags WHERE namespace_id = $1"
+                " AND ($2::text IS NULL OR name = $2)"
+                " AND ($3::text IS NULL OR (name, tag) > ($3, $4::text))"
+                " ORDER BY name, tag LIMIT $5",
+                namespace_id,
+                name,
+                None if after is None else after[0],
+                None if after is None else after[1],
+                limit,
+            )
+        return [_tag(r) for r in rows]
+
+    async def tag_history(
+        self, namespace_id: int, name: str, tag: str, before_seq: int | None, limit: int
+    ) -> list[TagMove]:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT seq, name, tag, from_snapshot_fingerprint, to_snapshot_fingerprint, actor, move_time"
+                " FROM arti_snapshot_tag_moves WHERE namespace_id = $1 AND name = $2 AND tag = $3"
+                " AND ($4::bigint IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5",
+                namespace_id,
+                name,
+                tag,
+                before_seq,
+                limit,
+            )
+        return [TagMove(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+
+@contextlib.asynccontextmanager
+async def _namespace_gone() -> AsyncIterator[None]:
+    # The only foreign key of these rows is their namespace: it was deleted after it was resolved.
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError:
+        raise NotFound("the namespace was deleted during the call", reason="NAMESPACE_NOT_FOUND", metadata={}) from None
+
+
+def _tag_exists(name: str, tag: str, current: int | None) -> AlreadyExists:
+    return AlreadyExists(
+        f"Existing `{tag}` tag for Graph `{name}` points to the snapshot with fingerprint {current}",
+        reason="TAG_EXISTS",
+        metadata={"name": name, "tag": tag, "snapshot_fingerprint": str(current)},
+    )
+
+
+def _snapshot_missing(name: str, fingerprint: int) -> NotFound:
+    return NotFound(
+        f"snapshot {fingerprint} of graph {name!r} has not been written",
+        reason="SNAPSHOT_NOT_FOUND",
+        metadata={"name": name, "fingerprint": str(fingerprint)},
+    )
