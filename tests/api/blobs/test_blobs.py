@@ -60,7 +60,7 @@ async def uploads_in_flight(server: Server, name: str) -> int:
 
 async def test_capabilities(blobs: Blobs) -> None:
     caps = await run(blobs.capabilities)
-    assert caps.chunk_size_bytes == 1024 * 1024
+    assert caps.chunk_size_bytes == min(4 * 1024 * 1024, caps.max_message_bytes // 2)
     assert 0 < caps.max_batch_total_bytes < caps.max_message_bytes
     assert caps.presigned_urls
 

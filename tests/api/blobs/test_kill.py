@@ -70,9 +70,10 @@ async def test_kill_mid_upload_then_retry(
     with artimeta.Client(target, retry=None) as client:
         client.create_namespace(name)
         blobs = Blobs(client, name)
-        with pytest.raises(artimeta.ArtimetaError):
+        with pytest.raises(artimeta.ArtimetaError) as err:
             await run(blobs.upload_iter, chunks(), digest=digest)
-    assert proc.poll() is not None
+    # The generator's thread may still be inside proc.wait(); wait here too before checking.
+    assert proc.wait(timeout=30) == -signal.SIGKILL, f"the upload failed before the kill: {err.value!r}"
 
     # Nothing is visible, through the service or in S3; the upload is recorded as in flight.
     assert server.domain is not None

@@ -18,6 +18,7 @@ import io
 import os
 import threading
 import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -225,24 +226,36 @@ class Blobs:
     # -- streaming download ---------------------------------------------------------------------
 
     def download(
-        self, digest: Digest, *, offset: int = 0, length: int = 0, progress: Optional[Progress] = None
+        self,
+        digest: Digest,
+        *,
+        offset: int = 0,
+        length: int = 0,
+        progress: Optional[Progress] = None,
+        verify: bool = True,
     ) -> Iterator[bytes]:
         """Yields the blob (or a range of it) chunk by chunk. A whole-blob download is checked
-        against its digest at the end and raises DataLoss on a mismatch."""
+        against its digest at the end (DataLoss on a mismatch) unless verify is False; the hash
+        runs on another thread, beside the receiving one."""
         whole = offset == 0 and length == 0
         expected = digest.size - offset if length == 0 else min(length, digest.size - offset)
-        hasher = hashlib.sha256() if whole else None
+        hasher = _BackgroundHash() if (whole and verify) else None
         done = 0
         request = pb.DownloadRequest(namespace=self.namespace, digest=digest.to_proto(), offset=offset, length=length)
-        for resp in self.client.stream(self._stub.Download, request, timeout=self._transfer_timeout(digest.size)):
+        try:
+            for resp in self.client.stream(self._stub.Download, request, timeout=self._transfer_timeout(digest.size)):
+                data = resp.data
+                if hasher is not None:
+                    hasher.update(data)
+                done += len(data)
+                if progress is not None:
+                    progress(done, expected)
+                yield data
+            if hasher is not None and (done != digest.size or hasher.hexdigest() != digest.hash):
+                raise DataLoss(f"downloaded bytes do not match {digest}", reason="DIGEST_MISMATCH")
+        finally:
             if hasher is not None:
-                hasher.update(resp.data)
-            done += len(resp.data)
-            if progress is not None:
-                progress(done, expected)
-            yield resp.data
-        if hasher is not None and (done != digest.size or hasher.hexdigest() != digest.hash):
-            raise DataLoss(f"downloaded bytes do not match {digest}", reason="DIGEST_MISMATCH")
+                hasher.close()
         if progress is not None and done == 0:
             progress(0, expected)
 
@@ -415,6 +428,30 @@ def http_get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=300) as resp:
         data: bytes = resp.read()
         return data
+
+
+class _BackgroundHash:
+    """sha256 fed from another thread (hashlib releases the GIL on large buffers), so hashing
+    overlaps with receiving; at most two chunks wait."""
+
+    def __init__(self) -> None:
+        self._hasher = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="artimeta-hash")
+        self._pending: List[Future[None]] = []
+
+    def update(self, data: bytes) -> None:
+        if len(self._pending) >= 2:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(self._hasher.update, data))
+
+    def hexdigest(self) -> str:
+        for f in self._pending:
+            f.result()
+        self._pending.clear()
+        return self._hasher.hexdigest()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _read_chunks(f: Union[BinaryIO, io.BufferedIOBase]) -> Iterator[bytes]:

@@ -24,9 +24,10 @@ from artimeta_server.domain.errors import DataLoss, DomainError, FailedPrecondit
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 
-CHUNK_BYTES = 1024 * 1024
-PART_BYTES = 16 * 1024 * 1024
-PARTS_IN_FLIGHT = 2
+CHUNK_BYTES = 4 * 1024 * 1024
+# Memory per upload is about (PARTS_IN_FLIGHT + 1) parts, whatever the blob's size.
+PART_BYTES = 8 * 1024 * 1024
+PARTS_IN_FLIGHT = 3
 MAX_BLOB_BYTES = 5 * 1024**4  # S3's largest object
 MAX_BATCH_ITEMS = 10_000
 MAX_FIND_MISSING = 100_000
@@ -260,13 +261,22 @@ class Blobs:
             buffer.append(piece.data)
             buffered += len(piece.data)
             while buffered >= self._part:
-                joined = b"".join(buffer)
-                part, rest = joined[: self._part], joined[self._part :]
-                buffer[:] = [rest] if rest else []
-                buffered = len(rest)
+                # One copy per part: chunks are joined exactly at the part boundary (clients send
+                # whole chunks that divide the part size; only a straddling chunk is split).
+                take_n, size = 0, 0
+                while size < self._part:
+                    size += len(buffer[take_n])
+                    take_n += 1
+                joined = b"".join(buffer[:take_n])
+                del buffer[:take_n]
+                if size > self._part:
+                    buffer.insert(0, joined[self._part :])
+                    joined = joined[: self._part]
+                buffered -= self._part
                 if multipart is None:
                     multipart = await open_multipart()
-                await multipart.add(part)
+                await multipart.add(joined)
+                del joined
 
         try:
             await take(first)
