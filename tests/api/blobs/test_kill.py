@@ -97,6 +97,13 @@ async def test_kill_mid_upload_then_retry(
         blobs = Blobs(client, name)
         assert await run(blobs.upload_iter, iter([data]), digest=digest) == digest
         assert b"".join(await run(lambda: list(blobs.download(digest)))) == data
+    # Streaming holds a few parts, not the blob: the server's peak RSS stays small.
+    peak_kib = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{proc2.pid}/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    )
+    assert peak_kib < 200 * 1024, f"server peak RSS {peak_kib // 1024} MiB"
 
     # Once its lease has passed, gc aborts the abandoned multipart upload.
     later = datetime.now(UTC) + timedelta(days=1)
