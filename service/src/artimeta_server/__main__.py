@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from artimeta_server.app import SchemaOutOfDate, serve_forever
+    from artimeta_server.memory import tune_malloc
+
+    tune_malloc()
 
     try:
         _run(serve_forever(settings, migrate_schema=args.migrate))

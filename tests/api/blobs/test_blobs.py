@@ -332,3 +332,14 @@ async def test_blobs_written_server_side_are_readable(blobs: Blobs, blob_server:
     assert b"".join(await run(lambda: list(blobs.download(digest)))) == data
     resp = await run(blobs.upload_iter, iter([data]), digest=digest)
     assert resp == digest
+
+
+async def test_direct_transfers_through_presigned_urls(blobs: Blobs, tmp_path: Path) -> None:
+    data = os.urandom(6 * 1024 * 1024 + 1)
+    src = tmp_path / "direct.bin"
+    src.write_bytes(data)
+    digest = await run(blobs.upload_file_direct, src)
+    assert digest == Digest.of(data)
+    assert b"".join(await run(lambda: list(blobs.download_direct(digest)))) == data
+    assert b"".join(await run(lambda: list(blobs.download(digest, verify=False)))) == data
+    assert await run(blobs.upload_file_direct, src) == digest  # already present: nothing sent

@@ -34,6 +34,7 @@ Progress = Callable[[int, int], None]
 """Called with (bytes done, bytes in total; -1 when unknown) as a transfer moves."""
 
 READ_CHUNK = 1024 * 1024
+UPLOAD_CHUNK = 1024 * 1024
 # Blobs up to this size travel in batches rather than one stream each.
 SMALL_BLOB = 1024 * 1024
 
@@ -161,7 +162,8 @@ class Blobs:
     ) -> Digest:
         """Streams bytes from an iterator. With `digest` known up front, an existing blob is not
         sent at all; otherwise the digest is computed on the way and sent in the last message."""
-        chunk_size = self.capabilities().chunk_size_bytes
+        # Small upload messages keep what the server buffers (and so its memory) low.
+        chunk_size = min(UPLOAD_CHUNK, self.capabilities().chunk_size_bytes)
         if digest is not None:
             total = digest.size
         hasher = hashlib.sha256()
@@ -220,7 +222,7 @@ class Blobs:
             self.batch_update([data])
             return digest
         view = memoryview(data)
-        step = self.capabilities().chunk_size_bytes
+        step = min(UPLOAD_CHUNK, self.capabilities().chunk_size_bytes)
         return self.upload_iter((bytes(view[i : i + step]) for i in range(0, len(data), step)), digest=digest)
 
     # -- streaming download ---------------------------------------------------------------------
@@ -363,6 +365,49 @@ class Blobs:
             self._stub.CommitUpload, pb.CommitUploadRequest(namespace=self.namespace, upload_id=up.upload_id)
         )
         return digest
+
+    def upload_file_direct(
+        self, path: Union[str, os.PathLike[str]], *, digest: Optional[Digest] = None, expires_in_s: int = 0
+    ) -> Digest:
+        """Streams a file straight to S3 through a presigned PUT (the bytes bypass the server),
+        then has the server verify and commit it."""
+        digest = digest or Digest.of_file(path)
+        req = pb.CreateUploadUrlRequest(
+            namespace=self.namespace, digest=digest.to_proto(), expires_in_seconds=expires_in_s
+        )
+        up = self.client.call(self._stub.CreateUploadUrl, req)
+        if up.already_present:
+            return digest
+        with open(path, "rb") as f:
+            request = urllib.request.Request(up.url, data=f, method="PUT", headers={"Content-Length": str(digest.size)})
+            with urllib.request.urlopen(request, timeout=self._transfer_timeout(digest.size)) as resp:
+                if resp.status >= 300:
+                    raise FailedPrecondition(f"presigned PUT answered {resp.status}", reason="PRESIGNED_PUT_FAILED")
+        commit = pb.CommitUploadRequest(namespace=self.namespace, upload_id=up.upload_id)
+        self.client.call(self._stub.CommitUpload, commit, timeout=self._transfer_timeout(digest.size))
+        return digest
+
+    def download_direct(self, digest: Digest, *, verify: bool = True) -> Iterator[bytes]:
+        """Streams a blob straight from S3 through a presigned GET (the bytes bypass the
+        server), checked against its digest at the end unless verify is False."""
+        url = self.download_url(digest)
+        hasher = _BackgroundHash() if verify else None
+        done = 0
+        try:
+            with urllib.request.urlopen(url, timeout=self._transfer_timeout(digest.size)) as resp:
+                while True:
+                    block = resp.read(4 * READ_CHUNK)
+                    if not block:
+                        break
+                    if hasher is not None:
+                        hasher.update(block)
+                    done += len(block)
+                    yield block
+            if hasher is not None and (done != digest.size or hasher.hexdigest() != digest.hash):
+                raise DataLoss(f"downloaded bytes do not match {digest}", reason="DIGEST_MISMATCH")
+        finally:
+            if hasher is not None:
+                hasher.close()
 
     def download_url(self, digest: Digest, *, expires_in_s: int = 0) -> str:
         req = pb.CreateDownloadUrlRequest(
