@@ -144,7 +144,16 @@ class PostgresRecords:
                 after,
                 limit,
             )
-            return [await self._assemble(conn, namespace_id, r, with_entries=False) for r in rows]
+            rels = await conn.fetch(
+                "SELECT uuid, related_uuid, name FROM record_relations WHERE namespace_id = $1 AND uuid = ANY($2) "
+                "ORDER BY uuid, related_uuid, name",
+                namespace_id,
+                [r["uuid"] for r in rows],
+            )
+        by_uuid: dict[str, list[Relation]] = {}
+        for rel in rels:
+            by_uuid.setdefault(rel["uuid"], []).append(Relation(rel["related_uuid"], rel["name"]))
+        return [_record(r, by_uuid.get(r["uuid"], []), []) for r in rows]
 
     async def related(self, namespace_id: int, uuid: str, *, deep: bool) -> list[str]:
         edges = """
