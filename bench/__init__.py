@@ -1,1 +1,3 @@
-"""Benchmarks: `python -m bench [name ...]`, each module printing one JSON document."""
+"""Benchmarks: each measures an artimeta RPC family beside the ceiling of its layer, in the same
+run on the same machine, and prints JSON. Run all with `python -m bench`, one with
+`python -m bench <name>`."""

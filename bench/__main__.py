@@ -1,5 +1,5 @@
-"""`python -m bench [name ...]`: runs the named benchmark modules (all when none is named);
-each module has `main() -> dict` and its JSON goes to stdout and bench/results/<name>.json."""
+"""`python -m bench [name ...]`: runs the benchmark modules of this package (each has `main()`
+returning a JSON-able dict), prints their JSON and writes it under bench/results/."""
 
 from __future__ import annotations
 
@@ -7,29 +7,35 @@ import importlib
 import json
 import pkgutil
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+NOT_BENCHMARKS = {"__main__", "ceilings", "load", "harness"}
 
 
 def available() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if not m.name.startswith("_"))
+    return sorted(
+        m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name not in NOT_BENCHMARKS and not m.name.startswith("_")
+    )
 
 
 def main(argv: list[str]) -> int:
     names = argv or available()
-    unknown = [n for n in names if n not in available()]
+    unknown = set(names) - set(available())
     if unknown:
-        print(f"unknown benchmarks {unknown}; available: {available()}", file=sys.stderr)
+        print(f"unknown benchmarks {sorted(unknown)}; available: {available()}", file=sys.stderr)
         return 2
-    results = HERE / "results"
-    results.mkdir(exist_ok=True)
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
     for name in names:
         module = importlib.import_module(f"bench.{name}")
+        started = time.time()
         result = module.main()
+        result = {"benchmark": name, "started": started, "seconds": round(time.time() - started, 1), **result}
         text = json.dumps(result, indent=2)
-        (results / f"{name}.json").write_text(text + "\n")
         print(text, flush=True)
+        (out_dir / f"{name}.json").write_text(text + "\n")
     return 0
 
 
