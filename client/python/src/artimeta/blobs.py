@@ -380,9 +380,10 @@ class Blobs:
         if up.already_present:
             return digest
         with open(path, "rb") as f:
-            # A memory map goes out in one sendall (a file object would in 8 KiB writes) and is
-            # paged in from the file as it is sent, never copied into memory whole.
-            body: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if digest.size else b""
+            # A view of a memory map goes out in one sendall (a file object, or the map itself,
+            # would go in 8 KiB writes) and is paged in as it is sent, never copied whole.
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if digest.size else None
+            body: Any = memoryview(mapped) if mapped is not None else b""
             try:
                 request = urllib.request.Request(
                     up.url, data=body, method="PUT", headers={"Content-Length": str(digest.size)}
@@ -391,8 +392,9 @@ class Blobs:
                     if resp.status >= 300:
                         raise FailedPrecondition(f"presigned PUT answered {resp.status}", reason="PRESIGNED_PUT_FAILED")
             finally:
-                if digest.size:
-                    body.close()
+                if mapped is not None:
+                    body.release()
+                    mapped.close()
         commit = pb.CommitUploadRequest(namespace=self.namespace, upload_id=up.upload_id)
         self.client.call(self._stub.CommitUpload, commit, timeout=self._transfer_timeout(digest.size))
         return digest

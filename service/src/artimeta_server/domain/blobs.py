@@ -27,7 +27,7 @@ from artimeta_server.domain.pagination import decode_token, encode_token, page_s
 CHUNK_BYTES = 4 * 1024 * 1024
 # Memory per upload is about (PARTS_IN_FLIGHT + 1) parts, whatever the blob's size.
 PART_BYTES = 8 * 1024 * 1024
-PARTS_IN_FLIGHT = 2
+PARTS_IN_FLIGHT = 3
 MAX_BLOB_BYTES = 5 * 1024**4  # S3's largest object
 MAX_BATCH_ITEMS = 10_000
 MAX_FIND_MISSING = 100_000
