@@ -193,3 +193,20 @@ async def test_list_search_and_relations(records: Records, tmp_path: Path) -> No
     assert await run(records.related, "aaa000000002") == ["aaa000000001", "bbb000000003"]
     with pytest.raises(artimeta.NotFound):
         await run(records.related, "zzz000000000")
+
+
+async def test_export_tar_streams_the_record(records: Records, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    make_tree(src)
+    await run(records.commit_directory, "tar000000001", src)
+    buf = io.BytesIO()
+    await run(records.export_tar, "tar000000001", buf)
+    buf.seek(0)
+    out = tmp_path / "out"
+    with tarfile.open(fileobj=buf, mode="r|") as tar:
+        tar.extractall(out, filter="tar")
+    assert snapshot(out) == snapshot(src)

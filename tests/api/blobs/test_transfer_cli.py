@@ -46,5 +46,11 @@ async def test_upload_download_and_directories(blob_target: str, blob_ns: str, t
     code, _, err = await cli(blob_target, blob_ns, "retrieve-dir", "cli000000001", str(tmp_path / "copy"))
     assert code == 0, err
     assert (tmp_path / "copy" / "sub" / ".x").read_text() == "x"
+    code, _, err = await cli(blob_target, blob_ns, "export-tar", "cli000000001", str(tmp_path / "r.tar"))
+    assert code == 0, err
+    import tarfile
+
+    with tarfile.open(tmp_path / "r.tar") as tar:
+        assert sorted(tar.getnames()) == ["sub", "sub/.x"]
     code, _, err = await cli(blob_target, blob_ns, "get-key", "missing", str(tmp_path / "c.bin"))
     assert code == 1 and "KEY_NOT_FOUND" in err

@@ -13,11 +13,13 @@ files, empty folders and symlinks included.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from artimeta.blobs import SMALL_BLOB, Blobs, Digest, Progress
 from artimeta.client import Client
@@ -244,6 +246,34 @@ class Records:
         if e.modify_time_ns:
             os.utime(target, ns=(e.modify_time_ns, e.modify_time_ns))
 
+    def export_tar(self, uuid: str, out: BinaryIO, *, progress: Optional[Progress] = None) -> pb.Record:
+        """Writes record `uuid` to `out` as a tar stream (paths, modes, mtimes, empty folders,
+        symlinks), file by file as the bytes arrive: nothing is held whole in memory and `out`
+        may be a pipe."""
+        record = self.get(uuid)
+        total = sum(e.digest.size_bytes for e in record.entries if e.kind == pb.RECORD_ENTRY_KIND_FILE)
+        done = 0
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for e in record.entries:
+                info = tarfile.TarInfo(e.path)
+                info.mtime = e.modify_time_ns / 1e9 if e.modify_time_ns else 0
+                info.mode = e.mode or (0o755 if e.kind != pb.RECORD_ENTRY_KIND_FILE else 0o644)
+                if e.kind == pb.RECORD_ENTRY_KIND_DIRECTORY:
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+                elif e.kind == pb.RECORD_ENTRY_KIND_SYMLINK:
+                    info.type = tarfile.SYMTYPE
+                    info.linkname = e.link_target
+                    tar.addfile(info)
+                else:
+                    digest = Digest.from_proto(e.digest)
+                    info.size = digest.size
+                    tar.addfile(info, _IterReader(self.blobs.download(digest)))
+                    done += digest.size
+                    if progress is not None:
+                        progress(done, total)
+        return record
+
     def contains(self, uuid: str) -> bool:
         """True when the record is known and all its bytes are present."""
         req = pb.ContainsRecordRequest(namespace=self.namespace, uuid=uuid)
@@ -274,6 +304,28 @@ class Records:
     def related(self, uuid: str, *, deep: bool = False) -> List[str]:
         req = pb.ListRelatedRecordsRequest(namespace=self.namespace, uuid=uuid, deep=deep)
         return list(self.client.call(self._stub.ListRelatedRecords, req).uuids)
+
+
+class _IterReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (what tarfile.addfile reads from)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._view = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not len(self._view):
+            try:
+                self._view = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._view))
+        buffer[:n] = self._view[:n]
+        self._view = self._view[n:]  # a view: no copy of the rest
+        return n
 
 
 __all__ = ["CommitStats", "Records", "scan_directory"]

@@ -6,6 +6,7 @@ progress bar on stderr.
     python -m artimeta.transfer ... get-key models/latest copy.bin
     python -m artimeta.transfer ... commit-dir <uuid> ./run
     python -m artimeta.transfer ... retrieve-dir <uuid> ./copy
+    python -m artimeta.transfer ... export-tar <uuid> - | tar -x -C ./copy
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     rd = sub.add_parser("retrieve-dir", help="retrieve a record into a directory")
     rd.add_argument("uuid")
     rd.add_argument("path")
+    et = sub.add_parser("export-tar", help="stream a record as a tar archive to a file ('-' for stdout)")
+    et.add_argument("uuid")
+    et.add_argument("path")
     args = p.parse_args(argv)
 
     bar = None if args.quiet else ProgressBar(args.command)
@@ -100,6 +104,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                     args.uuid, args.path, progress=bar
                 )
                 result = f"{stats.files} files, {stats.uploaded_files} sent ({stats.uploaded_bytes} bytes)"
+            elif args.command == "export-tar":
+                records = Records(client, args.namespace, blobs=blobs)
+                if args.path == "-":
+                    records.export_tar(args.uuid, sys.stdout.buffer, progress=bar)
+                    result = ""
+                else:
+                    with open(args.path, "wb") as f:
+                        records.export_tar(args.uuid, f, progress=bar)
+                    result = args.path
             else:
                 Records(client, args.namespace, blobs=blobs).retrieve_directory(args.uuid, args.path, progress=bar)
                 result = args.path
@@ -110,7 +123,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     if bar is not None:
         bar.finish()
-    print(result)
+    if result:
+        print(result)
     return 0
 
 
