@@ -1,0 +1,6 @@
+"""redun adapters: `ArtimetaValueStore` (redun's ValueStore on BlobService; importing this
+module also registers the `artimeta://` filesystem that redun's `value_store_path` can name)."""
+
+from artimeta.adapters._redun_value_store import ArtimetaValueStore
+
+__all__ = ["ArtimetaValueStore"]
