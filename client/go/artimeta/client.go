@@ -91,6 +91,8 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 type Client struct {
 	conn       *grpc.ClientConn
 	Namespaces artimetav1.NamespaceServiceClient
+	// Connection is arti's backend: graphs, snapshots, tags and partitions.
+	Connection artimetav1.ConnectionServiceClient
 }
 
 // New connects lazily to target ("host:port"); the first call establishes the connection.
@@ -118,7 +120,11 @@ func New(target string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, Namespaces: artimetav1.NewNamespaceServiceClient(conn)}, nil
+	return &Client{
+		conn:       conn,
+		Namespaces: artimetav1.NewNamespaceServiceClient(conn),
+		Connection: artimetav1.NewConnectionServiceClient(conn),
+	}, nil
 }
 
 // Conn is the underlying connection, for any generated artimeta.v1 stub.
