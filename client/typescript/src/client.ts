@@ -17,6 +17,7 @@ import {
   type ServiceError,
 } from "@grpc/grpc-js";
 import { toArtimetaError } from "./errors";
+import { ConnectionServiceClient } from "./gen/artimeta/v1/connection";
 import {
   type DeleteNamespaceResponse,
   type Namespace,
@@ -66,10 +67,11 @@ type StreamMethod<Req, Res> = (request: Req, metadata?: Metadata, options?: Part
 
 /** A generated stub with every unary method returning a Promise and every server stream an AsyncIterable. */
 export type Promised<S> = {
-  [K in Exclude<keyof S, keyof Client>]: S[K] extends UnaryMethod<infer Req, infer Res>
-    ? (request: Req, options?: CallOpts) => Promise<Res>
-    : S[K] extends StreamMethod<infer Req, infer Res>
-      ? (request: Req, options?: CallOpts) => AsyncIterable<Res>
+  // Streams first: a stream's signature would also pass for a unary one (fewer parameters).
+  [K in Exclude<keyof S, keyof Client>]: S[K] extends StreamMethod<infer Req, infer Res>
+    ? (request: Req, options?: CallOpts) => AsyncIterable<Res>
+    : S[K] extends UnaryMethod<infer Req, infer Res>
+      ? (request: Req, options?: CallOpts) => Promise<Res>
       : never;
 };
 
@@ -100,6 +102,8 @@ export class ArtimetaClient {
   readonly timeoutMs: number;
   /** The generated NamespaceService with promise-returning methods. */
   readonly namespaces: Promised<NamespaceServiceClient>;
+  /** arti's backend (graphs, snapshots, tags, partitions); build requests with `v1.X.fromPartial({...})`. */
+  readonly connection: Promised<ConnectionServiceClient>;
   private readonly credentials: ChannelCredentials;
   private readonly base: NamespaceServiceClient;
   private readonly interceptors: Interceptor[];
@@ -126,6 +130,7 @@ export class ArtimetaClient {
     // The first stub owns the channel; every other stub shares it through channelOverride.
     this.base = new NamespaceServiceClient(target, this.credentials, { ...channelOptions, interceptors: this.interceptors });
     this.namespaces = this.service(NamespaceServiceClient);
+    this.connection = this.service(ConnectionServiceClient);
   }
 
   /** The channel every stub of this client shares. */
@@ -162,10 +167,12 @@ export class ArtimetaClient {
     return opts?.timeoutMs !== undefined ? { deadline: Date.now() + opts.timeoutMs } : {};
   }
 
-  /** Adds the default deadline and the bearer token to every call, whatever stub made it. */
+  /** Adds the default deadline (unary calls only: streams may rightly take long) and the bearer token. */
   private defaults(): Interceptor {
     return (options, nextCall) => {
-      const withDeadline = options.deadline === undefined ? { ...options, deadline: Date.now() + this.timeoutMs } : options;
+      const def = options.method_definition;
+      const unary = !def.requestStream && !def.responseStream;
+      const withDeadline = unary && options.deadline === undefined ? { ...options, deadline: Date.now() + this.timeoutMs } : options;
       return new InterceptingCall(nextCall(withDeadline), {
         start: (metadata, listener, next) => {
           if (this.token) metadata.set("authorization", `Bearer ${this.token}`);
