@@ -2,6 +2,7 @@ package dev.artimeta.client;
 
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
+import dev.artimeta.v1.ConnectionServiceGrpc;
 import dev.artimeta.v1.CreateNamespaceRequest;
 import dev.artimeta.v1.DeleteNamespaceRequest;
 import dev.artimeta.v1.DeleteNamespaceResponse;
@@ -56,6 +57,8 @@ public final class ArtimetaClient implements AutoCloseable {
   private final Channel channel;
   private final NamespaceServiceGrpc.NamespaceServiceBlockingStub namespaces;
   private final NamespaceServiceGrpc.NamespaceServiceFutureStub namespacesAsync;
+  private final ConnectionServiceGrpc.ConnectionServiceBlockingStub connection;
+  private final ConnectionServiceGrpc.ConnectionServiceFutureStub connectionAsync;
 
   /** Retries UNAVAILABLE through the gRPC service config (the same policy in every language). */
   public record RetryPolicy(int maxAttempts, Duration initialBackoff, Duration maxBackoff, double backoffMultiplier) {
@@ -149,6 +152,8 @@ public final class ArtimetaClient implements AutoCloseable {
     this.channel = ClientInterceptors.intercept(managed, new Defaults(timeout, token));
     this.namespaces = NamespaceServiceGrpc.newBlockingStub(channel);
     this.namespacesAsync = NamespaceServiceGrpc.newFutureStub(channel);
+    this.connection = ConnectionServiceGrpc.newBlockingStub(channel);
+    this.connectionAsync = ConnectionServiceGrpc.newFutureStub(channel);
   }
 
   /** The channel (with default deadline and token) for any generated artimeta.v1 stub. */
@@ -164,6 +169,34 @@ public final class ArtimetaClient implements AutoCloseable {
   /** The generated future stub; wrap results in {@link #async} for typed errors. */
   public NamespaceServiceGrpc.NamespaceServiceFutureStub namespacesAsync() {
     return namespacesAsync;
+  }
+
+  /** arti's backend (graphs, snapshots, tags, partitions), blocking; wrap calls in {@link #call} / {@link #stream}. */
+  public ConnectionServiceGrpc.ConnectionServiceBlockingStub connection() {
+    return connection;
+  }
+
+  /** arti's backend as a future stub; wrap results in {@link #async}. */
+  public ConnectionServiceGrpc.ConnectionServiceFutureStub connectionAsync() {
+    return connectionAsync;
+  }
+
+  /** A blocking server stream whose failures, also those met while iterating, are typed. */
+  public static <T> Iterable<T> stream(Supplier<Iterator<T>> rpc) {
+    return () -> {
+      Iterator<T> it = call(rpc);
+      return new Iterator<T>() {
+        @Override
+        public boolean hasNext() {
+          return call(it::hasNext);
+        }
+
+        @Override
+        public T next() {
+          return call(it::next);
+        }
+      };
+    };
   }
 
   /** Runs a blocking stub call, turning a failed status into a typed {@link ArtimetaException}. */
