@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--listen", help="host:port, overrides ARTIMETA_LISTEN")
     sub.add_parser("migrate", help="apply pending schema migrations and exit")
     sub.add_parser("version", help="print the version")
+    gc = sub.add_parser("gc", help="delete blobs nothing references (older than a grace period)")
+    gc.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+    gc.add_argument("--grace-seconds", type=float, default=24 * 3600.0, help="keep blobs younger than this")
+    gc.add_argument("--namespace", help="only this namespace")
     args = parser.parse_args(argv)
 
     if args.command == "version":
@@ -49,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"applied {len(applied)} migrations" + "".join(f"\n  {m.version:04d}_{m.name}" for m in applied))
 
         _run(run_migrate())
+        return 0
+
+    if args.command == "gc":
+        from artimeta_server.storage.gc import run_gc
+
+        _run(run_gc(settings, grace_s=args.grace_seconds, dry_run=args.dry_run, namespace=args.namespace))
         return 0
 
     from artimeta_server.app import SchemaOutOfDate, serve_forever
