@@ -9,13 +9,15 @@ on its way through any language's protobuf runtime shows up as a difference.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import artimeta
+from artimeta.v1 import blobs_pb2 as bpb
+from artimeta.v1 import blobs_pb2_grpc, connection_pb2_grpc, digest_pb2, graph_pb2
 from artimeta.v1 import connection_pb2 as pb
-from artimeta.v1 import connection_pb2_grpc, graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
 from tests.conftest import unique_name
 
@@ -37,6 +39,10 @@ STORAGE_FP = 1234567890123456789
 N_PARTITIONS = 10_000
 PAGE_FPS = [-3, -1, 0, 2, 5]  # extra graphs of GRAPH_NAME, listed in pages of 2
 PARTITION_TYPE = "arti.storage.local:LocalFilePartition"
+# Several upload/download chunks, an odd size.
+BLOB = bytes((i * 31 + i // 251) % 256 for i in range(1_500_007))
+BLOB_KEY = "conformance/blob"
+UPLOAD_CHUNK = 256 * 1024
 
 
 def labels(writer: str) -> dict[str, str]:
@@ -170,6 +176,36 @@ async def check_connection(client: artimeta.AsyncClient, ns: str, actor: str) ->
     assert len(got) == N_PARTITIONS and set(got) == want_parts
 
 
+def blob_digest() -> digest_pb2.Digest:
+    return digest_pb2.Digest(hash=hashlib.sha256(BLOB).hexdigest(), size_bytes=len(BLOB))
+
+
+async def write_blob(client: artimeta.AsyncClient, ns: str) -> None:
+    b = client.stub(blobs_pb2_grpc.BlobServiceStub)
+
+    async def requests() -> AsyncIterator[bpb.UploadRequest]:
+        for off in range(0, len(BLOB), UPLOAD_CHUNK):
+            first = off == 0
+            yield bpb.UploadRequest(
+                namespace=ns if first else "", digest=blob_digest() if first else None, data=BLOB[off : off + UPLOAD_CHUNK]
+            )
+
+    uploaded = await client.call(b.Upload, requests())
+    assert uploaded.digest == blob_digest()
+    await client.call(b.PutKey, bpb.PutKeyRequest(namespace=ns, key=BLOB_KEY, digest=blob_digest()))
+
+
+async def check_blob(client: artimeta.AsyncClient, ns: str) -> None:
+    """The blob under BLOB_KEY downloads in chunks to exactly BLOB, whoever uploaded it."""
+    b = client.stub(blobs_pb2_grpc.BlobServiceStub)
+    entry = (await client.call(b.GetKey, bpb.GetKeyRequest(namespace=ns, key=BLOB_KEY))).entry
+    assert entry.digest == blob_digest()
+    chunks = [c.data async for c in client.stream(b.Download, bpb.DownloadRequest(namespace=ns, digest=entry.digest))]
+    data = b"".join(chunks)
+    assert len(chunks) > 1
+    assert hashlib.sha256(data).hexdigest() == entry.digest.hash and data == BLOB
+
+
 @dataclass(frozen=True)
 class Exchange:
     python_namespace: str
@@ -179,6 +215,11 @@ class Exchange:
     def conn_namespace(self) -> str:
         """Where the suite writes its graph, snapshot, tag and partitions (it creates it)."""
         return f"{self.write_prefix}-conn"
+
+    @property
+    def blob_namespace(self) -> str:
+        """Where the suite uploads its blob (it creates it)."""
+        return f"{self.write_prefix}-blob"
 
     def env(self, target: str) -> dict[str, str]:
         return {
@@ -195,15 +236,17 @@ async def exchange(client: artimeta.AsyncClient, lang: str) -> AsyncIterator[Exc
     await client.create_namespace(ex.python_namespace, description=DESCRIPTION, labels=labels("python"))
     try:
         await write_connection(client, ex.python_namespace, actor="python")
+        await write_blob(client, ex.python_namespace)
         yield ex
         written = await client.get_namespace(ex.write_prefix)
         assert written.description == DESCRIPTION
         assert dict(written.labels) == labels(lang)
         assert written.HasField("create_time")
         await check_connection(client, ex.conn_namespace, actor=lang)
-        # The suite cleaned up its pages: only the two namespaces left for Python remain.
+        await check_blob(client, ex.blob_namespace)
+        # The suite cleaned up its pages: only the namespaces left for Python remain.
         leftovers = [ns.name async for ns in client.list_namespaces() if ns.name.startswith(ex.write_prefix + "-")]
-        assert leftovers == [ex.conn_namespace]
+        assert leftovers == [ex.blob_namespace, ex.conn_namespace]
     finally:
-        for name in (ex.python_namespace, ex.write_prefix, ex.conn_namespace):
+        for name in (ex.python_namespace, ex.write_prefix, ex.conn_namespace, ex.blob_namespace):
             await client.delete_namespace(name, allow_missing=True)

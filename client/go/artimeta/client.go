@@ -93,6 +93,10 @@ type Client struct {
 	Namespaces artimetav1.NamespaceServiceClient
 	// Connection is arti's backend: graphs, snapshots, tags and partitions.
 	Connection artimetav1.ConnectionServiceClient
+	// Blobs stores content-addressed bytes and keyed objects; see also PutBlob and GetBlob.
+	Blobs artimetav1.BlobServiceClient
+	// Records keeps record directories (manifests of blobs).
+	Records artimetav1.RecordServiceClient
 }
 
 // New connects lazily to target ("host:port"); the first call establishes the connection.
@@ -124,6 +128,8 @@ func New(target string, opts ...Option) (*Client, error) {
 		conn:       conn,
 		Namespaces: artimetav1.NewNamespaceServiceClient(conn),
 		Connection: artimetav1.NewConnectionServiceClient(conn),
+		Blobs:      artimetav1.NewBlobServiceClient(conn),
+		Records:    artimetav1.NewRecordServiceClient(conn),
 	}, nil
 }
 
