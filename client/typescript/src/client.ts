@@ -10,14 +10,20 @@ import {
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type ClientWritableStream,
   credentials,
   type Interceptor,
   InterceptingCall,
   Metadata,
   type ServiceError,
+  status,
 } from "@grpc/grpc-js";
-import { toArtimetaError } from "./errors";
+import { ArtimetaError, toArtimetaError } from "./errors";
+import { createHash } from "node:crypto";
+import { BlobServiceClient } from "./gen/artimeta/v1/blobs";
 import { ConnectionServiceClient } from "./gen/artimeta/v1/connection";
+import { type Digest } from "./gen/artimeta/v1/digest";
+import { RecordServiceClient } from "./gen/artimeta/v1/records";
 import {
   type DeleteNamespaceResponse,
   type Namespace,
@@ -26,6 +32,13 @@ import {
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** The size of the messages putBlob streams (well under any message limit). */
+export const UPLOAD_CHUNK_BYTES = 256 * 1024;
+
+/** The content identity of data: its sha256 and length. */
+export function digestOf(data: Buffer): Digest {
+  return { hash: createHash("sha256").update(data).digest("hex"), sizeBytes: String(data.length) };
+}
 
 /** Retries UNAVAILABLE through the gRPC service config (the same policy in every language). */
 export interface RetryPolicy {
@@ -65,10 +78,18 @@ type UnaryMethod<Req, Res> = (
 ) => ClientUnaryCall;
 type StreamMethod<Req, Res> = (request: Req, metadata?: Metadata, options?: Partial<CallOptions>) => ClientReadableStream<Res>;
 
-/** A generated stub with every unary method returning a Promise and every server stream an AsyncIterable. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type WritingMethod = (...args: any[]) => ClientWritableStream<any>;
+
+/**
+ * A generated stub with every unary method returning a Promise and every server stream an
+ * AsyncIterable. Client streams (blob uploads) are left out: use `putBlob` or `stub()`.
+ */
 export type Promised<S> = {
-  // Streams first: a stream's signature would also pass for a unary one (fewer parameters).
-  [K in Exclude<keyof S, keyof Client>]: S[K] extends StreamMethod<infer Req, infer Res>
+  // Order matters: a stream's signature would also pass for a unary one (fewer parameters).
+  [K in Exclude<keyof S, keyof Client>]: S[K] extends WritingMethod
+    ? never
+    : S[K] extends StreamMethod<infer Req, infer Res>
     ? (request: Req, options?: CallOpts) => AsyncIterable<Res>
     : S[K] extends UnaryMethod<infer Req, infer Res>
       ? (request: Req, options?: CallOpts) => Promise<Res>
@@ -104,6 +125,10 @@ export class ArtimetaClient {
   readonly namespaces: Promised<NamespaceServiceClient>;
   /** arti's backend (graphs, snapshots, tags, partitions); build requests with `v1.X.fromPartial({...})`. */
   readonly connection: Promised<ConnectionServiceClient>;
+  /** Content-addressed blobs and keyed objects; uploads go through `putBlob`. */
+  readonly blobs: Promised<BlobServiceClient>;
+  /** Record directories (manifests of blobs). */
+  readonly records: Promised<RecordServiceClient>;
   private readonly credentials: ChannelCredentials;
   private readonly base: NamespaceServiceClient;
   private readonly interceptors: Interceptor[];
@@ -131,6 +156,8 @@ export class ArtimetaClient {
     this.base = new NamespaceServiceClient(target, this.credentials, { ...channelOptions, interceptors: this.interceptors });
     this.namespaces = this.service(NamespaceServiceClient);
     this.connection = this.service(ConnectionServiceClient);
+    this.blobs = this.service(BlobServiceClient);
+    this.records = this.service(RecordServiceClient);
   }
 
   /** The channel every stub of this client shares. */
@@ -205,6 +232,35 @@ export class ArtimetaClient {
 
   deleteNamespace(name: string, options: { allowMissing?: boolean } = {}): Promise<DeleteNamespaceResponse> {
     return this.namespaces.deleteNamespace({ name, allowMissing: options.allowMissing ?? false });
+  }
+
+  /** Streams data into the namespace's blob store; the server verifies it against its digest. */
+  putBlob(namespace: string, data: Buffer, opts?: CallOpts): Promise<Digest> {
+    const digest = digestOf(data);
+    // Stubs share this client's channel: closing one would close it for all, so none is closed.
+    const stub = this.stub(BlobServiceClient);
+    return new Promise((resolve, reject) => {
+      const call = stub.upload(new Metadata(), this.callOptions(opts), (err, res) =>
+        err ? reject(toArtimetaError(err)) : resolve(res.digest!),
+      );
+      for (let off = 0; off === 0 || off < data.length; off += UPLOAD_CHUNK_BYTES) {
+        const chunk = data.subarray(off, off + UPLOAD_CHUNK_BYTES);
+        call.write(off === 0 ? { namespace, digest, data: chunk } : { namespace: "", data: chunk });
+      }
+      call.end();
+    });
+  }
+
+  /** Downloads a whole blob and checks it against its digest (a mismatch is DATA_LOSS). */
+  async getBlob(namespace: string, digest: Digest, opts?: CallOpts): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.blobs.download({ namespace, digest, offset: "0", length: "0" }, opts)) chunks.push(chunk.data);
+    const data = Buffer.concat(chunks);
+    const got = digestOf(data);
+    if (got.hash !== digest.hash || got.sizeBytes !== digest.sizeBytes) {
+      throw new ArtimetaError(status.DATA_LOSS, "DIGEST_MISMATCH", `downloaded ${data.length} bytes with sha256 ${got.hash}, expected ${digest.hash}`);
+    }
+    return data;
   }
 
   close(): void {
