@@ -2,7 +2,20 @@ package dev.artimeta.client;
 
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
+import com.google.protobuf.ByteString;
+import dev.artimeta.v1.BlobServiceGrpc;
 import dev.artimeta.v1.ConnectionServiceGrpc;
+import dev.artimeta.v1.Digest;
+import dev.artimeta.v1.DownloadRequest;
+import dev.artimeta.v1.DownloadResponse;
+import dev.artimeta.v1.RecordServiceGrpc;
+import dev.artimeta.v1.UploadRequest;
+import dev.artimeta.v1.UploadResponse;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import dev.artimeta.v1.CreateNamespaceRequest;
 import dev.artimeta.v1.DeleteNamespaceRequest;
 import dev.artimeta.v1.DeleteNamespaceResponse;
@@ -59,6 +72,12 @@ public final class ArtimetaClient implements AutoCloseable {
   private final NamespaceServiceGrpc.NamespaceServiceFutureStub namespacesAsync;
   private final ConnectionServiceGrpc.ConnectionServiceBlockingStub connection;
   private final ConnectionServiceGrpc.ConnectionServiceFutureStub connectionAsync;
+  private final BlobServiceGrpc.BlobServiceBlockingStub blobs;
+  private final BlobServiceGrpc.BlobServiceStub blobsAsync;
+  private final RecordServiceGrpc.RecordServiceBlockingStub records;
+
+  /** The size of the messages {@link #putBlob} streams (well under any message limit). */
+  public static final int UPLOAD_CHUNK_BYTES = 256 * 1024;
 
   /** Retries UNAVAILABLE through the gRPC service config (the same policy in every language). */
   public record RetryPolicy(int maxAttempts, Duration initialBackoff, Duration maxBackoff, double backoffMultiplier) {
@@ -154,6 +173,9 @@ public final class ArtimetaClient implements AutoCloseable {
     this.namespacesAsync = NamespaceServiceGrpc.newFutureStub(channel);
     this.connection = ConnectionServiceGrpc.newBlockingStub(channel);
     this.connectionAsync = ConnectionServiceGrpc.newFutureStub(channel);
+    this.blobs = BlobServiceGrpc.newBlockingStub(channel);
+    this.blobsAsync = BlobServiceGrpc.newStub(channel);
+    this.records = RecordServiceGrpc.newBlockingStub(channel);
   }
 
   /** The channel (with default deadline and token) for any generated artimeta.v1 stub. */
@@ -179,6 +201,83 @@ public final class ArtimetaClient implements AutoCloseable {
   /** arti's backend as a future stub; wrap results in {@link #async}. */
   public ConnectionServiceGrpc.ConnectionServiceFutureStub connectionAsync() {
     return connectionAsync;
+  }
+
+  /** Content-addressed blobs and keyed objects, blocking; uploads go through {@link #putBlob}. */
+  public BlobServiceGrpc.BlobServiceBlockingStub blobs() {
+    return blobs;
+  }
+
+  /** The asynchronous (StreamObserver) blob stub, for client-streaming uploads. */
+  public BlobServiceGrpc.BlobServiceStub blobsAsync() {
+    return blobsAsync;
+  }
+
+  /** Record directories (manifests of blobs), blocking. */
+  public RecordServiceGrpc.RecordServiceBlockingStub records() {
+    return records;
+  }
+
+  /** The content identity of data: its sha256 and length. */
+  public static Digest digestOf(byte[] data) {
+    try {
+      byte[] sum = MessageDigest.getInstance("SHA-256").digest(data);
+      return Digest.newBuilder().setHash(HexFormat.of().formatHex(sum)).setSizeBytes(data.length).build();
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Streams data into the namespace's blob store; the server verifies it against its digest. */
+  public Digest putBlob(String namespace, byte[] data) {
+    Digest digest = digestOf(data);
+    CompletableFuture<UploadResponse> done = new CompletableFuture<>();
+    StreamObserver<UploadRequest> upload = blobsAsync.upload(new StreamObserver<>() {
+      @Override
+      public void onNext(UploadResponse value) {
+        done.complete(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        done.completeExceptionally(ArtimetaException.from(t));
+      }
+
+      @Override
+      public void onCompleted() {
+        done.complete(null);
+      }
+    });
+    for (int off = 0; off == 0 || off < data.length; off += UPLOAD_CHUNK_BYTES) {
+      UploadRequest.Builder req = UploadRequest.newBuilder()
+          .setData(ByteString.copyFrom(data, off, Math.min(UPLOAD_CHUNK_BYTES, data.length - off)));
+      if (off == 0) {
+        req.setNamespace(namespace).setDigest(digest);
+      }
+      upload.onNext(req.build());
+    }
+    upload.onCompleted();
+    try {
+      return done.join().getDigest();
+    } catch (java.util.concurrent.CompletionException e) {
+      throw ArtimetaException.from(e.getCause());
+    }
+  }
+
+  /** Downloads a whole blob and checks it against its digest (a mismatch is DATA_LOSS). */
+  public byte[] getBlob(String namespace, Digest digest) {
+    List<ByteString> chunks = new ArrayList<>();
+    for (DownloadResponse chunk : stream(() -> blobs.download(
+        DownloadRequest.newBuilder().setNamespace(namespace).setDigest(digest).build()))) {
+      chunks.add(chunk.getData());
+    }
+    byte[] data = ByteString.copyFrom(chunks).toByteArray();
+    Digest got = digestOf(data);
+    if (!got.equals(digest)) {
+      throw new ArtimetaException(Status.Code.DATA_LOSS, "DIGEST_MISMATCH",
+          "downloaded " + data.length + " bytes with sha256 " + got.getHash() + ", expected " + digest.getHash(), Map.of(), null);
+    }
+    return data;
   }
 
   /** A blocking server stream whose failures, also those met while iterating, are typed. */
