@@ -1,6 +1,6 @@
 module github.com/artimeta/artimeta/client/go
 
-go 1.26.8
+go 1.26.0
 
 require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261104224025-d1e00e9f33ab

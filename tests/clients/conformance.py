@@ -140,7 +140,9 @@ async def check_connection(client: artimeta.AsyncClient, ns: str, actor: str) ->
         GRAPH_CODE_REFS,
         len(GRAPH_DOC),
     )
-    s = (await client.call(c.ReadSnapshot, pb.ReadSnapshotRequest(namespace=ns, name=GRAPH_NAME, fingerprint=SNAP_FP))).snapshot
+    s = (
+        await client.call(c.ReadSnapshot, pb.ReadSnapshotRequest(namespace=ns, name=GRAPH_NAME, fingerprint=SNAP_FP))
+    ).snapshot
     want = snapshot()
     assert (s.fingerprint, s.id, s.graph_fingerprint, s.document, list(s.code_refs)) == (
         want.fingerprint,
@@ -187,7 +189,9 @@ async def write_blob(client: artimeta.AsyncClient, ns: str) -> None:
         for off in range(0, len(BLOB), UPLOAD_CHUNK):
             first = off == 0
             yield bpb.UploadRequest(
-                namespace=ns if first else "", digest=blob_digest() if first else None, data=BLOB[off : off + UPLOAD_CHUNK]
+                namespace=ns if first else "",
+                digest=blob_digest() if first else None,
+                data=BLOB[off : off + UPLOAD_CHUNK],
             )
 
     uploaded = await client.call(b.Upload, requests())

@@ -13,5 +13,7 @@ from tests.clients.harness import ROOT, go_env, require, run
 async def test_go_client(target: str, aclient: artimeta.AsyncClient) -> None:
     go = require("go")
     async with exchange(aclient, "go") as ex:
-        out = await run([go, "test", "-count=1", "-v", "./..."], cwd=ROOT / "client" / "go", env={**go_env(), **ex.env(target)})
+        out = await run(
+            [go, "test", "-count=1", "-v", "./..."], cwd=ROOT / "client" / "go", env={**go_env(), **ex.env(target)}
+        )
     assert "--- SKIP" not in out, out
