@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import artimeta
@@ -12,6 +14,9 @@ from tests.clients.harness import ROOT, go_env, require, run
 @pytest.mark.timeout(900)
 async def test_go_client(target: str, aclient: artimeta.AsyncClient) -> None:
     go = require("go")
+    gofmt = await run([str(Path(go).with_name("gofmt")), "-l", "."], cwd=ROOT / "client" / "go")
+    assert gofmt.strip() == "", f"not gofmt-formatted: {gofmt}"
+    await run([go, "vet", "./..."], cwd=ROOT / "client" / "go", env=go_env())
     async with exchange(aclient, "go") as ex:
         out = await run(
             [go, "test", "-count=1", "-v", "./..."], cwd=ROOT / "client" / "go", env={**go_env(), **ex.env(target)}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,17 +12,13 @@ import (
 )
 
 func main() {
-	target := os.Getenv("ARTIMETA_TARGET")
-	if target == "" {
-		target = "127.0.0.1:50051"
-	}
-	client, err := artimeta.New(target) // artimeta.WithToken(...), artimeta.WithRootCAs(pem)
+	target := cmp.Or(os.Getenv("ARTIMETA_TARGET"), "127.0.0.1:50051")
+	client, err := artimeta.New(target) // options: artimeta.WithToken(t), artimeta.WithRootCAs(pem)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer client.Close()
-	ctx := context.Background()
-	name := fmt.Sprintf("team-a-%d", os.Getpid())
+	ctx, name := context.Background(), fmt.Sprintf("team-a-%d", os.Getpid())
 	if _, err := client.CreateNamespace(ctx, name, artimeta.NamespaceSpec{Labels: map[string]string{"owner": "data-eng"}}); err != nil {
 		log.Fatal(err)
 	}
