@@ -97,9 +97,7 @@ async def _expire_uploads(
         else:
             await store.delete_keys([row.object_key])
         async with db.connection() as conn:
-            await conn.execute(
-                "DELETE FROM blob_uploads WHERE namespace_id = $1 AND upload_id = $2", ns, row.upload_id
-            )
+            await conn.execute("DELETE FROM blob_uploads WHERE namespace_id = $1 AND upload_id = $2", ns, row.upload_id)
         live.discard(row.upload_id)
     # Staging objects whose upload row is gone (a crash between the copy and the cleanup).
     orphans = [
