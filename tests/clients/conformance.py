@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import artimeta
 from artimeta.v1 import blobs_pb2 as bpb
@@ -225,12 +226,15 @@ class Exchange:
         """Where the suite uploads its blob (it creates it)."""
         return f"{self.write_prefix}-blob"
 
-    def env(self, target: str) -> dict[str, str]:
-        return {
+    def env(self, target: str, tls_dir: Path | None) -> dict[str, str]:
+        env = {
             "ARTIMETA_TARGET": target,
             "ARTIMETA_PY_NAMESPACE": self.python_namespace,
             "ARTIMETA_WRITE_PREFIX": self.write_prefix,
         }
+        if tls_dir is not None:
+            env["ARTIMETA_TEST_TLS_DIR"] = str(tls_dir)
+        return env
 
 
 @asynccontextmanager

@@ -2,11 +2,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ArtimetaClient, NotFoundError, UnavailableError, v1 } from "@artimeta/client";
 import { ErrorInfo } from "../src/gen/google/rpc/error_details";
 import { Status } from "../src/gen/google/rpc/status";
 
-async function flakyServer(failFor: number): Promise<{ target: string; calls: () => number; stop: () => void }> {
+async function flakyServer(
+  failFor: number,
+  creds: ServerCredentials = ServerCredentials.createInsecure(),
+): Promise<{ target: string; calls: () => number; stop: () => void }> {
   let calls = 0;
   const server = new Server();
   const impl: Partial<v1.NamespaceServiceServer> = {
@@ -30,7 +35,7 @@ async function flakyServer(failFor: number): Promise<{ target: string; calls: ()
   };
   server.addService(v1.NamespaceServiceService, impl as v1.NamespaceServiceServer);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync("127.0.0.1:0", creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { target: `127.0.0.1:${port}`, calls: () => calls, stop: () => server.forceShutdown() };
 }
@@ -71,6 +76,25 @@ test("ErrorInfo becomes a typed error", async () => {
     });
   } finally {
     client.close();
+    srv.stop();
+  }
+});
+
+const tlsDir = process.env.ARTIMETA_TEST_TLS_DIR;
+
+test("TLS with given roots, and the token", { skip: tlsDir ? false : "ARTIMETA_TEST_TLS_DIR is not set" }, async () => {
+  const cert = readFileSync(join(tlsDir!, "cert.pem"));
+  const key = readFileSync(join(tlsDir!, "key.pem"));
+  const srv = await flakyServer(0, ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false));
+  const client = new ArtimetaClient(srv.target, { rootCerts: cert, token: "over-tls" });
+  const untrusting = new ArtimetaClient(srv.target, { secure: true, retry: null, timeoutMs: 5000 });
+  try {
+    assert.equal((await client.getNamespace("demo")).description, "Bearer over-tls");
+    // Without the roots the server's certificate is not trusted.
+    await assert.rejects(untrusting.getNamespace("demo"), UnavailableError);
+  } finally {
+    client.close();
+    untrusting.close();
     srv.stop();
   }
 });

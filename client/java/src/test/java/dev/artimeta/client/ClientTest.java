@@ -57,6 +57,10 @@ class ClientTest {
   }
 
   static Server serve(Flaky impl) throws Exception {
+    return serve(impl, InsecureServerCredentials.create());
+  }
+
+  static Server serve(Flaky impl, io.grpc.ServerCredentials creds) throws Exception {
     io.grpc.ServerInterceptor capture = new io.grpc.ServerInterceptor() {
       @Override
       public <Q, R> io.grpc.ServerCall.Listener<Q> interceptCall(
@@ -64,7 +68,7 @@ class ClientTest {
         return Contexts.interceptCall(io.grpc.Context.current().withValue(SEEN, headers.get(AUTH)), call, headers, next);
       }
     };
-    return Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())
+    return Grpc.newServerBuilderForPort(0, creds)
         .addService(ServerInterceptors.intercept(impl, capture)).build().start();
   }
 
@@ -98,6 +102,26 @@ class ClientTest {
       assertEquals("NAMESPACE_NOT_FOUND", e.reason());
       assertEquals(Map.of("namespace", "missing"), e.metadata());
       assertEquals(Status.Code.NOT_FOUND, e.code());
+    } finally {
+      server.shutdownNow();
+    }
+  }
+
+  /** ARTIMETA_TEST_TLS_DIR holds a self-signed cert.pem + key.pem for 127.0.0.1 (made by the harness). */
+  @Test
+  void tlsWithGivenRootsAndToken() throws Exception {
+    String dir = System.getenv("ARTIMETA_TEST_TLS_DIR");
+    org.junit.jupiter.api.Assumptions.assumeTrue(dir != null, "ARTIMETA_TEST_TLS_DIR is not set");
+    java.io.File cert = new java.io.File(dir, "cert.pem");
+    java.io.File key = new java.io.File(dir, "key.pem");
+    Server server = serve(new Flaky(0), io.grpc.TlsServerCredentials.create(cert, key));
+    String target = "127.0.0.1:" + server.getPort();
+    try (ArtimetaClient client = ArtimetaClient.builder(target)
+            .tls(java.nio.file.Files.readAllBytes(cert.toPath())).token("over-tls").build();
+        ArtimetaClient untrusting = ArtimetaClient.builder(target).tls(null).retry(null).build()) {
+      assertEquals("Bearer over-tls", client.getNamespace("demo").getDescription());
+      // Without the roots the server's certificate is not trusted.
+      assertThrows(ArtimetaException.Unavailable.class, () -> untrusting.getNamespace("demo"));
     } finally {
       server.shutdownNow();
     }
