@@ -3,7 +3,9 @@ against a bare grpc.aio echo server (uvloop) that returns the same response byte
 any work: the ceiling of one grpc.aio process on this machine, measured in the same run.
 
 If every client drives the echo server faster than artimeta, and all clients get about the same
-throughput from artimeta, the server (not the client) is the limit.
+throughput from artimeta, the server (not the client) is the limit. Each load generator also
+reports its own CPU time per call: with server and client on the same cores, a client that spends
+more CPU per call leaves less to the server, which shows as a lower artimeta throughput.
 
 Run: `python -m bench clients` (or `python -m bench.clients`); JSON on stdout and in
 bench/results/clients.json. Every (rpc, server, client) run is repeated in interleaved rounds and
@@ -72,6 +74,14 @@ async def _drive(target: str, rpc: str, concurrency: int, warmup_s: float, durat
         end = measure_from + duration_s
         latencies: list[float] = []
         errors = 0
+        cpu: list[float] = []
+
+        async def cpu_meter() -> None:
+            # The client's own CPU time over the measured window: on shared cores it is taken from the server.
+            await asyncio.sleep(max(0.0, measure_from - clock()))
+            c0 = time.process_time()
+            await asyncio.sleep(max(0.0, end - clock()))
+            cpu.append(time.process_time() - c0)
 
         async def worker() -> None:
             nonlocal errors
@@ -87,7 +97,7 @@ async def _drive(target: str, rpc: str, concurrency: int, warmup_s: float, durat
                     else:
                         errors += 1
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(cpu_meter(), *(worker() for _ in range(concurrency)))
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -103,6 +113,7 @@ async def _drive(target: str, rpc: str, concurrency: int, warmup_s: float, durat
         "rps": round(len(latencies) / duration_s, 1),
         "p50_ms": pct(0.5),
         "p99_ms": pct(0.99),
+        "client_cpu_s": round(cpu[0], 3),
     }
 
 
@@ -223,6 +234,7 @@ def _build_java() -> list[str] | str:
         ],
         cwd=project,
         check=True,
+        stdout=sys.stderr,  # stdout carries only the report
     )
     cp = ":".join(
         [str(project / "target" / "classes"), str(project / "target" / "test-classes"), cp_file.read_text().strip()]
@@ -295,6 +307,7 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
             rs.sort(key=lambda r: float(r["rps"]))
             median = dict(rs[len(rs) // 2])
             median.update(server=server, rounds_rps=[r["rps"] for r in rs])
+            median["client_cpu_us_per_call"] = round(1e6 * median["client_cpu_s"] / max(1, median["calls"]), 1)
             results.append(median)
         load = os.getloadavg()
         return {
@@ -346,6 +359,9 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
             # Each client drives the echo server faster than artimeta: the client is not the limit.
             "clients_faster_than_artimeta": {k: echo.get(k, 0) > v for k, v in real.items()},
             "artimeta_spread_across_clients": round(min(real.values()) / best, 3),
+            "client_cpu_us_per_call_on_artimeta": {
+                r["client"]: r["client_cpu_us_per_call"] for r in rows if r["server"] == "artimeta"
+            },
         }
     return out
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/artimeta/artimeta/client/go/artimeta"
@@ -53,6 +54,14 @@ func main() {
 	start := time.Now()
 	measureFrom := start.Add(*warmup)
 	end := measureFrom.Add(*duration)
+	// The client's own CPU time over the measured window: on shared cores it is taken from the server.
+	cpu := make(chan time.Duration, 1)
+	go func() {
+		time.Sleep(time.Until(measureFrom))
+		c0 := cpuTime()
+		time.Sleep(time.Until(end))
+		cpu <- cpuTime() - c0
+	}()
 	for range *concurrency {
 		wg.Add(1)
 		go func() {
@@ -80,6 +89,7 @@ func main() {
 		}()
 	}
 	wg.Wait()
+	cpuUsed := <-cpu
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	pct := func(p float64) float64 {
 		if len(latencies) == 0 {
@@ -91,6 +101,13 @@ func main() {
 		"client": "go", "rpc": *rpc, "concurrency": *concurrency, "seconds": duration.Seconds(),
 		"calls": len(latencies), "errors": errs, "rps": float64(len(latencies)) / duration.Seconds(),
 		"p50_ms": pct(0.5), "p99_ms": pct(0.99),
+		"client_cpu_s": cpuUsed.Seconds(),
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

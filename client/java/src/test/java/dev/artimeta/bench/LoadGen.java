@@ -69,6 +69,13 @@ public final class LoadGen {
         threads.add(th);
         th.start();
       }
+      // The client's own CPU time over the measured window: on shared cores it is taken from the server.
+      com.sun.management.OperatingSystemMXBean os =
+          (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+      Thread.sleep(Math.max(0, (measureFrom - System.nanoTime()) / 1_000_000));
+      long cpu0 = os.getProcessCpuTime();
+      Thread.sleep(Math.max(0, (end - System.nanoTime()) / 1_000_000));
+      double cpuSeconds = (os.getProcessCpuTime() - cpu0) / 1e9;
       for (Thread th : threads) {
         th.join();
       }
@@ -77,8 +84,8 @@ public final class LoadGen {
       double p99 = all.length == 0 ? 0 : all[(int) (0.99 * (all.length - 1))] / 1e6;
       System.out.printf(java.util.Locale.ROOT,
           "{\"client\": \"java\", \"rpc\": \"%s\", \"concurrency\": %d, \"seconds\": %.3f, \"calls\": %d, \"errors\": %d, "
-              + "\"rps\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f}%n",
-          a.get("rpc"), concurrency, duration, all.length, errors[0], all.length / duration, p50, p99);
+              + "\"rps\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"client_cpu_s\": %.3f}%n",
+          a.get("rpc"), concurrency, duration, all.length, errors[0], all.length / duration, p50, p99, cpuSeconds);
     }
   }
 }
