@@ -52,6 +52,7 @@ type options struct {
 	token   string
 	tls     *tls.Config
 	extra   []grpc.DialOption
+	err     error
 }
 
 // Option configures New.
@@ -72,7 +73,9 @@ func WithRootCAs(pem []byte) Option {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if pem != nil {
 			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(pem)
+			if !pool.AppendCertsFromPEM(pem) {
+				o.err = errors.New("artimeta: WithRootCAs: no PEM certificate found")
+			}
 			cfg.RootCAs = pool
 		}
 		o.tls = cfg
@@ -104,6 +107,9 @@ func New(target string, opts ...Option) (*Client, error) {
 	o := options{timeout: DefaultTimeout, retry: &DefaultRetry}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.err != nil {
+		return nil, o.err
 	}
 	creds := insecure.NewCredentials()
 	if o.tls != nil {
