@@ -1,25 +1,42 @@
-"""`python -m bench [name ...]`: runs bench/<name>.py (every module with a main() when no name is given)."""
+"""`python -m bench [name ...]`: runs the benchmark modules of this package (each has `main()`
+returning a JSON-able dict), prints their JSON and writes it under bench/results/."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import sys
+import time
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NOT_BENCHMARKS = {"__main__", "ceilings", "load", "harness"}
+
+
+def available() -> list[str]:
+    return sorted(
+        m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name not in NOT_BENCHMARKS and not m.name.startswith("_")
+    )
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(
-        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_")
-    )
-    status = 0
+    names = argv or available()
+    unknown = set(names) - set(available())
+    if unknown:
+        print(f"unknown benchmarks {sorted(unknown)}; available: {available()}", file=sys.stderr)
+        return 2
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
     for name in names:
         module = importlib.import_module(f"bench.{name}")
-        runner = getattr(module, "main", None)
-        if runner is None:
-            continue
-        status |= int(runner([]) or 0)
-    return status
+        started = time.time()
+        result = module.main()
+        result = {"benchmark": name, "started": started, "seconds": round(time.time() - started, 1), **result}
+        text = json.dumps(result, indent=2)
+        print(text, flush=True)
+        (out_dir / f"{name}.json").write_text(text + "\n")
+    return 0
 
 
 if __name__ == "__main__":

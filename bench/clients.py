@@ -312,7 +312,6 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
             results.append(median)
         load = os.getloadavg()
         return {
-            "bench": "clients",
             "concurrency": CONCURRENCY,
             "seconds_per_run": seconds,
             "rounds": rounds,
@@ -367,14 +366,23 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """The report (bench/__main__.py prints it and writes bench/results/clients.json)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.clients")
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("ARTIMETA_BENCH_SECONDS", "3")))
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("ARTIMETA_BENCH_ROUNDS", "3")))
+    args = parser.parse_args(argv or [])
+    return run(args.seconds, args.rounds)
+
+
+def _cli(argv: list[str]) -> int:
+    """`python -m bench.clients`: the report; with --echo / --drive, one of its helper processes."""
     parser = argparse.ArgumentParser(prog="python -m bench.clients")
     parser.add_argument("--echo", nargs=2, metavar=("PORT", "RESPONSES"), help=argparse.SUPPRESS)
     parser.add_argument("--drive", nargs=2, metavar=("TARGET", "RPC"), help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("ARTIMETA_BENCH_SECONDS", "3")))
-    parser.add_argument("--rounds", type=int, default=int(os.environ.get("ARTIMETA_BENCH_ROUNDS", "3")))
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
     import uvloop
 
     if args.echo:
@@ -384,8 +392,7 @@ def main(argv: list[str]) -> int:
         result = uvloop.run(_drive(args.drive[0], args.drive[1], CONCURRENCY, args.warmup, args.seconds))
         print(json.dumps(result))
         return 0
-    report = run(args.seconds, args.rounds)
-    text = json.dumps(report, indent=2)
+    text = json.dumps(main([*rest, "--seconds", str(args.seconds)]), indent=2)
     print(text)
     results_dir = ROOT / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -394,4 +401,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(_cli(sys.argv[1:]))
