@@ -16,7 +16,7 @@ STAMP := $(VENV)/.stamp-$(shell cat requirements/dev.txt service/pyproject.toml 
 help:
 	@echo "make run        start Postgres + S3 + artimeta on 127.0.0.1:50051 (state in .state/)"
 	@echo "make test       lint, type-check, proto drift and buf checks, and every test layer"
-	@echo "make proto      regenerate code from proto/"
+	@echo "make proto      regenerate code from proto/ (Python, Go, TypeScript; Java builds its own)"
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make minio      build MinIO from source into $(CACHE) (reused by later runs)"
 	@echo "make bench      run the benchmarks (JSON under bench/results/)"
@@ -104,3 +104,4 @@ bench: venv
 .PHONY: clean
 clean:
 	rm -rf $(VENV) tools/buf/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf client/typescript/node_modules client/typescript/dist client/java/target

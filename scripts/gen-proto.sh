@@ -12,3 +12,5 @@ bin="$(dirname "$PY")"
   --python_out="$out" --grpc_python_out="$out" \
   --mypy_out="$out" --mypy_grpc_out="$out" \
   proto/artimeta/v1/*.proto
+# Go and TypeScript (Java generates at build time with Maven).
+PYTHON="$PY" bash scripts/gen-proto-clients.sh

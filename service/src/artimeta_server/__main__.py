@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply pending schema migrations and exit")
     tokens_cli.add_parser(sub)
     sub.add_parser("version", help="print the version")
+    gc = sub.add_parser("gc", help="delete blobs nothing references (older than a grace period)")
+    gc.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+    gc.add_argument("--grace-seconds", type=float, default=24 * 3600.0, help="keep blobs younger than this")
+    gc.add_argument("--namespace", help="only this namespace")
     args = parser.parse_args(argv)
 
     if args.command == "version":
@@ -60,12 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         return tokens_cli.run(args, settings)
 
+    if args.command == "gc":
+        from artimeta_server.storage.gc import run_gc
+
+        _run(run_gc(settings, grace_s=args.grace_seconds, dry_run=args.dry_run, namespace=args.namespace))
+        return 0
+
     if settings.workers > 1:
         from artimeta_server import workers
 
         return workers.run(settings, migrate_schema=args.migrate)
 
     from artimeta_server.app import SchemaOutOfDate, serve_forever
+    from artimeta_server.memory import tune_malloc
+
+    tune_malloc()
 
     try:
         _run(serve_forever(settings, migrate_schema=args.migrate))

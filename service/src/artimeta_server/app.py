@@ -13,6 +13,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from artimeta.v1 import (
+    blobs_pb2,
+    blobs_pb2_grpc,
     cache_pb2,
     cache_pb2_grpc,
     connection_pb2,
@@ -21,33 +23,41 @@ from artimeta.v1 import (
     namespace_pb2_grpc,
     opstore_pb2,
     opstore_pb2_grpc,
+    records_pb2,
+    records_pb2_grpc,
     tags_pb2,
     tags_pb2_grpc,
 )
 from artimeta_server import metrics, tls, tracing
 from artimeta_server.config import Settings
 from artimeta_server.domain.auth import Tokens
+from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
+from artimeta_server.domain.records import Records
 from artimeta_server.domain.tags import Tags
 from artimeta_server.rpc.auth import AuthInterceptor
+from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.cache import CacheServicer
 from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
 from artimeta_server.rpc.observe import ObserveInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
+from artimeta_server.rpc.records import RecordServicer
 from artimeta_server.rpc.tags import TagServicer
 from artimeta_server.storage import migrate
+from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client
 from artimeta_server.storage.cache import PostgresCache
 from artimeta_server.storage.connection import PostgresConnection
 from artimeta_server.storage.namespaces import PostgresNamespaces
 from artimeta_server.storage.opstore import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
+from artimeta_server.storage.records import PostgresRecords
 from artimeta_server.storage.tags import PostgresTags
 from artimeta_server.storage.tokens import PostgresTokens
 
@@ -71,6 +81,8 @@ class Domain:
     cache: Cache
     tags: Tags
     opstore: OpStore
+    blob_service: Blobs
+    records: Records
 
 
 def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -100,6 +112,14 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
         (
             opstore_pb2.DESCRIPTOR.services_by_name["OpStoreService"].full_name,
             lambda srv: opstore_pb2_grpc.add_OpStoreServiceServicer_to_server(OpStoreServicer(domain.opstore), srv),
+        ),
+        (
+            blobs_pb2.DESCRIPTOR.services_by_name["BlobService"].full_name,
+            lambda srv: blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(domain.blob_service), srv),
+        ),
+        (
+            records_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
+            lambda srv: records_pb2_grpc.add_RecordServiceServicer_to_server(RecordServicer(domain.records), srv),
         ),
     ]
 
@@ -131,6 +151,7 @@ async def build_domain(settings: Settings) -> Domain:
         raise
     namespaces = Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s)
     documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
+    blob_service = Blobs(blobs, PostgresBlobIndex(db), namespaces, max_message_bytes=settings.max_message_bytes)
     return Domain(
         db=db,
         blobs=blobs,
@@ -141,6 +162,8 @@ async def build_domain(settings: Settings) -> Domain:
         cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
+        blob_service=blob_service,
+        records=Records(PostgresRecords(db), blob_service, namespaces),
     )
 
 

@@ -1,0 +1,293 @@
+"""BlobService beside the raw minio client on the same S3 server, in one run.
+
+- 256 MiB streamed upload and download through artimeta vs raw put_object / get_object (MiB/s);
+- BatchUpdateBlobs of 10k 4 KiB blobs vs raw put_object of the same objects, 8 threads each;
+- re-committing an unchanged 1k-file record: file bytes and files sent (counted by the client);
+- 1 GiB upload and download through the service, digest verified end to end, with the server
+  process's peak RSS (VmHWM).
+
+The server runs as its own `artimeta-server serve` process over a fresh Postgres + SeaweedFS.
+Sizes can be lowered for a quick look: BENCH_BLOBS_MIB=64 BENCH_BLOBS_BIG_MIB=0 python -m bench blobs
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+from minio import Minio
+
+import artimeta
+from artimeta.blobs import Blobs, Digest
+from artimeta.records import Records
+from artimeta_server.devstack.procs import free_port
+from artimeta_server.devstack.stack import Stack
+
+MIB = 1024 * 1024
+STREAM_MIB = int(os.environ.get("BENCH_BLOBS_MIB", "256"))
+BIG_MIB = int(os.environ.get("BENCH_BLOBS_BIG_MIB", "1024"))
+SMALL_COUNT = int(os.environ.get("BENCH_BLOBS_SMALL", "10000"))
+RECORD_FILES = int(os.environ.get("BENCH_BLOBS_FILES", "1000"))
+THREADS = 8
+BATCH = 250
+
+
+def write_random(path: Path, mib: int) -> Digest:
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        for _ in range(mib):
+            block = os.urandom(MIB)
+            h.update(block)
+            f.write(block)
+    return Digest(h.hexdigest(), mib * MIB)
+
+
+def rss_peak_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return -1.0
+
+
+def rss_now_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return -1.0
+
+
+def best(fn: Any, repeat: int = 2) -> float:
+    """Best of `repeat` wall times (seconds): the machine is shared and noisy."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def raw_stream(mc: Minio, bucket: str, path: Path, size: int) -> dict[str, float]:
+    def up() -> None:
+        with open(path, "rb") as f:
+            mc.put_object(bucket, "raw-stream", f, size)
+
+    def down() -> None:
+        resp = mc.get_object(bucket, "raw-stream")
+        try:
+            for _ in resp.stream(MIB):
+                pass
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    t_up = best(up)
+    t_down = best(down)
+    return {"upload_mib_s": size / MIB / t_up, "download_mib_s": size / MIB / t_down}
+
+
+def ours_stream(blobs: Blobs, path: Path, digest: Digest, mc: Minio, bucket: str, ns_id: int) -> dict[str, float]:
+    def up() -> None:
+        # Drop the blob between rounds so each round really sends the bytes.
+        blobs.delete(digest, force=True)
+        assert blobs.upload_file(path, digest=digest) == digest
+
+    def down() -> None:
+        for _ in blobs.download(digest):  # verifies the digest at the end
+            pass
+
+    def down_unverified() -> None:
+        for _ in blobs.download(digest, verify=False):  # as the raw client: no hash
+            pass
+
+    def up_direct() -> None:
+        mc.remove_object(bucket, f"{ns_id}/cas/{digest.hash[:2]}/{digest.hash[2:]}")
+        blobs.delete(digest, force=True)
+        assert blobs.upload_file_direct(path, digest=digest) == digest
+
+    def down_direct() -> None:
+        for _ in blobs.download_direct(digest):
+            pass
+
+    mib = digest.size / MIB
+    return {
+        "upload_mib_s": mib / best(up),
+        "download_mib_s": mib / best(down),
+        "download_unverified_mib_s": mib / best(down_unverified),
+        "presigned_upload_mib_s": mib / best(up_direct),
+        "presigned_download_mib_s": mib / best(down_direct),
+    }
+
+
+def sha256_rate() -> float:
+    """sha256 throughput of one core here: verifying a digest can go no faster."""
+    data = os.urandom(64 * MIB)
+    t0 = time.perf_counter()
+    hashlib.sha256(data).hexdigest()
+    return 64 / (time.perf_counter() - t0)
+
+
+def raw_small(mc: Minio, bucket: str, items: list[bytes]) -> float:
+    def put(i: int) -> None:
+        data = items[i]
+        mc.put_object(bucket, f"small/{hashlib.sha256(data).hexdigest()}", io.BytesIO(data), len(data))
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(put, range(len(items))))
+    return len(items) / (time.perf_counter() - t0)
+
+
+def ours_small(blobs: Blobs, items: list[bytes]) -> float:
+    batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(blobs.batch_update, batches))
+    return len(items) / (time.perf_counter() - t0)
+
+
+def record_recommit(records: Records, root: Path) -> dict[str, Any]:
+    tree = root / "record"
+    for i in range(RECORD_FILES):
+        d = tree / f"d{i % 20:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:04d}.bin").write_bytes(os.urandom(1024 + (i % 8) * 1024))
+    t0 = time.perf_counter()
+    first = records.commit_directory("bench0000001", tree)
+    t_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again = records.commit_directory("bench0000001", tree)
+    t_again = time.perf_counter() - t0
+    return {
+        "files": again.files,
+        "first_commit_files_sent": first.uploaded_files,
+        "first_commit_bytes_sent": first.uploaded_bytes,
+        "first_commit_s": round(t_first, 3),
+        "recommit_files_sent": again.uploaded_files,
+        "recommit_bytes_sent": again.uploaded_bytes,
+        "recommit_s": round(t_again, 3),
+        "ok": again.uploaded_bytes == 0 and again.uploaded_files == 0,
+    }
+
+
+def big_round_trip(blobs: Blobs, root: Path, pid: int) -> dict[str, Any]:
+    path = root / "big.bin"
+    digest = write_random(path, BIG_MIB)
+    before = rss_now_mib(pid)
+    t0 = time.perf_counter()
+    assert blobs.upload_file(path, digest=digest) == digest
+    t_up = time.perf_counter() - t0
+    path.unlink()
+    h = hashlib.sha256()
+    n = 0
+    t0 = time.perf_counter()
+    for chunk in blobs.download(digest):
+        h.update(chunk)
+        n += len(chunk)
+    t_down = time.perf_counter() - t0
+    peak = rss_peak_mib(pid)
+    return {
+        "mib": BIG_MIB,
+        "upload_mib_s": round(BIG_MIB / t_up, 1),
+        "download_mib_s": round(BIG_MIB / t_down, 1),
+        "digest_verified": h.hexdigest() == digest.hash and n == digest.size,
+        "server_rss_before_mib": round(before, 1),
+        "server_rss_peak_mib": round(peak, 1),
+        "server_rss_under_200_mib": peak < 200,
+    }
+
+
+def main() -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="bench-blobs-", dir="/tmp"))
+    root.chmod(0o755)
+    stack = Stack(root / "stack", durable=False)
+    stack.start()
+    proc = None
+    try:
+        assert stack.s3 is not None
+        port = free_port()
+        env = {
+            **os.environ,
+            **stack.env(),
+            "ARTIMETA_LISTEN": f"127.0.0.1:{port}",
+            "ARTIMETA_LOG_LEVEL": "WARNING",
+            "ARTIMETA_LOG_JSON": "false",
+        }
+        server_bin = Path(sys.executable).parent / "artimeta-server"
+        proc = subprocess.Popen([str(server_bin), "serve", "--migrate"], env=env)
+        target = f"127.0.0.1:{port}"
+        with grpc.insecure_channel(target) as ch:
+            grpc.channel_ready_future(ch).result(timeout=60)
+        mc = Minio(
+            stack.s3.endpoint, access_key=stack.s3.creds.access_key, secret_key=stack.s3.creds.secret_key, secure=False
+        )
+        bucket = "bench-raw"
+        mc.make_bucket(bucket)
+        client = artimeta.Client(target, timeout=600)
+        ns = client.create_namespace("bench")
+        del ns
+        blobs = Blobs(client, "bench")
+        d0 = blobs.put_bytes(b"probe")
+        ns_id = int(
+            next(o.object_name for o in mc.list_objects("artimeta", recursive=True) if o.object_name).split("/")[0]
+        )
+        blobs.delete(d0, force=True)
+
+        stream_path = root / "stream.bin"
+        stream_digest = write_random(stream_path, STREAM_MIB)
+        raw = raw_stream(mc, bucket, stream_path, stream_digest.size)
+        ours = ours_stream(blobs, stream_path, stream_digest, mc, "artimeta", ns_id)
+        stream_path.unlink()
+
+        items = [os.urandom(4096) for _ in range(SMALL_COUNT)]
+        raw_ops = raw_small(mc, bucket, items)
+        ours_ops = ours_small(blobs, items)
+
+        record = record_recommit(Records(client, "bench", blobs=blobs), root)
+        big = big_round_trip(blobs, root, proc.pid) if BIG_MIB > 0 else {"skipped": True}
+        client.close()
+        return {
+            "s3": stack.s3.kind,
+            "stream": {
+                "mib": STREAM_MIB,
+                "raw_minio": {k: round(v, 1) for k, v in raw.items()},
+                "artimeta": {k: round(v, 1) for k, v in ours.items()},
+                "upload_ratio": round(ours["upload_mib_s"] / raw["upload_mib_s"], 3),
+                "download_ratio": round(ours["download_mib_s"] / raw["download_mib_s"], 3),
+                "download_unverified_ratio": round(ours["download_unverified_mib_s"] / raw["download_mib_s"], 3),
+                "presigned_upload_ratio": round(ours["presigned_upload_mib_s"] / raw["upload_mib_s"], 3),
+                "presigned_download_ratio": round(ours["presigned_download_mib_s"] / raw["download_mib_s"], 3),
+                "sha256_mib_s_this_machine": round(sha256_rate(), 1),
+                "goal_ratio": 0.8,
+            },
+            "batch_update": {
+                "blobs": SMALL_COUNT,
+                "blob_bytes": 4096,
+                "threads": THREADS,
+                "batch": BATCH,
+                "raw_minio_objects_s": round(raw_ops, 1),
+                "artimeta_objects_s": round(ours_ops, 1),
+                "ratio": round(ours_ops / raw_ops, 3),
+                "goal_ratio": 0.5,
+            },
+            "record_recommit": record,
+            "big_round_trip": big,
+        }
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        stack.remove()
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,544 @@
+"""Bytes through BlobService: streaming upload and download (files, iterators), small-blob
+batches, presigned transfers and keyed objects, with progress callbacks.
+
+    from artimeta import Client
+    from artimeta.blobs import Blobs
+
+    with Client("127.0.0.1:50051") as client:
+        blobs = Blobs(client, "team-a")
+        digest = blobs.upload_file("model.bin", progress=lambda done, total: print(done, total))
+        blobs.download_to_file(digest, "copy.bin")
+        blobs.put_object("models/latest", b"...")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mmap
+import os
+import threading
+import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+
+from artimeta.client import Client
+from artimeta.errors import _BY_CODE, ArtimetaError, DataLoss, FailedPrecondition, from_rpc_error
+from artimeta.v1 import blobs_pb2 as pb
+from artimeta.v1 import blobs_pb2_grpc, digest_pb2
+
+Progress = Callable[[int, int], None]
+"""Called with (bytes done, bytes in total; -1 when unknown) as a transfer moves."""
+
+READ_CHUNK = 1024 * 1024
+UPLOAD_CHUNK = 1024 * 1024
+# Blobs up to this size travel in batches rather than one stream each.
+SMALL_BLOB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Digest:
+    """sha256 + size: how every blob is addressed."""
+
+    hash: str
+    size: int
+
+    @classmethod
+    def of(cls, data: bytes) -> Digest:
+        return cls(hashlib.sha256(data).hexdigest(), len(data))
+
+    @classmethod
+    def of_file(cls, path: Union[str, os.PathLike[str]]) -> Digest:
+        h = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as f:
+            while True:
+                block = f.read(READ_CHUNK)
+                if not block:
+                    break
+                h.update(block)
+                size += len(block)
+        return cls(h.hexdigest(), size)
+
+    @classmethod
+    def from_proto(cls, msg: digest_pb2.Digest) -> Digest:
+        return cls(msg.hash, msg.size_bytes)
+
+    def to_proto(self) -> digest_pb2.Digest:
+        return digest_pb2.Digest(hash=self.hash, size_bytes=self.size)
+
+    def __str__(self) -> str:
+        return f"{self.hash}/{self.size}"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_message_bytes: int
+    chunk_size_bytes: int
+    max_batch_items: int
+    max_batch_total_bytes: int
+    max_blob_bytes: int
+    max_find_missing_items: int
+    presigned_urls: bool
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    key: str
+    digest: Digest
+
+
+class ItemError(ArtimetaError):
+    """One item of a batch failed; `index` says which."""
+
+    def __init__(self, index: int, error: ArtimetaError) -> None:
+        super().__init__(f"item {index}: {error}")
+        self.index = index
+        self.error = error
+        self.reason = error.reason
+
+
+def _item_error(status: status_pb2.Status) -> Optional[ArtimetaError]:
+    """The typed error a per-item google.rpc.Status stands for, None when OK."""
+    if status.code == 0:
+        return None
+    reason, meta = "", {}
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            reason, meta = info.reason, dict(info.metadata)
+    code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    cls = _BY_CODE.get(code, ArtimetaError)
+    return cls(status.message, code=code, reason=reason or code.name, metadata=meta)
+
+
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+class Blobs:
+    """BlobService for one namespace, on a blocking `artimeta.Client`."""
+
+    def __init__(self, client: Client, namespace: str) -> None:
+        self.client = client
+        self.namespace = namespace
+        self._caps: Optional[Capabilities] = None
+        self._lock = threading.Lock()
+
+    @property
+    def _stub(self) -> blobs_pb2_grpc.BlobServiceStub:
+        return self.client.stub(blobs_pb2_grpc.BlobServiceStub)
+
+    def _transfer_timeout(self, size: int) -> float:
+        # Big transfers need more than the default deadline: allow 5 MiB/s at worst.
+        return max(self.client.timeout, 60.0 + size / (5 * 1024 * 1024))
+
+    def capabilities(self) -> Capabilities:
+        with self._lock:
+            if self._caps is None:
+                r = self.client.call(self._stub.GetCapabilities, pb.GetCapabilitiesRequest())
+                self._caps = Capabilities(
+                    r.max_message_bytes,
+                    r.chunk_size_bytes,
+                    r.max_batch_items,
+                    r.max_batch_total_bytes,
+                    r.max_blob_bytes,
+                    r.max_find_missing_items,
+                    r.presigned_urls,
+                )
+            return self._caps
+
+    # -- streaming upload ---------------------------------------------------------------------
+
+    def upload_iter(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        digest: Optional[Digest] = None,
+        total: int = -1,
+        progress: Optional[Progress] = None,
+    ) -> Digest:
+        """Streams bytes from an iterator. With `digest` known up front, an existing blob is not
+        sent at all; otherwise the digest is computed on the way and sent in the last message."""
+        # Small upload messages keep what the server buffers (and so its memory) low.
+        chunk_size = min(UPLOAD_CHUNK, self.capabilities().chunk_size_bytes)
+        if digest is not None:
+            total = digest.size
+        hasher = hashlib.sha256()
+        state = {"done": 0}
+
+        def requests() -> Iterator[pb.UploadRequest]:
+            first = True
+            for block in _rechunk(chunks, chunk_size):
+                if digest is None:
+                    hasher.update(block)
+                state["done"] += len(block)
+                yield pb.UploadRequest(
+                    namespace=self.namespace if first else "",
+                    digest=digest.to_proto() if (first and digest is not None) else None,
+                    data=block,
+                )
+                first = False
+                if progress is not None:
+                    progress(state["done"], total)
+            final = digest or Digest(hasher.hexdigest(), state["done"])
+            if first:
+                yield pb.UploadRequest(namespace=self.namespace, digest=final.to_proto())
+            elif digest is None:
+                yield pb.UploadRequest(digest=final.to_proto())
+
+        timeout = self._transfer_timeout(max(total, 0) if total >= 0 else 1 << 34)
+        try:
+            resp = self._stub.Upload(requests(), timeout=timeout, metadata=self.client._metadata)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+        result = Digest.from_proto(resp.digest)
+        if progress is not None and resp.already_present:
+            progress(result.size, result.size)
+        return result
+
+    def upload_file(
+        self,
+        path: Union[str, os.PathLike[str]],
+        *,
+        progress: Optional[Progress] = None,
+        digest: Optional[Digest] = None,
+    ) -> Digest:
+        """Hashes the file first (so a blob the server has is never sent), then streams it."""
+        digest = digest or Digest.of_file(path)
+        with open(path, "rb") as f:
+            return self.upload_iter(_read_chunks(f), digest=digest, progress=progress)
+
+    def upload_stream(self, stream: BinaryIO, *, progress: Optional[Progress] = None) -> Digest:
+        """Streams a readable binary object to its end (its digest is computed on the way)."""
+        return self.upload_iter(_read_chunks(stream), progress=progress)
+
+    def put_bytes(self, data: bytes) -> Digest:
+        """Stores bytes; small ones in one unary call, large ones streamed."""
+        digest = Digest.of(data)
+        if len(data) <= min(SMALL_BLOB, self.capabilities().max_batch_total_bytes):
+            self.batch_update([data])
+            return digest
+        view = memoryview(data)
+        step = min(UPLOAD_CHUNK, self.capabilities().chunk_size_bytes)
+        return self.upload_iter((bytes(view[i : i + step]) for i in range(0, len(data), step)), digest=digest)
+
+    # -- streaming download ---------------------------------------------------------------------
+
+    def download(
+        self,
+        digest: Digest,
+        *,
+        offset: int = 0,
+        length: int = 0,
+        progress: Optional[Progress] = None,
+        verify: bool = True,
+    ) -> Iterator[bytes]:
+        """Yields the blob (or a range of it) chunk by chunk. A whole-blob download is checked
+        against its digest at the end (DataLoss on a mismatch) unless verify is False; the hash
+        runs on another thread, beside the receiving one."""
+        whole = offset == 0 and length == 0
+        expected = digest.size - offset if length == 0 else min(length, digest.size - offset)
+        hasher = _BackgroundHash() if (whole and verify) else None
+        done = 0
+        request = pb.DownloadRequest(namespace=self.namespace, digest=digest.to_proto(), offset=offset, length=length)
+        try:
+            for resp in self.client.stream(self._stub.Download, request, timeout=self._transfer_timeout(digest.size)):
+                data = resp.data
+                if hasher is not None:
+                    hasher.update(data)
+                done += len(data)
+                if progress is not None:
+                    progress(done, expected)
+                yield data
+            if hasher is not None and (done != digest.size or hasher.hexdigest() != digest.hash):
+                raise DataLoss(f"downloaded bytes do not match {digest}", reason="DIGEST_MISMATCH")
+        finally:
+            if hasher is not None:
+                hasher.close()
+        if progress is not None and done == 0:
+            progress(0, expected)
+
+    def download_to_file(
+        self, digest: Digest, path: Union[str, os.PathLike[str]], *, progress: Optional[Progress] = None
+    ) -> None:
+        """Writes the verified blob to `path` (through a temporary file, renamed at the end)."""
+        tmp = f"{os.fspath(path)}.part-{os.getpid()}-{threading.get_ident()}"
+        try:
+            with open(tmp, "wb") as f:
+                for chunk in self.download(digest, progress=progress):
+                    f.write(chunk)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def get_bytes(self, digest: Digest) -> bytes:
+        if digest.size <= min(SMALL_BLOB, self.capabilities().max_batch_total_bytes):
+            return self.batch_read([digest])[0]
+        return b"".join(self.download(digest))
+
+    # -- presence, batches, delete ------------------------------------------------------------------
+
+    def find_missing(self, digests: Sequence[Digest]) -> List[Digest]:
+        step = self.capabilities().max_find_missing_items
+        missing: List[Digest] = []
+        for i in range(0, len(digests), step):
+            req = pb.FindMissingBlobsRequest(
+                namespace=self.namespace, digests=[d.to_proto() for d in digests[i : i + step]]
+            )
+            missing += [
+                Digest.from_proto(d) for d in self.client.call(self._stub.FindMissingBlobs, req).missing_digests
+            ]
+        return missing
+
+    def exists(self, digest: Digest) -> bool:
+        return not self.find_missing([digest])
+
+    def stat(self, digest: Digest) -> pb.StatBlobResponse:
+        return self.client.call(
+            self._stub.StatBlob, pb.StatBlobRequest(namespace=self.namespace, digest=digest.to_proto())
+        )
+
+    def _batches(self, sizes: Sequence[int]) -> Iterator[Tuple[int, int]]:
+        caps = self.capabilities()
+        start, total = 0, 0
+        for i, size in enumerate(sizes):
+            if i > start and (i - start >= caps.max_batch_items or total + size > caps.max_batch_total_bytes):
+                yield start, i
+                start, total = i, 0
+            total += size
+        if start < len(sizes):
+            yield start, len(sizes)
+
+    def batch_update(self, items: Sequence[bytes]) -> List[Digest]:
+        """Stores many small blobs, batched to the server's limits; raises ItemError for the first
+        item that failed (the others are stored)."""
+        digests = [Digest.of(d) for d in items]
+        for start, end in self._batches([len(d) for d in items]):
+            req = pb.BatchUpdateBlobsRequest(
+                namespace=self.namespace,
+                items=[
+                    pb.BatchUpdateBlobsRequest.Item(digest=digests[i].to_proto(), data=items[i])
+                    for i in range(start, end)
+                ],
+            )
+            resp = self.client.call(self._stub.BatchUpdateBlobs, req)
+            for offset, result in enumerate(resp.results):
+                err = _item_error(result.status)
+                if err is not None:
+                    raise ItemError(start + offset, err)
+        return digests
+
+    def batch_read(self, digests: Sequence[Digest]) -> List[bytes]:
+        """The bytes of many small blobs; raises ItemError (e.g. NotFound) for the first missing one."""
+        out: List[bytes] = []
+        for start, end in self._batches([d.size for d in digests]):
+            req = pb.BatchReadBlobsRequest(namespace=self.namespace, digests=[d.to_proto() for d in digests[start:end]])
+            resp = self.client.call(self._stub.BatchReadBlobs, req)
+            for offset, result in enumerate(resp.results):
+                err = _item_error(result.status)
+                if err is not None:
+                    raise ItemError(start + offset, err)
+                out.append(result.data)
+        return out
+
+    def delete(self, digest: Digest, *, force: bool = False) -> bool:
+        req = pb.DeleteBlobRequest(namespace=self.namespace, digest=digest.to_proto(), force=force)
+        return self.client.call(self._stub.DeleteBlob, req).deleted
+
+    # -- presigned ----------------------------------------------------------------------------------
+
+    def upload_via_url(self, data: bytes, *, expires_in_s: int = 0) -> Digest:
+        """Uploads straight to S3 with a presigned PUT, then has the server verify and commit it."""
+        digest = Digest.of(data)
+        req = pb.CreateUploadUrlRequest(
+            namespace=self.namespace, digest=digest.to_proto(), expires_in_seconds=expires_in_s
+        )
+        up = self.client.call(self._stub.CreateUploadUrl, req)
+        if up.already_present:
+            return digest
+        http_put(up.url, data)
+        self.client.call(
+            self._stub.CommitUpload, pb.CommitUploadRequest(namespace=self.namespace, upload_id=up.upload_id)
+        )
+        return digest
+
+    def upload_file_direct(
+        self, path: Union[str, os.PathLike[str]], *, digest: Optional[Digest] = None, expires_in_s: int = 0
+    ) -> Digest:
+        """Streams a file straight to S3 through a presigned PUT (the bytes bypass the server),
+        then has the server verify and commit it."""
+        digest = digest or Digest.of_file(path)
+        req = pb.CreateUploadUrlRequest(
+            namespace=self.namespace, digest=digest.to_proto(), expires_in_seconds=expires_in_s
+        )
+        up = self.client.call(self._stub.CreateUploadUrl, req)
+        if up.already_present:
+            return digest
+        with open(path, "rb") as f:
+            # A view of a memory map goes out in one sendall (a file object, or the map itself,
+            # would go in 8 KiB writes) and is paged in as it is sent, never copied whole.
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if digest.size else None
+            body: Any = memoryview(mapped) if mapped is not None else b""
+            try:
+                request = urllib.request.Request(
+                    up.url, data=body, method="PUT", headers={"Content-Length": str(digest.size)}
+                )
+                with urllib.request.urlopen(request, timeout=self._transfer_timeout(digest.size)) as resp:
+                    if resp.status >= 300:
+                        raise FailedPrecondition(f"presigned PUT answered {resp.status}", reason="PRESIGNED_PUT_FAILED")
+            finally:
+                if mapped is not None:
+                    body.release()
+                    mapped.close()
+        commit = pb.CommitUploadRequest(namespace=self.namespace, upload_id=up.upload_id)
+        self.client.call(self._stub.CommitUpload, commit, timeout=self._transfer_timeout(digest.size))
+        return digest
+
+    def download_direct(self, digest: Digest, *, verify: bool = True) -> Iterator[bytes]:
+        """Streams a blob straight from S3 through a presigned GET (the bytes bypass the
+        server), checked against its digest at the end unless verify is False."""
+        url = self.download_url(digest)
+        hasher = _BackgroundHash() if verify else None
+        done = 0
+        try:
+            with urllib.request.urlopen(url, timeout=self._transfer_timeout(digest.size)) as resp:
+                while True:
+                    block = resp.read(4 * READ_CHUNK)
+                    if not block:
+                        break
+                    if hasher is not None:
+                        hasher.update(block)
+                    done += len(block)
+                    yield block
+            if hasher is not None and (done != digest.size or hasher.hexdigest() != digest.hash):
+                raise DataLoss(f"downloaded bytes do not match {digest}", reason="DIGEST_MISMATCH")
+        finally:
+            if hasher is not None:
+                hasher.close()
+
+    def download_url(self, digest: Digest, *, expires_in_s: int = 0) -> str:
+        req = pb.CreateDownloadUrlRequest(
+            namespace=self.namespace, digest=digest.to_proto(), expires_in_seconds=expires_in_s
+        )
+        return self.client.call(self._stub.CreateDownloadUrl, req).url
+
+    # -- keyed objects ----------------------------------------------------------------------------------
+
+    def put_object(self, key: str, data: bytes) -> Digest:
+        """Stores bytes under a key, replacing what the key held."""
+        digest = self.put_bytes(data)
+        self.set_key(key, digest)
+        return digest
+
+    def set_key(self, key: str, digest: Digest) -> Optional[Digest]:
+        """Points `key` at an existing blob; returns what it pointed at before."""
+        resp = self.client.call(
+            self._stub.PutKey, pb.PutKeyRequest(namespace=self.namespace, key=key, digest=digest.to_proto())
+        )
+        return Digest.from_proto(resp.previous_digest) if resp.HasField("previous_digest") else None
+
+    def get_object(self, key: str) -> bytes:
+        """The bytes under `key`; raises artimeta.NotFound (reason KEY_NOT_FOUND) when absent."""
+        resp = self.client.call(
+            self._stub.GetKey, pb.GetKeyRequest(namespace=self.namespace, key=key, include_data=True)
+        )
+        digest = Digest.from_proto(resp.entry.digest)
+        if resp.data_included:
+            if Digest.of(resp.data) != digest:
+                raise DataLoss(f"bytes of key {key!r} do not match {digest}", reason="DIGEST_MISMATCH")
+            return resp.data
+        return b"".join(self.download(digest))
+
+    def get_key(self, key: str) -> Digest:
+        resp = self.client.call(self._stub.GetKey, pb.GetKeyRequest(namespace=self.namespace, key=key))
+        return Digest.from_proto(resp.entry.digest)
+
+    def delete_object(self, key: str, *, allow_missing: bool = False) -> bool:
+        req = pb.DeleteKeyRequest(namespace=self.namespace, key=key, allow_missing=allow_missing)
+        return self.client.call(self._stub.DeleteKey, req).deleted
+
+    def list_objects(self, prefix: str = "", *, page_size: int = 0) -> Iterator[KeyEntry]:
+        token = ""
+        while True:
+            req = pb.ListKeysRequest(namespace=self.namespace, prefix=prefix, page_size=page_size, page_token=token)
+            page = self.client.call(self._stub.ListKeys, req)
+            for e in page.entries:
+                yield KeyEntry(e.key, Digest.from_proto(e.digest))
+            token = page.next_page_token
+            if not token:
+                return
+
+
+def http_put(url: str, data: bytes) -> None:
+    request = urllib.request.Request(url, data=data, method="PUT")
+    with urllib.request.urlopen(request, timeout=300) as resp:
+        if resp.status >= 300:
+            raise FailedPrecondition(f"presigned PUT answered {resp.status}", reason="PRESIGNED_PUT_FAILED")
+
+
+def http_get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=300) as resp:
+        data: bytes = resp.read()
+        return data
+
+
+class _BackgroundHash:
+    """sha256 fed from another thread (hashlib releases the GIL on large buffers), so hashing
+    overlaps with receiving; at most two chunks wait."""
+
+    def __init__(self) -> None:
+        self._hasher = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="artimeta-hash")
+        self._pending: List[Future[None]] = []
+
+    def update(self, data: bytes) -> None:
+        if len(self._pending) >= 2:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(self._hasher.update, data))
+
+    def hexdigest(self) -> str:
+        for f in self._pending:
+            f.result()
+        self._pending.clear()
+        return self._hasher.hexdigest()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _read_chunks(f: Union[BinaryIO, io.BufferedIOBase]) -> Iterator[bytes]:
+    while True:
+        block = f.read(READ_CHUNK)
+        if not block:
+            return
+        yield block
+
+
+def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Blocks of exactly `size` bytes (the last may be shorter), whatever the input's blocks are."""
+    pending: List[bytes] = []
+    held = 0
+    for block in chunks:
+        if not block:
+            continue
+        if not pending and len(block) == size:
+            yield bytes(block)
+            continue
+        pending.append(bytes(block))
+        held += len(block)
+        while held >= size:
+            joined = b"".join(pending)
+            yield joined[:size]
+            rest = joined[size:]
+            pending = [rest] if rest else []
+            held = len(rest)
+    if held:
+        yield b"".join(pending)
+
+
+__all__ = ["Blobs", "Capabilities", "Digest", "ItemError", "KeyEntry", "Progress", "http_get", "http_put"]

@@ -1,0 +1,188 @@
+"""Garbage collection of blobs: `artimeta-server gc [--dry-run]`.
+
+A blob object (`<ns>/cas/…`) is deleted only when all of these hold:
+- its S3 object is older than the grace period (so a blob written moments ago, whose referencing
+  row is about to be inserted, stays);
+- the blob index has not handed it out as present within the grace period (FindMissing, Upload
+  of an existing blob and BatchUpdate refresh that time; gc locks and re-checks it on delete);
+- no column registered in storage/blob_refs.py points at it (that includes uploads in flight).
+Uploads whose lease expired are aborted first (incomplete multipart uploads, staging objects), so
+a crashed upload leaves nothing behind for long.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from artimeta_server.config import Settings
+from artimeta_server.domain.digests import Digest
+from artimeta_server.storage.blob_index import references_query, upload_row
+from artimeta_server.storage.blob_refs import BLOB_REFERENCES
+from artimeta_server.storage.blobstore import S3BlobStore, cas_prefix, digest_hash_of_key
+from artimeta_server.storage.postgres import Database
+
+log = logging.getLogger("artimeta.gc")
+
+DEFAULT_GRACE_S = 24 * 3600.0
+_BATCH = 1000
+
+
+@dataclass
+class GcReport:
+    dry_run: bool
+    grace_s: float
+    namespaces: int = 0
+    blobs_scanned: int = 0
+    blobs_deleted: int = 0
+    bytes_deleted: int = 0
+    kept_young: int = 0
+    kept_recently_used: int = 0
+    kept_referenced: int = 0
+    uploads_aborted: int = 0
+    staging_deleted: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+async def collect(
+    db: Database,
+    store: S3BlobStore,
+    *,
+    grace_s: float = DEFAULT_GRACE_S,
+    dry_run: bool = False,
+    namespace: str | None = None,
+    now: datetime | None = None,
+) -> GcReport:
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(seconds=grace_s)
+    report = GcReport(dry_run=dry_run, grace_s=grace_s)
+    async with db.connection() as conn:
+        if namespace is None:
+            ids = [r["id"] for r in await conn.fetch("SELECT id FROM namespaces ORDER BY id")]
+        else:
+            ids = [r["id"] for r in await conn.fetch("SELECT id FROM namespaces WHERE name = $1", namespace)]
+    for ns in ids:
+        report.namespaces += 1
+        await _expire_uploads(db, store, ns, now, cutoff, dry_run, report)
+        await _collect_namespace(db, store, ns, cutoff, dry_run, report)
+    log.info("gc finished", extra=report.as_dict())
+    return report
+
+
+async def _expire_uploads(
+    db: Database, store: S3BlobStore, ns: int, now: datetime, cutoff: datetime, dry_run: bool, report: GcReport
+) -> None:
+    async with db.connection() as conn:
+        rows = [
+            upload_row(r)
+            for r in await conn.fetch(
+                "SELECT * FROM blob_uploads WHERE namespace_id = $1 AND expire_time < $2", ns, now
+            )
+        ]
+        live = {
+            str(r["upload_id"])
+            for r in await conn.fetch("SELECT upload_id FROM blob_uploads WHERE namespace_id = $1", ns)
+        }
+    for row in rows:
+        report.uploads_aborted += 1
+        if dry_run:
+            continue
+        if row.s3_upload_id is not None:
+            await store.abort_multipart(row.object_key, row.s3_upload_id)
+            if row.digest is None:
+                await store.delete_keys([row.object_key])
+        else:
+            await store.delete_keys([row.object_key])
+        async with db.connection() as conn:
+            await conn.execute("DELETE FROM blob_uploads WHERE namespace_id = $1 AND upload_id = $2", ns, row.upload_id)
+        live.discard(row.upload_id)
+    # Staging objects whose upload row is gone (a crash between the copy and the cleanup).
+    orphans = [
+        o.key
+        for o in await store.list_prefix(store.staging_key(ns, ""))
+        if o.key.rsplit("/", 1)[-1] not in live and o.modified is not None and o.modified < cutoff
+    ]
+    report.staging_deleted += len(orphans)
+    if orphans and not dry_run:
+        await store.delete_keys(orphans)
+
+
+async def _collect_namespace(
+    db: Database, store: S3BlobStore, ns: int, cutoff: datetime, dry_run: bool, report: GcReport
+) -> None:
+    objects = await store.list_prefix(cas_prefix(ns))
+    report.blobs_scanned += len(objects)
+    old: list[tuple[Digest, str]] = []
+    for o in objects:
+        h = digest_hash_of_key(o.key)
+        if h is None:
+            continue
+        if o.modified is None or o.modified >= cutoff:
+            report.kept_young += 1
+            continue
+        old.append((Digest(h, o.size), o.key))
+    refs_sql = references_query(BLOB_REFERENCES)
+    for start in range(0, len(old), _BATCH):
+        batch = old[start : start + _BATCH]
+        hashes = [d.hash for d, _ in batch]
+        sizes = [d.size for d, _ in batch]
+        async with db.transaction() as conn:
+            referenced = {(r["hash"], r["size"]) for r in await conn.fetch(refs_sql, ns, hashes, sizes)}
+            # Lock the index rows of this batch: a concurrent FindMissing that would refresh one
+            # waits for us, then finds it gone and reports the blob missing.
+            recent = {
+                (r["hash"], r["size"])
+                for r in await conn.fetch(
+                    """
+                    SELECT b.hash, b.size, b.last_used FROM blobs b
+                    JOIN unnest($2::text[], $3::bigint[]) AS req(hash, size) ON b.hash = req.hash AND b.size = req.size
+                    WHERE b.namespace_id = $1 FOR UPDATE OF b
+                    """,
+                    ns,
+                    hashes,
+                    sizes,
+                )
+                if r["last_used"] >= cutoff
+            }
+            victims = []
+            for d, key in batch:
+                if (d.hash, d.size) in referenced:
+                    report.kept_referenced += 1
+                elif (d.hash, d.size) in recent:
+                    report.kept_recently_used += 1
+                else:
+                    victims.append((d, key))
+            report.blobs_deleted += len(victims)
+            report.bytes_deleted += sum(d.size for d, _ in victims)
+            if dry_run or not victims:
+                continue
+            await conn.execute(
+                """
+                DELETE FROM blobs b USING unnest($2::text[], $3::bigint[]) AS v(hash, size)
+                WHERE b.namespace_id = $1 AND b.hash = v.hash AND b.size = v.size
+                """,
+                ns,
+                [d.hash for d, _ in victims],
+                [d.size for d, _ in victims],
+            )
+            # Deleted while the index rows are locked; if S3 fails, the transaction rolls back
+            # and the index still (harmlessly) lists blobs FindMissing re-checks.
+            await store.delete_keys([key for _, key in victims])
+
+
+async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace: str | None) -> None:
+    """The `gc` command: builds the stores from settings, collects, prints the report as JSON."""
+    import json
+
+    from artimeta_server.app import build_domain
+
+    domain = await build_domain(settings)
+    try:
+        report = await collect(domain.db, domain.blobs, grace_s=grace_s, dry_run=dry_run, namespace=namespace)
+    finally:
+        await domain.db.close()
+        domain.blobs.close()
+    print(json.dumps(report.as_dict(), sort_keys=True))
