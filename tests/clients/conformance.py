@@ -201,13 +201,14 @@ async def write_blob(client: artimeta.AsyncClient, ns: str) -> None:
 
 
 async def check_blob(client: artimeta.AsyncClient, ns: str) -> None:
-    """The blob under BLOB_KEY downloads in chunks to exactly BLOB, whoever uploaded it."""
+    """The blob under BLOB_KEY downloads in the server's chunks to exactly BLOB, whoever uploaded it."""
     b = client.stub(blobs_pb2_grpc.BlobServiceStub)
+    caps = await client.call(b.GetCapabilities, bpb.GetCapabilitiesRequest())
     entry = (await client.call(b.GetKey, bpb.GetKeyRequest(namespace=ns, key=BLOB_KEY))).entry
     assert entry.digest == blob_digest()
     chunks = [c.data async for c in client.stream(b.Download, bpb.DownloadRequest(namespace=ns, digest=entry.digest))]
     data = b"".join(chunks)
-    assert len(chunks) > 1
+    assert len(chunks) == -(-len(BLOB) // caps.chunk_size_bytes)
     assert hashlib.sha256(data).hexdigest() == entry.digest.hash and data == BLOB
 
 
