@@ -14,7 +14,7 @@ STAMP := $(VENV)/.stamp-$(shell cat requirements/dev.txt service/pyproject.toml 
 
 .PHONY: help
 help:
-	@echo "make run        start Postgres + S3 + artimeta on 127.0.0.1:50051 (state in .state/)"
+	@echo "make run        start Postgres + S3 + artimeta on 127.0.0.1:50051 (gRPC) and :50052 (HTTP, console)"
 	@echo "make test       lint, type-check, proto drift and buf checks, and every test layer"
 	@echo "make proto      regenerate code from proto/"
 	@echo "make lint       ruff + mypy --strict"

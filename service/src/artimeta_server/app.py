@@ -13,12 +13,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from artimeta.v1 import namespace_pb2, namespace_pb2_grpc
+from artimeta_server import __version__
 from artimeta_server.config import Settings
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.rpc import connect, http
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
-from artimeta_server.storage import migrate
+from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blobstore import S3BlobStore, make_client
 from artimeta_server.storage.namespaces import PostgresNamespaces
 from artimeta_server.storage.postgres import Database, translate
@@ -97,6 +99,9 @@ class Server:
         self.domain: Domain | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._service_names: list[str] = []
+        self._http: http.HttpServer | None = None
+        self.http_port = 0
+        self._serving = False
 
     async def start(self, *, migrate_schema: bool = False) -> int:
         s = self.settings
@@ -118,14 +123,39 @@ class Server:
             if self.port == 0:
                 raise OSError(f"could not bind {s.listen}")
             await self._grpc.start()
+            if s.http_listen:
+                self._http = self._make_http()
+                self.http_port = await self._http.start()
         except BaseException:
+            if self._grpc is not None:
+                await self._grpc.stop(0)
+                self._grpc = None
             await self._close_domain()
             raise
         for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._serving = True
         self._janitor = asyncio.create_task(self._janitor_loop(), name="artimeta-janitor")
-        log.info("serving", extra={"listen": s.listen, "port": self.port})
+        log.info("serving", extra={"listen": s.listen, "port": self.port, "http_port": self.http_port or None})
         return self.port
+
+    def _make_http(self) -> http.HttpServer:
+        """Connect + gRPC-Web over the same servicers (the same `_servicers()` table), health, console."""
+        assert self.domain is not None
+        methods = connect.applications(
+            _servicers(self.domain), translate, read_max_bytes=self.settings.max_message_bytes
+        )
+        site = http.site(methods, self._is_serving, self._info)
+        return http.HttpServer(site, self.settings.http_listen, graceful_s=self.settings.shutdown_grace_s)
+
+    def _is_serving(self, service: str) -> bool | None:
+        if service and service not in self._service_names:
+            return None
+        return self._serving
+
+    async def _info(self) -> dict[str, Any]:
+        assert self.domain is not None
+        return {"server_version": __version__, "services": self._service_names, **await stats.overview(self.domain.db)}
 
     def _make_server(self) -> grpc.aio.Server:
         s = self.settings
@@ -169,12 +199,18 @@ class Server:
         """Health turns NOT_SERVING first so balancers stop sending; in-flight calls get the grace period."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         await self._health.enter_graceful_shutdown()
+        self._serving = False
         if self._janitor is not None:
             self._janitor.cancel()
             self._janitor = None
+        stops = []
+        if self._http is not None:
+            stops.append(self._http.stop())
         if self._grpc is not None:
-            await self._grpc.stop(grace)
-            self._grpc = None
+            stops.append(self._grpc.stop(grace))
+        await asyncio.gather(*stops)
+        self._http = None
+        self._grpc = None
         await self._close_domain()
 
     async def _close_domain(self) -> None:
