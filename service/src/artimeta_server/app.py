@@ -12,16 +12,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from artimeta.v1 import namespace_pb2, namespace_pb2_grpc
+from artimeta.v1 import connection_pb2, connection_pb2_grpc, namespace_pb2, namespace_pb2_grpc
 from artimeta_server import __version__
 from artimeta_server.config import Settings
+from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.rpc import connect, http
+from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
 from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blobstore import S3BlobStore, make_client
+from artimeta_server.storage.connection import PostgresConnection
 from artimeta_server.storage.namespaces import PostgresNamespaces
 from artimeta_server.storage.postgres import Database, translate
 
@@ -40,6 +43,7 @@ class Domain:
     blobs: S3BlobStore
     namespaces: Namespaces
     documents: Documents
+    connections: Connections
 
 
 def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -50,6 +54,12 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
             namespace_pb2.DESCRIPTOR.services_by_name["NamespaceService"].full_name,
             lambda srv: namespace_pb2_grpc.add_NamespaceServiceServicer_to_server(
                 NamespaceServicer(domain.namespaces), srv
+            ),
+        ),
+        (
+            connection_pb2.DESCRIPTOR.services_by_name["ConnectionService"].full_name,
+            lambda srv: connection_pb2_grpc.add_ConnectionServiceServicer_to_server(
+                ConnectionServicer(domain.connections), srv
             ),
         ),
     ]
@@ -80,11 +90,14 @@ async def build_domain(settings: Settings) -> Domain:
         await db.close()
         blobs.close()
         raise
+    namespaces = Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s)
+    documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
     return Domain(
         db=db,
         blobs=blobs,
-        namespaces=Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s),
-        documents=Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes),
+        namespaces=namespaces,
+        documents=documents,
+        connections=Connections(PostgresConnection(db), namespaces, documents),
     )
 
 

@@ -17,4 +17,8 @@ class BlobReference:
 
 BLOB_REFERENCES: list[BlobReference] = [
     # One entry per (table, digest column); appended by each feature that stores digests.
+    BlobReference("arti_graphs", "namespace_id", "document_hash", "document_size"),
+    BlobReference("arti_snapshots", "namespace_id", "document_hash", "document_size"),
+    BlobReference("arti_storage_partitions", "namespace_id", "body_hash", "body_size"),
+    BlobReference("arti_snapshot_partitions", "namespace_id", "body_hash", "body_size"),
 ]
