@@ -12,21 +12,36 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from artimeta.v1 import connection_pb2, connection_pb2_grpc, namespace_pb2, namespace_pb2_grpc
+from artimeta.v1 import (
+    blobs_pb2,
+    blobs_pb2_grpc,
+    connection_pb2,
+    connection_pb2_grpc,
+    namespace_pb2,
+    namespace_pb2_grpc,
+    records_pb2,
+    records_pb2_grpc,
+)
 from artimeta_server import __version__
 from artimeta_server.config import Settings
+from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.records import Records
 from artimeta_server.rpc import connect, http
+from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
+from artimeta_server.rpc.records import RecordServicer
 from artimeta_server.storage import migrate, stats
+from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client
 from artimeta_server.storage.connection import PostgresConnection
 from artimeta_server.storage.namespaces import PostgresNamespaces
 from artimeta_server.storage.postgres import Database, translate
+from artimeta_server.storage.records import PostgresRecords
 
 log = logging.getLogger("artimeta.app")
 
@@ -44,6 +59,8 @@ class Domain:
     namespaces: Namespaces
     documents: Documents
     connections: Connections
+    blob_service: Blobs
+    records: Records
 
 
 def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -61,6 +78,14 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
             lambda srv: connection_pb2_grpc.add_ConnectionServiceServicer_to_server(
                 ConnectionServicer(domain.connections), srv
             ),
+        ),
+        (
+            blobs_pb2.DESCRIPTOR.services_by_name["BlobService"].full_name,
+            lambda srv: blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(domain.blob_service), srv),
+        ),
+        (
+            records_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
+            lambda srv: records_pb2_grpc.add_RecordServiceServicer_to_server(RecordServicer(domain.records), srv),
         ),
     ]
 
@@ -92,12 +117,15 @@ async def build_domain(settings: Settings) -> Domain:
         raise
     namespaces = Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s)
     documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
+    blob_service = Blobs(blobs, PostgresBlobIndex(db), namespaces, max_message_bytes=settings.max_message_bytes)
     return Domain(
         db=db,
         blobs=blobs,
         namespaces=namespaces,
         documents=documents,
         connections=Connections(PostgresConnection(db), namespaces, documents),
+        blob_service=blob_service,
+        records=Records(PostgresRecords(db), blob_service, namespaces),
     )
 
 

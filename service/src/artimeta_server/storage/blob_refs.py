@@ -1,6 +1,9 @@
 """Every column that references a blob by digest. Garbage collection keeps a blob while any row
 listed here points at it, so a table that stores digests must be added here in the same change
-that creates it."""
+that creates it.
+
+The blob index itself (table `blobs`) is not a reference: gc keeps an indexed blob only while
+its last use is within the grace period."""
 
 from __future__ import annotations
 
@@ -21,4 +24,7 @@ BLOB_REFERENCES: list[BlobReference] = [
     BlobReference("arti_snapshots", "namespace_id", "document_hash", "document_size"),
     BlobReference("arti_storage_partitions", "namespace_id", "body_hash", "body_size"),
     BlobReference("arti_snapshot_partitions", "namespace_id", "body_hash", "body_size"),
+    BlobReference("blob_keys", "namespace_id", "hash", "size"),
+    BlobReference("blob_uploads", "namespace_id", "hash", "size"),
+    BlobReference("record_entries", "namespace_id", "hash", "size"),
 ]

@@ -10,15 +10,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import ComposeSource, CopySource
+from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error, ServerError
 
+from artimeta_server.domain.blob_ports import ObjectInfo
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, NotFound, Unavailable
 
@@ -34,6 +38,28 @@ def cas_key(namespace_id: int, digest: Digest) -> str:
 
 def namespace_prefix(namespace_id: int) -> str:
     return f"{namespace_id}/"
+
+
+def cas_prefix(namespace_id: int) -> str:
+    return f"{namespace_id}/cas/"
+
+
+def staging_key(namespace_id: int, upload_id: str) -> str:
+    """Where unverified bytes wait (presigned PUTs, uploads whose digest comes last): outside
+    `cas/`, so nothing there is ever visible as a blob."""
+    return f"{namespace_id}/staging/{upload_id}"
+
+
+def digest_hash_of_key(key: str) -> str | None:
+    """The sha256 hex of a `<ns>/cas/ab/cdef…` key, None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[1] != "cas" or len(parts[2]) != 2 or len(parts[3]) != 62:
+        return None
+    return parts[2] + parts[3]
+
+
+# S3's largest single CopyObject; larger objects are copied part by part.
+_MAX_COPY = 5 * 1024**3
 
 
 def _is_unreachable(exc: BaseException) -> bool:
@@ -79,6 +105,12 @@ class S3BlobStore:
             if _is_unreachable(exc):
                 raise Unavailable("the blob store is unreachable", reason="BLOB_STORE_UNAVAILABLE") from exc
             raise
+
+    def cas_key(self, namespace_id: int, digest: Digest) -> str:
+        return cas_key(namespace_id, digest)
+
+    def staging_key(self, namespace_id: int, upload_id: str) -> str:
+        return staging_key(namespace_id, upload_id)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -142,6 +174,140 @@ class S3BlobStore:
                 f"blob {digest} does not match its digest", reason="BLOB_CORRUPT", metadata={"digest": str(digest)}
             )
         return data
+
+    # Streaming, multipart and presigned access, used by BlobService. Keys come from the helpers
+    # above; these methods never decide visibility, the caller does (see domain/blobs.py).
+
+    async def stat_key(self, key: str) -> ObjectInfo | None:
+        def stat() -> ObjectInfo | None:
+            try:
+                st = self._client.stat_object(self.bucket, key)
+            except S3Error as exc:
+                if exc.code in _MISSING:
+                    return None
+                raise
+            return ObjectInfo(key, int(st.size or 0), st.last_modified)
+
+        return await self._run(stat)
+
+    async def put_key(self, key: str, data: bytes) -> None:
+        await self._run(
+            lambda: self._client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), content_type="application/octet-stream"
+            )
+        )
+
+    async def get_key(self, key: str) -> bytes:
+        def get() -> bytes:
+            resp = self._client.get_object(self.bucket, key)
+            try:
+                return bytes(resp.read())
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        return await self._run(get)
+
+    async def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
+        """The bytes [offset, offset+length) in chunks, one chunk read ahead: memory stays at two
+        chunks whatever the size, and the consumer's pace throttles the reads."""
+        if length <= 0:
+            return
+        resp: Any = await self._run(lambda: self._client.get_object(self.bucket, key, offset=offset, length=length))
+        loop = asyncio.get_running_loop()
+
+        def read() -> bytes:
+            return bytes(resp.read(chunk_size))
+
+        try:
+            pending = loop.run_in_executor(self._pool, read)
+            while True:
+                try:
+                    data = await pending
+                except Exception as exc:
+                    if _is_unreachable(exc):
+                        raise Unavailable("the blob store is unreachable", reason="BLOB_STORE_UNAVAILABLE") from exc
+                    raise
+                if not data:
+                    return
+                pending = loop.run_in_executor(self._pool, read)
+                yield data
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    async def start_multipart(self, key: str) -> str:
+        client: Any = self._client
+        upload_id: str = await self._run(
+            lambda: client._create_multipart_upload(self.bucket, key, {"Content-Type": "application/octet-stream"})
+        )
+        return upload_id
+
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> str:
+        client: Any = self._client
+        etag: str = await self._run(lambda: client._upload_part(self.bucket, key, data, None, upload_id, part_number))
+        return etag
+
+    async def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None:
+        client: Any = self._client
+        parts = [Part(i + 1, etag) for i, etag in enumerate(etags)]
+        await self._run(lambda: client._complete_multipart_upload(self.bucket, key, upload_id, parts))
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        client: Any = self._client
+
+        def abort() -> None:
+            try:
+                client._abort_multipart_upload(self.bucket, key, upload_id)
+            except S3Error as exc:
+                if exc.code not in {"NoSuchUpload", *_MISSING}:
+                    raise
+
+        await self._run(abort)
+
+    async def copy_key(self, src: str, dst: str, size: int) -> None:
+        def copy() -> None:
+            if size <= _MAX_COPY:
+                self._client.copy_object(self.bucket, dst, CopySource(self.bucket, src))
+            else:
+                self._client.compose_object(self.bucket, dst, [ComposeSource(self.bucket, src)])
+
+        await self._run(copy)
+
+    async def delete_keys(self, keys: list[str]) -> int:
+        def delete() -> int:
+            done = 0
+            for start in range(0, len(keys), _DELETE_BATCH):
+                batch = [DeleteObject(k) for k in keys[start : start + _DELETE_BATCH]]
+                errors = [e for e in self._client.remove_objects(self.bucket, batch) if e.code not in _MISSING]
+                if errors:
+                    raise RuntimeError(f"could not delete {len(errors)} objects: {errors[0]}")
+                done += len(batch)
+            return done
+
+        if not keys:
+            return 0
+        return await self._run(delete)
+
+    async def list_prefix(self, prefix: str) -> list[ObjectInfo]:
+        def listing() -> list[ObjectInfo]:
+            return [
+                ObjectInfo(o.object_name, int(o.size or 0), o.last_modified)
+                for o in self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if o.object_name is not None
+            ]
+
+        return await self._run(listing)
+
+    async def presign_put(self, key: str, expires_s: int) -> str:
+        return await self._run(
+            lambda: self._client.presigned_put_object(self.bucket, key, expires=timedelta(seconds=expires_s))
+        )
+
+    async def presign_get(self, key: str, expires_s: int) -> str:
+        return await self._run(
+            lambda: self._client.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_s))
+        )
 
     async def delete_namespace(self, namespace_id: int) -> int:
         prefix = namespace_prefix(namespace_id)

@@ -1,0 +1,100 @@
+"""What BlobService and RecordService need from storage: streaming object access (S3) and the
+blob index, keyed objects and uploads in flight (Postgres)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from artimeta_server.domain.digests import Digest
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    key: str
+    digest: Digest
+    update_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRow:
+    namespace_id: int
+    upload_id: str
+    digest: Digest | None
+    object_key: str
+    s3_upload_id: str | None
+    expire_time: datetime
+
+
+class ObjectStore(Protocol):
+    def cas_key(self, namespace_id: int, digest: Digest) -> str: ...
+
+    def staging_key(self, namespace_id: int, upload_id: str) -> str: ...
+
+    async def stat_key(self, key: str) -> ObjectInfo | None: ...
+
+    async def put_key(self, key: str, data: bytes) -> None: ...
+
+    async def get_key(self, key: str) -> bytes: ...
+
+    def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]: ...
+
+    async def start_multipart(self, key: str) -> str: ...
+
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> str: ...
+
+    async def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None: ...
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+    async def copy_key(self, src: str, dst: str, size: int) -> None: ...
+
+    async def delete_keys(self, keys: list[str]) -> int: ...
+
+    async def list_prefix(self, prefix: str) -> list[ObjectInfo]: ...
+
+    async def presign_put(self, key: str, expires_s: int) -> str: ...
+
+    async def presign_get(self, key: str, expires_s: int) -> str: ...
+
+
+class BlobIndex(Protocol):
+    async def present(self, namespace_id: int, digests: list[Digest], *, touch_after_s: float) -> set[Digest]:
+        """Which digests the index holds; refreshes the last-use time of those not used for
+        touch_after_s, so garbage collection (whose grace is longer) leaves them alone."""
+        ...
+
+    async def add(self, namespace_id: int, digests: list[Digest]) -> None:
+        """Records committed blobs (or refreshes their last use)."""
+        ...
+
+    async def remove(self, namespace_id: int, digest: Digest) -> None: ...
+
+    async def create_time(self, namespace_id: int, digest: Digest) -> datetime | None: ...
+
+    async def referenced(self, namespace_id: int, digests: list[Digest]) -> set[Digest]:
+        """Which digests a row listed in storage/blob_refs.py points at."""
+        ...
+
+    async def start_upload(self, row: UploadRow) -> None: ...
+
+    async def get_upload(self, namespace_id: int, upload_id: str) -> UploadRow | None: ...
+
+    async def finish_upload(self, namespace_id: int, upload_id: str) -> None: ...
+
+    async def put_key(self, namespace_id: int, key: str, digest: Digest) -> tuple[KeyEntry, Digest | None]: ...
+
+    async def get_key(self, namespace_id: int, key: str) -> KeyEntry | None: ...
+
+    async def delete_key(self, namespace_id: int, key: str) -> bool: ...
+
+    async def list_keys(self, namespace_id: int, prefix: str, after: str | None, limit: int) -> list[KeyEntry]: ...

@@ -1,0 +1,530 @@
+"""BlobService use cases: verified streaming uploads, ranged downloads, batches, presigned
+transfers and keyed objects, over the S3 object store and the Postgres blob index.
+
+A blob is visible exactly when its object exists under `<ns>/cas/…`. Bytes reach that key only
+after their size and sha256 were checked: small blobs are buffered, checked, then PUT; large ones
+go to an S3 multipart upload that is completed only once the last byte matched (a mismatch or a
+crash leaves an incomplete multipart upload, which S3 never shows and gc aborts). When the digest
+comes only at the end, the parts go to a staging key and are copied once verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from artimeta_server.domain import validation
+from artimeta_server.domain.blob_ports import BlobIndex, KeyEntry, ObjectStore, UploadRow
+from artimeta_server.domain.digests import Digest
+from artimeta_server.domain.errors import DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+
+CHUNK_BYTES = 1024 * 1024
+PART_BYTES = 16 * 1024 * 1024
+PARTS_IN_FLIGHT = 2
+MAX_BLOB_BYTES = 5 * 1024**4  # S3's largest object
+MAX_BATCH_ITEMS = 10_000
+MAX_FIND_MISSING = 100_000
+MAX_KEY_CHARS = 1024
+# A blob used within this window is not touched again; gc's grace must be longer than this.
+TOUCH_AFTER_S = 300.0
+# gc leaves a streaming multipart upload alone this long after it started.
+UPLOAD_LEASE_S = 6 * 3600.0
+DEFAULT_URL_EXPIRY_S = 900
+MAX_URL_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPiece:
+    digest: Digest | None
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    digest: Digest
+    already_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    max_message_bytes: int
+    chunk_size_bytes: int
+    max_batch_items: int
+    max_batch_total_bytes: int
+    max_blob_bytes: int
+    max_find_missing_items: int
+    presigned_urls: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedUpload:
+    already_present: bool
+    upload_id: str
+    url: str
+    expire_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage:
+    entries: list[KeyEntry]
+    next_page_token: str
+
+
+def mismatch(expected: Digest, actual: Digest) -> FailedPrecondition:
+    meta = {"expected": str(expected), "actual": str(actual)}
+    if expected.size != actual.size:
+        return FailedPrecondition(
+            f"received {actual.size} bytes, the digest says {expected.size}; nothing was stored",
+            reason="SIZE_MISMATCH",
+            metadata=meta,
+        )
+    return FailedPrecondition(
+        f"the bytes hash to {actual.hash}, not {expected.hash}; nothing was stored",
+        reason="DIGEST_MISMATCH",
+        metadata=meta,
+    )
+
+
+def blob_not_found(digest: Digest) -> NotFound:
+    return NotFound(f"blob {digest} does not exist", reason="BLOB_NOT_FOUND", metadata={"digest": str(digest)})
+
+
+def validate_key(key: str) -> str:
+    if not key:
+        raise InvalidArgument("key is empty", reason="INVALID_KEY", metadata={"field": "key"})
+    if len(key) > MAX_KEY_CHARS or "\x00" in key:
+        raise InvalidArgument(
+            f"key must be at most {MAX_KEY_CHARS} characters without NUL",
+            reason="INVALID_KEY",
+            metadata={"field": "key"},
+        )
+    return key
+
+
+def _expiry(requested: int) -> int:
+    if requested < 0 or requested > MAX_URL_EXPIRY_S:
+        raise InvalidArgument(
+            f"expires_in_seconds must be between 0 and {MAX_URL_EXPIRY_S}",
+            reason="INVALID_EXPIRY",
+            metadata={"field": "expires_in_seconds"},
+        )
+    return requested or DEFAULT_URL_EXPIRY_S
+
+
+class _Multipart:
+    """One S3 multipart upload fed part by part, at most PARTS_IN_FLIGHT parts in the air."""
+
+    def __init__(self, store: ObjectStore, key: str, s3_upload_id: str) -> None:
+        self.store = store
+        self.key = key
+        self.s3_upload_id = s3_upload_id
+        self._tasks: list[asyncio.Task[str]] = []
+
+    async def add(self, data: bytes) -> None:
+        in_flight = [t for t in self._tasks if not t.done()]
+        if len(in_flight) >= PARTS_IN_FLIGHT:
+            await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        for t in self._tasks:
+            if t.done():
+                t.result()  # surface a failed part now rather than at the end
+        number = len(self._tasks) + 1
+        self._tasks.append(asyncio.ensure_future(self.store.upload_part(self.key, self.s3_upload_id, number, data)))
+
+    async def complete(self) -> None:
+        etags = list(await asyncio.gather(*self._tasks))
+        await self.store.complete_multipart(self.key, self.s3_upload_id, etags)
+
+    async def abort(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.store.abort_multipart(self.key, self.s3_upload_id)
+
+
+class Blobs:
+    def __init__(
+        self,
+        store: ObjectStore,
+        index: BlobIndex,
+        namespaces: Namespaces,
+        *,
+        max_message_bytes: int,
+        part_bytes: int = PART_BYTES,
+    ) -> None:
+        self._store = store
+        self._index = index
+        self._ns = namespaces
+        self._part = part_bytes
+        # Headroom for framing and per-item fields in batch messages.
+        batch_bytes = max(1024, max_message_bytes - 64 * 1024 - 0)
+        self.capabilities = Capabilities(
+            max_message_bytes=max_message_bytes,
+            chunk_size_bytes=min(CHUNK_BYTES, max_message_bytes // 2),
+            max_batch_items=MAX_BATCH_ITEMS,
+            max_batch_total_bytes=batch_bytes,
+            max_blob_bytes=MAX_BLOB_BYTES,
+            max_find_missing_items=MAX_FIND_MISSING,
+            presigned_urls=True,
+        )
+
+    # -- presence ---------------------------------------------------------------------------
+
+    async def missing_in(self, namespace_id: int, digests: list[Digest]) -> list[Digest]:
+        """The absent digests, in order, without duplicates. The index answers first; a digest it
+        does not know is looked up in S3 (blobs other services wrote directly) and adopted."""
+        unique = list(dict.fromkeys(digests))
+        found = await self._index.present(namespace_id, unique, touch_after_s=TOUCH_AFTER_S)
+        unknown = [d for d in unique if d not in found]
+        if not unknown:
+            return []
+        infos = await asyncio.gather(*(self._store.stat_key(self._store.cas_key(namespace_id, d)) for d in unknown))
+        adopted = [d for d, info in zip(unknown, infos, strict=True) if info is not None and info.size == d.size]
+        if adopted:
+            await self._index.add(namespace_id, adopted)
+        have = set(adopted)
+        return [d for d in unknown if d not in have]
+
+    async def _present(self, namespace_id: int, digest: Digest) -> bool:
+        return not await self.missing_in(namespace_id, [digest])
+
+    async def find_missing(self, namespace: str, digests: list[Digest]) -> list[Digest]:
+        if len(digests) > MAX_FIND_MISSING:
+            raise InvalidArgument(
+                f"{len(digests)} digests; at most {MAX_FIND_MISSING} per call",
+                reason="BATCH_TOO_LARGE",
+                metadata={"limit": str(MAX_FIND_MISSING)},
+            )
+        ns = await self._ns.resolve(namespace)
+        return await self.missing_in(ns, digests)
+
+    async def stat(self, namespace: str, digest: Digest) -> datetime | None:
+        ns = await self._ns.resolve(namespace)
+        if not await self._present(ns, digest):
+            raise blob_not_found(digest)
+        return await self._index.create_time(ns, digest)
+
+    # -- streaming ----------------------------------------------------------------------------
+
+    async def upload(self, namespace: str, pieces: AsyncIterator[UploadPiece]) -> UploadResult:
+        first = await anext(pieces, None)
+        if first is None:
+            raise InvalidArgument("the upload stream is empty", reason="DIGEST_REQUIRED")
+        ns = await self._ns.resolve(namespace)
+        declared = first.digest
+        if declared is not None:
+            self._check_size(declared)
+            if await self._present(ns, declared):
+                return UploadResult(declared, already_present=True)
+        expected = declared
+        hasher = hashlib.sha256()
+        total = 0
+        buffer: list[bytes] = []
+        buffered = 0
+        multipart: _Multipart | None = None
+        upload_id = ""
+
+        async def open_multipart() -> _Multipart:
+            nonlocal upload_id
+            upload_id = str(uuid.uuid4())
+            # With the digest known, parts go straight to the final key (invisible until
+            # completed); otherwise to a staging key, copied once the digest is known and checked.
+            key = self._store.cas_key(ns, declared) if declared else self._store.staging_key(ns, upload_id)
+            s3_id = await self._store.start_multipart(key)
+            lease = datetime.now(UTC) + timedelta(seconds=UPLOAD_LEASE_S)
+            await self._index.start_upload(UploadRow(ns, upload_id, declared, key, s3_id, lease))
+            return _Multipart(self._store, key, s3_id)
+
+        async def take(piece: UploadPiece) -> None:
+            nonlocal expected, total, buffered, multipart
+            if piece.digest is not None:
+                if expected is not None and piece.digest != expected:
+                    raise InvalidArgument(
+                        "the upload names two different digests", reason="INVALID_DIGEST", metadata={"field": "digest"}
+                    )
+                self._check_size(piece.digest)
+                expected = piece.digest
+            if not piece.data:
+                return
+            hasher.update(piece.data)
+            total += len(piece.data)
+            if expected is not None and total > expected.size:
+                raise mismatch(expected, Digest(hasher.hexdigest(), total))
+            if total > MAX_BLOB_BYTES:
+                self._check_size(Digest(hasher.hexdigest(), total))
+            buffer.append(piece.data)
+            buffered += len(piece.data)
+            while buffered >= self._part:
+                joined = b"".join(buffer)
+                part, rest = joined[: self._part], joined[self._part :]
+                buffer[:] = [rest] if rest else []
+                buffered = len(rest)
+                if multipart is None:
+                    multipart = await open_multipart()
+                await multipart.add(part)
+
+        try:
+            await take(first)
+            async for piece in pieces:
+                await take(piece)
+            if expected is None:
+                raise InvalidArgument(
+                    "the upload carried no digest; send it in the first or the last message",
+                    reason="DIGEST_REQUIRED",
+                    metadata={"field": "digest"},
+                )
+            actual = Digest(hasher.hexdigest(), total)
+            if actual != expected:
+                raise mismatch(expected, actual)
+            if multipart is None:
+                if declared is None and await self._present(ns, actual):
+                    return UploadResult(actual, already_present=True)
+                await self._store.put_key(self._store.cas_key(ns, actual), b"".join(buffer))
+            else:
+                if buffer:
+                    await multipart.add(b"".join(buffer))
+                    buffer.clear()
+                await multipart.complete()
+                if declared is None:
+                    final = self._store.cas_key(ns, actual)
+                    if await self._store.stat_key(final) is None:
+                        await self._store.copy_key(multipart.key, final, actual.size)
+                    await self._store.delete_keys([multipart.key])
+                await self._index.finish_upload(ns, upload_id)
+                multipart = None
+            await self._index.add(ns, [actual])
+            return UploadResult(actual, already_present=False)
+        except BaseException:
+            if multipart is not None:
+                await asyncio.shield(self._abandon(ns, upload_id, multipart))
+            raise
+
+    async def _abandon(self, ns: int, upload_id: str, multipart: _Multipart) -> None:
+        try:
+            await multipart.abort()
+            await self._index.finish_upload(ns, upload_id)
+        except Exception:  # noqa: BLE001 - the row stays and gc aborts the upload later
+            pass
+
+    @staticmethod
+    def _check_size(digest: Digest) -> None:
+        if digest.size > MAX_BLOB_BYTES:
+            raise InvalidArgument(
+                f"blobs are at most {MAX_BLOB_BYTES} bytes", reason="BLOB_TOO_LARGE", metadata={"field": "digest"}
+            )
+
+    async def download(self, namespace: str, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
+        """Checks everything before the first byte, so errors are statuses, not broken streams."""
+        ns = await self._ns.resolve(namespace)
+        info = await self._store.stat_key(self._store.cas_key(ns, digest))
+        if info is None:
+            raise blob_not_found(digest)
+        if info.size != digest.size:
+            raise DataLoss(
+                f"blob {digest} is stored with {info.size} bytes",
+                reason="BLOB_CORRUPT",
+                metadata={"digest": str(digest)},
+            )
+        if offset < 0 or length < 0 or offset > digest.size:
+            raise InvalidArgument(
+                f"range offset={offset} length={length} is outside a blob of {digest.size} bytes",
+                reason="INVALID_RANGE",
+                metadata={"field": "offset"},
+            )
+        end = digest.size if length == 0 else min(digest.size, offset + length)
+        return self._store.read_range(
+            self._store.cas_key(ns, digest), offset, end - offset, self.capabilities.chunk_size_bytes
+        )
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def _check_batch(self, count: int, total: int) -> None:
+        cap = self.capabilities
+        if count > cap.max_batch_items or total > cap.max_batch_total_bytes:
+            raise InvalidArgument(
+                f"a batch holds at most {cap.max_batch_items} items and {cap.max_batch_total_bytes} bytes",
+                reason="BATCH_TOO_LARGE",
+                metadata={"max_items": str(cap.max_batch_items), "max_bytes": str(cap.max_batch_total_bytes)},
+            )
+
+    async def batch_update(self, namespace: str, items: list[tuple[Digest, bytes]]) -> list[DomainError | None]:
+        self._check_batch(len(items), sum(len(d) for _, d in items))
+        ns = await self._ns.resolve(namespace)
+        results: list[DomainError | None] = [None] * len(items)
+        valid: dict[Digest, bytes] = {}
+        for i, (digest, data) in enumerate(items):
+            actual = Digest(hashlib.sha256(data).hexdigest(), len(data))
+            if actual != digest:
+                results[i] = mismatch(digest, actual)
+            else:
+                valid.setdefault(digest, data)
+        if valid:
+            # Only the index is asked: re-PUTting identical bytes over an object the index does
+            # not know is harmless and cheaper than a HEAD per item.
+            known = await self._index.present(ns, list(valid), touch_after_s=TOUCH_AFTER_S)
+            todo = [d for d in valid if d not in known]
+
+            async def put(d: Digest) -> None:
+                await self._store.put_key(self._store.cas_key(ns, d), valid[d])
+
+            outcomes = await asyncio.gather(*(put(d) for d in todo), return_exceptions=True)
+            stored = [d for d, o in zip(todo, outcomes, strict=True) if not isinstance(o, BaseException)]
+            if stored:
+                await self._index.add(ns, stored)
+            failed = {d: o for d, o in zip(todo, outcomes, strict=True) if isinstance(o, BaseException)}
+            for i, (digest, _) in enumerate(items):
+                err = failed.get(digest)
+                if results[i] is None and err is not None:
+                    results[i] = err if isinstance(err, DomainError) else DomainError(str(err), reason="INTERNAL")
+        return results
+
+    async def batch_read(self, namespace: str, digests: list[Digest]) -> list[bytes | DomainError]:
+        self._check_batch(len(digests), sum(d.size for d in digests))
+        ns = await self._ns.resolve(namespace)
+
+        async def read(d: Digest) -> bytes | DomainError:
+            try:
+                data = await self._store.get_key(self._store.cas_key(ns, d))
+            except NotFound:
+                return blob_not_found(d)
+            except DomainError as exc:
+                return exc
+            if Digest(hashlib.sha256(data).hexdigest(), len(data)) != d:
+                return DataLoss(f"blob {d} does not match its digest", reason="BLOB_CORRUPT")
+            return data
+
+        return list(await asyncio.gather(*(read(d) for d in digests)))
+
+    async def delete(self, namespace: str, digest: Digest, *, force: bool) -> bool:
+        ns = await self._ns.resolve(namespace)
+        if not force and await self._index.referenced(ns, [digest]):
+            raise FailedPrecondition(
+                f"blob {digest} is still referenced", reason="BLOB_REFERENCED", metadata={"digest": str(digest)}
+            )
+        key = self._store.cas_key(ns, digest)
+        existed = await self._store.stat_key(key) is not None
+        await self._index.remove(ns, digest)
+        if existed:
+            await self._store.delete_keys([key])
+        return existed
+
+    # -- presigned ----------------------------------------------------------------------------
+
+    async def create_upload_url(self, namespace: str, digest: Digest, expires_in_s: int) -> PresignedUpload:
+        expires = _expiry(expires_in_s)
+        self._check_size(digest)
+        ns = await self._ns.resolve(namespace)
+        if await self._present(ns, digest):
+            return PresignedUpload(True, "", "", None)
+        upload_id = str(uuid.uuid4())
+        key = self._store.staging_key(ns, upload_id)
+        expire_time = datetime.now(UTC) + timedelta(seconds=expires)
+        await self._index.start_upload(UploadRow(ns, upload_id, digest, key, None, expire_time))
+        url = await self._store.presign_put(key, expires)
+        return PresignedUpload(False, upload_id, url, expire_time)
+
+    async def commit_upload(self, namespace: str, upload_id: str) -> Digest:
+        ns = await self._ns.resolve(namespace)
+        row = await self._index.get_upload(ns, upload_id) if _is_uuid(upload_id) else None
+        if row is None or row.s3_upload_id is not None or row.digest is None:
+            raise NotFound(
+                f"no presigned upload {upload_id!r}", reason="UPLOAD_NOT_FOUND", metadata={"upload_id": upload_id}
+            )
+        expected = row.digest
+        info = await self._store.stat_key(row.object_key)
+        if info is None:
+            if await self._present(ns, expected):  # committed by an earlier call
+                await self._index.finish_upload(ns, upload_id)
+                return expected
+            raise FailedPrecondition(
+                "nothing was PUT to the upload URL yet", reason="UPLOAD_NOT_STAGED", metadata={"upload_id": upload_id}
+            )
+        hasher = hashlib.sha256()
+        total = 0
+        if info.size == expected.size:
+            async for chunk in self._store.read_range(row.object_key, 0, info.size, CHUNK_BYTES):
+                hasher.update(chunk)
+                total += len(chunk)
+        actual = Digest(hasher.hexdigest(), total) if info.size == expected.size else Digest("", info.size)
+        try:
+            if actual != expected:
+                raise mismatch(expected, actual)
+            final = self._store.cas_key(ns, expected)
+            if await self._store.stat_key(final) is None:
+                await self._store.copy_key(row.object_key, final, expected.size)
+            await self._index.add(ns, [expected])
+        finally:
+            await self._store.delete_keys([row.object_key])
+            await self._index.finish_upload(ns, upload_id)
+        return expected
+
+    async def create_download_url(self, namespace: str, digest: Digest, expires_in_s: int) -> tuple[str, datetime]:
+        expires = _expiry(expires_in_s)
+        ns = await self._ns.resolve(namespace)
+        if await self._store.stat_key(self._store.cas_key(ns, digest)) is None:
+            raise blob_not_found(digest)
+        url = await self._store.presign_get(self._store.cas_key(ns, digest), expires)
+        return url, datetime.now(UTC) + timedelta(seconds=expires)
+
+    # -- keyed objects --------------------------------------------------------------------------
+
+    async def put_key(self, namespace: str, key: str, digest: Digest) -> tuple[KeyEntry, Digest | None]:
+        validate_key(key)
+        ns = await self._ns.resolve(namespace)
+        if not await self._present(ns, digest):
+            raise FailedPrecondition(
+                f"blob {digest} does not exist; upload it first",
+                reason="BLOB_NOT_FOUND",
+                metadata={"digest": str(digest)},
+            )
+        return await self._index.put_key(ns, key, digest)
+
+    async def get_key(self, namespace: str, key: str, *, include_data: bool) -> tuple[KeyEntry, bytes | None]:
+        validate_key(key)
+        ns = await self._ns.resolve(namespace)
+        entry = await self._index.get_key(ns, key)
+        if entry is None:
+            raise NotFound(f"key {key!r} does not exist", reason="KEY_NOT_FOUND", metadata={"key": key[:256]})
+        data = None
+        if include_data and entry.digest.size <= self.capabilities.max_batch_total_bytes:
+            try:
+                data = await self._store.get_key(self._store.cas_key(ns, entry.digest))
+            except NotFound:
+                raise DataLoss(
+                    f"key {key!r} points at a missing blob",
+                    reason="BLOB_MISSING",
+                    metadata={"digest": str(entry.digest)},
+                ) from None
+            if Digest(hashlib.sha256(data).hexdigest(), len(data)) != entry.digest:
+                raise DataLoss(f"blob {entry.digest} does not match its digest", reason="BLOB_CORRUPT")
+        return entry, data
+
+    async def delete_key(self, namespace: str, key: str, *, allow_missing: bool) -> bool:
+        validate_key(key)
+        ns = await self._ns.resolve(namespace)
+        deleted = await self._index.delete_key(ns, key)
+        if not deleted and not allow_missing:
+            raise NotFound(f"key {key!r} does not exist", reason="KEY_NOT_FOUND", metadata={"key": key[:256]})
+        return deleted
+
+    async def list_keys(self, namespace: str, prefix: str, requested_size: int, token: str) -> KeyPage:
+        validation.text(prefix, field="prefix", max_len=MAX_KEY_CHARS)
+        size = page_size(requested_size)
+        after = decode_token("keys", token)
+        ns = await self._ns.resolve(namespace)
+        rows = await self._index.list_keys(ns, prefix, str(after[0]) if after else None, size + 1)
+        next_token = encode_token("keys", [rows[size - 1].key]) if len(rows) > size else ""
+        return KeyPage(rows[:size], next_token)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

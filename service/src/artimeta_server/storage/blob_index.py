@@ -1,0 +1,207 @@
+"""The blob index, uploads in flight and keyed objects in Postgres (migration 0020)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from artimeta_server.domain.blob_ports import KeyEntry, UploadRow
+from artimeta_server.domain.digests import Digest
+from artimeta_server.storage.blob_refs import BLOB_REFERENCES, BlobReference
+from artimeta_server.storage.postgres import Database
+
+
+def _arrays(digests: list[Digest]) -> tuple[list[str], list[int]]:
+    return [d.hash for d in digests], [d.size for d in digests]
+
+
+def references_query(refs: list[BlobReference]) -> str:
+    """SELECT hash, size of the digests in ($2 hashes, $3 sizes) that any registered column of
+    namespace $1 points at."""
+    parts = [
+        f"SELECT r.{ref.hash_column} AS hash, r.{ref.size_column} AS size FROM {ref.table} r "
+        f"JOIN req ON r.{ref.hash_column} = req.hash AND r.{ref.size_column} = req.size "
+        f"WHERE r.{ref.namespace_column} = $1"
+        for ref in refs
+    ]
+    body = " UNION ".join(parts) if parts else "SELECT NULL::text AS hash, NULL::bigint AS size WHERE false"
+    return (
+        "WITH req AS (SELECT * FROM unnest($2::text[], $3::bigint[]) AS t(hash, size)) "
+        f"SELECT DISTINCT hash, size FROM ({body}) refs"
+    )
+
+
+class PostgresBlobIndex:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._refs_sql = references_query(BLOB_REFERENCES)
+
+    async def present(self, namespace_id: int, digests: list[Digest], *, touch_after_s: float) -> set[Digest]:
+        if not digests:
+            return set()
+        hashes, sizes = _arrays(digests)
+        async with self._db.connection() as conn:
+            # Stale rows are refreshed (and so locked against a concurrent gc, which then finds
+            # them fresh, or which deleted them first and so they are not returned); fresh rows
+            # are too young for any gc to take.
+            touched = await conn.fetch(
+                """
+                UPDATE blobs b SET last_used = now()
+                FROM unnest($2::text[], $3::bigint[]) AS req(hash, size)
+                WHERE b.namespace_id = $1 AND b.hash = req.hash AND b.size = req.size
+                  AND b.last_used < now() - make_interval(secs => $4)
+                RETURNING b.hash, b.size
+                """,
+                namespace_id,
+                hashes,
+                sizes,
+                touch_after_s,
+            )
+            fresh = await conn.fetch(
+                """
+                SELECT b.hash, b.size FROM blobs b
+                JOIN unnest($2::text[], $3::bigint[]) AS req(hash, size) ON b.hash = req.hash AND b.size = req.size
+                WHERE b.namespace_id = $1 AND b.last_used >= now() - make_interval(secs => $4)
+                """,
+                namespace_id,
+                hashes,
+                sizes,
+                touch_after_s,
+            )
+        return {Digest(r["hash"], r["size"]) for r in [*touched, *fresh]}
+
+    async def add(self, namespace_id: int, digests: list[Digest]) -> None:
+        if not digests:
+            return
+        hashes, sizes = _arrays(sorted(set(digests), key=lambda d: (d.hash, d.size)))
+        async with self._db.connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO blobs (namespace_id, hash, size)
+                SELECT $1, h, s FROM unnest($2::text[], $3::bigint[]) AS t(h, s)
+                ON CONFLICT (namespace_id, hash, size) DO UPDATE SET last_used = now()
+                """,
+                namespace_id,
+                hashes,
+                sizes,
+            )
+
+    async def remove(self, namespace_id: int, digest: Digest) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "DELETE FROM blobs WHERE namespace_id = $1 AND hash = $2 AND size = $3",
+                namespace_id,
+                digest.hash,
+                digest.size,
+            )
+
+    async def create_time(self, namespace_id: int, digest: Digest) -> datetime | None:
+        async with self._db.connection() as conn:
+            value: datetime | None = await conn.fetchval(
+                "SELECT create_time FROM blobs WHERE namespace_id = $1 AND hash = $2 AND size = $3",
+                namespace_id,
+                digest.hash,
+                digest.size,
+            )
+        return value
+
+    async def referenced(self, namespace_id: int, digests: list[Digest]) -> set[Digest]:
+        if not digests:
+            return set()
+        hashes, sizes = _arrays(digests)
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(self._refs_sql, namespace_id, hashes, sizes)
+        return {Digest(r["hash"], r["size"]) for r in rows}
+
+    async def start_upload(self, row: UploadRow) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO blob_uploads (namespace_id, upload_id, hash, size, object_key, s3_upload_id, expire_time)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                """,
+                row.namespace_id,
+                row.upload_id,
+                row.digest.hash if row.digest else None,
+                row.digest.size if row.digest else None,
+                row.object_key,
+                row.s3_upload_id,
+                row.expire_time,
+            )
+
+    async def get_upload(self, namespace_id: int, upload_id: str) -> UploadRow | None:
+        async with self._db.connection() as conn:
+            r = await conn.fetchrow(
+                "SELECT * FROM blob_uploads WHERE namespace_id = $1 AND upload_id = $2", namespace_id, upload_id
+            )
+        return None if r is None else upload_row(r)
+
+    async def finish_upload(self, namespace_id: int, upload_id: str) -> None:
+        async with self._db.connection() as conn:
+            await conn.execute(
+                "DELETE FROM blob_uploads WHERE namespace_id = $1 AND upload_id = $2", namespace_id, upload_id
+            )
+
+    async def put_key(self, namespace_id: int, key: str, digest: Digest) -> tuple[KeyEntry, Digest | None]:
+        async with self._db.transaction() as conn:
+            previous = await conn.fetchrow(
+                "SELECT hash, size FROM blob_keys WHERE namespace_id = $1 AND key = $2 FOR UPDATE", namespace_id, key
+            )
+            r = await conn.fetchrow(
+                """
+                INSERT INTO blob_keys (namespace_id, key, hash, size) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (namespace_id, key)
+                DO UPDATE SET hash = EXCLUDED.hash, size = EXCLUDED.size, update_time = now()
+                RETURNING key, hash, size, update_time
+                """,
+                namespace_id,
+                key,
+                digest.hash,
+                digest.size,
+            )
+        assert r is not None
+        prev = Digest(previous["hash"], previous["size"]) if previous is not None else None
+        return _key(r), prev
+
+    async def get_key(self, namespace_id: int, key: str) -> KeyEntry | None:
+        async with self._db.connection() as conn:
+            r = await conn.fetchrow(
+                "SELECT key, hash, size, update_time FROM blob_keys WHERE namespace_id = $1 AND key = $2",
+                namespace_id,
+                key,
+            )
+        return None if r is None else _key(r)
+
+    async def delete_key(self, namespace_id: int, key: str) -> bool:
+        async with self._db.connection() as conn:
+            status: str = await conn.execute(
+                "DELETE FROM blob_keys WHERE namespace_id = $1 AND key = $2", namespace_id, key
+            )
+        return status.endswith(" 1")
+
+    async def list_keys(self, namespace_id: int, prefix: str, after: str | None, limit: int) -> list[KeyEntry]:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT key, hash, size, update_time FROM blob_keys
+                WHERE namespace_id = $1 AND starts_with(key, $2) AND ($3::text IS NULL OR key > $3)
+                ORDER BY key LIMIT $4
+                """,
+                namespace_id,
+                prefix,
+                after,
+                limit,
+            )
+        return [_key(r) for r in rows]
+
+
+def _key(r: asyncpg.Record) -> KeyEntry:
+    return KeyEntry(r["key"], Digest(r["hash"], r["size"]), r["update_time"])
+
+
+def upload_row(r: asyncpg.Record) -> UploadRow:
+    digest = Digest(r["hash"], r["size"]) if r["hash"] is not None else None
+    return UploadRow(
+        r["namespace_id"], str(r["upload_id"]), digest, r["object_key"], r["s3_upload_id"], r["expire_time"]
+    )

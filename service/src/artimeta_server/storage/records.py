@@ -1,0 +1,178 @@
+"""Record directories in Postgres (migration 0021)."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from artimeta_server.domain.digests import Digest
+from artimeta_server.domain.records import Entry, Record, Relation
+from artimeta_server.storage.postgres import Database
+
+_RECORD = "uuid, metadata, file_count, total_size, create_time, update_time"
+
+
+class PostgresRecords:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def commit(
+        self,
+        namespace_id: int,
+        uuid: str,
+        entries: list[Entry],
+        metadata: dict[str, str] | None,
+        relations: list[Relation],
+        *,
+        replace: bool,
+    ) -> tuple[Record, bool]:
+        meta = json.dumps(metadata, sort_keys=True) if metadata is not None else None
+        async with self._db.transaction() as conn:
+            created = await conn.fetchval(
+                """
+                INSERT INTO records (namespace_id, uuid, metadata) VALUES ($1, $2, COALESCE($3::jsonb, '{}'::jsonb))
+                ON CONFLICT (namespace_id, uuid)
+                DO UPDATE SET metadata = COALESCE($3::jsonb, records.metadata), update_time = now()
+                RETURNING (xmax = 0)
+                """,
+                namespace_id,
+                uuid,
+                meta,
+            )
+            if replace:
+                await conn.execute(
+                    "DELETE FROM record_entries WHERE namespace_id = $1 AND uuid = $2", namespace_id, uuid
+                )
+            if entries:
+                await conn.execute(
+                    """
+                    INSERT INTO record_entries (namespace_id, uuid, path, kind, mode, hash, size, mtime_ns, link_target)
+                    SELECT $1, $2, * FROM unnest($3::text[], $4::smallint[], $5::int[], $6::text[], $7::bigint[],
+                                                 $8::bigint[], $9::text[])
+                    ON CONFLICT (namespace_id, uuid, path) DO UPDATE SET
+                        kind = EXCLUDED.kind, mode = EXCLUDED.mode, hash = EXCLUDED.hash, size = EXCLUDED.size,
+                        mtime_ns = EXCLUDED.mtime_ns, link_target = EXCLUDED.link_target
+                    """,
+                    namespace_id,
+                    uuid,
+                    [e.path for e in entries],
+                    [e.kind for e in entries],
+                    [e.mode for e in entries],
+                    [e.digest.hash if e.digest else None for e in entries],
+                    [e.digest.size if e.digest else None for e in entries],
+                    [e.mtime_ns for e in entries],
+                    [e.link_target for e in entries],
+                )
+            if relations:
+                await conn.execute(
+                    """
+                    INSERT INTO record_relations (namespace_id, uuid, related_uuid, name)
+                    SELECT $1, $2, * FROM unnest($3::text[], $4::text[]) ON CONFLICT DO NOTHING
+                    """,
+                    namespace_id,
+                    uuid,
+                    [r.related_uuid for r in relations],
+                    [r.name for r in relations],
+                )
+            row = await conn.fetchrow(
+                f"""
+                UPDATE records r SET file_count = s.n, total_size = s.total
+                FROM (SELECT count(hash) AS n, COALESCE(sum(size), 0) AS total FROM record_entries
+                      WHERE namespace_id = $1 AND uuid = $2) s
+                WHERE r.namespace_id = $1 AND r.uuid = $2
+                RETURNING {", ".join("r." + c.strip() for c in _RECORD.split(","))}
+                """,
+                namespace_id,
+                uuid,
+            )
+            assert row is not None
+            record = await self._assemble(conn, namespace_id, row, with_entries=False)
+        return record, bool(created)
+
+    async def _assemble(
+        self, conn: asyncpg.Connection, namespace_id: int, row: asyncpg.Record, *, with_entries: bool
+    ) -> Record:
+        rels = await conn.fetch(
+            "SELECT related_uuid, name FROM record_relations WHERE namespace_id = $1 AND uuid = $2 "
+            "ORDER BY related_uuid, name",
+            namespace_id,
+            row["uuid"],
+        )
+        entries: list[Entry] = []
+        if with_entries:
+            for e in await conn.fetch(
+                "SELECT path, kind, mode, hash, size, mtime_ns, link_target FROM record_entries "
+                "WHERE namespace_id = $1 AND uuid = $2 ORDER BY path",
+                namespace_id,
+                row["uuid"],
+            ):
+                digest = Digest(e["hash"], e["size"]) if e["hash"] is not None else None
+                entries.append(Entry(e["path"], e["kind"], e["mode"], digest, e["mtime_ns"], e["link_target"]))
+        return _record(row, [Relation(r["related_uuid"], r["name"]) for r in rels], entries)
+
+    async def get(self, namespace_id: int, uuid: str, *, with_entries: bool) -> Record | None:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_RECORD} FROM records WHERE namespace_id = $1 AND uuid = $2", namespace_id, uuid
+            )
+            if row is None:
+                return None
+            return await self._assemble(conn, namespace_id, row, with_entries=with_entries)
+
+    async def delete(self, namespace_id: int, uuid: str) -> bool:
+        async with self._db.connection() as conn:
+            status: str = await conn.execute(
+                "DELETE FROM records WHERE namespace_id = $1 AND uuid = $2", namespace_id, uuid
+            )
+        return status.endswith(" 1")
+
+    async def page(
+        self, namespace_id: int, prefix: str, metadata: dict[str, str], after: str | None, limit: int
+    ) -> list[Record]:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                f"""
+                SELECT {_RECORD} FROM records
+                WHERE namespace_id = $1 AND starts_with(uuid, $2) AND metadata @> $3::jsonb
+                  AND ($4::text IS NULL OR uuid > $4)
+                ORDER BY uuid LIMIT $5
+                """,
+                namespace_id,
+                prefix,
+                json.dumps(metadata),
+                after,
+                limit,
+            )
+            return [await self._assemble(conn, namespace_id, r, with_entries=False) for r in rows]
+
+    async def related(self, namespace_id: int, uuid: str, *, deep: bool) -> list[str]:
+        edges = """
+            SELECT uuid AS a, related_uuid AS b FROM record_relations WHERE namespace_id = $1
+            UNION ALL
+            SELECT related_uuid, uuid FROM record_relations WHERE namespace_id = $1
+        """
+        if deep:
+            sql = f"""
+                WITH RECURSIVE edges AS ({edges}),
+                walk(u) AS (SELECT $2::text UNION SELECT e.b FROM walk JOIN edges e ON e.a = walk.u)
+                SELECT u FROM walk WHERE u <> $2 ORDER BY u
+            """
+        else:
+            sql = f"WITH edges AS ({edges}) SELECT DISTINCT b AS u FROM edges WHERE a = $2 AND b <> $2 ORDER BY u"
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(sql, namespace_id, uuid)
+        return [r["u"] for r in rows]
+
+
+def _record(row: asyncpg.Record, relations: list[Relation], entries: list[Entry]) -> Record:
+    return Record(
+        uuid=row["uuid"],
+        metadata=json.loads(row["metadata"]),
+        relations=relations,
+        entries=entries,
+        file_count=row["file_count"],
+        total_size=row["total_size"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+    )
