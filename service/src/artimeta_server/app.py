@@ -15,33 +15,48 @@ from grpc_reflection.v1alpha import reflection
 from artimeta.v1 import (
     blobs_pb2,
     blobs_pb2_grpc,
+    cache_pb2,
+    cache_pb2_grpc,
     connection_pb2,
     connection_pb2_grpc,
     namespace_pb2,
     namespace_pb2_grpc,
+    opstore_pb2,
+    opstore_pb2_grpc,
     records_pb2,
     records_pb2_grpc,
+    tags_pb2,
+    tags_pb2_grpc,
 )
 from artimeta_server import __version__
 from artimeta_server.config import Settings
 from artimeta_server.domain.blobs import Blobs
+from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
+from artimeta_server.domain.tags import Tags
 from artimeta_server.rpc import connect, http
 from artimeta_server.rpc.blobs import BlobServicer
+from artimeta_server.rpc.cache import CacheServicer
 from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
+from artimeta_server.rpc.opstore import OpStoreServicer
 from artimeta_server.rpc.records import RecordServicer
+from artimeta_server.rpc.tags import TagServicer
 from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client
+from artimeta_server.storage.cache import PostgresCache
 from artimeta_server.storage.connection import PostgresConnection
 from artimeta_server.storage.namespaces import PostgresNamespaces
+from artimeta_server.storage.opstore import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
 from artimeta_server.storage.records import PostgresRecords
+from artimeta_server.storage.tags import PostgresTags
 
 log = logging.getLogger("artimeta.app")
 
@@ -61,6 +76,9 @@ class Domain:
     connections: Connections
     blob_service: Blobs
     records: Records
+    cache: Cache
+    tags: Tags
+    opstore: OpStore
 
 
 def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -86,6 +104,18 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
         (
             records_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
             lambda srv: records_pb2_grpc.add_RecordServiceServicer_to_server(RecordServicer(domain.records), srv),
+        ),
+        (
+            cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name,
+            lambda srv: cache_pb2_grpc.add_CacheServiceServicer_to_server(CacheServicer(domain.cache), srv),
+        ),
+        (
+            tags_pb2.DESCRIPTOR.services_by_name["TagService"].full_name,
+            lambda srv: tags_pb2_grpc.add_TagServiceServicer_to_server(TagServicer(domain.tags), srv),
+        ),
+        (
+            opstore_pb2.DESCRIPTOR.services_by_name["OpStoreService"].full_name,
+            lambda srv: opstore_pb2_grpc.add_OpStoreServiceServicer_to_server(OpStoreServicer(domain.opstore), srv),
         ),
     ]
 
@@ -126,6 +156,9 @@ async def build_domain(settings: Settings) -> Domain:
         connections=Connections(PostgresConnection(db), namespaces, documents),
         blob_service=blob_service,
         records=Records(PostgresRecords(db), blob_service, namespaces),
+        cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
+        tags=Tags(PostgresTags(db), namespaces),
+        opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
     )
 
 

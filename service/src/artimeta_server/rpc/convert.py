@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from google.protobuf import timestamp_pb2
 
@@ -22,3 +22,6 @@ def namespace(ns: Namespace) -> namespace_pb2.Namespace:
     return namespace_pb2.Namespace(
         name=ns.name, description=ns.description, labels=ns.labels, create_time=timestamp(ns.create_time)
     )
+
+
+UTC = timezone.utc  # noqa: UP017 - the name other modules import

@@ -27,4 +27,6 @@ BLOB_REFERENCES: list[BlobReference] = [
     BlobReference("blob_keys", "namespace_id", "hash", "size"),
     BlobReference("blob_uploads", "namespace_id", "hash", "size"),
     BlobReference("record_entries", "namespace_id", "hash", "size"),
+    BlobReference("cache_values", "namespace_id", "blob_hash", "blob_size"),
+    BlobReference("opstore_versions", "namespace_id", "bytes_hash", "bytes_size"),
 ]
