@@ -14,9 +14,12 @@ export interface Rendered {
   title: string;
   crumbs: Crumb[];
   body: Node;
+  /** Runs once the body is in the page (for widgets that need their size, like the DAG). */
+  mounted?: () => void;
 }
 
-export type View = (params: Record<string, string>, query: URLSearchParams) => Promise<Rendered>;
+/** A view loads what it shows; `signal` aborts when the user has navigated elsewhere. */
+export type View = (params: Record<string, string>, query: URLSearchParams, signal: AbortSignal) => Promise<Rendered>;
 
 interface Route {
   pattern: RegExp;
@@ -48,11 +51,14 @@ export function seg(value: string): string {
 }
 
 let generation = 0;
+let current: AbortController | undefined;
 
 async function render(): Promise<void> {
   const outlet = document.getElementById("outlet")!;
   const crumbs = document.getElementById("crumbs")!;
   const mine = ++generation;
+  current?.abort();
+  const controller = (current = new AbortController());
   const path = window.location.pathname.startsWith(BASE) ? window.location.pathname.slice(BASE.length) || "/" : "/";
   const query = new URLSearchParams(window.location.search);
   document.body.dataset.state = "loading";
@@ -76,9 +82,10 @@ async function render(): Promise<void> {
     } else {
       const params: Record<string, string> = {};
       match.r.keys.forEach((k, i) => (params[k] = decodeURIComponent(match.m![i + 1])));
-      result = await match.r.view(params, query);
+      result = await match.r.view(params, query, controller.signal);
     }
   } catch (err) {
+    if (mine !== generation) return;
     result = { title: "Error", crumbs: [{ label: "error" }], body: errorBox(err) };
     state = "error";
   } finally {
@@ -93,6 +100,12 @@ async function render(): Promise<void> {
     ]),
   );
   outlet.replaceChildren(result.body);
+  try {
+    result.mounted?.();
+  } catch (err) {
+    outlet.replaceChildren(errorBox(err, "The view failed to draw"));
+    state = "error";
+  }
   document.body.dataset.state = state;
 }
 
