@@ -198,7 +198,7 @@ class Server:
                 raise OSError(f"could not bind {s.listen}")
             await self._grpc.start()
             if s.http_listen:
-                self._http = self._make_http()
+                self._http = await self._make_http()
                 self.http_port = await self._http.start()
         except BaseException:
             if self._grpc is not None:
@@ -213,11 +213,15 @@ class Server:
         log.info("serving", extra={"listen": s.listen, "port": self.port, "http_port": self.http_port or None})
         return self.port
 
-    def _make_http(self) -> http.HttpServer:
-        """Connect + gRPC-Web over the same servicers (the same `_servicers()` table), health, console."""
+    async def _make_http(self) -> http.HttpServer:
+        """Connect + gRPC-Web over the same servicers (the same `_servicers()` table) behind the same
+        interceptors as the gRPC port; health; console."""
         assert self.domain is not None
-        methods = connect.applications(
-            _servicers(self.domain), translate, read_max_bytes=self.settings.max_message_bytes
+        methods = await connect.applications(
+            _servicers(self.domain),
+            translate,
+            interceptors=self._interceptors(),
+            read_max_bytes=self.settings.max_message_bytes,
         )
         site = http.site(methods, self._is_serving, self._info)
         return http.HttpServer(site, self.settings.http_listen, graceful_s=self.settings.shutdown_grace_s)
@@ -231,6 +235,10 @@ class Server:
         assert self.domain is not None
         return {"server_version": __version__, "services": self._service_names, **await stats.overview(self.domain.db)}
 
+    def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        """Outermost first; the HTTP port runs the same chain around the same handlers."""
+        return [ErrorInterceptor(translate)]
+
     def _make_server(self) -> grpc.aio.Server:
         s = self.settings
         options: list[tuple[str, Any]] = [
@@ -241,7 +249,7 @@ class Server:
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
         ]
-        server = grpc.aio.server(interceptors=[ErrorInterceptor(translate)], options=options)
+        server = grpc.aio.server(interceptors=self._interceptors(), options=options)
         assert self.domain is not None
         for name, add in _servicers(self.domain):
             add(server)

@@ -1,9 +1,13 @@
 """The servicers behind the Connect protocol (JSON and binary) and gRPC-Web.
 
 Each service's ASGI application is generated from proto/ by protoc-gen-connectrpc
-(artimeta.v1.<file>_connect). It is fed by the very method handlers that the gRPC server gets, so the
-same servicer code answers both transports, and every failure goes through the one error map
-(rpc/errors.py) and leaves as the matching Connect code with the same ErrorInfo reason.
+(artimeta.v1.<file>_connect). It is fed by the very method handlers that the gRPC server gets,
+wrapped by the very interceptors the gRPC server runs (errors, and whatever else the server
+installs, such as auth), so the same code answers both transports; a status a handler aborts with
+leaves as the matching Connect code with the same google.rpc.Status details (ErrorInfo reason).
+
+An interceptor is asked once per method here (grpc.aio asks once per call): interceptors must
+decide per call inside the handlers they return, which is also what lets them cache per method.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -22,9 +26,10 @@ from connectrpc.method import StreamType
 from connectrpc.request import RequestContext
 from connectrpc.server import ConnectASGIApplication
 from google.protobuf import descriptor_pool
+from google.rpc import status_pb2
 from protobuf.wkt import Any as WireAny
 
-from artimeta_server.rpc.errors import Translate, report
+from artimeta_server.rpc.errors import DETAILS_KEY, Translate, report
 
 AddToServer = Callable[[Any], None]
 MethodHandlers = dict[str, "grpc.RpcMethodHandler[Any, Any]"]
@@ -58,16 +63,16 @@ def connect_code(code: grpc.StatusCode) -> Code:
     return Code[code.name]
 
 
-def to_connect_error(exc: BaseException, method: str, translate: Translate | None) -> ConnectError:
-    if isinstance(exc, ConnectError):
-        return exc
-    code, status = report(exc, method, translate)
+def from_status(code: grpc.StatusCode, status: status_pb2.Status) -> ConnectError:
     details = [WireAny(type_url=d.type_url, value=d.value) for d in status.details]
     return ConnectError(connect_code(code), status.message, details)
 
 
-class _Aborted(ConnectError):
-    pass
+def to_connect_error(exc: BaseException, method: str, translate: Translate | None) -> ConnectError:
+    if isinstance(exc, ConnectError):
+        return exc
+    code, status = report(exc, method, translate)
+    return from_status(code, status)
 
 
 class ServicerContext:
@@ -109,7 +114,12 @@ class ServicerContext:
         pass
 
     async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
-        raise _Aborted(connect_code(code), details)
+        """What the error interceptor calls: the google.rpc.Status it puts in the trailers becomes
+        the Connect error's details, so ErrorInfo reaches HTTP clients unchanged."""
+        for key, value in trailing_metadata or ():
+            if key == DETAILS_KEY and isinstance(value, bytes):
+                raise from_status(code, status_pb2.Status.FromString(value))
+        raise ConnectError(connect_code(code), details)
 
     async def write(self, message: Any) -> None:
         if self._queue is None:
@@ -191,8 +201,42 @@ def _application_class(service: str) -> Callable[..., ConnectASGIApplication[Any
     return cls
 
 
-def applications(
-    servicers: Iterable[tuple[str, AddToServer]], translate: Translate | None, *, read_max_bytes: int
+class _CallDetails:
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.invocation_metadata: tuple[tuple[str, str], ...] = ()
+
+
+async def intercepted(
+    service: str, handlers: MethodHandlers, interceptors: Sequence[grpc.aio.ServerInterceptor]
+) -> MethodHandlers:
+    """The handlers as the gRPC server runs them: wrapped by its interceptors, outermost first."""
+    out: MethodHandlers = {}
+    for name, handler in handlers.items():
+        details = _CallDetails(f"/{service}/{name}")
+
+        async def innermost(_: Any, h: Any = handler) -> Any:
+            return h
+
+        chain: Callable[[Any], Awaitable[Any]] = innermost
+        for interceptor in reversed(interceptors):
+
+            async def step(d: Any, i: grpc.aio.ServerInterceptor = interceptor, nxt: Any = chain) -> Any:
+                return await i.intercept_service(nxt, d)
+
+            chain = step
+        wrapped = await chain(details)
+        if wrapped is not None:
+            out[name] = wrapped
+    return out
+
+
+async def applications(
+    servicers: Iterable[tuple[str, AddToServer]],
+    translate: Translate | None,
+    *,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    read_max_bytes: int,
 ) -> dict[str, ConnectASGIApplication[Any]]:
     """One Connect ASGI application per service of the servicer table, under each of its methods'
     paths (/artimeta.v1.NamespaceService/GetNamespace)."""
@@ -200,7 +244,8 @@ def applications(
     codecs = [google_protobuf_binary_codec(), google_protobuf_json_codec(ignore_unknown_fields=False)]
     apps: dict[str, ConnectASGIApplication[Any]] = {}
     for _, add in servicers:
-        for service, handlers in method_handlers(add).items():
+        for service, raw in method_handlers(add).items():
+            handlers = await intercepted(service, raw, interceptors)
             app = _application_class(service)(
                 _Bridge(service, handlers, translate), read_max_bytes=read_max_bytes, codecs=codecs
             )
