@@ -21,6 +21,7 @@ help:
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make minio      build MinIO from source into $(CACHE) (reused by later runs)"
 	@echo "make bench      run the benchmarks (JSON under bench/results/)"
+	@echo "make chart      lint, render and schema-check the Helm chart offline (builds helm once)"
 
 $(STAMP): requirements/dev.txt service/pyproject.toml client/python/pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -91,7 +92,15 @@ test: venv proto-check console-check buf lint adapter-venvs
 	@bash scripts/ensure-chromium.sh >/dev/null || echo "no chromium: the browser tests will be skipped"
 	@if command -v go >/dev/null; then bash scripts/ensure-minio.sh >/dev/null; \
 	  else echo "go not found: the MinIO leg of the blob-store tests will be skipped"; fi
+	@if command -v go >/dev/null; then bash scripts/ensure-helm.sh >/dev/null; \
+	  else echo "go not found: the Helm chart checks (tests/deploy) will be skipped"; fi
 	$(VENV)/bin/pytest
+
+.PHONY: chart
+chart: venv
+	@if command -v go >/dev/null; then bash scripts/ensure-helm.sh >/dev/null; \
+	  else echo "go not found: the Helm chart checks will be skipped"; fi
+	$(VENV)/bin/pytest tests/deploy -q
 
 .PHONY: bench
 bench: venv

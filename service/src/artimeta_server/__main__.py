@@ -8,7 +8,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from artimeta_server import __version__, logs
+from artimeta_server import __version__, logs, tokens_cli
 from artimeta_server.config import ConfigError, Settings
 
 log = logging.getLogger("artimeta")
@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve gRPC (settings from ARTIMETA_* variables)")
     serve.add_argument("--migrate", action="store_true", help="apply pending schema migrations first")
     serve.add_argument("--listen", help="host:port, overrides ARTIMETA_LISTEN")
+    serve.add_argument("--workers", type=int, help="server processes on the one port, overrides ARTIMETA_WORKERS")
     sub.add_parser("migrate", help="apply pending schema migrations and exit")
+    tokens_cli.add_parser(sub)
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
 
@@ -34,8 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     try:
-        overrides = {"listen": args.listen} if getattr(args, "listen", None) else {}
+        overrides: dict[str, Any] = {"listen": args.listen} if getattr(args, "listen", None) else {}
+        if getattr(args, "workers", None):
+            overrides["workers"] = args.workers
         settings = Settings.from_env(**overrides)
+        if args.command == "serve":
+            settings.validate_serving()
     except ConfigError as exc:
         print(f"artimeta-server: {exc}", file=sys.stderr)
         return 2
@@ -50,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
 
         _run(run_migrate())
         return 0
+
+    if args.command == "token":
+        return tokens_cli.run(args, settings)
+
+    if settings.workers > 1:
+        from artimeta_server import workers
+
+        return workers.run(settings, migrate_schema=args.migrate)
 
     from artimeta_server.app import SchemaOutOfDate, serve_forever
 

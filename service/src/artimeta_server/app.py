@@ -28,8 +28,9 @@ from artimeta.v1 import (
     tags_pb2,
     tags_pb2_grpc,
 )
-from artimeta_server import __version__
+from artimeta_server import __version__, metrics, tls, tracing
 from artimeta_server.config import Settings
+from artimeta_server.domain.auth import Tokens
 from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
@@ -39,11 +40,13 @@ from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
 from artimeta_server.domain.tags import Tags
 from artimeta_server.rpc import connect, http
+from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.cache import CacheServicer
 from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
+from artimeta_server.rpc.observe import ObserveInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
 from artimeta_server.rpc.records import RecordServicer
 from artimeta_server.rpc.tags import TagServicer
@@ -57,6 +60,7 @@ from artimeta_server.storage.opstore import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
 from artimeta_server.storage.records import PostgresRecords
 from artimeta_server.storage.tags import PostgresTags
+from artimeta_server.storage.tokens import PostgresTokens
 
 log = logging.getLogger("artimeta.app")
 
@@ -79,6 +83,7 @@ class Domain:
     cache: Cache
     tags: Tags
     opstore: OpStore
+    tokens: Tokens
 
 
 def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -159,7 +164,22 @@ async def build_domain(settings: Settings) -> Domain:
         cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
+        tokens=make_tokens(settings, db),
     )
+
+
+def make_tokens(settings: Settings, db: Database) -> Tokens:
+    jwt = None
+    if settings.jwt_jwks_file:
+        from artimeta_server.jwks import JwksVerifier
+
+        jwt = JwksVerifier(
+            settings.jwt_jwks_file,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            roles_claim=settings.jwt_roles_claim,
+        )
+    return Tokens(PostgresTokens(db), cache_ttl_s=settings.auth_cache_ttl_s, jwt=jwt)
 
 
 class Server:
@@ -169,16 +189,24 @@ class Server:
         self.settings = settings
         self.port = 0
         self._grpc: grpc.aio.Server | None = None
+        self._health_grpc: grpc.aio.Server | None = None
+        self.health_port = 0
         self._health = health.aio.HealthServicer()
         self.domain: Domain | None = None
         self._janitor: asyncio.Task[None] | None = None
+        self._gauges: asyncio.Task[None] | None = None
         self._service_names: list[str] = []
         self._http: http.HttpServer | None = None
         self.http_port = 0
         self._serving = False
+        self._metrics_httpd: Any = None
+        self.metrics_port = 0
 
     async def start(self, *, migrate_schema: bool = False) -> int:
         s = self.settings
+        s.validate_serving()
+        if s.otlp_endpoint and not tracing.enabled():
+            tracing.setup(s.otlp_endpoint, service_name=s.service_name, insecure=s.otlp_insecure)
         if migrate_schema:
             applied = await migrate.migrate(s.database_url)
             if applied:
@@ -187,30 +215,57 @@ class Server:
         try:
             async with self.domain.db.connection() as conn:
                 todo = await migrate.pending(conn)
+                metrics.SCHEMA_VERSION.set(await migrate.current_version(conn))
             if todo:
                 raise SchemaOutOfDate(
                     f"the database schema is out of date ({len(todo)} migrations pending); "
                     "run `artimeta-server migrate` or start with --migrate"
                 )
             self._grpc = self._make_server()
-            self.port = self._grpc.add_insecure_port(s.listen)
+            if s.plaintext:
+                self.port = self._grpc.add_insecure_port(s.listen)
+            else:
+                creds = tls.server_credentials(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+                self.port = self._grpc.add_secure_port(s.listen, creds)
             if self.port == 0:
                 raise OSError(f"could not bind {s.listen}")
             await self._grpc.start()
+            if s.health_listen:
+                self._health_grpc = grpc.aio.server()
+                health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_grpc)
+                self.health_port = self._health_grpc.add_insecure_port(s.health_listen)
+                if self.health_port == 0:
+                    raise OSError(f"could not bind {s.health_listen}")
+                await self._health_grpc.start()
             if s.http_listen:
                 self._http = await self._make_http()
                 self.http_port = await self._http.start()
+            if s.metrics_listen and not metrics.in_multiprocess_mode():
+                self._metrics_httpd, self.metrics_port = metrics.serve(s.metrics_listen)
         except BaseException:
-            if self._grpc is not None:
-                await self._grpc.stop(0)
-                self._grpc = None
+            for srv in (self._grpc, self._health_grpc):
+                if srv is not None:
+                    await srv.stop(0)
+            self._grpc = self._health_grpc = None
             await self._close_domain()
             raise
         for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._serving = True
         self._janitor = asyncio.create_task(self._janitor_loop(), name="artimeta-janitor")
-        log.info("serving", extra={"listen": s.listen, "port": self.port, "http_port": self.http_port or None})
+        self._gauges = asyncio.create_task(self._gauge_loop(), name="artimeta-gauges")
+        log.info(
+            "serving",
+            extra={
+                "listen": s.listen,
+                "port": self.port,
+                "http_port": self.http_port or None,
+                "tls": not s.plaintext,
+                "mtls": bool(s.tls_client_ca_file),
+                "auth": s.auth,
+                "metrics_port": self.metrics_port,
+            },
+        )
         return self.port
 
     async def _make_http(self) -> http.HttpServer:
@@ -236,8 +291,17 @@ class Server:
         return {"server_version": __version__, "services": self._service_names, **await stats.overview(self.domain.db)}
 
     def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
-        """Outermost first; the HTTP port runs the same chain around the same handlers."""
-        return [ErrorInterceptor(translate)]
+        """Outermost first: observe sees the final code of every call, errors maps what the
+        servicers raise, auth runs last so a refused call never reaches a servicer. The HTTP port
+        runs the same chain around the same handlers."""
+        assert self.domain is not None
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            ObserveInterceptor(log_requests=self.settings.log_requests),
+            ErrorInterceptor(translate),
+        ]
+        if self.settings.auth != "disabled":
+            interceptors.append(AuthInterceptor(self.domain.tokens, self.settings.open_services))
+        return interceptors
 
     def _make_server(self) -> grpc.aio.Server:
         s = self.settings
@@ -273,6 +337,15 @@ class Server:
                 log.warning("janitor round failed: %s", exc)
             await asyncio.sleep(self.settings.janitor_interval_s)
 
+    async def _gauge_loop(self) -> None:
+        while True:
+            if self.domain is not None:
+                size, in_use, limit = self.domain.db.pool_stats()
+                metrics.DB_POOL_SIZE.set(size)
+                metrics.DB_POOL_IN_USE.set(in_use)
+                metrics.DB_POOL_MAX.set(limit)
+            await asyncio.sleep(1.0)
+
     async def wait(self) -> None:
         assert self._grpc is not None
         await self._grpc.wait_for_termination()
@@ -282,9 +355,10 @@ class Server:
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         await self._health.enter_graceful_shutdown()
         self._serving = False
-        if self._janitor is not None:
-            self._janitor.cancel()
-            self._janitor = None
+        for task in (self._janitor, self._gauges):
+            if task is not None:
+                task.cancel()
+        self._janitor = self._gauges = None
         stops = []
         if self._http is not None:
             stops.append(self._http.stop())
@@ -293,9 +367,16 @@ class Server:
         await asyncio.gather(*stops)
         self._http = None
         self._grpc = None
+        if self._health_grpc is not None:
+            await self._health_grpc.stop(0)
+            self._health_grpc = None
         await self._close_domain()
 
     async def _close_domain(self) -> None:
+        if self._metrics_httpd is not None:
+            self._metrics_httpd.shutdown()
+            self._metrics_httpd.server_close()
+            self._metrics_httpd = None
         if self.domain is not None:
             await self.domain.db.close()
             self.domain.blobs.close()

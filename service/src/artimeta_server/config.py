@@ -12,6 +12,9 @@ class ConfigError(ValueError):
     pass
 
 
+AUTH_MODES = frozenset({"tokens", "disabled"})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Each field is read from ARTIMETA_<FIELD NAME IN UPPER CASE>."""
@@ -42,6 +45,30 @@ class Settings:
     janitor_interval_s: float = 60.0
     log_level: str = "INFO"
     log_json: bool = True
+    log_requests: bool = True
+    # Transport security: TLS unless plaintext is asked for by name (the local `make run` does).
+    plaintext: bool = False
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    # Authentication: bearer tokens (and JWTs when a JWKS file is set); "disabled" only by name.
+    auth: str = "tokens"
+    auth_cache_ttl_s: float = 5.0
+    auth_open_services: str = (
+        "grpc.health.v1.Health,grpc.reflection.v1alpha.ServerReflection,grpc.reflection.v1.ServerReflection"
+    )
+    jwt_jwks_file: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_roles_claim: str = "artimeta_roles"
+    # Observability: Prometheus on its own port (empty = off); OTLP traces (empty = off).
+    metrics_listen: str = ""
+    # A plaintext port serving only grpc.health.v1 (Kubernetes' native gRPC probes speak no TLS).
+    health_listen: str = ""
+    otlp_endpoint: str = ""
+    otlp_insecure: bool = False
+    service_name: str = "artimeta"
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -68,6 +95,30 @@ class Settings:
             raise ConfigError(f"ARTIMETA_HTTP_LISTEN must be host:port, got {self.http_listen!r}")
         if self.blob_threads < 1:
             raise ConfigError("ARTIMETA_BLOB_THREADS must be at least 1")
+        if self.auth not in AUTH_MODES:
+            raise ConfigError(f"ARTIMETA_AUTH must be one of {sorted(AUTH_MODES)}, not {self.auth!r}")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ConfigError("ARTIMETA_TLS_CERT_FILE and ARTIMETA_TLS_KEY_FILE go together")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ConfigError("ARTIMETA_TLS_CLIENT_CA_FILE (mutual TLS) needs ARTIMETA_TLS_CERT_FILE/_KEY_FILE")
+        if self.plaintext and self.tls_cert_file:
+            raise ConfigError("ARTIMETA_PLAINTEXT=true contradicts ARTIMETA_TLS_CERT_FILE: choose one")
+        if self.workers < 1:
+            raise ConfigError("ARTIMETA_WORKERS must be at least 1")
+        if self.auth_cache_ttl_s < 0:
+            raise ConfigError("ARTIMETA_AUTH_CACHE_TTL_S must be >= 0")
+
+    def validate_serving(self) -> None:
+        """What only a serving process needs: a transport chosen on purpose."""
+        if not self.plaintext and not self.tls_cert_file:
+            raise ConfigError(
+                "no TLS certificate: set ARTIMETA_TLS_CERT_FILE and ARTIMETA_TLS_KEY_FILE, "
+                "or ARTIMETA_PLAINTEXT=true to serve without TLS (local development only)"
+            )
+
+    @property
+    def open_services(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.auth_open_services.split(",") if s.strip())
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict fit for logs: secrets and the DSN's password masked."""

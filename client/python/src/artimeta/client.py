@@ -7,7 +7,7 @@ ErrorInfo reason. Stubs of every service are available for calls the helpers do 
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Dict, Iterator, Mapping, Optional, TypeVar
+from typing import Any, AsyncIterator, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
 
 import grpc
 
@@ -16,8 +16,7 @@ from artimeta._channel import (
     MAX_MESSAGE_BYTES,
     RetryPolicy,
     channel_options,
-    metadata,
-    tls_credentials,
+    transport,
 )
 from artimeta.errors import from_rpc_error
 from artimeta.v1 import namespace_pb2 as ns_pb
@@ -35,6 +34,7 @@ class _Base:
         *,
         timeout: float,
         token: Optional[str],
+        token_file: Optional[str],
         root_certificates: Optional[bytes],
         private_key: Optional[bytes],
         certificate_chain: Optional[bytes],
@@ -42,10 +42,22 @@ class _Base:
     ) -> None:
         self.target = target
         self.timeout = timeout
-        self._metadata = metadata(token)
-        use_tls = secure if secure is not None else bool(root_certificates or certificate_chain)
-        self._credentials = tls_credentials(root_certificates, private_key, certificate_chain) if use_tls else None
+        t = transport(
+            token=token,
+            token_file=token_file,
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+            secure=secure,
+        )
+        self._credentials = t.credentials
+        self._token = t.token
         self._stubs: Dict[Any, Any] = {}
+
+    @property
+    def _metadata(self) -> Tuple[Tuple[str, str], ...]:
+        """Call metadata (the bearer token, re-read from its file when that changed)."""
+        return self._token.metadata()
 
     def _deadline(self, timeout: Optional[float]) -> float:
         return self.timeout if timeout is None else timeout
@@ -61,6 +73,7 @@ class Client(_Base):
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: Optional[RetryPolicy] = DEFAULT_RETRY,
         token: Optional[str] = None,
+        token_file: Optional[str] = None,
         root_certificates: Optional[bytes] = None,
         private_key: Optional[bytes] = None,
         certificate_chain: Optional[bytes] = None,
@@ -71,6 +84,7 @@ class Client(_Base):
             target,
             timeout=timeout,
             token=token,
+            token_file=token_file,
             root_certificates=root_certificates,
             private_key=private_key,
             certificate_chain=certificate_chain,
@@ -92,7 +106,7 @@ class Client(_Base):
     def call(self, method: Callable[..., R], request: Any, *, timeout: Optional[float] = None) -> R:
         """Calls a unary stub method with this client's deadline and token; raises typed errors."""
         try:
-            return method(request, timeout=self._deadline(timeout), metadata=self._metadata)
+            return method(request, timeout=self._deadline(timeout), metadata=self._token.metadata())
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
 
@@ -101,7 +115,7 @@ class Client(_Base):
     ) -> Iterator[R]:
         """Calls a server-streaming stub method; raises typed errors while iterating."""
         try:
-            yield from method(request, timeout=self._deadline(timeout), metadata=self._metadata)
+            yield from method(request, timeout=self._deadline(timeout), metadata=self._token.metadata())
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
 
@@ -154,6 +168,7 @@ class AsyncClient(_Base):
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: Optional[RetryPolicy] = DEFAULT_RETRY,
         token: Optional[str] = None,
+        token_file: Optional[str] = None,
         root_certificates: Optional[bytes] = None,
         private_key: Optional[bytes] = None,
         certificate_chain: Optional[bytes] = None,
@@ -164,6 +179,7 @@ class AsyncClient(_Base):
             target,
             timeout=timeout,
             token=token,
+            token_file=token_file,
             root_certificates=root_certificates,
             private_key=private_key,
             certificate_chain=certificate_chain,
@@ -183,7 +199,7 @@ class AsyncClient(_Base):
 
     async def call(self, method: Callable[..., Any], request: Any, *, timeout: Optional[float] = None) -> Any:
         try:
-            return await method(request, timeout=self._deadline(timeout), metadata=self._metadata)
+            return await method(request, timeout=self._deadline(timeout), metadata=self._token.metadata())
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
 
@@ -191,7 +207,7 @@ class AsyncClient(_Base):
         self, method: Callable[..., Any], request: Any, *, timeout: Optional[float] = None
     ) -> AsyncIterator[Any]:
         try:
-            async for item in method(request, timeout=self._deadline(timeout), metadata=self._metadata):
+            async for item in method(request, timeout=self._deadline(timeout), metadata=self._token.metadata()):
                 yield item
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None

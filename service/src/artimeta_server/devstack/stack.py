@@ -61,6 +61,9 @@ class Stack:
             "ARTIMETA_S3_ACCESS_KEY": self.s3.creds.access_key,
             "ARTIMETA_S3_SECRET_KEY": self.s3.creds.secret_key,
             "ARTIMETA_S3_BUCKET": bucket,
+            # A local stack on loopback: no TLS and no tokens, chosen here by name.
+            "ARTIMETA_PLAINTEXT": "true",
+            "ARTIMETA_AUTH": "disabled",
         }
 
     def stop(self) -> None:

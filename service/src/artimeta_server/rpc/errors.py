@@ -82,6 +82,11 @@ async def _abort(
     await context.abort(code, status.message, trailing_metadata=((DETAILS_KEY, status.SerializeToString()),))
 
 
+async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, method: str) -> None:
+    """Ends a call with the status this map gives `exc` (for interceptors that fail a call early)."""
+    await _abort(context, exc, method, None)
+
+
 def _wrap_unary(
     fn: Callable[..., Awaitable[Any]], method: str, translate: Translate | None
 ) -> Callable[..., Awaitable[Any]]:
@@ -146,4 +151,4 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         return grpc.stream_stream_rpc_method_handler(_wrap_stream(h.stream_stream, method, t), **kw)
 
 
-__all__ = ["CODES", "ErrorInterceptor", "describe", "report", "status_for"]
+__all__ = ["CODES", "ErrorInterceptor", "abort", "describe", "report", "status_for"]

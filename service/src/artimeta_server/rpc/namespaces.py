@@ -9,9 +9,18 @@ import grpc
 from artimeta.v1 import namespace_pb2 as pb
 from artimeta.v1 import namespace_pb2_grpc
 from artimeta_server.domain.namespaces import Namespaces
-from artimeta_server.rpc import convert
+from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+access.declare(
+    "artimeta.v1.NamespaceService",
+    read={"GetNamespace"},
+    admin={"DeleteNamespace"},
+    global_read={"ListNamespaces"},
+    global_admin={"CreateNamespace"},
+    field="name",
+)
 
 
 class NamespaceServicer(namespace_pb2_grpc.NamespaceServiceServicer):

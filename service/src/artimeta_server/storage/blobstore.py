@@ -22,6 +22,7 @@ from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error, ServerError
 
+from artimeta_server import metrics, tracing
 from artimeta_server.domain.blob_ports import ObjectInfo
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, NotFound, Unavailable
@@ -96,7 +97,8 @@ class S3BlobStore:
     async def _run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, fn)
+            with tracing.span("s3"):
+                return await loop.run_in_executor(self._pool, fn)
         except S3Error as exc:
             if exc.code in _MISSING:
                 raise NotFound("blob not found", reason="BLOB_NOT_FOUND") from exc
@@ -153,6 +155,7 @@ class S3BlobStore:
             self._client.put_object(
                 self.bucket, key, io.BytesIO(data), len(data), content_type="application/octet-stream"
             )
+            metrics.BLOB_BYTES.labels("in").inc(len(data))
 
         await self._run(put)
         return digest
@@ -169,6 +172,7 @@ class S3BlobStore:
                 resp.release_conn()
 
         data = await self._run(get)
+        metrics.BLOB_BYTES.labels("out").inc(len(data))
         if len(data) != digest.size or hashlib.sha256(data).hexdigest() != digest.hash:
             raise DataLoss(
                 f"blob {digest} does not match its digest", reason="BLOB_CORRUPT", metadata={"digest": str(digest)}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 
+from artimeta_server import metrics, tracing
 from artimeta_server.domain.errors import Aborted, Unavailable
 
 _UNREACHABLE: tuple[type[BaseException], ...] = (
@@ -91,8 +93,11 @@ class Database:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         try:
+            started = time.perf_counter()
             async with self.pool.acquire(timeout=self._acquire_timeout) as conn:
-                yield conn
+                metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
+                with tracing.span("postgres"):
+                    yield conn
         except BaseException as exc:
             mapped = translate(exc)
             if mapped is exc:
@@ -103,6 +108,14 @@ class Database:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.connection() as conn, conn.transaction():
             yield conn
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        """(open connections, lent out now, limit)."""
+        pool = self._pool
+        if pool is None:
+            return 0, 0, self._max
+        size = pool.get_size()
+        return size, size - pool.get_idle_size(), pool.get_max_size()
 
     async def ping(self) -> None:
         async with self.connection() as conn:
