@@ -25,7 +25,9 @@ PAGE = 200  # the console's partition page (console/src/views/arti.ts)
 def partition(i: int) -> partition_pb2.StoragePartition:
     keys = partition_pb2.CompositeKey(
         keys={
-            "day": partition_pb2.PartitionKey(date_key=partition_pb2.CalendarDate(year=2026, month=1 + i % 12, day=1 + i % 28)),
+            "day": partition_pb2.PartitionKey(
+                date_key=partition_pb2.CalendarDate(year=2026, month=1 + i % 12, day=1 + i % 28)
+            ),
             "shard": partition_pb2.PartitionKey(int64_key=i),
         }
     )
@@ -49,7 +51,8 @@ async def arti_data(hclient: artimeta.AsyncClient) -> AsyncIterator[dict[str, An
         await hclient.call(
             stub.WriteGraph,
             cpb.WriteGraphRequest(
-                namespace=ns, graph=graph_pb2.Graph(name=name, fingerprint=gfp, document=b"g", document_format="application/x-test")
+                namespace=ns,
+                graph=graph_pb2.Graph(name=name, fingerprint=gfp, document=b"g", document_format="application/x-test"),
             ),
         )
     snaps = [(1001, 101), (1002, 101), (1003, 102)]
@@ -58,19 +61,40 @@ async def arti_data(hclient: artimeta.AsyncClient) -> AsyncIterator[dict[str, An
             stub.WriteSnapshot,
             cpb.WriteSnapshotRequest(
                 namespace=ns,
-                snapshot=graph_pb2.GraphSnapshot(name=name, fingerprint=sfp, id=sfp + 5, graph_fingerprint=gfp, document=b"s"),
+                snapshot=graph_pb2.GraphSnapshot(
+                    name=name, fingerprint=sfp, id=sfp + 5, graph_fingerprint=gfp, document=b"s"
+                ),
             ),
         )
     # "prod" is created at 1001, moved to 1002, then to 1003; "dev" stays at 1003.
-    await hclient.call(stub.WriteSnapshotTag, cpb.WriteSnapshotTagRequest(namespace=ns, name=name, tag="prod", snapshot_fingerprint=1001, actor="alice"))
-    await hclient.call(stub.WriteSnapshotTag, cpb.WriteSnapshotTagRequest(namespace=ns, name=name, tag="prod", snapshot_fingerprint=1002, overwrite=True, actor="bob"))
-    await hclient.call(stub.WriteSnapshotTag, cpb.WriteSnapshotTagRequest(namespace=ns, name=name, tag="prod", snapshot_fingerprint=1003, overwrite=True, actor="carol"))
-    await hclient.call(stub.WriteSnapshotTag, cpb.WriteSnapshotTagRequest(namespace=ns, name=name, tag="dev", snapshot_fingerprint=1003, actor="dave"))
+    await hclient.call(
+        stub.WriteSnapshotTag,
+        cpb.WriteSnapshotTagRequest(namespace=ns, name=name, tag="prod", snapshot_fingerprint=1001, actor="alice"),
+    )
+    await hclient.call(
+        stub.WriteSnapshotTag,
+        cpb.WriteSnapshotTagRequest(
+            namespace=ns, name=name, tag="prod", snapshot_fingerprint=1002, overwrite=True, actor="bob"
+        ),
+    )
+    await hclient.call(
+        stub.WriteSnapshotTag,
+        cpb.WriteSnapshotTagRequest(
+            namespace=ns, name=name, tag="prod", snapshot_fingerprint=1003, overwrite=True, actor="carol"
+        ),
+    )
+    await hclient.call(
+        stub.WriteSnapshotTag,
+        cpb.WriteSnapshotTagRequest(namespace=ns, name=name, tag="dev", snapshot_fingerprint=1003, actor="dave"),
+    )
     for start in range(0, PARTITIONS, 2000):
         await hclient.call(
             stub.WriteSnapshotPartitions,
             cpb.WriteSnapshotPartitionsRequest(
-                namespace=ns, name=name, snapshot_fingerprint=1003, artifact_key="orders",
+                namespace=ns,
+                name=name,
+                snapshot_fingerprint=1003,
+                artifact_key="orders",
                 partitions=[partition(i) for i in range(start, start + 2000)],
             ),
         )
@@ -100,7 +124,11 @@ async def test_lineage_dag_snapshots_and_tags(console: Console, arti_data: dict[
     # 2 graph versions + 3 snapshots + 2 tags; 3 snapshot->graph edges + 2 tag edges.
     assert (await dag.get_attribute("data-nodes"), await dag.get_attribute("data-edges")) == ("7", "5")
     await console.page.locator("[data-testid=dag] canvas").first.wait_for()
-    assert await console.page.locator("[data-testid=snapshots] tbody tr td:first-child").all_inner_texts() == ["1003", "1002", "1001"]
+    assert await console.page.locator("[data-testid=snapshots] tbody tr td:first-child").all_inner_texts() == [
+        "1003",
+        "1002",
+        "1001",
+    ]
     await console.shot("lineage")
 
     # Tag history: newest first, who moved it where.
@@ -108,7 +136,11 @@ async def test_lineage_dag_snapshots_and_tags(console: Console, arti_data: dict[
     assert await console.settled() == "ready"
     rows = await console.page.locator("[data-testid=tag-history] tbody tr").all()
     cells = [await r.locator("td").all_inner_texts() for r in rows]
-    assert [(c[1], c[2], c[3]) for c in cells] == [("1002", "1003", "carol"), ("1001", "1002", "bob"), ("(created)", "1001", "alice")]
+    assert [(c[1], c[2], c[3]) for c in cells] == [
+        ("1002", "1003", "carol"),
+        ("1001", "1002", "bob"),
+        ("(created)", "1001", "alice"),
+    ]
     await console.shot("tag-history")
     await console.page.go_back()
     assert await console.settled() == "ready"

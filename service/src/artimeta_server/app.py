@@ -279,7 +279,9 @@ class Server:
             read_max_bytes=self.settings.max_message_bytes,
         )
         site = http.site(methods, self._is_serving, self._info)
-        return http.HttpServer(site, self.settings.http_listen, graceful_s=self.settings.shutdown_grace_s)
+        s = self.settings
+        tls = None if s.plaintext else http.ReloadingTLS(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+        return http.HttpServer(site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls)
 
     def _is_serving(self, service: str) -> bool | None:
         if service and service not in self._service_names:

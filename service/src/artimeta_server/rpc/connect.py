@@ -63,9 +63,14 @@ def connect_code(code: grpc.StatusCode) -> Code:
     return Code[code.name]
 
 
-def from_status(code: grpc.StatusCode, status: status_pb2.Status) -> ConnectError:
+class Aborted(ConnectError, grpc.aio.AbortError):
+    """A call ended by context.abort(): a Connect error to the HTTP client, and the AbortError that
+    gRPC interceptors expect to see pass through (they read the code from the context)."""
+
+
+def from_status(code: grpc.StatusCode, status: status_pb2.Status) -> Aborted:
     details = [WireAny(type_url=d.type_url, value=d.value) for d in status.details]
-    return ConnectError(connect_code(code), status.message, details)
+    return Aborted(connect_code(code), status.message, details)
 
 
 def to_connect_error(exc: BaseException, method: str, translate: Translate | None) -> ConnectError:
@@ -81,6 +86,7 @@ class ServicerContext:
     def __init__(self, ctx: RequestContext[Any, Any]) -> None:
         self._ctx = ctx
         self._queue: asyncio.Queue[Any] | None = None
+        self._code: grpc.StatusCode | None = None
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return tuple((k.lower(), v) for k, v in self._ctx.request_headers.allitems())
@@ -108,7 +114,10 @@ class ServicerContext:
                 self._ctx.response_trailers.add(key, value)
 
     def set_code(self, code: grpc.StatusCode) -> None:
-        pass
+        self._code = code
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
 
     def set_details(self, details: str) -> None:
         pass
@@ -116,10 +125,11 @@ class ServicerContext:
     async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
         """What the error interceptor calls: the google.rpc.Status it puts in the trailers becomes
         the Connect error's details, so ErrorInfo reaches HTTP clients unchanged."""
+        self._code = code
         for key, value in trailing_metadata or ():
             if key == DETAILS_KEY and isinstance(value, bytes):
                 raise from_status(code, status_pb2.Status.FromString(value))
-        raise ConnectError(connect_code(code), details)
+        raise Aborted(connect_code(code), details)
 
     async def write(self, message: Any) -> None:
         if self._queue is None:

@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -126,11 +128,50 @@ class _EmbeddedUvicorn(uvicorn.Server):
         yield
 
 
+class ReloadingTLS:
+    """The HTTP port's TLS from the same files as the gRPC port's, re-read when they change: each
+    handshake checks the files' mtime and size (cheap) and switches to a fresh context when they
+    moved; a half-written pair is ignored and the previous context kept."""
+
+    def __init__(self, cert_file: str, key_file: str, client_ca_file: str = "") -> None:
+        self._files = (cert_file, key_file, client_ca_file)
+        self._stamp = self._stamps()
+        self.context = self._make()
+
+    def _stamps(self) -> tuple[tuple[int, int], ...]:
+        return tuple((st.st_mtime_ns, st.st_size) for st in (os.stat(f) for f in self._files if f))
+
+    def _make(self) -> ssl.SSLContext:
+        cert, key, ca = self._files
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cert, key)
+        if ca:
+            ctx.load_verify_locations(ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.set_alpn_protocols(["http/1.1"])
+        ctx.sni_callback = self._on_hello
+        return ctx
+
+    def _on_hello(self, sock: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
+        try:
+            stamp = self._stamps()
+            if stamp != self._stamp:
+                self.context = self._make()
+                self._stamp = stamp
+                log.info("TLS certificate reloaded for the HTTP port")
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("TLS files unreadable, keeping the previous certificate: %s", exc)
+        if sock.context is not self.context:
+            sock.context = self.context
+
+
 class HttpServer:
-    def __init__(self, app: ASGIApp, listen: str, *, graceful_s: float) -> None:
+    def __init__(self, app: ASGIApp, listen: str, *, graceful_s: float, tls: ReloadingTLS | None = None) -> None:
         self._app = app
         self._listen = listen
         self._graceful_s = graceful_s
+        self._tls = tls
         self._server: _EmbeddedUvicorn | None = None
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
@@ -141,6 +182,8 @@ class HttpServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):  # `serve --workers N`: every worker binds the same port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -161,6 +204,9 @@ class HttpServer:
             timeout_graceful_shutdown=int(self._graceful_s) or 1,
             timeout_keep_alive=30,
         )
+        config.load()
+        if self._tls is not None:
+            config.ssl = self._tls.context
         self._server = _EmbeddedUvicorn(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="artimeta-http")
         while not self._server.started:
