@@ -2,6 +2,7 @@
 // same contract every gRPC client branches on.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "./gen/google/rpc/error_details_pb";
+import { setToken, token } from "./api";
 import { h } from "./dom";
 
 export function codeName(code: Code): string {
@@ -22,5 +23,24 @@ export function errorBox(err: unknown, what = "The request failed"): HTMLElement
     rows.length
       ? h("table", {}, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", { class: "mono" }, v)))))
       : null,
+    e.code === Code.Unauthenticated || e.code === Code.PermissionDenied ? tokenForm() : null,
+  );
+}
+
+/** The server wants a bearer token (ARTIMETA_AUTH=tokens): ask for one, keep it for this tab. */
+function tokenForm(): HTMLElement {
+  const input = h("input", { type: "password", placeholder: "bearer token", autocomplete: "off", "data-testid": "token" }) as HTMLInputElement;
+  return h(
+    "form",
+    {
+      class: "inline-form token-form",
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        setToken(input.value.trim());
+        window.location.reload();
+      },
+    },
+    input,
+    h("button", { type: "submit" }, token() ? "use another token" : "use token"),
   );
 }

@@ -9,14 +9,14 @@ async function header(): Promise<void> {
   const el = document.getElementById("server-info")!;
   try {
     const info = await serverInfo();
-    const rows = info.rows;
+    const rows = info.rows ?? {};
     const tables = Object.keys(rows)
       .filter((t) => !t.endsWith("_tombstones"))
       .sort();
     const total = tables.reduce((n, t) => n + rows[t], 0);
     el.replaceChildren(
       h("span", { "data-testid": "server-version" }, "server ", h("b", {}, info.server_version)),
-      h("span", { "data-testid": "schema-version" }, "schema ", h("b", {}, String(info.schema_version))),
+      h("span", { "data-testid": "schema-version" }, "schema ", h("b", {}, info.schema_version === undefined ? "—" : String(info.schema_version))),
       h("span", { "data-testid": "namespace-count" }, "namespaces ", h("b", {}, (rows.namespaces ?? 0).toLocaleString("en-US"))),
       h(
         "details",

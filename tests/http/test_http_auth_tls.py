@@ -21,6 +21,7 @@ from artimeta_server.domain.auth import Role
 from tests.api.test_tls import _write_server_cert
 from tests.conftest import settings_for, unique_name
 from tests.http.conftest import post
+from tests.http.test_console import browser  # noqa: F401 - the session browser fixture
 
 GET_NS = "/artimeta.v1.NamespaceService/GetNamespace"
 CREATE_NS = "/artimeta.v1.NamespaceService/CreateNamespace"
@@ -112,3 +113,27 @@ async def test_tls_on_the_http_port(stack: Stack, tmp_root: Path) -> None:
         assert status == 200
     finally:
         await srv.stop(0.2)
+
+
+async def test_console_asks_for_a_token(auth_http: tuple[Server, str], browser: Any) -> None:  # noqa: F811
+    from tests.http.test_console import Console
+
+    srv, base = auth_http
+    reader_ns = unique_name()
+    admin = await _token(srv, "*", Role.ADMIN)
+    await post(base + CREATE_NS, {"namespace": {"name": reader_ns}}, authorization=f"Bearer {admin}")
+    context = await browser.new_context()
+    try:
+        console = Console(await context.new_page(), base)
+        await console.open(f"/console/ns/{reader_ns}")
+        box = console.page.locator("[data-testid=error]")
+        assert await box.get_attribute("data-reason") == "TOKEN_MISSING"
+        await console.page.locator("[data-testid=token]").fill(await _token(srv, reader_ns, Role.READER))
+        await console.page.get_by_role("button", name="use token").click()
+        await console.settled()
+        await console.page.locator("[data-testid=namespace-name]").wait_for()
+        assert await console.page.locator("[data-testid=namespace-name]").inner_text() == reader_ns
+        assert await console.page.locator("[data-testid=schema-version] b").inner_text() != "—"
+        assert not console.foreign
+    finally:
+        await context.close()

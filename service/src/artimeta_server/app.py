@@ -35,6 +35,7 @@ from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
+from artimeta_server.domain.errors import DomainError
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
@@ -288,9 +289,22 @@ class Server:
             return None
         return self._serving
 
-    async def _info(self) -> dict[str, Any]:
+    async def _info(self, authorization: str) -> dict[str, Any]:
+        """The console's header: versions and services for anyone; row counts only for a valid token
+        when auth is on."""
         assert self.domain is not None
-        return {"server_version": __version__, "services": self._service_names, **await stats.overview(self.domain.db)}
+        out: dict[str, Any] = {
+            "server_version": __version__,
+            "services": self._service_names,
+            "auth": self.settings.auth,
+        }
+        if self.settings.auth != "disabled":
+            scheme, _, token = authorization.partition(" ")
+            try:
+                await self.domain.tokens.authenticate(token.strip() if scheme.lower() == "bearer" else "")
+            except DomainError:
+                return out
+        return {**out, **await stats.overview(self.domain.db)}
 
     def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
         """Outermost first: observe sees the final code of every call, errors maps what the
