@@ -4,6 +4,7 @@ import { h } from "./dom";
 import { start } from "./router";
 import "./views/namespaces";
 import "./views/arti";
+import "./views/records";
 
 async function header(): Promise<void> {
   const el = document.getElementById("server-info")!;
