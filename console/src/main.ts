@@ -5,6 +5,7 @@ import { start } from "./router";
 import "./views/namespaces";
 import "./views/arti";
 import "./views/records";
+import "./views/redun";
 
 async function header(): Promise<void> {
   const el = document.getElementById("server-info")!;
