@@ -33,8 +33,14 @@ async def console(browser: Any, base_url: str) -> AsyncIterator[Console]:  # noq
 
 
 async def _call(
-    aclient: artimeta.AsyncClient, stub: Any, ns: str, task: str, version: str, args: str, children: list[str] = []
-) -> str:  # noqa: B006
+    aclient: artimeta.AsyncClient,
+    stub: Any,
+    ns: str,
+    task: str,
+    version: str,
+    args: str,
+    children: tuple[str, ...] = (),
+) -> str:
     value = pb.CacheValue(value_hash=h(f"value-{task}-{args}"), type_name="builtins.int", format="pickle", data=b"1")
     r = await aclient.call(
         stub.RecordCallNode,
@@ -44,7 +50,7 @@ async def _call(
             task_hash=h(task + version),
             args_hash=h(args),
             result_hash=value.value_hash,
-            child_call_hashes=children,
+            child_call_hashes=list(children),
             subtree_task_hashes=[h(task + version)],
             values=[value],
         ),
@@ -59,7 +65,7 @@ async def test_execution_call_tree_and_why_not_cached(console: Console, hclient:
     await _call(hclient, stub, ns, "clean", "v1", "raw")  # an earlier run, with version 1 of `clean`
     clean = await _call(hclient, stub, ns, "clean", "v2", "raw")  # re-run: `clean` changed
     load = await _call(hclient, stub, ns, "load", "v1", "path")
-    main = await _call(hclient, stub, ns, "main", "v1", "cli", [clean, load])
+    main = await _call(hclient, stub, ns, "main", "v1", "cli", (clean, load))
     await hclient.call(
         stub.RecordExecution, pb.RecordExecutionRequest(namespace=ns, id="exec-1", args=["redun", "run", "main"])
     )
@@ -97,7 +103,7 @@ async def test_execution_call_tree_and_why_not_cached(console: Console, hclient:
     assert await console.settled() == "ready"
     assert "3 jobs · 1 cache hits · 2 misses" in await console.page.locator("[data-testid=exec-summary]").inner_text()
     rows = console.page.locator("[data-testid=call-tree] tbody tr")
-    assert [await r.get_attribute("data-job") for r in await rows.all()][0] == "job-main"
+    assert [await r.get_attribute("data-job") for r in await rows.all()] == ["job-main", "job-clean", "job-load"]
     verdicts = {await r.get_attribute("data-job"): await r.get_attribute("data-cached") for r in await rows.all()}
     assert verdicts == {"job-main": "false", "job-clean": "false", "job-load": "true"}
     assert await console.page.locator("[data-job=job-load] [data-testid=why]").count() == 0
