@@ -394,19 +394,22 @@ route("/ns/:ns/graphs/:name/snapshots/:fp/artifacts/:artifact", async ({ ns, nam
   const start = (pageNo - 1) * PARTITION_PAGE;
   const rows = st.rows.slice(start, start + PARTITION_PAGE);
   const status = h("span", { class: "muted", "data-testid": "partition-count" });
-  const nav = h("div", { class: "pager" });
+  const nav = h("div", { class: "pager", "data-testid": "pager" });
+  const navTop = h("div", { class: "pager" });
   const draw = () => {
     const pages = Math.max(1, Math.ceil(st.rows.length / PARTITION_PAGE));
     status.textContent = st.done
       ? `${st.rows.length.toLocaleString("en-US")} partitions · page ${pageNo} of ${pages}`
       : `${st.rows.length.toLocaleString("en-US")} partitions so far (still reading) · page ${pageNo}`;
     status.dataset.total = st.done ? String(st.rows.length) : "";
-    nav.replaceChildren(
+    const links = (testids: boolean) => [
       pageNo > 1 ? link(href(base), "« first") : "",
-      pageNo > 1 ? h("a", { href: href(base, { page: String(pageNo - 1) }), "data-testid": "prev-page" }, "‹ previous") : "",
-      st.rows.length > start + PARTITION_PAGE ? h("a", { href: href(base, { page: String(pageNo + 1) }), "data-testid": "next-page" }, "next ›") : "",
-      st.done && pages > pageNo ? h("a", { href: href(base, { page: String(pages) }), "data-testid": "last-page" }, "last »") : "",
-    );
+      pageNo > 1 ? h("a", { href: href(base, { page: String(pageNo - 1) }), "data-testid": testids ? "prev-page" : undefined }, "‹ previous") : "",
+      st.rows.length > start + PARTITION_PAGE ? h("a", { href: href(base, { page: String(pageNo + 1) }), "data-testid": testids ? "next-page" : undefined }, "next ›") : "",
+      st.done && pages > pageNo ? h("a", { href: href(base, { page: String(pages) }), "data-testid": testids ? "last-page" : undefined }, "last »") : "",
+    ];
+    nav.replaceChildren(...links(true));
+    navTop.replaceChildren(...links(false));
   };
   draw();
   if (!st.done) {
@@ -418,6 +421,7 @@ route("/ns/:ns/graphs/:name/snapshots/:fp/artifacts/:artifact", async ({ ns, nam
     {},
     h("h1", {}, `Partitions of ${artifact}`),
     h("p", {}, "snapshot ", link(snapshotHref(ns, name, fingerprint), fpText), " of ", link(graphHref(ns, name), name), " · ", status),
+    navTop,
     rows.length
       ? table(
           "partitions",
