@@ -32,9 +32,7 @@ artimeta is serving HTTP (Connect JSON/binary, gRPC-Web) on 127.0.0.1:{http_port
         if http_port
         else ""
     )
-    return (
-        http
-        + f"""
+    return f"""
 artimeta is serving on 127.0.0.1:{port}
   postgres  {stack.postgres.dsn()}
   s3        http://{stack.s3.endpoint} ({stack.s3.kind}; credentials in {stack.home / "stack.json"})
@@ -44,10 +42,9 @@ Call it:
   .venv/bin/grpcurl -plaintext 127.0.0.1:{port} grpc.health.v1.Health/Check
   .venv/bin/grpcurl -plaintext -d '{{"namespace": {{"name": "demo"}}}}' 127.0.0.1:{port} artimeta.v1.NamespaceService/CreateNamespace
   .venv/bin/python -c 'import artimeta; c = artimeta.Client("127.0.0.1:{port}"); print(list(c.list_namespaces()))'
-
+{http}
 Ctrl-C stops the server, Postgres and the S3 server.
 """
-    )
 
 
 async def _serve(settings: Settings, stack: Stack) -> None:
