@@ -22,6 +22,7 @@ help:
 	@echo "make minio      build MinIO from source into $(CACHE) (reused by later runs)"
 	@echo "make bench      run the benchmarks (JSON under bench/results/)"
 	@echo "make chart      lint, render and schema-check the Helm chart offline (builds helm once)"
+	@echo "make image-test build the container image (buildah, no registry) and run the server from it"
 
 $(STAMP): requirements/dev.txt service/pyproject.toml client/python/pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -101,6 +102,14 @@ chart: venv
 	@if command -v go >/dev/null; then bash scripts/ensure-helm.sh >/dev/null; \
 	  else echo "go not found: the Helm chart checks will be skipped"; fi
 	$(VENV)/bin/pytest tests/deploy -q
+
+.PHONY: image
+image: venv
+	bash scripts/build-image.sh
+
+.PHONY: image-test
+image-test: venv
+	ARTIMETA_IMAGE_TEST=1 $(VENV)/bin/pytest tests/deploy/test_image.py -q
 
 .PHONY: bench
 bench: venv

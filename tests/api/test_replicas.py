@@ -10,69 +10,22 @@ import os
 import signal
 import subprocess
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import artimeta
-from artimeta_server.devstack.procs import free_port, terminate, wait_for
+from artimeta_server.devstack.procs import free_port, wait_for
 from artimeta_server.devstack.stack import Stack
 from artimeta_server.storage import migrate
+from tests import replicas as _replicas
 from tests.conftest import unique_name
+from tests.replicas import servers
 
-
-def _ready(target: str) -> bool:
-    with grpc.insecure_channel(target) as ch:
-        grpc.channel_ready_future(ch).result(timeout=1)
-    return True
-
-
-@contextmanager
-def servers(
-    venv_bin: Path, env: dict[str, str], log_dir: Path, count: int, *args: str
-) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
-    procs: list[tuple[subprocess.Popen[bytes], str]] = []
-    logs = []
-    try:
-        for i in range(count):
-            port = free_port()
-            log = log_dir / f"replica-{unique_name()}-{i}.log"
-            logs.append(log)
-            proc = subprocess.Popen(
-                [str(venv_bin / "artimeta-server"), "serve", *args],
-                env={**env, "ARTIMETA_LISTEN": f"127.0.0.1:{port}"},
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            procs.append((proc, f"127.0.0.1:{port}"))
-        for (proc, target), log in zip(procs, logs, strict=True):
-            wait_for(lambda t=target: _ready(t), timeout_s=60, what=f"server {target}", proc=proc, log=log)
-        yield procs
-    finally:
-        for proc, _ in procs:
-            terminate(proc, grace_s=10)
-
-
-@pytest.fixture(scope="module")
-def fresh_db_env(stack: Stack) -> dict[str, str]:
-    assert stack.postgres is not None
-    db = unique_name("replicas").replace("-", "_")
-    stack.postgres.psql(f"CREATE DATABASE {db}")
-    return {**os.environ, **stack.env(), "ARTIMETA_DATABASE_URL": stack.postgres.dsn(db), "ARTIMETA_LOG_JSON": "true"}
-
-
-@pytest.fixture(scope="module")
-def replicas(
-    fresh_db_env: dict[str, str], venv_bin: Path, tmp_root: Path
-) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
-    # All three start on an empty database with --migrate at the same moment.
-    with servers(venv_bin, fresh_db_env, tmp_root, 3, "--migrate") as procs:
-        yield procs
+# The shared fixtures of tests/replicas.py, taken into this module.
+fresh_db_env = _replicas.fresh_db_env
+replicas = _replicas.replicas
 
 
 async def test_migrations_by_three_replicas_give_one_schema(
@@ -188,3 +141,19 @@ def test_token_command_line(
                 c.get_namespace(name)
             assert err.value.reason == "TOKEN_REVOKED"
         assert run("revoke", "0000000000000000").returncode == 2
+
+
+def test_supervisor_stops_when_a_worker_dies(
+    fresh_db_env: dict[str, str], venv_bin: Path, tmp_root: Path, replicas: object
+) -> None:
+    with servers(venv_bin, fresh_db_env, tmp_root, 1, "--workers", "2") as procs:
+        proc, _ = procs[0]
+        children = [
+            int(p)
+            for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        ]
+        assert len(children) == 2
+        os.kill(children[0], signal.SIGKILL)
+        # The pod must restart as a whole rather than serve on with half its workers.
+        assert proc.wait(timeout=30) == 1
+        wait_for(lambda: not os.path.exists(f"/proc/{children[1]}"), timeout_s=20, what="the other worker to exit")

@@ -62,8 +62,3 @@ def serve(listen: str, *, multiprocess: bool = False) -> tuple[Any, int]:
 
 def in_multiprocess_mode() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-
-
-def mark_process_dead(pid: int) -> None:
-    if in_multiprocess_mode():
-        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -5,10 +5,12 @@ credentials."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,6 +23,13 @@ from artimeta_server.rpc.context import current_call
 log = logging.getLogger("artimeta.access")
 Context = grpc.aio.ServicerContext[Any, Any]
 _QUIET = ("/grpc.health.", "/grpc.reflection.")
+# Request ids: a random prefix per process and a counter (a uuid4 a call costs more than the log line).
+_ID_PREFIX = os.urandom(6).hex()
+_ids = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}-{next(_ids):x}"
 
 
 def _code_of(context: Context, exc: BaseException | None) -> grpc.StatusCode:
@@ -33,7 +42,7 @@ def _code_of(context: Context, exc: BaseException | None) -> grpc.StatusCode:
                 if c.value[0] == code:
                     return c
         return grpc.StatusCode.OK if exc is None else grpc.StatusCode.UNKNOWN
-    if isinstance(exc, Exception) and type(exc).__name__ == "CancelledError":
+    if isinstance(exc, asyncio.CancelledError):
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN
 
@@ -76,7 +85,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                     request_id = value[:128]
                 elif key in ("traceparent", "tracestate") and isinstance(value, str):
                     carrier[key] = value
-            call = {"request_id": request_id or uuid.uuid4().hex}
+            call = {"request_id": request_id or new_request_id()}
             return call, carrier
 
         def finish(
