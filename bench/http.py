@@ -128,7 +128,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -
 async def _console_timings(base_url: str, ns: str, name: str, snapshot: int, artifact: str) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
-    from tests.http.test_console import CHROMIUM_ARGS, chromium_path
+    from tests.http.conftest import CHROMIUM_ARGS, chromium_path
 
     path = chromium_path()
     if path is None:

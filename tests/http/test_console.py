@@ -4,83 +4,17 @@ reason, nothing is fetched from anywhere but the server, and no view logs an err
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import artimeta
 from tests.conftest import unique_name
+from tests.http.conftest import Console
 
-playwright_api = pytest.importorskip("playwright.async_api")
-
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "test-output" / "console"
-# As root Chromium needs --no-sandbox; the rest keeps it from reaching out (updates, sync, QUIC).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("ARTIMETA_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return shutil.which("chromium")
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Any]:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no system Chromium (scripts/ensure-chromium.sh installs Debian's package as root)")
-    async with playwright_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        await b.close()
-
-
-class Console:
-    """One browser page on the console, collecting what must never happen."""
-
-    def __init__(self, page: Any, base_url: str) -> None:
-        self.page = page
-        self.base_url = base_url
-        self.problems: list[str] = []
-        self.foreign: list[str] = []
-        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console: {msg.text}"))
-        page.on("request", self._request)
-
-    def _request(self, req: Any) -> None:
-        if not req.url.startswith(self.base_url) and not req.url.startswith("data:"):
-            self.foreign.append(req.url)
-
-    async def open(self, path: str) -> None:
-        await self.page.goto(self.base_url + path)
-        await self.settled()
-
-    async def settled(self) -> str:
-        # Locators, not evaluated strings: the console's CSP forbids eval, and the tests keep it on.
-        body = self.page.locator("body:not([data-state=loading])")
-        await body.wait_for(timeout=15_000)
-        return str(await body.get_attribute("data-state"))
-
-    async def shot(self, name: str) -> Path:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        path = SHOTS / f"{name}.png"
-        await self.page.screenshot(path=str(path), full_page=True)
-        return path
+pytest.importorskip("playwright.async_api")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import artimeta
 from artimeta.v1 import connection_pb2 as cpb
 from artimeta.v1 import connection_pb2_grpc, graph_pb2, partition_pb2
 from tests.conftest import unique_name
-from tests.http.test_console import Console, browser  # noqa: F401 - the session browser fixture
+from tests.http.conftest import Console
 
 pytest.importorskip("playwright.async_api")
 
@@ -103,7 +103,7 @@ async def arti_data(hclient: artimeta.AsyncClient) -> AsyncIterator[dict[str, An
 
 
 @pytest.fixture
-async def console(browser: Any, base_url: str) -> AsyncIterator[Console]:  # noqa: F811
+async def console(browser: Any, base_url: str) -> AsyncIterator[Console]:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     c = Console(await context.new_page(), base_url)
     yield c

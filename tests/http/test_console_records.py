@@ -13,13 +13,13 @@ import pytest
 import artimeta
 from artimeta.v1 import blobs_pb2, blobs_pb2_grpc, digest_pb2, records_pb2, records_pb2_grpc
 from tests.conftest import unique_name
-from tests.http.test_console import Console, browser  # noqa: F401 - the session browser fixture
+from tests.http.conftest import Console
 
 pytest.importorskip("playwright.async_api")
 
 
 @pytest.fixture
-async def console(browser: Any, base_url: str) -> AsyncIterator[Console]:  # noqa: F811
+async def console(browser: Any, base_url: str) -> AsyncIterator[Console]:
     context = await browser.new_context(accept_downloads=True)
     c = Console(await context.new_page(), base_url)
     yield c

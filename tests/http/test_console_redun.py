@@ -13,7 +13,7 @@ import artimeta
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc, opstore_pb2, opstore_pb2_grpc
 from tests.conftest import unique_name
-from tests.http.test_console import Console, browser  # noqa: F401 - the session browser fixture
+from tests.http.conftest import Console
 
 pytest.importorskip("playwright.async_api")
 
@@ -23,7 +23,7 @@ def h(text: str) -> str:
 
 
 @pytest.fixture
-async def console(browser: Any, base_url: str) -> AsyncIterator[Console]:  # noqa: F811
+async def console(browser: Any, base_url: str) -> AsyncIterator[Console]:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     c = Console(await context.new_page(), base_url)
     yield c

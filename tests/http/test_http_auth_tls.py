@@ -21,7 +21,6 @@ from artimeta_server.domain.auth import Role
 from tests.api.test_tls import _write_server_cert
 from tests.conftest import settings_for, unique_name
 from tests.http.conftest import post
-from tests.http.test_console import browser  # noqa: F401 - the session browser fixture
 
 GET_NS = "/artimeta.v1.NamespaceService/GetNamespace"
 CREATE_NS = "/artimeta.v1.NamespaceService/CreateNamespace"
@@ -115,8 +114,8 @@ async def test_tls_on_the_http_port(stack: Stack, tmp_root: Path) -> None:
         await srv.stop(0.2)
 
 
-async def test_console_asks_for_a_token(auth_http: tuple[Server, str], browser: Any) -> None:  # noqa: F811
-    from tests.http.test_console import Console
+async def test_console_asks_for_a_token(auth_http: tuple[Server, str], browser: Any) -> None:
+    from tests.http.conftest import Console
 
     srv, base = auth_http
     reader_ns = unique_name()
