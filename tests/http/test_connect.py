@@ -257,3 +257,41 @@ def test_serve_prints_both_ports_and_exits_cleanly_on_sigterm(stack: Stack, venv
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_workers_share_the_http_port(stack: Stack, venv_bin: Path) -> None:
+    """`serve --workers 2`: both workers bind the HTTP port (SO_REUSEPORT) like the gRPC one."""
+    import urllib.request
+
+    grpc_port, http_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        **stack.env(),
+        "ARTIMETA_LISTEN": f"127.0.0.1:{grpc_port}",
+        "ARTIMETA_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+        "ARTIMETA_SHUTDOWN_GRACE_S": "2",
+    }
+    proc = subprocess.Popen(
+        [str(venv_bin / "artimeta-server"), "serve", "--migrate", "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        serving = 0
+        for raw in proc.stdout:
+            if b'"serving"' in raw and f'"http_port": {http_port}'.encode() in raw:
+                serving += 1
+                if serving == 2:
+                    break
+        assert serving == 2, "both workers serve the same HTTP port"
+        for _ in range(20):
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=10) as resp:
+                assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
