@@ -14,9 +14,10 @@ STAMP := $(VENV)/.stamp-$(shell cat requirements/dev.txt service/pyproject.toml 
 
 .PHONY: help
 help:
-	@echo "make run        start Postgres + S3 + artimeta on 127.0.0.1:50051 (state in .state/)"
+	@echo "make run        start Postgres + S3 + artimeta on 127.0.0.1:50051 (gRPC) and :50052 (HTTP, console)"
 	@echo "make test       lint, type-check, proto drift and buf checks, and every test layer"
 	@echo "make proto      regenerate code from proto/ (Python, Go, TypeScript; Java builds its own)"
+	@echo "make console    rebuild the web console bundle (TypeScript types from proto/, esbuild)"
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make minio      build MinIO from source into $(CACHE) (reused by later runs)"
 	@echo "make bench      run the benchmarks (JSON under bench/results/)"
@@ -57,6 +58,18 @@ proto: venv
 proto-check: venv
 	PYTHON=$(PY) bash scripts/check-generated.sh
 
+.PHONY: console
+console: venv
+	PYTHON=$(PY) bash scripts/gen-console.sh
+
+.PHONY: console-check
+console-check: venv
+	PYTHON=$(PY) bash scripts/gen-console.sh check
+
+.PHONY: chromium
+chromium:
+	bash scripts/ensure-chromium.sh
+
 .PHONY: buf
 buf: $(BUF)
 	$(BUF) lint
@@ -76,7 +89,8 @@ adapter-venvs: venv
 	  bash scripts/adapter-venv.sh "$$(basename "$$req" .txt)"; done
 
 .PHONY: test
-test: venv proto-check buf lint adapter-venvs
+test: venv proto-check console-check buf lint adapter-venvs
+	@bash scripts/ensure-chromium.sh >/dev/null || echo "no chromium: the browser tests will be skipped"
 	@if command -v go >/dev/null; then bash scripts/ensure-minio.sh >/dev/null; \
 	  else echo "go not found: the MinIO leg of the blob-store tests will be skipped"; fi
 	@if command -v go >/dev/null; then bash scripts/ensure-helm.sh >/dev/null; \
@@ -103,5 +117,5 @@ bench: venv
 
 .PHONY: clean
 clean:
-	rm -rf $(VENV) tools/buf/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) tools/buf/node_modules console/node_modules .mypy_cache .ruff_cache .pytest_cache
 	rm -rf client/typescript/node_modules client/typescript/dist client/java/target

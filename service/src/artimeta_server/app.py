@@ -28,17 +28,19 @@ from artimeta.v1 import (
     tags_pb2,
     tags_pb2_grpc,
 )
-from artimeta_server import metrics, tls, tracing
+from artimeta_server import __version__, metrics, tls, tracing
 from artimeta_server.config import Settings
 from artimeta_server.domain.auth import Tokens
 from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
+from artimeta_server.domain.errors import DomainError
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
 from artimeta_server.domain.tags import Tags
+from artimeta_server.rpc import connect, http
 from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.cache import CacheServicer
@@ -49,7 +51,7 @@ from artimeta_server.rpc.observe import ObserveInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
 from artimeta_server.rpc.records import RecordServicer
 from artimeta_server.rpc.tags import TagServicer
-from artimeta_server.storage import migrate
+from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client
 from artimeta_server.storage.cache import PostgresCache
@@ -195,6 +197,9 @@ class Server:
         self._janitor: asyncio.Task[None] | None = None
         self._gauges: asyncio.Task[None] | None = None
         self._service_names: list[str] = []
+        self._http: http.HttpServer | None = None
+        self.http_port = 0
+        self._serving = False
         self._metrics_httpd: Any = None
         self.metrics_port = 0
 
@@ -233,6 +238,9 @@ class Server:
                 if self.health_port == 0:
                     raise OSError(f"could not bind {s.health_listen}")
                 await self._health_grpc.start()
+            if s.http_listen:
+                self._http = await self._make_http()
+                self.http_port = await self._http.start()
             if s.metrics_listen and not metrics.in_multiprocess_mode():
                 self._metrics_httpd, self.metrics_port = metrics.serve(s.metrics_listen)
         except BaseException:
@@ -244,6 +252,7 @@ class Server:
             raise
         for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._serving = True
         self._janitor = asyncio.create_task(self._janitor_loop(), name="artimeta-janitor")
         self._gauges = asyncio.create_task(self._gauge_loop(), name="artimeta-gauges")
         log.info(
@@ -251,6 +260,7 @@ class Server:
             extra={
                 "listen": s.listen,
                 "port": self.port,
+                "http_port": self.http_port or None,
                 "tls": not s.plaintext,
                 "mtls": bool(s.tls_client_ca_file),
                 "auth": s.auth,
@@ -258,6 +268,56 @@ class Server:
             },
         )
         return self.port
+
+    async def _make_http(self) -> http.HttpServer:
+        """Connect + gRPC-Web over the same servicers (the same `_servicers()` table) behind the same
+        interceptors as the gRPC port; health; console."""
+        assert self.domain is not None
+        methods = await connect.applications(
+            _servicers(self.domain),
+            translate,
+            interceptors=self._interceptors(),
+            read_max_bytes=self.settings.max_message_bytes,
+        )
+        site = http.site(methods, self._is_serving, self._info)
+        s = self.settings
+        tls = None if s.plaintext else http.ReloadingTLS(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+        return http.HttpServer(site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls)
+
+    def _is_serving(self, service: str) -> bool | None:
+        if service and service not in self._service_names:
+            return None
+        return self._serving
+
+    async def _info(self, authorization: str) -> dict[str, Any]:
+        """The console's header: versions and services for anyone; row counts only for a valid token
+        when auth is on."""
+        assert self.domain is not None
+        out: dict[str, Any] = {
+            "server_version": __version__,
+            "services": self._service_names,
+            "auth": self.settings.auth,
+        }
+        if self.settings.auth != "disabled":
+            scheme, _, token = authorization.partition(" ")
+            try:
+                await self.domain.tokens.authenticate(token.strip() if scheme.lower() == "bearer" else "")
+            except DomainError:
+                return out
+        return {**out, **await stats.overview(self.domain.db)}
+
+    def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        """Outermost first: observe sees the final code of every call, errors maps what the
+        servicers raise, auth runs last so a refused call never reaches a servicer. The HTTP port
+        runs the same chain around the same handlers."""
+        assert self.domain is not None
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            ObserveInterceptor(log_requests=self.settings.log_requests),
+            ErrorInterceptor(translate),
+        ]
+        if self.settings.auth != "disabled":
+            interceptors.append(AuthInterceptor(self.domain.tokens, self.settings.open_services))
+        return interceptors
 
     def _make_server(self) -> grpc.aio.Server:
         s = self.settings
@@ -269,16 +329,8 @@ class Server:
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
         ]
+        server = grpc.aio.server(interceptors=self._interceptors(), options=options)
         assert self.domain is not None
-        # Outermost first: observe sees the final code of every call, errors maps what the
-        # servicers raise, auth runs last so a refused call never reaches a servicer.
-        interceptors: list[grpc.aio.ServerInterceptor] = [
-            ObserveInterceptor(log_requests=s.log_requests),
-            ErrorInterceptor(translate),
-        ]
-        if s.auth != "disabled":
-            interceptors.append(AuthInterceptor(self.domain.tokens, s.open_services))
-        server = grpc.aio.server(interceptors=interceptors, options=options)
         for name, add in _servicers(self.domain):
             add(server)
             self._service_names.append(name)
@@ -318,13 +370,19 @@ class Server:
         """Health turns NOT_SERVING first so balancers stop sending; in-flight calls get the grace period."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         await self._health.enter_graceful_shutdown()
+        self._serving = False
         for task in (self._janitor, self._gauges):
             if task is not None:
                 task.cancel()
         self._janitor = self._gauges = None
+        stops = []
+        if self._http is not None:
+            stops.append(self._http.stop())
         if self._grpc is not None:
-            await self._grpc.stop(grace)
-            self._grpc = None
+            stops.append(self._grpc.stop(grace))
+        await asyncio.gather(*stops)
+        self._http = None
+        self._grpc = None
         if self._health_grpc is not None:
             await self._health_grpc.stop(0)
             self._health_grpc = None

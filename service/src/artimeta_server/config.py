@@ -20,6 +20,8 @@ class Settings:
     """Each field is read from ARTIMETA_<FIELD NAME IN UPPER CASE>."""
 
     listen: str = "127.0.0.1:50051"
+    # Connect/gRPC-Web + health + console; empty turns the HTTP port off.
+    http_listen: str = ""
     database_url: str = "postgresql://postgres@127.0.0.1:5432/artimeta"
     db_pool_min: int = 2
     db_pool_max: int = 16
@@ -89,6 +91,8 @@ class Settings:
             raise ConfigError("ARTIMETA_S3_BUCKET needs at least 3 characters")
         if self.inline_document_limit < 0 or self.max_message_bytes < 1024:
             raise ConfigError("ARTIMETA_INLINE_DOCUMENT_LIMIT must be >= 0 and ARTIMETA_MAX_MESSAGE_BYTES >= 1024")
+        if self.http_listen and (":" not in self.http_listen or not self.http_listen.rpartition(":")[2].isdigit()):
+            raise ConfigError(f"ARTIMETA_HTTP_LISTEN must be host:port, got {self.http_listen!r}")
         if self.blob_threads < 1:
             raise ConfigError("ARTIMETA_BLOB_THREADS must be at least 1")
         if self.auth not in AUTH_MODES:

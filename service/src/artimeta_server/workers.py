@@ -41,6 +41,8 @@ def run(settings: Settings, *, migrate_schema: bool) -> int:
             log.info("applied migrations %s", [f"{m.version:04d}_{m.name}" for m in applied])
     listen = _concrete_listen(settings.listen)
     env = {**os.environ, "ARTIMETA_LISTEN": listen, "ARTIMETA_WORKERS": "1"}
+    if settings.http_listen:  # the HTTP port is shared the same way (SO_REUSEPORT)
+        env["ARTIMETA_HTTP_LISTEN"] = _concrete_listen(settings.http_listen)
     metrics_dir = None
     httpd = None
     if settings.metrics_listen:

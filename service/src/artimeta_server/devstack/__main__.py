@@ -1,7 +1,8 @@
 """`python -m artimeta_server.devstack run`: the whole local stack and the server, for `make run`.
 
 Starts Postgres and an S3 server in a state folder (kept between runs), migrates, serves on
-127.0.0.1:50051 (ARTIMETA_LISTEN overrides) and stops everything on Ctrl-C or SIGTERM.
+127.0.0.1:50051 (ARTIMETA_LISTEN overrides), over HTTP (Connect, gRPC-Web, console) on 127.0.0.1:50052
+(ARTIMETA_HTTP_LISTEN overrides; empty turns it off) and stops everything on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ from artimeta_server.devstack.s3 import minio_binary
 from artimeta_server.devstack.stack import Stack
 
 
-def _banner(port: int, stack: Stack) -> str:
+def _banner(port: int, http_port: int, stack: Stack) -> str:
     assert stack.postgres is not None and stack.s3 is not None
+    http = (
+        f"""
+artimeta is serving HTTP (Connect JSON/binary, gRPC-Web) on 127.0.0.1:{http_port}
+  console   http://127.0.0.1:{http_port}/console/
+  health    http://127.0.0.1:{http_port}/healthz
+  curl -H 'Content-Type: application/json' -d '{{}}' http://127.0.0.1:{http_port}/artimeta.v1.NamespaceService/ListNamespaces
+"""
+        if http_port
+        else ""
+    )
     return f"""
 artimeta is serving on 127.0.0.1:{port}
   postgres  {stack.postgres.dsn()}
@@ -31,7 +42,7 @@ Call it:
   .venv/bin/grpcurl -plaintext 127.0.0.1:{port} grpc.health.v1.Health/Check
   .venv/bin/grpcurl -plaintext -d '{{"namespace": {{"name": "demo"}}}}' 127.0.0.1:{port} artimeta.v1.NamespaceService/CreateNamespace
   .venv/bin/python -c 'import artimeta; c = artimeta.Client("127.0.0.1:{port}"); print(list(c.list_namespaces()))'
-
+{http}
 Ctrl-C stops the server, Postgres and the S3 server.
 """
 
@@ -41,7 +52,7 @@ async def _serve(settings: Settings, stack: Stack) -> None:
 
     server = Server(settings)
     port = await server.start(migrate_schema=True)
-    print(_banner(port, stack), flush=True)
+    print(_banner(port, server.http_port, stack), flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -65,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"starting postgres and {args.s3} in {stack.home} ...", flush=True)
     stack.start()
     try:
-        settings = Settings.from_env({**os.environ, **stack.env()}, log_json=False)
+        env = {"ARTIMETA_HTTP_LISTEN": "127.0.0.1:50052", **os.environ, **stack.env()}
+        settings = Settings.from_env(env, log_json=False)
         logs.setup(settings.log_level, json_lines=False)
         import uvloop
 

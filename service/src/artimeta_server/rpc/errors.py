@@ -65,14 +65,20 @@ def describe(exc: BaseException, translate: Translate | None) -> tuple[grpc.Stat
     return grpc.StatusCode.INTERNAL, status_for(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", {})
 
 
-async def _abort(
-    context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, method: str, translate: Translate | None
-) -> None:
+def report(exc: BaseException, method: str, translate: Translate | None) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    """describe() plus the log line; every transport (gRPC, Connect, gRPC-Web) goes through here."""
     code, status = describe(exc, translate)
     if code is grpc.StatusCode.INTERNAL:
         log.error("unhandled error in %s", method, exc_info=exc)
     elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS):
         log.warning("%s: %s (%s)", method, status.message, exc.__cause__ or exc)
+    return code, status
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, method: str, translate: Translate | None
+) -> None:
+    code, status = report(exc, method, translate)
     await context.abort(code, status.message, trailing_metadata=((DETAILS_KEY, status.SerializeToString()),))
 
 
@@ -145,4 +151,4 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         return grpc.stream_stream_rpc_method_handler(_wrap_stream(h.stream_stream, method, t), **kw)
 
 
-__all__ = ["CODES", "ErrorInterceptor", "abort", "describe", "status_for"]
+__all__ = ["CODES", "ErrorInterceptor", "abort", "describe", "report", "status_for"]

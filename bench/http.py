@@ -1,0 +1,267 @@
+"""The HTTP port against the gRPC port of the same server process, and the console's first page.
+
+1. GetNamespace at concurrency 16 over gRPC (grpc.aio load generator, as bench/workers.py) and
+   over Connect JSON (the generated Python Connect client on pyqwest), against one
+   `artimeta-server serve` with both ports on; beside the HTTP ceiling measured in the same run
+   (a bare uvicorn + httptools ASGI app answering a constant JSON body, same load generator).
+   Goal: Connect JSON reaches at least 50% of gRPC's RPC/s.
+2. The console in headless Chromium: time from navigation to the first page of partitions
+   rendered, for an artifact of 100k partitions in one snapshot (and the namespace list).
+   Goal: under 1 s.
+
+`python -m bench http` (env BENCH_SECONDS, default 5 per point).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.workers import CONCURRENCY, LOADERS, SECONDS, WARMUP_S, _drive, _stop, _wait_ready
+
+PARTITIONS = 100_000
+
+_HTTP_CEILING = """
+import sys, uvicorn
+BODY = b'{"namespace":{"name":"bench-http","createTime":"2026-01-01T00:00:00Z"}}'
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": BODY})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), http="httptools", loop="uvloop", log_level="error",
+            access_log=False, lifespan="off")
+"""
+
+
+def _http_loader(base_url: str, path: str, body: bytes, seconds: float, out: Any) -> None:
+    import uvloop
+    from pyqwest import Client, HTTPTransport, HTTPVersion
+
+    async def run() -> None:
+        count = errors = 0
+        lat: list[float] = []
+        stop_at = time.perf_counter() + WARMUP_S + seconds
+        measure_from = time.perf_counter() + WARMUP_S
+        # Connection reuse, no compression: what a plain HTTP/1.1 client sends.
+        client = Client(
+            HTTPTransport(
+                http_version=HTTPVersion.HTTP1,
+                enable_gzip=False,
+                enable_brotli=False,
+                enable_zstd=False,
+                enable_otel=False,
+            )
+        )
+        headers = {"content-type": "application/json"}
+
+        async def worker() -> None:
+            nonlocal count, errors
+            while True:
+                t0 = time.perf_counter()
+                if t0 >= stop_at:
+                    return
+                try:
+                    resp = await client.post(base_url + path, headers=headers, content=body)
+                    ok = resp.status == 200 and len(resp.content) > 0
+                except Exception:
+                    ok = False
+                if not ok:
+                    errors += 1
+                    continue
+                if t0 >= measure_from:
+                    count += 1
+                    if count % 8 == 0:
+                        lat.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY // LOADERS)))
+        out.put({"count": count, "errors": errors, "lat": lat})
+
+    uvloop.run(run())
+
+
+def _drive_http(base_url: str, path: str, body: bytes) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_http_loader, args=(base_url, path, body, SECONDS, q)) for _ in range(LOADERS)]
+    for p in procs:
+        p.start()
+    parts = [q.get(timeout=SECONDS + 60) for _ in procs]
+    for p in procs:
+        p.join()
+    count = sum(p["count"] for p in parts)
+    lat = sorted(x for p in parts for x in p["lat"])
+    return {
+        "rpc_per_s": round(count / SECONDS),
+        "errors": sum(p["errors"] for p in parts),
+        "p50_ms": round(statistics.median(lat) * 1000, 3) if lat else None,
+        "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 3) if lat else None,
+    }
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+async def _console_timings(base_url: str, ns: str, name: str, snapshot: int, artifact: str) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    from tests.http.conftest import CHROMIUM_ARGS, chromium_path
+
+    path = chromium_path()
+    if path is None:
+        return {"skipped": "no system Chromium (scripts/ensure-chromium.sh)"}
+    out: dict[str, Any] = {}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        page = await browser.new_page()
+        await page.goto(base_url + "/console/")  # warm: bundle parsed and cached, server connections open
+        await page.locator("body:not([data-state=loading])").wait_for()
+        runs: dict[str, list[float]] = {"namespaces_first_page_ms": [], "partitions_first_page_ms": []}
+        targets = {
+            "namespaces_first_page_ms": ("/console/", "[data-testid=namespaces] tbody tr"),
+            "partitions_first_page_ms": (
+                f"/console/ns/{ns}/graphs/{name}/snapshots/{snapshot}/artifacts/{artifact}",
+                "[data-testid=partitions] tbody tr",
+            ),
+        }
+        for _ in range(5):
+            for key, (url, rows) in targets.items():
+                await page.goto("about:blank")
+                t0 = time.perf_counter()
+                await page.goto(base_url + url)
+                await page.locator(rows).first.wait_for()
+                runs[key].append((time.perf_counter() - t0) * 1000)
+        await browser.close()
+    for key, values in runs.items():
+        out[key] = round(statistics.median(values))
+    out["runs"] = 5
+    out["note"] = (
+        "navigation start to the first table row in the DOM, median; page reloaded each time (a cold page, a warm server)"
+    )
+    return out
+
+
+def main() -> dict[str, Any]:
+    import uvloop
+
+    from artimeta.v1 import connection_pb2 as cpb
+    from artimeta.v1 import connection_pb2_grpc, graph_pb2
+    from artimeta.v1 import namespace_pb2 as pb
+    from artimeta_server.devstack.procs import free_port
+    from artimeta_server.devstack.stack import Stack
+    from tests.http.test_console_arti import partition
+
+    home = Path(tempfile.mkdtemp(prefix="artimeta-bench-", dir="/tmp"))
+    home.chmod(0o755)
+    stack = Stack(home / "stack", durable=False)
+    stack.start()
+    result: dict[str, Any] = {
+        "benchmark": "http",
+        "rpc": "NamespaceService/GetNamespace",
+        "concurrency": CONCURRENCY,
+        "seconds_per_point": SECONDS,
+        "cpus": os.cpu_count(),
+        "goal": "connect_json >= 0.5 x grpc; console first page < 1000 ms",
+    }
+    try:
+        port = free_port()
+        ceiling = subprocess.Popen([sys.executable, "-c", _HTTP_CEILING, str(port)])
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/", ceiling)
+            result["ceiling_bare_uvicorn_json"] = _drive_http(f"http://127.0.0.1:{port}", "/x", b"{}")
+        finally:
+            _stop(ceiling)
+
+        grpc_port, http_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            **stack.env(),
+            "ARTIMETA_LISTEN": f"127.0.0.1:{grpc_port}",
+            "ARTIMETA_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+            "ARTIMETA_LOG_REQUESTS": "false",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "artimeta_server", "serve", "--migrate"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_ready(f"127.0.0.1:{grpc_port}", server)
+            _wait_http(f"http://127.0.0.1:{http_port}/healthz", server)
+            ns, name, snapshot, artifact = "bench-http", "bench-graph", 7, "events"
+
+            async def prepare() -> None:
+                import artimeta
+
+                async with artimeta.AsyncClient(f"127.0.0.1:{grpc_port}", timeout=120) as c:
+                    await c.create_namespace(ns)
+                    stub = c.stub(connection_pb2_grpc.ConnectionServiceStub)
+                    await c.call(
+                        stub.WriteSnapshot,
+                        cpb.WriteSnapshotRequest(
+                            namespace=ns,
+                            snapshot=graph_pb2.GraphSnapshot(name=name, fingerprint=snapshot, graph_fingerprint=1),
+                        ),
+                    )
+                    for start in range(0, PARTITIONS, 5000):
+                        await c.call(
+                            stub.WriteSnapshotPartitions,
+                            cpb.WriteSnapshotPartitionsRequest(
+                                namespace=ns,
+                                name=name,
+                                snapshot_fingerprint=snapshot,
+                                artifact_key=artifact,
+                                partitions=[partition(i) for i in range(start, start + 5000)],
+                            ),
+                        )
+
+            uvloop.run(prepare())
+            request = pb.GetNamespaceRequest(name=ns)
+            result["grpc"] = _drive(
+                f"127.0.0.1:{grpc_port}", "/artimeta.v1.NamespaceService/GetNamespace", request.SerializeToString()
+            )
+            result["connect_json"] = _drive_http(
+                f"http://127.0.0.1:{http_port}",
+                "/artimeta.v1.NamespaceService/GetNamespace",
+                json.dumps({"name": ns}).encode(),
+            )
+            g, c = result["grpc"]["rpc_per_s"], result["connect_json"]["rpc_per_s"]
+            result["connect_json_over_grpc"] = round(c / g, 2) if g else None
+            result["connect_json_vs_http_ceiling"] = round(c / result["ceiling_bare_uvicorn_json"]["rpc_per_s"], 2)
+            result["console"] = {
+                "partitions_in_artifact": PARTITIONS,
+                **uvloop.run(_console_timings(f"http://127.0.0.1:{http_port}", ns, name, snapshot, artifact)),
+            }
+        finally:
+            _stop(server)
+    finally:
+        stack.remove()
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

@@ -1,0 +1,4 @@
+declare module "cytoscape-dagre" {
+  const ext: import("cytoscape").Ext;
+  export default ext;
+}
