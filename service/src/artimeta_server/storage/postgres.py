@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from artimeta_server import metrics, tracing
-from artimeta_server.domain.errors import Aborted, Unavailable
+from artimeta_server.domain.errors import Aborted, NotFound, Unavailable
 
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -46,6 +46,9 @@ def translate(exc: BaseException) -> BaseException:
         return Unavailable("the database is unreachable", reason="DATABASE_UNAVAILABLE")
     if isinstance(exc, TimeoutError):
         return Unavailable("timed out waiting for a database connection", reason="DATABASE_UNAVAILABLE")
+    if isinstance(exc, asyncpg.ForeignKeyViolationError) and 'table "namespaces"' in (exc.detail or ""):
+        # A write raced the deletion of its namespace (resolved just before, gone by commit).
+        return NotFound("the namespace was deleted", reason="NAMESPACE_NOT_FOUND")
     return exc
 
 
