@@ -5,7 +5,7 @@ declares for the method (PERMISSION_DENIED otherwise)."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -14,6 +14,7 @@ from artimeta_server.domain.auth import Principal, Tokens
 from artimeta_server.domain.errors import DomainError
 from artimeta_server.rpc import access, errors
 from artimeta_server.rpc.context import current_call
+from artimeta_server.rpc.interceptor import WrappingInterceptor, rebuild
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -26,28 +27,18 @@ def bearer(context: Context) -> str:
     return ""
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     def __init__(self, tokens: Tokens, open_services: frozenset[str]) -> None:
+        super().__init__()
         self._tokens = tokens
         self._open = open_services
-        self._cache: dict[str, grpc.RpcMethodHandler[Any, Any] | None] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        method = handler_call_details.method
-        if method in self._cache:
-            return self._cache[method]
-        handler = await continuation(handler_call_details)
+    def wrap(self, handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any] | None:
         service = method.lstrip("/").partition("/")[0]
         rule = access.rule_for(method)
-        if handler is None or service in self._open or rule.open:
-            return handler
-        wrapped = self._wrap(handler, method, rule)
-        self._cache[method] = wrapped
-        return wrapped
+        if service in self._open or rule.open:
+            return None
+        return self._wrap(handler, method, rule)
 
     async def _principal(self, context: Context) -> Principal:
         principal = await self._tokens.authenticate(bearer(context))
@@ -63,7 +54,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(
         self, h: grpc.RpcMethodHandler[Any, Any], method: str, rule: access.Rule
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        kw = {"request_deserializer": h.request_deserializer, "response_serializer": h.response_serializer}
         check = self._check
         principal_of = self._principal
 
@@ -120,11 +110,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
             return call
 
-        if h.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(unary_in(h.unary_unary), **kw)
-        if h.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(unary_in(h.unary_stream), **kw)
-        if h.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(stream_in(h.stream_unary), **kw)
-        assert h.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(stream_in(h.stream_stream), **kw)
+        return rebuild(h, lambda fn, unary_request: unary_in(fn) if unary_request else stream_in(fn))

@@ -13,6 +13,7 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from artimeta_server.domain import errors
+from artimeta_server.rpc.interceptor import WrappingInterceptor, rebuild
 
 log = logging.getLogger("artimeta.rpc")
 
@@ -117,38 +118,18 @@ def _wrap_stream(fn: Callable[..., Any], method: str, translate: Translate | Non
     return _wrap_unary(fn, method, translate)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
+class ErrorInterceptor(WrappingInterceptor):
     def __init__(self, translate: Translate | None = None) -> None:
+        super().__init__()
         self._translate = translate
-        self._cache: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        method = handler_call_details.method
-        cached = self._cache.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(handler_call_details)
-        if handler is None or not method.startswith("/artimeta."):
-            return handler
-        wrapped = self._wrap(handler, method)
-        self._cache[method] = wrapped
-        return wrapped
-
-    def _wrap(self, h: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any]:
+    def wrap(self, handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any] | None:
+        if not method.startswith("/artimeta."):
+            return None
         t = self._translate
-        kw = {"request_deserializer": h.request_deserializer, "response_serializer": h.response_serializer}
-        if h.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(h.unary_unary, method, t), **kw)
-        if h.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream(h.unary_stream, method, t), **kw)
-        if h.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(h.stream_unary, method, t), **kw)
-        assert h.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(h.stream_stream, method, t), **kw)
+        # _wrap_stream maps the failures of an async-generator behaviour and falls back to
+        # _wrap_unary for a plain coroutine.
+        return rebuild(handler, lambda fn, _unary_request: _wrap_stream(fn, method, t))
 
 
 __all__ = ["CODES", "ErrorInterceptor", "abort", "describe", "report", "status_for"]

@@ -11,7 +11,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -19,6 +19,7 @@ import grpc
 from artimeta_server import metrics, tracing
 from artimeta_server.rpc import access
 from artimeta_server.rpc.context import current_call
+from artimeta_server.rpc.interceptor import WrappingInterceptor, rebuild
 
 log = logging.getLogger("artimeta.access")
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -47,28 +48,12 @@ def _code_of(context: Context, exc: BaseException | None) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-class ObserveInterceptor(grpc.aio.ServerInterceptor):
+class ObserveInterceptor(WrappingInterceptor):
     def __init__(self, *, log_requests: bool = True) -> None:
+        super().__init__()
         self._log_requests = log_requests
-        self._cache: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        method = handler_call_details.method
-        cached = self._cache.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        wrapped = self._wrap(handler, method)
-        self._cache[method] = wrapped
-        return wrapped
-
-    def _wrap(self, h: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any]:
+    def wrap(self, h: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any]:
         service, _, name = method.lstrip("/").partition("/")
         field = access.rule_for(method).field
         handled = {c: metrics.RPC_HANDLED.labels(service, name, c.name) for c in grpc.StatusCode}
@@ -166,12 +151,4 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
 
             return unary
 
-        kw = {"request_deserializer": h.request_deserializer, "response_serializer": h.response_serializer}
-        if h.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(wrap(h.unary_unary, True), **kw)
-        if h.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(wrap(h.unary_stream, True), **kw)
-        if h.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(wrap(h.stream_unary, False), **kw)
-        assert h.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(wrap(h.stream_stream, False), **kw)
+        return rebuild(h, wrap)

@@ -1,0 +1,56 @@
+"""What every artimeta server interceptor shares: each method's handler is wrapped once, on its
+first call, and the wrapped handler is reused; a wrapper replaces each behaviour of a handler
+whatever its streaming kind."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import grpc
+
+if TYPE_CHECKING:
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+else:  # the runtime class is not generic; only the stubs are
+    Handler = grpc.RpcMethodHandler
+Behaviour = Callable[..., Any]
+
+
+def rebuild(h: Handler, wrap: Callable[[Behaviour, bool], Behaviour]) -> Handler:
+    """`h` with its behaviour replaced by wrap(behaviour, request_is_unary)."""
+    kw = {"request_deserializer": h.request_deserializer, "response_serializer": h.response_serializer}
+    if h.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(wrap(h.unary_unary, True), **kw)
+    if h.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(wrap(h.unary_stream, True), **kw)
+    if h.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(wrap(h.stream_unary, False), **kw)
+    assert h.stream_stream is not None
+    return grpc.stream_stream_rpc_method_handler(wrap(h.stream_stream, False), **kw)
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self._wrapped: dict[str, Handler] = {}
+
+    def wrap(self, handler: Handler, method: str) -> Handler | None:
+        """The wrapped handler for `method`, or None to leave it as it is."""
+        raise NotImplementedError
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        wrapped = self.wrap(handler, method)
+        if wrapped is None:
+            return handler
+        self._wrapped[method] = wrapped
+        return wrapped
