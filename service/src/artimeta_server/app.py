@@ -143,7 +143,8 @@ async def build_domain(settings: Settings) -> Domain:
         max_connections=settings.blob_threads,
         timeout_s=settings.s3_timeout_s,
     )
-    blobs = S3BlobStore(client, settings.s3_bucket, threads=settings.blob_threads)
+    blob_index = PostgresBlobIndex(db)
+    blobs = S3BlobStore(client, settings.s3_bucket, threads=settings.blob_threads, mark_in_use=blob_index.add)
     await db.open()
     try:
         await blobs.ensure_bucket()
@@ -153,7 +154,7 @@ async def build_domain(settings: Settings) -> Domain:
         raise
     namespaces = Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s)
     documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
-    blob_service = Blobs(blobs, PostgresBlobIndex(db), namespaces, max_message_bytes=settings.max_message_bytes)
+    blob_service = Blobs(blobs, blob_index, namespaces, max_message_bytes=settings.max_message_bytes)
     return Domain(
         db=db,
         blobs=blobs,

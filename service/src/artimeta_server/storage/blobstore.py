@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -88,11 +88,18 @@ def make_client(
     return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region, http_client=http)
 
 
+MarkInUse = Callable[[int, list[Digest]], Awaitable[None]]
+
+
 class S3BlobStore:
-    def __init__(self, client: Minio, bucket: str, *, threads: int) -> None:
+    def __init__(self, client: Minio, bucket: str, *, threads: int, mark_in_use: MarkInUse | None = None) -> None:
         self._client = client
         self.bucket = bucket
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="blobstore")
+        # Server-side writers reuse an existing blob without rewriting it: marking it in use in
+        # the blob index first (a row gc locks and checks) keeps gc from deleting it between
+        # this reuse and the insert of the row that will reference it.
+        self._mark_in_use = mark_in_use
 
     async def _run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -148,6 +155,8 @@ class S3BlobStore:
     async def put(self, namespace_id: int, data: bytes) -> Digest:
         digest = Digest.of(data)
         key = cas_key(namespace_id, digest)
+        if self._mark_in_use is not None:
+            await self._mark_in_use(namespace_id, [digest])
 
         def put() -> None:
             if self._exists_sync(key):
