@@ -79,11 +79,16 @@ def echo_server() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def new_stack(durable: bool = True) -> Stack:
+    """A stack, not yet started, in a new temporary folder that its remove() deletes."""
+    home = Path(tempfile.mkdtemp(prefix="artimeta-bench-", dir="/tmp"))
+    home.chmod(0o755)  # the postgres user must reach its folders when this runs as root
+    return Stack(home, durable=durable)
+
+
 @contextmanager
 def local_stack(durable: bool = True) -> Iterator[Stack]:
-    home = Path(tempfile.mkdtemp(prefix="artimeta-bench-", dir="/tmp"))
-    home.chmod(0o755)
-    stack = Stack(home / "stack", durable=durable)
+    stack = new_stack(durable)
     stack.start()
     try:
         yield stack

@@ -18,12 +18,10 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
@@ -38,8 +36,8 @@ import artimeta
 from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
-from artimeta_server.devstack.stack import Stack
 from artimeta_server.storage.connection import FILTERED_READ
+from bench.ceilings import new_stack
 
 SCALE = float(os.environ.get("BENCH_CONNECTION_SCALE", "1"))
 CONCURRENCY = 16
@@ -322,9 +320,7 @@ async def _filtered_reads(target: str, dsn: str, namespace: str) -> dict[str, An
 
 
 async def _run() -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix="artimeta-bench-", dir="/tmp"))
-    root.chmod(0o755)
-    stack = Stack(root / "stack", durable=False)
+    stack = new_stack(durable=False)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         stack.start()
@@ -376,7 +372,6 @@ async def _run() -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 p.kill()
         stack.remove()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> dict[str, Any]:

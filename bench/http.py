@@ -21,11 +21,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.ceilings import new_stack
 from bench.workers import CONCURRENCY, LOADERS, SECONDS, WARMUP_S, _drive, _stop, _wait_ready
 
 PARTITIONS = 100_000
@@ -171,12 +170,9 @@ def main() -> dict[str, Any]:
     from artimeta.v1 import connection_pb2_grpc, graph_pb2
     from artimeta.v1 import namespace_pb2 as pb
     from artimeta_server.devstack.procs import free_port
-    from artimeta_server.devstack.stack import Stack
     from tests.http.test_console_arti import partition
 
-    home = Path(tempfile.mkdtemp(prefix="artimeta-bench-", dir="/tmp"))
-    home.chmod(0o755)
-    stack = Stack(home / "stack", durable=False)
+    stack = new_stack(durable=False)
     stack.start()
     result: dict[str, Any] = {
         "benchmark": "http",

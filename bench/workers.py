@@ -19,10 +19,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
+
+from bench.ceilings import new_stack
 
 CONCURRENCY = 16
 LOADERS = 2
@@ -163,15 +163,12 @@ def main() -> dict[str, Any]:
 
     from artimeta.v1 import namespace_pb2 as pb
     from artimeta_server.devstack.procs import free_port
-    from artimeta_server.devstack.stack import Stack
     from artimeta_server.domain.auth import Role, Tokens
     from artimeta_server.storage import migrate
     from artimeta_server.storage.postgres import Database
     from artimeta_server.storage.tokens import PostgresTokens
 
-    home = Path(tempfile.mkdtemp(prefix="artimeta-bench-", dir="/tmp"))
-    home.chmod(0o755)
-    stack = Stack(home / "stack", durable=False)
+    stack = new_stack(durable=False)
     stack.start()
     result: dict[str, Any] = {
         "benchmark": "workers",
