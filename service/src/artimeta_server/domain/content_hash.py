@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from artimeta_server.domain import validation
 from artimeta_server.domain.errors import InvalidArgument
 
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -83,16 +84,4 @@ def check_hashes(values: Iterable[str], *, field: str) -> list[str]:
 
 
 def check_text(value: str, *, field: str, required: bool = True, max_len: int = MAX_TEXT) -> str:
-    if required and not value:
-        raise InvalidArgument(f"{field} is empty", reason="EMPTY_FIELD", metadata={"field": field})
-    if len(value) > max_len:
-        raise InvalidArgument(
-            f"{field} is {len(value)} characters long; at most {max_len} are allowed",
-            reason="FIELD_TOO_LONG",
-            metadata={"field": field},
-        )
-    if "\x00" in value:
-        raise InvalidArgument(
-            f"{field} contains a NUL character", reason="INVALID_CHARACTER", metadata={"field": field}
-        )
-    return value
+    return validation.text(value, field=field, max_len=max_len, required=required)
