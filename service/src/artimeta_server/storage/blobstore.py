@@ -209,6 +209,7 @@ class S3BlobStore:
                 self.bucket, key, io.BytesIO(data), len(data), content_type="application/octet-stream"
             )
         )
+        metrics.BLOB_BYTES.labels("in").inc(len(data))
 
     async def get_key(self, key: str) -> bytes:
         def get() -> bytes:
@@ -219,7 +220,9 @@ class S3BlobStore:
                 resp.close()
                 resp.release_conn()
 
-        return await self._run(get)
+        data = await self._run(get)
+        metrics.BLOB_BYTES.labels("out").inc(len(data))
+        return data
 
     async def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
         """The bytes [offset, offset+length) in chunks, one chunk read ahead: memory stays at two
@@ -228,6 +231,7 @@ class S3BlobStore:
             return
         resp: Any = await self._run(lambda: self._client.get_object(self.bucket, key, offset=offset, length=length))
         loop = asyncio.get_running_loop()
+        out = metrics.BLOB_BYTES.labels("out")
 
         def read() -> bytes:
             return bytes(resp.read(chunk_size))
@@ -244,6 +248,7 @@ class S3BlobStore:
                 if not data:
                     return
                 pending = loop.run_in_executor(self._pool, read)
+                out.inc(len(data))
                 yield data
         finally:
             resp.close()
@@ -259,6 +264,7 @@ class S3BlobStore:
     async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> str:
         client: Any = self._client
         etag: str = await self._run(lambda: client._upload_part(self.bucket, key, data, None, upload_id, part_number))
+        metrics.BLOB_BYTES.labels("in").inc(len(data))
         return etag
 
     async def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None:
