@@ -53,7 +53,7 @@ from artimeta_server.rpc.records import RecordServicer
 from artimeta_server.rpc.tags import TagServicer
 from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blob_index import PostgresBlobIndex
-from artimeta_server.storage.blobstore import S3BlobStore, make_client
+from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
 from artimeta_server.storage.cache import PostgresCache
 from artimeta_server.storage.connection import PostgresConnection
 from artimeta_server.storage.namespaces import PostgresNamespaces
@@ -144,7 +144,13 @@ async def build_domain(settings: Settings) -> Domain:
         timeout_s=settings.s3_timeout_s,
     )
     blob_index = PostgresBlobIndex(db)
-    blobs = S3BlobStore(client, settings.s3_bucket, threads=settings.blob_threads, mark_in_use=blob_index.add)
+    blobs = S3BlobStore(
+        client,
+        settings.s3_bucket,
+        threads=settings.blob_threads,
+        mark_in_use=blob_index.add,
+        presign_client=presigner_for(settings),
+    )
     await db.open()
     try:
         await blobs.ensure_bucket()

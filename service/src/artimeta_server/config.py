@@ -34,6 +34,9 @@ class Settings:
     s3_secure: bool = False
     s3_region: str = ""
     s3_timeout_s: float = 30.0
+    # Where clients outside reach S3 (`https://s3.example.com` or host:port): presigned URLs are
+    # signed for this host instead of s3_endpoint. Empty: the server's own endpoint.
+    s3_public_endpoint: str = ""
     blob_threads: int = 16
     inline_document_limit: int = 256 * 1024
     max_document_bytes: int = 1 << 30
@@ -93,6 +96,17 @@ class Settings:
             raise ConfigError("ARTIMETA_INLINE_DOCUMENT_LIMIT must be >= 0 and ARTIMETA_MAX_MESSAGE_BYTES >= 1024")
         if self.http_listen and (":" not in self.http_listen or not self.http_listen.rpartition(":")[2].isdigit()):
             raise ConfigError(f"ARTIMETA_HTTP_LISTEN must be host:port, got {self.http_listen!r}")
+        if self.s3_public_endpoint:
+            scheme, sep, host = self.s3_public_endpoint.partition("://")
+            if (
+                (sep and scheme not in {"http", "https"})
+                or not (host if sep else scheme)
+                or "/" in (host if sep else scheme)
+            ):
+                raise ConfigError(
+                    "ARTIMETA_S3_PUBLIC_ENDPOINT must be host[:port] or http(s)://host[:port], "
+                    f"not {self.s3_public_endpoint!r}"
+                )
         if self.blob_threads < 1:
             raise ConfigError("ARTIMETA_BLOB_THREADS must be at least 1")
         if self.auth not in AUTH_MODES:

@@ -520,9 +520,7 @@ class _DownloadCheck:
     a whole-blob download, hash it on another thread; finish() raises DataLoss when the bytes are
     not the blob's, so corruption anywhere on the way is never silent."""
 
-    def __init__(
-        self, digest: Digest, offset: int, length: int, progress: Optional[Progress], verify: bool
-    ) -> None:
+    def __init__(self, digest: Digest, offset: int, length: int, progress: Optional[Progress], verify: bool) -> None:
         self.digest = digest
         self.expected = digest.size - offset if length == 0 else min(length, digest.size - offset)
         self.progress = progress

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +21,14 @@ from datetime import UTC, datetime, timedelta
 from artimeta_server.domain import validation
 from artimeta_server.domain.blob_ports import BlobIndex, KeyEntry, ObjectStore, UploadRow
 from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.errors import DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from artimeta_server.domain.errors import (
+    Aborted,
+    DataLoss,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 
@@ -34,7 +42,8 @@ MAX_FIND_MISSING = 100_000
 MAX_KEY_CHARS = 1024
 # A blob used within this window is not touched again; gc's grace must be longer than this.
 TOUCH_AFTER_S = 300.0
-# gc leaves a streaming multipart upload alone this long after it started.
+# gc leaves a streaming multipart upload alone until its lease expires; the lease is renewed
+# while bytes keep arriving (after a third of it has passed), so only a stalled upload lapses.
 UPLOAD_LEASE_S = 6 * 3600.0
 DEFAULT_URL_EXPIRY_S = 900
 MAX_URL_EXPIRY_S = 7 * 24 * 3600
@@ -157,11 +166,13 @@ class Blobs:
         *,
         max_message_bytes: int,
         part_bytes: int = PART_BYTES,
+        upload_lease_s: float = UPLOAD_LEASE_S,
     ) -> None:
         self._store = store
         self._index = index
         self._ns = namespaces
         self._part = part_bytes
+        self.upload_lease_s = upload_lease_s
         # Headroom for framing and per-item fields in batch messages.
         batch_bytes = max(1024, max_message_bytes - 64 * 1024 - 0)
         self.capabilities = Capabilities(
@@ -229,20 +240,35 @@ class Blobs:
         buffered = 0
         multipart: _Multipart | None = None
         upload_id = ""
+        renew_at = 0.0
 
         async def open_multipart() -> _Multipart:
-            nonlocal upload_id
+            nonlocal upload_id, renew_at
             upload_id = str(uuid.uuid4())
             # With the digest known, parts go straight to the final key (invisible until
             # completed); otherwise to a staging key, copied once the digest is known and checked.
             key = self._store.cas_key(ns, declared) if declared else self._store.staging_key(ns, upload_id)
             s3_id = await self._store.start_multipart(key)
-            lease = datetime.now(UTC) + timedelta(seconds=UPLOAD_LEASE_S)
+            lease = datetime.now(UTC) + timedelta(seconds=self.upload_lease_s)
             await self._index.start_upload(UploadRow(ns, upload_id, declared, key, s3_id, lease))
+            renew_at = time.monotonic() + self.upload_lease_s / 3
             return _Multipart(self._store, key, s3_id)
+
+        async def renew() -> None:
+            nonlocal renew_at
+            renew_at = time.monotonic() + self.upload_lease_s / 3
+            lease = datetime.now(UTC) + timedelta(seconds=self.upload_lease_s)
+            if not await self._index.renew_upload(ns, upload_id, lease):
+                raise Aborted(
+                    "the upload stalled past its lease and was reclaimed; upload again",
+                    reason="UPLOAD_EXPIRED",
+                    metadata={"upload_id": upload_id},
+                )
 
         async def take(piece: UploadPiece) -> None:
             nonlocal expected, total, buffered, multipart
+            if multipart is not None and time.monotonic() >= renew_at:
+                await renew()
             if piece.digest is not None:
                 if expected is not None and piece.digest != expected:
                     raise InvalidArgument(
@@ -299,6 +325,8 @@ class Blobs:
                 if buffer:
                     await multipart.add(b"".join(buffer))
                     buffer.clear()
+                if time.monotonic() >= renew_at:
+                    await renew()
                 await multipart.complete()
                 if declared is None:
                     final = self._store.cas_key(ns, actual)

@@ -137,6 +137,16 @@ class PostgresBlobIndex:
             )
         return None if r is None else upload_row(r)
 
+    async def renew_upload(self, namespace_id: int, upload_id: str, expire_time: datetime) -> bool:
+        async with self._db.connection() as conn:
+            status = await conn.execute(
+                "UPDATE blob_uploads SET expire_time = $3 WHERE namespace_id = $1 AND upload_id = $2",
+                namespace_id,
+                upload_id,
+                expire_time,
+            )
+        return bool(status.endswith(" 1"))
+
     async def finish_upload(self, namespace_id: int, upload_id: str) -> None:
         async with self._db.connection() as conn:
             await conn.execute(

@@ -23,6 +23,7 @@ from minio.deleteobjects import DeleteObject
 from minio.error import S3Error, ServerError
 
 from artimeta_server import metrics, tracing
+from artimeta_server.config import Settings
 from artimeta_server.domain.blob_ports import ObjectInfo
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, NotFound, Unavailable
@@ -88,12 +89,38 @@ def make_client(
     return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region, http_client=http)
 
 
+def presigner_for(settings: Settings) -> Minio | None:
+    """A client that only signs URLs, for ARTIMETA_S3_PUBLIC_ENDPOINT (`host[:port]` or
+    `http(s)://host[:port]`); None when unset. It never talks to S3: with the region given,
+    presigning is pure computation, and the signature covers the host outside clients send."""
+    if not settings.s3_public_endpoint:
+        return None
+    scheme, sep, host = settings.s3_public_endpoint.partition("://")
+    secure = scheme == "https" if sep else settings.s3_secure
+    return Minio(
+        host if sep else scheme,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        secure=secure,
+        region=settings.s3_region or "us-east-1",
+    )
+
+
 MarkInUse = Callable[[int, list[Digest]], Awaitable[None]]
 
 
 class S3BlobStore:
-    def __init__(self, client: Minio, bucket: str, *, threads: int, mark_in_use: MarkInUse | None = None) -> None:
+    def __init__(
+        self,
+        client: Minio,
+        bucket: str,
+        *,
+        threads: int,
+        mark_in_use: MarkInUse | None = None,
+        presign_client: Minio | None = None,
+    ) -> None:
         self._client = client
+        self._presigner = presign_client or client
         self.bucket = bucket
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="blobstore")
         # Server-side writers reuse an existing blob without rewriting it: marking it in use in
@@ -318,14 +345,43 @@ class S3BlobStore:
 
         return await self._run(listing)
 
+    async def list_page(self, prefix: str, after: str, limit: int) -> list[ObjectInfo]:
+        """At most `limit` objects under `prefix` whose keys sort after `after`, in key order."""
+
+        def page() -> list[ObjectInfo]:
+            out: list[ObjectInfo] = []
+            listing = self._client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=after or None)
+            for o in listing:
+                if o.object_name is None:
+                    continue
+                out.append(ObjectInfo(o.object_name, int(o.size or 0), o.last_modified))
+                if len(out) >= limit:
+                    break
+            return out
+
+        return await self._run(page)
+
+    async def iter_prefix(self, prefix: str, page_size: int = _DELETE_BATCH) -> AsyncIterator[list[ObjectInfo]]:
+        """The objects under `prefix` a page at a time: memory stays at one page whatever the
+        object count, and a page deleted by the consumer does not disturb the next one."""
+        after = ""
+        while True:
+            page = await self.list_page(prefix, after, page_size)
+            if not page:
+                return
+            yield page
+            if len(page) < page_size:
+                return
+            after = page[-1].key
+
     async def presign_put(self, key: str, expires_s: int) -> str:
         return await self._run(
-            lambda: self._client.presigned_put_object(self.bucket, key, expires=timedelta(seconds=expires_s))
+            lambda: self._presigner.presigned_put_object(self.bucket, key, expires=timedelta(seconds=expires_s))
         )
 
     async def presign_get(self, key: str, expires_s: int) -> str:
         return await self._run(
-            lambda: self._client.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_s))
+            lambda: self._presigner.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_s))
         )
 
     async def delete_namespace(self, namespace_id: int) -> int:

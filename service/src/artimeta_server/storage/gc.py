@@ -13,6 +13,7 @@ a crashed upload leaves nothing behind for long.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -55,122 +56,185 @@ async def collect(
     dry_run: bool = False,
     namespace: str | None = None,
     now: datetime | None = None,
+    page_size: int = _BATCH,
 ) -> GcReport:
+    """Namespaces, uploads and objects are each read a page of `page_size` at a time, so gc's
+    memory is bounded whatever their number."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(seconds=grace_s)
     report = GcReport(dry_run=dry_run, grace_s=grace_s)
-    async with db.connection() as conn:
-        if namespace is None:
-            ids = [r["id"] for r in await conn.fetch("SELECT id FROM namespaces ORDER BY id")]
-        else:
-            ids = [r["id"] for r in await conn.fetch("SELECT id FROM namespaces WHERE name = $1", namespace)]
-    for ns in ids:
-        report.namespaces += 1
-        await _expire_uploads(db, store, ns, now, cutoff, dry_run, report)
-        await _collect_namespace(db, store, ns, cutoff, dry_run, report)
+    after = 0
+    while True:
+        async with db.connection() as conn:
+            if namespace is None:
+                ids = [
+                    r["id"]
+                    for r in await conn.fetch(
+                        "SELECT id FROM namespaces WHERE id > $1 ORDER BY id LIMIT $2", after, page_size
+                    )
+                ]
+            else:
+                ids = [r["id"] for r in await conn.fetch("SELECT id FROM namespaces WHERE name = $1", namespace)]
+        for ns in ids:
+            report.namespaces += 1
+            await _expire_uploads(db, store, ns, now, cutoff, dry_run, report, page_size)
+            await _collect_namespace(db, store, ns, cutoff, dry_run, report, page_size)
+        if namespace is not None or len(ids) < page_size:
+            break
+        after = ids[-1]
     log.info("gc finished", extra=report.as_dict())
     return report
 
 
 async def _expire_uploads(
-    db: Database, store: S3BlobStore, ns: int, now: datetime, cutoff: datetime, dry_run: bool, report: GcReport
+    db: Database,
+    store: S3BlobStore,
+    ns: int,
+    now: datetime,
+    cutoff: datetime,
+    dry_run: bool,
+    report: GcReport,
+    page_size: int,
 ) -> None:
-    async with db.connection() as conn:
-        rows = [
-            upload_row(r)
-            for r in await conn.fetch(
-                "SELECT * FROM blob_uploads WHERE namespace_id = $1 AND expire_time < $2", ns, now
-            )
-        ]
-        live = {
-            str(r["upload_id"])
-            for r in await conn.fetch("SELECT upload_id FROM blob_uploads WHERE namespace_id = $1", ns)
-        }
-    for row in rows:
-        report.uploads_aborted += 1
-        if dry_run:
-            continue
-        if row.s3_upload_id is not None:
-            await store.abort_multipart(row.object_key, row.s3_upload_id)
-            if row.digest is None:
-                await store.delete_keys([row.object_key])
-        else:
-            await store.delete_keys([row.object_key])
+    after = uuid.UUID(int=0)
+    while True:
         async with db.connection() as conn:
-            await conn.execute("DELETE FROM blob_uploads WHERE namespace_id = $1 AND upload_id = $2", ns, row.upload_id)
-        live.discard(row.upload_id)
+            rows = [
+                upload_row(r)
+                for r in await conn.fetch(
+                    """
+                    SELECT * FROM blob_uploads WHERE namespace_id = $1 AND expire_time < $2 AND upload_id > $3
+                    ORDER BY upload_id LIMIT $4
+                    """,
+                    ns,
+                    now,
+                    after,
+                    page_size,
+                )
+            ]
+        for row in rows:
+            if dry_run:
+                report.uploads_aborted += 1
+                continue
+            async with db.transaction() as conn:
+                # Claimed only if its lease is still expired: an upload that renewed it since the
+                # page was read keeps going. Its renewal waits on this row lock meanwhile, and a
+                # failed abort rolls the claim back for the next run.
+                claimed = await conn.fetchval(
+                    """
+                    DELETE FROM blob_uploads WHERE namespace_id = $1 AND upload_id = $2 AND expire_time < $3
+                    RETURNING 1
+                    """,
+                    ns,
+                    uuid.UUID(row.upload_id),
+                    now,
+                )
+                if claimed is None:
+                    continue
+                report.uploads_aborted += 1
+                if row.s3_upload_id is not None:
+                    await store.abort_multipart(row.object_key, row.s3_upload_id)
+                    if row.digest is None:
+                        await store.delete_keys([row.object_key])
+                else:
+                    await store.delete_keys([row.object_key])
+        if len(rows) < page_size:
+            break
+        after = uuid.UUID(rows[-1].upload_id)
     # Staging objects whose upload row is gone (a crash between the copy and the cleanup).
-    orphans = [
-        o.key
-        for o in await store.list_prefix(store.staging_key(ns, ""))
-        if o.key.rsplit("/", 1)[-1] not in live and o.modified is not None and o.modified < cutoff
-    ]
-    report.staging_deleted += len(orphans)
-    if orphans and not dry_run:
-        await store.delete_keys(orphans)
+    async for page in store.iter_prefix(store.staging_key(ns, ""), page_size):
+        old = [o for o in page if o.modified is not None and o.modified < cutoff]
+        if not old:
+            continue
+        ids = [o.key.rsplit("/", 1)[-1] for o in old]
+        async with db.connection() as conn:
+            live = {
+                str(r["upload_id"])
+                for r in await conn.fetch(
+                    "SELECT upload_id FROM blob_uploads WHERE namespace_id = $1 AND upload_id::text = ANY($2::text[])",
+                    ns,
+                    ids,
+                )
+            }
+        orphans = [o.key for o, i in zip(old, ids, strict=True) if i not in live]
+        report.staging_deleted += len(orphans)
+        if orphans and not dry_run:
+            await store.delete_keys(orphans)
 
 
 async def _collect_namespace(
-    db: Database, store: S3BlobStore, ns: int, cutoff: datetime, dry_run: bool, report: GcReport
+    db: Database, store: S3BlobStore, ns: int, cutoff: datetime, dry_run: bool, report: GcReport, page_size: int
 ) -> None:
-    objects = await store.list_prefix(cas_prefix(ns))
-    report.blobs_scanned += len(objects)
-    old: list[tuple[Digest, str]] = []
-    for o in objects:
-        h = digest_hash_of_key(o.key)
-        if h is None:
-            continue
-        if o.modified is None or o.modified >= cutoff:
-            report.kept_young += 1
-            continue
-        old.append((Digest(h, o.size), o.key))
     refs_sql = references_query(BLOB_REFERENCES)
-    for start in range(0, len(old), _BATCH):
-        batch = old[start : start + _BATCH]
-        hashes = [d.hash for d, _ in batch]
-        sizes = [d.size for d, _ in batch]
-        async with db.transaction() as conn:
-            referenced = {(r["hash"], r["size"]) for r in await conn.fetch(refs_sql, ns, hashes, sizes)}
-            # Lock the index rows of this batch: a concurrent FindMissing that would refresh one
-            # waits for us, then finds it gone and reports the blob missing.
-            recent = {
-                (r["hash"], r["size"])
-                for r in await conn.fetch(
-                    """
-                    SELECT b.hash, b.size, b.last_used FROM blobs b
-                    JOIN unnest($2::text[], $3::bigint[]) AS req(hash, size) ON b.hash = req.hash AND b.size = req.size
-                    WHERE b.namespace_id = $1 FOR UPDATE OF b
-                    """,
-                    ns,
-                    hashes,
-                    sizes,
-                )
-                if r["last_used"] >= cutoff
-            }
-            victims = []
-            for d, key in batch:
-                if (d.hash, d.size) in referenced:
-                    report.kept_referenced += 1
-                elif (d.hash, d.size) in recent:
-                    report.kept_recently_used += 1
-                else:
-                    victims.append((d, key))
-            report.blobs_deleted += len(victims)
-            report.bytes_deleted += sum(d.size for d, _ in victims)
-            if dry_run or not victims:
+    async for objects in store.iter_prefix(cas_prefix(ns), page_size):
+        report.blobs_scanned += len(objects)
+        batch: list[tuple[Digest, str]] = []
+        for o in objects:
+            h = digest_hash_of_key(o.key)
+            if h is None:
                 continue
-            await conn.execute(
+            if o.modified is None or o.modified >= cutoff:
+                report.kept_young += 1
+                continue
+            batch.append((Digest(h, o.size), o.key))
+        if batch:
+            await _collect_batch(db, store, ns, batch, cutoff, dry_run, report, refs_sql)
+
+
+async def _collect_batch(
+    db: Database,
+    store: S3BlobStore,
+    ns: int,
+    batch: list[tuple[Digest, str]],
+    cutoff: datetime,
+    dry_run: bool,
+    report: GcReport,
+    refs_sql: str,
+) -> None:
+    hashes = [d.hash for d, _ in batch]
+    sizes = [d.size for d, _ in batch]
+    async with db.transaction() as conn:
+        referenced = {(r["hash"], r["size"]) for r in await conn.fetch(refs_sql, ns, hashes, sizes)}
+        # Lock the index rows of this batch: a concurrent FindMissing that would refresh one
+        # waits for us, then finds it gone and reports the blob missing.
+        recent = {
+            (r["hash"], r["size"])
+            for r in await conn.fetch(
                 """
-                DELETE FROM blobs b USING unnest($2::text[], $3::bigint[]) AS v(hash, size)
-                WHERE b.namespace_id = $1 AND b.hash = v.hash AND b.size = v.size
+                SELECT b.hash, b.size, b.last_used FROM blobs b
+                JOIN unnest($2::text[], $3::bigint[]) AS req(hash, size) ON b.hash = req.hash AND b.size = req.size
+                WHERE b.namespace_id = $1 FOR UPDATE OF b
                 """,
                 ns,
-                [d.hash for d, _ in victims],
-                [d.size for d, _ in victims],
+                hashes,
+                sizes,
             )
-            # Deleted while the index rows are locked; if S3 fails, the transaction rolls back
-            # and the index still (harmlessly) lists blobs FindMissing re-checks.
-            await store.delete_keys([key for _, key in victims])
+            if r["last_used"] >= cutoff
+        }
+        victims = []
+        for d, key in batch:
+            if (d.hash, d.size) in referenced:
+                report.kept_referenced += 1
+            elif (d.hash, d.size) in recent:
+                report.kept_recently_used += 1
+            else:
+                victims.append((d, key))
+        report.blobs_deleted += len(victims)
+        report.bytes_deleted += sum(d.size for d, _ in victims)
+        if dry_run or not victims:
+            return
+        await conn.execute(
+            """
+            DELETE FROM blobs b USING unnest($2::text[], $3::bigint[]) AS v(hash, size)
+            WHERE b.namespace_id = $1 AND b.hash = v.hash AND b.size = v.size
+            """,
+            ns,
+            [d.hash for d, _ in victims],
+            [d.size for d, _ in victims],
+        )
+        # Deleted while the index rows are locked; if S3 fails, the transaction rolls back
+        # and the index still (harmlessly) lists blobs FindMissing re-checks.
+        await store.delete_keys([key for _, key in victims])
 
 
 async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace: str | None) -> None:
