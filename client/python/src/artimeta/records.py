@@ -13,16 +13,17 @@ files, empty folders and symlinks included.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import stat
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, BinaryIO, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from artimeta.blobs import SMALL_BLOB, Blobs, Digest, Progress
-from artimeta.client import Client
+from artimeta.blobs import SMALL_BLOB, AsyncBlobs, Blobs, Digest, Progress
+from artimeta.client import AsyncClient, Client
 from artimeta.v1 import records_pb2 as pb
 from artimeta.v1 import records_pb2_grpc
 
@@ -104,72 +105,23 @@ class Records:
         """Commits `directory` as record `uuid`: asks which file blobs are missing, sends only
         those, then commits the manifest (merged into the stored one unless `replace`)."""
         local = scan_directory(directory)
-        files = [e for e in local if e.digest is not None]
-        missing = set(self.blobs.find_missing(list({e.digest for e in files if e.digest is not None})))
-        todo: Dict[Digest, str] = {}
-        for e in files:
-            if e.digest in missing and e.digest not in todo:
-                todo[e.digest] = e.absolute
+        missing = set(self.blobs.find_missing(_file_digests(local)))
+        todo = _to_send(local, missing)
         uploaded_bytes = self._upload(todo, progress)
-        entries = [
-            pb.RecordEntry(
-                path=e.path,
-                kind=e.kind,  # type: ignore[arg-type]
-                mode=e.mode,
-                digest=e.digest.to_proto() if e.digest is not None else None,
-                modify_time_ns=e.mtime_ns,
-                link_target=e.link_target,
-            )
-            for e in local
-        ]
-        req = pb.CommitRecordRequest(
-            namespace=self.namespace,
-            uuid=uuid,
-            entries=entries,
-            metadata=dict(metadata or {}),
-            set_metadata=metadata is not None,
-            relations=[pb.RecordRelation(related_uuid=r, name=n) for r, n in relations],
-            mode=pb.COMMIT_MODE_REPLACE if replace else pb.COMMIT_MODE_MERGE,
-        )
+        req = _commit_request(self.namespace, uuid, local, metadata, relations, replace)
         resp = self.client.call(self._stub.CommitRecord, req)
-        return CommitStats(resp.record, resp.created, len(files), len(todo), uploaded_bytes)
+        return _stats(resp, local, todo, uploaded_bytes)
 
-    def _upload(self, todo: dict[Digest, str], progress: Optional[Progress]) -> int:
-        total = sum(d.size for d in todo)
-        done = 0
-        small = [(d, p) for d, p in todo.items() if d.size <= SMALL_BLOB]
-        large = [(d, p) for d, p in todo.items() if d.size > SMALL_BLOB]
-        batch: List[bytes] = []
-        held = 0
+    def _upload(self, todo: Dict[Digest, str], progress: Optional[Progress]) -> int:
+        sent = _Sent(todo, progress)
         limit = min(self.blobs.capabilities().max_batch_total_bytes, 8 * 1024 * 1024)
-        for d, path in small:
-            with open(path, "rb") as f:
-                data = f.read()
-            if Digest.of(data) != d:
-                raise RuntimeError(f"{path} changed while it was being committed")
-            if batch and (held + len(data) > limit or len(batch) >= _BATCH_FILES):
-                self.blobs.batch_update(batch)
-                done += held
-                if progress is not None:
-                    progress(done, total)
-                batch, held = [], 0
-            batch.append(data)
-            held += len(data)
-        if batch:
+        for batch in _small_batches(todo, limit):
             self.blobs.batch_update(batch)
-            done += held
-            if progress is not None:
-                progress(done, total)
-        for d, path in large:
-            base = done
-
-            def step(n: int, _t: int, base: int = base) -> None:
-                if progress is not None:
-                    progress(base + n, total)
-
-            self.blobs.upload_file(path, digest=d, progress=step)
-            done += d.size
-        return done
+            sent.add(sum(len(b) for b in batch))
+        for d, path in _large(todo):
+            self.blobs.upload_file(path, digest=d, progress=sent.step())
+            sent.add(d.size)
+        return sent.done
 
     def get(self, uuid: str) -> pb.Record:
         return self.client.call(self._stub.GetRecord, pb.GetRecordRequest(namespace=self.namespace, uuid=uuid)).record
@@ -178,73 +130,21 @@ class Records:
         """Writes record `uuid` into `directory` (created if needed; existing files at the same
         paths are overwritten, others kept). Raises artimeta.NotFound when the record is unknown."""
         record = self.get(uuid)
-        root = os.fspath(directory)
-        os.makedirs(root, exist_ok=True)
-        dirs = [e for e in record.entries if e.kind == pb.RECORD_ENTRY_KIND_DIRECTORY]
-        files = [e for e in record.entries if e.kind == pb.RECORD_ENTRY_KIND_FILE]
-        links = [e for e in record.entries if e.kind == pb.RECORD_ENTRY_KIND_SYMLINK]
-        for e in dirs:
-            os.makedirs(self._target(root, e.path), exist_ok=True)
-        total = sum(e.digest.size_bytes for e in files)
-        done = 0
-        small = [e for e in files if e.digest.size_bytes <= SMALL_BLOB]
-        large = [e for e in files if e.digest.size_bytes > SMALL_BLOB]
-        unique = list(dict.fromkeys(Digest.from_proto(e.digest) for e in small))
-        datas = self.blobs.batch_read(unique) if unique else []
-        contents = {d: datas[i] for i, d in enumerate(unique)}
-        for e in small:
-            self._write(root, e, contents[Digest.from_proto(e.digest)])
-            done += e.digest.size_bytes
-        if progress is not None and small:
-            progress(done, total)
+        plan = _Retrieval(record, directory)
+        datas = self.blobs.batch_read(plan.unique_small) if plan.unique_small else []
+        plan.write_small(datas, progress)
 
         def fetch(e: pb.RecordEntry) -> int:
-            target = self._target(root, e.path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
+            target = plan.prepare(e)
             self.blobs.download_to_file(Digest.from_proto(e.digest), target)
-            self._finish(target, e)
+            _finish(target, e)
             return int(e.digest.size_bytes)
 
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            for n in pool.map(fetch, large):
-                done += n
-                if progress is not None:
-                    progress(done, total)
-        for e in links:
-            target = self._target(root, e.path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if os.path.lexists(target):
-                os.unlink(target)
-            os.symlink(e.link_target, target)
-        for e in reversed(dirs):  # deepest first, so writing children does not move parents' mtime
-            target = self._target(root, e.path)
-            os.chmod(target, e.mode or 0o755)
-            if e.modify_time_ns:
-                os.utime(target, ns=(e.modify_time_ns, e.modify_time_ns))
+            for n in pool.map(fetch, plan.large):
+                plan.count(n, progress)
+        plan.finish()
         return record
-
-    @staticmethod
-    def _target(root: str, path: str) -> str:
-        target = os.path.normpath(os.path.join(root, *path.split("/")))
-        if os.path.commonpath([os.path.abspath(root), os.path.abspath(target)]) != os.path.abspath(root):
-            raise ValueError(f"record path {path!r} escapes the target directory")
-        return target
-
-    def _write(self, root: str, e: pb.RecordEntry, data: bytes) -> None:
-        target = self._target(root, e.path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if os.path.islink(target):
-            os.unlink(target)
-        with open(target, "wb") as f:
-            f.write(data)
-        self._finish(target, e)
-
-    @staticmethod
-    def _finish(target: str, e: pb.RecordEntry) -> None:
-        if e.mode:
-            os.chmod(target, e.mode)
-        if e.modify_time_ns:
-            os.utime(target, ns=(e.modify_time_ns, e.modify_time_ns))
 
     def export_tar(self, uuid: str, out: BinaryIO, *, progress: Optional[Progress] = None) -> pb.Record:
         """Writes record `uuid` to `out` as a tar stream (paths, modes, mtimes, empty folders,
@@ -306,6 +206,279 @@ class Records:
         return list(self.client.call(self._stub.ListRelatedRecords, req).uuids)
 
 
+class AsyncRecords:
+    """RecordService for one namespace, on an `artimeta.AsyncClient`: commit and retrieve record
+    directories like `Records`, sharing its plan; directory scans and file writes run in threads."""
+
+    def __init__(
+        self, client: AsyncClient, namespace: str, *, blobs: Optional[AsyncBlobs] = None, concurrency: int = 4
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.blobs = blobs or AsyncBlobs(client, namespace)
+        self.concurrency = concurrency
+
+    @property
+    def _stub(self) -> records_pb2_grpc.RecordServiceStub:
+        return self.client.stub(records_pb2_grpc.RecordServiceStub)
+
+    async def commit_directory(
+        self,
+        uuid: str,
+        directory: PathLike,
+        *,
+        metadata: Optional[Mapping[str, str]] = None,
+        relations: Sequence[Tuple[str, str]] = (),
+        replace: bool = False,
+        progress: Optional[Progress] = None,
+    ) -> CommitStats:
+        """See `Records.commit_directory`."""
+        local = await asyncio.to_thread(scan_directory, directory)
+        missing = set(await self.blobs.find_missing(_file_digests(local)))
+        todo = _to_send(local, missing)
+        sent = _Sent(todo, progress)
+        limit = min((await self.blobs.capabilities()).max_batch_total_bytes, 8 * 1024 * 1024)
+        batches = _small_batches(todo, limit)
+        while True:
+            batch = await asyncio.to_thread(next, batches, None)
+            if batch is None:
+                break
+            await self.blobs.batch_update(batch)
+            sent.add(sum(len(b) for b in batch))
+        for d, path in _large(todo):
+            await self.blobs.upload_file(path, digest=d, progress=sent.step())
+            sent.add(d.size)
+        req = _commit_request(self.namespace, uuid, local, metadata, relations, replace)
+        resp = await self.client.call(self._stub.CommitRecord, req)
+        return _stats(resp, local, todo, sent.done)
+
+    async def get(self, uuid: str) -> pb.Record:
+        resp = await self.client.call(self._stub.GetRecord, pb.GetRecordRequest(namespace=self.namespace, uuid=uuid))
+        return resp.record  # type: ignore[no-any-return]
+
+    async def retrieve_directory(
+        self, uuid: str, directory: PathLike, *, progress: Optional[Progress] = None
+    ) -> pb.Record:
+        """See `Records.retrieve_directory`; large files stream `concurrency` at a time."""
+        record = await self.get(uuid)
+        plan = await asyncio.to_thread(_Retrieval, record, directory)
+        datas = await self.blobs.batch_read(plan.unique_small) if plan.unique_small else []
+        await asyncio.to_thread(plan.write_small, datas, progress)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def fetch(e: pb.RecordEntry) -> None:
+            async with gate:
+                target = await asyncio.to_thread(plan.prepare, e)
+                await self.blobs.download_to_file(Digest.from_proto(e.digest), target)
+                await asyncio.to_thread(_finish, target, e)
+                plan.count(int(e.digest.size_bytes), progress)
+
+        await asyncio.gather(*(fetch(e) for e in plan.large))
+        await asyncio.to_thread(plan.finish)
+        return record
+
+    async def contains(self, uuid: str) -> bool:
+        req = pb.ContainsRecordRequest(namespace=self.namespace, uuid=uuid)
+        return bool((await self.client.call(self._stub.ContainsRecord, req)).contains)
+
+    async def delete(self, uuid: str, *, allow_missing: bool = True) -> bool:
+        req = pb.DeleteRecordRequest(namespace=self.namespace, uuid=uuid, allow_missing=allow_missing)
+        return bool((await self.client.call(self._stub.DeleteRecord, req)).deleted)
+
+    async def list(
+        self, *, uuid_prefix: str = "", metadata: Optional[Mapping[str, str]] = None, page_size: int = 0
+    ) -> AsyncIterator[pb.Record]:
+        token = ""
+        while True:
+            req = pb.ListRecordsRequest(
+                namespace=self.namespace,
+                uuid_prefix=uuid_prefix,
+                metadata=dict(metadata or {}),
+                page_size=page_size,
+                page_token=token,
+            )
+            page = await self.client.call(self._stub.ListRecords, req)
+            for record in page.records:
+                yield record
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def related(self, uuid: str, *, deep: bool = False) -> List[str]:
+        req = pb.ListRelatedRecordsRequest(namespace=self.namespace, uuid=uuid, deep=deep)
+        return list((await self.client.call(self._stub.ListRelatedRecords, req)).uuids)
+
+
+def _file_digests(local: Sequence[_Local]) -> List[Digest]:
+    return list({e.digest for e in local if e.digest is not None})
+
+
+def _to_send(local: Sequence[_Local], missing: set[Digest]) -> Dict[Digest, str]:
+    """The file to read each missing blob from (a blob held by several files is sent once)."""
+    todo: Dict[Digest, str] = {}
+    for e in local:
+        if e.digest is not None and e.digest in missing and e.digest not in todo:
+            todo[e.digest] = e.absolute
+    return todo
+
+
+def _commit_request(
+    namespace: str,
+    uuid: str,
+    local: Sequence[_Local],
+    metadata: Optional[Mapping[str, str]],
+    relations: Sequence[Tuple[str, str]],
+    replace: bool,
+) -> pb.CommitRecordRequest:
+    entries = [
+        pb.RecordEntry(
+            path=e.path,
+            kind=e.kind,  # type: ignore[arg-type]
+            mode=e.mode,
+            digest=e.digest.to_proto() if e.digest is not None else None,
+            modify_time_ns=e.mtime_ns,
+            link_target=e.link_target,
+        )
+        for e in local
+    ]
+    return pb.CommitRecordRequest(
+        namespace=namespace,
+        uuid=uuid,
+        entries=entries,
+        metadata=dict(metadata or {}),
+        set_metadata=metadata is not None,
+        relations=[pb.RecordRelation(related_uuid=r, name=n) for r, n in relations],
+        mode=pb.COMMIT_MODE_REPLACE if replace else pb.COMMIT_MODE_MERGE,
+    )
+
+
+def _stats(
+    resp: pb.CommitRecordResponse, local: Sequence[_Local], todo: Dict[Digest, str], uploaded_bytes: int
+) -> CommitStats:
+    files = sum(1 for e in local if e.digest is not None)
+    return CommitStats(resp.record, resp.created, files, len(todo), uploaded_bytes)
+
+
+class _Sent:
+    """Bytes sent so far by a commit, reported to its progress callback."""
+
+    def __init__(self, todo: Dict[Digest, str], progress: Optional[Progress]) -> None:
+        self.total = sum(d.size for d in todo)
+        self.progress = progress
+        self.done = 0
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def step(self) -> Optional[Progress]:
+        """A callback for one large file's own progress, reported as progress of the whole."""
+        progress, base, total = self.progress, self.done, self.total
+        if progress is None:
+            return None
+        return lambda n, _t: progress(base + n, total)
+
+
+def _small_batches(todo: Dict[Digest, str], limit: int) -> Iterator[List[bytes]]:
+    """The small files to send, read and checked, in batches of at most `limit` bytes."""
+    batch: List[bytes] = []
+    held = 0
+    for d, path in todo.items():
+        if d.size > SMALL_BLOB:
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        if Digest.of(data) != d:
+            raise RuntimeError(f"{path} changed while it was being committed")
+        if batch and (held + len(data) > limit or len(batch) >= _BATCH_FILES):
+            yield batch
+            batch, held = [], 0
+        batch.append(data)
+        held += len(data)
+    if batch:
+        yield batch
+
+
+def _large(todo: Dict[Digest, str]) -> List[Tuple[Digest, str]]:
+    return [(d, p) for d, p in todo.items() if d.size > SMALL_BLOB]
+
+
+class _Retrieval:
+    """Writing one record into a directory, for the sync and the asyncio client: folders first,
+    small files from one batch read, large files streamed by the caller, then symlinks, then
+    folders' modes and times (deepest first, so writing children does not move parents' mtime)."""
+
+    def __init__(self, record: pb.Record, directory: PathLike) -> None:
+        self.root = os.fspath(directory)
+        os.makedirs(self.root, exist_ok=True)
+        self.dirs = [e for e in record.entries if e.kind == pb.RECORD_ENTRY_KIND_DIRECTORY]
+        files = [e for e in record.entries if e.kind == pb.RECORD_ENTRY_KIND_FILE]
+        self.links = [e for e in record.entries if e.kind == pb.RECORD_ENTRY_KIND_SYMLINK]
+        for e in self.dirs:
+            os.makedirs(_target(self.root, e.path), exist_ok=True)
+        self.total = sum(e.digest.size_bytes for e in files)
+        self.done = 0
+        self.small = [e for e in files if e.digest.size_bytes <= SMALL_BLOB]
+        self.large = [e for e in files if e.digest.size_bytes > SMALL_BLOB]
+        self.unique_small = list(dict.fromkeys(Digest.from_proto(e.digest) for e in self.small))
+
+    def write_small(self, datas: Sequence[bytes], progress: Optional[Progress]) -> None:
+        contents = {d: datas[i] for i, d in enumerate(self.unique_small)}
+        for e in self.small:
+            _write(self.root, e, contents[Digest.from_proto(e.digest)])
+            self.done += e.digest.size_bytes
+        if progress is not None and self.small:
+            progress(self.done, self.total)
+
+    def prepare(self, e: pb.RecordEntry) -> str:
+        """The path a large file goes to, its folder created."""
+        target = _target(self.root, e.path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        return target
+
+    def count(self, n: int, progress: Optional[Progress]) -> None:
+        self.done += n
+        if progress is not None:
+            progress(self.done, self.total)
+
+    def finish(self) -> None:
+        for e in self.links:
+            target = self.prepare(e)
+            if os.path.lexists(target):
+                os.unlink(target)
+            os.symlink(e.link_target, target)
+        for e in reversed(self.dirs):
+            target = _target(self.root, e.path)
+            os.chmod(target, e.mode or 0o755)
+            if e.modify_time_ns:
+                os.utime(target, ns=(e.modify_time_ns, e.modify_time_ns))
+
+
+def _target(root: str, path: str) -> str:
+    target = os.path.normpath(os.path.join(root, *path.split("/")))
+    if os.path.commonpath([os.path.abspath(root), os.path.abspath(target)]) != os.path.abspath(root):
+        raise ValueError(f"record path {path!r} escapes the target directory")
+    return target
+
+
+def _write(root: str, e: pb.RecordEntry, data: bytes) -> None:
+    target = _target(root, e.path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if os.path.islink(target):
+        os.unlink(target)
+    with open(target, "wb") as f:
+        f.write(data)
+    _finish(target, e)
+
+
+def _finish(target: str, e: pb.RecordEntry) -> None:
+    if e.mode:
+        os.chmod(target, e.mode)
+    if e.modify_time_ns:
+        os.utime(target, ns=(e.modify_time_ns, e.modify_time_ns))
+
+
 class _IterReader(io.RawIOBase):
     """A readable file over an iterator of byte chunks (what tarfile.addfile reads from)."""
 
@@ -328,4 +501,4 @@ class _IterReader(io.RawIOBase):
         return n
 
 
-__all__ = ["CommitStats", "Records", "scan_directory"]
+__all__ = ["AsyncRecords", "CommitStats", "Records", "scan_directory"]
