@@ -66,22 +66,67 @@ def rss_now_mib(pid: int) -> float:
     return -1.0
 
 
-def best(fn: Any, repeat: int = 2) -> float:
-    """Best of `repeat` wall times (seconds): the machine is shared and noisy."""
-    times = []
-    for _ in range(repeat):
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """Wall time and CPU seconds of the processes taking part (this client, the artimeta server,
+    the S3 server) for each named transfer, over interleaved rounds: the machine is shared and
+    its load moves, so each transfer is run beside its ceiling round after round, and the best
+    round of each is compared."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = {"client": os.getpid(), **pids}
+        self.wall: dict[str, list[float]] = {}
+        self.cpu: dict[str, dict[str, float]] = {}
+
+    def run(self, name: str, fn: Any) -> None:
+        before = {k: cpu_s(p) for k, p in self.pids.items()}
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        elapsed = time.perf_counter() - t0
+        used = {k: cpu_s(p) - before[k] for k, p in self.pids.items()}
+        best_so_far = min(self.wall.get(name, [float("inf")]))
+        self.wall.setdefault(name, []).append(elapsed)
+        if elapsed <= best_so_far:
+            self.cpu[name] = used
+
+    def rounds(self, transfers: dict[str, Any], rounds: int) -> None:
+        for _ in range(rounds):
+            for name, fn in transfers.items():
+                self.run(name, fn)
+
+    def mib_s(self, name: str, mib: float) -> float:
+        return mib / min(self.wall[name])
+
+    def report(self, mib: float) -> dict[str, Any]:
+        return {
+            name: {
+                "best_mib_s": round(self.mib_s(name, mib), 1),
+                "rounds_mib_s": [round(mib / t, 1) for t in self.wall[name]],
+                "cpu_s_best_round": {k: round(v, 3) for k, v in self.cpu[name].items()},
+            }
+            for name in self.wall
+        }
 
 
-def raw_stream(mc: Minio, bucket: str, path: Path, size: int) -> dict[str, float]:
-    def up() -> None:
+ROUNDS = int(os.environ.get("BENCH_BLOBS_ROUNDS", "3"))
+
+
+def stream_transfers(
+    mc: Minio, bucket: str, blobs: Blobs, path: Path, digest: Digest, ns_id: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Uploads and downloads, each beside the raw client's: (uploads, downloads)."""
+    size = digest.size
+
+    def raw_up() -> None:
         with open(path, "rb") as f:
             mc.put_object(bucket, "raw-stream", f, size)
 
-    def down() -> None:
+    def raw_down() -> None:
         resp = mc.get_object(bucket, "raw-stream")
         try:
             for _ in resp.stream(MIB):
@@ -90,12 +135,6 @@ def raw_stream(mc: Minio, bucket: str, path: Path, size: int) -> dict[str, float
             resp.close()
             resp.release_conn()
 
-    t_up = best(up)
-    t_down = best(down)
-    return {"upload_mib_s": size / MIB / t_up, "download_mib_s": size / MIB / t_down}
-
-
-def ours_stream(blobs: Blobs, path: Path, digest: Digest, mc: Minio, bucket: str, ns_id: int) -> dict[str, float]:
     def up() -> None:
         # Drop the blob between rounds so each round really sends the bytes.
         blobs.delete(digest, force=True)
@@ -110,7 +149,7 @@ def ours_stream(blobs: Blobs, path: Path, digest: Digest, mc: Minio, bucket: str
             pass
 
     def up_direct() -> None:
-        mc.remove_object(bucket, f"{ns_id}/cas/{digest.hash[:2]}/{digest.hash[2:]}")
+        mc.remove_object("artimeta", f"{ns_id}/cas/{digest.hash[:2]}/{digest.hash[2:]}")
         blobs.delete(digest, force=True)
         assert blobs.upload_file_direct(path, digest=digest) == digest
 
@@ -118,14 +157,14 @@ def ours_stream(blobs: Blobs, path: Path, digest: Digest, mc: Minio, bucket: str
         for _ in blobs.download_direct(digest):
             pass
 
-    mib = digest.size / MIB
-    return {
-        "upload_mib_s": mib / best(up),
-        "download_mib_s": mib / best(down),
-        "download_unverified_mib_s": mib / best(down_unverified),
-        "presigned_upload_mib_s": mib / best(up_direct),
-        "presigned_download_mib_s": mib / best(down_direct),
+    uploads = {"raw_upload": raw_up, "upload": up, "presigned_upload": up_direct}
+    downloads = {
+        "raw_download": raw_down,
+        "download": down,
+        "download_unverified": down_unverified,
+        "presigned_download": down_direct,
     }
+    return uploads, downloads
 
 
 def sha256_rate() -> float:
@@ -244,9 +283,16 @@ def main() -> dict[str, Any]:
 
         stream_path = root / "stream.bin"
         stream_digest = write_random(stream_path, STREAM_MIB)
-        raw = raw_stream(mc, bucket, stream_path, stream_digest.size)
-        ours = ours_stream(blobs, stream_path, stream_digest, mc, "artimeta", ns_id)
+        assert stack.s3.proc is not None
+        meter = Meter({"server": proc.pid, "s3": stack.s3.proc.pid})
+        uploads, downloads = stream_transfers(mc, bucket, blobs, stream_path, stream_digest, ns_id)
+        meter.rounds(uploads, ROUNDS)
+        meter.rounds(downloads, ROUNDS)
         stream_path.unlink()
+        mib = stream_digest.size / MIB
+
+        def ratio(name: str, ceiling: str) -> float:
+            return round(meter.mib_s(name, mib) / meter.mib_s(ceiling, mib), 3)
 
         items = [os.urandom(4096) for _ in range(SMALL_COUNT)]
         raw_ops = raw_small(mc, bucket, items)
@@ -259,13 +305,14 @@ def main() -> dict[str, Any]:
             "s3": stack.s3.kind,
             "stream": {
                 "mib": STREAM_MIB,
-                "raw_minio": {k: round(v, 1) for k, v in raw.items()},
-                "artimeta": {k: round(v, 1) for k, v in ours.items()},
-                "upload_ratio": round(ours["upload_mib_s"] / raw["upload_mib_s"], 3),
-                "download_ratio": round(ours["download_mib_s"] / raw["download_mib_s"], 3),
-                "download_unverified_ratio": round(ours["download_unverified_mib_s"] / raw["download_mib_s"], 3),
-                "presigned_upload_ratio": round(ours["presigned_upload_mib_s"] / raw["upload_mib_s"], 3),
-                "presigned_download_ratio": round(ours["presigned_download_mib_s"] / raw["download_mib_s"], 3),
+                "rounds": ROUNDS,
+                "load_average_1m": round(os.getloadavg()[0], 2),
+                "transfers": meter.report(mib),
+                "upload_ratio": ratio("upload", "raw_upload"),
+                "download_ratio": ratio("download", "raw_download"),
+                "download_unverified_ratio": ratio("download_unverified", "raw_download"),
+                "presigned_upload_ratio": ratio("presigned_upload", "raw_upload"),
+                "presigned_download_ratio": ratio("presigned_download", "raw_download"),
                 "sha256_mib_s_this_machine": round(sha256_rate(), 1),
                 "goal_ratio": 0.8,
             },
