@@ -1,0 +1,4 @@
+-- List views: a namespace's executions newest first, and each op's latest version by number.
+CREATE INDEX cache_executions_newest ON cache_executions (namespace_id, create_time DESC, id DESC);
+CREATE INDEX opstore_versions_numbers
+    ON opstore_versions (namespace_id, op_id, major_number DESC, minor_number DESC, patch_number DESC);
