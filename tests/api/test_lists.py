@@ -267,3 +267,28 @@ async def test_unknown_namespace(aclient, cache, ops) -> None:
     with pytest.raises(artimeta.NotFound) as err:
         await aclient.call(ops.ListOps, opstore_pb2.ListOpsRequest(namespace="no-such-namespace"))
     assert err.value.reason == "NAMESPACE_NOT_FOUND"
+
+
+async def test_ops_are_in_byte_order_whatever_the_locale(aclient, ops, namespace: str) -> None:
+    names = ["alpha", "Zeta", "éclair", "e-z", "ez", "e\U0010ffff", "zz", "é", "😀"]
+    for name in names:
+        await aclient.call(
+            ops.RegisterValidLink,
+            opstore_pb2.RegisterValidLinkRequest(
+                namespace=namespace,
+                upstream_op_name=name,
+                upstream_version=opstore_pb2.OpVersion(major="a", minor="b", patch="c", creation_time=1.0),
+            ),
+        )
+    listed, _ = await _all_pages(
+        aclient, ops.ListOps, opstore_pb2.ListOpsRequest(namespace=namespace, page_size=2), "ops"
+    )
+    assert [o.name for o in listed] == sorted(names)
+    for prefix in ("e", "é", "e\U0010ffff", "Z", "😀", "z"):
+        got, _ = await _all_pages(
+            aclient,
+            ops.ListOps,
+            opstore_pb2.ListOpsRequest(namespace=namespace, name_prefix=prefix, page_size=1),
+            "ops",
+        )
+        assert [o.name for o in got] == sorted(n for n in names if n.startswith(prefix)), prefix
