@@ -1,11 +1,13 @@
 """The list views' RPCs over a namespace with 100k redun executions (5 jobs each) and 10k chariots
 ops (10 versions each), at concurrency 16: the first page and a page deep in the middle (keyset
-paging keeps it as cheap as the first), beside GetNamespace (one Postgres round trip) and the bare
-grpc.aio echo ceiling, all driven by the same load generator process."""
+paging keeps it as cheap as the first), beside GetNamespace (one Postgres round trip), the bare
+grpc.aio echo ceiling (all driven by the same load generator process), and the page's own SQL run
+straight through asyncpg at the same concurrency (the database's ceiling for that page)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from grpc_health.v1 import health_pb2
 import artimeta
 from artimeta.v1 import cache_pb2, namespace_pb2, opstore_pb2
 from artimeta_server.domain.pagination import encode_token
+from artimeta_server.storage.listings import _EXECUTIONS_FIRST, _OPS
 from bench.ceilings import HEALTH_CHECK, artimeta_server, echo_server, load, local_stack, ratio
 
 EXECUTIONS = 100_000
@@ -74,13 +77,47 @@ async def _fill(dsn: str, namespace: str) -> None:
         await conn.close()
 
 
+async def _sql_rate(dsn: str, query: str, *args: Any, concurrency: int = 16, seconds: float = 5.0) -> dict[str, float]:
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    assert pool is not None
+    calls = 0
+    try:
+        stop_at = time.perf_counter() + 1.0 + seconds
+        measure_from = stop_at - seconds
+
+        async def worker() -> None:
+            nonlocal calls
+            while (t := time.perf_counter()) < stop_at:
+                async with pool.acquire() as conn:
+                    await conn.fetch(query, *args)
+                calls += t >= measure_from
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await pool.close()
+    return {"calls": calls, "rps": round(calls / seconds, 1)}
+
+
+async def _namespace_id(dsn: str, name: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        ns: int = await conn.fetchval("SELECT id FROM namespaces WHERE name = $1", name)
+        return ns
+    finally:
+        await conn.close()
+
+
 def main() -> dict[str, Any]:
     with echo_server() as echo:
         ceiling = load(echo, HEALTH_CHECK, health_pb2.HealthCheckRequest().SerializeToString())
     with local_stack() as stack, artimeta_server(stack) as target:
         with artimeta.Client(target) as client:
             client.create_namespace("bench")
-        asyncio.run(_fill(stack.env()["ARTIMETA_DATABASE_URL"], "bench"))
+        dsn = stack.env()["ARTIMETA_DATABASE_URL"]
+        asyncio.run(_fill(dsn, "bench"))
+        ns = asyncio.run(_namespace_id(dsn, "bench"))
+        sql_executions = asyncio.run(_sql_rate(dsn, _EXECUTIONS_FIRST, ns, PAGE))
+        sql_ops = asyncio.run(_sql_rate(dsn, _OPS.format(bounds=""), ns, PAGE))
         middle = EXECUTIONS // 2
         middle_time = T0 + timedelta(seconds=middle)
         micros = (middle_time - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
@@ -122,6 +159,10 @@ def main() -> dict[str, Any]:
         "list_executions_middle_page": deep,
         "list_ops_first_page": ops_first,
         "list_ops_middle_page": ops_deep,
+        "sql_ceiling_executions_first_page": sql_executions,
+        "sql_ceiling_ops_first_page": sql_ops,
+        "list_executions_vs_sql_ceiling": ratio(first["rps"], sql_executions["rps"]),
+        "list_ops_vs_sql_ceiling": ratio(ops_first["rps"], sql_ops["rps"]),
         "list_executions_vs_get_namespace": ratio(first["rps"], get["rps"]),
         "list_executions_middle_vs_first": ratio(deep["rps"], first["rps"]),
         "list_ops_vs_get_namespace": ratio(ops_first["rps"], get["rps"]),
