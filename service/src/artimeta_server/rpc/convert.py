@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from google.protobuf import timestamp_pb2
 
 from artimeta.v1 import namespace_pb2
 from artimeta_server.domain.models import Namespace
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017
 
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -17,7 +17,7 @@ def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     # convert several timestamps a row.
     if value is None:
         return None
-    d = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
+    d = (value if value.tzinfo is not None else value.replace(tzinfo=_EPOCH.tzinfo)) - _EPOCH
     return timestamp_pb2.Timestamp(seconds=d.days * 86400 + d.seconds, nanos=d.microseconds * 1000)
 
 
@@ -27,4 +27,4 @@ def namespace(ns: Namespace) -> namespace_pb2.Namespace:
     )
 
 
-UTC = UTC
+UTC = timezone.utc  # noqa: UP017 - the name other modules import
