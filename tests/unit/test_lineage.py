@@ -55,3 +55,14 @@ def test_too_many_edges() -> None:
     with pytest.raises(InvalidArgument) as err:
         check(GraphLineage(sample().artifacts, sample().producers, (edge,) * (MAX_EDGES + 1)))
     assert (err.value.reason, err.value.metadata["field"]) == ("TOO_MANY_LINEAGE_ITEMS", "lineage.edges")
+
+
+def test_readers_may_call_the_consoles_two_reads() -> None:
+    import artimeta_server.rpc.connection  # noqa: F401  (declares its methods)
+    from artimeta_server.domain.auth import Role
+    from artimeta_server.rpc import access
+
+    for method in ("GetGraphLineage", "ListSnapshotPartitions"):
+        rule = access.rule_for(f"/artimeta.v1.ConnectionService/{method}")
+        assert (rule.role, rule.field) == (Role.READER, "namespace")
+    assert access.rule_for("/artimeta.v1.ConnectionService/WriteGraph").role == Role.WRITER
