@@ -163,7 +163,7 @@ async def _console_timings(
                 await page.goto("about:blank")
                 t0 = time.perf_counter()
                 await page.goto(base_url + url)
-                await page.locator(rows).first.wait_for()
+                await page.locator(rows).first.wait_for(state="attached")
                 runs[key].append((time.perf_counter() - t0) * 1000)
         await browser.close()
     for key, values in runs.items():
