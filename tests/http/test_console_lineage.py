@@ -165,3 +165,38 @@ async def test_snapshot_dag_then_an_artifacts_partitions_to_the_end(console: Con
     assert await console.settled() == "ready"
     assert await table.first.locator("td").first.inner_text() == "1"
     print(f"first page of {PARTITIONS} partitions {first_page_ms:.0f} ms after the click on the DAG")
+
+
+async def test_a_lineage_too_large_to_draw_is_listed(
+    console: Console, hclient: artimeta.AsyncClient, lineage_data: str
+) -> None:
+    ns = lineage_data
+    big = graph_pb2.GraphLineage(
+        artifacts=[graph_pb2.LineageArtifact(key=f"part-{i:04d}") for i in range(600)],
+        producers=[graph_pb2.LineageProducer(key="p", name="split")],
+        edges=[
+            graph_pb2.LineageEdge(kind=OUTPUT, artifact_key=f"part-{i:04d}", producer_key="p", output_position=i)
+            for i in range(600)
+        ],
+    )
+    stub = hclient.stub(connection_pb2_grpc.ConnectionServiceStub)
+    await hclient.call(
+        stub.WriteGraph,
+        cpb.WriteGraphRequest(namespace=ns, graph=graph_pb2.Graph(name="wide", fingerprint=1), lineage=big),
+    )
+    await hclient.call(
+        stub.WriteSnapshot,
+        cpb.WriteSnapshotRequest(
+            namespace=ns, snapshot=graph_pb2.GraphSnapshot(name="wide", fingerprint=2, graph_fingerprint=1)
+        ),
+    )
+    await console.open(f"/console/ns/{ns}/graphs/wide/snapshots/2")
+    assert await console.settled() == "ready"
+    assert await console.page.locator("[data-testid=dag-too-large]").get_attribute("data-nodes") == "601"
+    assert await console.page.locator("[data-testid=lineage-dag]").count() == 0
+    assert await console.page.locator("[data-testid=artifacts] tbody tr").count() == 600
+    # The table's links still lead to each artifact's partitions.
+    await console.page.get_by_role("link", name="part-0599").click()
+    assert await console.settled() == "ready"
+    assert console.page.url.endswith("/artifacts/part-0599")
+    await console.page.locator("[data-testid=empty]").wait_for()

@@ -11,6 +11,8 @@ import { compositeKey, fields, fp } from "../format";
 import { href, navigate } from "../router";
 
 export const PARTITION_PAGE = 200;
+// Beyond this many nodes a layout takes seconds and the drawing is unreadable: the table stays.
+export const MAX_DRAWN_NODES = 400;
 
 const conn = () => client(ConnectionService);
 
@@ -108,12 +110,20 @@ export function lineageView(lineage: GraphLineage, artifactHref: (key: string) =
       `${lineage.artifacts.length} artifacts, ${lineage.producers.length} producers, ${lineage.edges.length} edges. `,
       "Artifacts are blue boxes, producers orange. Click an artifact to see its partitions in this snapshot.",
     ),
-    nodes.length ? dag : empty("The graph has no artifacts."),
+    !nodes.length
+      ? empty("The graph has no artifacts.")
+      : nodes.length > MAX_DRAWN_NODES
+        ? h(
+            "div",
+            { class: "empty", "data-testid": "dag-too-large", "data-nodes": nodes.length },
+            `${nodes.length.toLocaleString("en-US")} nodes are too many to draw (at most ${MAX_DRAWN_NODES}); the table below lists every artifact.`,
+          )
+        : dag,
     index,
     lineage.artifacts.length ? artifacts : null,
   );
   const mounted = () => {
-    if (!nodes.length) return;
+    if (!nodes.length || nodes.length > MAX_DRAWN_NODES) return;
     const cy = cytoscape({
       container: dag,
       elements: [...nodes, ...edges],
