@@ -57,12 +57,15 @@ def test_too_many_edges() -> None:
     assert (err.value.reason, err.value.metadata["field"]) == ("TOO_MANY_LINEAGE_ITEMS", "lineage.edges")
 
 
-def test_readers_may_call_the_consoles_two_reads() -> None:
+def test_every_connection_method_is_declared_and_reads_need_a_reader() -> None:
     import artimeta_server.rpc.connection  # noqa: F401  (declares its methods)
+    from artimeta.v1 import connection_pb2
     from artimeta_server.domain.auth import Role
     from artimeta_server.rpc import access
 
-    for method in ("GetGraphLineage", "ListSnapshotPartitions"):
-        rule = access.rule_for(f"/artimeta.v1.ConnectionService/{method}")
-        assert (rule.role, rule.field) == (Role.READER, "namespace")
-    assert access.rule_for("/artimeta.v1.ConnectionService/WriteGraph").role == Role.WRITER
+    methods = connection_pb2.DESCRIPTOR.services_by_name["ConnectionService"].methods_by_name
+    declared = access.declared()
+    for method in methods:
+        rule = declared[f"/artimeta.v1.ConnectionService/{method}"]
+        want = Role.WRITER if method.startswith("Write") else Role.READER
+        assert (rule.role, rule.field) == (want, "namespace"), method

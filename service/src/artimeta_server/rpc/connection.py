@@ -24,8 +24,31 @@ from artimeta_server.rpc.partitions import batches, framed, input_filter
 Context = grpc.aio.ServicerContext[Any, Any]
 R = TypeVar("R")
 
-# The two reads the console pages with; the other methods keep the default (writer).
-access.declare("artimeta.v1.ConnectionService", read={"GetGraphLineage", "ListSnapshotPartitions"})
+# Reads need a reader of the namespace (the read-only console, arti readers); writes a writer.
+access.declare(
+    "artimeta.v1.ConnectionService",
+    read={
+        "ReadArtifactPartitions",
+        "ReadGraph",
+        "ReadSnapshot",
+        "ReadSnapshotTag",
+        "ReadSnapshotPartitions",
+        "ListGraphs",
+        "ListSnapshots",
+        "ListSnapshotTags",
+        "ListSnapshotTagHistory",
+        "GetGraphLineage",
+        "ListSnapshotPartitions",
+    },
+    write={
+        "WriteArtifactPartitions",
+        "WriteGraph",
+        "WriteSnapshot",
+        "WriteSnapshotTag",
+        "WriteSnapshotPartitions",
+        "WriteArtifactAndGraphPartitions",
+    },
+)
 
 
 def graph_message(g: GraphRecord | StoredRecord) -> graph_pb2.Graph:
