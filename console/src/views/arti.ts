@@ -152,8 +152,8 @@ route("/ns/:ns/graphs/:name", async ({ ns, name }) => {
     {},
     h("h1", {}, name),
     await tabsFor(ns, "graphs"),
-    h("h2", {}, "Lineage"),
-    h("p", { class: "muted" }, "Graph versions → the snapshots taken of them → the tags pointing at those. Click a snapshot or a tag."),
+    h("h2", {}, "History"),
+    h("p", { class: "muted" }, "Graph versions → the snapshots taken of them → the tags pointing at those. Click a snapshot (its lineage DAG shows artifacts and producers) or a tag."),
     nodes.length ? dag : empty("Nothing recorded for this graph name."),
     h("h2", {}, "Snapshots (newest first)"),
     snapshots.length
