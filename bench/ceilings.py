@@ -61,6 +61,18 @@ def load(target: str, method: str, request: bytes, *, concurrency: int = 16, sec
     return result
 
 
+def stop(*procs: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """Terminates every process, then waits for each, killing what outlives `timeout_s`."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_ready(target: str, timeout_s: float = 60) -> None:
     with grpc.insecure_channel(target) as ch:
         grpc.channel_ready_future(ch).result(timeout=timeout_s)
@@ -75,8 +87,7 @@ def echo_server() -> Iterator[str]:
         wait_ready(target)
         yield target
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 def new_stack(durable: bool = True) -> Stack:
@@ -106,8 +117,7 @@ def artimeta_server(stack: Stack, *args: str, **env: str) -> Iterator[str]:
         wait_ready(target)
         yield target
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(proc)
 
 
 def ratio(value: float, ceiling: float) -> float:

@@ -23,13 +23,15 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from artimeta_server.devstack.procs import free_port
+from bench.ceilings import stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("ARTIMETA_CACHE", Path.home() / ".cache" / "artimeta"))
@@ -38,12 +40,6 @@ NAMESPACE = "bench-clients"
 GRAPH = "bench/graph"
 TAG = "latest"
 RPCS = ["GetNamespace", "ReadSnapshotTag"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _requests() -> dict[str, Any]:
@@ -267,7 +263,7 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         stack.start()
-        port, echo_port = _free_port(), _free_port()
+        port, echo_port = free_port(), free_port()
         env = {**os.environ, **stack.env(), "ARTIMETA_LOG_LEVEL": "WARNING", "ARTIMETA_LOG_JSON": "false"}
         procs.append(
             subprocess.Popen(
@@ -285,7 +281,7 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
             )
         )
         echo = f"127.0.0.1:{echo_port}"
-        _wait_echo(echo)
+        wait_ready(echo)
 
         clients: dict[str, list[str] | str] = {
             "python": [sys.executable, "-m", "bench.clients"],
@@ -323,22 +319,9 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
             "summary": _summary(results),
         }
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(*procs)
         stack.remove()
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _wait_echo(target: str) -> None:
-    import grpc
-
-    with grpc.insecure_channel(target) as ch:
-        grpc.channel_ready_future(ch).result(timeout=30)
 
 
 def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:

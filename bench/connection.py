@@ -36,8 +36,9 @@ import artimeta
 from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
+from artimeta_server.devstack.procs import free_port
 from artimeta_server.storage.connection import FILTERED_READ
-from bench.ceilings import new_stack
+from bench.ceilings import new_stack, stop
 
 SCALE = float(os.environ.get("BENCH_CONNECTION_SCALE", "1"))
 CONCURRENCY = 16
@@ -67,12 +68,6 @@ async def main():
 
 uvloop.run(main())
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_port(port: int, timeout_s: float = 30) -> None:
@@ -324,7 +319,7 @@ async def _run() -> dict[str, Any]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         stack.start()
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             **stack.env(),
@@ -364,13 +359,7 @@ async def _run() -> dict[str, Any]:
         report["machine"]["loadavg_at_end"] = os.getloadavg()
         return report
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(*procs)
         stack.remove()
 
 

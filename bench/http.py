@@ -6,8 +6,11 @@
    (a bare uvicorn + httptools ASGI app answering a constant JSON body, same load generator).
    Goal: Connect JSON reaches at least 50% of gRPC's RPC/s.
 2. The console in headless Chromium: time from navigation to the first page of partitions
-   rendered, for an artifact of 100k partitions in one snapshot (and the namespace list).
-   Goal: under 1 s.
+   rendered, for an artifact of 100k partitions in one snapshot (and the namespace list, and the
+   snapshot's lineage DAG laid out). Goal: under 1 s. The last page (a keyset token 500 pages in)
+   is timed too: it should cost what the first does.
+3. ListSnapshotPartitions (200 per page) over gRPC, first and last page of the 100k, one call at a
+   time; beside its ceiling, the same index range scan sent straight to Postgres with asyncpg.
 
 `python -m bench http` (env BENCH_SECONDS, default 5 per point).
 """
@@ -124,7 +127,9 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -
     raise TimeoutError(url)
 
 
-async def _console_timings(base_url: str, ns: str, name: str, snapshot: int, artifact: str) -> dict[str, Any]:
+async def _console_timings(
+    base_url: str, ns: str, name: str, snapshot: int, artifact: str, last_token: str
+) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     from tests.http.conftest import CHROMIUM_ARGS, chromium_path
@@ -138,20 +143,27 @@ async def _console_timings(base_url: str, ns: str, name: str, snapshot: int, art
         page = await browser.new_page()
         await page.goto(base_url + "/console/")  # warm: bundle parsed and cached, server connections open
         await page.locator("body:not([data-state=loading])").wait_for()
-        runs: dict[str, list[float]] = {"namespaces_first_page_ms": [], "partitions_first_page_ms": []}
+        artifact_url = f"/console/ns/{ns}/graphs/{name}/snapshots/{snapshot}/artifacts/{artifact}"
         targets = {
             "namespaces_first_page_ms": ("/console/", "[data-testid=namespaces] tbody tr"),
-            "partitions_first_page_ms": (
-                f"/console/ns/{ns}/graphs/{name}/snapshots/{snapshot}/artifacts/{artifact}",
-                "[data-testid=partitions] tbody tr",
+            "partitions_first_page_ms": (artifact_url, "[data-testid=partitions] tbody tr"),
+            "partitions_last_page_ms": (
+                f"{artifact_url}?page={last_token}&n={PARTITIONS // 200}",
+                "[data-testid=partition-range][data-last=yes]",
+            ),
+            # Filled once cytoscape + dagre have laid the DAG out.
+            "snapshot_lineage_dag_ms": (
+                f"/console/ns/{ns}/graphs/{name}/snapshots/{snapshot}",
+                "[data-testid=dag-index] li",
             ),
         }
+        runs: dict[str, list[float]] = {key: [] for key in targets}
         for _ in range(5):
             for key, (url, rows) in targets.items():
                 await page.goto("about:blank")
                 t0 = time.perf_counter()
                 await page.goto(base_url + url)
-                await page.locator(rows).first.wait_for()
+                await page.locator(rows).first.wait_for(state="attached")
                 runs[key].append((time.perf_counter() - t0) * 1000)
         await browser.close()
     for key, values in runs.items():
@@ -163,6 +175,83 @@ async def _console_timings(base_url: str, ns: str, name: str, snapshot: int, art
     return out
 
 
+def _page_latencies(grpc_target: str, dsn: str, ns: str, name: str, snapshot: int, artifact: str) -> dict[str, Any]:
+    """ListSnapshotPartitions, first and last page, against the same range scan sent to Postgres."""
+    import asyncpg
+    import uvloop
+
+    import artimeta
+    from artimeta.v1 import connection_pb2 as cpb
+    from artimeta.v1 import connection_pb2_grpc
+
+    calls = 50
+
+    def median_ms(samples: list[float]) -> float:
+        return round(statistics.median(samples) * 1000, 2)
+
+    async def run() -> dict[str, Any]:
+        async with artimeta.AsyncClient(grpc_target, timeout=60) as c:
+            stub = c.stub(connection_pb2_grpc.ConnectionServiceStub)
+
+            def request(token: str) -> cpb.ListSnapshotPartitionsRequest:
+                return cpb.ListSnapshotPartitionsRequest(
+                    namespace=ns,
+                    name=name,
+                    snapshot_fingerprint=snapshot,
+                    artifact_key=artifact,
+                    page_size=200,
+                    page_token=token,
+                )
+
+            token, last, pages = "", "", 0
+            while True:  # walk to the last page to get its token
+                page = await c.call(stub.ListSnapshotPartitions, request(token))
+                pages += 1
+                if not page.next_page_token:
+                    break
+                last = token = page.next_page_token
+            out: dict[str, Any] = {"pages": pages, "last_token": last}
+            for key, tok in (("grpc_first_page_ms", ""), ("grpc_last_page_ms", last)):
+                samples = []
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    await c.call(stub.ListSnapshotPartitions, request(tok))
+                    samples.append(time.perf_counter() - t0)
+                out[key] = median_ms(samples)
+        conn = await asyncpg.connect(dsn)
+        try:
+            ns_id = await conn.fetchval("SELECT id FROM namespaces WHERE name = $1", ns)
+            after = await conn.fetchval(
+                "SELECT ident FROM arti_snapshot_partitions WHERE namespace_id = $1 AND name = $2"
+                " AND snapshot_fingerprint = $3 AND artifact_key = $4 ORDER BY ident DESC OFFSET 200 LIMIT 1",
+                ns_id,
+                name,
+                snapshot,
+                artifact,
+            )
+            query = (
+                "SELECT ident, body, body_hash, body_size FROM arti_snapshot_partitions WHERE namespace_id = $1"
+                " AND name = $2 AND snapshot_fingerprint = $3 AND artifact_key = $4 AND ident > $5"
+                " ORDER BY ident LIMIT 201"
+            )
+            for key, start in (("ceiling_sql_first_page_ms", b""), ("ceiling_sql_last_page_ms", after)):
+                samples = []
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    await conn.fetch(query, ns_id, name, snapshot, artifact, start)
+                    samples.append(time.perf_counter() - t0)
+                out[key] = median_ms(samples)
+        finally:
+            await conn.close()
+        return out
+
+    result: dict[str, Any] = uvloop.run(run())
+    result["note"] = (
+        f"median of {calls} sequential calls, 200 partitions per page; ceiling = the same query over asyncpg"
+    )
+    return result
+
+
 def main() -> dict[str, Any]:
     import uvloop
 
@@ -171,6 +260,7 @@ def main() -> dict[str, Any]:
     from artimeta.v1 import namespace_pb2 as pb
     from artimeta_server.devstack.procs import free_port
     from tests.http.test_console_arti import partition
+    from tests.http.test_console_lineage import lineage
 
     stack = new_stack(durable=False)
     stack.start()
@@ -208,7 +298,7 @@ def main() -> dict[str, Any]:
         try:
             _wait_ready(f"127.0.0.1:{grpc_port}", server)
             _wait_http(f"http://127.0.0.1:{http_port}/healthz", server)
-            ns, name, snapshot, artifact = "bench-http", "bench-graph", 7, "events"
+            ns, name, snapshot, artifact = "bench-http", "bench-graph", 7, "orders"
 
             async def prepare() -> None:
                 import artimeta
@@ -216,6 +306,12 @@ def main() -> dict[str, Any]:
                 async with artimeta.AsyncClient(f"127.0.0.1:{grpc_port}", timeout=120) as c:
                     await c.create_namespace(ns)
                     stub = c.stub(connection_pb2_grpc.ConnectionServiceStub)
+                    await c.call(
+                        stub.WriteGraph,
+                        cpb.WriteGraphRequest(
+                            namespace=ns, graph=graph_pb2.Graph(name=name, fingerprint=1), lineage=lineage()
+                        ),
+                    )
                     await c.call(
                         stub.WriteSnapshot,
                         cpb.WriteSnapshotRequest(
@@ -248,9 +344,16 @@ def main() -> dict[str, Any]:
             g, c = result["grpc"]["rpc_per_s"], result["connect_json"]["rpc_per_s"]
             result["connect_json_over_grpc"] = round(c / g, 2) if g else None
             result["connect_json_vs_http_ceiling"] = round(c / result["ceiling_bare_uvicorn_json"]["rpc_per_s"], 2)
+            pages = _page_latencies(
+                f"127.0.0.1:{grpc_port}", stack.env()["ARTIMETA_DATABASE_URL"], ns, name, snapshot, artifact
+            )
+            last_token = pages.pop("last_token")
+            result["list_snapshot_partitions"] = pages
             result["console"] = {
                 "partitions_in_artifact": PARTITIONS,
-                **uvloop.run(_console_timings(f"http://127.0.0.1:{http_port}", ns, name, snapshot, artifact)),
+                **uvloop.run(
+                    _console_timings(f"http://127.0.0.1:{http_port}", ns, name, snapshot, artifact, last_token)
+                ),
             }
         finally:
             _stop(server)

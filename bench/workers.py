@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from bench.ceilings import new_stack
+from bench.ceilings import new_stack, stop
 
 CONCURRENCY = 16
 LOADERS = 2
@@ -149,15 +149,6 @@ def _wait_ready(target: str, proc: subprocess.Popen[bytes], timeout_s: float = 6
     raise TimeoutError(target)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def main() -> dict[str, Any]:
     import uvloop
 
@@ -211,7 +202,7 @@ def main() -> dict[str, Any]:
                 _wait_ready(f"127.0.0.1:{port}", echo)
                 return _drive(f"127.0.0.1:{port}", "/bench.Echo/Call", request, server_pid=echo.pid)
             finally:
-                _stop(echo)
+                stop(echo)
 
         def server_point(workers: int, extra: dict[str, str]) -> dict[str, Any]:
             port = free_port()
@@ -228,7 +219,7 @@ def main() -> dict[str, Any]:
                     f"127.0.0.1:{port}", "/artimeta.v1.NamespaceService/GetNamespace", request, token, server.pid
                 )
             finally:
-                _stop(server)
+                stop(server)
 
         # The last point shows what token auth and request logs cost on one worker.
         points: dict[str, Any] = {

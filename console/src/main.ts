@@ -6,6 +6,7 @@ import "./views/namespaces";
 import "./views/arti";
 import "./views/records";
 import "./views/redun";
+import "./views/lists";
 
 async function header(): Promise<void> {
   const el = document.getElementById("server-info")!;

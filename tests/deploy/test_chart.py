@@ -115,8 +115,10 @@ def test_native_grpc_probes_on_the_health_port(values: Path | None) -> None:
     assert config["ARTIMETA_HEALTH_LISTEN"].endswith(f":{ports['health']}")
     assert config["ARTIMETA_LISTEN"].endswith(f":{ports['grpc']}")
     assert config["ARTIMETA_METRICS_LISTEN"].endswith(f":{ports['metrics']}")
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["grpc"]["port"] == ports["health"]
+    assert container["livenessProbe"]["grpc"]["port"] == ports["health"]
+    # Readiness is the HTTP /healthz when the HTTP port is on (tests/deploy/test_chart_http.py).
+    readiness = container["readinessProbe"]
+    assert readiness.get("grpc", {}).get("port") == ports["health"] or readiness["httpGet"]["port"] == "http"
 
 
 @pytest.mark.parametrize("values", VALUES, ids=_id)

@@ -295,3 +295,40 @@ def test_workers_share_the_http_port(stack: Stack, venv_bin: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_lineage_and_partition_pages_over_connect_json(base_url: str, hclient: artimeta.AsyncClient) -> None:
+    """The console's two reads, in the JSON a shell script would send."""
+    ns = unique_name("connect-lineage")
+    await hclient.create_namespace(ns)
+    svc = f"{base_url}/artimeta.v1.ConnectionService"
+    lineage = {
+        "artifacts": [{"key": "raw"}, {"key": "clean", "type": "Int64()"}],
+        "producers": [{"key": "7", "name": "scrub", "version": "1"}],
+        "edges": [
+            {"kind": "LINEAGE_EDGE_KIND_INPUT", "artifactKey": "raw", "producerKey": "7", "inputName": "rows"},
+            {"kind": "LINEAGE_EDGE_KIND_OUTPUT", "artifactKey": "clean", "producerKey": "7"},
+        ],
+    }
+    graph = {"name": "g", "fingerprint": "3", "document": "eA=="}
+    status, body = await post(f"{svc}/WriteGraph", {"namespace": ns, "graph": graph, "lineage": lineage})
+    assert (status, body) == (200, {"created": True})
+    status, body = await post(f"{svc}/GetGraphLineage", {"namespace": ns, "name": "g", "fingerprint": "3"})
+    assert status == 200 and body["lineage"]["edges"] == lineage["edges"]
+    # A dangling edge is refused with its reason, and the graph is not written.
+    bad = {**lineage, "edges": [{"kind": "LINEAGE_EDGE_KIND_INPUT", "artifactKey": "nope", "producerKey": "7"}]}
+    status, body = await post(
+        f"{svc}/WriteGraph", {"namespace": ns, "graph": {**graph, "fingerprint": "4"}, "lineage": bad}
+    )
+    assert status == 400 and body["code"] == "invalid_argument"
+    [detail] = body["details"]
+    info = error_details_pb2.ErrorInfo.FromString(_b64(detail["value"]))
+    assert (info.reason, info.metadata["field"]) == ("DANGLING_LINEAGE_EDGE", "lineage.edges[0].artifact_key")
+    status, body = await post(f"{svc}/GetGraphLineage", {"namespace": ns, "name": "g", "fingerprint": "4"})
+    assert status == 404
+    status, body = await post(
+        f"{svc}/ListSnapshotPartitions",
+        {"namespace": ns, "name": "g", "snapshotFingerprint": "9", "artifactKey": "clean", "pageSize": 5},
+    )
+    assert (status, body) == (200, {})
+    await hclient.delete_namespace(ns)

@@ -5,15 +5,14 @@ import { client } from "../api";
 import { empty, h, link } from "../dom";
 import { ConnectionService } from "../gen/artimeta/v1/connection_pb";
 import type { GraphSnapshot, SnapshotTag } from "../gen/artimeta/v1/graph_pb";
-import type { StoragePartition } from "../gen/artimeta/v1/partition_pb";
-import { bytes, compositeKey, fields, fp, ts } from "../format";
+import { bytes, fp, ts } from "../format";
 import { href, navigate, route, seg, type Crumb } from "../router";
+import { graphLineage, lineageView, partitionsPage } from "./lineage";
 import { namespaceTabs, tabsFor } from "./namespaces";
 
 cytoscape.use(dagre);
 
 const SERVICE = "artimeta.v1.ConnectionService";
-export const PARTITION_PAGE = 200;
 
 namespaceTabs.push(
   { service: SERVICE, label: "graphs", path: (ns) => href(`/ns/${seg(ns)}/graphs`) },
@@ -32,6 +31,10 @@ function graphHref(ns: string, name: string): string {
 
 function snapshotHref(ns: string, name: string, fingerprint: bigint): string {
   return href(`/ns/${seg(ns)}/graphs/${seg(name)}/snapshots/${fingerprint}`);
+}
+
+function artifactHref(ns: string, name: string, fingerprint: bigint, artifact: string): string {
+  return href(`/ns/${seg(ns)}/graphs/${seg(name)}/snapshots/${fingerprint}/artifacts/${seg(artifact)}`);
 }
 
 function tagHref(ns: string, name: string, tag: string): string {
@@ -149,8 +152,8 @@ route("/ns/:ns/graphs/:name", async ({ ns, name }) => {
     {},
     h("h1", {}, name),
     await tabsFor(ns, "graphs"),
-    h("h2", {}, "Lineage"),
-    h("p", { class: "muted" }, "Graph versions → the snapshots taken of them → the tags pointing at those. Click a snapshot or a tag."),
+    h("h2", {}, "History"),
+    h("p", { class: "muted" }, "Graph versions → the snapshots taken of them → the tags pointing at those. Click a snapshot (its lineage DAG shows artifacts and producers) or a tag."),
     nodes.length ? dag : empty("Nothing recorded for this graph name."),
     h("h2", {}, "Snapshots (newest first)"),
     snapshots.length
@@ -289,6 +292,8 @@ route("/ns/:ns/graphs/:name/snapshots/:fp", async ({ ns, name, fp: fpText }) => 
     conn().listSnapshotTags({ namespace: ns, name, pageSize: 1000 }),
   ]);
   const s = snap.snapshot!;
+  const lineage = await graphLineage(ns, name, s.graphFingerprint);
+  const drawn = lineage ? lineageView(lineage, (key) => artifactHref(ns, name, fingerprint, key)) : undefined;
   const input = h("input", { name: "artifact", placeholder: "artifact key", required: true, "data-testid": "artifact-key" }) as HTMLInputElement;
   const form = h(
     "form",
@@ -296,7 +301,7 @@ route("/ns/:ns/graphs/:name/snapshots/:fp", async ({ ns, name, fp: fpText }) => 
       class: "inline-form",
       onsubmit: (ev: Event) => {
         ev.preventDefault();
-        navigate(`${snapshotHref(ns, name, fingerprint)}/artifacts/${seg(input.value.trim())}`);
+        navigate(artifactHref(ns, name, fingerprint, input.value.trim()));
       },
     },
     input,
@@ -327,120 +332,38 @@ route("/ns/:ns/graphs/:name/snapshots/:fp", async ({ ns, name, fp: fpText }) => 
         h("dd", { class: "mono" }, ts(s.createTime)),
       ),
     ),
+    h("h2", {}, "Lineage"),
+    drawn
+      ? drawn.body
+      : h(
+          "div",
+          { class: "empty", "data-testid": "no-lineage" },
+          "No lineage recorded for this snapshot's graph.",
+          h("div", { class: "muted" }, "The arti adapter records artifacts, producers and edges with every graph it writes; other writers can send a GraphLineage with WriteGraph."),
+        ),
     h("h2", {}, "Partitions of an artifact"),
-    h("p", { class: "muted" }, "The server keeps the graph as an opaque document; name the artifact (its key in the graph) to see its partitions."),
+    h("p", { class: "muted" }, "Name an artifact (its key in the graph) to see its partitions in this snapshot."),
     form,
   );
   return {
+    mounted: drawn?.mounted,
     title: `snapshot ${fpText} · ${name}`,
     crumbs: nsCrumbs(ns, { label: "graphs", href: href(`/ns/${seg(ns)}/graphs`) }, { label: name, href: graphHref(ns, name) }, { label: `snapshot ${fpText}` }),
     body,
   };
 });
 
-interface PartitionStream {
-  key: string;
-  rows: StoragePartition[];
-  done: boolean;
-  error?: unknown;
-  waiters: (() => void)[];
-  listeners: Set<() => void>;
-}
-
-// The partitions of the last artifact viewed, so paging through them does not stream them again.
-let cached: PartitionStream | undefined;
-
-function partitions(ns: string, name: string, fingerprint: bigint, artifact: string): PartitionStream {
-  const key = `${ns}\u0000${name}\u0000${fingerprint}\u0000${artifact}`;
-  if (cached?.key === key && !cached.error) return cached;
-  const st: PartitionStream = { key, rows: [], done: false, waiters: [], listeners: new Set() };
-  cached = st;
-  const wake = () => {
-    for (const w of st.waiters.splice(0)) w();
-    for (const l of st.listeners) l();
-  };
-  void (async () => {
-    try {
-      for await (const msg of conn().readSnapshotPartitions({ namespace: ns, name, snapshotFingerprint: fingerprint, artifactKey: artifact })) {
-        st.rows.push(...msg.partitions);
-        wake();
-      }
-    } catch (err) {
-      st.error = err;
-    }
-    st.done = true;
-    wake();
-  })();
-  return st;
-}
-
-function until(st: PartitionStream, enough: number): Promise<void> {
-  return new Promise((resolve) => {
-    const check = () => {
-      if (st.done || st.rows.length >= enough) resolve();
-      else st.waiters.push(check);
-    };
-    check();
-  });
-}
-
-route("/ns/:ns/graphs/:name/snapshots/:fp/artifacts/:artifact", async ({ ns, name, fp: fpText, artifact }, query, signal) => {
+route("/ns/:ns/graphs/:name/snapshots/:fp/artifacts/:artifact", async ({ ns, name, fp: fpText, artifact }, query) => {
   const fingerprint = parseFp(fpText);
-  const pageNo = Math.max(1, Number.parseInt(query.get("page") ?? "1", 10) || 1);
-  const st = partitions(ns, name, fingerprint, artifact);
-  await until(st, pageNo * PARTITION_PAGE);
-  if (st.error) throw st.error;
+  const token = query.get("page") ?? "";
+  const pageNo = token ? Math.max(2, Number.parseInt(query.get("n") ?? "2", 10) || 2) : 1;
   const base = `/ns/${seg(ns)}/graphs/${seg(name)}/snapshots/${fingerprint}/artifacts/${seg(artifact)}`;
-  const start = (pageNo - 1) * PARTITION_PAGE;
-  const rows = st.rows.slice(start, start + PARTITION_PAGE);
-  const status = h("span", { class: "muted", "data-testid": "partition-count" });
-  const nav = h("div", { class: "pager", "data-testid": "pager" });
-  const navTop = h("div", { class: "pager" });
-  const draw = () => {
-    const pages = Math.max(1, Math.ceil(st.rows.length / PARTITION_PAGE));
-    status.textContent = st.done
-      ? `${st.rows.length.toLocaleString("en-US")} partitions · page ${pageNo} of ${pages}`
-      : `${st.rows.length.toLocaleString("en-US")} partitions so far (still reading) · page ${pageNo}`;
-    status.dataset.total = st.done ? String(st.rows.length) : "";
-    const links = (testids: boolean) => [
-      pageNo > 1 ? link(href(base), "« first") : "",
-      pageNo > 1 ? h("a", { href: href(base, { page: String(pageNo - 1) }), "data-testid": testids ? "prev-page" : undefined }, "‹ previous") : "",
-      st.rows.length > start + PARTITION_PAGE ? h("a", { href: href(base, { page: String(pageNo + 1) }), "data-testid": testids ? "next-page" : undefined }, "next ›") : "",
-      st.done && pages > pageNo ? h("a", { href: href(base, { page: String(pages) }), "data-testid": testids ? "last-page" : undefined }, "last »") : "",
-    ];
-    nav.replaceChildren(...links(true));
-    navTop.replaceChildren(...links(false));
-  };
-  draw();
-  if (!st.done) {
-    st.listeners.add(draw);
-    signal.addEventListener("abort", () => st.listeners.delete(draw));
-  }
   const body = h(
     "section",
     {},
     h("h1", {}, `Partitions of ${artifact}`),
-    h("p", {}, "snapshot ", link(snapshotHref(ns, name, fingerprint), fpText), " of ", link(graphHref(ns, name), name), " · ", status),
-    navTop,
-    rows.length
-      ? table(
-          "partitions",
-          ["#", "keys", "type", "input fingerprint", "content fingerprint", "fields"],
-          rows.map((p, i) =>
-            h(
-              "tr",
-              {},
-              h("td", { class: "num" }, String(start + i + 1)),
-              h("td", { class: "mono" }, compositeKey(p.keys)),
-              h("td", { class: "mono" }, p.type),
-              h("td", { class: "mono" }, fp(p.inputFingerprint)),
-              h("td", { class: "mono" }, fp(p.contentFingerprint)),
-              h("td", { class: "mono" }, fields(p)),
-            ),
-          ),
-        )
-      : empty(pageNo > 1 ? "No partitions on this page." : "No partitions linked to this artifact in this snapshot."),
-    nav,
+    h("p", {}, "snapshot ", link(snapshotHref(ns, name, fingerprint), fpText), " of ", link(graphHref(ns, name), name)),
+    await partitionsPage(ns, name, fingerprint, artifact, token, pageNo, base),
   );
   return {
     title: `${artifact} · snapshot ${fpText}`,

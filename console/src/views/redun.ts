@@ -35,17 +35,7 @@ function lookupForm(placeholder: string, testid: string, go: (value: string) => 
   );
 }
 
-route("/ns/:ns/redun", async ({ ns }) => {
-  const body = h(
-    "section",
-    {},
-    h("h1", {}, "redun executions"),
-    await tabsFor(ns, "redun"),
-    h("p", { class: "muted" }, "Open an execution by its id (redun prints it as `Execution <id>`; `redun log` lists them)."),
-    lookupForm("execution id", "execution-id", (id) => navigate(href(`/ns/${seg(ns)}/redun/executions/${seg(id)}`))),
-  );
-  return { title: `redun · ${ns}`, crumbs: crumbs(ns, { label: "redun" }), body };
-});
+// The executions list (/ns/:ns/redun) lives in ./lists.
 
 interface JobRec {
   id: string;
@@ -156,17 +146,7 @@ route("/ns/:ns/redun/executions/:id", async ({ ns, id }, _query, signal) => {
   return { title: `execution ${id}`, crumbs: crumbs(ns, { label: "redun", href: href(`/ns/${seg(ns)}/redun`) }, { label: id }), body };
 });
 
-route("/ns/:ns/ops", async ({ ns }) => {
-  const body = h(
-    "section",
-    {},
-    h("h1", {}, "chariots ops"),
-    await tabsFor(ns, "chariots ops"),
-    h("p", { class: "muted" }, "Open an op by its name to see its versions."),
-    lookupForm("op name", "op-name", (name) => navigate(href(`/ns/${seg(ns)}/ops/${seg(name)}`))),
-  );
-  return { title: `ops · ${ns}`, crumbs: crumbs(ns, { label: "chariots ops" }), body };
-});
+// The ops list (/ns/:ns/ops) lives in ./lists.
 
 route("/ns/:ns/ops/:op", async ({ ns, op }, query) => {
   const ops = client(OpStoreService);

@@ -36,6 +36,7 @@ from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import DomainError
+from artimeta_server.domain.listings import Listings
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
@@ -56,6 +57,7 @@ from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
 from artimeta_server.storage.cache import PostgresCache
 from artimeta_server.storage.connection import PostgresConnection
+from artimeta_server.storage.listings import PostgresListings
 from artimeta_server.storage.namespaces import PostgresNamespaces
 from artimeta_server.storage.opstore import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
@@ -85,6 +87,7 @@ class Domain:
     opstore: OpStore
     blob_service: Blobs
     records: Records
+    listings: Listings
 
 
 def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -105,7 +108,9 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
         ),
         (
             cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name,
-            lambda srv: cache_pb2_grpc.add_CacheServiceServicer_to_server(CacheServicer(domain.cache), srv),
+            lambda srv: cache_pb2_grpc.add_CacheServiceServicer_to_server(
+                CacheServicer(domain.cache, domain.listings), srv
+            ),
         ),
         (
             tags_pb2.DESCRIPTOR.services_by_name["TagService"].full_name,
@@ -113,7 +118,9 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
         ),
         (
             opstore_pb2.DESCRIPTOR.services_by_name["OpStoreService"].full_name,
-            lambda srv: opstore_pb2_grpc.add_OpStoreServiceServicer_to_server(OpStoreServicer(domain.opstore), srv),
+            lambda srv: opstore_pb2_grpc.add_OpStoreServiceServicer_to_server(
+                OpStoreServicer(domain.opstore, domain.listings), srv
+            ),
         ),
         (
             blobs_pb2.DESCRIPTOR.services_by_name["BlobService"].full_name,
@@ -173,6 +180,7 @@ async def build_domain(settings: Settings) -> Domain:
         opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
         blob_service=blob_service,
         records=Records(PostgresRecords(db), blob_service, namespaces),
+        listings=Listings(PostgresListings(db), namespaces),
     )
 
 

@@ -47,3 +47,20 @@ def literal_graph(backend: object, *, value: int = 5, name: str = "literal") -> 
     with Graph(name=name, backend=backend) as g:
         g.artifacts.x = Artifact.cast(value)
     return g
+
+
+@producer()
+def plus(x: int, y: int) -> Annotated[int, Num]:
+    _log(f"plus {x} {y}")
+    return x + y
+
+
+def two_step_graph(backend: object, root: str, *, name: str = "two-step") -> Graph:
+    """(a // b) + b by two producers, the sum under a nested key: what a lineage DAG shows."""
+    storage = f"{root}/{{graph_name}}/{{names}}/{{input_fingerprint}}.json"
+    with Graph(name=name, backend=backend) as g:
+        g.artifacts.a = 10
+        g.artifacts.b = 5
+        g.artifacts.c = div(a=g.artifacts.a, b=g.artifacts.b).out(Num(storage=LocalFile(path=storage)))
+        g.artifacts.stats.total = plus(x=g.artifacts.c, y=g.artifacts.b).out(Num(storage=LocalFile(path=storage)))
+    return g

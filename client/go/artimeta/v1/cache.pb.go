@@ -2676,6 +2676,261 @@ func (x *IterRecordIdsResponse) GetRecordIds() []string {
 	return nil
 }
 
+// An execution as a list shows it: enough to pick one.
+type ExecutionSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The arguments it was started with (e.g. redun's command line).
+	Args []string `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	// When the server recorded the execution; lists order by it.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The last heartbeat.
+	UpdatedTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=updated_time,json=updatedTime,proto3" json:"updated_time,omitempty"`
+	// The root job; empty until its start is recorded.
+	RootJobId string `protobuf:"bytes,5,opt,name=root_job_id,json=rootJobId,proto3" json:"root_job_id,omitempty"`
+	// The root job's task, and its name when a call node of that task is recorded.
+	RootTaskHash string `protobuf:"bytes,6,opt,name=root_task_hash,json=rootTaskHash,proto3" json:"root_task_hash,omitempty"`
+	RootTaskName string `protobuf:"bytes,7,opt,name=root_task_name,json=rootTaskName,proto3" json:"root_task_name,omitempty"`
+	// The root job's times and status (status and end time are set once it ended).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	Status    string                 `protobuf:"bytes,10,opt,name=status,proto3" json:"status,omitempty"`
+	// Jobs recorded for the execution, and how many of them were cache hits.
+	JobCount       int64 `protobuf:"varint,11,opt,name=job_count,json=jobCount,proto3" json:"job_count,omitempty"`
+	CachedJobCount int64 `protobuf:"varint,12,opt,name=cached_job_count,json=cachedJobCount,proto3" json:"cached_job_count,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ExecutionSummary) Reset() {
+	*x = ExecutionSummary{}
+	mi := &file_artimeta_v1_cache_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionSummary) ProtoMessage() {}
+
+func (x *ExecutionSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_cache_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionSummary.ProtoReflect.Descriptor instead.
+func (*ExecutionSummary) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_cache_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ExecutionSummary) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExecutionSummary) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ExecutionSummary) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *ExecutionSummary) GetUpdatedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedTime
+	}
+	return nil
+}
+
+func (x *ExecutionSummary) GetRootJobId() string {
+	if x != nil {
+		return x.RootJobId
+	}
+	return ""
+}
+
+func (x *ExecutionSummary) GetRootTaskHash() string {
+	if x != nil {
+		return x.RootTaskHash
+	}
+	return ""
+}
+
+func (x *ExecutionSummary) GetRootTaskName() string {
+	if x != nil {
+		return x.RootTaskName
+	}
+	return ""
+}
+
+func (x *ExecutionSummary) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ExecutionSummary) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ExecutionSummary) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ExecutionSummary) GetJobCount() int64 {
+	if x != nil {
+		return x.JobCount
+	}
+	return 0
+}
+
+func (x *ExecutionSummary) GetCachedJobCount() int64 {
+	if x != nil {
+		return x.CachedJobCount
+	}
+	return 0
+}
+
+type ListExecutionsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// At most this many (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous response; empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExecutionsRequest) Reset() {
+	*x = ListExecutionsRequest{}
+	mi := &file_artimeta_v1_cache_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExecutionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExecutionsRequest) ProtoMessage() {}
+
+func (x *ListExecutionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_cache_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExecutionsRequest.ProtoReflect.Descriptor instead.
+func (*ListExecutionsRequest) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_cache_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListExecutionsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ListExecutionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListExecutionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListExecutionsResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Executions []*ExecutionSummary    `protobuf:"bytes,1,rep,name=executions,proto3" json:"executions,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExecutionsResponse) Reset() {
+	*x = ListExecutionsResponse{}
+	mi := &file_artimeta_v1_cache_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExecutionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExecutionsResponse) ProtoMessage() {}
+
+func (x *ListExecutionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_cache_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExecutionsResponse.ProtoReflect.Descriptor instead.
+func (*ListExecutionsResponse) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_cache_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListExecutionsResponse) GetExecutions() []*ExecutionSummary {
+	if x != nil {
+		return x.Executions
+	}
+	return nil
+}
+
+func (x *ListExecutionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_artimeta_v1_cache_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_cache_proto_rawDesc = "" +
@@ -2847,7 +3102,33 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\broot_ids\x18\x02 \x03(\tR\arootIds\"6\n" +
 	"\x15IterRecordIdsResponse\x12\x1d\n" +
 	"\n" +
-	"record_ids\x18\x01 \x03(\tR\trecordIds*m\n" +
+	"record_ids\x18\x01 \x03(\tR\trecordIds\"\xef\x03\n" +
+	"\x10ExecutionSummary\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04args\x18\x02 \x03(\tR\x04args\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12=\n" +
+	"\fupdated_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vupdatedTime\x12\x1e\n" +
+	"\vroot_job_id\x18\x05 \x01(\tR\trootJobId\x12$\n" +
+	"\x0eroot_task_hash\x18\x06 \x01(\tR\frootTaskHash\x12$\n" +
+	"\x0eroot_task_name\x18\a \x01(\tR\frootTaskName\x129\n" +
+	"\n" +
+	"start_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x16\n" +
+	"\x06status\x18\n" +
+	" \x01(\tR\x06status\x12\x1b\n" +
+	"\tjob_count\x18\v \x01(\x03R\bjobCount\x12(\n" +
+	"\x10cached_job_count\x18\f \x01(\x03R\x0ecachedJobCount\"q\n" +
+	"\x15ListExecutionsRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x7f\n" +
+	"\x16ListExecutionsResponse\x12=\n" +
+	"\n" +
+	"executions\x18\x01 \x03(\v2\x1d.artimeta.v1.ExecutionSummaryR\n" +
+	"executions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*m\n" +
 	"\n" +
 	"CacheScope\x12\x1b\n" +
 	"\x17CACHE_SCOPE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2869,7 +3150,7 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\x1dCACHE_MISS_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aCACHE_MISS_REASON_NEW_TASK\x10\x01\x12\x1e\n" +
 	"\x1aCACHE_MISS_REASON_NEW_ARGS\x10\x02\x12\x1e\n" +
-	"\x1aCACHE_MISS_REASON_NEW_CALL\x10\x032\x99\f\n" +
+	"\x1aCACHE_MISS_REASON_NEW_CALL\x10\x032\xf4\f\n" +
 	"\fCacheService\x12S\n" +
 	"\fRecordValues\x12 .artimeta.v1.RecordValuesRequest\x1a!.artimeta.v1.RecordValuesResponse\x12J\n" +
 	"\tGetValues\x12\x1d.artimeta.v1.GetValuesRequest\x1a\x1e.artimeta.v1.GetValuesResponse\x12Y\n" +
@@ -2891,7 +3172,8 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"GetRecords\x12\x1e.artimeta.v1.GetRecordsRequest\x1a\x1f.artimeta.v1.GetRecordsResponse\x12M\n" +
 	"\n" +
 	"PutRecords\x12\x1e.artimeta.v1.PutRecordsRequest\x1a\x1f.artimeta.v1.PutRecordsResponse\x12X\n" +
-	"\rIterRecordIds\x12!.artimeta.v1.IterRecordIdsRequest\x1a\".artimeta.v1.IterRecordIdsResponse0\x01BR\n" +
+	"\rIterRecordIds\x12!.artimeta.v1.IterRecordIdsRequest\x1a\".artimeta.v1.IterRecordIdsResponse0\x01\x12Y\n" +
+	"\x0eListExecutions\x12\".artimeta.v1.ListExecutionsRequest\x1a#.artimeta.v1.ListExecutionsResponseBR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -2907,7 +3189,7 @@ func file_artimeta_v1_cache_proto_rawDescGZIP() []byte {
 }
 
 var file_artimeta_v1_cache_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_artimeta_v1_cache_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_artimeta_v1_cache_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_artimeta_v1_cache_proto_goTypes = []any{
 	(CacheScope)(0),                   // 0: artimeta.v1.CacheScope
 	(CacheCheck)(0),                   // 1: artimeta.v1.CacheCheck
@@ -2955,12 +3237,15 @@ var file_artimeta_v1_cache_proto_goTypes = []any{
 	(*PutRecordsResponse)(nil),        // 43: artimeta.v1.PutRecordsResponse
 	(*IterRecordIdsRequest)(nil),      // 44: artimeta.v1.IterRecordIdsRequest
 	(*IterRecordIdsResponse)(nil),     // 45: artimeta.v1.IterRecordIdsResponse
-	(*timestamppb.Timestamp)(nil),     // 46: google.protobuf.Timestamp
+	(*ExecutionSummary)(nil),          // 46: artimeta.v1.ExecutionSummary
+	(*ListExecutionsRequest)(nil),     // 47: artimeta.v1.ListExecutionsRequest
+	(*ListExecutionsResponse)(nil),    // 48: artimeta.v1.ListExecutionsResponse
+	(*timestamppb.Timestamp)(nil),     // 49: google.protobuf.Timestamp
 }
 var file_artimeta_v1_cache_proto_depIdxs = []int32{
-	46, // 0: artimeta.v1.CallNode.create_time:type_name -> google.protobuf.Timestamp
-	46, // 1: artimeta.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	46, // 2: artimeta.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	49, // 0: artimeta.v1.CallNode.create_time:type_name -> google.protobuf.Timestamp
+	49, // 1: artimeta.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	49, // 2: artimeta.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	4,  // 3: artimeta.v1.RecordValuesRequest.values:type_name -> artimeta.v1.CacheValue
 	4,  // 4: artimeta.v1.GetValuesResponse.values:type_name -> artimeta.v1.CacheValue
 	5,  // 5: artimeta.v1.RecordCallNodeRequest.arguments:type_name -> artimeta.v1.CallArgument
@@ -2982,47 +3267,54 @@ var file_artimeta_v1_cache_proto_depIdxs = []int32{
 	4,  // 21: artimeta.v1.AdvanceHandleRequest.values:type_name -> artimeta.v1.CacheValue
 	9,  // 22: artimeta.v1.GetRecordsResponse.records:type_name -> artimeta.v1.CacheRecord
 	9,  // 23: artimeta.v1.PutRecordsRequest.records:type_name -> artimeta.v1.CacheRecord
-	10, // 24: artimeta.v1.CacheService.RecordValues:input_type -> artimeta.v1.RecordValuesRequest
-	12, // 25: artimeta.v1.CacheService.GetValues:input_type -> artimeta.v1.GetValuesRequest
-	14, // 26: artimeta.v1.CacheService.RecordCallNode:input_type -> artimeta.v1.RecordCallNodeRequest
-	16, // 27: artimeta.v1.CacheService.GetCallNode:input_type -> artimeta.v1.GetCallNodeRequest
-	18, // 28: artimeta.v1.CacheService.CheckCache:input_type -> artimeta.v1.CheckCacheRequest
-	20, // 29: artimeta.v1.CacheService.SetEvalCache:input_type -> artimeta.v1.SetEvalCacheRequest
-	22, // 30: artimeta.v1.CacheService.ExplainCacheMiss:input_type -> artimeta.v1.ExplainCacheMissRequest
-	24, // 31: artimeta.v1.CacheService.RecordExecution:input_type -> artimeta.v1.RecordExecutionRequest
-	26, // 32: artimeta.v1.CacheService.RecordUpdatedTime:input_type -> artimeta.v1.RecordUpdatedTimeRequest
-	28, // 33: artimeta.v1.CacheService.RecordJobStart:input_type -> artimeta.v1.RecordJobStartRequest
-	30, // 34: artimeta.v1.CacheService.RecordJobEnd:input_type -> artimeta.v1.RecordJobEndRequest
-	32, // 35: artimeta.v1.CacheService.GetJob:input_type -> artimeta.v1.GetJobRequest
-	34, // 36: artimeta.v1.CacheService.AdvanceHandle:input_type -> artimeta.v1.AdvanceHandleRequest
-	36, // 37: artimeta.v1.CacheService.RollbackHandle:input_type -> artimeta.v1.RollbackHandleRequest
-	38, // 38: artimeta.v1.CacheService.IsValidHandle:input_type -> artimeta.v1.IsValidHandleRequest
-	40, // 39: artimeta.v1.CacheService.GetRecords:input_type -> artimeta.v1.GetRecordsRequest
-	42, // 40: artimeta.v1.CacheService.PutRecords:input_type -> artimeta.v1.PutRecordsRequest
-	44, // 41: artimeta.v1.CacheService.IterRecordIds:input_type -> artimeta.v1.IterRecordIdsRequest
-	11, // 42: artimeta.v1.CacheService.RecordValues:output_type -> artimeta.v1.RecordValuesResponse
-	13, // 43: artimeta.v1.CacheService.GetValues:output_type -> artimeta.v1.GetValuesResponse
-	15, // 44: artimeta.v1.CacheService.RecordCallNode:output_type -> artimeta.v1.RecordCallNodeResponse
-	17, // 45: artimeta.v1.CacheService.GetCallNode:output_type -> artimeta.v1.GetCallNodeResponse
-	19, // 46: artimeta.v1.CacheService.CheckCache:output_type -> artimeta.v1.CheckCacheResponse
-	21, // 47: artimeta.v1.CacheService.SetEvalCache:output_type -> artimeta.v1.SetEvalCacheResponse
-	23, // 48: artimeta.v1.CacheService.ExplainCacheMiss:output_type -> artimeta.v1.ExplainCacheMissResponse
-	25, // 49: artimeta.v1.CacheService.RecordExecution:output_type -> artimeta.v1.RecordExecutionResponse
-	27, // 50: artimeta.v1.CacheService.RecordUpdatedTime:output_type -> artimeta.v1.RecordUpdatedTimeResponse
-	29, // 51: artimeta.v1.CacheService.RecordJobStart:output_type -> artimeta.v1.RecordJobStartResponse
-	31, // 52: artimeta.v1.CacheService.RecordJobEnd:output_type -> artimeta.v1.RecordJobEndResponse
-	33, // 53: artimeta.v1.CacheService.GetJob:output_type -> artimeta.v1.GetJobResponse
-	35, // 54: artimeta.v1.CacheService.AdvanceHandle:output_type -> artimeta.v1.AdvanceHandleResponse
-	37, // 55: artimeta.v1.CacheService.RollbackHandle:output_type -> artimeta.v1.RollbackHandleResponse
-	39, // 56: artimeta.v1.CacheService.IsValidHandle:output_type -> artimeta.v1.IsValidHandleResponse
-	41, // 57: artimeta.v1.CacheService.GetRecords:output_type -> artimeta.v1.GetRecordsResponse
-	43, // 58: artimeta.v1.CacheService.PutRecords:output_type -> artimeta.v1.PutRecordsResponse
-	45, // 59: artimeta.v1.CacheService.IterRecordIds:output_type -> artimeta.v1.IterRecordIdsResponse
-	42, // [42:60] is the sub-list for method output_type
-	24, // [24:42] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	49, // 24: artimeta.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
+	49, // 25: artimeta.v1.ExecutionSummary.updated_time:type_name -> google.protobuf.Timestamp
+	49, // 26: artimeta.v1.ExecutionSummary.start_time:type_name -> google.protobuf.Timestamp
+	49, // 27: artimeta.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
+	46, // 28: artimeta.v1.ListExecutionsResponse.executions:type_name -> artimeta.v1.ExecutionSummary
+	10, // 29: artimeta.v1.CacheService.RecordValues:input_type -> artimeta.v1.RecordValuesRequest
+	12, // 30: artimeta.v1.CacheService.GetValues:input_type -> artimeta.v1.GetValuesRequest
+	14, // 31: artimeta.v1.CacheService.RecordCallNode:input_type -> artimeta.v1.RecordCallNodeRequest
+	16, // 32: artimeta.v1.CacheService.GetCallNode:input_type -> artimeta.v1.GetCallNodeRequest
+	18, // 33: artimeta.v1.CacheService.CheckCache:input_type -> artimeta.v1.CheckCacheRequest
+	20, // 34: artimeta.v1.CacheService.SetEvalCache:input_type -> artimeta.v1.SetEvalCacheRequest
+	22, // 35: artimeta.v1.CacheService.ExplainCacheMiss:input_type -> artimeta.v1.ExplainCacheMissRequest
+	24, // 36: artimeta.v1.CacheService.RecordExecution:input_type -> artimeta.v1.RecordExecutionRequest
+	26, // 37: artimeta.v1.CacheService.RecordUpdatedTime:input_type -> artimeta.v1.RecordUpdatedTimeRequest
+	28, // 38: artimeta.v1.CacheService.RecordJobStart:input_type -> artimeta.v1.RecordJobStartRequest
+	30, // 39: artimeta.v1.CacheService.RecordJobEnd:input_type -> artimeta.v1.RecordJobEndRequest
+	32, // 40: artimeta.v1.CacheService.GetJob:input_type -> artimeta.v1.GetJobRequest
+	34, // 41: artimeta.v1.CacheService.AdvanceHandle:input_type -> artimeta.v1.AdvanceHandleRequest
+	36, // 42: artimeta.v1.CacheService.RollbackHandle:input_type -> artimeta.v1.RollbackHandleRequest
+	38, // 43: artimeta.v1.CacheService.IsValidHandle:input_type -> artimeta.v1.IsValidHandleRequest
+	40, // 44: artimeta.v1.CacheService.GetRecords:input_type -> artimeta.v1.GetRecordsRequest
+	42, // 45: artimeta.v1.CacheService.PutRecords:input_type -> artimeta.v1.PutRecordsRequest
+	44, // 46: artimeta.v1.CacheService.IterRecordIds:input_type -> artimeta.v1.IterRecordIdsRequest
+	47, // 47: artimeta.v1.CacheService.ListExecutions:input_type -> artimeta.v1.ListExecutionsRequest
+	11, // 48: artimeta.v1.CacheService.RecordValues:output_type -> artimeta.v1.RecordValuesResponse
+	13, // 49: artimeta.v1.CacheService.GetValues:output_type -> artimeta.v1.GetValuesResponse
+	15, // 50: artimeta.v1.CacheService.RecordCallNode:output_type -> artimeta.v1.RecordCallNodeResponse
+	17, // 51: artimeta.v1.CacheService.GetCallNode:output_type -> artimeta.v1.GetCallNodeResponse
+	19, // 52: artimeta.v1.CacheService.CheckCache:output_type -> artimeta.v1.CheckCacheResponse
+	21, // 53: artimeta.v1.CacheService.SetEvalCache:output_type -> artimeta.v1.SetEvalCacheResponse
+	23, // 54: artimeta.v1.CacheService.ExplainCacheMiss:output_type -> artimeta.v1.ExplainCacheMissResponse
+	25, // 55: artimeta.v1.CacheService.RecordExecution:output_type -> artimeta.v1.RecordExecutionResponse
+	27, // 56: artimeta.v1.CacheService.RecordUpdatedTime:output_type -> artimeta.v1.RecordUpdatedTimeResponse
+	29, // 57: artimeta.v1.CacheService.RecordJobStart:output_type -> artimeta.v1.RecordJobStartResponse
+	31, // 58: artimeta.v1.CacheService.RecordJobEnd:output_type -> artimeta.v1.RecordJobEndResponse
+	33, // 59: artimeta.v1.CacheService.GetJob:output_type -> artimeta.v1.GetJobResponse
+	35, // 60: artimeta.v1.CacheService.AdvanceHandle:output_type -> artimeta.v1.AdvanceHandleResponse
+	37, // 61: artimeta.v1.CacheService.RollbackHandle:output_type -> artimeta.v1.RollbackHandleResponse
+	39, // 62: artimeta.v1.CacheService.IsValidHandle:output_type -> artimeta.v1.IsValidHandleResponse
+	41, // 63: artimeta.v1.CacheService.GetRecords:output_type -> artimeta.v1.GetRecordsResponse
+	43, // 64: artimeta.v1.CacheService.PutRecords:output_type -> artimeta.v1.PutRecordsResponse
+	45, // 65: artimeta.v1.CacheService.IterRecordIds:output_type -> artimeta.v1.IterRecordIdsResponse
+	48, // 66: artimeta.v1.CacheService.ListExecutions:output_type -> artimeta.v1.ListExecutionsResponse
+	48, // [48:67] is the sub-list for method output_type
+	29, // [29:48] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_artimeta_v1_cache_proto_init() }
@@ -3038,7 +3330,7 @@ func file_artimeta_v1_cache_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_artimeta_v1_cache_proto_rawDesc), len(file_artimeta_v1_cache_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   42,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

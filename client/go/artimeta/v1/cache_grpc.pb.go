@@ -37,6 +37,7 @@ const (
 	CacheService_GetRecords_FullMethodName        = "/artimeta.v1.CacheService/GetRecords"
 	CacheService_PutRecords_FullMethodName        = "/artimeta.v1.CacheService/PutRecords"
 	CacheService_IterRecordIds_FullMethodName     = "/artimeta.v1.CacheService/IterRecordIds"
+	CacheService_ListExecutions_FullMethodName    = "/artimeta.v1.CacheService/ListExecutions"
 )
 
 // CacheServiceClient is the client API for CacheService service.
@@ -101,6 +102,10 @@ type CacheServiceClient interface {
 	PutRecords(ctx context.Context, in *PutRecordsRequest, opts ...grpc.CallOption) (*PutRecordsResponse, error)
 	// Streams the ids of the records reachable from the roots (the roots first), breadth-first.
 	IterRecordIds(ctx context.Context, in *IterRecordIdsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[IterRecordIdsResponse], error)
+	// Lists the namespace's executions, newest first (by when the server recorded them), keyset
+	// paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+	// INVALID_PAGE_TOKEN).
+	ListExecutions(ctx context.Context, in *ListExecutionsRequest, opts ...grpc.CallOption) (*ListExecutionsResponse, error)
 }
 
 type cacheServiceClient struct {
@@ -300,6 +305,16 @@ func (c *cacheServiceClient) IterRecordIds(ctx context.Context, in *IterRecordId
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CacheService_IterRecordIdsClient = grpc.ServerStreamingClient[IterRecordIdsResponse]
 
+func (c *cacheServiceClient) ListExecutions(ctx context.Context, in *ListExecutionsRequest, opts ...grpc.CallOption) (*ListExecutionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListExecutionsResponse)
+	err := c.cc.Invoke(ctx, CacheService_ListExecutions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CacheServiceServer is the server API for CacheService service.
 // All implementations must embed UnimplementedCacheServiceServer
 // for forward compatibility.
@@ -362,6 +377,10 @@ type CacheServiceServer interface {
 	PutRecords(context.Context, *PutRecordsRequest) (*PutRecordsResponse, error)
 	// Streams the ids of the records reachable from the roots (the roots first), breadth-first.
 	IterRecordIds(*IterRecordIdsRequest, grpc.ServerStreamingServer[IterRecordIdsResponse]) error
+	// Lists the namespace's executions, newest first (by when the server recorded them), keyset
+	// paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+	// INVALID_PAGE_TOKEN).
+	ListExecutions(context.Context, *ListExecutionsRequest) (*ListExecutionsResponse, error)
 	mustEmbedUnimplementedCacheServiceServer()
 }
 
@@ -425,6 +444,9 @@ func (UnimplementedCacheServiceServer) PutRecords(context.Context, *PutRecordsRe
 }
 func (UnimplementedCacheServiceServer) IterRecordIds(*IterRecordIdsRequest, grpc.ServerStreamingServer[IterRecordIdsResponse]) error {
 	return status.Error(codes.Unimplemented, "method IterRecordIds not implemented")
+}
+func (UnimplementedCacheServiceServer) ListExecutions(context.Context, *ListExecutionsRequest) (*ListExecutionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListExecutions not implemented")
 }
 func (UnimplementedCacheServiceServer) mustEmbedUnimplementedCacheServiceServer() {}
 func (UnimplementedCacheServiceServer) testEmbeddedByValue()                      {}
@@ -764,6 +786,24 @@ func _CacheService_IterRecordIds_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CacheService_IterRecordIdsServer = grpc.ServerStreamingServer[IterRecordIdsResponse]
 
+func _CacheService_ListExecutions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListExecutionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CacheServiceServer).ListExecutions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CacheService_ListExecutions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CacheServiceServer).ListExecutions(ctx, req.(*ListExecutionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CacheService_ServiceDesc is the grpc.ServiceDesc for CacheService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -838,6 +878,10 @@ var CacheService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PutRecords",
 			Handler:    _CacheService_PutRecords_Handler,
+		},
+		{
+			MethodName: "ListExecutions",
+			Handler:    _CacheService_ListExecutions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -341,7 +341,13 @@ type WriteGraphRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// name, fingerprint, document, document_format and code_refs; other fields are ignored.
-	Graph         *Graph `protobuf:"bytes,2,opt,name=graph,proto3" json:"graph,omitempty"`
+	Graph *Graph `protobuf:"bytes,2,opt,name=graph,proto3" json:"graph,omitempty"`
+	// The graph's artifacts, producers and edges as the writer computed them (the server never
+	// decodes `graph.document`). Recorded once per (name, fingerprint) and never changed: a later
+	// write keeps the first lineage, and adds one to a graph stored without. INVALID_ARGUMENT
+	// (reasons DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS,
+	// FIELD_TOO_LONG, EMPTY_FIELD) for a malformed lineage; nothing is written then.
+	Lineage       *GraphLineage `protobuf:"bytes,3,opt,name=lineage,proto3" json:"lineage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -386,6 +392,13 @@ func (x *WriteGraphRequest) GetNamespace() string {
 func (x *WriteGraphRequest) GetGraph() *Graph {
 	if x != nil {
 		return x.Graph
+	}
+	return nil
+}
+
+func (x *WriteGraphRequest) GetLineage() *GraphLineage {
+	if x != nil {
+		return x.Lineage
 	}
 	return nil
 }
@@ -1762,6 +1775,250 @@ func (x *ListSnapshotTagHistoryResponse) GetNextPageToken() string {
 	return ""
 }
 
+type GetGraphLineageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Fingerprint   int64                  `protobuf:"varint,3,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGraphLineageRequest) Reset() {
+	*x = GetGraphLineageRequest{}
+	mi := &file_artimeta_v1_connection_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGraphLineageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGraphLineageRequest) ProtoMessage() {}
+
+func (x *GetGraphLineageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_connection_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGraphLineageRequest.ProtoReflect.Descriptor instead.
+func (*GetGraphLineageRequest) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_connection_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetGraphLineageRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *GetGraphLineageRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetGraphLineageRequest) GetFingerprint() int64 {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return 0
+}
+
+type GetGraphLineageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unset when the graph was written without lineage.
+	Lineage       *GraphLineage `protobuf:"bytes,1,opt,name=lineage,proto3" json:"lineage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGraphLineageResponse) Reset() {
+	*x = GetGraphLineageResponse{}
+	mi := &file_artimeta_v1_connection_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGraphLineageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGraphLineageResponse) ProtoMessage() {}
+
+func (x *GetGraphLineageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_connection_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGraphLineageResponse.ProtoReflect.Descriptor instead.
+func (*GetGraphLineageResponse) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_connection_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetGraphLineageResponse) GetLineage() *GraphLineage {
+	if x != nil {
+		return x.Lineage
+	}
+	return nil
+}
+
+type ListSnapshotPartitionsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The graph name of the snapshot.
+	Name                string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	SnapshotFingerprint int64  `protobuf:"varint,3,opt,name=snapshot_fingerprint,json=snapshotFingerprint,proto3" json:"snapshot_fingerprint,omitempty"`
+	ArtifactKey         string `protobuf:"bytes,4,opt,name=artifact_key,json=artifactKey,proto3" json:"artifact_key,omitempty"`
+	// 1 to 1000; 0 means 100.
+	PageSize      int32  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSnapshotPartitionsRequest) Reset() {
+	*x = ListSnapshotPartitionsRequest{}
+	mi := &file_artimeta_v1_connection_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSnapshotPartitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSnapshotPartitionsRequest) ProtoMessage() {}
+
+func (x *ListSnapshotPartitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_connection_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSnapshotPartitionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSnapshotPartitionsRequest) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_connection_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListSnapshotPartitionsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ListSnapshotPartitionsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ListSnapshotPartitionsRequest) GetSnapshotFingerprint() int64 {
+	if x != nil {
+		return x.SnapshotFingerprint
+	}
+	return 0
+}
+
+func (x *ListSnapshotPartitionsRequest) GetArtifactKey() string {
+	if x != nil {
+		return x.ArtifactKey
+	}
+	return ""
+}
+
+func (x *ListSnapshotPartitionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSnapshotPartitionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListSnapshotPartitionsResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Partitions []*StoragePartition    `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSnapshotPartitionsResponse) Reset() {
+	*x = ListSnapshotPartitionsResponse{}
+	mi := &file_artimeta_v1_connection_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSnapshotPartitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSnapshotPartitionsResponse) ProtoMessage() {}
+
+func (x *ListSnapshotPartitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_connection_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSnapshotPartitionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSnapshotPartitionsResponse) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_connection_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListSnapshotPartitionsResponse) GetPartitions() []*StoragePartition {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *ListSnapshotPartitionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_artimeta_v1_connection_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_connection_proto_rawDesc = "" +
@@ -1789,10 +2046,11 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\vfingerprint\x18\x03 \x01(\x03R\vfingerprint\"=\n" +
 	"\x11ReadGraphResponse\x12(\n" +
-	"\x05graph\x18\x01 \x01(\v2\x12.artimeta.v1.GraphR\x05graph\"[\n" +
+	"\x05graph\x18\x01 \x01(\v2\x12.artimeta.v1.GraphR\x05graph\"\x90\x01\n" +
 	"\x11WriteGraphRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12(\n" +
-	"\x05graph\x18\x02 \x01(\v2\x12.artimeta.v1.GraphR\x05graph\".\n" +
+	"\x05graph\x18\x02 \x01(\v2\x12.artimeta.v1.GraphR\x05graph\x123\n" +
+	"\alineage\x18\x03 \x01(\v2\x19.artimeta.v1.GraphLineageR\alineage\".\n" +
 	"\x12WriteGraphResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\bR\acreated\"i\n" +
 	"\x13ReadSnapshotRequest\x12\x1c\n" +
@@ -1894,7 +2152,26 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\"|\n" +
 	"\x1eListSnapshotTagHistoryResponse\x122\n" +
 	"\x05moves\x18\x01 \x03(\v2\x1c.artimeta.v1.SnapshotTagMoveR\x05moves\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xfa\v\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"l\n" +
+	"\x16GetGraphLineageRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
+	"\vfingerprint\x18\x03 \x01(\x03R\vfingerprint\"N\n" +
+	"\x17GetGraphLineageResponse\x123\n" +
+	"\alineage\x18\x01 \x01(\v2\x19.artimeta.v1.GraphLineageR\alineage\"\xe3\x01\n" +
+	"\x1dListSnapshotPartitionsRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x121\n" +
+	"\x14snapshot_fingerprint\x18\x03 \x01(\x03R\x13snapshotFingerprint\x12!\n" +
+	"\fartifact_key\x18\x04 \x01(\tR\vartifactKey\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"\x87\x01\n" +
+	"\x1eListSnapshotPartitionsResponse\x12=\n" +
+	"\n" +
+	"partitions\x18\x01 \x03(\v2\x1d.artimeta.v1.StoragePartitionR\n" +
+	"partitions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xcb\r\n" +
 	"\x11ConnectionService\x12s\n" +
 	"\x16ReadArtifactPartitions\x12*.artimeta.v1.ReadArtifactPartitionsRequest\x1a+.artimeta.v1.ReadArtifactPartitionsResponse0\x01\x12t\n" +
 	"\x17WriteArtifactPartitions\x12+.artimeta.v1.WriteArtifactPartitionsRequest\x1a,.artimeta.v1.WriteArtifactPartitionsResponse\x12J\n" +
@@ -1912,7 +2189,9 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"ListGraphs\x12\x1e.artimeta.v1.ListGraphsRequest\x1a\x1f.artimeta.v1.ListGraphsResponse\x12V\n" +
 	"\rListSnapshots\x12!.artimeta.v1.ListSnapshotsRequest\x1a\".artimeta.v1.ListSnapshotsResponse\x12_\n" +
 	"\x10ListSnapshotTags\x12$.artimeta.v1.ListSnapshotTagsRequest\x1a%.artimeta.v1.ListSnapshotTagsResponse\x12q\n" +
-	"\x16ListSnapshotTagHistory\x12*.artimeta.v1.ListSnapshotTagHistoryRequest\x1a+.artimeta.v1.ListSnapshotTagHistoryResponseBR\n" +
+	"\x16ListSnapshotTagHistory\x12*.artimeta.v1.ListSnapshotTagHistoryRequest\x1a+.artimeta.v1.ListSnapshotTagHistoryResponse\x12\\\n" +
+	"\x0fGetGraphLineage\x12#.artimeta.v1.GetGraphLineageRequest\x1a$.artimeta.v1.GetGraphLineageResponse\x12q\n" +
+	"\x16ListSnapshotPartitions\x12*.artimeta.v1.ListSnapshotPartitionsRequest\x1a+.artimeta.v1.ListSnapshotPartitionsResponseBR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -1927,7 +2206,7 @@ func file_artimeta_v1_connection_proto_rawDescGZIP() []byte {
 	return file_artimeta_v1_connection_proto_rawDescData
 }
 
-var file_artimeta_v1_connection_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_artimeta_v1_connection_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_artimeta_v1_connection_proto_goTypes = []any{
 	(*ReadArtifactPartitionsRequest)(nil),           // 0: artimeta.v1.ReadArtifactPartitionsRequest
 	(*ReadArtifactPartitionsResponse)(nil),          // 1: artimeta.v1.ReadArtifactPartitionsResponse
@@ -1959,66 +2238,78 @@ var file_artimeta_v1_connection_proto_goTypes = []any{
 	(*ListSnapshotTagsResponse)(nil),                // 27: artimeta.v1.ListSnapshotTagsResponse
 	(*ListSnapshotTagHistoryRequest)(nil),           // 28: artimeta.v1.ListSnapshotTagHistoryRequest
 	(*ListSnapshotTagHistoryResponse)(nil),          // 29: artimeta.v1.ListSnapshotTagHistoryResponse
-	(*InputFingerprint)(nil),                        // 30: artimeta.v1.InputFingerprint
-	(*StoragePartition)(nil),                        // 31: artimeta.v1.StoragePartition
-	(*Graph)(nil),                                   // 32: artimeta.v1.Graph
-	(*GraphSnapshot)(nil),                           // 33: artimeta.v1.GraphSnapshot
-	(*SnapshotTag)(nil),                             // 34: artimeta.v1.SnapshotTag
-	(*SnapshotTagMove)(nil),                         // 35: artimeta.v1.SnapshotTagMove
+	(*GetGraphLineageRequest)(nil),                  // 30: artimeta.v1.GetGraphLineageRequest
+	(*GetGraphLineageResponse)(nil),                 // 31: artimeta.v1.GetGraphLineageResponse
+	(*ListSnapshotPartitionsRequest)(nil),           // 32: artimeta.v1.ListSnapshotPartitionsRequest
+	(*ListSnapshotPartitionsResponse)(nil),          // 33: artimeta.v1.ListSnapshotPartitionsResponse
+	(*InputFingerprint)(nil),                        // 34: artimeta.v1.InputFingerprint
+	(*StoragePartition)(nil),                        // 35: artimeta.v1.StoragePartition
+	(*Graph)(nil),                                   // 36: artimeta.v1.Graph
+	(*GraphLineage)(nil),                            // 37: artimeta.v1.GraphLineage
+	(*GraphSnapshot)(nil),                           // 38: artimeta.v1.GraphSnapshot
+	(*SnapshotTag)(nil),                             // 39: artimeta.v1.SnapshotTag
+	(*SnapshotTagMove)(nil),                         // 40: artimeta.v1.SnapshotTagMove
 }
 var file_artimeta_v1_connection_proto_depIdxs = []int32{
-	30, // 0: artimeta.v1.ReadArtifactPartitionsRequest.input_fingerprints:type_name -> artimeta.v1.InputFingerprint
-	31, // 1: artimeta.v1.ReadArtifactPartitionsResponse.partitions:type_name -> artimeta.v1.StoragePartition
-	31, // 2: artimeta.v1.WriteArtifactPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
-	32, // 3: artimeta.v1.ReadGraphResponse.graph:type_name -> artimeta.v1.Graph
-	32, // 4: artimeta.v1.WriteGraphRequest.graph:type_name -> artimeta.v1.Graph
-	33, // 5: artimeta.v1.ReadSnapshotResponse.snapshot:type_name -> artimeta.v1.GraphSnapshot
-	33, // 6: artimeta.v1.WriteSnapshotRequest.snapshot:type_name -> artimeta.v1.GraphSnapshot
-	33, // 7: artimeta.v1.ReadSnapshotTagResponse.snapshot:type_name -> artimeta.v1.GraphSnapshot
-	34, // 8: artimeta.v1.ReadSnapshotTagResponse.tag:type_name -> artimeta.v1.SnapshotTag
-	34, // 9: artimeta.v1.WriteSnapshotTagResponse.tag:type_name -> artimeta.v1.SnapshotTag
-	31, // 10: artimeta.v1.ReadSnapshotPartitionsResponse.partitions:type_name -> artimeta.v1.StoragePartition
-	31, // 11: artimeta.v1.WriteSnapshotPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
-	31, // 12: artimeta.v1.WriteArtifactAndGraphPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
-	32, // 13: artimeta.v1.ListGraphsResponse.graphs:type_name -> artimeta.v1.Graph
-	33, // 14: artimeta.v1.ListSnapshotsResponse.snapshots:type_name -> artimeta.v1.GraphSnapshot
-	34, // 15: artimeta.v1.ListSnapshotTagsResponse.tags:type_name -> artimeta.v1.SnapshotTag
-	35, // 16: artimeta.v1.ListSnapshotTagHistoryResponse.moves:type_name -> artimeta.v1.SnapshotTagMove
-	0,  // 17: artimeta.v1.ConnectionService.ReadArtifactPartitions:input_type -> artimeta.v1.ReadArtifactPartitionsRequest
-	2,  // 18: artimeta.v1.ConnectionService.WriteArtifactPartitions:input_type -> artimeta.v1.WriteArtifactPartitionsRequest
-	4,  // 19: artimeta.v1.ConnectionService.ReadGraph:input_type -> artimeta.v1.ReadGraphRequest
-	6,  // 20: artimeta.v1.ConnectionService.WriteGraph:input_type -> artimeta.v1.WriteGraphRequest
-	8,  // 21: artimeta.v1.ConnectionService.ReadSnapshot:input_type -> artimeta.v1.ReadSnapshotRequest
-	10, // 22: artimeta.v1.ConnectionService.WriteSnapshot:input_type -> artimeta.v1.WriteSnapshotRequest
-	12, // 23: artimeta.v1.ConnectionService.ReadSnapshotTag:input_type -> artimeta.v1.ReadSnapshotTagRequest
-	14, // 24: artimeta.v1.ConnectionService.WriteSnapshotTag:input_type -> artimeta.v1.WriteSnapshotTagRequest
-	16, // 25: artimeta.v1.ConnectionService.ReadSnapshotPartitions:input_type -> artimeta.v1.ReadSnapshotPartitionsRequest
-	18, // 26: artimeta.v1.ConnectionService.WriteSnapshotPartitions:input_type -> artimeta.v1.WriteSnapshotPartitionsRequest
-	20, // 27: artimeta.v1.ConnectionService.WriteArtifactAndGraphPartitions:input_type -> artimeta.v1.WriteArtifactAndGraphPartitionsRequest
-	22, // 28: artimeta.v1.ConnectionService.ListGraphs:input_type -> artimeta.v1.ListGraphsRequest
-	24, // 29: artimeta.v1.ConnectionService.ListSnapshots:input_type -> artimeta.v1.ListSnapshotsRequest
-	26, // 30: artimeta.v1.ConnectionService.ListSnapshotTags:input_type -> artimeta.v1.ListSnapshotTagsRequest
-	28, // 31: artimeta.v1.ConnectionService.ListSnapshotTagHistory:input_type -> artimeta.v1.ListSnapshotTagHistoryRequest
-	1,  // 32: artimeta.v1.ConnectionService.ReadArtifactPartitions:output_type -> artimeta.v1.ReadArtifactPartitionsResponse
-	3,  // 33: artimeta.v1.ConnectionService.WriteArtifactPartitions:output_type -> artimeta.v1.WriteArtifactPartitionsResponse
-	5,  // 34: artimeta.v1.ConnectionService.ReadGraph:output_type -> artimeta.v1.ReadGraphResponse
-	7,  // 35: artimeta.v1.ConnectionService.WriteGraph:output_type -> artimeta.v1.WriteGraphResponse
-	9,  // 36: artimeta.v1.ConnectionService.ReadSnapshot:output_type -> artimeta.v1.ReadSnapshotResponse
-	11, // 37: artimeta.v1.ConnectionService.WriteSnapshot:output_type -> artimeta.v1.WriteSnapshotResponse
-	13, // 38: artimeta.v1.ConnectionService.ReadSnapshotTag:output_type -> artimeta.v1.ReadSnapshotTagResponse
-	15, // 39: artimeta.v1.ConnectionService.WriteSnapshotTag:output_type -> artimeta.v1.WriteSnapshotTagResponse
-	17, // 40: artimeta.v1.ConnectionService.ReadSnapshotPartitions:output_type -> artimeta.v1.ReadSnapshotPartitionsResponse
-	19, // 41: artimeta.v1.ConnectionService.WriteSnapshotPartitions:output_type -> artimeta.v1.WriteSnapshotPartitionsResponse
-	21, // 42: artimeta.v1.ConnectionService.WriteArtifactAndGraphPartitions:output_type -> artimeta.v1.WriteArtifactAndGraphPartitionsResponse
-	23, // 43: artimeta.v1.ConnectionService.ListGraphs:output_type -> artimeta.v1.ListGraphsResponse
-	25, // 44: artimeta.v1.ConnectionService.ListSnapshots:output_type -> artimeta.v1.ListSnapshotsResponse
-	27, // 45: artimeta.v1.ConnectionService.ListSnapshotTags:output_type -> artimeta.v1.ListSnapshotTagsResponse
-	29, // 46: artimeta.v1.ConnectionService.ListSnapshotTagHistory:output_type -> artimeta.v1.ListSnapshotTagHistoryResponse
-	32, // [32:47] is the sub-list for method output_type
-	17, // [17:32] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	34, // 0: artimeta.v1.ReadArtifactPartitionsRequest.input_fingerprints:type_name -> artimeta.v1.InputFingerprint
+	35, // 1: artimeta.v1.ReadArtifactPartitionsResponse.partitions:type_name -> artimeta.v1.StoragePartition
+	35, // 2: artimeta.v1.WriteArtifactPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
+	36, // 3: artimeta.v1.ReadGraphResponse.graph:type_name -> artimeta.v1.Graph
+	36, // 4: artimeta.v1.WriteGraphRequest.graph:type_name -> artimeta.v1.Graph
+	37, // 5: artimeta.v1.WriteGraphRequest.lineage:type_name -> artimeta.v1.GraphLineage
+	38, // 6: artimeta.v1.ReadSnapshotResponse.snapshot:type_name -> artimeta.v1.GraphSnapshot
+	38, // 7: artimeta.v1.WriteSnapshotRequest.snapshot:type_name -> artimeta.v1.GraphSnapshot
+	38, // 8: artimeta.v1.ReadSnapshotTagResponse.snapshot:type_name -> artimeta.v1.GraphSnapshot
+	39, // 9: artimeta.v1.ReadSnapshotTagResponse.tag:type_name -> artimeta.v1.SnapshotTag
+	39, // 10: artimeta.v1.WriteSnapshotTagResponse.tag:type_name -> artimeta.v1.SnapshotTag
+	35, // 11: artimeta.v1.ReadSnapshotPartitionsResponse.partitions:type_name -> artimeta.v1.StoragePartition
+	35, // 12: artimeta.v1.WriteSnapshotPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
+	35, // 13: artimeta.v1.WriteArtifactAndGraphPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
+	36, // 14: artimeta.v1.ListGraphsResponse.graphs:type_name -> artimeta.v1.Graph
+	38, // 15: artimeta.v1.ListSnapshotsResponse.snapshots:type_name -> artimeta.v1.GraphSnapshot
+	39, // 16: artimeta.v1.ListSnapshotTagsResponse.tags:type_name -> artimeta.v1.SnapshotTag
+	40, // 17: artimeta.v1.ListSnapshotTagHistoryResponse.moves:type_name -> artimeta.v1.SnapshotTagMove
+	37, // 18: artimeta.v1.GetGraphLineageResponse.lineage:type_name -> artimeta.v1.GraphLineage
+	35, // 19: artimeta.v1.ListSnapshotPartitionsResponse.partitions:type_name -> artimeta.v1.StoragePartition
+	0,  // 20: artimeta.v1.ConnectionService.ReadArtifactPartitions:input_type -> artimeta.v1.ReadArtifactPartitionsRequest
+	2,  // 21: artimeta.v1.ConnectionService.WriteArtifactPartitions:input_type -> artimeta.v1.WriteArtifactPartitionsRequest
+	4,  // 22: artimeta.v1.ConnectionService.ReadGraph:input_type -> artimeta.v1.ReadGraphRequest
+	6,  // 23: artimeta.v1.ConnectionService.WriteGraph:input_type -> artimeta.v1.WriteGraphRequest
+	8,  // 24: artimeta.v1.ConnectionService.ReadSnapshot:input_type -> artimeta.v1.ReadSnapshotRequest
+	10, // 25: artimeta.v1.ConnectionService.WriteSnapshot:input_type -> artimeta.v1.WriteSnapshotRequest
+	12, // 26: artimeta.v1.ConnectionService.ReadSnapshotTag:input_type -> artimeta.v1.ReadSnapshotTagRequest
+	14, // 27: artimeta.v1.ConnectionService.WriteSnapshotTag:input_type -> artimeta.v1.WriteSnapshotTagRequest
+	16, // 28: artimeta.v1.ConnectionService.ReadSnapshotPartitions:input_type -> artimeta.v1.ReadSnapshotPartitionsRequest
+	18, // 29: artimeta.v1.ConnectionService.WriteSnapshotPartitions:input_type -> artimeta.v1.WriteSnapshotPartitionsRequest
+	20, // 30: artimeta.v1.ConnectionService.WriteArtifactAndGraphPartitions:input_type -> artimeta.v1.WriteArtifactAndGraphPartitionsRequest
+	22, // 31: artimeta.v1.ConnectionService.ListGraphs:input_type -> artimeta.v1.ListGraphsRequest
+	24, // 32: artimeta.v1.ConnectionService.ListSnapshots:input_type -> artimeta.v1.ListSnapshotsRequest
+	26, // 33: artimeta.v1.ConnectionService.ListSnapshotTags:input_type -> artimeta.v1.ListSnapshotTagsRequest
+	28, // 34: artimeta.v1.ConnectionService.ListSnapshotTagHistory:input_type -> artimeta.v1.ListSnapshotTagHistoryRequest
+	30, // 35: artimeta.v1.ConnectionService.GetGraphLineage:input_type -> artimeta.v1.GetGraphLineageRequest
+	32, // 36: artimeta.v1.ConnectionService.ListSnapshotPartitions:input_type -> artimeta.v1.ListSnapshotPartitionsRequest
+	1,  // 37: artimeta.v1.ConnectionService.ReadArtifactPartitions:output_type -> artimeta.v1.ReadArtifactPartitionsResponse
+	3,  // 38: artimeta.v1.ConnectionService.WriteArtifactPartitions:output_type -> artimeta.v1.WriteArtifactPartitionsResponse
+	5,  // 39: artimeta.v1.ConnectionService.ReadGraph:output_type -> artimeta.v1.ReadGraphResponse
+	7,  // 40: artimeta.v1.ConnectionService.WriteGraph:output_type -> artimeta.v1.WriteGraphResponse
+	9,  // 41: artimeta.v1.ConnectionService.ReadSnapshot:output_type -> artimeta.v1.ReadSnapshotResponse
+	11, // 42: artimeta.v1.ConnectionService.WriteSnapshot:output_type -> artimeta.v1.WriteSnapshotResponse
+	13, // 43: artimeta.v1.ConnectionService.ReadSnapshotTag:output_type -> artimeta.v1.ReadSnapshotTagResponse
+	15, // 44: artimeta.v1.ConnectionService.WriteSnapshotTag:output_type -> artimeta.v1.WriteSnapshotTagResponse
+	17, // 45: artimeta.v1.ConnectionService.ReadSnapshotPartitions:output_type -> artimeta.v1.ReadSnapshotPartitionsResponse
+	19, // 46: artimeta.v1.ConnectionService.WriteSnapshotPartitions:output_type -> artimeta.v1.WriteSnapshotPartitionsResponse
+	21, // 47: artimeta.v1.ConnectionService.WriteArtifactAndGraphPartitions:output_type -> artimeta.v1.WriteArtifactAndGraphPartitionsResponse
+	23, // 48: artimeta.v1.ConnectionService.ListGraphs:output_type -> artimeta.v1.ListGraphsResponse
+	25, // 49: artimeta.v1.ConnectionService.ListSnapshots:output_type -> artimeta.v1.ListSnapshotsResponse
+	27, // 50: artimeta.v1.ConnectionService.ListSnapshotTags:output_type -> artimeta.v1.ListSnapshotTagsResponse
+	29, // 51: artimeta.v1.ConnectionService.ListSnapshotTagHistory:output_type -> artimeta.v1.ListSnapshotTagHistoryResponse
+	31, // 52: artimeta.v1.ConnectionService.GetGraphLineage:output_type -> artimeta.v1.GetGraphLineageResponse
+	33, // 53: artimeta.v1.ConnectionService.ListSnapshotPartitions:output_type -> artimeta.v1.ListSnapshotPartitionsResponse
+	37, // [37:54] is the sub-list for method output_type
+	20, // [20:37] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_artimeta_v1_connection_proto_init() }
@@ -2036,7 +2327,7 @@ func file_artimeta_v1_connection_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_artimeta_v1_connection_proto_rawDesc), len(file_artimeta_v1_connection_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

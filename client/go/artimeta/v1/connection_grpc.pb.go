@@ -34,6 +34,8 @@ const (
 	ConnectionService_ListSnapshots_FullMethodName                   = "/artimeta.v1.ConnectionService/ListSnapshots"
 	ConnectionService_ListSnapshotTags_FullMethodName                = "/artimeta.v1.ConnectionService/ListSnapshotTags"
 	ConnectionService_ListSnapshotTagHistory_FullMethodName          = "/artimeta.v1.ConnectionService/ListSnapshotTagHistory"
+	ConnectionService_GetGraphLineage_FullMethodName                 = "/artimeta.v1.ConnectionService/GetGraphLineage"
+	ConnectionService_ListSnapshotPartitions_FullMethodName          = "/artimeta.v1.ConnectionService/ListSnapshotPartitions"
 )
 
 // ConnectionServiceClient is the client API for ConnectionService service.
@@ -89,6 +91,15 @@ type ConnectionServiceClient interface {
 	ListSnapshotTags(ctx context.Context, in *ListSnapshotTagsRequest, opts ...grpc.CallOption) (*ListSnapshotTagsResponse, error)
 	// Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
 	ListSnapshotTagHistory(ctx context.Context, in *ListSnapshotTagHistoryRequest, opts ...grpc.CallOption) (*ListSnapshotTagHistoryResponse, error)
+	// Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+	// NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+	// answers with `lineage` unset.
+	GetGraphLineage(ctx context.Context, in *GetGraphLineageRequest, opts ...grpc.CallOption) (*GetGraphLineageResponse, error)
+	// Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+	// keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+	// has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+	// bad token or size.
+	ListSnapshotPartitions(ctx context.Context, in *ListSnapshotPartitionsRequest, opts ...grpc.CallOption) (*ListSnapshotPartitionsResponse, error)
 }
 
 type connectionServiceClient struct {
@@ -267,6 +278,26 @@ func (c *connectionServiceClient) ListSnapshotTagHistory(ctx context.Context, in
 	return out, nil
 }
 
+func (c *connectionServiceClient) GetGraphLineage(ctx context.Context, in *GetGraphLineageRequest, opts ...grpc.CallOption) (*GetGraphLineageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetGraphLineageResponse)
+	err := c.cc.Invoke(ctx, ConnectionService_GetGraphLineage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *connectionServiceClient) ListSnapshotPartitions(ctx context.Context, in *ListSnapshotPartitionsRequest, opts ...grpc.CallOption) (*ListSnapshotPartitionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSnapshotPartitionsResponse)
+	err := c.cc.Invoke(ctx, ConnectionService_ListSnapshotPartitions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectionServiceServer is the server API for ConnectionService service.
 // All implementations must embed UnimplementedConnectionServiceServer
 // for forward compatibility.
@@ -320,6 +351,15 @@ type ConnectionServiceServer interface {
 	ListSnapshotTags(context.Context, *ListSnapshotTagsRequest) (*ListSnapshotTagsResponse, error)
 	// Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
 	ListSnapshotTagHistory(context.Context, *ListSnapshotTagHistoryRequest) (*ListSnapshotTagHistoryResponse, error)
+	// Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+	// NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+	// answers with `lineage` unset.
+	GetGraphLineage(context.Context, *GetGraphLineageRequest) (*GetGraphLineageResponse, error)
+	// Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+	// keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+	// has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+	// bad token or size.
+	ListSnapshotPartitions(context.Context, *ListSnapshotPartitionsRequest) (*ListSnapshotPartitionsResponse, error)
 	mustEmbedUnimplementedConnectionServiceServer()
 }
 
@@ -374,6 +414,12 @@ func (UnimplementedConnectionServiceServer) ListSnapshotTags(context.Context, *L
 }
 func (UnimplementedConnectionServiceServer) ListSnapshotTagHistory(context.Context, *ListSnapshotTagHistoryRequest) (*ListSnapshotTagHistoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSnapshotTagHistory not implemented")
+}
+func (UnimplementedConnectionServiceServer) GetGraphLineage(context.Context, *GetGraphLineageRequest) (*GetGraphLineageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetGraphLineage not implemented")
+}
+func (UnimplementedConnectionServiceServer) ListSnapshotPartitions(context.Context, *ListSnapshotPartitionsRequest) (*ListSnapshotPartitionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSnapshotPartitions not implemented")
 }
 func (UnimplementedConnectionServiceServer) mustEmbedUnimplementedConnectionServiceServer() {}
 func (UnimplementedConnectionServiceServer) testEmbeddedByValue()                           {}
@@ -652,6 +698,42 @@ func _ConnectionService_ListSnapshotTagHistory_Handler(srv interface{}, ctx cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConnectionService_GetGraphLineage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetGraphLineageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectionServiceServer).GetGraphLineage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConnectionService_GetGraphLineage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectionServiceServer).GetGraphLineage(ctx, req.(*GetGraphLineageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ConnectionService_ListSnapshotPartitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSnapshotPartitionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectionServiceServer).ListSnapshotPartitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConnectionService_ListSnapshotPartitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectionServiceServer).ListSnapshotPartitions(ctx, req.(*ListSnapshotPartitionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ConnectionService_ServiceDesc is the grpc.ServiceDesc for ConnectionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -710,6 +792,14 @@ var ConnectionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSnapshotTagHistory",
 			Handler:    _ConnectionService_ListSnapshotTagHistory_Handler,
+		},
+		{
+			MethodName: "GetGraphLineage",
+			Handler:    _ConnectionService_GetGraphLineage_Handler,
+		},
+		{
+			MethodName: "ListSnapshotPartitions",
+			Handler:    _ConnectionService_ListSnapshotPartitions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

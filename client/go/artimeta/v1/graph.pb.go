@@ -22,6 +22,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Which way an edge goes.
+type LineageEdgeKind int32
+
+const (
+	LineageEdgeKind_LINEAGE_EDGE_KIND_UNSPECIFIED LineageEdgeKind = 0
+	// The artifact is an input of the producer.
+	LineageEdgeKind_LINEAGE_EDGE_KIND_INPUT LineageEdgeKind = 1
+	// The artifact is an output of the producer.
+	LineageEdgeKind_LINEAGE_EDGE_KIND_OUTPUT LineageEdgeKind = 2
+)
+
+// Enum value maps for LineageEdgeKind.
+var (
+	LineageEdgeKind_name = map[int32]string{
+		0: "LINEAGE_EDGE_KIND_UNSPECIFIED",
+		1: "LINEAGE_EDGE_KIND_INPUT",
+		2: "LINEAGE_EDGE_KIND_OUTPUT",
+	}
+	LineageEdgeKind_value = map[string]int32{
+		"LINEAGE_EDGE_KIND_UNSPECIFIED": 0,
+		"LINEAGE_EDGE_KIND_INPUT":       1,
+		"LINEAGE_EDGE_KIND_OUTPUT":      2,
+	}
+)
+
+func (x LineageEdgeKind) Enum() *LineageEdgeKind {
+	p := new(LineageEdgeKind)
+	*p = x
+	return p
+}
+
+func (x LineageEdgeKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LineageEdgeKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_artimeta_v1_graph_proto_enumTypes[0].Descriptor()
+}
+
+func (LineageEdgeKind) Type() protoreflect.EnumType {
+	return &file_artimeta_v1_graph_proto_enumTypes[0]
+}
+
+func (x LineageEdgeKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LineageEdgeKind.Descriptor instead.
+func (LineageEdgeKind) EnumDescriptor() ([]byte, []int) {
+	return file_artimeta_v1_graph_proto_rawDescGZIP(), []int{0}
+}
+
 // A pipeline graph at one fingerprint. Immutable once written: the fingerprint identifies its
 // content, so a second write of the same (name, fingerprint) keeps the first.
 type Graph struct {
@@ -418,6 +470,303 @@ func (x *SnapshotTagMove) GetSequence() int64 {
 	return 0
 }
 
+// The structure of a graph as its writer describes it: artifacts, the producers that read and
+// write them, and the edges between the two. Keys are unique within their kind, and every edge
+// joins a listed artifact and a listed producer. At most 10000 artifacts, 10000 producers and
+// 100000 edges; every text field is at most 1024 characters.
+type GraphLineage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Artifacts     []*LineageArtifact     `protobuf:"bytes,1,rep,name=artifacts,proto3" json:"artifacts,omitempty"`
+	Producers     []*LineageProducer     `protobuf:"bytes,2,rep,name=producers,proto3" json:"producers,omitempty"`
+	Edges         []*LineageEdge         `protobuf:"bytes,3,rep,name=edges,proto3" json:"edges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GraphLineage) Reset() {
+	*x = GraphLineage{}
+	mi := &file_artimeta_v1_graph_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GraphLineage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GraphLineage) ProtoMessage() {}
+
+func (x *GraphLineage) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_graph_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GraphLineage.ProtoReflect.Descriptor instead.
+func (*GraphLineage) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_graph_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GraphLineage) GetArtifacts() []*LineageArtifact {
+	if x != nil {
+		return x.Artifacts
+	}
+	return nil
+}
+
+func (x *GraphLineage) GetProducers() []*LineageProducer {
+	if x != nil {
+		return x.Producers
+	}
+	return nil
+}
+
+func (x *GraphLineage) GetEdges() []*LineageEdge {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+// An artifact of a graph.
+type LineageArtifact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The artifact's key in the graph (what snapshot partitions are linked to), 1 to 1024 characters.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The artifact's class as a "module:qualname" reference.
+	ArtifactClass string `protobuf:"bytes,2,opt,name=artifact_class,json=artifactClass,proto3" json:"artifact_class,omitempty"`
+	// Short descriptions of its type, format and storage (e.g. "Int64", "JSON",
+	// "LocalFile(path='/data/{input_fingerprint}.json')").
+	Type          string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	Format        string `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`
+	Storage       string `protobuf:"bytes,5,opt,name=storage,proto3" json:"storage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineageArtifact) Reset() {
+	*x = LineageArtifact{}
+	mi := &file_artimeta_v1_graph_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineageArtifact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineageArtifact) ProtoMessage() {}
+
+func (x *LineageArtifact) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_graph_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineageArtifact.ProtoReflect.Descriptor instead.
+func (*LineageArtifact) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_graph_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LineageArtifact) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LineageArtifact) GetArtifactClass() string {
+	if x != nil {
+		return x.ArtifactClass
+	}
+	return ""
+}
+
+func (x *LineageArtifact) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *LineageArtifact) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *LineageArtifact) GetStorage() string {
+	if x != nil {
+		return x.Storage
+	}
+	return ""
+}
+
+// A producer of a graph.
+type LineageProducer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifies the producer within the graph (e.g. its fingerprint), 1 to 1024 characters.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Its short name, e.g. "div".
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Its code as a "module:qualname" reference.
+	Qualname string `protobuf:"bytes,3,opt,name=qualname,proto3" json:"qualname,omitempty"`
+	// Its version as the writer states it, e.g. "0.0.1".
+	Version       string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineageProducer) Reset() {
+	*x = LineageProducer{}
+	mi := &file_artimeta_v1_graph_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineageProducer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineageProducer) ProtoMessage() {}
+
+func (x *LineageProducer) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_graph_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineageProducer.ProtoReflect.Descriptor instead.
+func (*LineageProducer) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_graph_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LineageProducer) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LineageProducer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LineageProducer) GetQualname() string {
+	if x != nil {
+		return x.Qualname
+	}
+	return ""
+}
+
+func (x *LineageProducer) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+// An edge between an artifact and a producer.
+type LineageEdge struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Kind        LineageEdgeKind        `protobuf:"varint,1,opt,name=kind,proto3,enum=artimeta.v1.LineageEdgeKind" json:"kind,omitempty"`
+	ArtifactKey string                 `protobuf:"bytes,2,opt,name=artifact_key,json=artifactKey,proto3" json:"artifact_key,omitempty"`
+	ProducerKey string                 `protobuf:"bytes,3,opt,name=producer_key,json=producerKey,proto3" json:"producer_key,omitempty"`
+	// For an input: the producer's parameter name. For an output: empty.
+	InputName string `protobuf:"bytes,4,opt,name=input_name,json=inputName,proto3" json:"input_name,omitempty"`
+	// For an output: its position among the producer's outputs.
+	OutputPosition int32 `protobuf:"varint,5,opt,name=output_position,json=outputPosition,proto3" json:"output_position,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LineageEdge) Reset() {
+	*x = LineageEdge{}
+	mi := &file_artimeta_v1_graph_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineageEdge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineageEdge) ProtoMessage() {}
+
+func (x *LineageEdge) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_graph_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineageEdge.ProtoReflect.Descriptor instead.
+func (*LineageEdge) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_graph_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LineageEdge) GetKind() LineageEdgeKind {
+	if x != nil {
+		return x.Kind
+	}
+	return LineageEdgeKind_LINEAGE_EDGE_KIND_UNSPECIFIED
+}
+
+func (x *LineageEdge) GetArtifactKey() string {
+	if x != nil {
+		return x.ArtifactKey
+	}
+	return ""
+}
+
+func (x *LineageEdge) GetProducerKey() string {
+	if x != nil {
+		return x.ProducerKey
+	}
+	return ""
+}
+
+func (x *LineageEdge) GetInputName() string {
+	if x != nil {
+		return x.InputName
+	}
+	return ""
+}
+
+func (x *LineageEdge) GetOutputPosition() int32 {
+	if x != nil {
+		return x.OutputPosition
+	}
+	return 0
+}
+
 var File_artimeta_v1_graph_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_graph_proto_rawDesc = "" +
@@ -458,7 +807,33 @@ const file_artimeta_v1_graph_proto_rawDesc = "" +
 	"\x05actor\x18\x05 \x01(\tR\x05actor\x127\n" +
 	"\tmove_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bmoveTime\x12\x1a\n" +
 	"\bsequence\x18\a \x01(\x03R\bsequenceB\x1c\n" +
-	"\x1a_from_snapshot_fingerprintBR\n" +
+	"\x1a_from_snapshot_fingerprint\"\xb6\x01\n" +
+	"\fGraphLineage\x12:\n" +
+	"\tartifacts\x18\x01 \x03(\v2\x1c.artimeta.v1.LineageArtifactR\tartifacts\x12:\n" +
+	"\tproducers\x18\x02 \x03(\v2\x1c.artimeta.v1.LineageProducerR\tproducers\x12.\n" +
+	"\x05edges\x18\x03 \x03(\v2\x18.artimeta.v1.LineageEdgeR\x05edges\"\x90\x01\n" +
+	"\x0fLineageArtifact\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12%\n" +
+	"\x0eartifact_class\x18\x02 \x01(\tR\rartifactClass\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x16\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\x12\x18\n" +
+	"\astorage\x18\x05 \x01(\tR\astorage\"m\n" +
+	"\x0fLineageProducer\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bqualname\x18\x03 \x01(\tR\bqualname\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion\"\xcd\x01\n" +
+	"\vLineageEdge\x120\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1c.artimeta.v1.LineageEdgeKindR\x04kind\x12!\n" +
+	"\fartifact_key\x18\x02 \x01(\tR\vartifactKey\x12!\n" +
+	"\fproducer_key\x18\x03 \x01(\tR\vproducerKey\x12\x1d\n" +
+	"\n" +
+	"input_name\x18\x04 \x01(\tR\tinputName\x12'\n" +
+	"\x0foutput_position\x18\x05 \x01(\x05R\x0eoutputPosition*o\n" +
+	"\x0fLineageEdgeKind\x12!\n" +
+	"\x1dLINEAGE_EDGE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17LINEAGE_EDGE_KIND_INPUT\x10\x01\x12\x1c\n" +
+	"\x18LINEAGE_EDGE_KIND_OUTPUT\x10\x02BR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -473,24 +848,34 @@ func file_artimeta_v1_graph_proto_rawDescGZIP() []byte {
 	return file_artimeta_v1_graph_proto_rawDescData
 }
 
-var file_artimeta_v1_graph_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_artimeta_v1_graph_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_artimeta_v1_graph_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_artimeta_v1_graph_proto_goTypes = []any{
-	(*Graph)(nil),                 // 0: artimeta.v1.Graph
-	(*GraphSnapshot)(nil),         // 1: artimeta.v1.GraphSnapshot
-	(*SnapshotTag)(nil),           // 2: artimeta.v1.SnapshotTag
-	(*SnapshotTagMove)(nil),       // 3: artimeta.v1.SnapshotTagMove
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(LineageEdgeKind)(0),          // 0: artimeta.v1.LineageEdgeKind
+	(*Graph)(nil),                 // 1: artimeta.v1.Graph
+	(*GraphSnapshot)(nil),         // 2: artimeta.v1.GraphSnapshot
+	(*SnapshotTag)(nil),           // 3: artimeta.v1.SnapshotTag
+	(*SnapshotTagMove)(nil),       // 4: artimeta.v1.SnapshotTagMove
+	(*GraphLineage)(nil),          // 5: artimeta.v1.GraphLineage
+	(*LineageArtifact)(nil),       // 6: artimeta.v1.LineageArtifact
+	(*LineageProducer)(nil),       // 7: artimeta.v1.LineageProducer
+	(*LineageEdge)(nil),           // 8: artimeta.v1.LineageEdge
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_artimeta_v1_graph_proto_depIdxs = []int32{
-	4, // 0: artimeta.v1.Graph.create_time:type_name -> google.protobuf.Timestamp
-	4, // 1: artimeta.v1.GraphSnapshot.create_time:type_name -> google.protobuf.Timestamp
-	4, // 2: artimeta.v1.SnapshotTag.update_time:type_name -> google.protobuf.Timestamp
-	4, // 3: artimeta.v1.SnapshotTagMove.move_time:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	9, // 0: artimeta.v1.Graph.create_time:type_name -> google.protobuf.Timestamp
+	9, // 1: artimeta.v1.GraphSnapshot.create_time:type_name -> google.protobuf.Timestamp
+	9, // 2: artimeta.v1.SnapshotTag.update_time:type_name -> google.protobuf.Timestamp
+	9, // 3: artimeta.v1.SnapshotTagMove.move_time:type_name -> google.protobuf.Timestamp
+	6, // 4: artimeta.v1.GraphLineage.artifacts:type_name -> artimeta.v1.LineageArtifact
+	7, // 5: artimeta.v1.GraphLineage.producers:type_name -> artimeta.v1.LineageProducer
+	8, // 6: artimeta.v1.GraphLineage.edges:type_name -> artimeta.v1.LineageEdge
+	0, // 7: artimeta.v1.LineageEdge.kind:type_name -> artimeta.v1.LineageEdgeKind
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_artimeta_v1_graph_proto_init() }
@@ -504,13 +889,14 @@ func file_artimeta_v1_graph_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_artimeta_v1_graph_proto_rawDesc), len(file_artimeta_v1_graph_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   4,
+			NumEnums:      1,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_artimeta_v1_graph_proto_goTypes,
 		DependencyIndexes: file_artimeta_v1_graph_proto_depIdxs,
+		EnumInfos:         file_artimeta_v1_graph_proto_enumTypes,
 		MessageInfos:      file_artimeta_v1_graph_proto_msgTypes,
 	}.Build()
 	File_artimeta_v1_graph_proto = out.File

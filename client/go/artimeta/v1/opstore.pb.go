@@ -842,6 +842,192 @@ func (*RegisterPipelineResponse) Descriptor() ([]byte, []int) {
 	return file_artimeta_v1_opstore_proto_rawDescGZIP(), []int{14}
 }
 
+// An op as a list shows it.
+type OpSummary struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	VersionCount int64                  `protobuf:"varint,2,opt,name=version_count,json=versionCount,proto3" json:"version_count,omitempty"`
+	// The version with the highest numbers; unset when the op has no versions.
+	LatestVersion *OpVersion `protobuf:"bytes,3,opt,name=latest_version,json=latestVersion,proto3" json:"latest_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpSummary) Reset() {
+	*x = OpSummary{}
+	mi := &file_artimeta_v1_opstore_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpSummary) ProtoMessage() {}
+
+func (x *OpSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_opstore_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpSummary.ProtoReflect.Descriptor instead.
+func (*OpSummary) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_opstore_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *OpSummary) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OpSummary) GetVersionCount() int64 {
+	if x != nil {
+		return x.VersionCount
+	}
+	return 0
+}
+
+func (x *OpSummary) GetLatestVersion() *OpVersion {
+	if x != nil {
+		return x.LatestVersion
+	}
+	return nil
+}
+
+type ListOpsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Only ops whose names start with this (case-sensitive) when set.
+	NamePrefix string `protobuf:"bytes,2,opt,name=name_prefix,json=namePrefix,proto3" json:"name_prefix,omitempty"`
+	// At most this many (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous response; empty for the first page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOpsRequest) Reset() {
+	*x = ListOpsRequest{}
+	mi := &file_artimeta_v1_opstore_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOpsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOpsRequest) ProtoMessage() {}
+
+func (x *ListOpsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_opstore_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOpsRequest.ProtoReflect.Descriptor instead.
+func (*ListOpsRequest) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_opstore_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListOpsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ListOpsRequest) GetNamePrefix() string {
+	if x != nil {
+		return x.NamePrefix
+	}
+	return ""
+}
+
+func (x *ListOpsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOpsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListOpsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ops   []*OpSummary           `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOpsResponse) Reset() {
+	*x = ListOpsResponse{}
+	mi := &file_artimeta_v1_opstore_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOpsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOpsResponse) ProtoMessage() {}
+
+func (x *ListOpsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_artimeta_v1_opstore_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOpsResponse.ProtoReflect.Descriptor instead.
+func (*ListOpsResponse) Descriptor() ([]byte, []int) {
+	return file_artimeta_v1_opstore_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListOpsResponse) GetOps() []*OpSummary {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+func (x *ListOpsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_artimeta_v1_opstore_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_opstore_proto_rawDesc = "" +
@@ -896,7 +1082,21 @@ const file_artimeta_v1_opstore_proto_rawDesc = "" +
 	"\rpipeline_name\x18\x02 \x01(\tR\fpipelineName\x12 \n" +
 	"\flast_op_name\x18\x03 \x01(\tR\n" +
 	"lastOpName\"\x1a\n" +
-	"\x18RegisterPipelineResponse2\x9c\x05\n" +
+	"\x18RegisterPipelineResponse\"\x83\x01\n" +
+	"\tOpSummary\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\rversion_count\x18\x02 \x01(\x03R\fversionCount\x12=\n" +
+	"\x0elatest_version\x18\x03 \x01(\v2\x16.artimeta.v1.OpVersionR\rlatestVersion\"\x8b\x01\n" +
+	"\x0eListOpsRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1f\n" +
+	"\vname_prefix\x18\x02 \x01(\tR\n" +
+	"namePrefix\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"c\n" +
+	"\x0fListOpsResponse\x12(\n" +
+	"\x03ops\x18\x01 \x03(\v2\x16.artimeta.v1.OpSummaryR\x03ops\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe2\x05\n" +
 	"\x0eOpStoreService\x12b\n" +
 	"\x11RegisterValidLink\x12%.artimeta.v1.RegisterValidLinkRequest\x1a&.artimeta.v1.RegisterValidLinkResponse\x12e\n" +
 	"\x12GetAllVersionsOfOp\x12&.artimeta.v1.GetAllVersionsOfOpRequest\x1a'.artimeta.v1.GetAllVersionsOfOpResponse\x12b\n" +
@@ -905,7 +1105,8 @@ const file_artimeta_v1_opstore_proto_rawDesc = "" +
 	"\n" +
 	"GetOpBytes\x12\x1e.artimeta.v1.GetOpBytesRequest\x1a\x1f.artimeta.v1.GetOpBytesResponse\x12Y\n" +
 	"\x0ePipelineExists\x12\".artimeta.v1.PipelineExistsRequest\x1a#.artimeta.v1.PipelineExistsResponse\x12_\n" +
-	"\x10RegisterPipeline\x12$.artimeta.v1.RegisterPipelineRequest\x1a%.artimeta.v1.RegisterPipelineResponseBR\n" +
+	"\x10RegisterPipeline\x12$.artimeta.v1.RegisterPipelineRequest\x1a%.artimeta.v1.RegisterPipelineResponse\x12D\n" +
+	"\aListOps\x12\x1b.artimeta.v1.ListOpsRequest\x1a\x1c.artimeta.v1.ListOpsResponseBR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -920,7 +1121,7 @@ func file_artimeta_v1_opstore_proto_rawDescGZIP() []byte {
 	return file_artimeta_v1_opstore_proto_rawDescData
 }
 
-var file_artimeta_v1_opstore_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_artimeta_v1_opstore_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_artimeta_v1_opstore_proto_goTypes = []any{
 	(*OpVersion)(nil),                  // 0: artimeta.v1.OpVersion
 	(*RegisterValidLinkRequest)(nil),   // 1: artimeta.v1.RegisterValidLinkRequest
@@ -937,6 +1138,9 @@ var file_artimeta_v1_opstore_proto_goTypes = []any{
 	(*PipelineExistsResponse)(nil),     // 12: artimeta.v1.PipelineExistsResponse
 	(*RegisterPipelineRequest)(nil),    // 13: artimeta.v1.RegisterPipelineRequest
 	(*RegisterPipelineResponse)(nil),   // 14: artimeta.v1.RegisterPipelineResponse
+	(*OpSummary)(nil),                  // 15: artimeta.v1.OpSummary
+	(*ListOpsRequest)(nil),             // 16: artimeta.v1.ListOpsRequest
+	(*ListOpsResponse)(nil),            // 17: artimeta.v1.ListOpsResponse
 }
 var file_artimeta_v1_opstore_proto_depIdxs = []int32{
 	0,  // 0: artimeta.v1.RegisterValidLinkRequest.upstream_version:type_name -> artimeta.v1.OpVersion
@@ -946,25 +1150,29 @@ var file_artimeta_v1_opstore_proto_depIdxs = []int32{
 	0,  // 4: artimeta.v1.SaveOpBytesRequest.version:type_name -> artimeta.v1.OpVersion
 	0,  // 5: artimeta.v1.GetOpBytesRequest.version:type_name -> artimeta.v1.OpVersion
 	0,  // 6: artimeta.v1.GetOpBytesResponse.version:type_name -> artimeta.v1.OpVersion
-	1,  // 7: artimeta.v1.OpStoreService.RegisterValidLink:input_type -> artimeta.v1.RegisterValidLinkRequest
-	3,  // 8: artimeta.v1.OpStoreService.GetAllVersionsOfOp:input_type -> artimeta.v1.GetAllVersionsOfOpRequest
-	5,  // 9: artimeta.v1.OpStoreService.GetValidatedLinks:input_type -> artimeta.v1.GetValidatedLinksRequest
-	7,  // 10: artimeta.v1.OpStoreService.SaveOpBytes:input_type -> artimeta.v1.SaveOpBytesRequest
-	9,  // 11: artimeta.v1.OpStoreService.GetOpBytes:input_type -> artimeta.v1.GetOpBytesRequest
-	11, // 12: artimeta.v1.OpStoreService.PipelineExists:input_type -> artimeta.v1.PipelineExistsRequest
-	13, // 13: artimeta.v1.OpStoreService.RegisterPipeline:input_type -> artimeta.v1.RegisterPipelineRequest
-	2,  // 14: artimeta.v1.OpStoreService.RegisterValidLink:output_type -> artimeta.v1.RegisterValidLinkResponse
-	4,  // 15: artimeta.v1.OpStoreService.GetAllVersionsOfOp:output_type -> artimeta.v1.GetAllVersionsOfOpResponse
-	6,  // 16: artimeta.v1.OpStoreService.GetValidatedLinks:output_type -> artimeta.v1.GetValidatedLinksResponse
-	8,  // 17: artimeta.v1.OpStoreService.SaveOpBytes:output_type -> artimeta.v1.SaveOpBytesResponse
-	10, // 18: artimeta.v1.OpStoreService.GetOpBytes:output_type -> artimeta.v1.GetOpBytesResponse
-	12, // 19: artimeta.v1.OpStoreService.PipelineExists:output_type -> artimeta.v1.PipelineExistsResponse
-	14, // 20: artimeta.v1.OpStoreService.RegisterPipeline:output_type -> artimeta.v1.RegisterPipelineResponse
-	14, // [14:21] is the sub-list for method output_type
-	7,  // [7:14] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	0,  // 7: artimeta.v1.OpSummary.latest_version:type_name -> artimeta.v1.OpVersion
+	15, // 8: artimeta.v1.ListOpsResponse.ops:type_name -> artimeta.v1.OpSummary
+	1,  // 9: artimeta.v1.OpStoreService.RegisterValidLink:input_type -> artimeta.v1.RegisterValidLinkRequest
+	3,  // 10: artimeta.v1.OpStoreService.GetAllVersionsOfOp:input_type -> artimeta.v1.GetAllVersionsOfOpRequest
+	5,  // 11: artimeta.v1.OpStoreService.GetValidatedLinks:input_type -> artimeta.v1.GetValidatedLinksRequest
+	7,  // 12: artimeta.v1.OpStoreService.SaveOpBytes:input_type -> artimeta.v1.SaveOpBytesRequest
+	9,  // 13: artimeta.v1.OpStoreService.GetOpBytes:input_type -> artimeta.v1.GetOpBytesRequest
+	11, // 14: artimeta.v1.OpStoreService.PipelineExists:input_type -> artimeta.v1.PipelineExistsRequest
+	13, // 15: artimeta.v1.OpStoreService.RegisterPipeline:input_type -> artimeta.v1.RegisterPipelineRequest
+	16, // 16: artimeta.v1.OpStoreService.ListOps:input_type -> artimeta.v1.ListOpsRequest
+	2,  // 17: artimeta.v1.OpStoreService.RegisterValidLink:output_type -> artimeta.v1.RegisterValidLinkResponse
+	4,  // 18: artimeta.v1.OpStoreService.GetAllVersionsOfOp:output_type -> artimeta.v1.GetAllVersionsOfOpResponse
+	6,  // 19: artimeta.v1.OpStoreService.GetValidatedLinks:output_type -> artimeta.v1.GetValidatedLinksResponse
+	8,  // 20: artimeta.v1.OpStoreService.SaveOpBytes:output_type -> artimeta.v1.SaveOpBytesResponse
+	10, // 21: artimeta.v1.OpStoreService.GetOpBytes:output_type -> artimeta.v1.GetOpBytesResponse
+	12, // 22: artimeta.v1.OpStoreService.PipelineExists:output_type -> artimeta.v1.PipelineExistsResponse
+	14, // 23: artimeta.v1.OpStoreService.RegisterPipeline:output_type -> artimeta.v1.RegisterPipelineResponse
+	17, // 24: artimeta.v1.OpStoreService.ListOps:output_type -> artimeta.v1.ListOpsResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_artimeta_v1_opstore_proto_init() }
@@ -978,7 +1186,7 @@ func file_artimeta_v1_opstore_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_artimeta_v1_opstore_proto_rawDesc), len(file_artimeta_v1_opstore_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	OpStoreService_GetOpBytes_FullMethodName         = "/artimeta.v1.OpStoreService/GetOpBytes"
 	OpStoreService_PipelineExists_FullMethodName     = "/artimeta.v1.OpStoreService/PipelineExists"
 	OpStoreService_RegisterPipeline_FullMethodName   = "/artimeta.v1.OpStoreService/RegisterPipeline"
+	OpStoreService_ListOps_FullMethodName            = "/artimeta.v1.OpStoreService/ListOps"
 )
 
 // OpStoreServiceClient is the client API for OpStoreService service.
@@ -55,6 +56,11 @@ type OpStoreServiceClient interface {
 	PipelineExists(ctx context.Context, in *PipelineExistsRequest, opts ...grpc.CallOption) (*PipelineExistsResponse, error)
 	// Registers a pipeline and its last op (idempotent; a second call moves the last op).
 	RegisterPipeline(ctx context.Context, in *RegisterPipelineRequest, opts ...grpc.CallOption) (*RegisterPipelineResponse, error)
+	// Lists the namespace's ops by name (those only named as a downstream op too, with no
+	// versions), optionally only names starting with a prefix, keyset paged, each with its number
+	// of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+	// FIELD_TOO_LONG).
+	ListOps(ctx context.Context, in *ListOpsRequest, opts ...grpc.CallOption) (*ListOpsResponse, error)
 }
 
 type opStoreServiceClient struct {
@@ -135,6 +141,16 @@ func (c *opStoreServiceClient) RegisterPipeline(ctx context.Context, in *Registe
 	return out, nil
 }
 
+func (c *opStoreServiceClient) ListOps(ctx context.Context, in *ListOpsRequest, opts ...grpc.CallOption) (*ListOpsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOpsResponse)
+	err := c.cc.Invoke(ctx, OpStoreService_ListOps_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OpStoreServiceServer is the server API for OpStoreService service.
 // All implementations must embed UnimplementedOpStoreServiceServer
 // for forward compatibility.
@@ -162,6 +178,11 @@ type OpStoreServiceServer interface {
 	PipelineExists(context.Context, *PipelineExistsRequest) (*PipelineExistsResponse, error)
 	// Registers a pipeline and its last op (idempotent; a second call moves the last op).
 	RegisterPipeline(context.Context, *RegisterPipelineRequest) (*RegisterPipelineResponse, error)
+	// Lists the namespace's ops by name (those only named as a downstream op too, with no
+	// versions), optionally only names starting with a prefix, keyset paged, each with its number
+	// of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+	// FIELD_TOO_LONG).
+	ListOps(context.Context, *ListOpsRequest) (*ListOpsResponse, error)
 	mustEmbedUnimplementedOpStoreServiceServer()
 }
 
@@ -192,6 +213,9 @@ func (UnimplementedOpStoreServiceServer) PipelineExists(context.Context, *Pipeli
 }
 func (UnimplementedOpStoreServiceServer) RegisterPipeline(context.Context, *RegisterPipelineRequest) (*RegisterPipelineResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RegisterPipeline not implemented")
+}
+func (UnimplementedOpStoreServiceServer) ListOps(context.Context, *ListOpsRequest) (*ListOpsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOps not implemented")
 }
 func (UnimplementedOpStoreServiceServer) mustEmbedUnimplementedOpStoreServiceServer() {}
 func (UnimplementedOpStoreServiceServer) testEmbeddedByValue()                        {}
@@ -340,6 +364,24 @@ func _OpStoreService_RegisterPipeline_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OpStoreService_ListOps_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOpsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpStoreServiceServer).ListOps(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OpStoreService_ListOps_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpStoreServiceServer).ListOps(ctx, req.(*ListOpsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OpStoreService_ServiceDesc is the grpc.ServiceDesc for OpStoreService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -374,6 +416,10 @@ var OpStoreService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RegisterPipeline",
 			Handler:    _OpStoreService_RegisterPipeline_Handler,
+		},
+		{
+			MethodName: "ListOps",
+			Handler:    _OpStoreService_ListOps_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

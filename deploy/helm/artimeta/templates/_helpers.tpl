@@ -61,3 +61,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
       key: {{ .secretKeyRef.key }}
 {{- end }}
 {{- end -}}
+
+{{/* Non-empty when readiness asks the HTTP /healthz (the kubelet cannot do mutual TLS). */}}
+{{- define "artimeta.httpReadiness" -}}
+{{- if and .Values.http.enabled .Values.http.readinessProbe (not (and .Values.tls.enabled .Values.tls.clientCASecretName)) -}}
+true
+{{- end -}}
+{{- end -}}

@@ -27,6 +27,8 @@ from artimeta_server.domain.connection_ports import BodyRow, ConnectionRepositor
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import InvalidArgument, NotFound
+from artimeta_server.domain.lineage import GraphLineage
+from artimeta_server.domain.lineage import check as check_lineage
 from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.models import StoredDocument
 from artimeta_server.domain.namespaces import Namespaces
@@ -95,10 +97,12 @@ class Connections:
 
     # Graphs
 
-    async def write_graph(self, namespace: str, graph: GraphRecord) -> bool:
+    async def write_graph(self, namespace: str, graph: GraphRecord, lineage: GraphLineage | None = None) -> bool:
         graph_name(graph.name)
         validation.text(graph.document_format, field="graph.document_format", max_len=MAX_FORMAT)
         refs = _code_refs(graph.code_refs)
+        if lineage is not None:
+            check_lineage(lineage)
         ns = await self._ns.resolve(namespace)
         stored = await self._docs.store(ns, graph.document, field="graph.document")
         return await self._repo.insert_graph(
@@ -106,7 +110,21 @@ class Connections:
             StoredRecord(
                 graph.name, graph.fingerprint, 0, 0, stored, len(graph.document), graph.document_format, refs, None
             ),
+            lineage,
         )
+
+    async def graph_lineage(self, namespace: str, name: str, fingerprint: int) -> GraphLineage | None:
+        """The lineage recorded with a graph; None when it was written without one."""
+        graph_name(name)
+        ns = await self._ns.resolve(namespace)
+        exists, lineage = await self._repo.get_graph_lineage(ns, name, fingerprint)
+        if not exists:
+            raise NotFound(
+                f"no graph {name!r} with fingerprint {fingerprint}",
+                reason="GRAPH_NOT_FOUND",
+                metadata={"name": name, "fingerprint": str(fingerprint)},
+            )
+        return lineage
 
     async def read_graph(self, namespace: str, name: str, fingerprint: int) -> GraphRecord:
         graph_name(name)
@@ -305,6 +323,37 @@ class Connections:
         rows = self._repo.snapshot_partitions(ns, name, snapshot_fingerprint, artifact_key, self._chunk_rows)
         async for chunk in self._bodies(ns, rows):
             yield chunk
+
+    async def list_snapshot_partitions(
+        self, namespace: str, name: str, snapshot_fingerprint: int, artifact_key: str, size: int, token: str
+    ) -> Page[bytes]:
+        """One page of the partition bodies linked to an artifact of a snapshot, in ident order."""
+        graph_name(name)
+        validation.text(artifact_key, field="artifact_key", max_len=MAX_NAME, required=True)
+        limit = page_size(size)
+        after = _position("partitions", token, (str,))
+        try:
+            after_ident = None if after is None else bytes.fromhex(str(after[0]))
+        except ValueError:
+            after_ident = b""
+        if after_ident is not None and len(after_ident) != 16:
+            raise InvalidArgument(
+                "page_token is not one this list returned",
+                reason="INVALID_PAGE_TOKEN",
+                metadata={"field": "page_token"},
+            )
+        ns = await self._ns.resolve(namespace)
+        rows = await self._repo.snapshot_partitions_page(
+            ns, name, snapshot_fingerprint, artifact_key, after_ident, limit + 1
+        )
+        nxt = encode_token("partitions", [rows[limit - 1][0].hex()]) if len(rows) > limit else ""
+        bodies: list[bytes] = []
+        for _, (body, body_hash, body_size) in rows[:limit]:
+            if body is None:
+                assert body_hash is not None
+                body = await self._docs.load(ns, StoredDocument(None, Digest(body_hash, body_size)))
+            bodies.append(body)
+        return Page(bodies, nxt)
 
     async def _bodies(self, ns: int, chunks: AsyncIterator[list[BodyRow]]) -> AsyncIterator[list[bytes]]:
         out: list[bytes] = []

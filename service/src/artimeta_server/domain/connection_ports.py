@@ -13,14 +13,22 @@ from artimeta_server.domain.connection_models import (
     TagRecord,
     TagWrite,
 )
+from artimeta_server.domain.lineage import GraphLineage
 
 # A partition as storage returns it: inline body, or (hash, size) of a body in the blob store.
 BodyRow = tuple[bytes | None, str | None, int]
 
 
 class ConnectionRepository(Protocol):
-    async def insert_graph(self, namespace_id: int, rec: StoredRecord) -> bool:
-        """Inserts unless (name, fingerprint) exists; True if inserted."""
+    async def insert_graph(self, namespace_id: int, rec: StoredRecord, lineage: GraphLineage | None = None) -> bool:
+        """Inserts unless (name, fingerprint) exists; True if inserted. In the same transaction,
+        records `lineage` unless the graph has one already."""
+        ...
+
+    async def get_graph_lineage(
+        self, namespace_id: int, name: str, fingerprint: int
+    ) -> tuple[bool, GraphLineage | None]:
+        """(whether the graph exists, its lineage if one was recorded)."""
         ...
 
     async def get_graph(self, namespace_id: int, name: str, fingerprint: int) -> StoredRecord | None: ...
@@ -79,6 +87,18 @@ class ConnectionRepository(Protocol):
     def snapshot_partitions(
         self, namespace_id: int, name: str, snapshot_fingerprint: int, artifact_key: str, chunk: int
     ) -> AsyncIterator[list[BodyRow]]: ...
+
+    async def snapshot_partitions_page(
+        self,
+        namespace_id: int,
+        name: str,
+        snapshot_fingerprint: int,
+        artifact_key: str,
+        after_ident: bytes | None,
+        limit: int,
+    ) -> list[tuple[bytes, BodyRow]]:
+        """Up to `limit` (ident, body) rows with ident > after_ident, in ident order."""
+        ...
 
     async def list_graphs(
         self, namespace_id: int, name: str | None, after: tuple[str, int] | None, limit: int

@@ -11,6 +11,8 @@ from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.cache_models import CallArgument, HandleIn, JobIn, JobRow, ValueIn, ValueOut
+from artimeta_server.domain.listing_ports import ExecutionSummary
+from artimeta_server.domain.listings import Listings
 from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -28,6 +30,8 @@ access.declare(
         "IterRecordIds",
     },
 )
+
+access.declare("artimeta.v1.CacheService", read={"ListExecutions"})
 
 _SCOPES = {pb.CACHE_SCOPE_NONE: "NONE", pb.CACHE_SCOPE_CSE: "CSE", pb.CACHE_SCOPE_BACKEND: "BACKEND"}
 _CHECKS = {pb.CACHE_CHECK_FULL: "FULL", pb.CACHE_CHECK_SHALLOW: "SHALLOW"}
@@ -84,9 +88,27 @@ def _handle(h: pb.Handle) -> HandleIn:
     return HandleIn(h.hash, h.fullname, h.key, h.value_hash)
 
 
+def _execution_out(e: ExecutionSummary) -> pb.ExecutionSummary:
+    return pb.ExecutionSummary(
+        id=e.id,
+        args=e.args,
+        create_time=convert.timestamp(e.create_time),
+        updated_time=convert.timestamp(e.updated_time),
+        root_job_id=e.root_job_id or "",
+        root_task_hash=e.root_task_hash or "",
+        root_task_name=e.root_task_name or "",
+        start_time=convert.timestamp(e.start_time),
+        end_time=convert.timestamp(e.end_time),
+        status=e.status or "",
+        job_count=e.job_count,
+        cached_job_count=e.cached_job_count,
+    )
+
+
 class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Cache, listings: Listings) -> None:
         self._cache = cache
+        self._listings = listings
 
     async def RecordValues(self, request: pb.RecordValuesRequest, context: Context) -> pb.RecordValuesResponse:
         created = await self._cache.record_values(request.namespace, [_value_in(v) for v in request.values])
@@ -244,3 +266,9 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
         async for batch in self._cache.iter_record_ids(request.namespace, list(request.root_ids)):
             for i in range(0, len(batch), 1000):
                 yield pb.IterRecordIdsResponse(record_ids=batch[i : i + 1000])
+
+    async def ListExecutions(self, request: pb.ListExecutionsRequest, context: Context) -> pb.ListExecutionsResponse:
+        page = await self._listings.executions(request.namespace, request.page_size, request.page_token)
+        return pb.ListExecutionsResponse(
+            executions=[_execution_out(e) for e in page.items], next_page_token=page.next_page_token
+        )

@@ -17,11 +17,38 @@ from artimeta_server.domain.connection_models import (
     TagMove,
     TagRecord,
 )
-from artimeta_server.rpc import convert
+from artimeta_server.rpc import access, convert
+from artimeta_server.rpc.lineage import lineage_from_message, lineage_message
 from artimeta_server.rpc.partitions import batches, framed, input_filter
 
 Context = grpc.aio.ServicerContext[Any, Any]
 R = TypeVar("R")
+
+# Reads need a reader of the namespace (the read-only console, arti readers); writes a writer.
+access.declare(
+    "artimeta.v1.ConnectionService",
+    read={
+        "ReadArtifactPartitions",
+        "ReadGraph",
+        "ReadSnapshot",
+        "ReadSnapshotTag",
+        "ReadSnapshotPartitions",
+        "ListGraphs",
+        "ListSnapshots",
+        "ListSnapshotTags",
+        "ListSnapshotTagHistory",
+        "GetGraphLineage",
+        "ListSnapshotPartitions",
+    },
+    write={
+        "WriteArtifactPartitions",
+        "WriteGraph",
+        "WriteSnapshot",
+        "WriteSnapshotTag",
+        "WriteSnapshotPartitions",
+        "WriteArtifactAndGraphPartitions",
+    },
+)
 
 
 def graph_message(g: GraphRecord | StoredRecord) -> graph_pb2.Graph:
@@ -128,6 +155,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
         created = await self._c.write_graph(
             request.namespace,
             GraphRecord(g.name, g.fingerprint, g.document, g.document_format, tuple(g.code_refs)),
+            lineage_from_message(request.lineage) if request.HasField("lineage") else None,
         )
         return pb.WriteGraphResponse(created=created)
 
@@ -240,3 +268,25 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
         return pb.ListSnapshotTagHistoryResponse(
             moves=[move_message(m) for m in page.items], next_page_token=page.next_page_token
         )
+
+    async def GetGraphLineage(self, request: pb.GetGraphLineageRequest, context: Context) -> pb.GetGraphLineageResponse:
+        lineage = await self._c.graph_lineage(request.namespace, request.name, request.fingerprint)
+        if lineage is None:
+            return pb.GetGraphLineageResponse()
+        return pb.GetGraphLineageResponse(lineage=lineage_message(lineage))
+
+    async def ListSnapshotPartitions(
+        self, request: pb.ListSnapshotPartitionsRequest, context: Context
+    ) -> pb.ListSnapshotPartitionsResponse:
+        page = await self._c.list_snapshot_partitions(
+            request.namespace,
+            request.name,
+            request.snapshot_fingerprint,
+            request.artifact_key,
+            request.page_size,
+            request.page_token,
+        )
+        # The bodies are StoragePartition encodings already: framed, not decoded and re-encoded.
+        resp = pb.ListSnapshotPartitionsResponse.FromString(framed(page.items))
+        resp.next_page_token = page.next_page_token
+        return resp

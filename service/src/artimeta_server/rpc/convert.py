@@ -9,13 +9,16 @@ from google.protobuf import timestamp_pb2
 from artimeta.v1 import namespace_pb2
 from artimeta_server.domain.models import Namespace
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017
+
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    # What Timestamp.FromDatetime computes (naive = UTC), at a quarter of its cost: list pages
+    # convert several timestamps a row.
     if value is None:
         return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    d = (value if value.tzinfo is not None else value.replace(tzinfo=_EPOCH.tzinfo)) - _EPOCH
+    return timestamp_pb2.Timestamp(seconds=d.days * 86400 + d.seconds, nanos=d.microseconds * 1000)
 
 
 def namespace(ns: Namespace) -> namespace_pb2.Namespace:

@@ -8,6 +8,7 @@ import grpc
 
 from artimeta.v1 import opstore_pb2 as pb
 from artimeta.v1 import opstore_pb2_grpc
+from artimeta_server.domain.listings import Listings
 from artimeta_server.domain.opstore import OpStore, OpVersion
 from artimeta_server.rpc import access
 
@@ -16,6 +17,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 access.declare(
     "artimeta.v1.OpStoreService", read={"GetAllVersionsOfOp", "GetValidatedLinks", "GetOpBytes", "PipelineExists"}
 )
+
+access.declare("artimeta.v1.OpStoreService", read={"ListOps"})
 
 
 def _in(v: pb.OpVersion) -> OpVersion:
@@ -35,8 +38,9 @@ def _out(v: OpVersion) -> pb.OpVersion:
 
 
 class OpStoreServicer(opstore_pb2_grpc.OpStoreServiceServicer):
-    def __init__(self, store: OpStore) -> None:
+    def __init__(self, store: OpStore, listings: Listings) -> None:
         self._store = store
+        self._listings = listings
 
     async def RegisterValidLink(
         self, request: pb.RegisterValidLinkRequest, context: Context
@@ -78,3 +82,17 @@ class OpStoreServicer(opstore_pb2_grpc.OpStoreServiceServicer):
     ) -> pb.RegisterPipelineResponse:
         await self._store.register_pipeline(request.namespace, request.pipeline_name, request.last_op_name)
         return pb.RegisterPipelineResponse()
+
+    async def ListOps(self, request: pb.ListOpsRequest, context: Context) -> pb.ListOpsResponse:
+        page = await self._listings.ops(request.namespace, request.name_prefix, request.page_size, request.page_token)
+        return pb.ListOpsResponse(
+            ops=[
+                pb.OpSummary(
+                    name=o.name,
+                    version_count=o.version_count,
+                    latest_version=None if o.latest is None else _out(o.latest),
+                )
+                for o in page.items
+            ],
+            next_page_token=page.next_page_token,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,6 +23,7 @@ from artimeta_server.domain.connection_models import (
 from artimeta_server.domain.connection_ports import BodyRow
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import Aborted, AlreadyExists, NotFound
+from artimeta_server.domain.lineage import EdgeKind, GraphLineage, LineageArtifact, LineageEdge, LineageProducer
 from artimeta_server.storage.postgres import Database
 
 _GRAPH_COLS = "name, fingerprint, 0::bigint AS snapshot_id, 0::bigint AS graph_fingerprint, document, document_hash, document_size, document_format, code_refs, create_time"
@@ -76,6 +78,19 @@ CROSS JOIN LATERAL (
 _ALL_STORAGE = """
 SELECT body, body_hash, body_size FROM arti_storage_partitions
 WHERE namespace_id = $1 AND storage_fingerprint = $2
+"""
+
+# One page of a snapshot artifact's partitions, in the primary key's order: a range scan of that
+# index from the last ident seen, whatever the page's depth.
+_SNAPSHOT_PAGE_FIRST = """
+SELECT ident, body, body_hash, body_size FROM arti_snapshot_partitions
+WHERE namespace_id = $1 AND name = $2 AND snapshot_fingerprint = $3 AND artifact_key = $4
+ORDER BY ident LIMIT $5
+"""
+_SNAPSHOT_PAGE_AFTER = """
+SELECT ident, body, body_hash, body_size FROM arti_snapshot_partitions
+WHERE namespace_id = $1 AND name = $2 AND snapshot_fingerprint = $3 AND artifact_key = $4 AND ident > $6
+ORDER BY ident LIMIT $5
 """
 
 _SNAPSHOT_PARTS = """
@@ -177,6 +192,29 @@ def _tag(r: asyncpg.Record) -> TagRecord:
     return TagRecord(r["name"], r["tag"], r["snapshot_fingerprint"], r["actor"], r["update_time"])
 
 
+def lineage_json(lineage: GraphLineage) -> str:
+    """Positional arrays rather than objects: a lineage of 10k nodes stays a few hundred KB."""
+    return json.dumps(
+        {
+            "artifacts": [[a.key, a.artifact_class, a.type, a.format, a.storage] for a in lineage.artifacts],
+            "producers": [[p.key, p.name, p.qualname, p.version] for p in lineage.producers],
+            "edges": [
+                [e.kind.value, e.artifact_key, e.producer_key, e.input_name, e.output_position] for e in lineage.edges
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def lineage_from_json(text: str) -> GraphLineage:
+    doc = json.loads(text)
+    return GraphLineage(
+        tuple(LineageArtifact(*a) for a in doc["artifacts"]),
+        tuple(LineageProducer(*p) for p in doc["producers"]),
+        tuple(LineageEdge(EdgeKind(e[0]), e[1], e[2], e[3], e[4]) for e in doc["edges"]),
+    )
+
+
 def _storage_args(parts: StoredPartitions) -> tuple[Any, ...]:
     return (
         parts.input_fingerprints,
@@ -224,9 +262,11 @@ class PostgresConnection:
 
     # Graphs and snapshots: immutable rows keyed by content.
 
-    async def insert_graph(self, namespace_id: int, rec: StoredRecord) -> bool:
+    async def insert_graph(self, namespace_id: int, rec: StoredRecord, lineage: GraphLineage | None = None) -> bool:
         doc = rec.document
-        async with self._db.connection() as conn, _namespace_gone():
+        # Graph and lineage commit together; a graph alone needs no transaction of its own.
+        scope = self._db.connection() if lineage is None else self._db.transaction()
+        async with scope as conn, _namespace_gone():
             status = await conn.execute(
                 "INSERT INTO arti_graphs (namespace_id, name, fingerprint, document, document_hash, document_size,"
                 " document_format, code_refs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
@@ -239,7 +279,33 @@ class PostgresConnection:
                 rec.document_format,
                 list(rec.code_refs),
             )
+            if lineage is not None:
+                # A graph written earlier without lineage gets this one; a recorded one stays.
+                await conn.execute(
+                    "INSERT INTO arti_graph_lineage (namespace_id, name, fingerprint, lineage)"
+                    " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING",
+                    namespace_id,
+                    rec.name,
+                    rec.fingerprint,
+                    lineage_json(lineage),
+                )
         return _count(status) == 1
+
+    async def get_graph_lineage(
+        self, namespace_id: int, name: str, fingerprint: int
+    ) -> tuple[bool, GraphLineage | None]:
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(
+                "SELECT l.lineage::text FROM arti_graphs g LEFT JOIN arti_graph_lineage l"
+                " USING (namespace_id, name, fingerprint)"
+                " WHERE g.namespace_id = $1 AND g.name = $2 AND g.fingerprint = $3",
+                namespace_id,
+                name,
+                fingerprint,
+            )
+        if row is None:
+            return False, None
+        return True, None if row[0] is None else lineage_from_json(row[0])
 
     async def get_graph(self, namespace_id: int, name: str, fingerprint: int) -> StoredRecord | None:
         async with self._db.connection() as conn:
@@ -499,6 +565,23 @@ class PostgresConnection:
             _SNAPSHOT_PARTS, (namespace_id, name, snapshot_fingerprint, artifact_key), chunk
         ):
             yield rows
+
+    async def snapshot_partitions_page(
+        self,
+        namespace_id: int,
+        name: str,
+        snapshot_fingerprint: int,
+        artifact_key: str,
+        after_ident: bytes | None,
+        limit: int,
+    ) -> list[tuple[bytes, BodyRow]]:
+        args: tuple[Any, ...] = (namespace_id, name, snapshot_fingerprint, artifact_key, limit)
+        async with self._db.connection() as conn:
+            if after_ident is None:
+                rows = await conn.fetch(_SNAPSHOT_PAGE_FIRST, *args)
+            else:
+                rows = await conn.fetch(_SNAPSHOT_PAGE_AFTER, *args, after_ident)
+        return [(r[0], (r[1], r[2], r[3])) for r in rows]
 
     async def _chunks(self, query: str, args: tuple[Any, ...], chunk: int) -> AsyncIterator[list[BodyRow]]:
         # One snapshot of the data for the whole stream (a REPEATABLE READ cursor), read a chunk at

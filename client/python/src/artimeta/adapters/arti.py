@@ -114,6 +114,64 @@ def graph_code_refs(graph: Any) -> List[str]:
     return sorted(refs)
 
 
+_SUMMARY_CHARS = 1024
+
+
+def _summary(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SUMMARY_CHARS else text[: _SUMMARY_CHARS - 1] + "…"
+
+
+def graph_lineage(graph: Any) -> graph_pb2.GraphLineage:
+    """The graph's artifacts (by their key in the graph, what snapshot partitions are linked to),
+    its producers (by fingerprint) and the edges between them, for readers that cannot (and must
+    not) unpickle the graph: the server and the console."""
+    msg = graph_pb2.GraphLineage()
+    producers: Dict[Any, str] = {}
+    for key, artifact in graph.artifacts.walk():
+        msg.artifacts.add(
+            key=key,
+            artifact_class=code_ref(type(artifact)),
+            type=_summary(artifact.type),
+            format=_summary(artifact.format),
+            storage=_summary(artifact.storage),
+        )
+    keys = graph.artifact_to_key
+    for producer in sorted(graph.producers, key=lambda p: _fp(p.fingerprint)):
+        pkey = str(_fp(producer.fingerprint))
+        producers[producer] = pkey
+        msg.producers.add(
+            key=pkey,
+            name=type(producer).__name__,
+            qualname=code_ref(type(producer)),
+            version=_version(producer.version),
+        )
+        for name, artifact in producer.inputs.items():
+            if artifact in keys:  # an input outside the graph has no node to join
+                msg.edges.add(
+                    kind=graph_pb2.LINEAGE_EDGE_KIND_INPUT,
+                    artifact_key=keys[artifact],
+                    producer_key=pkey,
+                    input_name=name,
+                )
+    for producer, outputs in graph.producer_outputs.items():
+        for position, artifact in enumerate(outputs):
+            msg.edges.add(
+                kind=graph_pb2.LINEAGE_EDGE_KIND_OUTPUT,
+                artifact_key=keys[artifact],
+                producer_key=producers[producer],
+                output_position=position,
+            )
+    return msg
+
+
+def _version(version: Any) -> str:
+    fields = getattr(version, "__fields__", None)
+    if fields:  # e.g. SemVer(major=0, minor=0, patch=1) -> "0.0.1"; String(value="x") -> "x"
+        return ".".join(str(getattr(version, f)) for f in fields)
+    return _summary(version)
+
+
 # Partitions
 
 
@@ -261,7 +319,10 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
             document_format=GRAPH_FORMAT,
             code_refs=graph_code_refs(graph),
         )
-        self.client.call(self.stub.WriteGraph, pb.WriteGraphRequest(namespace=self.namespace, graph=msg))
+        self.client.call(
+            self.stub.WriteGraph,
+            pb.WriteGraphRequest(namespace=self.namespace, graph=msg, lineage=graph_lineage(graph)),
+        )
 
     # Snapshots
 

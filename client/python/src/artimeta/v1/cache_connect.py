@@ -21,7 +21,7 @@ from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint
 from pyqwest import Client
 
-from .cache_pb2 import AdvanceHandleRequest, AdvanceHandleResponse, CheckCacheRequest, CheckCacheResponse, ExplainCacheMissRequest, ExplainCacheMissResponse, GetCallNodeRequest, GetCallNodeResponse, GetJobRequest, GetJobResponse, GetRecordsRequest, GetRecordsResponse, GetValuesRequest, GetValuesResponse, IsValidHandleRequest, IsValidHandleResponse, IterRecordIdsRequest, IterRecordIdsResponse, PutRecordsRequest, PutRecordsResponse, RecordCallNodeRequest, RecordCallNodeResponse, RecordExecutionRequest, RecordExecutionResponse, RecordJobEndRequest, RecordJobEndResponse, RecordJobStartRequest, RecordJobStartResponse, RecordUpdatedTimeRequest, RecordUpdatedTimeResponse, RecordValuesRequest, RecordValuesResponse, RollbackHandleRequest, RollbackHandleResponse, SetEvalCacheRequest, SetEvalCacheResponse
+from .cache_pb2 import AdvanceHandleRequest, AdvanceHandleResponse, CheckCacheRequest, CheckCacheResponse, ExplainCacheMissRequest, ExplainCacheMissResponse, GetCallNodeRequest, GetCallNodeResponse, GetJobRequest, GetJobResponse, GetRecordsRequest, GetRecordsResponse, GetValuesRequest, GetValuesResponse, IsValidHandleRequest, IsValidHandleResponse, IterRecordIdsRequest, IterRecordIdsResponse, ListExecutionsRequest, ListExecutionsResponse, PutRecordsRequest, PutRecordsResponse, RecordCallNodeRequest, RecordCallNodeResponse, RecordExecutionRequest, RecordExecutionResponse, RecordJobEndRequest, RecordJobEndResponse, RecordJobStartRequest, RecordJobStartResponse, RecordUpdatedTimeRequest, RecordUpdatedTimeResponse, RecordValuesRequest, RecordValuesResponse, RollbackHandleRequest, RollbackHandleResponse, SetEvalCacheRequest, SetEvalCacheResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
@@ -166,6 +166,14 @@ class CacheService(Protocol):
     def iter_record_ids(self, request: IterRecordIdsRequest, ctx: RequestContext[IterRecordIdsRequest, IterRecordIdsResponse], /) -> AsyncIterator[IterRecordIdsResponse]:
         """
         Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def list_executions(self, request: ListExecutionsRequest, ctx: RequestContext[ListExecutionsRequest, ListExecutionsResponse], /) -> ListExecutionsResponse:
+        """
+        Lists the namespace's executions, newest first (by when the server recorded them), keyset
+        paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+        INVALID_PAGE_TOKEN).
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -380,6 +388,17 @@ class CacheServiceASGIApplication(ConnectASGIApplication[CacheService]):
                         stream_type=StreamType.SERVER_STREAM,
                     ),
                     function=svc.iter_record_ids,
+                ),
+                "/artimeta.v1.CacheService/ListExecutions": Endpoint.unary(
+                    method=MethodInfo(
+                        name="ListExecutions",
+                        service_name="artimeta.v1.CacheService",
+                        input=ListExecutionsRequest,
+                        output=ListExecutionsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.list_executions,
                 ),
             },
             interceptors=interceptors,
@@ -852,6 +871,31 @@ class CacheServiceClient(ConnectClient):
                 output=IterRecordIdsResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.SERVER_STREAM,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def list_executions(
+        self,
+        request: ListExecutionsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> ListExecutionsResponse:
+        """
+        Lists the namespace's executions, newest first (by when the server recorded them), keyset
+        paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+        INVALID_PAGE_TOKEN).
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="ListExecutions",
+                service_name="artimeta.v1.CacheService",
+                input=ListExecutionsRequest,
+                output=ListExecutionsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
             ),
             headers=headers,
             timeout_ms=timeout_ms,

@@ -128,6 +128,11 @@ class CacheServiceStub:
                 request_serializer=artimeta_dot_v1_dot_cache__pb2.IterRecordIdsRequest.SerializeToString,
                 response_deserializer=artimeta_dot_v1_dot_cache__pb2.IterRecordIdsResponse.FromString,
                 _registered_method=True)
+        self.ListExecutions = channel.unary_unary(
+                '/artimeta.v1.CacheService/ListExecutions',
+                request_serializer=artimeta_dot_v1_dot_cache__pb2.ListExecutionsRequest.SerializeToString,
+                response_deserializer=artimeta_dot_v1_dot_cache__pb2.ListExecutionsResponse.FromString,
+                _registered_method=True)
 
 
 class CacheServiceServicer:
@@ -280,6 +285,15 @@ class CacheServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListExecutions(self, request, context):
+        """Lists the namespace's executions, newest first (by when the server recorded them), keyset
+        paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+        INVALID_PAGE_TOKEN).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -372,6 +386,11 @@ def add_CacheServiceServicer_to_server(servicer, server):
                     servicer.IterRecordIds,
                     request_deserializer=artimeta_dot_v1_dot_cache__pb2.IterRecordIdsRequest.FromString,
                     response_serializer=artimeta_dot_v1_dot_cache__pb2.IterRecordIdsResponse.SerializeToString,
+            ),
+            'ListExecutions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExecutions,
+                    request_deserializer=artimeta_dot_v1_dot_cache__pb2.ListExecutionsRequest.FromString,
+                    response_serializer=artimeta_dot_v1_dot_cache__pb2.ListExecutionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -864,6 +883,33 @@ class CacheService:
             '/artimeta.v1.CacheService/IterRecordIds',
             artimeta_dot_v1_dot_cache__pb2.IterRecordIdsRequest.SerializeToString,
             artimeta_dot_v1_dot_cache__pb2.IterRecordIdsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExecutions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/artimeta.v1.CacheService/ListExecutions',
+            artimeta_dot_v1_dot_cache__pb2.ListExecutionsRequest.SerializeToString,
+            artimeta_dot_v1_dot_cache__pb2.ListExecutionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

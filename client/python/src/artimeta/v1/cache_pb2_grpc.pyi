@@ -101,6 +101,11 @@ class CacheServiceStub:
     """
     IterRecordIds: _grpc.UnaryStreamMultiCallable[_cache_pb2.IterRecordIdsRequest, _cache_pb2.IterRecordIdsResponse]
     """Streams the ids of the records reachable from the roots (the roots first), breadth-first."""
+    ListExecutions: _grpc.UnaryUnaryMultiCallable[_cache_pb2.ListExecutionsRequest, _cache_pb2.ListExecutionsResponse]
+    """Lists the namespace's executions, newest first (by when the server recorded them), keyset
+    paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+    INVALID_PAGE_TOKEN).
+    """
 
 @_typing.type_check_only
 class CacheServiceAsyncStub(CacheServiceStub):
@@ -175,6 +180,11 @@ class CacheServiceAsyncStub(CacheServiceStub):
     """
     IterRecordIds: _aio.UnaryStreamMultiCallable[_cache_pb2.IterRecordIdsRequest, _cache_pb2.IterRecordIdsResponse]  # type: ignore[assignment]
     """Streams the ids of the records reachable from the roots (the roots first), breadth-first."""
+    ListExecutions: _aio.UnaryUnaryMultiCallable[_cache_pb2.ListExecutionsRequest, _cache_pb2.ListExecutionsResponse]  # type: ignore[assignment]
+    """Lists the namespace's executions, newest first (by when the server recorded them), keyset
+    paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+    INVALID_PAGE_TOKEN).
+    """
 
 class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
     """CacheService keeps a workflow engine's call graph and caches (redun's backend): values, call
@@ -354,5 +364,16 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_cache_pb2.IterRecordIdsResponse], _abc.AsyncIterator[_cache_pb2.IterRecordIdsResponse]]:
         """Streams the ids of the records reachable from the roots (the roots first), breadth-first."""
+
+    @_abc_1.abstractmethod
+    def ListExecutions(
+        self,
+        request: _cache_pb2.ListExecutionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cache_pb2.ListExecutionsResponse, _abc.Awaitable[_cache_pb2.ListExecutionsResponse]]:
+        """Lists the namespace's executions, newest first (by when the server recorded them), keyset
+        paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+        INVALID_PAGE_TOKEN).
+        """
 
 def add_CacheServiceServicer_to_server(servicer: CacheServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

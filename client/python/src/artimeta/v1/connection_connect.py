@@ -21,7 +21,7 @@ from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint
 from pyqwest import Client
 
-from .connection_pb2 import ListGraphsRequest, ListGraphsResponse, ListSnapshotTagHistoryRequest, ListSnapshotTagHistoryResponse, ListSnapshotTagsRequest, ListSnapshotTagsResponse, ListSnapshotsRequest, ListSnapshotsResponse, ReadArtifactPartitionsRequest, ReadArtifactPartitionsResponse, ReadGraphRequest, ReadGraphResponse, ReadSnapshotPartitionsRequest, ReadSnapshotPartitionsResponse, ReadSnapshotRequest, ReadSnapshotResponse, ReadSnapshotTagRequest, ReadSnapshotTagResponse, WriteArtifactAndGraphPartitionsRequest, WriteArtifactAndGraphPartitionsResponse, WriteArtifactPartitionsRequest, WriteArtifactPartitionsResponse, WriteGraphRequest, WriteGraphResponse, WriteSnapshotPartitionsRequest, WriteSnapshotPartitionsResponse, WriteSnapshotRequest, WriteSnapshotResponse, WriteSnapshotTagRequest, WriteSnapshotTagResponse
+from .connection_pb2 import GetGraphLineageRequest, GetGraphLineageResponse, ListGraphsRequest, ListGraphsResponse, ListSnapshotPartitionsRequest, ListSnapshotPartitionsResponse, ListSnapshotTagHistoryRequest, ListSnapshotTagHistoryResponse, ListSnapshotTagsRequest, ListSnapshotTagsResponse, ListSnapshotsRequest, ListSnapshotsResponse, ReadArtifactPartitionsRequest, ReadArtifactPartitionsResponse, ReadGraphRequest, ReadGraphResponse, ReadSnapshotPartitionsRequest, ReadSnapshotPartitionsResponse, ReadSnapshotRequest, ReadSnapshotResponse, ReadSnapshotTagRequest, ReadSnapshotTagResponse, WriteArtifactAndGraphPartitionsRequest, WriteArtifactAndGraphPartitionsResponse, WriteArtifactPartitionsRequest, WriteArtifactPartitionsResponse, WriteGraphRequest, WriteGraphResponse, WriteSnapshotPartitionsRequest, WriteSnapshotPartitionsResponse, WriteSnapshotRequest, WriteSnapshotResponse, WriteSnapshotTagRequest, WriteSnapshotTagResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
@@ -145,6 +145,23 @@ class ConnectionService(Protocol):
     async def list_snapshot_tag_history(self, request: ListSnapshotTagHistoryRequest, ctx: RequestContext[ListSnapshotTagHistoryRequest, ListSnapshotTagHistoryResponse], /) -> ListSnapshotTagHistoryResponse:
         """
         Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def get_graph_lineage(self, request: GetGraphLineageRequest, ctx: RequestContext[GetGraphLineageRequest, GetGraphLineageResponse], /) -> GetGraphLineageResponse:
+        """
+        Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+        NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+        answers with `lineage` unset.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def list_snapshot_partitions(self, request: ListSnapshotPartitionsRequest, ctx: RequestContext[ListSnapshotPartitionsRequest, ListSnapshotPartitionsResponse], /) -> ListSnapshotPartitionsResponse:
+        """
+        Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+        keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+        has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+        bad token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -326,6 +343,28 @@ class ConnectionServiceASGIApplication(ConnectASGIApplication[ConnectionService]
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.list_snapshot_tag_history,
+                ),
+                "/artimeta.v1.ConnectionService/GetGraphLineage": Endpoint.unary(
+                    method=MethodInfo(
+                        name="GetGraphLineage",
+                        service_name="artimeta.v1.ConnectionService",
+                        input=GetGraphLineageRequest,
+                        output=GetGraphLineageResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.get_graph_lineage,
+                ),
+                "/artimeta.v1.ConnectionService/ListSnapshotPartitions": Endpoint.unary(
+                    method=MethodInfo(
+                        name="ListSnapshotPartitions",
+                        service_name="artimeta.v1.ConnectionService",
+                        input=ListSnapshotPartitionsRequest,
+                        output=ListSnapshotPartitionsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.list_snapshot_partitions,
                 ),
             },
             interceptors=interceptors,
@@ -724,6 +763,57 @@ class ConnectionServiceClient(ConnectClient):
                 service_name="artimeta.v1.ConnectionService",
                 input=ListSnapshotTagHistoryRequest,
                 output=ListSnapshotTagHistoryResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def get_graph_lineage(
+        self,
+        request: GetGraphLineageRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> GetGraphLineageResponse:
+        """
+        Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+        NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+        answers with `lineage` unset.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetGraphLineage",
+                service_name="artimeta.v1.ConnectionService",
+                input=GetGraphLineageRequest,
+                output=GetGraphLineageResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def list_snapshot_partitions(
+        self,
+        request: ListSnapshotPartitionsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> ListSnapshotPartitionsResponse:
+        """
+        Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+        keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+        has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+        bad token or size.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="ListSnapshotPartitions",
+                service_name="artimeta.v1.ConnectionService",
+                input=ListSnapshotPartitionsRequest,
+                output=ListSnapshotPartitionsResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),

@@ -168,20 +168,31 @@ class WriteGraphRequest(_message.Message):
 
     NAMESPACE_FIELD_NUMBER: _builtins.int
     GRAPH_FIELD_NUMBER: _builtins.int
+    LINEAGE_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     @_builtins.property
     def graph(self) -> _graph_pb2.Graph:
         """name, fingerprint, document, document_format and code_refs; other fields are ignored."""
+
+    @_builtins.property
+    def lineage(self) -> _graph_pb2.GraphLineage:
+        """The graph's artifacts, producers and edges as the writer computed them (the server never
+        decodes `graph.document`). Recorded once per (name, fingerprint) and never changed: a later
+        write keeps the first lineage, and adds one to a graph stored without. INVALID_ARGUMENT
+        (reasons DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS,
+        FIELD_TOO_LONG, EMPTY_FIELD) for a malformed lineage; nothing is written then.
+        """
 
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         graph: _graph_pb2.Graph | None = ...,
+        lineage: _graph_pb2.GraphLineage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["graph", b"graph"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["graph", b"graph", "lineage", b"lineage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph", b"graph", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph", b"graph", "lineage", b"lineage", "namespace", b"namespace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -786,3 +797,110 @@ class ListSnapshotTagHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSnapshotTagHistoryResponse: _TypeAlias = ListSnapshotTagHistoryResponse  # noqa: Y015
+
+@_typing.final
+class GetGraphLineageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    name: _builtins.str
+    fingerprint: _builtins.int
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        name: _builtins.str = ...,
+        fingerprint: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingerprint", b"fingerprint", "name", b"name", "namespace", b"namespace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetGraphLineageRequest: _TypeAlias = GetGraphLineageRequest  # noqa: Y015
+
+@_typing.final
+class GetGraphLineageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINEAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lineage(self) -> _graph_pb2.GraphLineage:
+        """Unset when the graph was written without lineage."""
+
+    def __init__(
+        self,
+        *,
+        lineage: _graph_pb2.GraphLineage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lineage", b"lineage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lineage", b"lineage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetGraphLineageResponse: _TypeAlias = GetGraphLineageResponse  # noqa: Y015
+
+@_typing.final
+class ListSnapshotPartitionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_FINGERPRINT_FIELD_NUMBER: _builtins.int
+    ARTIFACT_KEY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    name: _builtins.str
+    """The graph name of the snapshot."""
+    snapshot_fingerprint: _builtins.int
+    artifact_key: _builtins.str
+    page_size: _builtins.int
+    """1 to 1000; 0 means 100."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        name: _builtins.str = ...,
+        snapshot_fingerprint: _builtins.int = ...,
+        artifact_key: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_key", b"artifact_key", "name", b"name", "namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token", "snapshot_fingerprint", b"snapshot_fingerprint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSnapshotPartitionsRequest: _TypeAlias = ListSnapshotPartitionsRequest  # noqa: Y015
+
+@_typing.final
+class ListSnapshotPartitionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTITIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def partitions(self) -> _containers.RepeatedCompositeFieldContainer[_partition_pb2.StoragePartition]: ...
+    def __init__(
+        self,
+        *,
+        partitions: _abc.Iterable[_partition_pb2.StoragePartition] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "partitions", b"partitions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSnapshotPartitionsResponse: _TypeAlias = ListSnapshotPartitionsResponse  # noqa: Y015

@@ -115,6 +115,16 @@ class ConnectionServiceStub:
                 request_serializer=artimeta_dot_v1_dot_connection__pb2.ListSnapshotTagHistoryRequest.SerializeToString,
                 response_deserializer=artimeta_dot_v1_dot_connection__pb2.ListSnapshotTagHistoryResponse.FromString,
                 _registered_method=True)
+        self.GetGraphLineage = channel.unary_unary(
+                '/artimeta.v1.ConnectionService/GetGraphLineage',
+                request_serializer=artimeta_dot_v1_dot_connection__pb2.GetGraphLineageRequest.SerializeToString,
+                response_deserializer=artimeta_dot_v1_dot_connection__pb2.GetGraphLineageResponse.FromString,
+                _registered_method=True)
+        self.ListSnapshotPartitions = channel.unary_unary(
+                '/artimeta.v1.ConnectionService/ListSnapshotPartitions',
+                request_serializer=artimeta_dot_v1_dot_connection__pb2.ListSnapshotPartitionsRequest.SerializeToString,
+                response_deserializer=artimeta_dot_v1_dot_connection__pb2.ListSnapshotPartitionsResponse.FromString,
+                _registered_method=True)
 
 
 class ConnectionServiceServicer:
@@ -243,6 +253,25 @@ class ConnectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetGraphLineage(self, request, context):
+        """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+        NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+        answers with `lineage` unset.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshotPartitions(self, request, context):
+        """Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+        keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+        has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+        bad token or size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConnectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -320,6 +349,16 @@ def add_ConnectionServiceServicer_to_server(servicer, server):
                     servicer.ListSnapshotTagHistory,
                     request_deserializer=artimeta_dot_v1_dot_connection__pb2.ListSnapshotTagHistoryRequest.FromString,
                     response_serializer=artimeta_dot_v1_dot_connection__pb2.ListSnapshotTagHistoryResponse.SerializeToString,
+            ),
+            'GetGraphLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGraphLineage,
+                    request_deserializer=artimeta_dot_v1_dot_connection__pb2.GetGraphLineageRequest.FromString,
+                    response_serializer=artimeta_dot_v1_dot_connection__pb2.GetGraphLineageResponse.SerializeToString,
+            ),
+            'ListSnapshotPartitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshotPartitions,
+                    request_deserializer=artimeta_dot_v1_dot_connection__pb2.ListSnapshotPartitionsRequest.FromString,
+                    response_serializer=artimeta_dot_v1_dot_connection__pb2.ListSnapshotPartitionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -733,6 +772,60 @@ class ConnectionService:
             '/artimeta.v1.ConnectionService/ListSnapshotTagHistory',
             artimeta_dot_v1_dot_connection__pb2.ListSnapshotTagHistoryRequest.SerializeToString,
             artimeta_dot_v1_dot_connection__pb2.ListSnapshotTagHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGraphLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/artimeta.v1.ConnectionService/GetGraphLineage',
+            artimeta_dot_v1_dot_connection__pb2.GetGraphLineageRequest.SerializeToString,
+            artimeta_dot_v1_dot_connection__pb2.GetGraphLineageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSnapshotPartitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/artimeta.v1.ConnectionService/ListSnapshotPartitions',
+            artimeta_dot_v1_dot_connection__pb2.ListSnapshotPartitionsRequest.SerializeToString,
+            artimeta_dot_v1_dot_connection__pb2.ListSnapshotPartitionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,17 @@ class ConnectionServiceStub:
     """Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated."""
     ListSnapshotTagHistory: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotTagHistoryRequest, _connection_pb2.ListSnapshotTagHistoryResponse]
     """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history."""
+    GetGraphLineage: _grpc.UnaryUnaryMultiCallable[_connection_pb2.GetGraphLineageRequest, _connection_pb2.GetGraphLineageResponse]
+    """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+    NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+    answers with `lineage` unset.
+    """
+    ListSnapshotPartitions: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotPartitionsRequest, _connection_pb2.ListSnapshotPartitionsResponse]
+    """Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+    keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+    has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+    bad token or size.
+    """
 
 @_typing.type_check_only
 class ConnectionServiceAsyncStub(ConnectionServiceStub):
@@ -149,6 +160,17 @@ class ConnectionServiceAsyncStub(ConnectionServiceStub):
     """Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated."""
     ListSnapshotTagHistory: _aio.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotTagHistoryRequest, _connection_pb2.ListSnapshotTagHistoryResponse]  # type: ignore[assignment]
     """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history."""
+    GetGraphLineage: _aio.UnaryUnaryMultiCallable[_connection_pb2.GetGraphLineageRequest, _connection_pb2.GetGraphLineageResponse]  # type: ignore[assignment]
+    """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+    NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+    answers with `lineage` unset.
+    """
+    ListSnapshotPartitions: _aio.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotPartitionsRequest, _connection_pb2.ListSnapshotPartitionsResponse]  # type: ignore[assignment]
+    """Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+    keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+    has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+    bad token or size.
+    """
 
 class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
     """ConnectionService is a shared backend for arti graphs: graphs, snapshots, snapshot tags and
@@ -297,5 +319,28 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ListSnapshotTagHistoryResponse, _abc.Awaitable[_connection_pb2.ListSnapshotTagHistoryResponse]]:
         """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history."""
+
+    @_abc_1.abstractmethod
+    def GetGraphLineage(
+        self,
+        request: _connection_pb2.GetGraphLineageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_connection_pb2.GetGraphLineageResponse, _abc.Awaitable[_connection_pb2.GetGraphLineageResponse]]:
+        """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+        NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+        answers with `lineage` unset.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSnapshotPartitions(
+        self,
+        request: _connection_pb2.ListSnapshotPartitionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_connection_pb2.ListSnapshotPartitionsResponse, _abc.Awaitable[_connection_pb2.ListSnapshotPartitionsResponse]]:
+        """Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+        keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+        has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+        bad token or size.
+        """
 
 def add_ConnectionServiceServicer_to_server(servicer: ConnectionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

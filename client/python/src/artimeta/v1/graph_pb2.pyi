@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,28 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _LineageEdgeKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LineageEdgeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LineageEdgeKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LINEAGE_EDGE_KIND_UNSPECIFIED: _LineageEdgeKind.ValueType  # 0
+    LINEAGE_EDGE_KIND_INPUT: _LineageEdgeKind.ValueType  # 1
+    """The artifact is an input of the producer."""
+    LINEAGE_EDGE_KIND_OUTPUT: _LineageEdgeKind.ValueType  # 2
+    """The artifact is an output of the producer."""
+
+class LineageEdgeKind(_LineageEdgeKind, metaclass=_LineageEdgeKindEnumTypeWrapper):
+    """Which way an edge goes."""
+
+LINEAGE_EDGE_KIND_UNSPECIFIED: LineageEdgeKind.ValueType  # 0
+LINEAGE_EDGE_KIND_INPUT: LineageEdgeKind.ValueType  # 1
+"""The artifact is an input of the producer."""
+LINEAGE_EDGE_KIND_OUTPUT: LineageEdgeKind.ValueType  # 2
+"""The artifact is an output of the producer."""
+Global___LineageEdgeKind: _TypeAlias = LineageEdgeKind  # noqa: Y015
 
 @_typing.final
 class Graph(_message.Message):
@@ -214,3 +237,144 @@ class SnapshotTagMove(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__from_snapshot_fingerprint) -> _WhichOneofReturnType__from_snapshot_fingerprint | None: ...
 
 Global___SnapshotTagMove: _TypeAlias = SnapshotTagMove  # noqa: Y015
+
+@_typing.final
+class GraphLineage(_message.Message):
+    """The structure of a graph as its writer describes it: artifacts, the producers that read and
+    write them, and the edges between the two. Keys are unique within their kind, and every edge
+    joins a listed artifact and a listed producer. At most 10000 artifacts, 10000 producers and
+    100000 edges; every text field is at most 1024 characters.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARTIFACTS_FIELD_NUMBER: _builtins.int
+    PRODUCERS_FIELD_NUMBER: _builtins.int
+    EDGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def artifacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineageArtifact]: ...
+    @_builtins.property
+    def producers(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineageProducer]: ...
+    @_builtins.property
+    def edges(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineageEdge]: ...
+    def __init__(
+        self,
+        *,
+        artifacts: _abc.Iterable[Global___LineageArtifact] | None = ...,
+        producers: _abc.Iterable[Global___LineageProducer] | None = ...,
+        edges: _abc.Iterable[Global___LineageEdge] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifacts", b"artifacts", "edges", b"edges", "producers", b"producers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GraphLineage: _TypeAlias = GraphLineage  # noqa: Y015
+
+@_typing.final
+class LineageArtifact(_message.Message):
+    """An artifact of a graph."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    ARTIFACT_CLASS_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    STORAGE_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """The artifact's key in the graph (what snapshot partitions are linked to), 1 to 1024 characters."""
+    artifact_class: _builtins.str
+    """The artifact's class as a "module:qualname" reference."""
+    type: _builtins.str
+    """Short descriptions of its type, format and storage (e.g. "Int64", "JSON",
+    "LocalFile(path='/data/{input_fingerprint}.json')").
+    """
+    format: _builtins.str
+    storage: _builtins.str
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        artifact_class: _builtins.str = ...,
+        type: _builtins.str = ...,
+        format: _builtins.str = ...,
+        storage: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_class", b"artifact_class", "format", b"format", "key", b"key", "storage", b"storage", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LineageArtifact: _TypeAlias = LineageArtifact  # noqa: Y015
+
+@_typing.final
+class LineageProducer(_message.Message):
+    """A producer of a graph."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    QUALNAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """Identifies the producer within the graph (e.g. its fingerprint), 1 to 1024 characters."""
+    name: _builtins.str
+    """Its short name, e.g. "div"."""
+    qualname: _builtins.str
+    """Its code as a "module:qualname" reference."""
+    version: _builtins.str
+    """Its version as the writer states it, e.g. "0.0.1"."""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        name: _builtins.str = ...,
+        qualname: _builtins.str = ...,
+        version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "name", b"name", "qualname", b"qualname", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LineageProducer: _TypeAlias = LineageProducer  # noqa: Y015
+
+@_typing.final
+class LineageEdge(_message.Message):
+    """An edge between an artifact and a producer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ARTIFACT_KEY_FIELD_NUMBER: _builtins.int
+    PRODUCER_KEY_FIELD_NUMBER: _builtins.int
+    INPUT_NAME_FIELD_NUMBER: _builtins.int
+    OUTPUT_POSITION_FIELD_NUMBER: _builtins.int
+    kind: Global___LineageEdgeKind.ValueType
+    artifact_key: _builtins.str
+    producer_key: _builtins.str
+    input_name: _builtins.str
+    """For an input: the producer's parameter name. For an output: empty."""
+    output_position: _builtins.int
+    """For an output: its position among the producer's outputs."""
+    def __init__(
+        self,
+        *,
+        kind: Global___LineageEdgeKind.ValueType = ...,
+        artifact_key: _builtins.str = ...,
+        producer_key: _builtins.str = ...,
+        input_name: _builtins.str = ...,
+        output_position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_key", b"artifact_key", "input_name", b"input_name", "kind", b"kind", "output_position", b"output_position", "producer_key", b"producer_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LineageEdge: _TypeAlias = LineageEdge  # noqa: Y015

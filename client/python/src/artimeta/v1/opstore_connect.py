@@ -21,7 +21,7 @@ from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint
 from pyqwest import Client
 
-from .opstore_pb2 import GetAllVersionsOfOpRequest, GetAllVersionsOfOpResponse, GetOpBytesRequest, GetOpBytesResponse, GetValidatedLinksRequest, GetValidatedLinksResponse, PipelineExistsRequest, PipelineExistsResponse, RegisterPipelineRequest, RegisterPipelineResponse, RegisterValidLinkRequest, RegisterValidLinkResponse, SaveOpBytesRequest, SaveOpBytesResponse
+from .opstore_pb2 import GetAllVersionsOfOpRequest, GetAllVersionsOfOpResponse, GetOpBytesRequest, GetOpBytesResponse, GetValidatedLinksRequest, GetValidatedLinksResponse, ListOpsRequest, ListOpsResponse, PipelineExistsRequest, PipelineExistsResponse, RegisterPipelineRequest, RegisterPipelineResponse, RegisterValidLinkRequest, RegisterValidLinkResponse, SaveOpBytesRequest, SaveOpBytesResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Mapping
@@ -87,6 +87,15 @@ class OpStoreService(Protocol):
     async def register_pipeline(self, request: RegisterPipelineRequest, ctx: RequestContext[RegisterPipelineRequest, RegisterPipelineResponse], /) -> RegisterPipelineResponse:
         """
         Registers a pipeline and its last op (idempotent; a second call moves the last op).
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def list_ops(self, request: ListOpsRequest, ctx: RequestContext[ListOpsRequest, ListOpsResponse], /) -> ListOpsResponse:
+        """
+        Lists the namespace's ops by name (those only named as a downstream op too, with no
+        versions), optionally only names starting with a prefix, keyset paged, each with its number
+        of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+        FIELD_TOO_LONG).
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -180,6 +189,17 @@ class OpStoreServiceASGIApplication(ConnectASGIApplication[OpStoreService]):
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.register_pipeline,
+                ),
+                "/artimeta.v1.OpStoreService/ListOps": Endpoint.unary(
+                    method=MethodInfo(
+                        name="ListOps",
+                        service_name="artimeta.v1.OpStoreService",
+                        input=ListOpsRequest,
+                        output=ListOpsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.list_ops,
                 ),
             },
             interceptors=interceptors,
@@ -384,6 +404,32 @@ class OpStoreServiceClient(ConnectClient):
                 service_name="artimeta.v1.OpStoreService",
                 input=RegisterPipelineRequest,
                 output=RegisterPipelineResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    async def list_ops(
+        self,
+        request: ListOpsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> ListOpsResponse:
+        """
+        Lists the namespace's ops by name (those only named as a downstream op too, with no
+        versions), optionally only names starting with a prefix, keyset paged, each with its number
+        of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+        FIELD_TOO_LONG).
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="ListOps",
+                service_name="artimeta.v1.OpStoreService",
+                input=ListOpsRequest,
+                output=ListOpsResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),

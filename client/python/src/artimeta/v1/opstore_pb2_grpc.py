@@ -74,6 +74,11 @@ class OpStoreServiceStub:
                 request_serializer=artimeta_dot_v1_dot_opstore__pb2.RegisterPipelineRequest.SerializeToString,
                 response_deserializer=artimeta_dot_v1_dot_opstore__pb2.RegisterPipelineResponse.FromString,
                 _registered_method=True)
+        self.ListOps = channel.unary_unary(
+                '/artimeta.v1.OpStoreService/ListOps',
+                request_serializer=artimeta_dot_v1_dot_opstore__pb2.ListOpsRequest.SerializeToString,
+                response_deserializer=artimeta_dot_v1_dot_opstore__pb2.ListOpsResponse.FromString,
+                _registered_method=True)
 
 
 class OpStoreServiceServicer:
@@ -136,6 +141,16 @@ class OpStoreServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOps(self, request, context):
+        """Lists the namespace's ops by name (those only named as a downstream op too, with no
+        versions), optionally only names starting with a prefix, keyset paged, each with its number
+        of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+        FIELD_TOO_LONG).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpStoreServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +188,11 @@ def add_OpStoreServiceServicer_to_server(servicer, server):
                     servicer.RegisterPipeline,
                     request_deserializer=artimeta_dot_v1_dot_opstore__pb2.RegisterPipelineRequest.FromString,
                     response_serializer=artimeta_dot_v1_dot_opstore__pb2.RegisterPipelineResponse.SerializeToString,
+            ),
+            'ListOps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOps,
+                    request_deserializer=artimeta_dot_v1_dot_opstore__pb2.ListOpsRequest.FromString,
+                    response_serializer=artimeta_dot_v1_dot_opstore__pb2.ListOpsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -369,6 +389,33 @@ class OpStoreService:
             '/artimeta.v1.OpStoreService/RegisterPipeline',
             artimeta_dot_v1_dot_opstore__pb2.RegisterPipelineRequest.SerializeToString,
             artimeta_dot_v1_dot_opstore__pb2.RegisterPipelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/artimeta.v1.OpStoreService/ListOps',
+            artimeta_dot_v1_dot_opstore__pb2.ListOpsRequest.SerializeToString,
+            artimeta_dot_v1_dot_opstore__pb2.ListOpsResponse.FromString,
             options,
             channel_credentials,
             insecure,

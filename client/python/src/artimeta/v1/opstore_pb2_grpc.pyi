@@ -57,6 +57,12 @@ class OpStoreServiceStub:
     """Whether a pipeline is registered."""
     RegisterPipeline: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.RegisterPipelineRequest, _opstore_pb2.RegisterPipelineResponse]
     """Registers a pipeline and its last op (idempotent; a second call moves the last op)."""
+    ListOps: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.ListOpsRequest, _opstore_pb2.ListOpsResponse]
+    """Lists the namespace's ops by name (those only named as a downstream op too, with no
+    versions), optionally only names starting with a prefix, keyset paged, each with its number
+    of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+    FIELD_TOO_LONG).
+    """
 
 @_typing.type_check_only
 class OpStoreServiceAsyncStub(OpStoreServiceStub):
@@ -87,6 +93,12 @@ class OpStoreServiceAsyncStub(OpStoreServiceStub):
     """Whether a pipeline is registered."""
     RegisterPipeline: _aio.UnaryUnaryMultiCallable[_opstore_pb2.RegisterPipelineRequest, _opstore_pb2.RegisterPipelineResponse]  # type: ignore[assignment]
     """Registers a pipeline and its last op (idempotent; a second call moves the last op)."""
+    ListOps: _aio.UnaryUnaryMultiCallable[_opstore_pb2.ListOpsRequest, _opstore_pb2.ListOpsResponse]  # type: ignore[assignment]
+    """Lists the namespace's ops by name (those only named as a downstream op too, with no
+    versions), optionally only names starting with a prefix, keyset paged, each with its number
+    of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+    FIELD_TOO_LONG).
+    """
 
 class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
     """OpStoreService keeps ops, their versions, the versions validated for each downstream op, the
@@ -156,5 +168,17 @@ class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_opstore_pb2.RegisterPipelineResponse, _abc.Awaitable[_opstore_pb2.RegisterPipelineResponse]]:
         """Registers a pipeline and its last op (idempotent; a second call moves the last op)."""
+
+    @_abc_1.abstractmethod
+    def ListOps(
+        self,
+        request: _opstore_pb2.ListOpsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_opstore_pb2.ListOpsResponse, _abc.Awaitable[_opstore_pb2.ListOpsResponse]]:
+        """Lists the namespace's ops by name (those only named as a downstream op too, with no
+        versions), optionally only names starting with a prefix, keyset paged, each with its number
+        of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+        FIELD_TOO_LONG).
+        """
 
 def add_OpStoreServiceServicer_to_server(servicer: OpStoreServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

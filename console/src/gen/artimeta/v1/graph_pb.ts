@@ -2,8 +2,8 @@
 // @generated from file artimeta/v1/graph.proto (package artimeta.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/graph.proto.
  */
 export const file_artimeta_v1_graph: GenFile = /*@__PURE__*/
-  fileDesc("ChdhcnRpbWV0YS92MS9ncmFwaC5wcm90bxILYXJ0aW1ldGEudjEisAEKBUdyYXBoEgwKBG5hbWUYASABKAkSEwoLZmluZ2VycHJpbnQYAiABKAMSEAoIZG9jdW1lbnQYAyABKAwSFwoPZG9jdW1lbnRfZm9ybWF0GAQgASgJEhEKCWNvZGVfcmVmcxgFIAMoCRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZG9jdW1lbnRfc2l6ZRgHIAEoAyLfAQoNR3JhcGhTbmFwc2hvdBIMCgRuYW1lGAEgASgJEhMKC2ZpbmdlcnByaW50GAIgASgDEgoKAmlkGAMgASgDEhkKEWdyYXBoX2ZpbmdlcnByaW50GAQgASgDEhAKCGRvY3VtZW50GAUgASgMEhcKD2RvY3VtZW50X2Zvcm1hdBgGIAEoCRIRCgljb2RlX3JlZnMYByADKAkSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWRvY3VtZW50X3NpemUYCSABKAMihgEKC1NuYXBzaG90VGFnEgwKBG5hbWUYASABKAkSCwoDdGFnGAIgASgJEhwKFHNuYXBzaG90X2ZpbmdlcnByaW50GAMgASgDEi8KC3VwZGF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgFIAEoCSLjAQoPU25hcHNob3RUYWdNb3ZlEgwKBG5hbWUYASABKAkSCwoDdGFnGAIgASgJEiYKGWZyb21fc25hcHNob3RfZmluZ2VycHJpbnQYAyABKANIAIgBARIfChd0b19zbmFwc2hvdF9maW5nZXJwcmludBgEIAEoAxINCgVhY3RvchgFIAEoCRItCgltb3ZlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHNlcXVlbmNlGAcgASgDQhwKGl9mcm9tX3NuYXBzaG90X2ZpbmdlcnByaW50QlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChdhcnRpbWV0YS92MS9ncmFwaC5wcm90bxILYXJ0aW1ldGEudjEisAEKBUdyYXBoEgwKBG5hbWUYASABKAkSEwoLZmluZ2VycHJpbnQYAiABKAMSEAoIZG9jdW1lbnQYAyABKAwSFwoPZG9jdW1lbnRfZm9ybWF0GAQgASgJEhEKCWNvZGVfcmVmcxgFIAMoCRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNZG9jdW1lbnRfc2l6ZRgHIAEoAyLfAQoNR3JhcGhTbmFwc2hvdBIMCgRuYW1lGAEgASgJEhMKC2ZpbmdlcnByaW50GAIgASgDEgoKAmlkGAMgASgDEhkKEWdyYXBoX2ZpbmdlcnByaW50GAQgASgDEhAKCGRvY3VtZW50GAUgASgMEhcKD2RvY3VtZW50X2Zvcm1hdBgGIAEoCRIRCgljb2RlX3JlZnMYByADKAkSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDWRvY3VtZW50X3NpemUYCSABKAMihgEKC1NuYXBzaG90VGFnEgwKBG5hbWUYASABKAkSCwoDdGFnGAIgASgJEhwKFHNuYXBzaG90X2ZpbmdlcnByaW50GAMgASgDEi8KC3VwZGF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgFIAEoCSLjAQoPU25hcHNob3RUYWdNb3ZlEgwKBG5hbWUYASABKAkSCwoDdGFnGAIgASgJEiYKGWZyb21fc25hcHNob3RfZmluZ2VycHJpbnQYAyABKANIAIgBARIfChd0b19zbmFwc2hvdF9maW5nZXJwcmludBgEIAEoAxINCgVhY3RvchgFIAEoCRItCgltb3ZlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHNlcXVlbmNlGAcgASgDQhwKGl9mcm9tX3NuYXBzaG90X2ZpbmdlcnByaW50IpkBCgxHcmFwaExpbmVhZ2USLwoJYXJ0aWZhY3RzGAEgAygLMhwuYXJ0aW1ldGEudjEuTGluZWFnZUFydGlmYWN0Ei8KCXByb2R1Y2VycxgCIAMoCzIcLmFydGltZXRhLnYxLkxpbmVhZ2VQcm9kdWNlchInCgVlZGdlcxgDIAMoCzIYLmFydGltZXRhLnYxLkxpbmVhZ2VFZGdlImUKD0xpbmVhZ2VBcnRpZmFjdBILCgNrZXkYASABKAkSFgoOYXJ0aWZhY3RfY2xhc3MYAiABKAkSDAoEdHlwZRgDIAEoCRIOCgZmb3JtYXQYBCABKAkSDwoHc3RvcmFnZRgFIAEoCSJPCg9MaW5lYWdlUHJvZHVjZXISCwoDa2V5GAEgASgJEgwKBG5hbWUYAiABKAkSEAoIcXVhbG5hbWUYAyABKAkSDwoHdmVyc2lvbhgEIAEoCSKSAQoLTGluZWFnZUVkZ2USKgoEa2luZBgBIAEoDjIcLmFydGltZXRhLnYxLkxpbmVhZ2VFZGdlS2luZBIUCgxhcnRpZmFjdF9rZXkYAiABKAkSFAoMcHJvZHVjZXJfa2V5GAMgASgJEhIKCmlucHV0X25hbWUYBCABKAkSFwoPb3V0cHV0X3Bvc2l0aW9uGAUgASgFKm8KD0xpbmVhZ2VFZGdlS2luZBIhCh1MSU5FQUdFX0VER0VfS0lORF9VTlNQRUNJRklFRBAAEhsKF0xJTkVBR0VfRURHRV9LSU5EX0lOUFVUEAESHAoYTElORUFHRV9FREdFX0tJTkRfT1VUUFVUEAJCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A pipeline graph at one fingerprint. Immutable once written: the fingerprint identifies its
@@ -254,4 +254,199 @@ export type SnapshotTagMove = Message<"artimeta.v1.SnapshotTagMove"> & {
  */
 export const SnapshotTagMoveSchema: GenMessage<SnapshotTagMove> = /*@__PURE__*/
   messageDesc(file_artimeta_v1_graph, 3);
+
+/**
+ * The structure of a graph as its writer describes it: artifacts, the producers that read and
+ * write them, and the edges between the two. Keys are unique within their kind, and every edge
+ * joins a listed artifact and a listed producer. At most 10000 artifacts, 10000 producers and
+ * 100000 edges; every text field is at most 1024 characters.
+ *
+ * @generated from message artimeta.v1.GraphLineage
+ */
+export type GraphLineage = Message<"artimeta.v1.GraphLineage"> & {
+  /**
+   * @generated from field: repeated artimeta.v1.LineageArtifact artifacts = 1;
+   */
+  artifacts: LineageArtifact[];
+
+  /**
+   * @generated from field: repeated artimeta.v1.LineageProducer producers = 2;
+   */
+  producers: LineageProducer[];
+
+  /**
+   * @generated from field: repeated artimeta.v1.LineageEdge edges = 3;
+   */
+  edges: LineageEdge[];
+};
+
+/**
+ * Describes the message artimeta.v1.GraphLineage.
+ * Use `create(GraphLineageSchema)` to create a new message.
+ */
+export const GraphLineageSchema: GenMessage<GraphLineage> = /*@__PURE__*/
+  messageDesc(file_artimeta_v1_graph, 4);
+
+/**
+ * An artifact of a graph.
+ *
+ * @generated from message artimeta.v1.LineageArtifact
+ */
+export type LineageArtifact = Message<"artimeta.v1.LineageArtifact"> & {
+  /**
+   * The artifact's key in the graph (what snapshot partitions are linked to), 1 to 1024 characters.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * The artifact's class as a "module:qualname" reference.
+   *
+   * @generated from field: string artifact_class = 2;
+   */
+  artifactClass: string;
+
+  /**
+   * Short descriptions of its type, format and storage (e.g. "Int64", "JSON",
+   * "LocalFile(path='/data/{input_fingerprint}.json')").
+   *
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string format = 4;
+   */
+  format: string;
+
+  /**
+   * @generated from field: string storage = 5;
+   */
+  storage: string;
+};
+
+/**
+ * Describes the message artimeta.v1.LineageArtifact.
+ * Use `create(LineageArtifactSchema)` to create a new message.
+ */
+export const LineageArtifactSchema: GenMessage<LineageArtifact> = /*@__PURE__*/
+  messageDesc(file_artimeta_v1_graph, 5);
+
+/**
+ * A producer of a graph.
+ *
+ * @generated from message artimeta.v1.LineageProducer
+ */
+export type LineageProducer = Message<"artimeta.v1.LineageProducer"> & {
+  /**
+   * Identifies the producer within the graph (e.g. its fingerprint), 1 to 1024 characters.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * Its short name, e.g. "div".
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Its code as a "module:qualname" reference.
+   *
+   * @generated from field: string qualname = 3;
+   */
+  qualname: string;
+
+  /**
+   * Its version as the writer states it, e.g. "0.0.1".
+   *
+   * @generated from field: string version = 4;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message artimeta.v1.LineageProducer.
+ * Use `create(LineageProducerSchema)` to create a new message.
+ */
+export const LineageProducerSchema: GenMessage<LineageProducer> = /*@__PURE__*/
+  messageDesc(file_artimeta_v1_graph, 6);
+
+/**
+ * An edge between an artifact and a producer.
+ *
+ * @generated from message artimeta.v1.LineageEdge
+ */
+export type LineageEdge = Message<"artimeta.v1.LineageEdge"> & {
+  /**
+   * @generated from field: artimeta.v1.LineageEdgeKind kind = 1;
+   */
+  kind: LineageEdgeKind;
+
+  /**
+   * @generated from field: string artifact_key = 2;
+   */
+  artifactKey: string;
+
+  /**
+   * @generated from field: string producer_key = 3;
+   */
+  producerKey: string;
+
+  /**
+   * For an input: the producer's parameter name. For an output: empty.
+   *
+   * @generated from field: string input_name = 4;
+   */
+  inputName: string;
+
+  /**
+   * For an output: its position among the producer's outputs.
+   *
+   * @generated from field: int32 output_position = 5;
+   */
+  outputPosition: number;
+};
+
+/**
+ * Describes the message artimeta.v1.LineageEdge.
+ * Use `create(LineageEdgeSchema)` to create a new message.
+ */
+export const LineageEdgeSchema: GenMessage<LineageEdge> = /*@__PURE__*/
+  messageDesc(file_artimeta_v1_graph, 7);
+
+/**
+ * Which way an edge goes.
+ *
+ * @generated from enum artimeta.v1.LineageEdgeKind
+ */
+export enum LineageEdgeKind {
+  /**
+   * @generated from enum value: LINEAGE_EDGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The artifact is an input of the producer.
+   *
+   * @generated from enum value: LINEAGE_EDGE_KIND_INPUT = 1;
+   */
+  INPUT = 1,
+
+  /**
+   * The artifact is an output of the producer.
+   *
+   * @generated from enum value: LINEAGE_EDGE_KIND_OUTPUT = 2;
+   */
+  OUTPUT = 2,
+}
+
+/**
+ * Describes the enum artimeta.v1.LineageEdgeKind.
+ */
+export const LineageEdgeKindSchema: GenEnum<LineageEdgeKind> = /*@__PURE__*/
+  enumDesc(file_artimeta_v1_graph, 0);
 

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/opstore.proto.
  */
 export const file_artimeta_v1_opstore: GenFile = /*@__PURE__*/
-  fileDesc("ChlhcnRpbWV0YS92MS9vcHN0b3JlLnByb3RvEgthcnRpbWV0YS52MSKRAQoJT3BWZXJzaW9uEg0KBW1ham9yGAEgASgJEg0KBW1pbm9yGAIgASgJEg0KBXBhdGNoGAMgASgJEhUKDWNyZWF0aW9uX3RpbWUYBCABKAESFAoMbWFqb3JfbnVtYmVyGAUgASgFEhQKDG1pbm9yX251bWJlchgGIAEoBRIUCgxwYXRjaF9udW1iZXIYByABKAUilQEKGFJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSGgoSZG93bnN0cmVhbV9vcF9uYW1lGAIgASgJEhgKEHVwc3RyZWFtX29wX25hbWUYAyABKAkSMAoQdXBzdHJlYW1fdmVyc2lvbhgEIAEoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJNChlSZWdpc3RlclZhbGlkTGlua1Jlc3BvbnNlEjAKEHVwc3RyZWFtX3ZlcnNpb24YASABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iPwoZR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHb3BfbmFtZRgCIAEoCSJGChpHZXRBbGxWZXJzaW9uc09mT3BSZXNwb25zZRIoCgh2ZXJzaW9ucxgBIAMoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJjChhHZXRWYWxpZGF0ZWRMaW5rc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhoKEmRvd25zdHJlYW1fb3BfbmFtZRgCIAEoCRIYChB1cHN0cmVhbV9vcF9uYW1lGAMgASgJIk4KGUdldFZhbGlkYXRlZExpbmtzUmVzcG9uc2USMQoRdXBzdHJlYW1fdmVyc2lvbnMYASADKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24icwoSU2F2ZU9wQnl0ZXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIPCgdvcF9uYW1lGAIgASgJEicKB3ZlcnNpb24YAyABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24SEAoIb3BfYnl0ZXMYBCABKAwiFQoTU2F2ZU9wQnl0ZXNSZXNwb25zZSJgChFHZXRPcEJ5dGVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHb3BfbmFtZRgCIAEoCRInCgd2ZXJzaW9uGAMgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uIk8KEkdldE9wQnl0ZXNSZXNwb25zZRInCgd2ZXJzaW9uGAEgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uEhAKCG9wX2J5dGVzGAIgASgMIkEKFVBpcGVsaW5lRXhpc3RzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFQoNcGlwZWxpbmVfbmFtZRgCIAEoCSIoChZQaXBlbGluZUV4aXN0c1Jlc3BvbnNlEg4KBmV4aXN0cxgBIAEoCCJZChdSZWdpc3RlclBpcGVsaW5lUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFQoNcGlwZWxpbmVfbmFtZRgCIAEoCRIUCgxsYXN0X29wX25hbWUYAyABKAkiGgoYUmVnaXN0ZXJQaXBlbGluZVJlc3BvbnNlMpwFCg5PcFN0b3JlU2VydmljZRJiChFSZWdpc3RlclZhbGlkTGluaxIlLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBomLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVzcG9uc2USZQoSR2V0QWxsVmVyc2lvbnNPZk9wEiYuYXJ0aW1ldGEudjEuR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBonLmFydGltZXRhLnYxLkdldEFsbFZlcnNpb25zT2ZPcFJlc3BvbnNlEmIKEUdldFZhbGlkYXRlZExpbmtzEiUuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXF1ZXN0GiYuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXNwb25zZRJQCgtTYXZlT3BCeXRlcxIfLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVxdWVzdBogLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVzcG9uc2USTQoKR2V0T3BCeXRlcxIeLmFydGltZXRhLnYxLkdldE9wQnl0ZXNSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuR2V0T3BCeXRlc1Jlc3BvbnNlElkKDlBpcGVsaW5lRXhpc3RzEiIuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXNwb25zZRJfChBSZWdpc3RlclBpcGVsaW5lEiQuYXJ0aW1ldGEudjEuUmVnaXN0ZXJQaXBlbGluZVJlcXVlc3QaJS5hcnRpbWV0YS52MS5SZWdpc3RlclBpcGVsaW5lUmVzcG9uc2VCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw");
+  fileDesc("ChlhcnRpbWV0YS92MS9vcHN0b3JlLnByb3RvEgthcnRpbWV0YS52MSKRAQoJT3BWZXJzaW9uEg0KBW1ham9yGAEgASgJEg0KBW1pbm9yGAIgASgJEg0KBXBhdGNoGAMgASgJEhUKDWNyZWF0aW9uX3RpbWUYBCABKAESFAoMbWFqb3JfbnVtYmVyGAUgASgFEhQKDG1pbm9yX251bWJlchgGIAEoBRIUCgxwYXRjaF9udW1iZXIYByABKAUilQEKGFJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSGgoSZG93bnN0cmVhbV9vcF9uYW1lGAIgASgJEhgKEHVwc3RyZWFtX29wX25hbWUYAyABKAkSMAoQdXBzdHJlYW1fdmVyc2lvbhgEIAEoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJNChlSZWdpc3RlclZhbGlkTGlua1Jlc3BvbnNlEjAKEHVwc3RyZWFtX3ZlcnNpb24YASABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iPwoZR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHb3BfbmFtZRgCIAEoCSJGChpHZXRBbGxWZXJzaW9uc09mT3BSZXNwb25zZRIoCgh2ZXJzaW9ucxgBIAMoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJjChhHZXRWYWxpZGF0ZWRMaW5rc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhoKEmRvd25zdHJlYW1fb3BfbmFtZRgCIAEoCRIYChB1cHN0cmVhbV9vcF9uYW1lGAMgASgJIk4KGUdldFZhbGlkYXRlZExpbmtzUmVzcG9uc2USMQoRdXBzdHJlYW1fdmVyc2lvbnMYASADKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24icwoSU2F2ZU9wQnl0ZXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIPCgdvcF9uYW1lGAIgASgJEicKB3ZlcnNpb24YAyABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24SEAoIb3BfYnl0ZXMYBCABKAwiFQoTU2F2ZU9wQnl0ZXNSZXNwb25zZSJgChFHZXRPcEJ5dGVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHb3BfbmFtZRgCIAEoCRInCgd2ZXJzaW9uGAMgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uIk8KEkdldE9wQnl0ZXNSZXNwb25zZRInCgd2ZXJzaW9uGAEgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uEhAKCG9wX2J5dGVzGAIgASgMIkEKFVBpcGVsaW5lRXhpc3RzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFQoNcGlwZWxpbmVfbmFtZRgCIAEoCSIoChZQaXBlbGluZUV4aXN0c1Jlc3BvbnNlEg4KBmV4aXN0cxgBIAEoCCJZChdSZWdpc3RlclBpcGVsaW5lUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFQoNcGlwZWxpbmVfbmFtZRgCIAEoCRIUCgxsYXN0X29wX25hbWUYAyABKAkiGgoYUmVnaXN0ZXJQaXBlbGluZVJlc3BvbnNlImAKCU9wU3VtbWFyeRIMCgRuYW1lGAEgASgJEhUKDXZlcnNpb25fY291bnQYAiABKAMSLgoObGF0ZXN0X3ZlcnNpb24YAyABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iXwoOTGlzdE9wc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhMKC25hbWVfcHJlZml4GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIk8KD0xpc3RPcHNSZXNwb25zZRIjCgNvcHMYASADKAsyFi5hcnRpbWV0YS52MS5PcFN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMuIFCg5PcFN0b3JlU2VydmljZRJiChFSZWdpc3RlclZhbGlkTGluaxIlLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBomLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVzcG9uc2USZQoSR2V0QWxsVmVyc2lvbnNPZk9wEiYuYXJ0aW1ldGEudjEuR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBonLmFydGltZXRhLnYxLkdldEFsbFZlcnNpb25zT2ZPcFJlc3BvbnNlEmIKEUdldFZhbGlkYXRlZExpbmtzEiUuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXF1ZXN0GiYuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXNwb25zZRJQCgtTYXZlT3BCeXRlcxIfLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVxdWVzdBogLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVzcG9uc2USTQoKR2V0T3BCeXRlcxIeLmFydGltZXRhLnYxLkdldE9wQnl0ZXNSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuR2V0T3BCeXRlc1Jlc3BvbnNlElkKDlBpcGVsaW5lRXhpc3RzEiIuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXNwb25zZRJfChBSZWdpc3RlclBpcGVsaW5lEiQuYXJ0aW1ldGEudjEuUmVnaXN0ZXJQaXBlbGluZVJlcXVlc3QaJS5hcnRpbWV0YS52MS5SZWdpc3RlclBpcGVsaW5lUmVzcG9uc2USRAoHTGlzdE9wcxIbLmFydGltZXRhLnYxLkxpc3RPcHNSZXF1ZXN0GhwuYXJ0aW1ldGEudjEuTGlzdE9wc1Jlc3BvbnNlQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM");
 
 /**
  * A version of an op (chariots): three sub-version hashes and a creation time. Two versions are
@@ -380,6 +380,99 @@ export const RegisterPipelineResponseSchema: GenMessage<RegisterPipelineResponse
   messageDesc(file_artimeta_v1_opstore, 14);
 
 /**
+ * An op as a list shows it.
+ *
+ * @generated from message artimeta.v1.OpSummary
+ */
+export type OpSummary = Message<"artimeta.v1.OpSummary"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int64 version_count = 2;
+   */
+  versionCount: bigint;
+
+  /**
+   * The version with the highest numbers; unset when the op has no versions.
+   *
+   * @generated from field: artimeta.v1.OpVersion latest_version = 3;
+   */
+  latestVersion?: OpVersion | undefined;
+};
+
+/**
+ * Describes the message artimeta.v1.OpSummary.
+ * Use `create(OpSummarySchema)` to create a new message.
+ */
+export const OpSummarySchema: GenMessage<OpSummary> = /*@__PURE__*/
+  messageDesc(file_artimeta_v1_opstore, 15);
+
+/**
+ * @generated from message artimeta.v1.ListOpsRequest
+ */
+export type ListOpsRequest = Message<"artimeta.v1.ListOpsRequest"> & {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * Only ops whose names start with this (case-sensitive) when set.
+   *
+   * @generated from field: string name_prefix = 2;
+   */
+  namePrefix: string;
+
+  /**
+   * At most this many (default 100, at most 1000).
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of a previous response; empty for the first page.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message artimeta.v1.ListOpsRequest.
+ * Use `create(ListOpsRequestSchema)` to create a new message.
+ */
+export const ListOpsRequestSchema: GenMessage<ListOpsRequest> = /*@__PURE__*/
+  messageDesc(file_artimeta_v1_opstore, 16);
+
+/**
+ * @generated from message artimeta.v1.ListOpsResponse
+ */
+export type ListOpsResponse = Message<"artimeta.v1.ListOpsResponse"> & {
+  /**
+   * @generated from field: repeated artimeta.v1.OpSummary ops = 1;
+   */
+  ops: OpSummary[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message artimeta.v1.ListOpsResponse.
+ * Use `create(ListOpsResponseSchema)` to create a new message.
+ */
+export const ListOpsResponseSchema: GenMessage<ListOpsResponse> = /*@__PURE__*/
+  messageDesc(file_artimeta_v1_opstore, 17);
+
+/**
  * OpStoreService keeps ops, their versions, the versions validated for each downstream op, the
  * serialized bytes of each version (in the blob store) and pipelines. Every request names a
  * namespace: NOT_FOUND (reason NAMESPACE_NOT_FOUND) otherwise. Op and pipeline names are 1 to
@@ -461,6 +554,19 @@ export const OpStoreService: GenService<{
     methodKind: "unary";
     input: typeof RegisterPipelineRequestSchema;
     output: typeof RegisterPipelineResponseSchema;
+  },
+  /**
+   * Lists the namespace's ops by name (those only named as a downstream op too, with no
+   * versions), optionally only names starting with a prefix, keyset paged, each with its number
+   * of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+   * FIELD_TOO_LONG).
+   *
+   * @generated from rpc artimeta.v1.OpStoreService.ListOps
+   */
+  listOps: {
+    methodKind: "unary";
+    input: typeof ListOpsRequestSchema;
+    output: typeof ListOpsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_artimeta_v1_opstore, 0);

@@ -505,6 +505,47 @@ export interface IterRecordIdsResponse {
   recordIds: string[];
 }
 
+/** An execution as a list shows it: enough to pick one. */
+export interface ExecutionSummary {
+  id: string;
+  /** The arguments it was started with (e.g. redun's command line). */
+  args: string[];
+  /** When the server recorded the execution; lists order by it. */
+  createTime?:
+    | Date
+    | undefined;
+  /** The last heartbeat. */
+  updatedTime?:
+    | Date
+    | undefined;
+  /** The root job; empty until its start is recorded. */
+  rootJobId: string;
+  /** The root job's task, and its name when a call node of that task is recorded. */
+  rootTaskHash: string;
+  rootTaskName: string;
+  /** The root job's times and status (status and end time are set once it ended). */
+  startTime?: Date | undefined;
+  endTime?: Date | undefined;
+  status: string;
+  /** Jobs recorded for the execution, and how many of them were cache hits. */
+  jobCount: string;
+  cachedJobCount: string;
+}
+
+export interface ListExecutionsRequest {
+  namespace: string;
+  /** At most this many (default 100, at most 1000). */
+  pageSize: number;
+  /** The next_page_token of a previous response; empty for the first page. */
+  pageToken: string;
+}
+
+export interface ListExecutionsResponse {
+  executions: ExecutionSummary[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
 function createBaseCacheValue(): CacheValue {
   return { valueHash: "", typeName: "", format: "", data: Buffer.alloc(0) };
 }
@@ -4760,6 +4801,500 @@ export const IterRecordIdsResponse: MessageFns<IterRecordIdsResponse> = {
   },
 };
 
+function createBaseExecutionSummary(): ExecutionSummary {
+  return {
+    id: "",
+    args: [],
+    createTime: undefined,
+    updatedTime: undefined,
+    rootJobId: "",
+    rootTaskHash: "",
+    rootTaskName: "",
+    startTime: undefined,
+    endTime: undefined,
+    status: "",
+    jobCount: "0",
+    cachedJobCount: "0",
+  };
+}
+
+export const ExecutionSummary: MessageFns<ExecutionSummary> = {
+  encode(message: ExecutionSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    for (const v of message.args) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(26).fork()).join();
+    }
+    if (message.updatedTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedTime), writer.uint32(34).fork()).join();
+    }
+    if (message.rootJobId !== "") {
+      writer.uint32(42).string(message.rootJobId);
+    }
+    if (message.rootTaskHash !== "") {
+      writer.uint32(50).string(message.rootTaskHash);
+    }
+    if (message.rootTaskName !== "") {
+      writer.uint32(58).string(message.rootTaskName);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(66).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(74).fork()).join();
+    }
+    if (message.status !== "") {
+      writer.uint32(82).string(message.status);
+    }
+    if (message.jobCount !== "0") {
+      writer.uint32(88).int64(message.jobCount);
+    }
+    if (message.cachedJobCount !== "0") {
+      writer.uint32(96).int64(message.cachedJobCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecutionSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecutionSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.args.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.updatedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rootJobId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.rootTaskHash = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.rootTaskName = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.jobCount = reader.int64().toString();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.cachedJobCount = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecutionSummary {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      args: globalThis.Array.isArray(object?.args) ? object.args.map((e: any) => globalThis.String(e)) : [],
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+      updatedTime: isSet(object.updatedTime)
+        ? fromJsonTimestamp(object.updatedTime)
+        : isSet(object.updated_time)
+        ? fromJsonTimestamp(object.updated_time)
+        : undefined,
+      rootJobId: isSet(object.rootJobId)
+        ? globalThis.String(object.rootJobId)
+        : isSet(object.root_job_id)
+        ? globalThis.String(object.root_job_id)
+        : "",
+      rootTaskHash: isSet(object.rootTaskHash)
+        ? globalThis.String(object.rootTaskHash)
+        : isSet(object.root_task_hash)
+        ? globalThis.String(object.root_task_hash)
+        : "",
+      rootTaskName: isSet(object.rootTaskName)
+        ? globalThis.String(object.rootTaskName)
+        : isSet(object.root_task_name)
+        ? globalThis.String(object.root_task_name)
+        : "",
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      jobCount: isSet(object.jobCount)
+        ? globalThis.String(object.jobCount)
+        : isSet(object.job_count)
+        ? globalThis.String(object.job_count)
+        : "0",
+      cachedJobCount: isSet(object.cachedJobCount)
+        ? globalThis.String(object.cachedJobCount)
+        : isSet(object.cached_job_count)
+        ? globalThis.String(object.cached_job_count)
+        : "0",
+    };
+  },
+
+  toJSON(message: ExecutionSummary): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.args?.length) {
+      obj.args = message.args;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    if (message.updatedTime !== undefined) {
+      obj.updatedTime = message.updatedTime.toISOString();
+    }
+    if (message.rootJobId !== "") {
+      obj.rootJobId = message.rootJobId;
+    }
+    if (message.rootTaskHash !== "") {
+      obj.rootTaskHash = message.rootTaskHash;
+    }
+    if (message.rootTaskName !== "") {
+      obj.rootTaskName = message.rootTaskName;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.jobCount !== "0") {
+      obj.jobCount = message.jobCount;
+    }
+    if (message.cachedJobCount !== "0") {
+      obj.cachedJobCount = message.cachedJobCount;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExecutionSummary>, I>>(base?: I): ExecutionSummary {
+    return ExecutionSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecutionSummary>, I>>(object: I): ExecutionSummary {
+    const message = createBaseExecutionSummary();
+    message.id = object.id ?? "";
+    message.args = object.args?.map((e) => e) || [];
+    message.createTime = object.createTime ?? undefined;
+    message.updatedTime = object.updatedTime ?? undefined;
+    message.rootJobId = object.rootJobId ?? "";
+    message.rootTaskHash = object.rootTaskHash ?? "";
+    message.rootTaskName = object.rootTaskName ?? "";
+    message.startTime = object.startTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
+    message.status = object.status ?? "";
+    message.jobCount = object.jobCount ?? "0";
+    message.cachedJobCount = object.cachedJobCount ?? "0";
+    return message;
+  },
+};
+
+function createBaseListExecutionsRequest(): ListExecutionsRequest {
+  return { namespace: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListExecutionsRequest: MessageFns<ListExecutionsRequest> = {
+  encode(message: ListExecutionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListExecutionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListExecutionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListExecutionsRequest {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListExecutionsRequest): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListExecutionsRequest>, I>>(base?: I): ListExecutionsRequest {
+    return ListExecutionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListExecutionsRequest>, I>>(object: I): ListExecutionsRequest {
+    const message = createBaseListExecutionsRequest();
+    message.namespace = object.namespace ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListExecutionsResponse(): ListExecutionsResponse {
+  return { executions: [], nextPageToken: "" };
+}
+
+export const ListExecutionsResponse: MessageFns<ListExecutionsResponse> = {
+  encode(message: ListExecutionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.executions) {
+      ExecutionSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListExecutionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListExecutionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.executions.push(ExecutionSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListExecutionsResponse {
+    return {
+      executions: globalThis.Array.isArray(object?.executions)
+        ? object.executions.map((e: any) => ExecutionSummary.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListExecutionsResponse): unknown {
+    const obj: any = {};
+    if (message.executions?.length) {
+      obj.executions = message.executions.map((e) => ExecutionSummary.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListExecutionsResponse>, I>>(base?: I): ListExecutionsResponse {
+    return ListExecutionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListExecutionsResponse>, I>>(object: I): ListExecutionsResponse {
+    const message = createBaseListExecutionsResponse();
+    message.executions = object.executions?.map((e) => ExecutionSummary.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * CacheService keeps a workflow engine's call graph and caches (redun's backend): values, call
  * nodes, the evaluation cache, jobs, executions, handles, and the records used to sync them.
@@ -5005,6 +5540,22 @@ export const CacheServiceService = {
       Buffer.from(IterRecordIdsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): IterRecordIdsResponse => IterRecordIdsResponse.decode(value),
   },
+  /**
+   * Lists the namespace's executions, newest first (by when the server recorded them), keyset
+   * paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+   * INVALID_PAGE_TOKEN).
+   */
+  listExecutions: {
+    path: "/artimeta.v1.CacheService/ListExecutions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListExecutionsRequest): Buffer =>
+      Buffer.from(ListExecutionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListExecutionsRequest => ListExecutionsRequest.decode(value),
+    responseSerialize: (value: ListExecutionsResponse): Buffer =>
+      Buffer.from(ListExecutionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListExecutionsResponse => ListExecutionsResponse.decode(value),
+  },
 } as const;
 
 export interface CacheServiceServer extends UntypedServiceImplementation {
@@ -5083,6 +5634,12 @@ export interface CacheServiceServer extends UntypedServiceImplementation {
   putRecords: handleUnaryCall<PutRecordsRequest, PutRecordsResponse>;
   /** Streams the ids of the records reachable from the roots (the roots first), breadth-first. */
   iterRecordIds: handleServerStreamingCall<IterRecordIdsRequest, IterRecordIdsResponse>;
+  /**
+   * Lists the namespace's executions, newest first (by when the server recorded them), keyset
+   * paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+   * INVALID_PAGE_TOKEN).
+   */
+  listExecutions: handleUnaryCall<ListExecutionsRequest, ListExecutionsResponse>;
 }
 
 export interface CacheServiceClient extends Client {
@@ -5407,6 +5964,26 @@ export interface CacheServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<IterRecordIdsResponse>;
+  /**
+   * Lists the namespace's executions, newest first (by when the server recorded them), keyset
+   * paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
+   * INVALID_PAGE_TOKEN).
+   */
+  listExecutions(
+    request: ListExecutionsRequest,
+    callback: (error: ServiceError | null, response: ListExecutionsResponse) => void,
+  ): ClientUnaryCall;
+  listExecutions(
+    request: ListExecutionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListExecutionsResponse) => void,
+  ): ClientUnaryCall;
+  listExecutions(
+    request: ListExecutionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListExecutionsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const CacheServiceClient = makeGenericClientConstructor(

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Graph, GraphSnapshot, SnapshotTag, SnapshotTagMove } from "./graph";
+import { Graph, GraphLineage, GraphSnapshot, SnapshotTag, SnapshotTagMove } from "./graph";
 import { InputFingerprint, StoragePartition } from "./partition";
 
 export interface ReadArtifactPartitionsRequest {
@@ -60,7 +60,17 @@ export interface ReadGraphResponse {
 export interface WriteGraphRequest {
   namespace: string;
   /** name, fingerprint, document, document_format and code_refs; other fields are ignored. */
-  graph?: Graph | undefined;
+  graph?:
+    | Graph
+    | undefined;
+  /**
+   * The graph's artifacts, producers and edges as the writer computed them (the server never
+   * decodes `graph.document`). Recorded once per (name, fingerprint) and never changed: a later
+   * write keeps the first lineage, and adds one to a graph stored without. INVALID_ARGUMENT
+   * (reasons DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS,
+   * FIELD_TOO_LONG, EMPTY_FIELD) for a malformed lineage; nothing is written then.
+   */
+  lineage?: GraphLineage | undefined;
 }
 
 export interface WriteGraphResponse {
@@ -217,6 +227,34 @@ export interface ListSnapshotTagHistoryRequest {
 
 export interface ListSnapshotTagHistoryResponse {
   moves: SnapshotTagMove[];
+  nextPageToken: string;
+}
+
+export interface GetGraphLineageRequest {
+  namespace: string;
+  name: string;
+  fingerprint: string;
+}
+
+export interface GetGraphLineageResponse {
+  /** Unset when the graph was written without lineage. */
+  lineage?: GraphLineage | undefined;
+}
+
+export interface ListSnapshotPartitionsRequest {
+  namespace: string;
+  /** The graph name of the snapshot. */
+  name: string;
+  snapshotFingerprint: string;
+  artifactKey: string;
+  /** 1 to 1000; 0 means 100. */
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListSnapshotPartitionsResponse {
+  partitions: StoragePartition[];
+  /** Empty on the last page. */
   nextPageToken: string;
 }
 
@@ -757,7 +795,7 @@ export const ReadGraphResponse: MessageFns<ReadGraphResponse> = {
 };
 
 function createBaseWriteGraphRequest(): WriteGraphRequest {
-  return { namespace: "", graph: undefined };
+  return { namespace: "", graph: undefined, lineage: undefined };
 }
 
 export const WriteGraphRequest: MessageFns<WriteGraphRequest> = {
@@ -767,6 +805,9 @@ export const WriteGraphRequest: MessageFns<WriteGraphRequest> = {
     }
     if (message.graph !== undefined) {
       Graph.encode(message.graph, writer.uint32(18).fork()).join();
+    }
+    if (message.lineage !== undefined) {
+      GraphLineage.encode(message.lineage, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -800,6 +841,14 @@ export const WriteGraphRequest: MessageFns<WriteGraphRequest> = {
             message.graph = Graph.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.lineage = GraphLineage.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -816,6 +865,7 @@ export const WriteGraphRequest: MessageFns<WriteGraphRequest> = {
     return {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       graph: isSet(object.graph) ? Graph.fromJSON(object.graph) : undefined,
+      lineage: isSet(object.lineage) ? GraphLineage.fromJSON(object.lineage) : undefined,
     };
   },
 
@@ -827,6 +877,9 @@ export const WriteGraphRequest: MessageFns<WriteGraphRequest> = {
     if (message.graph !== undefined) {
       obj.graph = Graph.toJSON(message.graph);
     }
+    if (message.lineage !== undefined) {
+      obj.lineage = GraphLineage.toJSON(message.lineage);
+    }
     return obj;
   },
 
@@ -837,6 +890,9 @@ export const WriteGraphRequest: MessageFns<WriteGraphRequest> = {
     const message = createBaseWriteGraphRequest();
     message.namespace = object.namespace ?? "";
     message.graph = (object.graph !== undefined && object.graph !== null) ? Graph.fromPartial(object.graph) : undefined;
+    message.lineage = (object.lineage !== undefined && object.lineage !== null)
+      ? GraphLineage.fromPartial(object.lineage)
+      : undefined;
     return message;
   },
 };
@@ -3259,6 +3315,436 @@ export const ListSnapshotTagHistoryResponse: MessageFns<ListSnapshotTagHistoryRe
   },
 };
 
+function createBaseGetGraphLineageRequest(): GetGraphLineageRequest {
+  return { namespace: "", name: "", fingerprint: "0" };
+}
+
+export const GetGraphLineageRequest: MessageFns<GetGraphLineageRequest> = {
+  encode(message: GetGraphLineageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.fingerprint !== "0") {
+      writer.uint32(24).int64(message.fingerprint);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetGraphLineageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetGraphLineageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fingerprint = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetGraphLineageRequest {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "0",
+    };
+  },
+
+  toJSON(message: GetGraphLineageRequest): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.fingerprint !== "0") {
+      obj.fingerprint = message.fingerprint;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetGraphLineageRequest>, I>>(base?: I): GetGraphLineageRequest {
+    return GetGraphLineageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetGraphLineageRequest>, I>>(object: I): GetGraphLineageRequest {
+    const message = createBaseGetGraphLineageRequest();
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.fingerprint = object.fingerprint ?? "0";
+    return message;
+  },
+};
+
+function createBaseGetGraphLineageResponse(): GetGraphLineageResponse {
+  return { lineage: undefined };
+}
+
+export const GetGraphLineageResponse: MessageFns<GetGraphLineageResponse> = {
+  encode(message: GetGraphLineageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lineage !== undefined) {
+      GraphLineage.encode(message.lineage, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetGraphLineageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetGraphLineageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.lineage = GraphLineage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetGraphLineageResponse {
+    return { lineage: isSet(object.lineage) ? GraphLineage.fromJSON(object.lineage) : undefined };
+  },
+
+  toJSON(message: GetGraphLineageResponse): unknown {
+    const obj: any = {};
+    if (message.lineage !== undefined) {
+      obj.lineage = GraphLineage.toJSON(message.lineage);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetGraphLineageResponse>, I>>(base?: I): GetGraphLineageResponse {
+    return GetGraphLineageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetGraphLineageResponse>, I>>(object: I): GetGraphLineageResponse {
+    const message = createBaseGetGraphLineageResponse();
+    message.lineage = (object.lineage !== undefined && object.lineage !== null)
+      ? GraphLineage.fromPartial(object.lineage)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListSnapshotPartitionsRequest(): ListSnapshotPartitionsRequest {
+  return { namespace: "", name: "", snapshotFingerprint: "0", artifactKey: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListSnapshotPartitionsRequest: MessageFns<ListSnapshotPartitionsRequest> = {
+  encode(message: ListSnapshotPartitionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.snapshotFingerprint !== "0") {
+      writer.uint32(24).int64(message.snapshotFingerprint);
+    }
+    if (message.artifactKey !== "") {
+      writer.uint32(34).string(message.artifactKey);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(40).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(50).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSnapshotPartitionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSnapshotPartitionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.snapshotFingerprint = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.artifactKey = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSnapshotPartitionsRequest {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      snapshotFingerprint: isSet(object.snapshotFingerprint)
+        ? globalThis.String(object.snapshotFingerprint)
+        : isSet(object.snapshot_fingerprint)
+        ? globalThis.String(object.snapshot_fingerprint)
+        : "0",
+      artifactKey: isSet(object.artifactKey)
+        ? globalThis.String(object.artifactKey)
+        : isSet(object.artifact_key)
+        ? globalThis.String(object.artifact_key)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListSnapshotPartitionsRequest): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.snapshotFingerprint !== "0") {
+      obj.snapshotFingerprint = message.snapshotFingerprint;
+    }
+    if (message.artifactKey !== "") {
+      obj.artifactKey = message.artifactKey;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSnapshotPartitionsRequest>, I>>(base?: I): ListSnapshotPartitionsRequest {
+    return ListSnapshotPartitionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSnapshotPartitionsRequest>, I>>(
+    object: I,
+  ): ListSnapshotPartitionsRequest {
+    const message = createBaseListSnapshotPartitionsRequest();
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.snapshotFingerprint = object.snapshotFingerprint ?? "0";
+    message.artifactKey = object.artifactKey ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListSnapshotPartitionsResponse(): ListSnapshotPartitionsResponse {
+  return { partitions: [], nextPageToken: "" };
+}
+
+export const ListSnapshotPartitionsResponse: MessageFns<ListSnapshotPartitionsResponse> = {
+  encode(message: ListSnapshotPartitionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.partitions) {
+      StoragePartition.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSnapshotPartitionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSnapshotPartitionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.partitions.push(StoragePartition.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSnapshotPartitionsResponse {
+    return {
+      partitions: globalThis.Array.isArray(object?.partitions)
+        ? object.partitions.map((e: any) => StoragePartition.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListSnapshotPartitionsResponse): unknown {
+    const obj: any = {};
+    if (message.partitions?.length) {
+      obj.partitions = message.partitions.map((e) => StoragePartition.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSnapshotPartitionsResponse>, I>>(base?: I): ListSnapshotPartitionsResponse {
+    return ListSnapshotPartitionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSnapshotPartitionsResponse>, I>>(
+    object: I,
+  ): ListSnapshotPartitionsResponse {
+    const message = createBaseListSnapshotPartitionsResponse();
+    message.partitions = object.partitions?.map((e) => StoragePartition.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * ConnectionService is a shared backend for arti graphs: graphs, snapshots, snapshot tags and
  * artifact partitions, every request scoped by a namespace. Every error carries
@@ -3473,6 +3959,40 @@ export const ConnectionServiceService = {
     responseDeserialize: (value: Buffer): ListSnapshotTagHistoryResponse =>
       ListSnapshotTagHistoryResponse.decode(value),
   },
+  /**
+   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+   * NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+   * answers with `lineage` unset.
+   */
+  getGraphLineage: {
+    path: "/artimeta.v1.ConnectionService/GetGraphLineage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetGraphLineageRequest): Buffer =>
+      Buffer.from(GetGraphLineageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetGraphLineageRequest => GetGraphLineageRequest.decode(value),
+    responseSerialize: (value: GetGraphLineageResponse): Buffer =>
+      Buffer.from(GetGraphLineageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetGraphLineageResponse => GetGraphLineageResponse.decode(value),
+  },
+  /**
+   * Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+   * keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+   * has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+   * bad token or size.
+   */
+  listSnapshotPartitions: {
+    path: "/artimeta.v1.ConnectionService/ListSnapshotPartitions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSnapshotPartitionsRequest): Buffer =>
+      Buffer.from(ListSnapshotPartitionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSnapshotPartitionsRequest => ListSnapshotPartitionsRequest.decode(value),
+    responseSerialize: (value: ListSnapshotPartitionsResponse): Buffer =>
+      Buffer.from(ListSnapshotPartitionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSnapshotPartitionsResponse =>
+      ListSnapshotPartitionsResponse.decode(value),
+  },
 } as const;
 
 export interface ConnectionServiceServer extends UntypedServiceImplementation {
@@ -3535,6 +4055,19 @@ export interface ConnectionServiceServer extends UntypedServiceImplementation {
   listSnapshotTags: handleUnaryCall<ListSnapshotTagsRequest, ListSnapshotTagsResponse>;
   /** Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history. */
   listSnapshotTagHistory: handleUnaryCall<ListSnapshotTagHistoryRequest, ListSnapshotTagHistoryResponse>;
+  /**
+   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+   * NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+   * answers with `lineage` unset.
+   */
+  getGraphLineage: handleUnaryCall<GetGraphLineageRequest, GetGraphLineageResponse>;
+  /**
+   * Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+   * keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+   * has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+   * bad token or size.
+   */
+  listSnapshotPartitions: handleUnaryCall<ListSnapshotPartitionsRequest, ListSnapshotPartitionsResponse>;
 }
 
 export interface ConnectionServiceClient extends Client {
@@ -3791,6 +4324,47 @@ export interface ConnectionServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSnapshotTagHistoryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
+   * NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
+   * answers with `lineage` unset.
+   */
+  getGraphLineage(
+    request: GetGraphLineageRequest,
+    callback: (error: ServiceError | null, response: GetGraphLineageResponse) => void,
+  ): ClientUnaryCall;
+  getGraphLineage(
+    request: GetGraphLineageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetGraphLineageResponse) => void,
+  ): ClientUnaryCall;
+  getGraphLineage(
+    request: GetGraphLineageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetGraphLineageResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
+   * keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
+   * has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
+   * bad token or size.
+   */
+  listSnapshotPartitions(
+    request: ListSnapshotPartitionsRequest,
+    callback: (error: ServiceError | null, response: ListSnapshotPartitionsResponse) => void,
+  ): ClientUnaryCall;
+  listSnapshotPartitions(
+    request: ListSnapshotPartitionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSnapshotPartitionsResponse) => void,
+  ): ClientUnaryCall;
+  listSnapshotPartitions(
+    request: ListSnapshotPartitionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSnapshotPartitionsResponse) => void,
   ): ClientUnaryCall;
 }
 

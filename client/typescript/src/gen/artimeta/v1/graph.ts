@@ -8,6 +8,48 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp";
 
+/** Which way an edge goes. */
+export enum LineageEdgeKind {
+  LINEAGE_EDGE_KIND_UNSPECIFIED = 0,
+  /** LINEAGE_EDGE_KIND_INPUT - The artifact is an input of the producer. */
+  LINEAGE_EDGE_KIND_INPUT = 1,
+  /** LINEAGE_EDGE_KIND_OUTPUT - The artifact is an output of the producer. */
+  LINEAGE_EDGE_KIND_OUTPUT = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function lineageEdgeKindFromJSON(object: any): LineageEdgeKind {
+  switch (object) {
+    case 0:
+    case "LINEAGE_EDGE_KIND_UNSPECIFIED":
+      return LineageEdgeKind.LINEAGE_EDGE_KIND_UNSPECIFIED;
+    case 1:
+    case "LINEAGE_EDGE_KIND_INPUT":
+      return LineageEdgeKind.LINEAGE_EDGE_KIND_INPUT;
+    case 2:
+    case "LINEAGE_EDGE_KIND_OUTPUT":
+      return LineageEdgeKind.LINEAGE_EDGE_KIND_OUTPUT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LineageEdgeKind.UNRECOGNIZED;
+  }
+}
+
+export function lineageEdgeKindToJSON(object: LineageEdgeKind): string {
+  switch (object) {
+    case LineageEdgeKind.LINEAGE_EDGE_KIND_UNSPECIFIED:
+      return "LINEAGE_EDGE_KIND_UNSPECIFIED";
+    case LineageEdgeKind.LINEAGE_EDGE_KIND_INPUT:
+      return "LINEAGE_EDGE_KIND_INPUT";
+    case LineageEdgeKind.LINEAGE_EDGE_KIND_OUTPUT:
+      return "LINEAGE_EDGE_KIND_OUTPUT";
+    case LineageEdgeKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * A pipeline graph at one fingerprint. Immutable once written: the fingerprint identifies its
  * content, so a second write of the same (name, fingerprint) keeps the first.
@@ -88,6 +130,56 @@ export interface SnapshotTagMove {
     | undefined;
   /** Increases with every move in the namespace. */
   sequence: string;
+}
+
+/**
+ * The structure of a graph as its writer describes it: artifacts, the producers that read and
+ * write them, and the edges between the two. Keys are unique within their kind, and every edge
+ * joins a listed artifact and a listed producer. At most 10000 artifacts, 10000 producers and
+ * 100000 edges; every text field is at most 1024 characters.
+ */
+export interface GraphLineage {
+  artifacts: LineageArtifact[];
+  producers: LineageProducer[];
+  edges: LineageEdge[];
+}
+
+/** An artifact of a graph. */
+export interface LineageArtifact {
+  /** The artifact's key in the graph (what snapshot partitions are linked to), 1 to 1024 characters. */
+  key: string;
+  /** The artifact's class as a "module:qualname" reference. */
+  artifactClass: string;
+  /**
+   * Short descriptions of its type, format and storage (e.g. "Int64", "JSON",
+   * "LocalFile(path='/data/{input_fingerprint}.json')").
+   */
+  type: string;
+  format: string;
+  storage: string;
+}
+
+/** A producer of a graph. */
+export interface LineageProducer {
+  /** Identifies the producer within the graph (e.g. its fingerprint), 1 to 1024 characters. */
+  key: string;
+  /** Its short name, e.g. "div". */
+  name: string;
+  /** Its code as a "module:qualname" reference. */
+  qualname: string;
+  /** Its version as the writer states it, e.g. "0.0.1". */
+  version: string;
+}
+
+/** An edge between an artifact and a producer. */
+export interface LineageEdge {
+  kind: LineageEdgeKind;
+  artifactKey: string;
+  producerKey: string;
+  /** For an input: the producer's parameter name. For an output: empty. */
+  inputName: string;
+  /** For an output: its position among the producer's outputs. */
+  outputPosition: number;
 }
 
 function createBaseGraph(): Graph {
@@ -828,6 +920,514 @@ export const SnapshotTagMove: MessageFns<SnapshotTagMove> = {
     message.actor = object.actor ?? "";
     message.moveTime = object.moveTime ?? undefined;
     message.sequence = object.sequence ?? "0";
+    return message;
+  },
+};
+
+function createBaseGraphLineage(): GraphLineage {
+  return { artifacts: [], producers: [], edges: [] };
+}
+
+export const GraphLineage: MessageFns<GraphLineage> = {
+  encode(message: GraphLineage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.artifacts) {
+      LineageArtifact.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.producers) {
+      LineageProducer.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.edges) {
+      LineageEdge.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GraphLineage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGraphLineage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.artifacts.push(LineageArtifact.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.producers.push(LineageProducer.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.edges.push(LineageEdge.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GraphLineage {
+    return {
+      artifacts: globalThis.Array.isArray(object?.artifacts)
+        ? object.artifacts.map((e: any) => LineageArtifact.fromJSON(e))
+        : [],
+      producers: globalThis.Array.isArray(object?.producers)
+        ? object.producers.map((e: any) => LineageProducer.fromJSON(e))
+        : [],
+      edges: globalThis.Array.isArray(object?.edges) ? object.edges.map((e: any) => LineageEdge.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GraphLineage): unknown {
+    const obj: any = {};
+    if (message.artifacts?.length) {
+      obj.artifacts = message.artifacts.map((e) => LineageArtifact.toJSON(e));
+    }
+    if (message.producers?.length) {
+      obj.producers = message.producers.map((e) => LineageProducer.toJSON(e));
+    }
+    if (message.edges?.length) {
+      obj.edges = message.edges.map((e) => LineageEdge.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GraphLineage>, I>>(base?: I): GraphLineage {
+    return GraphLineage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GraphLineage>, I>>(object: I): GraphLineage {
+    const message = createBaseGraphLineage();
+    message.artifacts = object.artifacts?.map((e) => LineageArtifact.fromPartial(e)) || [];
+    message.producers = object.producers?.map((e) => LineageProducer.fromPartial(e)) || [];
+    message.edges = object.edges?.map((e) => LineageEdge.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseLineageArtifact(): LineageArtifact {
+  return { key: "", artifactClass: "", type: "", format: "", storage: "" };
+}
+
+export const LineageArtifact: MessageFns<LineageArtifact> = {
+  encode(message: LineageArtifact, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.artifactClass !== "") {
+      writer.uint32(18).string(message.artifactClass);
+    }
+    if (message.type !== "") {
+      writer.uint32(26).string(message.type);
+    }
+    if (message.format !== "") {
+      writer.uint32(34).string(message.format);
+    }
+    if (message.storage !== "") {
+      writer.uint32(42).string(message.storage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LineageArtifact {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLineageArtifact();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.artifactClass = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.storage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LineageArtifact {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      artifactClass: isSet(object.artifactClass)
+        ? globalThis.String(object.artifactClass)
+        : isSet(object.artifact_class)
+        ? globalThis.String(object.artifact_class)
+        : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      storage: isSet(object.storage) ? globalThis.String(object.storage) : "",
+    };
+  },
+
+  toJSON(message: LineageArtifact): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.artifactClass !== "") {
+      obj.artifactClass = message.artifactClass;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.storage !== "") {
+      obj.storage = message.storage;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LineageArtifact>, I>>(base?: I): LineageArtifact {
+    return LineageArtifact.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LineageArtifact>, I>>(object: I): LineageArtifact {
+    const message = createBaseLineageArtifact();
+    message.key = object.key ?? "";
+    message.artifactClass = object.artifactClass ?? "";
+    message.type = object.type ?? "";
+    message.format = object.format ?? "";
+    message.storage = object.storage ?? "";
+    return message;
+  },
+};
+
+function createBaseLineageProducer(): LineageProducer {
+  return { key: "", name: "", qualname: "", version: "" };
+}
+
+export const LineageProducer: MessageFns<LineageProducer> = {
+  encode(message: LineageProducer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.qualname !== "") {
+      writer.uint32(26).string(message.qualname);
+    }
+    if (message.version !== "") {
+      writer.uint32(34).string(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LineageProducer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLineageProducer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.qualname = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LineageProducer {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      qualname: isSet(object.qualname) ? globalThis.String(object.qualname) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+    };
+  },
+
+  toJSON(message: LineageProducer): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.qualname !== "") {
+      obj.qualname = message.qualname;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LineageProducer>, I>>(base?: I): LineageProducer {
+    return LineageProducer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LineageProducer>, I>>(object: I): LineageProducer {
+    const message = createBaseLineageProducer();
+    message.key = object.key ?? "";
+    message.name = object.name ?? "";
+    message.qualname = object.qualname ?? "";
+    message.version = object.version ?? "";
+    return message;
+  },
+};
+
+function createBaseLineageEdge(): LineageEdge {
+  return { kind: 0, artifactKey: "", producerKey: "", inputName: "", outputPosition: 0 };
+}
+
+export const LineageEdge: MessageFns<LineageEdge> = {
+  encode(message: LineageEdge, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.artifactKey !== "") {
+      writer.uint32(18).string(message.artifactKey);
+    }
+    if (message.producerKey !== "") {
+      writer.uint32(26).string(message.producerKey);
+    }
+    if (message.inputName !== "") {
+      writer.uint32(34).string(message.inputName);
+    }
+    if (message.outputPosition !== 0) {
+      writer.uint32(40).int32(message.outputPosition);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LineageEdge {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLineageEdge();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.artifactKey = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.producerKey = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.inputName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.outputPosition = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LineageEdge {
+    return {
+      kind: isSet(object.kind) ? lineageEdgeKindFromJSON(object.kind) : 0,
+      artifactKey: isSet(object.artifactKey)
+        ? globalThis.String(object.artifactKey)
+        : isSet(object.artifact_key)
+        ? globalThis.String(object.artifact_key)
+        : "",
+      producerKey: isSet(object.producerKey)
+        ? globalThis.String(object.producerKey)
+        : isSet(object.producer_key)
+        ? globalThis.String(object.producer_key)
+        : "",
+      inputName: isSet(object.inputName)
+        ? globalThis.String(object.inputName)
+        : isSet(object.input_name)
+        ? globalThis.String(object.input_name)
+        : "",
+      outputPosition: isSet(object.outputPosition)
+        ? globalThis.Number(object.outputPosition)
+        : isSet(object.output_position)
+        ? globalThis.Number(object.output_position)
+        : 0,
+    };
+  },
+
+  toJSON(message: LineageEdge): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = lineageEdgeKindToJSON(message.kind);
+    }
+    if (message.artifactKey !== "") {
+      obj.artifactKey = message.artifactKey;
+    }
+    if (message.producerKey !== "") {
+      obj.producerKey = message.producerKey;
+    }
+    if (message.inputName !== "") {
+      obj.inputName = message.inputName;
+    }
+    if (message.outputPosition !== 0) {
+      obj.outputPosition = Math.round(message.outputPosition);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LineageEdge>, I>>(base?: I): LineageEdge {
+    return LineageEdge.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LineageEdge>, I>>(object: I): LineageEdge {
+    const message = createBaseLineageEdge();
+    message.kind = object.kind ?? 0;
+    message.artifactKey = object.artifactKey ?? "";
+    message.producerKey = object.producerKey ?? "";
+    message.inputName = object.inputName ?? "";
+    message.outputPosition = object.outputPosition ?? 0;
     return message;
   },
 };

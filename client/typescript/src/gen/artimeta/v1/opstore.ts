@@ -111,6 +111,30 @@ export interface RegisterPipelineRequest {
 export interface RegisterPipelineResponse {
 }
 
+/** An op as a list shows it. */
+export interface OpSummary {
+  name: string;
+  versionCount: string;
+  /** The version with the highest numbers; unset when the op has no versions. */
+  latestVersion?: OpVersion | undefined;
+}
+
+export interface ListOpsRequest {
+  namespace: string;
+  /** Only ops whose names start with this (case-sensitive) when set. */
+  namePrefix: string;
+  /** At most this many (default 100, at most 1000). */
+  pageSize: number;
+  /** The next_page_token of a previous response; empty for the first page. */
+  pageToken: string;
+}
+
+export interface ListOpsResponse {
+  ops: OpSummary[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
 function createBaseOpVersion(): OpVersion {
   return { major: "", minor: "", patch: "", creationTime: 0, majorNumber: 0, minorNumber: 0, patchNumber: 0 };
 }
@@ -1534,6 +1558,335 @@ export const RegisterPipelineResponse: MessageFns<RegisterPipelineResponse> = {
   },
 };
 
+function createBaseOpSummary(): OpSummary {
+  return { name: "", versionCount: "0", latestVersion: undefined };
+}
+
+export const OpSummary: MessageFns<OpSummary> = {
+  encode(message: OpSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.versionCount !== "0") {
+      writer.uint32(16).int64(message.versionCount);
+    }
+    if (message.latestVersion !== undefined) {
+      OpVersion.encode(message.latestVersion, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.versionCount = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.latestVersion = OpVersion.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpSummary {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      versionCount: isSet(object.versionCount)
+        ? globalThis.String(object.versionCount)
+        : isSet(object.version_count)
+        ? globalThis.String(object.version_count)
+        : "0",
+      latestVersion: isSet(object.latestVersion)
+        ? OpVersion.fromJSON(object.latestVersion)
+        : isSet(object.latest_version)
+        ? OpVersion.fromJSON(object.latest_version)
+        : undefined,
+    };
+  },
+
+  toJSON(message: OpSummary): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.versionCount !== "0") {
+      obj.versionCount = message.versionCount;
+    }
+    if (message.latestVersion !== undefined) {
+      obj.latestVersion = OpVersion.toJSON(message.latestVersion);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpSummary>, I>>(base?: I): OpSummary {
+    return OpSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpSummary>, I>>(object: I): OpSummary {
+    const message = createBaseOpSummary();
+    message.name = object.name ?? "";
+    message.versionCount = object.versionCount ?? "0";
+    message.latestVersion = (object.latestVersion !== undefined && object.latestVersion !== null)
+      ? OpVersion.fromPartial(object.latestVersion)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListOpsRequest(): ListOpsRequest {
+  return { namespace: "", namePrefix: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListOpsRequest: MessageFns<ListOpsRequest> = {
+  encode(message: ListOpsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.namePrefix !== "") {
+      writer.uint32(18).string(message.namePrefix);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOpsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOpsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namePrefix = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOpsRequest {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      namePrefix: isSet(object.namePrefix)
+        ? globalThis.String(object.namePrefix)
+        : isSet(object.name_prefix)
+        ? globalThis.String(object.name_prefix)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListOpsRequest): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.namePrefix !== "") {
+      obj.namePrefix = message.namePrefix;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListOpsRequest>, I>>(base?: I): ListOpsRequest {
+    return ListOpsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListOpsRequest>, I>>(object: I): ListOpsRequest {
+    const message = createBaseListOpsRequest();
+    message.namespace = object.namespace ?? "";
+    message.namePrefix = object.namePrefix ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListOpsResponse(): ListOpsResponse {
+  return { ops: [], nextPageToken: "" };
+}
+
+export const ListOpsResponse: MessageFns<ListOpsResponse> = {
+  encode(message: ListOpsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ops) {
+      OpSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOpsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOpsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ops.push(OpSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOpsResponse {
+    return {
+      ops: globalThis.Array.isArray(object?.ops) ? object.ops.map((e: any) => OpSummary.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListOpsResponse): unknown {
+    const obj: any = {};
+    if (message.ops?.length) {
+      obj.ops = message.ops.map((e) => OpSummary.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListOpsResponse>, I>>(base?: I): ListOpsResponse {
+    return ListOpsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListOpsResponse>, I>>(object: I): ListOpsResponse {
+    const message = createBaseListOpsResponse();
+    message.ops = object.ops?.map((e) => OpSummary.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * OpStoreService keeps ops, their versions, the versions validated for each downstream op, the
  * serialized bytes of each version (in the blob store) and pipelines. Every request names a
@@ -1630,6 +1983,21 @@ export const OpStoreServiceService = {
       Buffer.from(RegisterPipelineResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RegisterPipelineResponse => RegisterPipelineResponse.decode(value),
   },
+  /**
+   * Lists the namespace's ops by name (those only named as a downstream op too, with no
+   * versions), optionally only names starting with a prefix, keyset paged, each with its number
+   * of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+   * FIELD_TOO_LONG).
+   */
+  listOps: {
+    path: "/artimeta.v1.OpStoreService/ListOps" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListOpsRequest): Buffer => Buffer.from(ListOpsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListOpsRequest => ListOpsRequest.decode(value),
+    responseSerialize: (value: ListOpsResponse): Buffer => Buffer.from(ListOpsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListOpsResponse => ListOpsResponse.decode(value),
+  },
 } as const;
 
 export interface OpStoreServiceServer extends UntypedServiceImplementation {
@@ -1654,6 +2022,13 @@ export interface OpStoreServiceServer extends UntypedServiceImplementation {
   pipelineExists: handleUnaryCall<PipelineExistsRequest, PipelineExistsResponse>;
   /** Registers a pipeline and its last op (idempotent; a second call moves the last op). */
   registerPipeline: handleUnaryCall<RegisterPipelineRequest, RegisterPipelineResponse>;
+  /**
+   * Lists the namespace's ops by name (those only named as a downstream op too, with no
+   * versions), optionally only names starting with a prefix, keyset paged, each with its number
+   * of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+   * FIELD_TOO_LONG).
+   */
+  listOps: handleUnaryCall<ListOpsRequest, ListOpsResponse>;
 }
 
 export interface OpStoreServiceClient extends Client {
@@ -1775,6 +2150,27 @@ export interface OpStoreServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RegisterPipelineResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists the namespace's ops by name (those only named as a downstream op too, with no
+   * versions), optionally only names starting with a prefix, keyset paged, each with its number
+   * of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+   * FIELD_TOO_LONG).
+   */
+  listOps(
+    request: ListOpsRequest,
+    callback: (error: ServiceError | null, response: ListOpsResponse) => void,
+  ): ClientUnaryCall;
+  listOps(
+    request: ListOpsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListOpsResponse) => void,
+  ): ClientUnaryCall;
+  listOps(
+    request: ListOpsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListOpsResponse) => void,
   ): ClientUnaryCall;
 }
 
