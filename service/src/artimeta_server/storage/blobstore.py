@@ -32,8 +32,6 @@ T = TypeVar("T")
 
 _MISSING = {"NoSuchKey", "NoSuchObject", "NotFound"}
 _DELETE_BATCH = 1000
-# Chunks a download reads ahead of what it has sent (each one the service's chunk size).
-READ_AHEAD = 3
 
 
 def cas_key(namespace_id: int, digest: Digest) -> str:
@@ -254,44 +252,32 @@ class S3BlobStore:
         return data
 
     async def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
-        """The bytes [offset, offset+length) in chunks. Reads run back to back (one at a time, on
-        the pool) up to READ_AHEAD chunks ahead of the consumer: memory stays at a few chunks
-        whatever the size, the consumer's pace throttles the reads, and a moment without CPU
-        on either side (a busy machine) does not stall the other."""
+        """The bytes [offset, offset+length) in chunks, one chunk read ahead: memory stays at two
+        chunks whatever the size, and the consumer's pace throttles the reads."""
         if length <= 0:
             return
         resp: Any = await self._run(lambda: self._client.get_object(self.bucket, key, offset=offset, length=length))
         loop = asyncio.get_running_loop()
         out = metrics.BLOB_BYTES.labels("out")
-        ahead: asyncio.Queue[bytes | BaseException] = asyncio.Queue(maxsize=READ_AHEAD)
 
         def read() -> bytes:
             return bytes(resp.read(chunk_size))
 
-        async def pump() -> None:
-            try:
-                while True:
-                    data = await loop.run_in_executor(self._pool, read)
-                    await ahead.put(data)
-                    if not data:
-                        return
-            except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
-                await ahead.put(exc)
-
-        reader = asyncio.ensure_future(pump())
         try:
+            pending = loop.run_in_executor(self._pool, read)
             while True:
-                item = await ahead.get()
-                if isinstance(item, BaseException):
-                    if _is_unreachable(item):
-                        raise Unavailable("the blob store is unreachable", reason="BLOB_STORE_UNAVAILABLE") from item
-                    raise item
-                if not item:
+                try:
+                    data = await pending
+                except Exception as exc:
+                    if _is_unreachable(exc):
+                        raise Unavailable("the blob store is unreachable", reason="BLOB_STORE_UNAVAILABLE") from exc
+                    raise
+                if not data:
                     return
-                out.inc(len(item))
-                yield item
+                pending = loop.run_in_executor(self._pool, read)
+                out.inc(len(data))
+                yield data
         finally:
-            reader.cancel()
             resp.close()
             resp.release_conn()
 
