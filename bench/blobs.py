@@ -135,6 +135,18 @@ def stream_transfers(
             resp.close()
             resp.release_conn()
 
+    def raw_down_verified() -> None:
+        # The raw client made as safe as ours: the same end-to-end sha256 over what arrives.
+        h = hashlib.sha256()
+        resp = mc.get_object(bucket, "raw-stream")
+        try:
+            for chunk in resp.stream(MIB):
+                h.update(chunk)
+        finally:
+            resp.close()
+            resp.release_conn()
+        assert h.hexdigest() == digest.hash
+
     def up() -> None:
         # Drop the blob between rounds so each round really sends the bytes.
         blobs.delete(digest, force=True)
@@ -160,6 +172,7 @@ def stream_transfers(
     uploads = {"raw_upload": raw_up, "upload": up, "presigned_upload": up_direct}
     downloads = {
         "raw_download": raw_down,
+        "raw_download_verified": raw_down_verified,
         "download": down,
         "download_unverified": down_unverified,
         "presigned_download": down_direct,
@@ -311,6 +324,7 @@ def main() -> dict[str, Any]:
                 "upload_ratio": ratio("upload", "raw_upload"),
                 "download_ratio": ratio("download", "raw_download"),
                 "download_unverified_ratio": ratio("download_unverified", "raw_download"),
+                "download_vs_raw_verified_ratio": ratio("download", "raw_download_verified"),
                 "presigned_upload_ratio": ratio("presigned_upload", "raw_upload"),
                 "presigned_download_ratio": ratio("presigned_download", "raw_download"),
                 "sha256_mib_s_this_machine": round(sha256_rate(), 1),
