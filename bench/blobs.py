@@ -102,18 +102,30 @@ class Meter:
     def mib_s(self, name: str, mib: float) -> float:
         return mib / min(self.wall[name])
 
+    def cpu_bound_mib_s(self, name: str, mib: float) -> float:
+        """The fastest this transfer could go if every core of the machine worked on it alone:
+        its CPU seconds (client + server + S3, best round) spread over all cores. A transfer
+        that needs more CPU than its ceiling cannot keep up with it on a machine of few cores,
+        however well its stages overlap."""
+        return mib / (sum(self.cpu[name].values()) / CPUS)
+
     def report(self, mib: float) -> dict[str, Any]:
         return {
             name: {
                 "best_mib_s": round(self.mib_s(name, mib), 1),
                 "rounds_mib_s": [round(mib / t, 1) for t in self.wall[name]],
                 "cpu_s_best_round": {k: round(v, 3) for k, v in self.cpu[name].items()},
+                "cpu_s_total": round(sum(self.cpu[name].values()), 3),
+                # How many cores the best round kept busy (all processes together).
+                "cores_busy": round(sum(self.cpu[name].values()) / min(self.wall[name]), 2),
+                "cpu_bound_mib_s": round(self.cpu_bound_mib_s(name, mib), 1),
             }
             for name in self.wall
         }
 
 
 ROUNDS = int(os.environ.get("BENCH_BLOBS_ROUNDS", "3"))
+CPUS = os.cpu_count() or 1
 
 
 def stream_transfers(
@@ -307,6 +319,11 @@ def main() -> dict[str, Any]:
         def ratio(name: str, ceiling: str) -> float:
             return round(meter.mib_s(name, mib) / meter.mib_s(ceiling, mib), 3)
 
+        def cpu_bound_ratio(name: str, ceiling: str) -> float:
+            # The best ratio this machine's cores allow: the transfer at its CPU bound against
+            # the ceiling as measured.
+            return round(meter.cpu_bound_mib_s(name, mib) / meter.mib_s(ceiling, mib), 3)
+
         items = [os.urandom(4096) for _ in range(SMALL_COUNT)]
         raw_ops = raw_small(mc, bucket, items)
         ours_ops = ours_small(blobs, items)
@@ -325,6 +342,10 @@ def main() -> dict[str, Any]:
                 "download_ratio": ratio("download", "raw_download"),
                 "download_unverified_ratio": ratio("download_unverified", "raw_download"),
                 "download_vs_raw_verified_ratio": ratio("download", "raw_download_verified"),
+                "cpus": CPUS,
+                "download_ratio_cpu_bound": cpu_bound_ratio("download", "raw_download"),
+                "download_unverified_ratio_cpu_bound": cpu_bound_ratio("download_unverified", "raw_download"),
+                "download_vs_raw_verified_ratio_cpu_bound": cpu_bound_ratio("download", "raw_download_verified"),
                 "presigned_upload_ratio": ratio("presigned_upload", "raw_upload"),
                 "presigned_download_ratio": ratio("presigned_download", "raw_download"),
                 "sha256_mib_s_this_machine": round(sha256_rate(), 1),
