@@ -592,6 +592,7 @@ UNION ALL SELECT t.tag_hash FROM tags t JOIN i ON t.entity_id = i.id WHERE t.nam
 
     async def put_records(self, ns: int, records: Sequence[tuple[str, dict[str, Any]]]) -> int:
         created = 0
+        touched: list[str] = []
         async with self._db.transaction() as conn:
             for _, rec in records:
                 kind = rec["_type"]
@@ -676,17 +677,20 @@ UNION ALL SELECT t.tag_hash FROM tags t JOIN i ON t.entity_id = i.id WHERE t.nam
                 elif kind == "Tag":
                     value_json = json.dumps(rec.get("value"), separators=(",", ":"), sort_keys=True)
                     status = await conn.execute(
-                        """INSERT INTO tags (namespace_id, tag_hash, entity_type, entity_id, key, value, value_json)
-                           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $6) ON CONFLICT DO NOTHING""",
+                        """INSERT INTO tags (namespace_id, tag_hash, entity_type, entity_id, key, value, value_json,
+                                            create_time)
+                           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $6, coalesce($7, now())) ON CONFLICT DO NOTHING""",
                         ns,
                         rec["tag_hash"],
                         rec["entity_type"],
                         rec["entity_id"],
                         rec["key"],
                         value_json,
+                        _dt(rec.get("timestamp")),
                     )
                     created += int(status.rsplit(" ", 1)[1])
                     parents = list(rec.get("parents", []))
+                    touched += [rec["tag_hash"], *parents]
                     if parents:
                         await conn.execute(
                             """INSERT INTO tag_edits (namespace_id, parent_hash, child_hash)
@@ -695,10 +699,15 @@ UNION ALL SELECT t.tag_hash FROM tags t JOIN i ON t.entity_id = i.id WHERE t.nam
                             parents,
                             rec["tag_hash"],
                         )
-            # Only tags that nothing supersedes are current (as redun recomputes after a sync).
-            await conn.execute(
-                """UPDATE tags t SET is_current = false WHERE t.namespace_id = $1 AND t.is_current
-                   AND EXISTS (SELECT 1 FROM tag_edits e WHERE e.namespace_id = $1 AND e.parent_hash = t.tag_hash)""",
-                ns,
-            )
+            # Only tags that nothing supersedes are current (as redun recomputes after a sync). Only
+            # this batch's tags and the parents they name can have gained a superseding edge: a tag
+            # arriving after its child meets the edge the child brought.
+            if touched:
+                await conn.execute(
+                    """UPDATE tags t SET is_current = false
+                       WHERE t.namespace_id = $1 AND t.tag_hash = ANY($2::text[]) AND t.is_current
+                       AND EXISTS (SELECT 1 FROM tag_edits e WHERE e.namespace_id = $1 AND e.parent_hash = t.tag_hash)""",
+                    ns,
+                    list(dict.fromkeys(touched)),
+                )
         return created
