@@ -81,17 +81,22 @@ async def test_a_failing_batch_fails_its_own_reads_only():
     assert await batcher(5) == 50
 
 
-async def test_a_cancelled_reader_does_not_cancel_its_batch():
+async def test_a_cancelled_reader_cancels_neither_its_batch_nor_the_next():
     run = Recorder(gated=True)
     batcher: Batcher[int, int] = Batcher(run, max_in_flight=1)
-    leaving = asyncio.ensure_future(batcher(1))
-    staying = asyncio.ensure_future(batcher(2))
+    lone = asyncio.ensure_future(batcher(1))  # runs alone, in its own task
     await settle()
-    leaving.cancel()
+    leaving, staying = asyncio.ensure_future(batcher(2)), asyncio.ensure_future(batcher(3))
+    await settle()
+    lone.cancel()  # the queued reads still leave as the next batch
+    await settle()
+    assert run.batches == [[1], [2, 3]]
+    leaving.cancel()  # and that batch still answers the reader that stayed
     await settle()
     run.gate.set()
-    assert await staying == 20
-    assert leaving.cancelled()
+    assert await staying == 30
+    assert lone.cancelled() and leaving.cancelled()
+    assert await batcher(4) == 40
 
 
 async def test_a_runner_returning_the_wrong_number_of_results_fails_the_batch():

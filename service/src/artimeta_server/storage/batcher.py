@@ -32,11 +32,27 @@ class Batcher(Generic[K, V]):
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, key: K) -> V:
+        if not self._pending and self._in_flight < self._max_in_flight:
+            return await self._alone(key)
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._pending.append((key, future))
         if self._in_flight < self._max_in_flight:
             self._start()
         return await future
+
+    async def _alone(self, key: K) -> V:
+        """A batch of this caller's key only, run in the caller's own task: nobody else waits on
+        it, so the caller may be cancelled, and a lone read costs no task or future."""
+        self._in_flight += 1
+        try:
+            results = await self._run([key])
+            if len(results) != 1:
+                raise RuntimeError(f"batch of 1 key returned {len(results)} results")
+            return results[0]
+        finally:
+            self._in_flight -= 1
+            if self._pending and self._in_flight < self._max_in_flight:
+                self._start()
 
     def _start(self) -> None:
         batch = self._pending[: self._max_batch]
