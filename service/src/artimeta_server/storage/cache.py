@@ -154,16 +154,20 @@ class PostgresCache:
             await _insert_values(conn, ns, values)
             await self._insert_call_node(conn, ns, node)
 
-    async def _insert_call_node(self, conn: asyncpg.Connection, ns: int, node: CallNodeIn) -> None:
+    async def _insert_call_node(
+        self, conn: asyncpg.Connection, ns: int, node: CallNodeIn, create_time: datetime | None = None
+    ) -> None:
         created = await conn.fetchval(
-            """INSERT INTO cache_call_nodes (namespace_id, call_hash, task_name, task_hash, args_hash, value_hash)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
+            """INSERT INTO cache_call_nodes (namespace_id, call_hash, task_name, task_hash, args_hash, value_hash,
+                                            create_time)
+               VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now())) ON CONFLICT DO NOTHING RETURNING true""",
             ns,
             node.call_hash,
             node.task_name,
             node.task_hash,
             node.args_hash,
             node.value_hash,
+            create_time,
         )
         if not created:
             return
@@ -495,7 +499,11 @@ UNION ALL SELECT t.tag_hash FROM tags t JOIN i ON t.entity_id = i.id WHERE t.nam
                     )
                 )
             for r in await conn.fetch(
-                "SELECT * FROM cache_jobs WHERE namespace_id = $1 AND id = ANY($2::text[])", ns, list(ids)
+                """SELECT j.*, ARRAY(SELECT c.id FROM cache_jobs c WHERE c.namespace_id = $1 AND c.parent_id = j.id
+                                     ORDER BY c.start_time, c.id) AS children
+                   FROM cache_jobs j WHERE j.namespace_id = $1 AND j.id = ANY($2::text[])""",
+                ns,
+                list(ids),
             ):
                 out.append(
                     (
@@ -511,6 +519,7 @@ UNION ALL SELECT t.tag_hash FROM tags t JOIN i ON t.entity_id = i.id WHERE t.nam
                             "status": r["status"],
                             "start_time": _ts(r["start_time"]),
                             "end_time": _ts(r["end_time"]),
+                            "children": list(r["children"]),
                         },
                     )
                 )
@@ -662,6 +671,8 @@ UNION ALL SELECT t.tag_hash FROM tags t JOIN i ON t.entity_id = i.id WHERE t.nam
                             args,
                             sorted(set(rec.get("subtree_tasks", []))),
                         ),
+                        # A synced call keeps its time: the newest call wins an ultimate check.
+                        _dt(rec.get("timestamp")),
                     )
                     children = list(rec.get("children", []))
                     if children:
