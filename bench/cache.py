@@ -30,7 +30,8 @@ from artimeta.v1 import cache_pb2_grpc
 from bench.ceilings import HEALTH_CHECK, ROOT, artimeta_server, echo_server, load, local_stack, ratio
 
 TASKS = 1000
-ROUNDS = 3
+ROUNDS = 5
+SLICE_S = 3.0
 REDUN_PY = ROOT / ".venvs" / "redun" / "bin" / "python"
 
 WORKFLOW = textwrap.dedent(
@@ -124,8 +125,9 @@ def check_cache_request(target: str) -> bytes:
 
 def check_cache_rounds(target: str, rounds: int) -> dict[str, Any]:
     """`rounds` rounds, each measuring the echo ceiling and CheckCache at concurrency 16 and 1 back
-    to back with the same load generator; each round's ratio is against its own ceilings (the
-    machine is shared, so a ceiling from another moment would flatter or wrong the ratio)."""
+    to back with the same load generator, in short slices; each round's ratio is against its own
+    ceilings (the machine is shared, so a ceiling from another moment would flatter or wrong the
+    ratio), and the median round is reported."""
     request = check_cache_request(target)
     health = health_pb2.HealthCheckRequest().SerializeToString()
     runs = []
@@ -133,8 +135,8 @@ def check_cache_rounds(target: str, rounds: int) -> dict[str, Any]:
         for _ in range(rounds):
             run: dict[str, Any] = {}
             for c in (16, 1):
-                ceiling = load(echo, HEALTH_CHECK, health, concurrency=c)
-                measured = load(target, CHECK_CACHE, request, concurrency=c)
+                ceiling = load(echo, HEALTH_CHECK, health, concurrency=c, seconds=SLICE_S)
+                measured = load(target, CHECK_CACHE, request, concurrency=c, seconds=SLICE_S)
                 run[f"echo_c{c}"] = ceiling
                 run[f"check_cache_c{c}"] = measured
                 run[f"check_cache_c{c}_vs_echo"] = ratio(measured["rps"], ceiling["rps"])
