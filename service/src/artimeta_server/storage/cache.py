@@ -243,7 +243,7 @@ class PostgresCache:
 
     async def _candidates_batch(self, keys: Sequence[tuple[int, CacheQuery]]) -> list[list[CacheCandidate]]:
         qs = [q for _, q in keys]
-        async with self._db.connection() as conn:
+        async with self._db.kept_connection() as conn:
             rows = await conn.fetch(
                 _CANDIDATES,
                 [ns for ns, _ in keys],
