@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -151,13 +152,13 @@ class Database:
         await self._give_back(conn)
 
     async def _give_back(self, conn: asyncpg.Connection) -> None:
-        pool = self._pool
-        if pool is None:
-            conn.terminate()
-            return
         try:
-            await pool.release(conn)
-        except Exception:  # noqa: BLE001 - the pool already dropped a connection it cannot reuse
+            if self._pool is not None:
+                await self._pool.release(conn)
+                return
+        except Exception:  # noqa: BLE001 - a connection the pool cannot take back is dropped below
+            pass
+        with contextlib.suppress(asyncpg.InterfaceError):  # the pool took it back already
             conn.terminate()
 
     @asynccontextmanager
