@@ -78,6 +78,7 @@ async def test_concurrent_checks_in_several_namespaces_get_the_answers_they_get_
 
         async def counting(keys: Sequence[object]) -> object:
             sizes.append(len(keys))
+            await asyncio.sleep(0.02)  # a slow statement: the checks that arrive meanwhile queue up
             return await run(keys)
 
         batcher._run = counting
