@@ -6,11 +6,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from artimeta.v1 import (
     blobs_pb2,
@@ -47,6 +47,7 @@ from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.cache import CacheServicer
 from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
+from artimeta_server.rpc.interceptor import PrewrappingServer, WrappingInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
 from artimeta_server.rpc.observe import ObserveInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
@@ -321,12 +322,12 @@ class Server:
                 return out
         return {**out, **await stats.overview(self.domain.db)}
 
-    def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+    def _interceptors(self) -> list[WrappingInterceptor]:
         """Outermost first: observe sees the final code of every call, errors maps what the
         servicers raise, auth runs last so a refused call never reaches a servicer. The HTTP port
         runs the same chain around the same handlers."""
         assert self.domain is not None
-        interceptors: list[grpc.aio.ServerInterceptor] = [
+        interceptors: list[WrappingInterceptor] = [
             ObserveInterceptor(log_requests=self.settings.log_requests),
             ErrorInterceptor(translate),
         ]
@@ -344,17 +345,26 @@ class Server:
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
         ]
-        server = grpc.aio.server(interceptors=self._interceptors(), options=options)
+        grpc_server = grpc.aio.server(options=options)
+        # Handlers are wrapped by the interceptors once, as they are added (rpc/interceptor.py).
+        server = cast(grpc.aio.Server, PrewrappingServer(grpc_server, self._interceptors()))
         assert self.domain is not None
         for name, add in _servicers(self.domain):
             add(server)
             self._service_names.append(name)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        # What reflection.enable_server_reflection does for a grpc.aio.Server (it checks the type).
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(
+                [
+                    *self._service_names,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ]
+            ),
             server,
         )
-        return server
+        return grpc_server
 
     async def _janitor_loop(self) -> None:
         """Finishes work a failure left behind (blobs of deleted namespaces), on every replica."""

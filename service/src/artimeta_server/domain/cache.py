@@ -216,8 +216,10 @@ class Cache:
                 continue
             if cand.kind == "SINGLE" or cand.call_hash is None:
                 return CheckResult(cand.kind, None, value)
-            node = await self._repo.get_call_node(ns, cand.call_hash)
-            subtree = node.subtree_task_hashes if node is not None else []
+            subtree = cand.subtree_task_hashes
+            if subtree is None:
+                node = await self._repo.get_call_node(ns, cand.call_hash)
+                subtree = node.subtree_task_hashes if node is not None else []
             return CheckResult(cand.kind, cand.call_hash, value, subtree)
         return CheckResult("MISS")
 

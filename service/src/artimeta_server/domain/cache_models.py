@@ -73,11 +73,13 @@ class CallNodeRow:
 
 @dataclass(frozen=True, slots=True)
 class CacheCandidate:
-    """A possible hit, in check order: its kind, call hash (CSE/ULTIMATE) and stored value."""
+    """A possible hit, in check order: its kind, call hash (CSE/ULTIMATE) and stored value, and
+    for a call node its subtree task hashes when the query read them along."""
 
     kind: str  # "CSE" | "ULTIMATE" | "SINGLE"
     call_hash: str | None
     value: StoredValue | None
+    subtree_task_hashes: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

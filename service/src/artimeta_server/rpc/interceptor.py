@@ -4,7 +4,7 @@ whatever its streaming kind."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
@@ -54,3 +54,43 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
             return handler
         self._wrapped[method] = wrapped
         return wrapped
+
+
+def wrap_all(interceptors: Sequence[WrappingInterceptor], handler: Handler, method: str) -> Handler:
+    """`handler` as the interceptors would run it, the first one outermost."""
+    for interceptor in reversed(interceptors):
+        handler = interceptor.wrap(handler, method) or handler
+    return handler
+
+
+class _WrappedGeneric(grpc.GenericRpcHandler):
+    def __init__(self, inner: grpc.GenericRpcHandler, interceptors: Sequence[WrappingInterceptor]) -> None:
+        self._inner = inner
+        self._interceptors = interceptors
+        self._wrapped: dict[str, Handler | None] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        method = handler_call_details.method
+        if method not in self._wrapped:
+            handler = self._inner.service(handler_call_details)
+            self._wrapped[method] = None if handler is None else wrap_all(self._interceptors, handler, method)
+        return self._wrapped[method]
+
+
+class PrewrappingServer:
+    """Stands for a grpc.aio.Server while servicers are added to it: each method handler is
+    wrapped by the interceptors once, here, instead of grpc running the interceptor chain on
+    every call (it costs a grpc.aio server about a third more CPU per RPC). The behaviour is that
+    of `grpc.aio.server(interceptors=...)` with the same interceptors in the same order."""
+
+    def __init__(self, server: grpc.aio.Server, interceptors: Sequence[WrappingInterceptor]) -> None:
+        self._server = server
+        self._interceptors = tuple(interceptors)
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
+        self._server.add_registered_method_handlers(
+            service, {name: wrap_all(self._interceptors, h, f"/{service}/{name}") for name, h in handlers.items()}
+        )
+
+    def add_generic_rpc_handlers(self, generic_handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_WrappedGeneric(g, self._interceptors) for g in generic_handlers))

@@ -25,6 +25,7 @@ from redun.utils import MultiMap, iter_nested_value, json_dumps
 from redun.value import InvalidValueError, TypeRegistry
 
 from artimeta import errors
+from artimeta.adapters import _redun_records as _records
 from artimeta.client import Client
 from artimeta.v1 import cache_pb2 as cpb
 from artimeta.v1 import cache_pb2_grpc, tags_pb2_grpc
@@ -601,21 +602,14 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
             resp = self._read(
                 self._cache.GetRecords, cpb.GetRecordsRequest(namespace=self.namespace, ids=ids[i : i + 1000])
             )
-            out += [json.loads(r.json) for r in resp.records]
+            out += [_records.to_redun(json.loads(r.json), self.type_registry) for r in resp.records]
         return out
 
     def put_records(self, records: Iterable[dict]) -> int:  # type: ignore[type-arg]
         items = []
         for rec in records:
-            kind = rec.get("_type")
-            key = {
-                "Execution": "id",
-                "Job": "id",
-                "CallNode": "call_hash",
-                "Value": "value_hash",
-                "Tag": "tag_hash",
-            }.get(kind or "", "id")
-            items.append(cpb.CacheRecord(id=str(rec.get(key, "")), json=json.dumps(rec)))
+            ours = _records.from_redun(rec)
+            items.append(cpb.CacheRecord(id=_records.record_id(ours), json=json.dumps(ours)))
         created = 0
         for i in range(0, len(items), 1000):
             resp = self._read(
