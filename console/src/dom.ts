@@ -22,6 +22,31 @@ export function link(href: string, ...children: (Child | Child[])[]): HTMLElemen
   return h("a", { href }, ...children);
 }
 
+// A one-field form that hands its trimmed value to `go` (open by id, filter by prefix, ...).
+export function inlineForm(
+  field: { placeholder: string; testid: string; button: string; value?: string; required?: boolean },
+  go: (value: string) => void,
+): HTMLElement {
+  const input = h("input", {
+    placeholder: field.placeholder,
+    "data-testid": field.testid,
+    value: field.value || undefined,
+    required: field.required,
+  }) as HTMLInputElement;
+  return h(
+    "form",
+    {
+      class: "inline-form",
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        go(input.value.trim());
+      },
+    },
+    input,
+    h("button", { type: "submit" }, field.button),
+  );
+}
+
 export function empty(message: string, hint?: string): HTMLElement {
   return h("div", { class: "empty", "data-testid": "empty" }, message, hint ? h("div", { class: "muted" }, hint) : null);
 }

@@ -2,7 +2,7 @@
 // call tree) and its chariots ops (by name; each opens its versions). Keyset page tokens ride in
 // the URL (?page=…), so every page has its own address and the back button walks them.
 import { client } from "../api";
-import { empty, h, link } from "../dom";
+import { empty, h, inlineForm, link } from "../dom";
 import { ts } from "../format";
 import { CacheService, type ExecutionSummary } from "../gen/artimeta/v1/cache_pb";
 import { OpStoreService, type OpSummary } from "../gen/artimeta/v1/opstore_pb";
@@ -30,22 +30,6 @@ function table(testid: string, columns: string[], rows: HTMLElement[]): HTMLElem
     { "data-testid": testid },
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c)))),
     h("tbody", {}, rows),
-  );
-}
-
-function lookupForm(placeholder: string, testid: string, button: string, go: (value: string) => void, value = ""): HTMLElement {
-  const input = h("input", { placeholder, "data-testid": testid, value }) as HTMLInputElement;
-  return h(
-    "form",
-    {
-      class: "inline-form",
-      onsubmit: (ev: Event) => {
-        ev.preventDefault();
-        go(input.value.trim());
-      },
-    },
-    input,
-    h("button", { type: "submit" }, button),
   );
 }
 
@@ -80,7 +64,7 @@ route("/ns/:ns/redun", async ({ ns }, query, signal) => {
     {},
     h("h1", {}, "redun executions"),
     await tabsFor(ns, "redun"),
-    lookupForm("execution id", "execution-id", "open", (id) => id && navigate(executionHref(ns, id))),
+    inlineForm({ placeholder: "execution id", testid: "execution-id", button: "open" }, (id) => id && navigate(executionHref(ns, id))),
     res.executions.length
       ? table(
           "executions",
@@ -107,7 +91,9 @@ route("/ns/:ns/ops", async ({ ns }, query, signal) => {
     {},
     h("h1", {}, "chariots ops"),
     await tabsFor(ns, "chariots ops"),
-    lookupForm("name starts with…", "op-prefix", "filter", (p) => navigate(href(base, { prefix: p })), prefix),
+    inlineForm({ placeholder: "name starts with…", testid: "op-prefix", button: "filter", value: prefix }, (p) =>
+      navigate(href(base, { prefix: p })),
+    ),
   );
   const res = await client(OpStoreService).listOps({ namespace: ns, namePrefix: prefix, pageSize: PAGE_SIZE, pageToken: page }, { signal });
   body.append(

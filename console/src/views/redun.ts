@@ -1,7 +1,7 @@
 // redun's executions, jobs and call tree with the cache verdict of each call (CacheService), and
 // chariots' ops and their versions (OpStoreService).
 import { client } from "../api";
-import { empty, h } from "../dom";
+import { empty, h, inlineForm } from "../dom";
 import { CacheMissReason, CacheService } from "../gen/artimeta/v1/cache_pb";
 import { OpStoreService } from "../gen/artimeta/v1/opstore_pb";
 import { errorBox } from "../errors";
@@ -17,22 +17,6 @@ const MAX_RECORDS = 20_000;
 
 function crumbs(ns: string, ...more: Crumb[]): Crumb[] {
   return [{ label: "namespaces", href: href("/") }, { label: ns, href: href(`/ns/${seg(ns)}`) }, ...more];
-}
-
-function lookupForm(placeholder: string, testid: string, go: (value: string) => void): HTMLElement {
-  const input = h("input", { placeholder, required: true, "data-testid": testid }) as HTMLInputElement;
-  return h(
-    "form",
-    {
-      class: "inline-form",
-      onsubmit: (ev: Event) => {
-        ev.preventDefault();
-        go(input.value.trim());
-      },
-    },
-    input,
-    h("button", { type: "submit" }, "open"),
-  );
 }
 
 // The executions list (/ns/:ns/redun) lives in ./lists.
@@ -181,7 +165,9 @@ route("/ns/:ns/ops/:op", async ({ ns, op }, query) => {
         )
       : empty("No versions of this op are registered."),
     h("h2", {}, "Validated for a downstream op"),
-    lookupForm("downstream op name", "downstream", (d) => navigate(href(`/ns/${seg(ns)}/ops/${seg(op)}`, { downstream: d }))),
+    inlineForm({ placeholder: "downstream op name", testid: "downstream", button: "open", required: true }, (d) =>
+      navigate(href(`/ns/${seg(ns)}/ops/${seg(op)}`, { downstream: d })),
+    ),
     validated
       ? validated.upstreamVersions.length
         ? h("p", { "data-testid": "validated" }, `${downstream} is validated against: `, validated.upstreamVersions.map((v) => `${v.majorNumber}.${v.minorNumber}.${v.patchNumber}`).join(", "))

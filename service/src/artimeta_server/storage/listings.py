@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 
 from artimeta_server.domain.listing_ports import ExecutionSummary, OpSummary
-from artimeta_server.domain.opstore import OpVersion
+from artimeta_server.storage.opstore import version_from_row
 from artimeta_server.storage.postgres import Database
 
 # Bounds are spelled out only when present (no "$n IS NULL OR ..."), so even a generic plan has
@@ -96,17 +96,7 @@ class PostgresListings:
             OpSummary(
                 name=r["name"],
                 version_count=r["versions"],
-                latest=None
-                if r["major_hash"] is None
-                else OpVersion(
-                    r["major_hash"],
-                    r["minor_hash"],
-                    r["patch_hash"],
-                    r["creation_time"],
-                    r["major_number"],
-                    r["minor_number"],
-                    r["patch_number"],
-                ),
+                latest=None if r["major_hash"] is None else version_from_row(r),
             )
             for r in rows
         ]

@@ -11,7 +11,8 @@ from artimeta_server.storage.postgres import Database
 _V = "v.major_hash, v.minor_hash, v.patch_hash, v.creation_time, v.major_number, v.minor_number, v.patch_number"
 
 
-def _version(r: asyncpg.Record) -> OpVersion:
+def version_from_row(r: asyncpg.Record) -> OpVersion:
+    """An op version from a row with its hash, number and creation_time columns."""
     return OpVersion(
         r["major_hash"],
         r["minor_hash"],
@@ -56,7 +57,7 @@ class PostgresOpStore:
                     ns,
                     up_id,
                 )
-                numbers = next_numbers(None if latest is None else _version(latest), version)
+                numbers = next_numbers(None if latest is None else version_from_row(latest), version)
                 row = await conn.fetchrow(
                     f"""INSERT INTO opstore_versions AS v (namespace_id, op_id, major_hash, minor_hash, patch_hash,
                           creation_time, major_number, minor_number, patch_number)
@@ -80,7 +81,7 @@ class PostgresOpStore:
                     up_id,
                     row["id"],
                 )
-        return _version(row)
+        return version_from_row(row)
 
     async def versions(self, ns: int, op_name: str) -> list[OpVersion]:
         async with self._db.connection() as conn:
@@ -90,7 +91,7 @@ class PostgresOpStore:
                 ns,
                 op_name,
             )
-        return [_version(r) for r in rows]
+        return [version_from_row(r) for r in rows]
 
     async def validated(self, ns: int, downstream: str, upstream: str) -> list[OpVersion]:
         async with self._db.connection() as conn:
@@ -104,7 +105,7 @@ class PostgresOpStore:
                 downstream,
                 upstream,
             )
-        return [_version(r) for r in rows]
+        return [version_from_row(r) for r in rows]
 
     async def find_version(
         self, ns: int, op_name: str, version: OpVersion
@@ -126,7 +127,7 @@ class PostgresOpStore:
         if r["id"] is None:
             return True, None, None
         digest = Digest(r["bytes_hash"], r["bytes_size"]) if r["bytes_hash"] is not None else None
-        return True, _version(r), digest
+        return True, version_from_row(r), digest
 
     async def set_bytes(self, ns: int, op_name: str, version: OpVersion, digest: Digest) -> bool:
         async with self._db.connection() as conn:
