@@ -56,13 +56,13 @@ async def test_a_broken_kept_connection_is_replaced(db: Database, noticed: bool)
         await asyncio.sleep(0.3)  # the driver has seen the socket close: the next use gets a new one
         assert await _backend_pid(db) not in (0, broken)
     else:
-        # Used before the driver noticed: the statement fails (UNAVAILABLE, or the driver's own
-        # error when the termination notice lands mid-statement), and the connection goes back.
+        # Used before the driver noticed: the statement fails as UNAVAILABLE (retryable, never
+        # the driver's own error) and the connection goes back to be replaced.
         try:
             async with db.kept_connection() as conn:
                 await conn.fetch("SELECT 1")
-        except (Unavailable, asyncpg.InternalClientError):
-            pass
+        except Unavailable as exc:
+            assert exc.reason == "DATABASE_UNAVAILABLE"
     assert await _backend_pid(db) not in (0, broken)
     assert db.pool_stats()[1] == 1
 

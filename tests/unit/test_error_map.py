@@ -47,3 +47,14 @@ def test_unknown_errors_are_internal_and_say_nothing() -> None:
 def test_translate_hook_maps_driver_errors() -> None:
     code, _ = describe(ConnectionRefusedError(), lambda e: errors.Unavailable("down", reason="DATABASE_UNAVAILABLE"))
     assert code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_broken_driver_protocol_state_is_unavailable_not_internal() -> None:
+    import asyncpg
+
+    from artimeta_server.storage.postgres import translate
+
+    broken = asyncpg.InternalClientError("cannot switch to state 11; another operation (2) is in progress")
+    code, status = describe(broken, translate)
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert "another operation" not in status.message

@@ -52,6 +52,10 @@ def translate(exc: BaseException) -> BaseException:
         isinstance(exc, asyncpg.InterfaceError) and "connection" in str(exc) and "closed" in str(exc)
     ):
         return Unavailable("the database is unreachable", reason="DATABASE_UNAVAILABLE")
+    if isinstance(exc, asyncpg.InternalClientError):
+        # The driver's protocol state broke, e.g. a backend terminated (admin shutdown, failover)
+        # between statements is used before the driver noticed: the statement was never run.
+        return Unavailable("the database connection broke; retry the call", reason="DATABASE_UNAVAILABLE")
     if isinstance(exc, TimeoutError):
         return Unavailable("timed out waiting for a database connection", reason="DATABASE_UNAVAILABLE")
     if isinstance(exc, asyncpg.ForeignKeyViolationError) and 'table "namespaces"' in (exc.detail or ""):
