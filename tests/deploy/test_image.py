@@ -45,14 +45,16 @@ def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def container(image: str, stack: Stack) -> Iterator[tuple[str, int, int, int]]:
-    port, health, metrics = free_port(), free_port(), free_port()
+def container(image: str, stack: Stack) -> Iterator[tuple[str, int, int, int, int]]:
+    port, health, metrics, http = free_port(), free_port(), free_port(), free_port()
     name = f"artimeta-test-{uuid.uuid4().hex[:8]}"
     env = {
         **stack.env(bucket="artimeta-image"),
         "ARTIMETA_LISTEN": f"127.0.0.1:{port}",
         "ARTIMETA_HEALTH_LISTEN": f"127.0.0.1:{health}",
         "ARTIMETA_METRICS_LISTEN": f"127.0.0.1:{metrics}",
+        # The image serves HTTP on 0.0.0.0:8080; on the host network the test keeps it on loopback.
+        "ARTIMETA_HTTP_LISTEN": f"127.0.0.1:{http}",
         "ARTIMETA_WORKERS": "2",
     }
     args = [f"--env={k}={v}" for k, v in env.items()]
@@ -67,19 +69,21 @@ def container(image: str, stack: Stack) -> Iterator[tuple[str, int, int, int]]:
                 return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
 
         wait_for(healthy, timeout_s=60, what="the server in the container")
-        yield name, port, health, metrics
+        yield name, port, health, metrics, http
     finally:
         _podman("stop", "-t", "15", name, check=False)
 
 
-def test_server_runs_from_the_image(container: tuple[str, int, int, int]) -> None:
-    name, port, _, metrics = container
+def test_server_runs_from_the_image(container: tuple[str, int, int, int, int]) -> None:
+    name, port, _, metrics, http = container
     with artimeta.Client(f"127.0.0.1:{port}", retry=None) as c:
         ns = unique_name()
         assert c.create_namespace(ns).name == ns
         assert c.get_namespace(ns).name == ns
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as resp:
         assert b"artimeta_rpc_handled_total" in resp.read()
+    with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5) as resp:
+        assert resp.status == 200
     assert _podman("exec", name, "id", "-u").stdout.strip() == "10001"
     touched = _podman("exec", name, "touch", "/opt/artimeta/x", check=False)
     assert touched.returncode != 0 and "Read-only" in touched.stderr
