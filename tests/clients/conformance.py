@@ -1,8 +1,9 @@
 """What Python writes for the other languages to read, and checks after they wrote theirs.
 
 Every language computes the same fixture from the same formulas (keep them in step):
-client/go/artimeta/conformance_test.go, client/typescript/test/conformance.test.ts and
-client/java/src/test/java/dev/artimeta/client/ConformanceTest.java. Partitions are compared as
+client/go/artimeta/*_test.go, client/typescript/test/*.test.ts and
+client/java/src/test/java/dev/artimeta/client/*ConformanceTest.java (the newer RPCs: newer_test.go,
+newer.test.ts, NewerConformanceTest.java). Partitions are compared as
 canonical strings (typed keys sorted by name, exact int64s, fields as hex), so a value that changed
 on its way through any language's protobuf runtime shows up as a difference.
 """
