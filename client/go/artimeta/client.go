@@ -100,6 +100,10 @@ type Client struct {
 	Blobs artimetav1.BlobServiceClient
 	// Records keeps record directories (manifests of blobs).
 	Records artimetav1.RecordServiceClient
+	// Cache is redun's backend: values, call nodes, executions and jobs.
+	Cache artimetav1.CacheServiceClient
+	// OpStore is chariots' op store: ops, versions, links and pipelines.
+	OpStore artimetav1.OpStoreServiceClient
 }
 
 // New connects lazily to target ("host:port"); the first call establishes the connection.
@@ -136,6 +140,8 @@ func New(target string, opts ...Option) (*Client, error) {
 		Connection: artimetav1.NewConnectionServiceClient(conn),
 		Blobs:      artimetav1.NewBlobServiceClient(conn),
 		Records:    artimetav1.NewRecordServiceClient(conn),
+		Cache:      artimetav1.NewCacheServiceClient(conn),
+		OpStore:    artimetav1.NewOpStoreServiceClient(conn),
 	}, nil
 }
 

@@ -21,6 +21,7 @@ import {
 import { ArtimetaError, toArtimetaError } from "./errors";
 import { createHash } from "node:crypto";
 import { BlobServiceClient } from "./gen/artimeta/v1/blobs";
+import { CacheServiceClient } from "./gen/artimeta/v1/cache";
 import { ConnectionServiceClient } from "./gen/artimeta/v1/connection";
 import { type Digest } from "./gen/artimeta/v1/digest";
 import { RecordServiceClient } from "./gen/artimeta/v1/records";
@@ -29,6 +30,7 @@ import {
   type Namespace,
   NamespaceServiceClient,
 } from "./gen/artimeta/v1/namespace";
+import { OpStoreServiceClient } from "./gen/artimeta/v1/opstore";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -129,6 +131,10 @@ export class ArtimetaClient {
   readonly blobs: Promised<BlobServiceClient>;
   /** Record directories (manifests of blobs). */
   readonly records: Promised<RecordServiceClient>;
+  /** redun's backend: values, call nodes, executions and jobs. */
+  readonly cache: Promised<CacheServiceClient>;
+  /** chariots' op store: ops, versions, links and pipelines. */
+  readonly opStore: Promised<OpStoreServiceClient>;
   private readonly credentials: ChannelCredentials;
   private readonly base: NamespaceServiceClient;
   private readonly interceptors: Interceptor[];
@@ -158,6 +164,8 @@ export class ArtimetaClient {
     this.connection = this.service(ConnectionServiceClient);
     this.blobs = this.service(BlobServiceClient);
     this.records = this.service(RecordServiceClient);
+    this.cache = this.service(CacheServiceClient);
+    this.opStore = this.service(OpStoreServiceClient);
   }
 
   /** The channel every stub of this client shares. */

@@ -4,10 +4,12 @@ import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
 import com.google.protobuf.ByteString;
 import dev.artimeta.v1.BlobServiceGrpc;
+import dev.artimeta.v1.CacheServiceGrpc;
 import dev.artimeta.v1.ConnectionServiceGrpc;
 import dev.artimeta.v1.Digest;
 import dev.artimeta.v1.DownloadRequest;
 import dev.artimeta.v1.DownloadResponse;
+import dev.artimeta.v1.OpStoreServiceGrpc;
 import dev.artimeta.v1.RecordServiceGrpc;
 import dev.artimeta.v1.UploadRequest;
 import dev.artimeta.v1.UploadResponse;
@@ -75,6 +77,8 @@ public final class ArtimetaClient implements AutoCloseable {
   private final BlobServiceGrpc.BlobServiceBlockingStub blobs;
   private final BlobServiceGrpc.BlobServiceStub blobsAsync;
   private final RecordServiceGrpc.RecordServiceBlockingStub records;
+  private final CacheServiceGrpc.CacheServiceBlockingStub cache;
+  private final OpStoreServiceGrpc.OpStoreServiceBlockingStub opStore;
 
   /** The size of the messages {@link #putBlob} streams (well under any message limit). */
   public static final int UPLOAD_CHUNK_BYTES = 256 * 1024;
@@ -176,6 +180,8 @@ public final class ArtimetaClient implements AutoCloseable {
     this.blobs = BlobServiceGrpc.newBlockingStub(channel);
     this.blobsAsync = BlobServiceGrpc.newStub(channel);
     this.records = RecordServiceGrpc.newBlockingStub(channel);
+    this.cache = CacheServiceGrpc.newBlockingStub(channel);
+    this.opStore = OpStoreServiceGrpc.newBlockingStub(channel);
   }
 
   /** The channel (with default deadline and token) for any generated artimeta.v1 stub. */
@@ -216,6 +222,16 @@ public final class ArtimetaClient implements AutoCloseable {
   /** Record directories (manifests of blobs), blocking. */
   public RecordServiceGrpc.RecordServiceBlockingStub records() {
     return records;
+  }
+
+  /** redun's backend (values, call nodes, executions, jobs), blocking. */
+  public CacheServiceGrpc.CacheServiceBlockingStub cache() {
+    return cache;
+  }
+
+  /** chariots' op store (ops, versions, links, pipelines), blocking. */
+  public OpStoreServiceGrpc.OpStoreServiceBlockingStub opStore() {
+    return opStore;
   }
 
   /** The content identity of data: its sha256 and length. */
