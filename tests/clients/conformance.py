@@ -2,10 +2,11 @@
 
 Every language computes the same fixture from the same formulas (keep them in step):
 client/go/artimeta/*_test.go, client/typescript/test/*.test.ts and
-client/java/src/test/java/dev/artimeta/client/*ConformanceTest.java (the newer RPCs: newer_test.go,
-newer.test.ts, NewerConformanceTest.java). Partitions are compared as
-canonical strings (typed keys sorted by name, exact int64s, fields as hex), so a value that changed
-on its way through any language's protobuf runtime shows up as a difference.
+client/java/src/test/java/dev/artimeta/client/*ConformanceTest.java (lineage, lists and records:
+lineage_lists_records_test.go, lineage-lists-records.test.ts, LineageListsRecordsConformanceTest.java).
+Partitions are compared as canonical strings (typed keys sorted by name, exact int64s, fields as
+hex), so a value that changed on its way through any language's protobuf runtime shows up as a
+difference.
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ async def check_blob(client: artimeta.AsyncClient, ns: str) -> None:
     assert hashlib.sha256(data).hexdigest() == entry.digest.hash and data == BLOB
 
 
-# The newer RPCs: a graph with lineage, paged snapshot partitions, executions, ops and a record.
+# Lineage, lists and records: a graph with lineage, paged snapshot partitions, executions, ops and a record.
 LINEAGE_NAME = "conformance/lineage ✓"
 LINEAGE_FP = -42
 SMALL_ARTIFACT_KEY = "small"  # a second artifact of the snapshot, paged by ListSnapshotPartitions
@@ -294,8 +295,8 @@ def record_entries() -> list[records_pb2.RecordEntry]:
     return sorted(entries, key=lambda e: e.path)
 
 
-async def write_newer(client: artimeta.AsyncClient, ns: str) -> None:
-    """What the suites read of the newer RPCs in Python's namespace (after write_connection)."""
+async def write_lineage_lists_records(client: artimeta.AsyncClient, ns: str) -> None:
+    """What the suites read of lineage, lists and records in Python's namespace (after write_connection)."""
     c = _stub(client)
     await client.call(
         c.WriteGraph,
@@ -331,7 +332,7 @@ async def write_newer(client: artimeta.AsyncClient, ns: str) -> None:
         )
     await commit_record(client, ns)
     # Python reads its own fixture the way every suite does.
-    await check_newer_reads(client, ns)
+    await check_lineage_lists_records_reads(client, ns)
 
 
 async def commit_record(client: artimeta.AsyncClient, ns: str) -> None:
@@ -392,7 +393,7 @@ async def check_record(client: artimeta.AsyncClient, ns: str) -> None:
             assert data == files[e.path]
 
 
-async def check_newer_reads(client: artimeta.AsyncClient, ns: str) -> None:
+async def check_lineage_lists_records_reads(client: artimeta.AsyncClient, ns: str) -> None:
     """What every suite checks in Python's namespace: lineage, small pages, executions, ops, record."""
     await check_lineage(client, ns)
     c = _stub(client)
@@ -469,7 +470,7 @@ async def exchange(client: artimeta.AsyncClient, lang: str) -> AsyncIterator[Exc
     try:
         await write_connection(client, ex.python_namespace, actor="python")
         await write_blob(client, ex.python_namespace)
-        await write_newer(client, ex.python_namespace)
+        await write_lineage_lists_records(client, ex.python_namespace)
         yield ex
         written = await client.get_namespace(ex.write_prefix)
         assert written.description == DESCRIPTION

@@ -66,7 +66,7 @@ class BlobConformanceTest {
     String prefix = System.getenv("ARTIMETA_WRITE_PREFIX");
     assumeTrue(prefix != null, "ARTIMETA_WRITE_PREFIX is not set");
     String ns = prefix + "-blob"; // left for Python to read back
-    NewerConformanceTest.ensureNamespace(client, ns); // whichever suite runs first creates it
+    LineageListsRecordsConformanceTest.ensureNamespace(client, ns); // whichever suite runs first creates it
     Digest digest = client.putBlob(ns, blob());
     assertEquals(ArtimetaClient.digestOf(blob()), digest);
     ArtimetaClient.call(() -> client.blobs().putKey(PutKeyRequest.newBuilder().setNamespace(ns).setKey(BLOB_KEY).setDigest(digest).build()));

@@ -223,7 +223,7 @@ class ConnectionConformanceTest {
     String prefix = System.getenv("ARTIMETA_WRITE_PREFIX");
     assumeTrue(prefix != null, "ARTIMETA_WRITE_PREFIX is not set");
     String ns = prefix + "-conn"; // left for Python to read back
-    NewerConformanceTest.ensureNamespace(client, ns); // whichever suite runs first creates it
+    LineageListsRecordsConformanceTest.ensureNamespace(client, ns); // whichever suite runs first creates it
     writeConnection(ns, "java");
     checkConnection(ns, "java");
     ConnectionServiceBlockingStub c = client.connection();

@@ -1,4 +1,4 @@
-// Conformance with Python for the newer RPCs: graph lineage, paged snapshot partitions,
+// Conformance with Python for lineage, lists and records: graph lineage, paged snapshot partitions,
 // executions, ops and records (the fixture of tests/clients/conformance.py).
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
@@ -92,7 +92,7 @@ async function checkRecord(client: ArtimetaClient, namespace: string): Promise<v
 const target = process.env.ARTIMETA_TARGET;
 const skip = target ? false : "ARTIMETA_TARGET is not set: the conformance tests need a live server";
 
-describe("newer RPCs conformance", { skip }, () => {
+describe("lineage, lists and records conformance", { skip }, () => {
   const client = new ArtimetaClient(target ?? "");
   after(() => client.close());
 

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// The newer RPCs' fixture (tests/clients/conformance.py holds the same).
+// The lineage, lists and records fixture (tests/clients/conformance.py holds the same).
 const (
 	lineageName      = "conformance/lineage ✓"
 	lineageFP        = int64(-42)
@@ -146,7 +146,7 @@ func allPages[T any](t *testing.T, page func(token string) ([]T, string, error))
 	}
 }
 
-func TestNewerReadsWhatPythonWrote(t *testing.T) {
+func TestLineageListsRecordsReadWhatPythonWrote(t *testing.T) {
 	c := liveClient(t)
 	ctx := context.Background()
 	ns := os.Getenv("ARTIMETA_PY_NAMESPACE")
@@ -220,7 +220,7 @@ func TestNewerReadsWhatPythonWrote(t *testing.T) {
 	wantReason(t, err, artimeta.ErrNotFound, "RECORD_NOT_FOUND")
 }
 
-func TestNewerWritesForPython(t *testing.T) {
+func TestLineageListsRecordsWrittenForPython(t *testing.T) {
 	c := liveClient(t)
 	ctx := context.Background()
 	prefix := os.Getenv("ARTIMETA_WRITE_PREFIX")

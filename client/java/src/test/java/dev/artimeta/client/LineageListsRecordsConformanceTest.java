@@ -48,8 +48,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Conformance with Python for the newer RPCs: lineage, paged partitions, executions, ops, records. */
-class NewerConformanceTest {
+/** Conformance with Python for lineage, lists and records: lineage, paged partitions, executions, ops, records. */
+class LineageListsRecordsConformanceTest {
   static final String LINEAGE_NAME = "conformance/lineage ✓";
   static final long LINEAGE_FP = -42L;
   static final String SMALL_ARTIFACT_KEY = "small";
