@@ -16,14 +16,11 @@ import io.grpc.stub.StreamObserver;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Blob conformance with Python: the same bytes (tests/clients/conformance.py), digests checked both ways. */
-class BlobConformanceTest {
+class BlobConformanceTest extends LiveServerTest {
   static final String BLOB_KEY = "conformance/blob";
-  static ArtimetaClient client;
 
   static byte[] blob() {
     byte[] b = new byte[1_500_007];
@@ -38,20 +35,6 @@ class BlobConformanceTest {
         GetKeyRequest.newBuilder().setNamespace(ns).setKey(BLOB_KEY).build())).getEntry().getDigest();
     assertEquals(ArtimetaClient.digestOf(blob()), digest);
     assertArrayEquals(blob(), client.getBlob(ns, digest));
-  }
-
-  @BeforeAll
-  static void connect() {
-    String target = System.getenv("ARTIMETA_TARGET");
-    assumeTrue(target != null && !target.isEmpty(), "ARTIMETA_TARGET is not set: the conformance tests need a live server");
-    client = ArtimetaClient.connect(target);
-  }
-
-  @AfterAll
-  static void close() {
-    if (client != null) {
-      client.close();
-    }
   }
 
   @Test

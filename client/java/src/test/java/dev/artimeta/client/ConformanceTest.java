@@ -16,34 +16,18 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletionException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
  * Cross-language conformance against the live server the test harness started (ARTIMETA_TARGET).
  * Python writes, this reads; this writes, Python reads back (tests/clients/conformance.py).
  */
-class ConformanceTest {
+class ConformanceTest extends LiveServerTest {
   static final String DESCRIPTION = "conformance: héllo ✓ 𝄞 \"quoted\"\ttab";
   static final String TARGET = System.getenv("ARTIMETA_TARGET");
-  static ArtimetaClient client;
 
   static Map<String, String> labels(String writer) {
     return Map.of("team", "data-eng", "unicode", "ünï-ß", "writer", writer);
-  }
-
-  @BeforeAll
-  static void connect() {
-    assumeTrue(TARGET != null && !TARGET.isEmpty(), "ARTIMETA_TARGET is not set: the conformance tests need a live server");
-    client = ArtimetaClient.connect(TARGET);
-  }
-
-  @AfterAll
-  static void close() {
-    if (client != null) {
-      client.close();
-    }
   }
 
   @Test

@@ -39,12 +39,10 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Connection conformance with Python: the fixture of tests/clients/conformance.py, same formulas. */
-class ConnectionConformanceTest {
+class ConnectionConformanceTest extends LiveServerTest {
   static final String GRAPH_NAME = "conformance/graph ✓";
   static final long GRAPH_FP = -8070450532247928833L;
   static final String DOC_FORMAT = "application/x-conformance";
@@ -58,8 +56,6 @@ class ConnectionConformanceTest {
   static final long STORAGE_FP = 1234567890123456789L;
   static final int N_PARTITIONS = 10_000;
   static final long[] PAGE_FPS = {-3, -1, 0, 2, 5};
-
-  static ArtimetaClient client;
 
   static byte[] graphDoc() {
     byte[] doc = new byte[6000];
@@ -195,20 +191,6 @@ class ConnectionConformanceTest {
     }
     assertEquals(N_PARTITIONS, fromStorage.size());
     assertEquals(want, new HashSet<>(fromStorage));
-  }
-
-  @BeforeAll
-  static void connect() {
-    String target = System.getenv("ARTIMETA_TARGET");
-    assumeTrue(target != null && !target.isEmpty(), "ARTIMETA_TARGET is not set: the conformance tests need a live server");
-    client = ArtimetaClient.connect(target);
-  }
-
-  @AfterAll
-  static void close() {
-    if (client != null) {
-      client.close();
-    }
   }
 
   @Test

@@ -44,12 +44,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Conformance with Python for lineage, lists and records: lineage, paged partitions, executions, ops, records. */
-class LineageListsRecordsConformanceTest {
+class LineageListsRecordsConformanceTest extends LiveServerTest {
   static final String LINEAGE_NAME = "conformance/lineage ✓";
   static final long LINEAGE_FP = -42L;
   static final String SMALL_ARTIFACT_KEY = "small";
@@ -69,8 +67,6 @@ class LineageListsRecordsConformanceTest {
     RECORD_FILES.put("dir/b.bin", bin);
     RECORD_FILES.put("dir/ü.txt", "ünï ✓".getBytes(StandardCharsets.UTF_8));
   }
-
-  static ArtimetaClient client;
 
   /** Creates a namespace unless an earlier suite of this run already did. */
   static void ensureNamespace(ArtimetaClient c, String ns) {
@@ -151,20 +147,6 @@ class LineageListsRecordsConformanceTest {
 
   static <E extends ArtimetaException> void assertReason(Class<E> type, String reason, Runnable call) {
     assertEquals(reason, assertThrows(type, call::run).reason());
-  }
-
-  @BeforeAll
-  static void connect() {
-    String target = System.getenv("ARTIMETA_TARGET");
-    assumeTrue(target != null && !target.isEmpty(), "ARTIMETA_TARGET is not set: the conformance tests need a live server");
-    client = ArtimetaClient.connect(target);
-  }
-
-  @AfterAll
-  static void close() {
-    if (client != null) {
-      client.close();
-    }
   }
 
   @Test
