@@ -1,4 +1,4 @@
-"""redun's backend adapter, in redun's own virtualenv against this session's server: real
+"""redun's backend adapter, in redun's own virtualenv against the test run's server: real
 workflows (replay in a second process, a leaf change), the backend contract, and redun's own
 tests for tags, handles and scheduler caching with ArtimetaBackend substituted."""
 

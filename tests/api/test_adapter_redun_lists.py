@@ -1,5 +1,5 @@
 """redun runs made through ArtimetaBackend, as ListExecutions lists them (in redun's own
-virtualenv against this session's server)."""
+virtualenv against the test run's server)."""
 
 from __future__ import annotations
 

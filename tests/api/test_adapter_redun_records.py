@@ -1,5 +1,5 @@
 """redun's push/pull record format through ArtimetaBackend, in redun's own virtualenv against
-this session's server: SQLite -> artimeta -> a fresh SQLite repository, record for record, and
+the test run's server: SQLite -> artimeta -> a fresh SQLite repository, record for record, and
 the pulled repository replays from its cache."""
 
 from __future__ import annotations
