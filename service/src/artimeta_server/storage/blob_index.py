@@ -10,6 +10,7 @@ from artimeta_server.domain.blob_ports import KeyEntry, UploadRow
 from artimeta_server.domain.digests import Digest
 from artimeta_server.storage.blob_refs import BLOB_REFERENCES, BlobReference
 from artimeta_server.storage.postgres import Database
+from artimeta_server.storage.sql import given
 
 
 def _arrays(digests: list[Digest]) -> tuple[list[str], list[int]]:
@@ -191,17 +192,16 @@ class PostgresBlobIndex:
         return status.endswith(" 1")
 
     async def list_keys(self, namespace_id: int, prefix: str, after: str | None, limit: int) -> list[KeyEntry]:
+        args: list[object] = [namespace_id, prefix, limit]
+        bounds = given(args, ("key > {}", None if after is None else (after,)))
         async with self._db.connection() as conn:
             rows = await conn.fetch(
-                """
+                f"""
                 SELECT key, hash, size, update_time FROM blob_keys
-                WHERE namespace_id = $1 AND starts_with(key, $2) AND ($3::text IS NULL OR key > $3)
-                ORDER BY key LIMIT $4
+                WHERE namespace_id = $1 AND starts_with(key, $2){bounds}
+                ORDER BY key LIMIT $3
                 """,
-                namespace_id,
-                prefix,
-                after,
-                limit,
+                *args,
             )
         return [_key(r) for r in rows]
 

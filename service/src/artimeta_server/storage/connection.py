@@ -25,6 +25,7 @@ from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import Aborted, AlreadyExists, NotFound
 from artimeta_server.domain.lineage import EdgeKind, GraphLineage, LineageArtifact, LineageEdge, LineageProducer
 from artimeta_server.storage.postgres import Database
+from artimeta_server.storage.sql import given
 
 _GRAPH_COLS = "name, fingerprint, 0::bigint AS snapshot_id, 0::bigint AS graph_fingerprint, document, document_hash, document_size, document_format, code_refs, create_time"
 _SNAPSHOT_COLS = "name, fingerprint, snapshot_id, graph_fingerprint, document, document_hash, document_size, document_format, code_refs, create_time"
@@ -601,64 +602,61 @@ class PostgresConnection:
     async def list_graphs(
         self, namespace_id: int, name: str | None, after: tuple[str, int] | None, limit: int
     ) -> list[StoredRecord]:
+        args: list[object] = [namespace_id, limit]
+        filters = given(
+            args,
+            ("name = {}", None if name is None else (name,)),
+            ("(name, fingerprint) > ({}, {}::bigint)", after),
+        )
         async with self._db.connection() as conn:
             rows = await conn.fetch(
-                f"SELECT {_LIST_GRAPH_COLS} FROM arti_graphs WHERE namespace_id = $1"
-                " AND ($2::text IS NULL OR name = $2)"
-                " AND ($3::text IS NULL OR (name, fingerprint) > ($3, $4::bigint))"
-                " ORDER BY name, fingerprint LIMIT $5",
-                namespace_id,
-                name,
-                None if after is None else after[0],
-                None if after is None else after[1],
-                limit,
+                f"SELECT {_LIST_GRAPH_COLS} FROM arti_graphs WHERE namespace_id = $1{filters}"
+                " ORDER BY name, fingerprint LIMIT $2",
+                *args,
             )
         return [_record(r) for r in rows]
 
     async def list_snapshots(
         self, namespace_id: int, name: str, before_seq: int | None, limit: int
     ) -> list[tuple[int, StoredRecord]]:
+        args: list[object] = [namespace_id, name, limit]
+        bounds = given(args, ("seq < {}", None if before_seq is None else (before_seq,)))
         async with self._db.connection() as conn:
             rows = await conn.fetch(
-                f"SELECT {_LIST_SNAPSHOT_COLS} FROM arti_snapshots WHERE namespace_id = $1 AND name = $2"
-                " AND ($3::bigint IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4",
-                namespace_id,
-                name,
-                before_seq,
-                limit,
+                f"SELECT {_LIST_SNAPSHOT_COLS} FROM arti_snapshots WHERE namespace_id = $1 AND name = $2{bounds}"
+                " ORDER BY seq DESC LIMIT $3",
+                *args,
             )
         return [(r["seq"], _record(r)) for r in rows]
 
     async def list_tags(
         self, namespace_id: int, name: str | None, after: tuple[str, str] | None, limit: int
     ) -> list[TagRecord]:
+        args: list[object] = [namespace_id, limit]
+        filters = given(
+            args,
+            ("name = {}", None if name is None else (name,)),
+            ("(name, tag) > ({}, {})", after),
+        )
         async with self._db.connection() as conn:
             rows = await conn.fetch(
-                f"SELECT {_TAG_COLS} FROM arti_snapshot_tags WHERE namespace_id = $1"
-                " AND ($2::text IS NULL OR name = $2)"
-                " AND ($3::text IS NULL OR (name, tag) > ($3, $4::text))"
-                " ORDER BY name, tag LIMIT $5",
-                namespace_id,
-                name,
-                None if after is None else after[0],
-                None if after is None else after[1],
-                limit,
+                f"SELECT {_TAG_COLS} FROM arti_snapshot_tags WHERE namespace_id = $1{filters}"
+                " ORDER BY name, tag LIMIT $2",
+                *args,
             )
         return [_tag(r) for r in rows]
 
     async def tag_history(
         self, namespace_id: int, name: str, tag: str, before_seq: int | None, limit: int
     ) -> list[TagMove]:
+        args: list[object] = [namespace_id, name, tag, limit]
+        bounds = given(args, ("seq < {}", None if before_seq is None else (before_seq,)))
         async with self._db.connection() as conn:
             rows = await conn.fetch(
                 "SELECT seq, name, tag, from_snapshot_fingerprint, to_snapshot_fingerprint, actor, move_time"
-                " FROM arti_snapshot_tag_moves WHERE namespace_id = $1 AND name = $2 AND tag = $3"
-                " AND ($4::bigint IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5",
-                namespace_id,
-                name,
-                tag,
-                before_seq,
-                limit,
+                f" FROM arti_snapshot_tag_moves WHERE namespace_id = $1 AND name = $2 AND tag = $3{bounds}"
+                " ORDER BY seq DESC LIMIT $4",
+                *args,
             )
         return [TagMove(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 

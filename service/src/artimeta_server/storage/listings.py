@@ -9,31 +9,29 @@ from datetime import datetime
 from artimeta_server.domain.listing_ports import ExecutionSummary, OpSummary
 from artimeta_server.storage.opstore import version_from_row
 from artimeta_server.storage.postgres import Database
+from artimeta_server.storage.sql import given
 
-# Bounds are spelled out only when present (no "$n IS NULL OR ..."), so even a generic plan has
-# them as index conditions and a deep page costs what the first does.
+# Bounds are written only when present (storage.sql.given), so a deep page costs what the first does.
 _EXECUTIONS = """
 SELECT e.id, e.args, e.create_time, e.updated_time, e.job_id,
        j.task_hash, j.start_time, j.end_time, j.status,
        (SELECT c.task_name FROM cache_call_nodes c
          WHERE c.namespace_id = e.namespace_id AND c.task_hash = j.task_hash LIMIT 1) AS task_name,
        n.jobs, n.cached
-  FROM (SELECT * FROM cache_executions WHERE namespace_id = $1 {after}
+  FROM (SELECT * FROM cache_executions WHERE namespace_id = $1{after}
          ORDER BY create_time DESC, id DESC LIMIT $2) e
   LEFT JOIN cache_jobs j ON j.namespace_id = e.namespace_id AND j.id = e.job_id
   CROSS JOIN LATERAL (SELECT count(*) AS jobs, count(*) FILTER (WHERE x.cached) AS cached FROM cache_jobs x
                        WHERE x.namespace_id = e.namespace_id AND x.execution_id = e.id) n
  ORDER BY e.create_time DESC, e.id DESC
 """
-_EXECUTIONS_FIRST = _EXECUTIONS.format(after="")
-_EXECUTIONS_AFTER = _EXECUTIONS.format(after="AND (create_time, id) < ($3, $4)")
 
 # Names in byte order (COLLATE "C"): the same order in every database locale, and the names with
 # a prefix are one range of the index.
 _OPS = """
 SELECT o.name, n.versions, l.major_hash, l.minor_hash, l.patch_hash, l.creation_time,
        l.major_number, l.minor_number, l.patch_number
-  FROM (SELECT id, name FROM opstore_ops WHERE namespace_id = $1 {bounds}
+  FROM (SELECT id, name FROM opstore_ops WHERE namespace_id = $1{bounds}
          ORDER BY name COLLATE "C" LIMIT $2) o
   CROSS JOIN LATERAL (SELECT count(*) AS versions FROM opstore_versions v
                        WHERE v.namespace_id = $1 AND v.op_id = o.id) n
@@ -60,11 +58,10 @@ class PostgresListings:
         self._db = db
 
     async def executions(self, ns: int, after: tuple[datetime, str] | None, limit: int) -> list[ExecutionSummary]:
+        args: list[object] = [ns, limit]
+        bounds = given(args, ("(create_time, id) < ({}, {})", after))
         async with self._db.connection() as conn:
-            if after is None:
-                rows = await conn.fetch(_EXECUTIONS_FIRST, ns, limit)
-            else:
-                rows = await conn.fetch(_EXECUTIONS_AFTER, ns, limit, after[0], after[1])
+            rows = await conn.fetch(_EXECUTIONS.format(after=bounds), *args)
         return [
             ExecutionSummary(
                 id=r["id"],
@@ -84,14 +81,16 @@ class PostgresListings:
         ]
 
     async def ops(self, ns: int, prefix: str, after: str | None, limit: int) -> list[OpSummary]:
-        bounds: list[str] = []
+        end = prefix_end(prefix)
         args: list[object] = [ns, limit]
-        for op, value in ((">=", prefix or None), ("<", prefix_end(prefix)), (">", after)):
-            if value is not None:
-                args.append(value)
-                bounds.append(f'AND name COLLATE "C" {op} ${len(args)}')
+        bounds = given(
+            args,
+            ('name COLLATE "C" >= {}', (prefix,) if prefix else None),
+            ('name COLLATE "C" < {}', None if end is None else (end,)),
+            ('name COLLATE "C" > {}', None if after is None else (after,)),
+        )
         async with self._db.connection() as conn:
-            rows = await conn.fetch(_OPS.format(bounds=" ".join(bounds)), *args)
+            rows = await conn.fetch(_OPS.format(bounds=bounds), *args)
         return [
             OpSummary(
                 name=r["name"],

@@ -10,6 +10,7 @@ import asyncpg
 from artimeta_server.domain.errors import AlreadyExists, NotFound
 from artimeta_server.domain.models import Namespace
 from artimeta_server.storage.postgres import Database
+from artimeta_server.storage.sql import given
 
 _COLUMNS = "id, name, description, labels, create_time"
 
@@ -54,11 +55,11 @@ class PostgresNamespaces:
         return _row(row)
 
     async def page(self, after: str | None, limit: int) -> list[Namespace]:
+        args: list[object] = [limit]
+        bounds = given(args, ("name > {}", None if after is None else (after,)))
         async with self._db.connection() as conn:
             rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM namespaces WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2",
-                after,
-                limit,
+                f"SELECT {_COLUMNS} FROM namespaces WHERE true{bounds} ORDER BY name LIMIT $1", *args
             )
         return [_row(r) for r in rows]
 

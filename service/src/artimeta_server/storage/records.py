@@ -9,6 +9,7 @@ import asyncpg
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.records import Entry, Record, Relation
 from artimeta_server.storage.postgres import Database
+from artimeta_server.storage.sql import given
 
 _RECORD = "uuid, metadata, file_count, total_size, create_time, update_time"
 
@@ -130,19 +131,16 @@ class PostgresRecords:
     async def page(
         self, namespace_id: int, prefix: str, metadata: dict[str, str], after: str | None, limit: int
     ) -> list[Record]:
+        args: list[object] = [namespace_id, prefix, json.dumps(metadata), limit]
+        bounds = given(args, ("uuid > {}", None if after is None else (after,)))
         async with self._db.connection() as conn:
             rows = await conn.fetch(
                 f"""
                 SELECT {_RECORD} FROM records
-                WHERE namespace_id = $1 AND starts_with(uuid, $2) AND metadata @> $3::jsonb
-                  AND ($4::text IS NULL OR uuid > $4)
-                ORDER BY uuid LIMIT $5
+                WHERE namespace_id = $1 AND starts_with(uuid, $2) AND metadata @> $3::jsonb{bounds}
+                ORDER BY uuid LIMIT $4
                 """,
-                namespace_id,
-                prefix,
-                json.dumps(metadata),
-                after,
-                limit,
+                *args,
             )
             rels = await conn.fetch(
                 "SELECT uuid, related_uuid, name FROM record_relations WHERE namespace_id = $1 AND uuid = ANY($2) "

@@ -10,6 +10,7 @@ import asyncpg
 
 from artimeta_server.domain.tag_models import TagRow, TagWrite
 from artimeta_server.storage.postgres import Database
+from artimeta_server.storage.sql import given
 
 _ROW = """t.tag_hash, t.seq, t.entity_type, t.entity_id, t.key, t.value_json, t.is_current, t.create_time,
   ARRAY(SELECT parent_hash FROM tag_edits e WHERE e.namespace_id = t.namespace_id AND e.child_hash = t.tag_hash
@@ -140,17 +141,17 @@ class PostgresTags:
     async def search(
         self, ns: int, key: str, value_json: str | None, entity_type: str | None, after_seq: int | None, limit: int
     ) -> list[TagRow]:
+        args: list[object] = [ns, key, limit]
+        filters = given(
+            args,
+            ("t.value = {}::jsonb", None if value_json is None else (value_json,)),
+            ("t.entity_type = {}", None if entity_type is None else (entity_type,)),
+            ("t.seq > {}", None if after_seq is None else (after_seq,)),
+        )
         async with self._db.connection() as conn:
             rows = await conn.fetch(
-                f"""SELECT {_ROW} FROM tags t WHERE t.namespace_id = $1 AND t.key = $2 AND t.is_current
-                      AND ($3::text IS NULL OR t.value = $3::jsonb) AND ($4::text IS NULL OR t.entity_type = $4)
-                      AND ($5::bigint IS NULL OR t.seq > $5)
-                    ORDER BY t.seq LIMIT $6""",
-                ns,
-                key,
-                value_json,
-                entity_type,
-                after_seq,
-                limit,
+                f"""SELECT {_ROW} FROM tags t WHERE t.namespace_id = $1 AND t.key = $2 AND t.is_current{filters}
+                    ORDER BY t.seq LIMIT $3""",
+                *args,
             )
         return [_row(r) for r in rows]
