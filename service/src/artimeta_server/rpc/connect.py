@@ -6,8 +6,8 @@ wrapped by the very interceptors the gRPC server runs (errors, and whatever else
 installs, such as auth), so the same code answers both transports; a status a handler aborts with
 leaves as the matching Connect code with the same google.rpc.Status details (ErrorInfo reason).
 
-An interceptor is asked once per method here (grpc.aio asks once per call): interceptors must
-decide per call inside the handlers they return, which is also what lets them cache per method.
+Each method's handler is wrapped once (rpc/interceptor.wrap_all, as the gRPC server's are):
+interceptors decide per call inside the handlers they return.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -30,6 +30,7 @@ from google.rpc import status_pb2
 from protobuf.wkt import Any as WireAny
 
 from artimeta_server.rpc.errors import DETAILS_KEY, Translate, report
+from artimeta_server.rpc.interceptor import WrappingInterceptor, wrap_all
 
 AddToServer = Callable[[Any], None]
 MethodHandlers = dict[str, "grpc.RpcMethodHandler[Any, Any]"]
@@ -211,41 +212,16 @@ def _application_class(service: str) -> Callable[..., ConnectASGIApplication[Any
     return cls
 
 
-class _CallDetails:
-    def __init__(self, method: str) -> None:
-        self.method = method
-        self.invocation_metadata: tuple[tuple[str, str], ...] = ()
-
-
-async def intercepted(
-    service: str, handlers: MethodHandlers, interceptors: Sequence[grpc.aio.ServerInterceptor]
-) -> MethodHandlers:
+def intercepted(service: str, handlers: MethodHandlers, interceptors: Sequence[WrappingInterceptor]) -> MethodHandlers:
     """The handlers as the gRPC server runs them: wrapped by its interceptors, outermost first."""
-    out: MethodHandlers = {}
-    for name, handler in handlers.items():
-        details = _CallDetails(f"/{service}/{name}")
-
-        async def innermost(_: Any, h: Any = handler) -> Any:
-            return h
-
-        chain: Callable[[Any], Awaitable[Any]] = innermost
-        for interceptor in reversed(interceptors):
-
-            async def step(d: Any, i: grpc.aio.ServerInterceptor = interceptor, nxt: Any = chain) -> Any:
-                return await i.intercept_service(nxt, d)
-
-            chain = step
-        wrapped = await chain(details)
-        if wrapped is not None:
-            out[name] = wrapped
-    return out
+    return {name: wrap_all(interceptors, handler, f"/{service}/{name}") for name, handler in handlers.items()}
 
 
 async def applications(
     servicers: Iterable[tuple[str, AddToServer]],
     translate: Translate | None,
     *,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    interceptors: Sequence[WrappingInterceptor] = (),
     read_max_bytes: int,
 ) -> dict[str, ConnectASGIApplication[Any]]:
     """One Connect ASGI application per service of the servicer table, under each of its methods'
@@ -255,7 +231,7 @@ async def applications(
     apps: dict[str, ConnectASGIApplication[Any]] = {}
     for _, add in servicers:
         for service, raw in method_handlers(add).items():
-            handlers = await intercepted(service, raw, interceptors)
+            handlers = intercepted(service, raw, interceptors)
             app = _application_class(service)(
                 _Bridge(service, handlers, translate), read_max_bytes=read_max_bytes, codecs=codecs
             )
