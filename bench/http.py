@@ -27,8 +27,8 @@ import sys
 import time
 from typing import Any
 
-from bench.ceilings import new_stack
-from bench.workers import CONCURRENCY, LOADERS, SECONDS, WARMUP_S, _drive, _stop, _wait_ready
+from bench.ceilings import new_stack, stop
+from bench.workers import CONCURRENCY, LOADERS, SECONDS, WARMUP_S, _drive, _wait_ready
 
 PARTITIONS = 100_000
 
@@ -279,7 +279,7 @@ def main() -> dict[str, Any]:
             _wait_http(f"http://127.0.0.1:{port}/", ceiling)
             result["ceiling_bare_uvicorn_json"] = _drive_http(f"http://127.0.0.1:{port}", "/x", b"{}")
         finally:
-            _stop(ceiling)
+            stop(ceiling)
 
         grpc_port, http_port = free_port(), free_port()
         env = {
@@ -356,7 +356,7 @@ def main() -> dict[str, Any]:
                 ),
             }
         finally:
-            _stop(server)
+            stop(server)
     finally:
         stack.remove()
     return result

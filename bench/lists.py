@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2
 import artimeta
 from artimeta.v1 import cache_pb2, namespace_pb2, opstore_pb2
 from artimeta_server.domain.pagination import encode_token
-from artimeta_server.storage.listings import _EXECUTIONS_FIRST, _OPS
+from artimeta_server.storage.listings import _EXECUTIONS, _OPS
 from bench.ceilings import HEALTH_CHECK, artimeta_server, echo_server, load, local_stack, ratio
 
 EXECUTIONS = 100_000
@@ -116,7 +116,7 @@ def main() -> dict[str, Any]:
         dsn = stack.env()["ARTIMETA_DATABASE_URL"]
         asyncio.run(_fill(dsn, "bench"))
         ns = asyncio.run(_namespace_id(dsn, "bench"))
-        sql_executions = asyncio.run(_sql_rate(dsn, _EXECUTIONS_FIRST, ns, PAGE))
+        sql_executions = asyncio.run(_sql_rate(dsn, _EXECUTIONS.format(after=""), ns, PAGE))
         sql_ops = asyncio.run(_sql_rate(dsn, _OPS.format(bounds=""), ns, PAGE))
         middle = EXECUTIONS // 2
         middle_time = T0 + timedelta(seconds=middle)
