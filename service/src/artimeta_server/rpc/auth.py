@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 
 from artimeta_server.domain.auth import Principal, Tokens
-from artimeta_server.domain.errors import DomainError
+from artimeta_server.domain.errors import DomainError, InvalidArgument
 from artimeta_server.rpc import access, errors
 from artimeta_server.rpc.context import current_call
 from artimeta_server.rpc.interceptor import WrappingInterceptor, rebuild
@@ -49,7 +49,8 @@ class AuthInterceptor(WrappingInterceptor):
 
     async def _check(self, request: Any, context: Context, rule: access.Rule) -> None:
         principal = await self._principal(context)
-        principal.require(access.namespace_of(request, rule.field), rule.role)
+        if not rule.signed_in:
+            principal.require(access.namespace_of(request, rule.field), rule.role_for(request))
 
     def _wrap(
         self, h: grpc.RpcMethodHandler[Any, Any], method: str, rule: access.Rule
@@ -80,11 +81,26 @@ class AuthInterceptor(WrappingInterceptor):
             return call
 
         def stream_in(fn: Callable[..., Any]) -> Callable[..., Any]:
-            # The namespace arrives with the messages: each one that names a namespace is checked.
+            # The namespace arrives with the messages: the first one's is checked and binds the
+            # stream (clients send it once); a later message may repeat it, never name another.
             def guarded(requests: AsyncIterator[Any], principal: Principal) -> AsyncIterator[Any]:
                 async def it() -> AsyncIterator[Any]:
+                    bound: str | None = None
+                    first = True
                     async for message in requests:
-                        principal.require(access.namespace_of(message, rule.field), rule.role)
+                        namespace = access.namespace_of(message, rule.field)
+                        if first:
+                            first = False
+                            bound = namespace
+                            if not rule.signed_in:
+                                principal.require(namespace or None, rule.role_for(message))
+                        elif namespace and namespace != bound:
+                            # The same refusal the servicer gives with auth off: a malformed stream.
+                            raise InvalidArgument(
+                                f"the stream is bound to namespace {bound!r}, a later message names {namespace!r}",
+                                reason="NAMESPACE_MISMATCH",
+                                metadata={"field": rule.field or "", "namespace": bound or ""},
+                            )
                         yield message
 
                 return it()
