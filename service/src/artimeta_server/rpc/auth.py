@@ -27,6 +27,16 @@ def bearer(context: Context) -> str:
     return ""
 
 
+def peer_host(peer: str) -> str:
+    """The address part of a gRPC peer string ("ipv4:10.0.0.7:51234", "ipv6:[::1]:5000"), the key
+    of the failed-authentication budget: one per client host, whatever its source ports."""
+    kind, sep, rest = peer.partition(":")
+    if not sep or kind not in {"ipv4", "ipv6"}:
+        return peer
+    host, sep, port = rest.rpartition(":")
+    return host.strip("[]") if sep and port.isdigit() else rest
+
+
 class AuthInterceptor(WrappingInterceptor):
     def __init__(self, tokens: Tokens, open_services: frozenset[str]) -> None:
         super().__init__()
@@ -41,7 +51,7 @@ class AuthInterceptor(WrappingInterceptor):
         return self._wrap(handler, method, rule)
 
     async def _principal(self, context: Context) -> Principal:
-        principal = await self._tokens.authenticate(bearer(context))
+        principal = await self._tokens.authenticate(bearer(context), peer_host(context.peer() or ""))
         call = current_call.get()
         if call is not None:
             call["subject"] = principal.subject

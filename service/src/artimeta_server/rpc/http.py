@@ -81,7 +81,7 @@ async def _unimplemented(path: str, send: Send) -> None:
 def site(
     methods: Mapping[str, ASGIApp],
     is_serving: Callable[[str], bool | None],
-    info: Callable[[str], Awaitable[dict[str, Any]]],
+    info: Callable[[str, str], Awaitable[dict[str, Any]]],
 ) -> Router:
     async def healthz(request: Request) -> Response:
         # ?service=artimeta.v1.NamespaceService mirrors grpc.health.v1 Check; 503 lets probes act on it.
@@ -97,7 +97,10 @@ def site(
 
     async def server_info(request: Request) -> Response:
         # The figures are for token holders when auth is on (the caller decides from the header).
-        return JSONResponse(await info(request.headers.get("authorization", "")), headers={"cache-control": "no-store"})
+        peer = request.client.host if request.client else ""
+        return JSONResponse(
+            await info(request.headers.get("authorization", ""), peer), headers={"cache-control": "no-store"}
+        )
 
     async def console(request: Request) -> Response:
         # Every console URL answers with the same page; the page's router draws the view, so deep
