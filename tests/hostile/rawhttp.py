@@ -31,27 +31,33 @@ async def request(
 ) -> Reply:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     try:
-        head = {"host": f"127.0.0.1:{port}", "connection": "close", "content-length": str(len(body))}
+        # Kept alive: the answer is read by its length, so a server that answers before reading
+        # the whole body (an early refusal) is not mistaken for a reset connection.
+        head = {"host": f"127.0.0.1:{port}", "content-length": str(len(body))}
         head.update({k.lower(): v for k, v in (headers or {}).items()})
         lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in head.items()), "", ""]
         writer.write("\r\n".join(lines).encode() + body)
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(-1), timeout)
+        top = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout))[:-4]
+        first, *header_lines = top.decode("latin-1").split("\r\n")
+        got = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+        if "content-length" in got:
+            rest = await asyncio.wait_for(reader.readexactly(int(got["content-length"])), timeout)
+        else:
+            rest = await asyncio.wait_for(_read_chunked(reader), timeout)
     finally:
         writer.close()
-    top, _, rest = raw.partition(b"\r\n\r\n")
-    first, *header_lines = top.decode("latin-1").split("\r\n")
-    got = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
-    if got.get("transfer-encoding") == "chunked":
-        out, data = b"", rest
-        while data:
-            size_text, _, data = data.partition(b"\r\n")
-            size = int(size_text, 16)
-            if size == 0:
-                break
-            out, data = out + data[:size], data[size + 2 :]
-        rest = out
     return Reply(int(first.split()[1]), got, rest)
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    out = b""
+    while True:
+        size = int((await reader.readline()).strip() or b"0", 16)
+        if size == 0:
+            await reader.readline()
+            return out
+        out += await reader.readexactly(size)
+        await reader.readline()
 
 
 async def connect_call(

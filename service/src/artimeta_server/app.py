@@ -42,12 +42,13 @@ from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
 from artimeta_server.domain.tags import Tags
-from artimeta_server.rpc import connect, http
+from artimeta_server.rpc import access, connect, http
 from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.cache import CacheServicer
 from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
+from artimeta_server.rpc.http_limits import HttpLimits
 from artimeta_server.rpc.interceptor import PrewrappingServer, WrappingInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
 from artimeta_server.rpc.observe import ObserveInterceptor
@@ -306,10 +307,24 @@ class Server:
             interceptors=self._interceptors(),
             read_max_bytes=self.settings.max_message_bytes,
         )
-        site = http.site(methods, self._is_serving, self._info)
         s = self.settings
+        auth_on = s.auth != "disabled"
+        site = http.site(
+            methods,
+            self._is_serving,
+            self._info,
+            authenticate=self.domain.tokens.authenticate if auth_on else None,
+            is_open=lambda path: access.rule_for(path).open or path.lstrip("/").partition("/")[0] in s.open_services,
+        )
         tls = None if s.plaintext else http.ReloadingTLS(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
-        return http.HttpServer(site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls)
+        limits = HttpLimits(
+            max_connections=s.http_max_connections,
+            header_timeout_s=s.http_header_timeout_s,
+            body_timeout_s=s.http_body_timeout_s,
+            max_header_bytes=s.http_max_header_bytes,
+            keepalive_s=s.http_keepalive_s,
+        )
+        return http.HttpServer(site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls, limits=limits)
 
     def _is_serving(self, service: str) -> bool | None:
         if service and service not in self._service_names:

@@ -22,6 +22,12 @@ class Settings:
     listen: str = "127.0.0.1:50051"
     # Connect/gRPC-Web + health + console; empty turns the HTTP port off.
     http_listen: str = ""
+    # What one HTTP client may hold (rpc/http_limits.py).
+    http_max_connections: int = 1024
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 120.0
+    http_max_header_bytes: int = 64 * 1024
+    http_keepalive_s: float = 15.0
     database_url: str = "postgresql://postgres@127.0.0.1:5432/artimeta"
     db_pool_min: int = 2
     db_pool_max: int = 16
@@ -112,6 +118,10 @@ class Settings:
                     "ARTIMETA_S3_PUBLIC_ENDPOINT must be host[:port] or http(s)://host[:port], "
                     f"not {self.s3_public_endpoint!r}"
                 )
+        if self.http_max_connections < 1 or self.http_max_header_bytes < 1024:
+            raise ConfigError("ARTIMETA_HTTP_MAX_CONNECTIONS must be >= 1 and ARTIMETA_HTTP_MAX_HEADER_BYTES >= 1024")
+        if min(self.http_header_timeout_s, self.http_body_timeout_s, self.http_keepalive_s) <= 0:
+            raise ConfigError("ARTIMETA_HTTP_HEADER_TIMEOUT_S, _BODY_TIMEOUT_S and _KEEPALIVE_S must be > 0")
         if self.blob_threads < 1:
             raise ConfigError("ARTIMETA_BLOB_THREADS must be at least 1")
         if self.auth not in AUTH_MODES:
