@@ -161,8 +161,10 @@ async def test_bad_token_flood_is_bounded_and_valid_callers_are_served(
 
     lookups = counting.lookups - before
     # 300 distinct bad tokens from one address: the budget's burst, what refilled meanwhile, and
-    # the calls already past the check when the budget ran out (at most the 30 concurrent ones).
-    assert lookups <= BURST + 2.0 * took + 30 + 1, (lookups, took)
+    # the calls already past the check when the budget ran out (at most the 30 concurrent ones),
+    # with slack for a loaded machine; without the budget it is 300.
+    assert lookups <= BURST + 2.0 * took + 30 + 10, (lookups, took)
+    assert lookups < 100, lookups
     assert statuses["RESOURCE_EXHAUSTED"] >= 300 - lookups
     assert statuses["UNAUTHENTICATED"] == lookups
     assert limited_details, "a rate-limited call carries its google.rpc.Status"
