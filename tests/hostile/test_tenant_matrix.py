@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import importlib
+import json
 import pkgutil
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -42,6 +43,7 @@ from artimeta.v1 import blobs_pb2, blobs_pb2_grpc, digest_pb2, records_pb2, reco
 from artimeta_server.app import Server
 from artimeta_server.domain.auth import Role
 from tests.conftest import unique_name
+from tests.hostile import rawhttp
 from tests.hostile.conftest import make_namespace, mint
 
 
@@ -401,6 +403,51 @@ async def test_upload_stream_is_bound_to_its_first_namespace(auth_target: str, t
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await _upload(auth_target, tok[a, Role.ADMIN], [blobs_pb2.UploadRequest(namespace=b, digest=d, data=data)])
     assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def _envelopes(*messages: blobs_pb2.UploadRequest) -> bytes:
+    out = b""
+    for m in messages:
+        data = m.SerializeToString()
+        out += b"\0" + len(data).to_bytes(4, "big") + data
+    return out
+
+
+def _frames(body: bytes) -> list[tuple[int, bytes]]:
+    frames = []
+    while body:
+        flags, size = body[0], int.from_bytes(body[1:5], "big")
+        frames.append((flags, body[5 : 5 + size]))
+        body = body[5 + size :]
+    return frames
+
+
+async def test_upload_over_connect_is_bound_the_same_way(auth_server: Server, tenants: Tenants) -> None:
+    """The HTTP port runs the same guard around the same handler: a namespace writer uploads over
+    Connect client streaming; a later message naming another namespace is refused."""
+    a, b, tok = tenants.a, tenants.b, tenants.tokens
+    data = b"over connect " * 500
+    d = _digest(data)
+    headers = {"content-type": "application/connect+proto", "authorization": f"Bearer {tok[a, Role.WRITER]}"}
+    path = "/artimeta.v1.BlobService/Upload"
+    good = _envelopes(
+        blobs_pb2.UploadRequest(namespace=a, digest=d, data=data[:100]), blobs_pb2.UploadRequest(data=data[100:])
+    )
+    reply = await rawhttp.request(auth_server.http_port, "POST", path, headers=headers, body=good)
+    frames = _frames(reply.body)
+    assert reply.status == 200 and frames[0][0] == 0, reply.body
+    assert blobs_pb2.UploadResponse.FromString(frames[0][1]).digest.hash == d.hash
+    bad = _envelopes(
+        blobs_pb2.UploadRequest(namespace=a, digest=_digest(b"x" * 10), data=b"x" * 5),
+        blobs_pb2.UploadRequest(namespace=b, data=b"x" * 5),
+    )
+    reply = await rawhttp.request(auth_server.http_port, "POST", path, headers=headers, body=bad)
+    end = [json.loads(f) for flags, f in _frames(reply.body) if flags & 0x02]
+    assert end and end[0]["error"]["code"] == "invalid_argument", reply.body
+    reader = {**headers, "authorization": f"Bearer {tok[a, Role.READER]}"}
+    reply = await rawhttp.request(auth_server.http_port, "POST", path, headers=reader, body=good)
+    end = [json.loads(f) for flags, f in _frames(reply.body) if flags & 0x02]
+    assert end and end[0]["error"]["code"] == "permission_denied", reply.body
 
 
 def test_matrix_report() -> None:
