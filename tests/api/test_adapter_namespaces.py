@@ -79,6 +79,25 @@ USE = {
         result = storage.contains("a1b2c3d4e5f6")
     """,
 }
+# What a second process reads back, where it differs from writing again.
+READ = {
+    "chariots": """
+        from artimeta.adapters.chariots import ArtimetaOpStoreClient
+        store = ArtimetaOpStoreClient(target=target, namespace=namespace, token=token)
+        result = store.post("/v1/get_all_versions_of_op", {"desired_op_name": "train"})["all_versions"]
+    """,
+    "statisfactory": """
+        from urllib.parse import urlparse
+        from artimeta.adapters.statisfactory import ArtimetaBackend
+        result = ArtimetaBackend(target=target, token=token).get(
+            fragment=urlparse(f"artimeta://{namespace}/models/latest.pkl")
+        ).decode()
+    """,
+    "redun-values": """
+        from artimeta.adapters.redun import ArtimetaValueStore
+        result = ArtimetaValueStore(target=target, namespace=namespace, token=token).get("ab" * 20)[0].decode()
+    """,
+}
 VENV = {"redun-backend": "redun", "redun-values": "redun", "arti": "arti", "machinable": "machinable"}
 
 WRAPPER = """
@@ -106,10 +125,16 @@ def python_for(system: str) -> str:
     return str(path)
 
 
-async def run_use(system: str, target: str, namespace: str, token: str = "", *, cwd: Path) -> dict[str, Any]:
+async def run_use(
+    system: str, target: str, namespace: str, token: str = "", *, cwd: Path, read: bool = False
+) -> dict[str, Any]:
     # A file, not `-c`: redun hashes its tasks' source.
     script = cwd / f"use_{system.replace('-', '_')}_{uuid.uuid4().hex[:8]}.py"
-    script.write_text(WRAPPER.format(body=textwrap.indent(textwrap.dedent(USE[system]).strip(), "    ")))
+    script.write_text(
+        WRAPPER.format(
+            body=textwrap.indent(textwrap.dedent((READ if read and system in READ else USE)[system]).strip(), "    ")
+        )
+    )
     proc = await asyncio.create_subprocess_exec(
         python_for(system),
         str(script),
@@ -160,7 +185,7 @@ async def test_each_adapter_creates_its_namespace_on_first_use(
         assert seen["ok"], seen
         assert (await aclient.get_namespace(name)).name == name
         # A second process on the namespace the first created sees what it wrote.
-        again = await run_use(system, target, name, cwd=tmp_path)
+        again = await run_use(system, target, name, cwd=tmp_path, read=True)
         assert again == seen
     finally:
         await aclient.delete_namespace(name, allow_missing=True)
