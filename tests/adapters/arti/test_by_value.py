@@ -31,6 +31,7 @@ again = GraphSnapshot.from_tag("local", "reviewed", connectable=backend)
 print(json.dumps({
     "producer_class": type(graph.artifacts.y.producer_output.producer).__qualname__,
     "artifact_class": type(graph.artifacts.y).__qualname__,
+    "output_view": type(type(graph.artifacts.y.producer_output.producer)._outputs_[0]).__qualname__,
     "graph_fingerprint": graph.fingerprint.key,
     "rebuilt_fingerprint": rebuilt.fingerprint.key,
     "reviewed_fingerprint": again.fingerprint.key,
@@ -48,14 +49,19 @@ def test_a_graph_whose_producer_is_defined_in_a_function_is_rebuilt_by_another_p
     from arti.formats.json import JSON
     from arti.storage.local import LocalFile
     from arti.types import Int64
+    from arti.views.python import PythonBuiltin
 
     class Count(Artifact):  # no other process can import a class defined here
         type: Int64 = Int64()
         format: JSON = JSON()
         storage: LocalFile = LocalFile()
 
+    class Exact(PythonBuiltin):  # a view of its own (priority -1: chosen only when named)
+        python_type = int
+        priority = -1
+
     @producer()
-    def plus1(x: int) -> Annotated[int, Count]:
+    def plus1(x: int) -> Annotated[int, Count, Exact]:
         import os
 
         with open(os.environ["ARTI_BUILD_LOG"], "a") as f:
@@ -83,6 +89,7 @@ def test_a_graph_whose_producer_is_defined_in_a_function_is_rebuilt_by_another_p
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["producer_class"] == "plus1" and seen["artifact_class"].endswith("<locals>.Count")
+    assert seen["output_view"].endswith("<locals>.Exact")
     assert seen["graph_fingerprint"] == g.fingerprint.key
     assert seen["rebuilt_fingerprint"] == seen["reviewed_fingerprint"] == snap.fingerprint.key
     assert seen["value"] == 42

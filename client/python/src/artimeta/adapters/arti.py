@@ -178,9 +178,25 @@ def _class_id(cls: type) -> str:
         return cid
 
 
-def rebuild_class(meta: Any, name: str, qualname: str, bases: Tuple[type, ...], body: Dict[str, Any], cid: str) -> Any:
+def _carried(cls: Any) -> Tuple[type, ...]:
+    """View classes a producer derived (its inputs' and outputs'), when they travel by value:
+    created before the producer, they are registered again when it looks them up."""
+    views = [*getattr(cls, "_build_inputs_", {}).values(), *getattr(cls, "_outputs_", ())]
+    return tuple(dict.fromkeys(type(v) for v in views if stored_by_value(type(v))))
+
+
+def rebuild_class(
+    meta: Any,
+    name: str,
+    qualname: str,
+    bases: Tuple[type, ...],
+    body: Dict[str, Any],
+    cid: str,
+    carried: Tuple[type, ...] = (),
+) -> Any:
     """A class stored by value, created again by its metaclass (so pydantic and arti derive what
-    they derive); one class per stored class and process, however many documents carry it."""
+    they derive); one class per stored class and process, however many documents carry it.
+    `carried` is only unpickled first (see _carried)."""
     with _rebuilt_lock:
         cls = _rebuilt.get(cid)
         if cls is None:
@@ -209,6 +225,7 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc,unused-ignore]
                 obj.__bases__,
                 _class_body(obj),
                 _class_id(obj),
+                _carried(obj),
             )
         return super().reducer_override(obj)
 
