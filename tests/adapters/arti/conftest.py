@@ -49,3 +49,11 @@ def build_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     log = tmp_path / "builds.log"
     monkeypatch.setenv("ARTI_BUILD_LOG", str(log))
     return log
+
+
+@pytest.fixture
+def new_namespace(client: artimeta.Client) -> Iterator[str]:
+    """A namespace that does not exist yet (the backend creates it on first use)."""
+    name = f"arti-new-{uuid.uuid4().hex[:12]}"
+    yield name
+    client.delete_namespace(name, allow_missing=True)

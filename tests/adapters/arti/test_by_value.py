@@ -1,8 +1,8 @@
 """Graphs whose producers and artifact classes are defined inside a function (as in a notebook
-cell or a script's main()): stored by value, so another process that never defined them reads,
-tags and rebuilds the graph without calling the producer. No `from __future__ import annotations`
-here: arti resolves a producer's hints at decoration time, and postponed ones could not see the
-classes local to the test."""
+cell or a script's main()), on a namespace that did not exist: stored by value, so another
+process that never defined them reads, tags and rebuilds the graph without calling the producer.
+No `from __future__ import annotations` here: arti resolves a producer's hints at decoration
+time, and postponed ones could not see the classes local to the test."""
 
 import json
 import os
@@ -41,8 +41,10 @@ print(json.dumps({
 
 
 def test_a_graph_whose_producer_is_defined_in_a_function_is_rebuilt_by_another_process(
-    backend: ArtimetaBackend, target: str, namespace: str, client, tmp_path: Path, build_log: Path
+    target: str, new_namespace: str, client, tmp_path: Path, build_log: Path
 ) -> None:
+    namespace = new_namespace
+    backend = ArtimetaBackend(target=target, namespace=namespace)
     from typing import Annotated
 
     from arti import Artifact, Graph, producer
@@ -110,3 +112,4 @@ def test_a_graph_whose_producer_is_defined_in_a_function_is_rebuilt_by_another_p
     ).graph
     assert not any("<locals>" in ref or "plus1" in ref for ref in stored.code_refs)
     assert "arti.artifacts:Artifact" in stored.code_refs
+    backend.close()
