@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 import asyncpg
 
@@ -64,6 +65,32 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
+# The transaction of a unit of work (Database.unit_of_work) and the task that opened it. Only that
+# task joins it: tasks it spawns (a batcher's, a gather's) inherit the variable but must not share
+# one connection with it.
+_unit: ContextVar[tuple[asyncio.Task[object] | None, asyncpg.Connection] | None] = ContextVar(
+    "artimeta_unit_of_work", default=None
+)
+
+
+def _joined() -> asyncpg.Connection | None:
+    unit = _unit.get()
+    if unit is None or unit[0] is not asyncio.current_task():
+        return None
+    return unit[1]
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except BaseException as exc:
+        mapped = translate(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+
+
 class Database:
     def __init__(
         self,
@@ -114,6 +141,11 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        joined = _joined()
+        if joined is not None:
+            async with _translated():
+                yield joined
+            return
         try:
             started = time.perf_counter()
             async with self.pool.acquire(timeout=self._acquire_timeout) as conn:
@@ -132,6 +164,11 @@ class Database:
         it stays checked out between uses, since a pool checkout and release cost about as much
         CPU as the statement. Outside a transaction only. A failure hands the connection back to
         the pool, which replaces it if it broke."""
+        joined = _joined()
+        if joined is not None:
+            async with _translated():
+                yield joined
+            return
         conn = None
         while self._kept and conn is None:
             conn = self._kept.pop()
@@ -167,8 +204,28 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        joined = _joined()
+        if joined is not None:  # part of a unit of work: its transaction is this one
+            async with _translated():
+                yield joined
+            return
         async with self.connection() as conn, conn.transaction():
             yield conn
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[None]:
+        """One transaction that every connection(), transaction() and kept_connection() of the
+        calling task joins until the block ends: repositories written for their own transactions
+        commit together, or not at all (a request ledger row with the mutation it remembers)."""
+        if _joined() is not None:
+            yield
+            return
+        async with self.transaction() as conn:
+            token = _unit.set((asyncio.current_task(), conn))
+            try:
+                yield
+            finally:
+                _unit.reset(token)
 
     def pool_stats(self) -> tuple[int, int, int]:
         """(open connections, lent out now, limit)."""
