@@ -58,6 +58,8 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="faultproxy", daemon=True)
         self._lock = threading.Lock()
         self._countdown = 0  # calls still to pass before the one whose reply is dropped; 0 = disarmed
+        self._alternate = False  # lose the reply of every other call (the 1st, 3rd, ... from arming)
+        self._parity = 0
         self.dropped = 0  # replies dropped so far
         self.calls = 0  # calls seen so far
         self.port = 0
@@ -77,7 +79,14 @@ class FaultProxy:
     def drop_reply(self, n: int = 1) -> None:
         """Drop the connection when the server answers the n-th call from now on."""
         with self._lock:
-            self._countdown = n
+            self._countdown, self._alternate = n, False
+
+    def drop_every_other_reply(self) -> None:
+        """Lose the reply of the 1st, 3rd, 5th ... call from now on: with a client that retries at
+        once, each logical call's first attempt is committed and its answer lost. For a client in
+        another process, which cannot arm the proxy call by call."""
+        with self._lock:
+            self._alternate, self._parity = True, 0
 
     def stop(self) -> None:
         async def close() -> None:
@@ -122,7 +131,11 @@ class FaultProxy:
                         seen.add(stream)
                         with self._lock:
                             self.calls += 1
-                            if self._countdown > 0:
+                            if self._alternate:
+                                self._parity ^= 1
+                                if self._parity:
+                                    doomed.add(stream)
+                            elif self._countdown > 0:
                                 self._countdown -= 1
                                 if self._countdown == 0:
                                     doomed.add(stream)
