@@ -118,8 +118,8 @@ const file_artimeta_v1_options_proto_rawDesc = "" +
 	"\x16RETRY_CLASS_IDEMPOTENT\x10\x02\x12\x1a\n" +
 	"\x16RETRY_CLASS_REQUEST_ID\x10\x03\x12\x14\n" +
 	"\x10RETRY_CLASS_NONE\x10\x04:O\n" +
-	"\x05retry\x12\x1e.google.protobuf.MethodOptions\x18ц\x03 \x01(\x0e2\x17.artimeta.v1.RetryClassR\x05retryBR\n" +
-	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
+	"\x05retry\x12\x1e.google.protobuf.MethodOptions\x18ц\x03 \x01(\x0e2\x17.artimeta.v1.RetryClassR\x05retryB`\n" +
+	"\x0fdev.artimeta.v1B\fOptionsProtoP\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
 	file_artimeta_v1_options_proto_rawDescOnce sync.Once

@@ -25,14 +25,14 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61rtimeta/v1/options.proto\x12\x0b\x61rtimeta.v1\x1a google/protobuf/descriptor.proto*\x8d\x01\n\nRetryClass\x12\x1b\n\x17RETRY_CLASS_UNSPECIFIED\x10\x00\x12\x14\n\x10RETRY_CLASS_READ\x10\x01\x12\x1a\n\x16RETRY_CLASS_IDEMPOTENT\x10\x02\x12\x1a\n\x16RETRY_CLASS_REQUEST_ID\x10\x03\x12\x14\n\x10RETRY_CLASS_NONE\x10\x04:H\n\x05retry\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0e\x32\x17.artimeta.v1.RetryClassBR\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61rtimeta/v1/options.proto\x12\x0b\x61rtimeta.v1\x1a google/protobuf/descriptor.proto*\x8d\x01\n\nRetryClass\x12\x1b\n\x17RETRY_CLASS_UNSPECIFIED\x10\x00\x12\x14\n\x10RETRY_CLASS_READ\x10\x01\x12\x1a\n\x16RETRY_CLASS_IDEMPOTENT\x10\x02\x12\x1a\n\x16RETRY_CLASS_REQUEST_ID\x10\x03\x12\x14\n\x10RETRY_CLASS_NONE\x10\x04:H\n\x05retry\x12\x1e.google.protobuf.MethodOptions\x18\xd1\x86\x03 \x01(\x0e\x32\x17.artimeta.v1.RetryClassB`\n\x0f\x64\x65v.artimeta.v1B\x0cOptionsProtoP\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'artimeta.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
-  _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.artimeta.v1P\001Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1'
+  _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.artimeta.v1B\014OptionsProtoP\001Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1'
   _globals['_RETRYCLASS']._serialized_start=77
   _globals['_RETRYCLASS']._serialized_end=218
 # @@protoc_insertion_point(module_scope)
