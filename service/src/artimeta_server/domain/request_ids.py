@@ -72,6 +72,10 @@ class RequestKey:
 class RequestLedger(Protocol):
     """Where outcomes are kept; storage/ implements it."""
 
+    def pinned(self) -> AbstractAsyncContextManager[None]:
+        """One database session for everything the block does (reads, units of work)."""
+        ...
+
     def unit_of_work(self) -> AbstractAsyncContextManager[None]:
         """One transaction that every repository call made inside the block joins."""
         ...
@@ -139,7 +143,17 @@ class RequestIds:
                 ns = await self._namespaces.resolve(namespace)
             except NotFound:
                 return await work()  # it fails the same way, and there is nowhere to remember it
-        key = RequestKey(ns, method, rid)
+        async with self._ledger.pinned():
+            return await self._once(RequestKey(ns, method, rid), body_hash, work, encode, decode)
+
+    async def _once(
+        self,
+        key: RequestKey,
+        body_hash: bytes,
+        work: Callable[[], Awaitable[T]],
+        encode: Callable[[T], bytes],
+        decode: Callable[[bytes], T],
+    ) -> T:
         seen = await self._ledger.recall(key, self.retention_s)
         if seen is not None:
             return self._answer(seen, body_hash, decode)

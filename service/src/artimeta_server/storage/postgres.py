@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -65,19 +66,25 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
-# The transaction of a unit of work (Database.unit_of_work) and the task that opened it. Only that
-# task joins it: tasks it spawns (a batcher's, a gather's) inherit the variable but must not share
-# one connection with it.
-_unit: ContextVar[tuple[asyncio.Task[object] | None, asyncpg.Connection] | None] = ContextVar(
-    "artimeta_unit_of_work", default=None
-)
+@dataclass(slots=True)
+class _Pinned:
+    """The connection a task pinned (Database.pinned), and whether a unit of work's transaction is
+    open on it. Only the task that pinned it joins it: tasks it spawns (a batcher's, a gather's)
+    inherit the context variable but must not share one connection with it."""
+
+    task: asyncio.Task[object] | None
+    conn: asyncpg.Connection
+    in_unit: bool = False
 
 
-def _joined() -> asyncpg.Connection | None:
-    unit = _unit.get()
-    if unit is None or unit[0] is not asyncio.current_task():
+_pinned: ContextVar[_Pinned | None] = ContextVar("artimeta_pinned_connection", default=None)
+
+
+def _joined() -> _Pinned | None:
+    pin = _pinned.get()
+    if pin is None or pin.task is not asyncio.current_task():
         return None
-    return unit[1]
+    return pin
 
 
 @asynccontextmanager
@@ -144,7 +151,7 @@ class Database:
         joined = _joined()
         if joined is not None:
             async with _translated():
-                yield joined
+                yield joined.conn
             return
         try:
             started = time.perf_counter()
@@ -167,7 +174,7 @@ class Database:
         joined = _joined()
         if joined is not None:
             async with _translated():
-                yield joined
+                yield joined.conn
             return
         conn = None
         while self._kept and conn is None:
@@ -205,27 +212,51 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         joined = _joined()
-        if joined is not None:  # part of a unit of work: its transaction is this one
+        if joined is not None and joined.in_unit:  # part of a unit of work: its transaction is this one
             async with _translated():
-                yield joined
+                yield joined.conn
+            return
+        if joined is not None:
+            async with _translated(), joined.conn.transaction():
+                yield joined.conn
             return
         async with self.connection() as conn, conn.transaction():
             yield conn
+
+    @asynccontextmanager
+    async def pinned(self) -> AsyncIterator[None]:
+        """One connection for every connection(), transaction(), kept_connection() and
+        unit_of_work() the calling task opens in the block: a read before a unit of work costs a
+        round trip, not a second pool checkout."""
+        if _joined() is not None:
+            yield
+            return
+        async with self.connection() as conn:
+            token = _pinned.set(_Pinned(asyncio.current_task(), conn))
+            try:
+                yield
+            finally:
+                _pinned.reset(token)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[None]:
         """One transaction that every connection(), transaction() and kept_connection() of the
         calling task joins until the block ends: repositories written for their own transactions
         commit together, or not at all (a request ledger row with the mutation it remembers)."""
-        if _joined() is not None:
+        joined = _joined()
+        if joined is not None and joined.in_unit:
             yield
             return
-        async with self.transaction() as conn:
-            token = _unit.set((asyncio.current_task(), conn))
+        if joined is None:
+            async with self.pinned(), self.unit_of_work():
+                yield
+            return
+        async with _translated(), joined.conn.transaction():
+            joined.in_unit = True
             try:
                 yield
             finally:
-                _unit.reset(token)
+                joined.in_unit = False
 
     def pool_stats(self) -> tuple[int, int, int]:
         """(open connections, lent out now, limit)."""

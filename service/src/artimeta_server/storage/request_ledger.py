@@ -15,6 +15,9 @@ class PostgresRequestLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    def pinned(self) -> AbstractAsyncContextManager[None]:
+        return self._db.pinned()
+
     def unit_of_work(self) -> AbstractAsyncContextManager[None]:
         return self._db.unit_of_work()
 
