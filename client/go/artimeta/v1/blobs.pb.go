@@ -1958,7 +1958,7 @@ var File_artimeta_v1_blobs_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\n" +
-	"\x17artimeta/v1/blobs.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x18artimeta/v1/digest.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x18\n" +
+	"\x17artimeta/v1/blobs.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"\xf5\x02\n" +
 	"\x17GetCapabilitiesResponse\x12'\n" +
 	"\x0fdigest_function\x18\x01 \x01(\tR\x0edigestFunction\x12*\n" +
@@ -2230,8 +2230,8 @@ func file_artimeta_v1_blobs_proto_init() {
 	if File_artimeta_v1_blobs_proto != nil {
 		return
 	}
-	file_artimeta_v1_options_proto_init()
 	file_artimeta_v1_digest_proto_init()
+	file_artimeta_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

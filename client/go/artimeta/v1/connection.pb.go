@@ -2033,7 +2033,7 @@ var File_artimeta_v1_connection_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\n" +
-	"\x1cartimeta/v1/connection.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x17artimeta/v1/graph.proto\x1a\x1bartimeta/v1/partition.proto\"\xbc\x01\n" +
+	"\x1cartimeta/v1/connection.proto\x12\vartimeta.v1\x1a\x17artimeta/v1/graph.proto\x1a\x19artimeta/v1/options.proto\x1a\x1bartimeta/v1/partition.proto\"\xbc\x01\n" +
 	"\x1dReadArtifactPartitionsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12/\n" +
 	"\x13storage_fingerprint\x18\x02 \x01(\x03R\x12storageFingerprint\x12L\n" +
@@ -2329,8 +2329,8 @@ func file_artimeta_v1_connection_proto_init() {
 	if File_artimeta_v1_connection_proto != nil {
 		return
 	}
-	file_artimeta_v1_options_proto_init()
 	file_artimeta_v1_graph_proto_init()
+	file_artimeta_v1_options_proto_init()
 	file_artimeta_v1_partition_proto_init()
 	file_artimeta_v1_connection_proto_msgTypes[14].OneofWrappers = []any{}
 	file_artimeta_v1_connection_proto_msgTypes[15].OneofWrappers = []any{}

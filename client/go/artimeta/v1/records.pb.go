@@ -1102,7 +1102,7 @@ var File_artimeta_v1_records_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x19artimeta/v1/records.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x18artimeta/v1/digest.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x01\n" +
+	"\x19artimeta/v1/records.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x01\n" +
 	"\vRecordEntry\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.artimeta.v1.RecordEntryKindR\x04kind\x12\x12\n" +
@@ -1282,8 +1282,8 @@ func file_artimeta_v1_records_proto_init() {
 	if File_artimeta_v1_records_proto != nil {
 		return
 	}
-	file_artimeta_v1_options_proto_init()
 	file_artimeta_v1_digest_proto_init()
+	file_artimeta_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
