@@ -5,6 +5,7 @@ on loopback only."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -245,7 +246,13 @@ class MinioCluster(S3Server):
             # answers for it.
             for node in self.nodes:
                 node._wait_ready(timeout_s)
-                wait_for(lambda n=node: _cluster_healthy(n.port), timeout_s=timeout_s, what="minio cluster health")
+                wait_for(
+                    functools.partial(_cluster_healthy, node.port),
+                    timeout_s=timeout_s,
+                    what="minio cluster health",
+                    proc=node.proc,
+                    log=node.log,
+                )
         except BaseException:
             self.stop()
             raise
