@@ -34,24 +34,27 @@ _LIST_SNAPSHOT_COLS = "name, fingerprint, snapshot_id, graph_fingerprint, NULL::
 _TAG_COLS = "name, tag, snapshot_fingerprint, actor, update_time"
 
 # Rows are sorted by the unique index's order before they are inserted, so the index is filled
-# page by page instead of at random places.
+# page by page instead of at random places. The count comes from RETURNING, not from the command
+# status: on Citus an INSERT ... SELECT reports the rows it was given, inserted or not.
 _INSERT_STORAGE = """
-INSERT INTO arti_storage_partitions
+WITH ins AS (INSERT INTO arti_storage_partitions
     (namespace_id, storage_fingerprint, input_fingerprint, keys, ident, body, body_hash, body_size)
 SELECT $1, $2, u.fp, u.keys, u.ident, u.body, u.body_hash, u.body_size
 FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[], $7::text[], $8::bigint[])
     AS u(fp, keys, ident, body, body_hash, body_size)
 ORDER BY u.fp, u.keys, u.ident
-ON CONFLICT DO NOTHING
+ON CONFLICT DO NOTHING RETURNING 1)
+SELECT count(*) FROM ins
 """
 
 _INSERT_SNAPSHOT = """
-INSERT INTO arti_snapshot_partitions
+WITH ins AS (INSERT INTO arti_snapshot_partitions
     (namespace_id, name, snapshot_fingerprint, artifact_key, ident, body, body_hash, body_size)
 SELECT $1, $2, $3, $4, u.ident, u.body, u.body_hash, u.body_size
 FROM unnest($5::bytea[], $6::bytea[], $7::text[], $8::bigint[]) AS u(ident, body, body_hash, body_size)
 ORDER BY u.ident
-ON CONFLICT DO NOTHING
+ON CONFLICT DO NOTHING RETURNING 1)
+SELECT count(*) FROM ins
 """
 
 # Every wanted (keys, fingerprint) pair is one probe of the unique index, so the cost follows the
@@ -247,12 +250,11 @@ async def _replay(
         yield parts
 
 
-async def _in_order(statements: list[Awaitable[str]]) -> list[str]:
+async def _in_order(statements: list[Awaitable[int]]) -> list[int]:
     return [await s for s in statements]
 
 
-def _add(counts: list[int], statuses: list[str]) -> list[int]:
-    new = [_count(s) for s in statuses]
+def _add(counts: list[int], new: list[int]) -> list[int]:
     return [a + b for a, b in zip(counts, new, strict=True)] if counts else new
 
 
@@ -452,8 +454,8 @@ class PostgresConnection:
     async def add_storage_partitions(
         self, namespace_id: int, storage_fingerprint: int, chunks: AsyncIterator[StoredPartitions]
     ) -> int:
-        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
-            return [conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))]
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[int]]:
+            return [conn.fetchval(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))]
 
         return (await self._pipelined(chunks, insert))[0]
 
@@ -465,9 +467,9 @@ class PostgresConnection:
         artifact_key: str,
         chunks: AsyncIterator[StoredPartitions],
     ) -> int:
-        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[int]]:
             return [
-                conn.execute(
+                conn.fetchval(
                     _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
                 )
             ]
@@ -483,10 +485,10 @@ class PostgresConnection:
         artifact_key: str,
         chunks: AsyncIterator[StoredPartitions],
     ) -> tuple[int, int]:
-        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[int]]:
             return [
-                conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts)),
-                conn.execute(
+                conn.fetchval(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts)),
+                conn.fetchval(
                     _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
                 ),
             ]
@@ -497,7 +499,7 @@ class PostgresConnection:
     async def _pipelined(
         self,
         chunks: AsyncIterator[StoredPartitions],
-        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[str]]],
+        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[int]]],
     ) -> list[int]:
         """Applies every chunk in one transaction. Concurrent writers of overlapping multi-chunk
         sets can lock the same rows in opposite orders and deadlock; a union is idempotent, so the
@@ -522,11 +524,11 @@ class PostgresConnection:
     async def _apply(
         self,
         chunks: AsyncIterator[StoredPartitions],
-        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[str]]],
+        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[int]]],
     ) -> list[int]:
         """One transaction over every chunk, preparing chunk k+1 while Postgres runs chunk k."""
         counts: list[int] = []
-        running: asyncio.Task[list[str]] | None = None
+        running: asyncio.Task[list[int]] | None = None
         async with self._db.transaction() as conn, _namespace_gone():
             try:
                 async for parts in chunks:
