@@ -28,12 +28,11 @@ from artimeta_server.storage.postgres import Database
 
 # Counted by RETURNING: on Citus an INSERT ... SELECT's status counts the rows given, not inserted.
 _INSERT_VALUES = """
-WITH ins AS (INSERT INTO cache_values (namespace_id, value_hash, type_name, format, data, blob_hash, blob_size, size)
+INSERT INTO cache_values (namespace_id, value_hash, type_name, format, data, blob_hash, blob_size, size)
 SELECT $1, v.h, v.t, v.f, v.d, v.bh, v.bs, v.s
 FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::bigint[], $8::bigint[])
      AS v(h, t, f, d, bh, bs, s)
-ON CONFLICT DO NOTHING RETURNING 1)
-SELECT count(*) FROM ins
+ON CONFLICT DO NOTHING RETURNING 1
 """
 
 _VALUE_COLUMNS = "v.value_hash, v.type_name, v.format, v.data, v.blob_hash, v.blob_size, v.size"
@@ -98,7 +97,7 @@ def _stored(r: asyncpg.Record) -> StoredValue | None:
 async def _insert_values(conn: asyncpg.Connection, ns: int, values: Sequence[StoredValue]) -> int:
     if not values:
         return 0
-    created: int = await conn.fetchval(
+    created = await conn.fetch(
         _INSERT_VALUES,
         ns,
         [v.value_hash for v in values],
@@ -109,7 +108,7 @@ async def _insert_values(conn: asyncpg.Connection, ns: int, values: Sequence[Sto
         [v.blob.size if v.blob else None for v in values],
         [v.size for v in values],
     )
-    return created
+    return len(created)
 
 
 def _ts(value: datetime | None) -> str | None:

@@ -34,27 +34,25 @@ _LIST_SNAPSHOT_COLS = "name, fingerprint, snapshot_id, graph_fingerprint, NULL::
 _TAG_COLS = "name, tag, snapshot_fingerprint, actor, update_time"
 
 # Rows are sorted by the unique index's order before they are inserted, so the index is filled
-# page by page instead of at random places. The count comes from RETURNING, not from the command
-# status: on Citus an INSERT ... SELECT reports the rows it was given, inserted or not.
+# page by page instead of at random places. The count is of the rows RETURNING gives, not the
+# command status: on Citus an INSERT ... SELECT reports the rows it was given, inserted or not.
 _INSERT_STORAGE = """
-WITH ins AS (INSERT INTO arti_storage_partitions
+INSERT INTO arti_storage_partitions
     (namespace_id, storage_fingerprint, input_fingerprint, keys, ident, body, body_hash, body_size)
 SELECT $1, $2, u.fp, u.keys, u.ident, u.body, u.body_hash, u.body_size
 FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[], $7::text[], $8::bigint[])
     AS u(fp, keys, ident, body, body_hash, body_size)
 ORDER BY u.fp, u.keys, u.ident
-ON CONFLICT DO NOTHING RETURNING 1)
-SELECT count(*) FROM ins
+ON CONFLICT DO NOTHING RETURNING 1
 """
 
 _INSERT_SNAPSHOT = """
-WITH ins AS (INSERT INTO arti_snapshot_partitions
+INSERT INTO arti_snapshot_partitions
     (namespace_id, name, snapshot_fingerprint, artifact_key, ident, body, body_hash, body_size)
 SELECT $1, $2, $3, $4, u.ident, u.body, u.body_hash, u.body_size
 FROM unnest($5::bytea[], $6::bytea[], $7::text[], $8::bigint[]) AS u(ident, body, body_hash, body_size)
 ORDER BY u.ident
-ON CONFLICT DO NOTHING RETURNING 1)
-SELECT count(*) FROM ins
+ON CONFLICT DO NOTHING RETURNING 1
 """
 
 # Every wanted (keys, fingerprint) pair is one probe of the unique index, so the cost follows the
@@ -248,6 +246,10 @@ async def _replay(
         yield parts
     async for parts in rest:
         yield parts
+
+
+async def _inserted(conn: asyncpg.Connection, query: str, *args: Any) -> int:
+    return len(await conn.fetch(query, *args))
 
 
 async def _in_order(statements: list[Awaitable[int]]) -> list[int]:
@@ -455,7 +457,7 @@ class PostgresConnection:
         self, namespace_id: int, storage_fingerprint: int, chunks: AsyncIterator[StoredPartitions]
     ) -> int:
         def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[int]]:
-            return [conn.fetchval(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))]
+            return [_inserted(conn, _INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))]
 
         return (await self._pipelined(chunks, insert))[0]
 
@@ -469,8 +471,14 @@ class PostgresConnection:
     ) -> int:
         def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[int]]:
             return [
-                conn.fetchval(
-                    _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
+                _inserted(
+                    conn,
+                    _INSERT_SNAPSHOT,
+                    namespace_id,
+                    name,
+                    snapshot_fingerprint,
+                    artifact_key,
+                    *_snapshot_args(parts),
                 )
             ]
 
@@ -487,9 +495,15 @@ class PostgresConnection:
     ) -> tuple[int, int]:
         def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[int]]:
             return [
-                conn.fetchval(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts)),
-                conn.fetchval(
-                    _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
+                _inserted(conn, _INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts)),
+                _inserted(
+                    conn,
+                    _INSERT_SNAPSHOT,
+                    namespace_id,
+                    name,
+                    snapshot_fingerprint,
+                    artifact_key,
+                    *_snapshot_args(parts),
                 ),
             ]
 
