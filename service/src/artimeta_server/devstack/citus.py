@@ -208,15 +208,27 @@ class CitusCluster:
                 )
                 self.nodes.append(node)
                 node.start()
-                node.psql("CREATE EXTENSION IF NOT EXISTS citus", database="artimeta")
-            self.coordinator.psql(
-                f"SELECT citus_set_coordinator_host('{LOOPBACK}', {self.coordinator.port})", database="artimeta"
-            )
-            for worker in self.nodes[1:]:
-                self.coordinator.psql(f"SELECT citus_add_node('{LOOPBACK}', {worker.port})", database="artimeta")
+            self._join("artimeta")
         except BaseException:
             self.remove()
             raise
+
+    def _join(self, database: str) -> None:
+        """Citus in `database` on every node, and the workers added to its coordinator."""
+        for node in self.nodes:
+            node.psql("CREATE EXTENSION IF NOT EXISTS citus", database=database)
+        self.coordinator.psql(
+            f"SELECT citus_set_coordinator_host('{LOOPBACK}', {self.coordinator.port})", database=database
+        )
+        for worker in self.nodes[1:]:
+            self.coordinator.psql(f"SELECT citus_add_node('{LOOPBACK}', {worker.port})", database=database)
+
+    def create_database(self, name: str) -> str:
+        """A new empty database spread over the cluster; returns its coordinator DSN."""
+        for node in self.nodes:
+            node.psql(f"CREATE DATABASE {name}")
+        self._join(name)
+        return self.coordinator.dsn(name)
 
     def dsn(self) -> str:
         return self.coordinator.dsn()
