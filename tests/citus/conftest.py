@@ -90,3 +90,10 @@ def target(server: Server) -> str:
 async def aclient(target: str) -> AsyncIterator[artimeta.AsyncClient]:
     async with artimeta.AsyncClient(target, timeout=20) as client:
         yield client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The Citus path's cost in the run's summary (build only when this run built it)."""
+    if TIMINGS:
+        figures = ", ".join(f"{k} {v:.1f}" for k, v in TIMINGS.items())
+        terminalreporter.write_line(f"citus layer: {figures}")
