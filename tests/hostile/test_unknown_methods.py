@@ -30,9 +30,7 @@ MAX_GROWTH = 6 * 2**20
 @pytest.fixture(scope="module")
 def guarded(stack: Stack, venv_bin: Path, tmp_root: Path) -> Iterator[tuple[ServerProcess, int]]:
     metrics_port = free_port()
-    with server_process(
-        stack, venv_bin, tmp_root, auth="tokens", metrics_listen=f"127.0.0.1:{metrics_port}"
-    ) as server:
+    with server_process(stack, venv_bin, tmp_root, auth="tokens", metrics_listen=f"127.0.0.1:{metrics_port}") as server:
         yield server, metrics_port
 
 

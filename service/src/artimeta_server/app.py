@@ -37,6 +37,7 @@ from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import DomainError
 from artimeta_server.domain.listings import Listings
+from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
@@ -89,6 +90,8 @@ class Domain:
     blob_service: Blobs
     records: Records
     listings: Listings
+    # Replies to reads of cached graphs and snapshots, shared by the gRPC and the HTTP port.
+    replies: BoundedCache[tuple[object, Any]]
 
 
 def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -104,7 +107,7 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
         (
             connection_pb2.DESCRIPTOR.services_by_name["ConnectionService"].full_name,
             lambda srv: connection_pb2_grpc.add_ConnectionServiceServicer_to_server(
-                ConnectionServicer(domain.connections), srv
+                ConnectionServicer(domain.connections, domain.replies), srv
             ),
         ),
         (
@@ -175,13 +178,16 @@ async def build_domain(settings: Settings) -> Domain:
         namespaces=namespaces,
         documents=documents,
         tokens=make_tokens(settings, db),
-        connections=Connections(PostgresConnection(db), namespaces, documents),
+        connections=Connections(
+            PostgresConnection(db), namespaces, documents, cache_bytes=settings.document_cache_bytes
+        ),
         cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
         blob_service=blob_service,
         records=Records(PostgresRecords(db), blob_service, namespaces),
         listings=Listings(PostgresListings(db), namespaces),
+        replies=BoundedCache(max_bytes=settings.reply_cache_bytes),
     )
 
 

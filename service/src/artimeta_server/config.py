@@ -41,6 +41,10 @@ class Settings:
     inline_document_limit: int = 256 * 1024
     max_document_bytes: int = 1 << 30
     max_message_bytes: int = 64 * 1024 * 1024
+    # In-process caches, bounded by bytes: immutable graph and snapshot documents, and the
+    # replies built from them (a document over a quarter of its cache is never kept).
+    document_cache_bytes: int = 64 * 1024 * 1024
+    reply_cache_bytes: int = 64 * 1024 * 1024
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
     shutdown_grace_s: float = 10.0
@@ -107,6 +111,8 @@ class Settings:
                     "ARTIMETA_S3_PUBLIC_ENDPOINT must be host[:port] or http(s)://host[:port], "
                     f"not {self.s3_public_endpoint!r}"
                 )
+        if self.document_cache_bytes < 0 or self.reply_cache_bytes < 0:
+            raise ConfigError("ARTIMETA_DOCUMENT_CACHE_BYTES and ARTIMETA_REPLY_CACHE_BYTES must be >= 0")
         if self.blob_threads < 1:
             raise ConfigError("ARTIMETA_BLOB_THREADS must be at least 1")
         if self.auth not in AUTH_MODES:
