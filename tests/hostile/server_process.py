@@ -25,10 +25,17 @@ class ServerProcess:
 
     def rss_bytes(self) -> int:
         """Resident set size now (VmRSS), in bytes."""
+        return self._status("VmRSS")
+
+    def peak_rss_bytes(self) -> int:
+        """The highest resident set size since the process started (VmHWM), in bytes."""
+        return self._status("VmHWM")
+
+    def _status(self, field: str) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
-        raise RuntimeError(f"no VmRSS for pid {self.proc.pid}")
+        raise RuntimeError(f"no {field} for pid {self.proc.pid}")
 
 
 def _ready(target: str) -> bool:

@@ -30,6 +30,7 @@ from artimeta.v1 import (
 )
 from artimeta_server import __version__, metrics, tls, tracing
 from artimeta_server.config import Settings
+from artimeta_server.domain import hashing
 from artimeta_server.domain.auth import Tokens
 from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.cache import Cache
@@ -138,6 +139,7 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
 
 
 async def build_domain(settings: Settings) -> Domain:
+    hashing.configure(settings.hash_threads)
     db = Database(
         settings.database_url,
         min_size=settings.db_pool_min,
@@ -171,7 +173,15 @@ async def build_domain(settings: Settings) -> Domain:
         raise
     namespaces = Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s)
     documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
-    blob_service = Blobs(blobs, blob_index, namespaces, max_message_bytes=settings.max_message_bytes)
+    blob_service = Blobs(
+        blobs,
+        blob_index,
+        namespaces,
+        max_message_bytes=settings.max_message_bytes,
+        upload_slots=settings.upload_slots,
+        upload_idle_s=settings.upload_idle_timeout_s,
+        store_fanout=settings.store_fanout,
+    )
     return Domain(
         db=db,
         blobs=blobs,

@@ -38,6 +38,14 @@ class Settings:
     # signed for this host instead of s3_endpoint. Empty: the server's own endpoint.
     s3_public_endpoint: str = ""
     blob_threads: int = 16
+    # Bounds that keep large transfers from crowding out small calls: threads hashing large
+    # messages off the event loop, streaming uploads receiving at once (more wait for a slot),
+    # how long an upload stream may stay silent before it gives its slot back, and object-store
+    # calls in the air for FindMissing and batches across all requests.
+    hash_threads: int = 2
+    upload_slots: int = 4
+    upload_idle_timeout_s: float = 300.0
+    store_fanout: int = 8
     inline_document_limit: int = 256 * 1024
     max_document_bytes: int = 1 << 30
     max_message_bytes: int = 64 * 1024 * 1024
@@ -115,6 +123,11 @@ class Settings:
             raise ConfigError("ARTIMETA_DOCUMENT_CACHE_BYTES and ARTIMETA_REPLY_CACHE_BYTES must be >= 0")
         if self.blob_threads < 1:
             raise ConfigError("ARTIMETA_BLOB_THREADS must be at least 1")
+        if min(self.hash_threads, self.upload_slots, self.store_fanout) < 1 or self.upload_idle_timeout_s <= 0:
+            raise ConfigError(
+                "ARTIMETA_HASH_THREADS, ARTIMETA_UPLOAD_SLOTS and ARTIMETA_STORE_FANOUT must be at least 1, "
+                "ARTIMETA_UPLOAD_IDLE_TIMEOUT_S above 0"
+            )
         if self.auth not in AUTH_MODES:
             raise ConfigError(f"ARTIMETA_AUTH must be one of {sorted(AUTH_MODES)}, not {self.auth!r}")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
