@@ -360,6 +360,10 @@ class Server:
             ("grpc.keepalive_timeout_ms", int(s.keepalive_timeout_s * 1000)),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # With bandwidth probing, gRPC widens each stream's flow-control window far past what
+            # the handler has read, so an upload waiting for its slot is buffered here anyway
+            # (8 parallel 64 MiB uploads: peak RSS +260..550 MiB with it, +135 MiB without).
+            ("grpc.http2.bdp_probe", 0),
         ]
         grpc_server = grpc.aio.server(options=options)
         # Handlers are wrapped by the interceptors once, as they are added (rpc/interceptor.py).
