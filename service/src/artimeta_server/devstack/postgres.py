@@ -89,9 +89,12 @@ def _alive(pid: int) -> bool:
 
 
 class PostgresServer:
+<<<<<<< HEAD
     """One Postgres cluster. With `standby_of`, a fresh cluster is a streaming standby of that
     primary (pg_basebackup -R) instead of a new initdb."""
 
+=======
+>>>>>>> main
     def __init__(
         self,
         home: Path,
@@ -99,7 +102,11 @@ class PostgresServer:
         *,
         durable: bool = True,
         max_connections: int = 200,
+<<<<<<< HEAD
         standby_of: PostgresServer | None = None,
+=======
+        extra_options: list[str] | None = None,
+>>>>>>> main
     ) -> None:
         self.home = data_home(home)
         self.standby_of = standby_of
@@ -109,6 +116,7 @@ class PostgresServer:
         self.port = port
         self.durable = durable
         self.max_connections = max_connections
+        self.extra_options = list(extra_options or [])
         self.bindir = find_bindir()
 
     def _cmd(self, *args: str) -> list[str]:
@@ -154,6 +162,7 @@ class PostgresServer:
             # Throwaway test clusters: surviving an OS crash buys nothing there. A killed
             # postgres process still loses nothing (WAL reaches the OS before commit returns).
             opts += ["-c fsync=off", "-c full_page_writes=off"]
+        opts += self.extra_options  # later -c settings win
         subprocess.run(
             self._cmd(
                 str(self.bindir / "pg_ctl"),
