@@ -34,13 +34,11 @@ def citus_installed() -> bool:
 
 @contextmanager
 def node(home: Path, *, citus: bool) -> Iterator[PostgresServer]:
-    pg = PostgresServer(home, free_port(), durable=False)
+    options = ["-c shared_preload_libraries=citus"] if citus else []
+    pg = PostgresServer(home, free_port(), durable=False, extra_options=options)
     try:
         pg.start()
         if citus:
-            pg.psql("ALTER SYSTEM SET shared_preload_libraries = 'citus'")
-            pg.stop()
-            pg.start()
             pg.psql("CREATE EXTENSION citus", database="artimeta")
         yield pg
     finally:

@@ -89,12 +89,9 @@ def _alive(pid: int) -> bool:
 
 
 class PostgresServer:
-<<<<<<< HEAD
     """One Postgres cluster. With `standby_of`, a fresh cluster is a streaming standby of that
     primary (pg_basebackup -R) instead of a new initdb."""
 
-=======
->>>>>>> main
     def __init__(
         self,
         home: Path,
@@ -102,11 +99,8 @@ class PostgresServer:
         *,
         durable: bool = True,
         max_connections: int = 200,
-<<<<<<< HEAD
-        standby_of: PostgresServer | None = None,
-=======
         extra_options: list[str] | None = None,
->>>>>>> main
+        standby_of: PostgresServer | None = None,
     ) -> None:
         self.home = data_home(home)
         self.standby_of = standby_of
