@@ -229,18 +229,23 @@ async def test_a_node_killed_mid_transfer_loses_no_acknowledged_blob(
             reread["verified" if hashlib.sha256(got).hexdigest() == sha else "corrupt"] += 1
         reread_s = time.monotonic() - stopped_at
 
-        # A failed upload left no indexed blob. The store may still finish a write whose caller
-        # gave up (the client's deadline passed first): the service then finds it whole, by its
-        # digest, and hands it out verified; never a part of one.
+        # Nothing is half-visible: every blob the index holds reads back whole and verified. An
+        # upload the server failed (UNAVAILABLE) left no indexed blob. One whose caller gave up
+        # at its deadline may still have been finished by the server and the store: if so it is
+        # there whole, by its digest; never a part of one.
         assert loss_server.domain is not None
         ns = await loss_server.domain.namespaces.resolve(name)
-        failed = [d for d, _ in load.failed]
         async with loss_server.domain.db.connection() as conn:
-            indexed = await conn.fetchval(
-                "SELECT count(*) FROM blobs WHERE namespace_id = $1 AND hash = ANY($2::text[])",
-                ns,
-                [d.hash for d in failed],
-            )
+            rows = await conn.fetch("SELECT hash, size FROM blobs WHERE namespace_id = $1", ns)
+        indexed_check: Counter[str] = Counter()
+        for r in rows:
+            digest = Digest(r["hash"], r["size"])
+            got = await asyncio.to_thread(lambda d=digest: b"".join(load.blobs.download(d)))
+            indexed_check["verified" if Digest.of(got) == digest else "corrupt"] += 1
+        indexed = {Digest(r["hash"], r["size"]) for r in rows}
+        refused = {d for d, code in load.failed if code.startswith("UNAVAILABLE:")}
+        gave_up = {d for d, code in load.failed if code.startswith("DEADLINE_EXCEEDED:")}
+        failed = [d for d, _ in load.failed]
         missing = set(await asyncio.to_thread(load.blobs.find_missing, failed)) if failed else set()
         late: Counter[str] = Counter()
         for digest in set(failed) - missing:
@@ -274,7 +279,9 @@ async def test_a_node_killed_mid_transfer_loses_no_acknowledged_blob(
                 "drain_s": round(stopped_at - resumed_at, 1),
                 "reread_s": round(reread_s, 1),
                 "lost_or_corrupt": len(load.acked) - reread["verified"],
-                "failed_indexed_at_end_of_load": indexed,
+                "indexed_blobs": dict(indexed_check),
+                "refused_uploads_indexed": len(refused & indexed),
+                "timed_out_uploads_indexed": len(gave_up & indexed),
                 "failed_found_whole_later": dict(late),
             }
         )
@@ -293,5 +300,6 @@ async def test_a_node_killed_mid_transfer_loses_no_acknowledged_blob(
     assert all(o == "verified" or o.startswith("UNAVAILABLE:") for o in load.downloads_two_down), (
         load.downloads_two_down
     )
-    assert indexed == 0
+    assert indexed_check == Counter(verified=len(rows)), indexed_check
+    assert not refused & indexed
     assert late["corrupt"] == 0, late
