@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.ConnectionFailureError,
 )
+# On Citus the violation names the node's placement of the reference table: "namespaces_102009".
+_NAMESPACES_TABLE = re.compile(r'table "namespaces(_\d+)?"')
 _RETRYABLE: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
@@ -48,6 +51,13 @@ def _usable(conn: asyncpg.Connection) -> bool:
 
 def translate(exc: BaseException) -> BaseException:
     """The domain error a driver failure stands for, or the exception itself."""
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        # The connection reached a standby: the DSN lets it (no target_session_attrs=read-write),
+        # or a Service still points there mid-failover. Transient once the standby is promoted.
+        return Unavailable(
+            "the database refused the write as read-only (a standby, or a failover in progress); retry the call",
+            reason="DATABASE_READ_ONLY",
+        )
     if isinstance(exc, _RETRYABLE):
         return Aborted(f"transaction conflict: {type(exc).__name__}; retry the call", reason="TRANSACTION_CONFLICT")
     if isinstance(exc, _UNREACHABLE) or (
@@ -60,7 +70,7 @@ def translate(exc: BaseException) -> BaseException:
         return Unavailable("the database connection broke; retry the call", reason="DATABASE_UNAVAILABLE")
     if isinstance(exc, TimeoutError):
         return Unavailable("timed out waiting for a database connection", reason="DATABASE_UNAVAILABLE")
-    if isinstance(exc, asyncpg.ForeignKeyViolationError) and 'table "namespaces"' in (exc.detail or ""):
+    if isinstance(exc, asyncpg.ForeignKeyViolationError) and _NAMESPACES_TABLE.search(exc.detail or ""):
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
         return NotFound("the namespace was deleted", reason="NAMESPACE_NOT_FOUND")
     return exc
@@ -96,6 +106,18 @@ async def _translated() -> AsyncIterator[None]:
         if mapped is exc:
             raise
         raise mapped from exc
+
+
+@contextlib.contextmanager
+def _dropped_if_read_only(conn: asyncpg.Connection) -> Iterator[None]:
+    """A connection that landed on a standby is closed, so the pool's next connect goes through
+    the DSN again (and target_session_attrs, or the Service, finds the primary) instead of
+    reusing it."""
+    try:
+        yield
+    except asyncpg.ReadOnlySQLTransactionError:
+        conn.terminate()
+        raise
 
 
 class Database:
@@ -157,7 +179,7 @@ class Database:
             started = time.perf_counter()
             async with self.pool.acquire(timeout=self._acquire_timeout) as conn:
                 metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
-                with tracing.span("postgres"):
+                with tracing.span("postgres"), _dropped_if_read_only(conn):
                     yield conn
         except BaseException as exc:
             mapped = translate(exc)
@@ -188,6 +210,8 @@ class Database:
                 yield conn
         except BaseException as exc:
             if conn is not None:
+                if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+                    conn.terminate()
                 await self._give_back(conn)
             mapped = translate(exc)
             if mapped is exc:
