@@ -404,3 +404,17 @@ async def test_request_ids_are_forgotten_after_the_retention_window(short_memory
             left = await conn.fetchval("SELECT count(*) FROM request_ledger WHERE request_id = $1", uuid.UUID(rid))
         assert left == 0
         await client.delete_namespace(name)
+
+
+async def test_an_unknown_namespace_fails_as_without_a_request_id(target):
+    import grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:  # no client filling in request ids
+        s = blobs_pb2_grpc.BlobServiceStub(channel)
+        for namespace in (unique_name(), ""):
+            answers = []
+            for rid in ("", str(uuid.uuid4())):
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await s.DeleteKey(blobs_pb2.DeleteKeyRequest(namespace=namespace, key="k", request_id=rid))
+                answers.append((err.value.code(), err.value.details()))
+            assert answers[0] == answers[1], answers

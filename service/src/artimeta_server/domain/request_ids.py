@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from artimeta_server.domain import errors
-from artimeta_server.domain.errors import DomainError, InvalidArgument, NotFound
+from artimeta_server.domain.errors import DomainError, InvalidArgument
 
 T = TypeVar("T")
 
@@ -141,8 +141,10 @@ class RequestIds:
         else:
             try:
                 ns = await self._namespaces.resolve(namespace)
-            except NotFound:
-                return await work()  # it fails the same way, and there is nowhere to remember it
+            except DomainError:
+                # No such namespace, or a malformed name: the work fails the same way, with its own
+                # reason, and there is nowhere to remember it.
+                return await work()
         async with self._ledger.pinned():
             return await self._once(RequestKey(ns, method, rid), body_hash, work, encode, decode)
 
