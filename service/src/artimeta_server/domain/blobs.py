@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +45,9 @@ TOUCH_AFTER_S = 300.0
 # gc leaves a streaming multipart upload alone until its lease expires; the lease is renewed
 # while bytes keep arriving (after a third of it has passed), so only a stalled upload lapses.
 UPLOAD_LEASE_S = 6 * 3600.0
+# How often a write is repeated when the object it wrote was deleted under it (a gc or DeleteBlob
+# that decided before the write landed) before the call fails with ABORTED.
+WRITE_ATTEMPTS = 3
 DEFAULT_URL_EXPIRY_S = 900
 MAX_URL_EXPIRY_S = 7 * 24 * 3600
 
@@ -103,6 +106,14 @@ def mismatch(expected: Digest, actual: Digest) -> FailedPrecondition:
 
 def blob_not_found(digest: Digest) -> NotFound:
     return NotFound(f"blob {digest} does not exist", reason="BLOB_NOT_FOUND", metadata={"digest": str(digest)})
+
+
+def blob_raced(digest: Digest) -> Aborted:
+    return Aborted(
+        f"blob {digest} was deleted while it was being stored; upload it again",
+        reason="BLOB_DELETED_DURING_WRITE",
+        metadata={"digest": str(digest)},
+    )
 
 
 def validate_key(key: str) -> str:
@@ -195,12 +206,43 @@ class Blobs:
         unknown = [d for d in unique if d not in found]
         if not unknown:
             return []
-        infos = await asyncio.gather(*(self._store.stat_key(self._store.cas_key(namespace_id, d)) for d in unknown))
-        adopted = [d for d, info in zip(unknown, infos, strict=True) if info is not None and info.size == d.size]
-        if adopted:
-            await self._index.add(namespace_id, adopted)
-        have = set(adopted)
+        have = await self._adopt(namespace_id, unknown)
         return [d for d in unknown if d not in have]
+
+    async def _exist(self, namespace_id: int, digests: list[Digest]) -> list[Digest]:
+        infos = await asyncio.gather(*(self._store.stat_key(self._store.cas_key(namespace_id, d)) for d in digests))
+        return [d for d, info in zip(digests, infos, strict=True) if info is not None and info.size == d.size]
+
+    async def _vouch(self, namespace_id: int, digests: list[Digest]) -> set[Digest]:
+        """The digests whose objects exist, looked at while their index rows are claimed. A gc or
+        DeleteBlob holds those rows from its decision until its S3 delete is done, so what is seen
+        here is after any delete already decided, and the refreshed rows keep every later gc
+        away for its grace period: an object vouched for here can be acknowledged."""
+        if not digests:
+            return set()
+        async with self._index.claim(namespace_id, digests) as claim:
+            present = set(await self._exist(namespace_id, digests))
+            await claim.drop([d for d in digests if d not in present])
+        return present
+
+    async def _adopt(self, namespace_id: int, digests: list[Digest]) -> set[Digest]:
+        """The digests whose objects exist although the index may not say so, vouched for. Asked
+        of S3 first, so the common answer (absent) writes nothing to the index."""
+        seen = await self._exist(namespace_id, digests)
+        return await self._vouch(namespace_id, seen) if seen else set()
+
+    async def _write_checked(
+        self, namespace_id: int, digest: Digest, write: Callable[[], Awaitable[None]] | None
+    ) -> None:
+        """Indexes an object just written (or, with write None, one that must exist): it is
+        vouched for, and written again when a delete decided before the write removed it."""
+        for _ in range(WRITE_ATTEMPTS):
+            if digest in await self._vouch(namespace_id, [digest]):
+                return
+            if write is None:
+                break
+            await write()
+        raise blob_raced(digest)
 
     async def _present(self, namespace_id: int, digest: Digest) -> bool:
         return not await self.missing_in(namespace_id, [digest])
@@ -317,10 +359,18 @@ class Blobs:
             actual = Digest(hasher.hexdigest(), total)
             if actual != expected:
                 raise mismatch(expected, actual)
+            final = self._store.cas_key(ns, actual)
             if multipart is None:
                 if declared is None and await self._present(ns, actual):
                     return UploadResult(actual, already_present=True)
-                await self._store.put_key(self._store.cas_key(ns, actual), b"".join(buffer))
+                data = b"".join(buffer)
+                buffer.clear()
+
+                async def put() -> None:
+                    await self._store.put_key(final, data)
+
+                await put()
+                await self._write_checked(ns, actual, put)
             else:
                 if buffer:
                     await multipart.add(b"".join(buffer))
@@ -329,13 +379,19 @@ class Blobs:
                     await renew()
                 await multipart.complete()
                 if declared is None:
-                    final = self._store.cas_key(ns, actual)
-                    if await self._store.stat_key(final) is None:
-                        await self._store.copy_key(multipart.key, final, actual.size)
-                    await self._store.delete_keys([multipart.key])
+                    staged = multipart.key
+                    if actual not in await self._adopt(ns, [actual]):
+
+                        async def copy() -> None:
+                            await self._store.copy_key(staged, final, actual.size)
+
+                        await copy()
+                        await self._write_checked(ns, actual, copy)
+                    await self._store.delete_keys([staged])
+                else:
+                    await self._write_checked(ns, actual, None)
                 await self._index.finish_upload(ns, upload_id)
                 multipart = None
-            await self._index.add(ns, [actual])
             return UploadResult(actual, already_present=False)
         except BaseException:
             if multipart is not None:
@@ -410,11 +466,17 @@ class Blobs:
             async def put(d: Digest) -> None:
                 await self._store.put_key(self._store.cas_key(ns, d), valid[d])
 
-            outcomes = await asyncio.gather(*(put(d) for d in todo), return_exceptions=True)
-            stored = [d for d, o in zip(todo, outcomes, strict=True) if not isinstance(o, BaseException)]
-            if stored:
-                await self._index.add(ns, stored)
-            failed = {d: o for d, o in zip(todo, outcomes, strict=True) if isinstance(o, BaseException)}
+            failed: dict[Digest, BaseException] = {}
+            for _ in range(WRITE_ATTEMPTS):
+                outcomes = await asyncio.gather(*(put(d) for d in todo), return_exceptions=True)
+                failed |= {d: o for d, o in zip(todo, outcomes, strict=True) if isinstance(o, BaseException)}
+                stored = [d for d in todo if d not in failed]
+                vouched = await self._vouch(ns, stored)
+                # Deleted by a gc or DeleteBlob that decided before the PUT landed: written again.
+                todo = [d for d in stored if d not in vouched]
+                if not todo:
+                    break
+            failed |= {d: blob_raced(d) for d in todo}
             for i, (digest, _) in enumerate(items):
                 err = failed.get(digest)
                 if results[i] is None and err is not None:
@@ -445,10 +507,13 @@ class Blobs:
                 f"blob {digest} is still referenced", reason="BLOB_REFERENCED", metadata={"digest": str(digest)}
             )
         key = self._store.cas_key(ns, digest)
-        existed = await self._store.stat_key(key) is not None
-        await self._index.remove(ns, digest)
-        if existed:
-            await self._store.delete_keys([key])
+        # The index row stays claimed until the object is gone, so an upload of the same bytes
+        # meanwhile waits, then finds it absent and writes it again.
+        async with self._index.claim(ns, [digest]) as claim:
+            existed = await self._store.stat_key(key) is not None
+            if existed:
+                await self._store.delete_keys([key])
+            await claim.drop([digest])
         return existed
 
     # -- presigned ----------------------------------------------------------------------------
@@ -489,16 +554,23 @@ class Blobs:
                 hasher.update(chunk)
                 total += len(chunk)
         actual = Digest(hasher.hexdigest(), total) if info.size == expected.size else Digest("", info.size)
-        try:
-            if actual != expected:
-                raise mismatch(expected, actual)
-            final = self._store.cas_key(ns, expected)
-            if await self._store.stat_key(final) is None:
-                await self._store.copy_key(row.object_key, final, expected.size)
-            await self._index.add(ns, [expected])
-        finally:
+        if actual != expected:
+            # Wrong bytes never become right: the staging data goes, and so does the upload.
             await self._store.delete_keys([row.object_key])
             await self._index.finish_upload(ns, upload_id)
+            raise mismatch(expected, actual)
+        # Until the blob is indexed the staging object and its row stay (gc reaps them once the
+        # lease has expired), so a commit that failed on the way can simply be called again.
+        if expected not in await self._adopt(ns, [expected]):
+            final = self._store.cas_key(ns, expected)
+
+            async def copy() -> None:
+                await self._store.copy_key(row.object_key, final, expected.size)
+
+            await copy()
+            await self._write_checked(ns, expected, copy)
+        await self._store.delete_keys([row.object_key])
+        await self._index.finish_upload(ns, upload_id)
         return expected
 
     async def create_download_url(self, namespace: str, digest: Digest, expires_in_s: int) -> tuple[str, datetime]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
@@ -31,6 +33,28 @@ def references_query(refs: list[BlobReference]) -> str:
         "WITH req AS (SELECT * FROM unnest($2::text[], $3::bigint[]) AS t(hash, size)) "
         f"SELECT DISTINCT hash, size FROM ({body}) refs"
     )
+
+
+class _Claim:
+    """Index rows held locked by one transaction (see PostgresBlobIndex.claim)."""
+
+    def __init__(self, conn: asyncpg.Connection, namespace_id: int) -> None:
+        self._conn = conn
+        self._ns = namespace_id
+
+    async def drop(self, digests: list[Digest]) -> None:
+        if not digests:
+            return
+        hashes, sizes = _arrays(digests)
+        await self._conn.execute(
+            """
+            DELETE FROM blobs b USING unnest($2::text[], $3::bigint[]) AS d(hash, size)
+            WHERE b.namespace_id = $1 AND b.hash = d.hash AND b.size = d.size
+            """,
+            self._ns,
+            hashes,
+            sizes,
+        )
 
 
 class PostgresBlobIndex:
@@ -87,6 +111,25 @@ class PostgresBlobIndex:
                 hashes,
                 sizes,
             )
+
+    @asynccontextmanager
+    async def claim(self, namespace_id: int, digests: list[Digest]) -> AsyncIterator[_Claim]:
+        # Rows are locked in one order (gc locks its batches in the same one), so two claims
+        # wait for each other instead of deadlocking. A row gc holds makes this wait until gc
+        # committed: its object is then deleted already, and the row inserted here is a new one.
+        hashes, sizes = _arrays(sorted(set(digests), key=lambda d: (d.hash, d.size)))
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                """
+                INSERT INTO blobs (namespace_id, hash, size)
+                SELECT $1, h, s FROM unnest($2::text[], $3::bigint[]) AS t(h, s) ORDER BY h, s
+                ON CONFLICT (namespace_id, hash, size) DO UPDATE SET last_used = now()
+                """,
+                namespace_id,
+                hashes,
+                sizes,
+            )
+            yield _Claim(conn, namespace_id)
 
     async def remove(self, namespace_id: int, digest: Digest) -> None:
         async with self._db.connection() as conn:

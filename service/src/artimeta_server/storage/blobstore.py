@@ -107,6 +107,9 @@ def presigner_for(settings: Settings) -> Minio | None:
 
 
 MarkInUse = Callable[[int, list[Digest]], Awaitable[None]]
+# Awaited with (operation, keys) before each S3 write, copy and delete: a seam for fault tests
+# (pause a gc inside its delete, fail a copy once). None, and so free, unless a test sets it.
+Hook = Callable[[str, tuple[str, ...]], Awaitable[None]]
 
 
 class S3BlobStore:
@@ -127,6 +130,7 @@ class S3BlobStore:
         # the blob index first (a row gc locks and checks) keeps gc from deleting it between
         # this reuse and the insert of the row that will reference it.
         self._mark_in_use = mark_in_use
+        self.hook: Hook | None = None
 
     async def _run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -231,6 +235,8 @@ class S3BlobStore:
         return await self._run(stat)
 
     async def put_key(self, key: str, data: bytes) -> None:
+        if self.hook is not None:
+            await self.hook("put", (key,))
         await self._run(
             lambda: self._client.put_object(
                 self.bucket, key, io.BytesIO(data), len(data), content_type="application/octet-stream"
@@ -312,6 +318,9 @@ class S3BlobStore:
         await self._run(abort)
 
     async def copy_key(self, src: str, dst: str, size: int) -> None:
+        if self.hook is not None:
+            await self.hook("copy", (src, dst))
+
         def copy() -> None:
             if size <= _MAX_COPY:
                 self._client.copy_object(self.bucket, dst, CopySource(self.bucket, src))
@@ -333,6 +342,8 @@ class S3BlobStore:
 
         if not keys:
             return 0
+        if self.hook is not None:
+            await self.hook("delete", tuple(keys))
         return await self._run(delete)
 
     async def list_prefix(self, prefix: str) -> list[ObjectInfo]:

@@ -4,10 +4,16 @@ A blob object (`<ns>/cas/…`) is deleted only when all of these hold:
 - its S3 object is older than the grace period (so a blob written moments ago, whose referencing
   row is about to be inserted, stays);
 - the blob index has not handed it out as present within the grace period (FindMissing, Upload
-  of an existing blob and BatchUpdate refresh that time; gc locks and re-checks it on delete);
+  of an existing blob and BatchUpdate refresh that time);
 - no column registered in storage/blob_refs.py points at it (that includes uploads in flight).
 Uploads whose lease expired are aborted first (incomplete multipart uploads, staging objects), so
 a crashed upload leaves nothing behind for long.
+
+Each batch is decided and deleted inside one transaction that holds the batch's index rows
+locked (inserting rows for objects the index does not know) from the re-check until the S3 delete
+is done. Every writer that acknowledges a blob first claims its row and looks at the object under
+that claim (domain/blobs.py), so it either comes before gc's lock (gc then finds the row fresh and
+keeps it) or after gc's commit (the object is gone and the writer writes it again).
 """
 
 from __future__ import annotations
@@ -168,7 +174,7 @@ async def _collect_namespace(
     refs_sql = references_query(BLOB_REFERENCES)
     async for objects in store.iter_prefix(cas_prefix(ns), page_size):
         report.blobs_scanned += len(objects)
-        batch: list[tuple[Digest, str]] = []
+        batch: list[tuple[Digest, str, datetime]] = []
         for o in objects:
             h = digest_hash_of_key(o.key)
             if h is None:
@@ -176,7 +182,7 @@ async def _collect_namespace(
             if o.modified is None or o.modified >= cutoff:
                 report.kept_young += 1
                 continue
-            batch.append((Digest(h, o.size), o.key))
+            batch.append((Digest(h, o.size), o.key, o.modified))
         if batch:
             await _collect_batch(db, store, ns, batch, cutoff, dry_run, report, refs_sql)
 
@@ -185,34 +191,49 @@ async def _collect_batch(
     db: Database,
     store: S3BlobStore,
     ns: int,
-    batch: list[tuple[Digest, str]],
+    batch: list[tuple[Digest, str, datetime]],
     cutoff: datetime,
     dry_run: bool,
     report: GcReport,
     refs_sql: str,
 ) -> None:
-    hashes = [d.hash for d, _ in batch]
-    sizes = [d.size for d, _ in batch]
+    hashes = [d.hash for d, _, _ in batch]
+    sizes = [d.size for d, _, _ in batch]
     async with db.transaction() as conn:
-        referenced = {(r["hash"], r["size"]) for r in await conn.fetch(refs_sql, ns, hashes, sizes)}
-        # Lock the index rows of this batch: a concurrent FindMissing that would refresh one
-        # waits for us, then finds it gone and reports the blob missing.
-        recent = {
-            (r["hash"], r["size"])
-            for r in await conn.fetch(
+        if dry_run:
+            rows = await conn.fetch(
                 """
                 SELECT b.hash, b.size, b.last_used FROM blobs b
                 JOIN unnest($2::text[], $3::bigint[]) AS req(hash, size) ON b.hash = req.hash AND b.size = req.size
-                WHERE b.namespace_id = $1 FOR UPDATE OF b
+                WHERE b.namespace_id = $1
                 """,
                 ns,
                 hashes,
                 sizes,
             )
-            if r["last_used"] >= cutoff
-        }
+        else:
+            # Lock every candidate's index row, creating the rows of objects the index does not
+            # know (as old as their objects), in the order claims use. A writer claiming one of
+            # them now waits for this transaction; one that claimed it first has made it fresh.
+            rows = await conn.fetch(
+                """
+                INSERT INTO blobs (namespace_id, hash, size, create_time, last_used)
+                SELECT $1, h, s, m, m FROM unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS t(h, s, m)
+                ORDER BY h, s
+                ON CONFLICT (namespace_id, hash, size) DO UPDATE SET last_used = blobs.last_used
+                RETURNING hash, size, last_used
+                """,
+                ns,
+                hashes,
+                sizes,
+                [modified for _, _, modified in batch],
+            )
+        recent = {(r["hash"], r["size"]) for r in rows if r["last_used"] >= cutoff}
+        # References are read after the locks: one inserted later comes from a writer that saw
+        # the blob present, which (above) it could only do before the lock, through a fresh row.
+        referenced = {(r["hash"], r["size"]) for r in await conn.fetch(refs_sql, ns, hashes, sizes)}
         victims = []
-        for d, key in batch:
+        for d, key, _ in batch:
             if (d.hash, d.size) in referenced:
                 report.kept_referenced += 1
             elif (d.hash, d.size) in recent:
@@ -232,8 +253,8 @@ async def _collect_batch(
             [d.hash for d, _ in victims],
             [d.size for d, _ in victims],
         )
-        # Deleted while the index rows are locked; if S3 fails, the transaction rolls back
-        # and the index still (harmlessly) lists blobs FindMissing re-checks.
+        # Deleted while the index rows are locked, and committed only after S3 is done; if S3
+        # fails, the transaction rolls back and the rows stay (old, so the next run retries).
         await store.delete_keys([key for _, key in victims])
 
 
