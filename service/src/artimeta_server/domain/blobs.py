@@ -486,14 +486,38 @@ class Blobs:
     async def batch_read(self, namespace: str, digests: list[Digest]) -> list[bytes | DomainError]:
         self._check_batch(len(digests), sum(d.size for d in digests))
         ns = await self._ns.resolve(namespace)
+        limit = self.capabilities.max_batch_total_bytes
+        # The declared sizes are the caller's word: what is read is bounded by the stored sizes
+        # (index first, S3 for blobs it does not know), checked before any byte is read.
+        hashes = list(dict.fromkeys(d.hash for d in digests))
+        stored = await self._index.sizes(ns, hashes)
+        unknown = [h for h in hashes if h not in stored]
+        infos = await asyncio.gather(*(self._store.stat_key(self._store.cas_key(ns, Digest(h, 0))) for h in unknown))
+        stored |= {h: info.size for h, info in zip(unknown, infos, strict=True) if info is not None}
 
         async def read(d: Digest) -> bytes | DomainError:
+            size = stored.get(d.hash)
+            if size is None:
+                return blob_not_found(d)
+            if size > limit:
+                return InvalidArgument(
+                    f"blob {d.hash} holds {size} bytes, more than a batch carries ({limit}); use Download",
+                    reason="BLOB_TOO_LARGE_FOR_BATCH",
+                    metadata={"digest": str(d), "size": str(size), "limit": str(limit)},
+                )
+            if size != d.size:
+                return NotFound(
+                    f"blob {d} does not exist (a blob with that hash holds {size} bytes)",
+                    reason="BLOB_NOT_FOUND",
+                    metadata={"digest": str(d)},
+                )
             try:
-                data = await self._store.get_key(self._store.cas_key(ns, d))
+                chunks = [c async for c in self._store.read_range(self._store.cas_key(ns, d), 0, d.size, d.size)]
             except NotFound:
                 return blob_not_found(d)
             except DomainError as exc:
                 return exc
+            data = b"".join(chunks)
             if Digest(hashlib.sha256(data).hexdigest(), len(data)) != d:
                 return DataLoss(f"blob {d} does not match its digest", reason="BLOB_CORRUPT")
             return data

@@ -131,6 +131,17 @@ class PostgresBlobIndex:
             )
             yield _Claim(conn, namespace_id)
 
+    async def sizes(self, namespace_id: int, hashes: list[str]) -> dict[str, int]:
+        if not hashes:
+            return {}
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT hash, max(size) AS size FROM blobs WHERE namespace_id = $1 AND hash = ANY($2::text[]) GROUP BY hash",
+                namespace_id,
+                hashes,
+            )
+        return {r["hash"]: r["size"] for r in rows}
+
     async def remove(self, namespace_id: int, digest: Digest) -> None:
         async with self._db.connection() as conn:
             await conn.execute(
