@@ -395,6 +395,44 @@ class S3BlobStore:
             lambda: self._presigner.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_s))
         )
 
+    async def namespace_ids(self) -> list[int]:
+        """The namespace ids that have a prefix in the bucket."""
+
+        def listing() -> list[int]:
+            names = (o.object_name or "" for o in self._client.list_objects(self.bucket, recursive=False))
+            return sorted({int(n[:-1]) for n in names if n.endswith("/") and n[:-1].isdigit()})
+
+        return await self._run(listing)
+
+    async def abort_uploads(self, prefixes: set[str], *, max_pages: int = 100) -> int:
+        """Aborts the incomplete multipart uploads whose keys start with one of prefixes (a
+        server that cannot list them is skipped: S3 never shows them as objects)."""
+        client: Any = self._client
+
+        def abort_all() -> int:
+            aborted, marker = 0, None
+            for _ in range(max_pages):
+                try:
+                    page = client._list_multipart_uploads(self.bucket, key_marker=marker, max_uploads=1000)
+                except S3Error:
+                    return aborted
+                for up in page.uploads:
+                    if any(up.object_name.startswith(p) for p in prefixes):
+                        try:
+                            client._abort_multipart_upload(self.bucket, up.object_name, up.upload_id)
+                            aborted += 1
+                        except S3Error as exc:
+                            if exc.code not in {"NoSuchUpload", *_MISSING}:
+                                raise
+                if not page.is_truncated or not page.next_key_marker:
+                    return aborted
+                marker = page.next_key_marker
+            return aborted
+
+        if not prefixes:
+            return 0
+        return await self._run(abort_all)
+
     async def delete_namespace(self, namespace_id: int) -> int:
         prefix = namespace_prefix(namespace_id)
 

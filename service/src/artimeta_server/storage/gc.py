@@ -24,15 +24,34 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from artimeta_server.config import Settings
+from artimeta_server.domain.blobs import TOUCH_AFTER_S
 from artimeta_server.domain.digests import Digest
 from artimeta_server.storage.blob_index import references_query, upload_row
 from artimeta_server.storage.blob_refs import BLOB_REFERENCES
-from artimeta_server.storage.blobstore import S3BlobStore, cas_prefix, digest_hash_of_key
+from artimeta_server.storage.blobstore import S3BlobStore, cas_prefix, digest_hash_of_key, namespace_prefix
 from artimeta_server.storage.postgres import Database
 
 log = logging.getLogger("artimeta.gc")
 
 DEFAULT_GRACE_S = 24 * 3600.0
+# A blob handed out as present keeps a last use no older than TOUCH_AFTER_S, so a grace of at
+# least this leaves its holder TOUCH_AFTER_S to write the row that will reference it.
+MIN_GRACE_S = 2 * TOUCH_AFTER_S
+
+
+class UnsafeGrace(ValueError):
+    pass
+
+
+def check_grace(grace_s: float) -> float:
+    if not grace_s >= MIN_GRACE_S:
+        raise UnsafeGrace(
+            f"--grace-seconds must be at least {MIN_GRACE_S:.0f}: blobs are marked in use at most every "
+            f"{TOUCH_AFTER_S:.0f} s, so a shorter grace can delete a blob a client was just told exists"
+        )
+    return grace_s
+
+
 _BATCH = 1000
 
 
@@ -49,6 +68,8 @@ class GcReport:
     kept_referenced: int = 0
     uploads_aborted: int = 0
     staging_deleted: int = 0
+    deleted_namespaces_swept: int = 0
+    deleted_namespace_objects: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -88,8 +109,31 @@ async def collect(
         if namespace is not None or len(ids) < page_size:
             break
         after = ids[-1]
+    if namespace is None:
+        await _sweep_deleted_namespaces(db, store, dry_run, report)
     log.info("gc finished", extra=report.as_dict())
     return report
+
+
+async def _sweep_deleted_namespaces(db: Database, store: S3BlobStore, dry_run: bool, report: GcReport) -> None:
+    """Objects under the prefix of a namespace that no longer exists: writes that were in flight
+    while it was deleted land after its purge. Ids are never reused and a namespace's row is
+    committed before anything is written under its id, so an id read from S3 that Postgres
+    does not know (asked after the listing) is gone for good."""
+    ids = await store.namespace_ids()
+    async with db.connection() as conn:
+        live = {r["id"] for r in await conn.fetch("SELECT id FROM namespaces WHERE id = ANY($1::bigint[])", ids)}
+        # Incomplete multipart uploads leave no prefix to list: the ids of deleted namespaces
+        # come from their tombstones as well.
+        tombstones = {r["id"] for r in await conn.fetch("SELECT id FROM namespace_tombstones")}
+    gone = sorted((set(ids) - live) | (tombstones - live))
+    for ns in gone:
+        if ns in ids:
+            report.deleted_namespaces_swept += 1
+        if not dry_run:
+            report.deleted_namespace_objects += await store.delete_namespace(ns)
+    if gone and not dry_run:
+        report.uploads_aborted += await store.abort_uploads({namespace_prefix(ns) for ns in gone})
 
 
 async def _expire_uploads(
@@ -264,6 +308,7 @@ async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace
 
     from artimeta_server.app import build_domain
 
+    check_grace(grace_s)
     domain = await build_domain(settings)
     try:
         report = await collect(domain.db, domain.blobs, grace_s=grace_s, dry_run=dry_run, namespace=namespace)
