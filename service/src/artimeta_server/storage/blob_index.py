@@ -70,12 +70,18 @@ class PostgresBlobIndex:
             # Stale rows are refreshed (and so locked against a concurrent gc, which then finds
             # them fresh, or which deleted them first and so they are not returned); fresh rows
             # are too young for any gc to take.
+            # Locked in the order gc and claims use, so a touch waits for them, never deadlocks.
             touched = await conn.fetch(
                 """
-                UPDATE blobs b SET last_used = now()
-                FROM unnest($2::text[], $3::bigint[]) AS req(hash, size)
-                WHERE b.namespace_id = $1 AND b.hash = req.hash AND b.size = req.size
-                  AND b.last_used < now() - make_interval(secs => $4)
+                WITH stale AS (
+                    SELECT b.hash, b.size FROM blobs b
+                    JOIN unnest($2::text[], $3::bigint[]) AS req(hash, size) ON b.hash = req.hash AND b.size = req.size
+                    WHERE b.namespace_id = $1 AND b.last_used < now() - make_interval(secs => $4)
+                    ORDER BY b.hash, b.size
+                    FOR UPDATE OF b
+                )
+                UPDATE blobs b SET last_used = now() FROM stale
+                WHERE b.namespace_id = $1 AND b.hash = stale.hash AND b.size = stale.size
                 RETURNING b.hash, b.size
                 """,
                 namespace_id,

@@ -404,34 +404,26 @@ class S3BlobStore:
 
         return await self._run(listing)
 
-    async def abort_uploads(self, prefixes: set[str], *, max_pages: int = 100) -> int:
-        """Aborts the incomplete multipart uploads whose keys start with one of prefixes (a
-        server that cannot list them is skipped: S3 never shows them as objects)."""
+    async def multipart_uploads(self, *, max_pages: int = 100) -> list[tuple[str, str]]:
+        """(key, upload id) of incomplete multipart uploads in the bucket, at most max_pages
+        pages of them (the rest on a later call); none from a server that cannot list them."""
         client: Any = self._client
 
-        def abort_all() -> int:
-            aborted, marker = 0, None
+        def listing() -> list[tuple[str, str]]:
+            out: list[tuple[str, str]] = []
+            marker = None
             for _ in range(max_pages):
                 try:
                     page = client._list_multipart_uploads(self.bucket, key_marker=marker, max_uploads=1000)
                 except S3Error:
-                    return aborted
-                for up in page.uploads:
-                    if any(up.object_name.startswith(p) for p in prefixes):
-                        try:
-                            client._abort_multipart_upload(self.bucket, up.object_name, up.upload_id)
-                            aborted += 1
-                        except S3Error as exc:
-                            if exc.code not in {"NoSuchUpload", *_MISSING}:
-                                raise
+                    return out
+                out += [(u.object_name, u.upload_id) for u in page.uploads if u.object_name and u.upload_id]
                 if not page.is_truncated or not page.next_key_marker:
-                    return aborted
+                    break
                 marker = page.next_key_marker
-            return aborted
+            return out
 
-        if not prefixes:
-            return 0
-        return await self._run(abort_all)
+        return await self._run(listing)
 
     async def delete_namespace(self, namespace_id: int) -> int:
         prefix = namespace_prefix(namespace_id)

@@ -28,7 +28,7 @@ from artimeta_server.domain.blobs import TOUCH_AFTER_S
 from artimeta_server.domain.digests import Digest
 from artimeta_server.storage.blob_index import references_query, upload_row
 from artimeta_server.storage.blob_refs import BLOB_REFERENCES
-from artimeta_server.storage.blobstore import S3BlobStore, cas_prefix, digest_hash_of_key, namespace_prefix
+from artimeta_server.storage.blobstore import S3BlobStore, cas_prefix, digest_hash_of_key
 from artimeta_server.storage.postgres import Database
 
 log = logging.getLogger("artimeta.gc")
@@ -116,24 +116,31 @@ async def collect(
 
 
 async def _sweep_deleted_namespaces(db: Database, store: S3BlobStore, dry_run: bool, report: GcReport) -> None:
-    """Objects under the prefix of a namespace that no longer exists: writes that were in flight
-    while it was deleted land after its purge. Ids are never reused and a namespace's row is
-    committed before anything is written under its id, so an id read from S3 that Postgres
-    does not know (asked after the listing) is gone for good."""
+    """Objects and incomplete multipart uploads under the id of a namespace that no longer
+    exists: writes in flight while it was deleted land after its purge, and uploads a crash
+    left lose their rows with the namespace. Ids are never reused and a namespace's row is
+    committed before anything is written under its id, so an id read from S3 that Postgres does
+    not know (asked after the listing) is gone for good."""
     ids = await store.namespace_ids()
+    uploads = await store.multipart_uploads()
+    upload_ids = {int(k.split("/", 1)[0]) for k, _ in uploads if k.split("/", 1)[0].isdigit()}
     async with db.connection() as conn:
-        live = {r["id"] for r in await conn.fetch("SELECT id FROM namespaces WHERE id = ANY($1::bigint[])", ids)}
-        # Incomplete multipart uploads leave no prefix to list: the ids of deleted namespaces
-        # come from their tombstones as well.
-        tombstones = {r["id"] for r in await conn.fetch("SELECT id FROM namespace_tombstones")}
-    gone = sorted((set(ids) - live) | (tombstones - live))
-    for ns in gone:
-        if ns in ids:
-            report.deleted_namespaces_swept += 1
+        live = {
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM namespaces WHERE id = ANY($1::bigint[])", sorted(set(ids) | upload_ids)
+            )
+        }
+    for ns in sorted(set(ids) - live):
+        report.deleted_namespaces_swept += 1
         if not dry_run:
             report.deleted_namespace_objects += await store.delete_namespace(ns)
-    if gone and not dry_run:
-        report.uploads_aborted += await store.abort_uploads({namespace_prefix(ns) for ns in gone})
+    for key, upload_id in uploads:
+        head = key.split("/", 1)[0]
+        if head.isdigit() and int(head) not in live:
+            report.uploads_aborted += 1
+            if not dry_run:
+                await store.abort_multipart(key, upload_id)
 
 
 async def _expire_uploads(
