@@ -19,7 +19,7 @@ import io
 import os
 import stat
 import tarfile
-import threading
+import uuid as _uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, BinaryIO, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
@@ -516,7 +516,7 @@ class _Retrieval:
         """A new temporary file beside entry e (its folders created), for the bytes of e."""
         parts = _parts(e.path)
         parent = self._folder(parts[:-1], create=True)
-        temp = f".{parts[-1][:200]}.part-{os.getpid()}-{threading.get_ident()}"
+        temp = f".artimeta-{_uuid.uuid4().hex}.part"
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o600, dir_fd=parent)
         except BaseException:
