@@ -31,8 +31,8 @@ async def test_writes_racing_a_namespace_delete_converge_to_nothing(
     inside, release = asyncio.Event(), asyncio.Event()
 
     async def hold_first_put(op: str, keys: tuple[str, ...]) -> None:
-        # One write is held past the delete (its PUT lands after the namespace's purge); the
-        # others race it freely.
+        # One server-side write is held past the delete (its PUT lands after the namespace's
+        # purge); the clients' writes race it freely.
         if op == "put" and keys[0].startswith(prefix) and not inside.is_set():
             inside.set()
             await release.wait()
@@ -47,9 +47,20 @@ async def test_writes_racing_a_namespace_delete_converge_to_nothing(
                 return done
         return done
 
+    async def server_side_writer() -> int:
+        # What documents, cache values and op bodies go through (S3BlobStore.put).
+        done = 0
+        for i in range(40):
+            try:
+                await store.put(ns, os.urandom(700 + i))
+                done += 1
+            except Exception:  # the namespace is gone
+                return done
+        return done
+
     store.hook = hold_first_put
     try:
-        held = asyncio.create_task(run(writer, 0))
+        held = asyncio.create_task(server_side_writer())
         await asyncio.wait_for(inside.wait(), 30)
         racers = [asyncio.create_task(run(writer, n)) for n in range(1, 4)]
         await asyncio.sleep(0.2)

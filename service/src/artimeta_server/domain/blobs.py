@@ -231,6 +231,22 @@ class Blobs:
         seen = await self._exist(namespace_id, digests)
         return await self._vouch(namespace_id, seen) if seen else set()
 
+    async def _put_claimed(self, namespace_id: int, items: dict[Digest, bytes]) -> dict[Digest, BaseException]:
+        """PUTs small objects while their index rows are claimed: a delete decided earlier has
+        finished before the PUTs, none can start before the claim commits, and the rows become
+        visible only with the bytes in place. Returns the failed PUTs (their rows are dropped)."""
+        if not items:
+            return {}
+        digests = list(items)
+        async with self._index.claim(namespace_id, digests) as claim:
+            outcomes = await asyncio.gather(
+                *(self._store.put_key(self._store.cas_key(namespace_id, d), items[d]) for d in digests),
+                return_exceptions=True,
+            )
+            failed = {d: o for d, o in zip(digests, outcomes, strict=True) if isinstance(o, BaseException)}
+            await claim.drop(list(failed))
+        return failed
+
     async def _write_checked(
         self, namespace_id: int, digest: Digest, write: Callable[[], Awaitable[None]] | None
     ) -> None:
@@ -366,11 +382,9 @@ class Blobs:
                 data = b"".join(buffer)
                 buffer.clear()
 
-                async def put() -> None:
-                    await self._store.put_key(final, data)
-
-                await put()
-                await self._write_checked(ns, actual, put)
+                err = (await self._put_claimed(ns, {actual: data})).get(actual)
+                if err is not None:
+                    raise err
             else:
                 if buffer:
                     await multipart.add(b"".join(buffer))
@@ -463,20 +477,7 @@ class Blobs:
             known = await self._index.present(ns, list(valid), touch_after_s=TOUCH_AFTER_S)
             todo = [d for d in valid if d not in known]
 
-            async def put(d: Digest) -> None:
-                await self._store.put_key(self._store.cas_key(ns, d), valid[d])
-
-            failed: dict[Digest, BaseException] = {}
-            for _ in range(WRITE_ATTEMPTS):
-                outcomes = await asyncio.gather(*(put(d) for d in todo), return_exceptions=True)
-                failed |= {d: o for d, o in zip(todo, outcomes, strict=True) if isinstance(o, BaseException)}
-                stored = [d for d in todo if d not in failed]
-                vouched = await self._vouch(ns, stored)
-                # Deleted by a gc or DeleteBlob that decided before the PUT landed: written again.
-                todo = [d for d in stored if d not in vouched]
-                if not todo:
-                    break
-            failed |= {d: blob_raced(d) for d in todo}
+            failed = await self._put_claimed(ns, {d: valid[d] for d in todo})
             for i, (digest, _) in enumerate(items):
                 err = failed.get(digest)
                 if results[i] is None and err is not None:

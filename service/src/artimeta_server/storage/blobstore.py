@@ -188,6 +188,8 @@ class S3BlobStore:
         key = cas_key(namespace_id, digest)
         if self._mark_in_use is not None:
             await self._mark_in_use(namespace_id, [digest])
+        if self.hook is not None:
+            await self.hook("put", (key,))
 
         def put() -> None:
             if self._exists_sync(key):
