@@ -182,7 +182,7 @@ def test_a_second_server_on_a_taken_port_exits_naming_it(
             "ARTIMETA_HTTP_LISTEN": listen["HTTP"],
             "ARTIMETA_METRICS_LISTEN": listen["metrics"],
         }
-        out = _serve_until_exit(venv_bin, env, *workers)
+        out = _serve_until_exit(venv_bin, env, "--migrate", *workers)
     assert out.returncode == 4, out.stderr
     assert f"{what} port {port} (127.0.0.1:{port}) is already in use" in out.stderr
     assert "Traceback" not in out.stderr
