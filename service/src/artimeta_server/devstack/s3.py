@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,48 @@ class SeaweedServer(S3Server):
         self.master_port = _grpc_pair_port(reuse.get("master_port"))
         self.volume_port = _grpc_pair_port(reuse.get("volume_port"))
         self.filer_port = _grpc_pair_port(reuse.get("filer_port"))
+
+    def start(self, *, timeout_s: float = 60) -> None:
+        on_disk = self._volumes_on_disk()
+        super().start(timeout_s=timeout_s)
+        if on_disk:
+            # Restarted on earlier data: S3 answers before the master knows where the volumes
+            # are, and reads of old objects fail until then.
+            try:
+                wait_for(
+                    lambda: on_disk <= self._volumes_known(),
+                    timeout_s=timeout_s,
+                    what=f"{self.kind} volumes {sorted(on_disk)}",
+                    proc=self.proc,
+                    log=self.log,
+                )
+            except BaseException:
+                self.kill()
+                raise
+
+    def _volumes_on_disk(self) -> set[int]:
+        """Volume ids of the data folder: `<collection>_<id>.dat` or `<id>.dat`."""
+        ids = (p.stem.rpartition("_")[2] for p in (self.home / "data").glob("*.dat"))
+        return {int(i) for i in ids if i.isdigit()}
+
+    def _volumes_known(self) -> set[int]:
+        url = f"http://{LOOPBACK}:{self.master_port}/vol/status"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            status = json.load(resp)
+        found: set[int] = set()
+
+        def walk(node: object) -> None:
+            if isinstance(node, dict):
+                if isinstance(node.get("Id"), int):
+                    found.add(node["Id"])
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(status.get("Volumes"))
+        return found
 
     def ports(self) -> dict[str, int]:
         return {
