@@ -13,6 +13,7 @@ import glob
 import hashlib
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
@@ -84,7 +85,15 @@ def data_home(preferred: Path) -> Path:
 
 
 class PostgresServer:
-    def __init__(self, home: Path, port: int, *, durable: bool = True, max_connections: int = 200) -> None:
+    def __init__(
+        self,
+        home: Path,
+        port: int,
+        *,
+        durable: bool = True,
+        max_connections: int = 200,
+        extra_options: list[str] | None = None,
+    ) -> None:
         self.home = data_home(home)
         self.data = self.home / "data"
         self.sockets = self.home / "sock"
@@ -92,6 +101,7 @@ class PostgresServer:
         self.port = port
         self.durable = durable
         self.max_connections = max_connections
+        self.extra_options = list(extra_options or [])
         self.bindir = find_bindir()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -140,6 +150,8 @@ class PostgresServer:
         cmd = [str(self.bindir / "postgres"), "-D", str(self.data)]
         for name, value in settings.items():
             cmd += ["-c", f"{name}={value}"]
+        for option in self.extra_options:  # later -c settings win
+            cmd += shlex.split(option)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 cmd,
