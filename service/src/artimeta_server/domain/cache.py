@@ -190,6 +190,10 @@ class Cache:
         ch.check_text(execution_id, field="execution_id", required=False)
         if context_hash is not None:
             ch.check_hash(context_hash, field="context_hash")
+        # Checks share one batched statement (storage/batcher.py): every field is checked here,
+        # before it can join other callers' batch.
+        _too_many(len(scheduler_task_hashes), "scheduler_task_hashes")
+        ch.check_hashes(scheduler_task_hashes, field="scheduler_task_hashes")
         ns = await self._ns.resolve(namespace)
         if scope == "NONE":
             return CheckResult("MISS")
