@@ -132,15 +132,36 @@ def message_class(desc: Descriptor) -> type[Any]:
     return message_factory.GetMessageClass(desc)
 
 
-def strings(namespace: str) -> st.SearchStrategy[str]:
+def _plausible(field: str, namespace: str) -> st.SearchStrategy[str]:
+    """Values that pass the field's own checks, so that a request with one hostile field gets past
+    the others and reaches the code behind them."""
+    sha1 = st.sampled_from(_HEX40[:3])
+    if field.endswith("hash") or field.endswith("hashes") or field in ("eval_hash",):
+        return sha1
+    if field == "hash":
+        return st.sampled_from(["0" * 64, "f" * 64, "ab" * 32])
+    if "uuid" in field or field in ("id", "execution_id", "root_ids", "ids", "entity_id"):
+        return st.sampled_from(["rec-1", "rec-2", "job-1", "exec-1", _HEX40[0]])
+    if field == "value_json":
+        return st.sampled_from(["1", '"x"', '{"a":1}', "null", "[1,2]"])
+    if field == "page_token":
+        return st.sampled_from(["", *_TOKENS[:4]])
+    if field.endswith("_format") or field == "format":
+        return st.sampled_from(["json", "", "pickle"])
+    return st.sampled_from(["a", "name-1", "main", "v1", "x.y", "path/to/file", "Value", namespace])
+
+
+def strings(namespace: str, field: str = "") -> st.SearchStrategy[str]:
     plain = st.text(max_size=24)
+    plausible = _plausible(field, namespace)
     return st.one_of(
+        plausible,
+        plausible,
+        plausible,
         st.sampled_from(_STRINGS),
-        st.sampled_from(_JSON),
-        st.sampled_from(_TOKENS),
-        plain,
+        st.sampled_from(_JSON) if field != "page_token" else st.sampled_from(_TOKENS),
+        st.sampled_from(_TOKENS) if field == "page_token" else plain,
         st.builds(lambda a, b: a + "\x00" + b, plain, plain),
-        st.just(namespace),
     )
 
 
@@ -148,70 +169,113 @@ def ints(lo: int, hi: int) -> st.SearchStrategy[int]:
     return st.one_of(st.sampled_from([v for v in _EDGE_INTS if lo <= v <= hi]), st.integers(lo, hi))
 
 
-def _scalar(field: FieldDescriptor, namespace: str, namespace_names: Callable[[], st.SearchStrategy[str]]) -> Any:
+def _scalar(
+    field: FieldDescriptor, namespace: str, namespace_names: Callable[[], st.SearchStrategy[str]], hostile: bool
+) -> Any:
     t = field.type
     if t == FieldDescriptor.TYPE_STRING:
+        names = field.name == "name" and "Namespace" in field.containing_type.name
+        if not hostile:
+            if names:
+                return st.sampled_from(["fuzz-other-a", "fuzz-other-b"])
+            if field.name == "namespace":
+                return st.just(namespace)
+            if field.name == "hash" and field.containing_type.name == "Digest":
+                return st.sampled_from(["0" * 64, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"])
+            return _plausible(field.name, namespace)
         if field.name == "namespace":
-            return st.one_of(st.just(namespace), st.just(namespace), st.just(namespace), strings(namespace))
-        if field.name == "name" and field.containing_type.full_name.startswith("artimeta.v1.") and (
-            "Namespace" in field.containing_type.name
-        ):
+            return st.one_of(*[st.just(namespace)] * 6, strings(namespace, "namespace"))
+        if names:
             return namespace_names()
-        return strings(namespace)
+        return strings(namespace, field.name)
     if t == FieldDescriptor.TYPE_BYTES:
+        if not hostile:
+            return st.sampled_from([b"", b"data", b"x" * 32])
         return st.one_of(st.sampled_from(_BYTES), st.binary(max_size=48))
     if t == FieldDescriptor.TYPE_BOOL:
         return st.booleans()
     if t == FieldDescriptor.TYPE_ENUM:
         numbers = [v.number for v in field.enum_type.values]
+        if not hostile:
+            return st.sampled_from([n for n in numbers if n] or numbers)
         return st.one_of(st.sampled_from(numbers), st.integers(-3, 40))
     if t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
         return st.floats(allow_nan=True, allow_infinity=True, width=32 if t == FieldDescriptor.TYPE_FLOAT else 64)
     lo, hi = _RANGES[t]
+    if not hostile:
+        if field.name == "seconds":
+            return st.integers(0, 2_000_000_000)
+        if field.name == "nanos":
+            return st.just(0)
+        return st.integers(0, 100)
+    if field.name in ("page_size", "size_bytes", "offset", "length", "limit"):
+        return st.one_of(st.integers(0, 100), st.integers(0, 100), ints(lo, hi))
     return ints(lo, hi)
+
+
+def _field(
+    f: FieldDescriptor, namespace: str, names: Callable[[], st.SearchStrategy[str]], depth: int, hostile: bool
+) -> st.SearchStrategy[Any] | None:
+    """Values for field `f` (a list for a repeated field, a dict for a map), None past depth 3."""
+    if f.type == FieldDescriptor.TYPE_MESSAGE:
+        if f.message_type.GetOptions().map_entry:
+            k, v = f.message_type.fields_by_name["key"], f.message_type.fields_by_name["value"]
+            if v.type == FieldDescriptor.TYPE_MESSAGE:
+                if depth >= 3:
+                    return None
+                vs = message(v.message_type, namespace, names, depth + 1, hostile)
+            else:
+                vs = _scalar(v, namespace, names, hostile)
+            return st.dictionaries(_scalar(k, namespace, names, hostile), vs, max_size=3)
+        if depth >= 3:
+            return None
+        inner = message(f.message_type, namespace, names, depth + 1, hostile)
+        return st.lists(inner, max_size=3) if f.is_repeated else inner
+    s = _scalar(f, namespace, names, hostile)
+    return st.lists(s, max_size=4) if f.is_repeated else s
 
 
 def message(
     desc: Descriptor,
     namespace: str,
-    namespace_names: Callable[[], st.SearchStrategy[str]],
+    names: Callable[[], st.SearchStrategy[str]],
     depth: int = 0,
+    hostile: bool = True,
 ) -> st.SearchStrategy[Any]:
-    """A strategy for messages of `desc` (each field set or not, nested down to depth 3)."""
+    """A strategy for messages of `desc` (each field set or not, nested down to depth 3), of
+    hostile values, or (hostile=False) of values each field's own checks accept."""
     cls = message_class(desc)
-
-    def field_strategy(f: FieldDescriptor) -> st.SearchStrategy[Any] | None:
-        if f.type == FieldDescriptor.TYPE_MESSAGE:
-            if f.message_type.GetOptions().map_entry:
-                k, v = f.message_type.fields_by_name["key"], f.message_type.fields_by_name["value"]
-                if v.type == FieldDescriptor.TYPE_MESSAGE:
-                    if depth >= 3:
-                        return None
-                    vs = message(v.message_type, namespace, namespace_names, depth + 1)
-                else:
-                    vs = _scalar(v, namespace, namespace_names)
-                return st.dictionaries(_scalar(k, namespace, namespace_names), vs, max_size=3)
-            if depth >= 3:
-                return None
-            inner = message(f.message_type, namespace, namespace_names, depth + 1)
-            return st.lists(inner, max_size=3) if f.is_repeated else inner
-        s = _scalar(f, namespace, namespace_names)
-        return st.lists(s, max_size=4) if f.is_repeated else s
-
-    fields = [(f, field_strategy(f)) for f in desc.fields]
+    fields = [(f, _field(f, namespace, names, depth, hostile)) for f in desc.fields]
     fields = [(f, s) for f, s in fields if s is not None]
 
     @st.composite
     def build(draw: st.DrawFn) -> Any:
         msg = cls()
         for f, s in fields:
-            if not draw(st.booleans()):
-                continue
-            value = draw(s)
-            _assign(msg, f, value)
+            if draw(st.booleans()):
+                _assign(msg, f, draw(s))
         return msg
 
     return build()
+
+
+def request(desc: Descriptor, namespace: str, names: Callable[[], st.SearchStrategy[str]]) -> st.SearchStrategy[Any]:
+    """Requests of three kinds: every field acceptable; every field acceptable but one, which is
+    hostile (these reach the code behind the first checks); every field hostile."""
+    plausible = message(desc, namespace, names, hostile=False)
+    hostile = [(f, _field(f, namespace, names, 0, True)) for f in desc.fields]
+    hostile = [(f, s) for f, s in hostile if s is not None]
+
+    @st.composite
+    def one_hostile(draw: st.DrawFn) -> Any:
+        msg = draw(plausible)
+        if hostile:
+            f, s = draw(st.sampled_from(hostile))
+            msg.ClearField(f.name)
+            _assign(msg, f, draw(s))
+        return msg
+
+    return st.one_of(plausible, one_hostile(), one_hostile(), message(desc, namespace, names))
 
 
 def _assign(msg: Any, f: FieldDescriptor, value: Any) -> None:
