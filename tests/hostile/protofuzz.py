@@ -98,7 +98,7 @@ def methods(package: str = "artimeta.v1") -> list[Method]:
     """Every method of every service of the package, from the descriptor pool."""
     pool = descriptor_pool.Default()
     out = []
-    from artimeta.v1 import (  # noqa: F401 - registers the files with the pool
+    from artimeta.v1 import (
         blobs_pb2,
         cache_pb2,
         connection_pb2,

@@ -23,36 +23,10 @@ import artimeta
 from artimeta_server.app import Server
 from tests.conftest import unique_name
 from tests.hostile import protofuzz
+from tests.hostile.rows import Snapshot
 
 EXAMPLES_PER_METHOD = 32
 CALL_TIMEOUT_S = 20.0
-
-
-async def _tables(server: Server) -> list[str]:
-    assert server.domain is not None
-    async with server.domain.db.connection() as conn:
-        rows = await conn.fetch(
-            """SELECT table_name FROM information_schema.columns
-               WHERE table_schema = current_schema() AND column_name = 'namespace_id' ORDER BY 1"""
-        )
-    return [r[0] for r in rows]
-
-
-class Snapshot:
-    """Row counts of every namespace-scoped table for one namespace, plus the namespace count."""
-
-    def __init__(self, server: Server, namespace_id: int, tables: list[str]) -> None:
-        assert server.domain is not None
-        self._db = server.domain.db
-        self._ns = namespace_id
-        parts = [f"SELECT '{t}', count(*) FROM {t} WHERE namespace_id = $1" for t in tables]
-        parts.append("SELECT 'namespaces', count(*) FROM namespaces WHERE $1::bigint IS NOT NULL")
-        self._query = " UNION ALL ".join(parts)
-
-    async def take(self) -> dict[str, int]:
-        async with self._db.connection() as conn:
-            rows = await conn.fetch(self._query, self._ns)
-        return {r[0]: r[1] for r in rows}
 
 
 def _invoke(channel: grpc.Channel, m: protofuzz.Method, payload: Any) -> grpc.StatusCode:
@@ -94,9 +68,7 @@ async def test_fuzzed_requests_to_every_rpc_get_no_internal_or_unknown_and_refus
     server: Server, target: str, fuzz_namespace: str, capsys: pytest.CaptureFixture[str], tmp_root: Path
 ) -> None:
     assert server.domain is not None
-    async with server.domain.db.connection() as conn:
-        ns_id = await conn.fetchval("SELECT id FROM namespaces WHERE name = $1", fuzz_namespace)
-    snapshot = Snapshot(server, ns_id, await _tables(server))
+    snapshot = await Snapshot.of(server, fuzz_namespace)
     loop = asyncio.get_running_loop()
     other = unique_name("fuzz-other")
 

@@ -95,16 +95,22 @@ def _finite(text: str) -> float:
 
 
 def _json_tree(value: Any, field: str, depth: int) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise InvalidArgument(
-            f"{field} nests deeper than {MAX_JSON_DEPTH} levels", reason="INVALID_JSON", metadata={"field": field}
-        )
+    """`depth`: how many arrays and objects hold `value`."""
     if isinstance(value, str):
         clean_text(value, field=field)
-    elif isinstance(value, list):
+        return
+    if not isinstance(value, (list, dict)):
+        return
+    if depth >= MAX_JSON_DEPTH:
+        raise InvalidArgument(
+            f"{field} nests arrays and objects deeper than {MAX_JSON_DEPTH} levels",
+            reason="INVALID_JSON",
+            metadata={"field": field},
+        )
+    if isinstance(value, list):
         for item in value:
             _json_tree(item, field, depth + 1)
-    elif isinstance(value, dict):
+    else:
         for key, item in value.items():
             clean_text(key, field=field)
             _json_tree(item, field, depth + 1)
