@@ -42,17 +42,27 @@ def main() -> dict[str, Any]:
     cases = {
         "GetNamespace": namespace_pb2.GetNamespaceRequest(name="team-a"),
         "CheckCache": cache_pb2.CheckCacheRequest(
-            namespace="team-a", task_hash=h, args_hash=h, eval_hash=h, execution_id="exec-1",
+            namespace="team-a",
+            task_hash=h,
+            args_hash=h,
+            eval_hash=h,
+            execution_id="exec-1",
             scheduler_task_hashes=[h] * 8,
         ),
         "RecordTags": tags_pb2.RecordTagsRequest(
-            namespace="team-a", entity_type=tags_pb2.TAG_ENTITY_TYPE_VALUE, entity_id=h,
+            namespace="team-a",
+            entity_type=tags_pb2.TAG_ENTITY_TYPE_VALUE,
+            entity_id=h,
             tags=[tags_pb2.TagKeyValue(key=f"k{i}", value_json='{"a":1}') for i in range(4)],
         ),
         "RecordJobStart": cache_pb2.RecordJobStartRequest(
             namespace="team-a",
-            job=cache_pb2.Job(id="job-1", task_hash=h, execution_id="exec-1",
-                              start_time=timestamp_pb2.Timestamp(seconds=1_700_000_000)),
+            job=cache_pb2.Job(
+                id="job-1",
+                task_hash=h,
+                execution_id="exec-1",
+                start_time=timestamp_pb2.Timestamp(seconds=1_700_000_000),
+            ),
         ),
     }
     return {name: _case(msg) for name, msg in cases.items()}

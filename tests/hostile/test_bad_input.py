@@ -48,11 +48,21 @@ TAGS = "/artimeta.v1.TagService/"
 CACHE = "/artimeta.v1.CacheService/"
 CASES: list[tuple[str, str, Build, set[str]]] = [
     ("tag value_json with a JSON NUL", TAGS + "RecordTags", lambda ns: _tags(ns, '"\\u0000"'), {"INVALID_CHARACTER"}),
-    ("tag value_json with a lone surrogate", TAGS + "RecordTags", lambda ns: _tags(ns, '{"\\ud800":1}'), {"INVALID_CHARACTER"}),
+    (
+        "tag value_json with a lone surrogate",
+        TAGS + "RecordTags",
+        lambda ns: _tags(ns, '{"\\ud800":1}'),
+        {"INVALID_CHARACTER"},
+    ),
     ("tag value_json with a raw NUL", TAGS + "RecordTags", lambda ns: _tags(ns, '"a\x00"'), {"INVALID_CHARACTER"}),
     ("tag value_json NaN", TAGS + "RecordTags", lambda ns: _tags(ns, "NaN"), {"INVALID_JSON"}),
     ("tag value_json 1e400", TAGS + "RecordTags", lambda ns: _tags(ns, "1e400"), {"INVALID_JSON"}),
-    ("tag value_json nested 10,000 deep", TAGS + "RecordTags", lambda ns: _tags(ns, "[" * 10_000 + "]" * 10_000), {"INVALID_JSON"}),
+    (
+        "tag value_json nested 10,000 deep",
+        TAGS + "RecordTags",
+        lambda ns: _tags(ns, "[" * 10_000 + "]" * 10_000),
+        {"INVALID_JSON"},
+    ),
     (
         "search by value_json with a lone surrogate",
         TAGS + "SearchTags",
@@ -65,8 +75,18 @@ CASES: list[tuple[str, str, Build, set[str]]] = [
         lambda ns: tags_pb2.SearchTagsRequest(namespace=ns, key="k", value_json='["\\u0000"]'),
         {"INVALID_CHARACTER"},
     ),
-    ("GetTags ids with a NUL", TAGS + "GetTags", lambda ns: tags_pb2.GetTagsRequest(namespace=ns, entity_ids=["a\x00"]), {"INVALID_CHARACTER"}),
-    ("GetRecords ids with a NUL", CACHE + "GetRecords", lambda ns: cache_pb2.GetRecordsRequest(namespace=ns, ids=["\x00"]), {"INVALID_CHARACTER"}),
+    (
+        "GetTags ids with a NUL",
+        TAGS + "GetTags",
+        lambda ns: tags_pb2.GetTagsRequest(namespace=ns, entity_ids=["a\x00"]),
+        {"INVALID_CHARACTER"},
+    ),
+    (
+        "GetRecords ids with a NUL",
+        CACHE + "GetRecords",
+        lambda ns: cache_pb2.GetRecordsRequest(namespace=ns, ids=["\x00"]),
+        {"INVALID_CHARACTER"},
+    ),
     (
         "RecordExecution args with a NUL",
         CACHE + "RecordExecution",
@@ -77,8 +97,13 @@ CASES: list[tuple[str, str, Build, set[str]]] = [
         "CheckCache scheduler_task_hashes with a NUL",
         CACHE + "CheckCache",
         lambda ns: cache_pb2.CheckCacheRequest(
-            namespace=ns, task_hash=H, args_hash=H, eval_hash=H, scheduler_task_hashes=[H, "\x00"],
-            scope=cache_pb2.CACHE_SCOPE_BACKEND, check=cache_pb2.CACHE_CHECK_SHALLOW,
+            namespace=ns,
+            task_hash=H,
+            args_hash=H,
+            eval_hash=H,
+            scheduler_task_hashes=[H, "\x00"],
+            scope=cache_pb2.CACHE_SCOPE_BACKEND,
+            check=cache_pb2.CACHE_CHECK_SHALLOW,
         ),
         {"INVALID_CHARACTER"},
     ),
@@ -86,14 +111,24 @@ CASES: list[tuple[str, str, Build, set[str]]] = [
         "CheckCache scheduler_task_hashes not a hash",
         CACHE + "CheckCache",
         lambda ns: cache_pb2.CheckCacheRequest(
-            namespace=ns, task_hash=H, args_hash=H, eval_hash=H, scheduler_task_hashes=[f"{H},{H}"],
-            scope=cache_pb2.CACHE_SCOPE_BACKEND, check=cache_pb2.CACHE_CHECK_SHALLOW,
+            namespace=ns,
+            task_hash=H,
+            args_hash=H,
+            eval_hash=H,
+            scheduler_task_hashes=[f"{H},{H}"],
+            scope=cache_pb2.CACHE_SCOPE_BACKEND,
+            check=cache_pb2.CACHE_CHECK_SHALLOW,
         ),
         {"INVALID_HASH"},
     ),
     ("job start time 2^63-1 s", CACHE + "RecordJobStart", lambda ns: _job(ns, seconds=MAX_I64), {"INVALID_TIMESTAMP"}),
     ("job start time -2^63 s", CACHE + "RecordJobStart", lambda ns: _job(ns, seconds=MIN_I64), {"INVALID_TIMESTAMP"}),
-    ("job start time negative nanos", CACHE + "RecordJobStart", lambda ns: _job(ns, seconds=10, nanos=-1), {"INVALID_TIMESTAMP"}),
+    (
+        "job start time negative nanos",
+        CACHE + "RecordJobStart",
+        lambda ns: _job(ns, seconds=10, nanos=-1),
+        {"INVALID_TIMESTAMP"},
+    ),
     (
         "record entry mode 2^31",
         "/artimeta.v1.RecordService/CommitRecord",
@@ -119,10 +154,12 @@ CASES: list[tuple[str, str, Build, set[str]]] = [
         CACHE + "PutRecords",
         lambda ns: cache_pb2.PutRecordsRequest(
             namespace=ns,
-            records=[cache_pb2.CacheRecord(
-                id="job-1",
-                json='{"_type":"Job","id":"job-1","task_hash":"t","execution_id":"e","start_time":"yesterday"}',
-            )],
+            records=[
+                cache_pb2.CacheRecord(
+                    id="job-1",
+                    json='{"_type":"Job","id":"job-1","task_hash":"t","execution_id":"e","start_time":"yesterday"}',
+                )
+            ],
         ),
         {"INVALID_RECORD"},
     ),
@@ -167,7 +204,9 @@ def _reason(exc: grpc.RpcError) -> str:
     return ""
 
 
-async def _refused(channel: grpc.aio.Channel, path: str, raw: bytes | list[bytes], streaming: bool = False) -> tuple[Any, str]:
+async def _refused(
+    channel: grpc.aio.Channel, path: str, raw: bytes | list[bytes], streaming: bool = False
+) -> tuple[Any, str]:
     try:
         if streaming:
             assert isinstance(raw, list)

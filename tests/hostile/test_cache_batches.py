@@ -105,8 +105,15 @@ async def test_a_batch_postgres_rejects_is_run_again_check_by_check(
 
     def query(sched: list[str], **kw: Any) -> CacheQuery:
         base: dict[str, Any] = dict(
-            task_hash=h("t2"), args_hash=h("a2"), eval_hash=h("t2a2"), execution_id="", scheduler_task_hashes=sched,
-            context_hash=None, want_cse=False, want_ultimate=True, want_single=False,
+            task_hash=h("t2"),
+            args_hash=h("a2"),
+            eval_hash=h("t2a2"),
+            execution_id="",
+            scheduler_task_hashes=sched,
+            context_hash=None,
+            want_cse=False,
+            want_ultimate=True,
+            want_single=False,
         )
         base.update(kw)
         return CacheQuery(**base)

@@ -73,8 +73,18 @@ def test_page_tokens_that_no_list_returned_are_refused(token: str, types: tuple[
 
 @pytest.mark.parametrize(
     "text",
-    ['"\\u0000"', '{"\\ud800":1}', '["\\udfff"]', "NaN", "-Infinity", "1e400", "[" * 65 + "]" * 65,
-     "[" * 50_000 + "]" * 50_000, "{", ""],
+    [
+        '"\\u0000"',
+        '{"\\ud800":1}',
+        '["\\udfff"]',
+        "NaN",
+        "-Infinity",
+        "1e400",
+        "[" * 65 + "]" * 65,
+        "[" * 50_000 + "]" * 50_000,
+        "{",
+        "",
+    ],
 )
 def test_json_values_postgres_or_clients_cannot_hold_are_refused(text: str) -> None:
     with pytest.raises(InvalidArgument) as err:

@@ -50,10 +50,10 @@ from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.interceptor import PrewrappingServer, WrappingInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
 from artimeta_server.rpc.observe import ObserveInterceptor
-from artimeta_server.rpc.validate import ValidateInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
 from artimeta_server.rpc.records import RecordServicer
 from artimeta_server.rpc.tags import TagServicer
+from artimeta_server.rpc.validate import ValidateInterceptor
 from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for

@@ -40,9 +40,9 @@ def _bad_token() -> InvalidArgument:
 def _scalar_ok(value: Any, expected: type) -> bool:
     if type(value) is not expected:
         return False
-    if expected is int:
+    if isinstance(value, int):
         return validation.INT64_MIN <= value <= validation.INT64_MAX
-    if expected is str:
+    if isinstance(value, str):
         return len(value) <= MAX_TOKEN_TEXT and validation.BAD_CHAR.search(value) is None
     return False
 

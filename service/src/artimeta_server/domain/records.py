@@ -239,10 +239,10 @@ class Records:
         layer = [uuid]
         depth = 0
         while layer:
-            found = await self._repo.neighbours(ns, layer, MAX_RELATED + 2)
-            if len(found) > MAX_RELATED + 1:  # that many distinct records, all reachable
-                _bounded_walk(len(found), depth)
-            layer = [u for u in found if u not in seen]
+            hop = await self._repo.neighbours(ns, layer, MAX_RELATED + 2)
+            if len(hop) > MAX_RELATED + 1:  # that many distinct records, all reachable
+                _bounded_walk(len(hop), depth)
+            layer = [u for u in hop if u not in seen]
             if layer:
                 depth += 1
                 seen.update(layer)

@@ -129,5 +129,7 @@ def json_value(text: str, *, field: str) -> Any:
 
 def int64(value: int, *, field: str) -> int:
     if not INT64_MIN <= value <= INT64_MAX:
-        raise InvalidArgument(f"{field} is beyond a signed 64-bit integer", reason="OUT_OF_RANGE", metadata={"field": field})
+        raise InvalidArgument(
+            f"{field} is beyond a signed 64-bit integer", reason="OUT_OF_RANGE", metadata={"field": field}
+        )
     return value

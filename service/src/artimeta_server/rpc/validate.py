@@ -46,16 +46,21 @@ class Undecodable:
         self.error = error
 
 
+def _type(fd: FieldDescriptor) -> Descriptor:
+    desc = fd.message_type
+    assert desc is not None
+    return desc
+
+
 def _kind(fd: FieldDescriptor) -> int:
     kind = _kinds.get(fd)
     if kind is None:
         if fd.type == FieldDescriptor.TYPE_STRING:
             kind = _STRINGS if fd.is_repeated else _STRING
+        elif fd.type == FieldDescriptor.TYPE_MESSAGE and _type(fd).GetOptions().map_entry:
+            kind = _MAP
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
-            if fd.message_type.GetOptions().map_entry:
-                kind = _MAP
-            else:
-                kind = _MESSAGES if fd.is_repeated else _MESSAGE
+            kind = _MESSAGES if fd.is_repeated else _MESSAGE
         else:
             kind = _OTHER
         _kinds[fd] = kind
@@ -125,7 +130,7 @@ def _time_fields(desc: Descriptor) -> tuple[FieldDescriptor, ...]:
             fd
             for fd in desc.fields
             if fd.type == FieldDescriptor.TYPE_MESSAGE
-            and (fd.message_type.full_name == _TIMESTAMP or _time_fields(fd.message_type))
+            and (_type(fd).full_name == _TIMESTAMP or _time_fields(_type(fd)))
         )
         _time_paths[desc] = found
     return found
@@ -133,7 +138,7 @@ def _time_fields(desc: Descriptor) -> tuple[FieldDescriptor, ...]:
 
 def _timestamps(msg: Any, prefix: str) -> None:
     for fd in _time_fields(msg.DESCRIPTOR):
-        if fd.message_type.GetOptions().map_entry:
+        if _type(fd).GetOptions().map_entry:
             check(msg, prefix)
             return
         if fd.is_repeated:
@@ -152,9 +157,7 @@ def _timestamp_or_walk(msg: Any, path: str) -> None:
 
 def request(req: Any) -> None:
     if type(req) is Undecodable:
-        raise InvalidArgument(
-            f"the request is not a valid message of its type: {req.error}", reason="INVALID_MESSAGE"
-        )
+        raise InvalidArgument(f"the request is not a valid message of its type: {req.error}", reason="INVALID_MESSAGE")
     # A message cannot hold a lone surrogate (protobuf refuses to parse or build one), and a NUL
     # in a string is a 0 byte of its encoding: a message whose encoding has no 0 byte needs only
     # its timestamps checked. Serializing a small message costs about a microsecond.

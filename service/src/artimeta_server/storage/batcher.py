@@ -86,7 +86,7 @@ class Batcher(Generic[K, V]):
                 for _, future in batch:
                     future.cancel()
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - each waiter gets its own outcome, below
                 if len(batch) > 1 and not self._shared_failure(exc):
                     await self._one_by_one(batch)
                 else:

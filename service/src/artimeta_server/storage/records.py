@@ -6,9 +6,9 @@ import json
 
 import asyncpg
 
+from artimeta_server.domain import records as record_rules
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain import records as record_rules
 from artimeta_server.domain.records import Entry, Record, Relation
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
