@@ -47,9 +47,16 @@ async def test_missing_key_and_bad_urls_are_errors(target: str, namespace: str) 
             backend.get(fragment=urlparse(f"artimeta://{namespace}/nope"))
         assert isinstance(err.value, KeyError) and isinstance(err.value, artimeta.NotFound)
         assert err.value.reason == "KEY_NOT_FOUND"
+        # A namespace a URL names is created on first use, unless the backend is told not to.
+        strict = ArtimetaBackend(target=target, create_namespace=False)
         with pytest.raises(artimeta.NotFound) as err2:
-            backend.get(fragment=urlparse("artimeta://no-such-namespace/x"))
+            strict.get(fragment=urlparse(f"artimeta://{namespace}-absent/x"))
         assert err2.value.reason == "NAMESPACE_NOT_FOUND"
+        strict.close()
+        with pytest.raises(ArtefactNotFound):
+            backend.get(fragment=urlparse(f"artimeta://{namespace}-absent/x"))
+        with artimeta.Client(target) as client:
+            assert client.delete_namespace(f"{namespace}-absent").deleted
         for bad in ("s3://bucket/key", f"artimeta://{namespace}/", "artimeta:///key"):
             with pytest.raises(artimeta.InvalidArgument):
                 backend.put(payload=b"x", fragment=urlparse(bad))

@@ -48,12 +48,19 @@ def lineage() -> graph_pb2.GraphLineage:
     return graph_pb2.GraphLineage(
         artifacts=[
             graph_pb2.LineageArtifact(
-                key=k, artifact_class="pipeline.artifacts:Table", type=t, format="Parquet()", storage="GCSFile()"
+                key=k,
+                artifact_class="pipeline.artifacts:Table",
+                type=t,
+                format="Parquet()",
+                storage="GCSFile()",
+                stored_by_value=k == "report",  # e.g. defined in a notebook cell
             )
             for k, t in artifacts.items()
         ],
         producers=[
-            graph_pb2.LineageProducer(key=k, name=n, qualname=f"pipeline.producers:{n}", version=v)
+            graph_pb2.LineageProducer(
+                key=k, name=n, qualname=f"pipeline.producers:{n}", version=v, stored_by_value=n == "render"
+            )
             for k, n, v in producers
         ],
         edges=[graph_pb2.LineageEdge(kind=k, artifact_key=a, producer_key=p, input_name=i) for k, a, p, i in edges],
@@ -129,8 +136,13 @@ async def test_snapshot_dag_then_an_artifacts_partitions_to_the_end(console: Con
         "customers": "(raw)",
         "joined": "join",
         "summary": "aggregate",
-        "report": "render",
+        "report": "render (by value)",
     }
+    # Classes stored by value (not importable references) are marked: the report's class and producer.
+    marked = console.page.locator("[data-testid=artifacts] [data-testid=by-value]")
+    assert await marked.count() == 2
+    report = console.page.locator("[data-testid=artifacts] tbody tr", has_text="report")
+    assert "(by value)" in await report.locator("td").nth(1).inner_text()
     await dag.scroll_into_view_if_needed()
     await console.shot("lineage-dag")
 

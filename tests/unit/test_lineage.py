@@ -30,6 +30,18 @@ def test_stored_form_round_trips() -> None:
     assert lineage_from_json(lineage_json(GraphLineage((), (), ()))) == GraphLineage((), (), ())
 
 
+def test_classes_stored_by_value_keep_their_mark_and_older_rows_have_none() -> None:
+    marked = GraphLineage(
+        (LineageArtifact("out", "m:<locals>.A", stored_by_value=True),),
+        (LineageProducer("-5", "p", "m:<locals>.p", "1.0", stored_by_value=True),),
+        (),
+    )
+    assert lineage_from_json(lineage_json(marked)) == marked
+    # Recorded before the mark existed: five and four fields, nothing stored by value.
+    older = lineage_from_json('{"artifacts":[["a","m:A","t","f","s"]],"producers":[["1","p","m:p","1"]],"edges":[]}')
+    assert not older.artifacts[0].stored_by_value and not older.producers[0].stored_by_value
+
+
 def test_a_well_formed_lineage_passes() -> None:
     assert check(sample()) == sample()
 

@@ -45,21 +45,44 @@ function producerId(key: string): string {
   return `p:${key}`;
 }
 
+/** Marks a class stored inside the graph's document rather than as an importable reference. */
+function byValue(): HTMLElement {
+  return h(
+    "span",
+    { class: "muted", "data-testid": "by-value", title: "stored by value: readers need not import this code" },
+    " (by value)",
+  );
+}
+
 /** The DAG and a table of the artifacts; `artifactHref` is where an artifact's partitions are. */
 export function lineageView(lineage: GraphLineage, artifactHref: (key: string) => string): LineageView {
   const producedBy = new Map<string, string>();
   const producerName = new Map(lineage.producers.map((p) => [p.key, p.name || p.qualname || p.key]));
+  const producerByValue = new Set(lineage.producers.filter((p) => p.storedByValue).map((p) => p.key));
+  const producerOf = new Map<string, string>();
   const nodes: cytoscape.ElementDefinition[] = [
     ...lineage.artifacts.map((a) => ({
-      data: { id: artifactId(a.key), label: `${a.key}\n${short(a.type || a.artifactClass)}`, kind: "artifact", target: artifactHref(a.key) },
+      data: {
+        id: artifactId(a.key),
+        label: `${a.key}\n${short(a.type || a.artifactClass)}${a.storedByValue ? "\n(by value)" : ""}`,
+        kind: "artifact",
+        target: artifactHref(a.key),
+      },
     })),
     ...lineage.producers.map((p) => ({
-      data: { id: producerId(p.key), label: `${p.name || p.qualname}${p.version ? `\nv${p.version}` : ""}`, kind: "producer" },
+      data: {
+        id: producerId(p.key),
+        label: `${p.name || p.qualname}${p.version ? `\nv${p.version}` : ""}${p.storedByValue ? "\n(by value)" : ""}`,
+        kind: "producer",
+      },
     })),
   ];
   const edges: cytoscape.ElementDefinition[] = lineage.edges.map((e, i) => {
     const input = e.kind === LineageEdgeKind.INPUT;
-    if (!input) producedBy.set(e.artifactKey, producerName.get(e.producerKey) ?? e.producerKey);
+    if (!input) {
+      producedBy.set(e.artifactKey, producerName.get(e.producerKey) ?? e.producerKey);
+      producerOf.set(e.artifactKey, e.producerKey);
+    }
     return {
       data: {
         id: `e${i}`,
@@ -92,11 +115,16 @@ export function lineageView(lineage: GraphLineage, artifactHref: (key: string) =
           "tr",
           {},
           h("td", {}, link(artifactHref(a.key), a.key)),
-          h("td", { class: "mono" }, a.artifactClass || "—"),
+          h("td", { class: "mono" }, a.artifactClass || "—", a.storedByValue ? byValue() : null),
           h("td", { class: "mono" }, a.type || "—"),
           h("td", { class: "mono" }, a.format || "—"),
           h("td", { class: "mono wrap" }, a.storage || "—"),
-          h("td", {}, producedBy.get(a.key) ?? h("span", { class: "muted" }, "(raw)")),
+          h(
+            "td",
+            {},
+            producedBy.get(a.key) ?? h("span", { class: "muted" }, "(raw)"),
+            producerByValue.has(producerOf.get(a.key) ?? "") ? byValue() : null,
+          ),
         ),
       ),
     ),

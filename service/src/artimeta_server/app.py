@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -30,7 +31,7 @@ from artimeta.v1 import (
 )
 from artimeta_server import __version__, metrics, tls, tracing
 from artimeta_server.config import Settings
-from artimeta_server.domain.auth import Tokens
+from artimeta_server.domain.auth import ALL_NAMESPACES, FailureBudget, Tokens
 from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
@@ -41,12 +42,13 @@ from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
 from artimeta_server.domain.tags import Tags
-from artimeta_server.rpc import connect, http
+from artimeta_server.rpc import access, connect, http
 from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.cache import CacheServicer
 from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
+from artimeta_server.rpc.http_limits import HttpLimits
 from artimeta_server.rpc.interceptor import PrewrappingServer, WrappingInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
 from artimeta_server.rpc.observe import ObserveInterceptor
@@ -66,6 +68,9 @@ from artimeta_server.storage.postgres import Database, translate
 from artimeta_server.storage.records import PostgresRecords
 from artimeta_server.storage.tags import PostgresTags
 from artimeta_server.storage.tokens import PostgresTokens
+
+# How long the console header's figures for one scope are reused.
+INFO_TTL_S = 5.0
 
 log = logging.getLogger("artimeta.app")
 
@@ -197,7 +202,13 @@ def make_tokens(settings: Settings, db: Database) -> Tokens:
             audience=settings.jwt_audience,
             roles_claim=settings.jwt_roles_claim,
         )
-    return Tokens(PostgresTokens(db), cache_ttl_s=settings.auth_cache_ttl_s, jwt=jwt)
+    return Tokens(
+        PostgresTokens(db),
+        cache_ttl_s=settings.auth_cache_ttl_s,
+        jwt=jwt,
+        negative_ttl_s=settings.auth_negative_cache_ttl_s,
+        failures=FailureBudget(per_s=settings.auth_failures_per_s, burst=float(settings.auth_failure_burst)),
+    )
 
 
 class Server:
@@ -219,6 +230,7 @@ class Server:
         self._serving = False
         self._metrics_httpd: Any = None
         self.metrics_port = 0
+        self._info_cache: dict[tuple[str, ...] | None, tuple[float, dict[str, Any]]] = {}
 
     async def start(self, *, migrate_schema: bool = False) -> int:
         s = self.settings
@@ -296,32 +308,59 @@ class Server:
             interceptors=self._interceptors(),
             read_max_bytes=self.settings.max_message_bytes,
         )
-        site = http.site(methods, self._is_serving, self._info)
         s = self.settings
+        auth_on = s.auth != "disabled"
+        site = http.site(
+            methods,
+            self._is_serving,
+            self._info,
+            authenticate=self.domain.tokens.authenticate if auth_on else None,
+            is_open=lambda path: access.rule_for(path).open or path.lstrip("/").partition("/")[0] in s.open_services,
+        )
         tls = None if s.plaintext else http.ReloadingTLS(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
-        return http.HttpServer(site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls)
+        limits = HttpLimits(
+            max_connections=s.http_max_connections,
+            header_timeout_s=s.http_header_timeout_s,
+            body_timeout_s=s.http_body_timeout_s,
+            max_header_bytes=s.http_max_header_bytes,
+            keepalive_s=s.http_keepalive_s,
+        )
+        return http.HttpServer(site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls, limits=limits)
 
     def _is_serving(self, service: str) -> bool | None:
         if service and service not in self._service_names:
             return None
         return self._serving
 
-    async def _info(self, authorization: str) -> dict[str, Any]:
-        """The console's header: versions and services for anyone; row counts only for a valid token
-        when auth is on."""
+    async def _info(self, authorization: str, peer: str) -> dict[str, Any]:
+        """The console's header: versions and services for anyone; row counts for a valid token
+        when auth is on, of the namespaces it may see (a "*" grant: the whole database, estimated).
+        Each scope's figures are kept a few seconds, so reloading consoles cost no queries."""
         assert self.domain is not None
         out: dict[str, Any] = {
             "server_version": __version__,
             "services": self._service_names,
             "auth": self.settings.auth,
         }
+        scope: tuple[str, ...] | None = None
         if self.settings.auth != "disabled":
             scheme, _, token = authorization.partition(" ")
             try:
-                await self.domain.tokens.authenticate(token.strip() if scheme.lower() == "bearer" else "")
+                principal = await self.domain.tokens.authenticate(
+                    token.strip() if scheme.lower() == "bearer" else "", peer
+                )
             except DomainError:
                 return out
-        return {**out, **await stats.overview(self.domain.db)}
+            names = {g.namespace for g in principal.grants}
+            scope = None if ALL_NAMESPACES in names else tuple(sorted(names))
+        now = time.monotonic()
+        hit = self._info_cache.get(scope)
+        if hit is None or hit[0] <= now:
+            if len(self._info_cache) >= 256:
+                self._info_cache.clear()
+            hit = (now + INFO_TTL_S, await stats.overview(self.domain.db, scope))
+            self._info_cache[scope] = hit
+        return {**out, **hit[1]}
 
     def _interceptors(self) -> list[WrappingInterceptor]:
         """Outermost first: observe sees the final code of every call, errors maps what the

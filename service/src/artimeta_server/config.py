@@ -22,6 +22,12 @@ class Settings:
     listen: str = "127.0.0.1:50051"
     # Connect/gRPC-Web + health + console; empty turns the HTTP port off.
     http_listen: str = ""
+    # What one HTTP client may hold (rpc/http_limits.py).
+    http_max_connections: int = 1024
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 120.0
+    http_max_header_bytes: int = 64 * 1024
+    http_keepalive_s: float = 15.0
     database_url: str = "postgresql://postgres@127.0.0.1:5432/artimeta"
     db_pool_min: int = 2
     db_pool_max: int = 16
@@ -57,6 +63,11 @@ class Settings:
     # Authentication: bearer tokens (and JWTs when a JWKS file is set); "disabled" only by name.
     auth: str = "tokens"
     auth_cache_ttl_s: float = 5.0
+    # A refused token is remembered this long (no second lookup); each client address may fail
+    # AUTH_FAILURE_BURST times, refilled at AUTH_FAILURES_PER_S, before RESOURCE_EXHAUSTED (0 = off).
+    auth_negative_cache_ttl_s: float = 2.0
+    auth_failures_per_s: float = 10.0
+    auth_failure_burst: int = 50
     auth_open_services: str = (
         "grpc.health.v1.Health,grpc.reflection.v1alpha.ServerReflection,grpc.reflection.v1.ServerReflection"
     )
@@ -107,6 +118,10 @@ class Settings:
                     "ARTIMETA_S3_PUBLIC_ENDPOINT must be host[:port] or http(s)://host[:port], "
                     f"not {self.s3_public_endpoint!r}"
                 )
+        if self.http_max_connections < 1 or self.http_max_header_bytes < 1024:
+            raise ConfigError("ARTIMETA_HTTP_MAX_CONNECTIONS must be >= 1 and ARTIMETA_HTTP_MAX_HEADER_BYTES >= 1024")
+        if min(self.http_header_timeout_s, self.http_body_timeout_s, self.http_keepalive_s) <= 0:
+            raise ConfigError("ARTIMETA_HTTP_HEADER_TIMEOUT_S, _BODY_TIMEOUT_S and _KEEPALIVE_S must be > 0")
         if self.blob_threads < 1:
             raise ConfigError("ARTIMETA_BLOB_THREADS must be at least 1")
         if self.auth not in AUTH_MODES:
@@ -119,8 +134,15 @@ class Settings:
             raise ConfigError("ARTIMETA_PLAINTEXT=true contradicts ARTIMETA_TLS_CERT_FILE: choose one")
         if self.workers < 1:
             raise ConfigError("ARTIMETA_WORKERS must be at least 1")
-        if self.auth_cache_ttl_s < 0:
-            raise ConfigError("ARTIMETA_AUTH_CACHE_TTL_S must be >= 0")
+        if self.auth_cache_ttl_s < 0 or self.auth_negative_cache_ttl_s < 0:
+            raise ConfigError("ARTIMETA_AUTH_CACHE_TTL_S and ARTIMETA_AUTH_NEGATIVE_CACHE_TTL_S must be >= 0")
+        if self.auth_failures_per_s < 0 or (self.auth_failures_per_s > 0 and self.auth_failure_burst < 1):
+            raise ConfigError("ARTIMETA_AUTH_FAILURES_PER_S must be >= 0, and ARTIMETA_AUTH_FAILURE_BURST >= 1")
+        if self.jwt_jwks_file and not (self.jwt_issuer.strip() and self.jwt_audience.strip()):
+            raise ConfigError(
+                "ARTIMETA_JWT_JWKS_FILE turns JWT auth on, which needs ARTIMETA_JWT_ISSUER and ARTIMETA_JWT_AUDIENCE: "
+                "without them any JWT signed by those keys, for any service, would be accepted"
+            )
 
     def validate_serving(self) -> None:
         """What only a serving process needs: a transport chosen on purpose."""

@@ -5,12 +5,18 @@ ARTI_BUILD_LOG, so a test can tell which partitions were built and which were sk
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 from arti import Artifact, Graph, producer
 from arti.formats.json import JSON
 from arti.storage.local import LocalFile
 from arti.types import Int64
+
+
+def builds(log: Path) -> list[str]:
+    """The producer runs logged to `log` (ARTI_BUILD_LOG), in order."""
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def _log(what: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,19 @@ def backend(target: str, namespace: str) -> Iterator[ArtimetaBackend]:
     b = ArtimetaBackend(target=target, namespace=namespace, actor="tests")
     yield b
     b.close()
+
+
+@pytest.fixture
+def build_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where producers log their runs (see arti_graphs.builds)."""
+    log = tmp_path / "builds.log"
+    monkeypatch.setenv("ARTI_BUILD_LOG", str(log))
+    return log
+
+
+@pytest.fixture
+def new_namespace(client: artimeta.Client) -> Iterator[str]:
+    """A namespace that does not exist yet (the backend creates it on first use)."""
+    name = f"arti-new-{uuid.uuid4().hex[:12]}"
+    yield name
+    client.delete_namespace(name, allow_missing=True)

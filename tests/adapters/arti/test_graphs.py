@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
-from arti_graphs import divide_graph, literal_graph
+from arti.graphs import GraphSnapshot
+from arti_graphs import builds, divide_graph, literal_graph
 
 from artimeta.adapters.arti import ArtimetaBackend
 
@@ -39,17 +41,6 @@ print(json.dumps({
     "value": snap.read(g.artifacts.c, annotation=int),
 }))
 """
-
-
-@pytest.fixture
-def build_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    log = tmp_path / "builds.log"
-    monkeypatch.setenv("ARTI_BUILD_LOG", str(log))
-    return log
-
-
-def builds(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_build_tag_and_reuse_from_another_process(
@@ -128,3 +119,42 @@ def test_backends_pickle_without_their_channel(backend: ArtimetaBackend) -> None
     assert copy == backend
     with copy.connect() as conn:
         conn.read_snapshot_partitions(literal_graph(copy).snapshot(), "x", None)
+
+
+def test_a_namespace_that_does_not_exist_yet_is_created_on_first_use(target: str, client, tmp_path: Path) -> None:
+    import artimeta
+
+    name = f"arti-new-{uuid.uuid4().hex[:12]}"
+    with pytest.raises(artimeta.NotFound):
+        client.get_namespace(name)
+    backend = ArtimetaBackend(target=target, namespace=name)
+    try:
+        snap = divide_graph(backend, str(tmp_path / "data")).build()
+        snap.tag("prod")
+        assert client.get_namespace(name).name == name
+        assert GraphSnapshot.from_tag("divide", "prod", connectable=backend) == snap
+    finally:
+        backend.close()
+        client.delete_namespace(name, allow_missing=True)
+
+
+def test_without_create_namespace_a_missing_namespace_is_not_found(target: str, client, tmp_path: Path) -> None:
+    import artimeta
+
+    name = f"arti-new-{uuid.uuid4().hex[:12]}"
+    backend = ArtimetaBackend(target=target, namespace=name, create_namespace=False)
+    with pytest.raises(artimeta.NotFound, match="create_namespace=False") as err:
+        divide_graph(backend, str(tmp_path / "data")).build()
+    assert err.value.reason == "NAMESPACE_NOT_FOUND" and err.value.metadata["namespace"] == name
+    with pytest.raises(artimeta.NotFound):
+        client.get_namespace(name)
+
+
+def test_importable_producers_stay_references(backend: ArtimetaBackend, tmp_path: Path) -> None:
+    from artimeta.adapters.arti import graph_code_refs, graph_lineage
+
+    g = divide_graph(backend, str(tmp_path / "data"))
+    assert "arti_graphs:div" in graph_code_refs(g) and "arti_graphs:Num" in graph_code_refs(g)
+    lineage = graph_lineage(g)
+    assert not any(p.stored_by_value for p in lineage.producers)
+    assert not any(a.stored_by_value for a in lineage.artifacts)

@@ -102,9 +102,11 @@ def snapshot(root: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def namespace() -> Any:
+    """A namespace that does not exist yet: the storage creates it on first use."""
     name = f"mach-{uuid.uuid4().hex[:12]}"
     with artimeta.Client(TARGET) as client:
-        client.create_namespace(name)
+        with pytest.raises(artimeta.NotFound):
+            client.get_namespace(name)
         yield name
         client.delete_namespace(name, allow_missing=True)
 

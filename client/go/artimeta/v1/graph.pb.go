@@ -543,9 +543,12 @@ type LineageArtifact struct {
 	ArtifactClass string `protobuf:"bytes,2,opt,name=artifact_class,json=artifactClass,proto3" json:"artifact_class,omitempty"`
 	// Short descriptions of its type, format and storage (e.g. "Int64", "JSON",
 	// "LocalFile(path='/data/{input_fingerprint}.json')").
-	Type          string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
-	Format        string `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`
-	Storage       string `protobuf:"bytes,5,opt,name=storage,proto3" json:"storage,omitempty"`
+	Type    string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	Format  string `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`
+	Storage string `protobuf:"bytes,5,opt,name=storage,proto3" json:"storage,omitempty"`
+	// The artifact's class travels inside the graph's document (serialized by value, e.g. a class
+	// defined in a function or a notebook) rather than as a reference a reader must import.
+	StoredByValue bool `protobuf:"varint,6,opt,name=stored_by_value,json=storedByValue,proto3" json:"stored_by_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -615,6 +618,13 @@ func (x *LineageArtifact) GetStorage() string {
 	return ""
 }
 
+func (x *LineageArtifact) GetStoredByValue() bool {
+	if x != nil {
+		return x.StoredByValue
+	}
+	return false
+}
+
 // A producer of a graph.
 type LineageProducer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -625,7 +635,10 @@ type LineageProducer struct {
 	// Its code as a "module:qualname" reference.
 	Qualname string `protobuf:"bytes,3,opt,name=qualname,proto3" json:"qualname,omitempty"`
 	// Its version as the writer states it, e.g. "0.0.1".
-	Version       string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	// The producer's code travels inside the graph's document (serialized by value, e.g. defined
+	// in a function or a notebook) rather than as a reference a reader must import.
+	StoredByValue bool `protobuf:"varint,5,opt,name=stored_by_value,json=storedByValue,proto3" json:"stored_by_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -686,6 +699,13 @@ func (x *LineageProducer) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *LineageProducer) GetStoredByValue() bool {
+	if x != nil {
+		return x.StoredByValue
+	}
+	return false
 }
 
 // An edge between an artifact and a producer.
@@ -811,18 +831,20 @@ const file_artimeta_v1_graph_proto_rawDesc = "" +
 	"\fGraphLineage\x12:\n" +
 	"\tartifacts\x18\x01 \x03(\v2\x1c.artimeta.v1.LineageArtifactR\tartifacts\x12:\n" +
 	"\tproducers\x18\x02 \x03(\v2\x1c.artimeta.v1.LineageProducerR\tproducers\x12.\n" +
-	"\x05edges\x18\x03 \x03(\v2\x18.artimeta.v1.LineageEdgeR\x05edges\"\x90\x01\n" +
+	"\x05edges\x18\x03 \x03(\v2\x18.artimeta.v1.LineageEdgeR\x05edges\"\xb8\x01\n" +
 	"\x0fLineageArtifact\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12%\n" +
 	"\x0eartifact_class\x18\x02 \x01(\tR\rartifactClass\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12\x16\n" +
 	"\x06format\x18\x04 \x01(\tR\x06format\x12\x18\n" +
-	"\astorage\x18\x05 \x01(\tR\astorage\"m\n" +
+	"\astorage\x18\x05 \x01(\tR\astorage\x12&\n" +
+	"\x0fstored_by_value\x18\x06 \x01(\bR\rstoredByValue\"\x95\x01\n" +
 	"\x0fLineageProducer\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
 	"\bqualname\x18\x03 \x01(\tR\bqualname\x12\x18\n" +
-	"\aversion\x18\x04 \x01(\tR\aversion\"\xcd\x01\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion\x12&\n" +
+	"\x0fstored_by_value\x18\x05 \x01(\bR\rstoredByValue\"\xcd\x01\n" +
 	"\vLineageEdge\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.artimeta.v1.LineageEdgeKindR\x04kind\x12!\n" +
 	"\fartifact_key\x18\x02 \x01(\tR\vartifactKey\x12!\n" +

@@ -7,7 +7,7 @@ ErrorInfo reason. Stubs of every service are available for calls the helpers do 
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Dict, Iterator, Mapping, Optional, Tuple, TypeVar
+from typing import Any, AsyncIterator, Callable, Dict, Iterator, Mapping, Optional, Set, Tuple, TypeVar
 
 import grpc
 
@@ -18,7 +18,7 @@ from artimeta._channel import (
     channel_options,
     transport,
 )
-from artimeta.errors import from_rpc_error
+from artimeta.errors import AlreadyExists, NotFound, PermissionDenied, from_rpc_error
 from artimeta.v1 import namespace_pb2 as ns_pb
 from artimeta.v1 import namespace_pb2_grpc as ns_grpc
 
@@ -53,6 +53,8 @@ class _Base:
         self._credentials = t.credentials
         self._token = t.token
         self._stubs: Dict[Any, Any] = {}
+        # Namespaces this client saw exist: ensure_namespace() asks the server once per name.
+        self._known_namespaces: Set[str] = set()
 
     @property
     def _metadata(self) -> Tuple[Tuple[str, str], ...]:
@@ -61,6 +63,27 @@ class _Base:
 
     def _deadline(self, timeout: Optional[float]) -> float:
         return self.timeout if timeout is None else timeout
+
+
+def _missing(name: str) -> NotFound:
+    return NotFound(
+        f"namespace {name!r} does not exist and create_namespace=False: create it first "
+        f"(client.create_namespace({name!r}) with a token holding the admin role on '*')",
+        reason="NAMESPACE_NOT_FOUND",
+        metadata={"namespace": name},
+    )
+
+
+def _cannot_create(name: str, err: PermissionDenied) -> PermissionDenied:
+    """CreateNamespace needs the admin role on every namespace ("*"): say so, and for which name."""
+    role = err.metadata.get("role") or "admin"
+    return PermissionDenied(
+        f"namespace {name!r} does not exist, and this token may not create it: creating a namespace "
+        f"needs the {role} role on every namespace ('*'). Ask an operator to create {name!r}, or use a "
+        f"token with that role ({err.message})",
+        reason=err.reason or "PERMISSION_DENIED",
+        metadata={**err.metadata, "namespace": name, "role": role, "scope": "*"},
+    )
 
 
 class Client(_Base):
@@ -146,7 +169,29 @@ class Client(_Base):
                 return
 
     def delete_namespace(self, name: str, *, allow_missing: bool = False) -> ns_pb.DeleteNamespaceResponse:
+        self._known_namespaces.discard(name)
         return self.call(self._ns.DeleteNamespace, ns_pb.DeleteNamespaceRequest(name=name, allow_missing=allow_missing))
+
+    def ensure_namespace(self, name: str, *, create: bool = True, description: str = "") -> None:
+        """Makes sure namespace `name` exists, as every adapter does on first use: a missing one is
+        created with one CreateNamespace (ALREADY_EXISTS, another process winning the race, counts
+        as success). With `create=False` a missing namespace is NotFound. A token that may not
+        create namespaces gets PermissionDenied naming the namespace and the missing role, and
+        nothing is created. A name seen to exist is not asked about again by this client."""
+        if name in self._known_namespaces:
+            return
+        try:
+            self.get_namespace(name)
+        except NotFound:
+            if not create:
+                raise _missing(name) from None
+            try:
+                self.create_namespace(name, description=description)
+            except AlreadyExists:
+                pass
+            except PermissionDenied as err:
+                raise _cannot_create(name, err) from None
+        self._known_namespaces.add(name)
 
     def close(self) -> None:
         self.channel.close()
@@ -239,7 +284,25 @@ class AsyncClient(_Base):
             if not token:
                 return
 
+    async def ensure_namespace(self, name: str, *, create: bool = True, description: str = "") -> None:
+        """Client.ensure_namespace for asyncio."""
+        if name in self._known_namespaces:
+            return
+        try:
+            await self.get_namespace(name)
+        except NotFound:
+            if not create:
+                raise _missing(name) from None
+            try:
+                await self.create_namespace(name, description=description)
+            except AlreadyExists:
+                pass
+            except PermissionDenied as err:
+                raise _cannot_create(name, err) from None
+        self._known_namespaces.add(name)
+
     async def delete_namespace(self, name: str, *, allow_missing: bool = False) -> ns_pb.DeleteNamespaceResponse:
+        self._known_namespaces.discard(name)
         resp = await self.call(
             self._ns.DeleteNamespace, ns_pb.DeleteNamespaceRequest(name=name, allow_missing=allow_missing)
         )

@@ -27,6 +27,7 @@ class LineageArtifact:
     type: str = ""
     format: str = ""
     storage: str = ""
+    stored_by_value: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class LineageProducer:
     name: str = ""
     qualname: str = ""
     version: str = ""
+    stored_by_value: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,11 @@ def lineage_from_message(msg: graph_pb2.GraphLineage) -> GraphLineage:
             )
         edges.append(LineageEdge(kind, e.artifact_key, e.producer_key, e.input_name, e.output_position))
     return GraphLineage(
-        tuple(LineageArtifact(a.key, a.artifact_class, a.type, a.format, a.storage) for a in msg.artifacts),
-        tuple(LineageProducer(p.key, p.name, p.qualname, p.version) for p in msg.producers),
+        tuple(
+            LineageArtifact(a.key, a.artifact_class, a.type, a.format, a.storage, a.stored_by_value)
+            for a in msg.artifacts
+        ),
+        tuple(LineageProducer(p.key, p.name, p.qualname, p.version, p.stored_by_value) for p in msg.producers),
         tuple(edges),
     )
 
@@ -35,12 +38,19 @@ def lineage_message(lineage: GraphLineage) -> graph_pb2.GraphLineage:
     return graph_pb2.GraphLineage(
         artifacts=[
             graph_pb2.LineageArtifact(
-                key=a.key, artifact_class=a.artifact_class, type=a.type, format=a.format, storage=a.storage
+                key=a.key,
+                artifact_class=a.artifact_class,
+                type=a.type,
+                format=a.format,
+                storage=a.storage,
+                stored_by_value=a.stored_by_value,
             )
             for a in lineage.artifacts
         ],
         producers=[
-            graph_pb2.LineageProducer(key=p.key, name=p.name, qualname=p.qualname, version=p.version)
+            graph_pb2.LineageProducer(
+                key=p.key, name=p.name, qualname=p.qualname, version=p.version, stored_by_value=p.stored_by_value
+            )
             for p in lineage.producers
         ],
         edges=[

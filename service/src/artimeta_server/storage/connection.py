@@ -197,8 +197,15 @@ def lineage_json(lineage: GraphLineage) -> str:
     """Positional arrays rather than objects: a lineage of 10k nodes stays a few hundred KB."""
     return json.dumps(
         {
-            "artifacts": [[a.key, a.artifact_class, a.type, a.format, a.storage] for a in lineage.artifacts],
-            "producers": [[p.key, p.name, p.qualname, p.version] for p in lineage.producers],
+            # A trailing true marks a class stored by value (lineages recorded before it have none).
+            "artifacts": [
+                [a.key, a.artifact_class, a.type, a.format, a.storage, *([True] if a.stored_by_value else [])]
+                for a in lineage.artifacts
+            ],
+            "producers": [
+                [p.key, p.name, p.qualname, p.version, *([True] if p.stored_by_value else [])]
+                for p in lineage.producers
+            ],
             "edges": [
                 [e.kind.value, e.artifact_key, e.producer_key, e.input_name, e.output_position] for e in lineage.edges
             ],

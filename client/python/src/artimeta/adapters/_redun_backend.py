@@ -155,11 +155,13 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
         if self._client is not None:
             return
         client = Client(self.target, **self._client_options)
-        if self._create_namespace:
-            with contextlib.suppress(errors.AlreadyExists, errors.PermissionDenied):
-                client.create_namespace(self.namespace, description="redun call graph and cache")
-        else:
-            client.get_namespace(self.namespace)
+        try:
+            client.ensure_namespace(
+                self.namespace, create=self._create_namespace, description="redun call graph and cache"
+            )
+        except BaseException:
+            client.close()
+            raise
         self._client = client
 
     def close(self) -> None:

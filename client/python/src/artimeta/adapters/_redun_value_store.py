@@ -41,6 +41,7 @@ _register: Any = _optional("redun.file", "register_filesystem", None)
 
 SCHEME = "artimeta"
 DEFAULT_PREFIX = "redun/values"
+_DESCRIPTION = "redun values"
 
 _clients: Dict[Tuple[str, Optional[str]], artimeta.Client] = {}
 _clients_lock = threading.Lock()
@@ -55,6 +56,14 @@ def _client(target: str, token: Optional[str] = None, **options: Any) -> artimet
         return client
 
 
+def _namespace_blobs(target: str, namespace: str) -> Blobs:
+    """The objects of a namespace an `artimeta://` path names, the namespace created on first use
+    (redun opens paths by URL only: there is no place for options)."""
+    client = _client(target)
+    client.ensure_namespace(namespace, description=_DESCRIPTION)
+    return Blobs(client, namespace)
+
+
 class ArtimetaValueStore(_ValueStoreBase):  # type: ignore[misc]
     """redun's ValueStore contract on artimeta: `put` is a no-op when present, `get` returns
     `(bytes, True)` or `(b"", False)`, `size` is -1 when missing, `has`."""
@@ -66,6 +75,7 @@ class ArtimetaValueStore(_ValueStoreBase):  # type: ignore[misc]
         namespace: str,
         prefix: str = DEFAULT_PREFIX,
         token: Optional[str] = None,
+        create_namespace: bool = True,
         **client_options: Any,
     ) -> None:
         self.target = target
@@ -73,7 +83,17 @@ class ArtimetaValueStore(_ValueStoreBase):  # type: ignore[misc]
         self.prefix = prefix.strip("/")
         self.root_path = f"{SCHEME}://{target}/{namespace}/{self.prefix}"
         self.use_subdir = True
-        self._blobs = Blobs(_client(target, token, **client_options), namespace)
+        self.create_namespace = create_namespace
+        self._client = _client(target, token, **client_options)
+        self._ready: Optional[Blobs] = None
+
+    @property
+    def _blobs(self) -> Blobs:
+        """The namespace's objects; a missing namespace is created on first use."""
+        if self._ready is None:
+            self._client.ensure_namespace(self.namespace, create=self.create_namespace, description=_DESCRIPTION)
+            self._ready = Blobs(self._client, self.namespace)
+        return self._ready
 
     def _key(self, value_hash: str) -> str:
         return f"{self.prefix}/{value_hash[:2]}/{value_hash[2:]}"
@@ -135,7 +155,7 @@ class ArtimetaFileSystem(_FileSystemBase):  # type: ignore[misc]
 
     def _blobs(self, path: str) -> Tuple[Blobs, str]:
         target, namespace, key = parse_url(path)
-        return Blobs(_client(target), namespace), key
+        return _namespace_blobs(target, namespace), key
 
     def _open(self, path: str, mode: str, **kwargs: Any) -> IO[bytes]:
         blobs, key = self._blobs(path)
@@ -188,7 +208,7 @@ class ArtimetaFileSystem(_FileSystemBase):  # type: ignore[misc]
         import fnmatch
 
         target, namespace, key_pattern = parse_url(pattern)
-        blobs = Blobs(_client(target), namespace)
+        blobs = _namespace_blobs(target, namespace)
         literal = key_pattern.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
         base = f"{SCHEME}://{target}/{namespace}/"
         return [base + e.key for e in blobs.list_objects(literal) if fnmatch.fnmatchcase(e.key, key_pattern)]

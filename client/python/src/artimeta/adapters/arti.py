@@ -10,8 +10,11 @@ The connection calls ConnectionService and restores what arti's in-process Memor
 where a shared service differs: KeyError for a missing graph or snapshot, arti's own ValueError
 messages for tags, the discover-partitions warm-up of a storage this backend has not seen yet, and
 the backend re-attached to graphs read back. Graphs and snapshots travel as pickles (decoded only
-here, never by the server) with the `module:qualname` of their producers and artifact classes, so
-a reader in another process knows what it must be able to import.
+here, never by the server). Classes a reader can import (defined at a module's top level) are
+stored by reference, listed as `module:qualname` so a reader knows what it must be able to
+import; classes no other process could import (defined in a function, a notebook or `__main__`)
+are stored by value with cloudpickle, so any process can read, tag and rebuild the graph. The
+lineage sent with each graph marks the producers and artifacts stored by value.
 """
 
 from __future__ import annotations
@@ -20,11 +23,17 @@ import importlib
 import io
 import json
 import pickle
+import sys
+import threading
+import typing
+import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import Any, Dict, List, Optional, Set, Tuple, Type
 
+import cloudpickle  # type: ignore[import-not-found,unused-ignore]
 from arti import (  # type: ignore[import-not-found,unused-ignore]
     Backend,
     Connection,
@@ -41,7 +50,7 @@ from arti.partitions import (  # type: ignore[import-not-found,unused-ignore]
     NullKey,
     PartitionKey,
 )
-from pydantic import Field, PrivateAttr  # type: ignore[import-not-found,unused-ignore]
+from pydantic import BaseModel, Field, PrivateAttr  # type: ignore[import-not-found,unused-ignore]
 
 from artimeta.client import Client
 from artimeta.errors import AlreadyExists, NotFound
@@ -69,14 +78,156 @@ def resolve_ref(ref: str) -> Any:
     return obj
 
 
+def by_reference(cls: type) -> bool:
+    """Whether another process can import `cls` by its `module:qualname` (pickle's test, and
+    cloudpickle's: `__main__` and objects a module does not expose under their name are not)."""
+    module = sys.modules.get(cls.__module__)
+    if module is None or cls.__module__ == "__main__":
+        return False
+    obj: Any = module
+    for part in cls.__qualname__.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return False
+    return obj is cls
+
+
 # Documents
 
+# What pydantic's metaclass and arti's __init_subclass__ hooks derive while creating a class:
+# a class stored by value is created again from what its body said, and these are derived anew.
+_DERIVED = frozenset(
+    (
+        "__config__",
+        "__fields__",
+        "__exclude_fields__",
+        "__include_fields__",
+        "__validators__",
+        "__pre_root_validators__",
+        "__post_root_validators__",
+        "__schema_cache__",
+        "__json_encoder__",
+        "__custom_root_type__",
+        "__private_attributes__",
+        "__slots__",
+        "__hash__",
+        "__class_vars__",
+        "__signature__",
+        "__dict__",
+        "__weakref__",
+        "__abstractmethods__",
+        "__qualname__",
+        "__parameters__",
+        "__orig_bases__",
+        "_abc_impl",
+        "_input_artifact_classes_",
+        "_build_sig_",
+        "_build_inputs_",
+        "_outputs_",
+        "_map_sig_",
+        "_map_inputs_",
+        "storage_partition_type",
+    )
+)
 
-class _Pickler(pickle.Pickler):
-    """Leaves the backend out: it is connection state, and the reader attaches its own."""
+_class_ids: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+_rebuilt: Dict[str, type] = {}
+_rebuilt_lock = threading.Lock()
+# Classes this process created from a document (they are not importable here either).
+_by_value: weakref.WeakSet[type] = weakref.WeakSet()
+
+
+def stored_by_value(cls: type) -> bool:
+    """Whether documents carry `cls` itself rather than a reference to import."""
+    return cls in _by_value or not by_reference(cls)
+
+
+def _generated_map(value: Any) -> bool:
+    func = getattr(value, "__func__", None)
+    return getattr(func, "__qualname__", "").endswith("_validate_map_sig.<locals>.map")
+
+
+def _class_body(cls: Any) -> Dict[str, Any]:
+    """What the class statement (or arti's @producer) gave the metaclass, recovered from the class."""
+    body = {k: v for k, v in vars(cls).items() if k not in _DERIVED and not (k == "map" and _generated_map(v))}
+    own = vars(cls).get("__annotations__", {})
+    if own:
+        # Resolved here, where the names they refer to exist (a reader may lack their module).
+        try:
+            hints = typing.get_type_hints(cls, include_extras=True)
+        except Exception:  # noqa: BLE001 - unresolvable hints stay as written
+            hints = {}
+        body["__annotations__"] = {name: hints.get(name, hint) for name, hint in own.items()}
+    for name in own:
+        field = cls.__fields__.get(name)
+        if field is None or field.required:
+            continue
+        body[name] = Field(default_factory=field.default_factory) if field.default_factory else field.default
+    inherited = {n for base in cls.__mro__[1:] for n in getattr(base, "__private_attributes__", {})}
+    for name, attr in getattr(cls, "__private_attributes__", {}).items():
+        if name not in inherited:
+            body[name] = PrivateAttr(default=attr.default, default_factory=attr.default_factory)
+    return body
+
+
+def _class_id(cls: type) -> str:
+    with _rebuilt_lock:
+        cid = _class_ids.get(cls)
+        if cid is None:
+            cid = _class_ids[cls] = uuid.uuid4().hex
+        return cid
+
+
+def _carried(cls: Any) -> Tuple[type, ...]:
+    """View classes a producer derived (its inputs' and outputs'), when they travel by value:
+    created before the producer, they are registered again when it looks them up."""
+    views = [*getattr(cls, "_build_inputs_", {}).values(), *getattr(cls, "_outputs_", ())]
+    return tuple(dict.fromkeys(type(v) for v in views if stored_by_value(type(v))))
+
+
+def rebuild_class(
+    meta: Any,
+    name: str,
+    qualname: str,
+    bases: Tuple[type, ...],
+    body: Dict[str, Any],
+    cid: str,
+    carried: Tuple[type, ...] = (),
+) -> Any:
+    """A class stored by value, created again by its metaclass (so pydantic and arti derive what
+    they derive); one class per stored class and process, however many documents carry it.
+    `carried` is only unpickled first (see _carried)."""
+    with _rebuilt_lock:
+        cls = _rebuilt.get(cid)
+        if cls is None:
+            cls = meta(name, bases, {**body, "__qualname__": qualname})
+            _rebuilt[cid] = cls
+            _class_ids[cls] = cid
+            _by_value.add(cls)
+        return cls
+
+
+class _Pickler(cloudpickle.Pickler):  # type: ignore[misc,unused-ignore]
+    """cloudpickle (by value what no other process could import, by reference the rest) that
+    leaves the backend out: it is connection state, and the reader attaches its own."""
 
     def persistent_id(self, obj: Any) -> Optional[str]:
         return _BACKEND_REF if isinstance(obj, Backend) else None
+
+    def reducer_override(self, obj: Any) -> Any:
+        # cloudpickle copies a class's derived state, which pydantic's compiled validators
+        # defeat; models are created again from their body instead.
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and stored_by_value(obj):
+            return rebuild_class, (
+                type(obj),
+                obj.__name__,
+                obj.__qualname__,
+                obj.__bases__,
+                _class_body(obj),
+                _class_id(obj),
+                _carried(obj),
+            )
+        return super().reducer_override(obj)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -106,11 +257,13 @@ def load_document(data: bytes, code_refs: List[str], backend: Any) -> Any:
 
 
 def graph_code_refs(graph: Any) -> List[str]:
+    """The classes a reader must import (those stored by value travel with the document)."""
     refs: Set[str] = set()
     for _, artifact in graph.artifacts.walk():
-        refs.add(code_ref(type(artifact)))
+        classes = [type(artifact)]
         if artifact.producer_output is not None:
-            refs.add(code_ref(type(artifact.producer_output.producer)))
+            classes.append(type(artifact.producer_output.producer))
+        refs.update(code_ref(c) for c in classes if not stored_by_value(c))
     return sorted(refs)
 
 
@@ -135,6 +288,7 @@ def graph_lineage(graph: Any) -> graph_pb2.GraphLineage:
             type=_summary(artifact.type),
             format=_summary(artifact.format),
             storage=_summary(artifact.storage),
+            stored_by_value=stored_by_value(type(artifact)),
         )
     keys = graph.artifact_to_key
     for producer in sorted(graph.producers, key=lambda p: _fp(p.fingerprint)):
@@ -145,6 +299,7 @@ def graph_lineage(graph: Any) -> graph_pb2.GraphLineage:
             name=type(producer).__name__,
             qualname=code_ref(type(producer)),
             version=_version(producer.version),
+            stored_by_value=stored_by_value(type(producer)),
         )
         for name, artifact in producer.inputs.items():
             if artifact in keys:  # an input outside the graph has no node to join
@@ -446,6 +601,8 @@ class ArtimetaBackend(Backend[ArtimetaConnection]):  # type: ignore[misc,unused-
     namespace: str
     # Recorded as the author of tag moves.
     actor: str = ""
+    # A missing namespace is created on first use; False expects it to exist (NotFound otherwise).
+    create_namespace: bool = True
     timeout: Optional[float] = None
     token: Optional[str] = Field(None, repr=False)
     secure: Optional[bool] = None
@@ -471,6 +628,11 @@ class ArtimetaBackend(Backend[ArtimetaConnection]):  # type: ignore[misc,unused-
                 certificate_chain=self.certificate_chain,
                 **kwargs,
             )
+            try:
+                client.ensure_namespace(self.namespace, create=self.create_namespace, description="arti graphs")
+            except BaseException:
+                client.close()
+                raise
             object.__setattr__(self, "_client", client)
         assert self._client is not None
         return self._client

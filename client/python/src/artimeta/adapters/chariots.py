@@ -16,12 +16,10 @@ loading bytes that do not exist) instead of one generic error.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import time
 from typing import Any, Callable, Dict, Optional, Set
 
-from artimeta import errors
 from artimeta.client import Client
 from artimeta.v1 import opstore_pb2 as pb
 from artimeta.v1 import opstore_pb2_grpc
@@ -137,9 +135,7 @@ class ArtimetaOpStoreClient:
             certificate_chain=certificate_chain,
             secure=secure,
         )
-        if create_namespace:
-            with contextlib.suppress(errors.AlreadyExists, errors.PermissionDenied):
-                self._client.create_namespace(namespace, description="chariots op store")
+        self.create_namespace = create_namespace
         self._stub = self._client.stub(opstore_pb2_grpc.OpStoreServiceStub)
         self._routes: Dict[str, Callable[[Dict[str, Any]], Any]] = {
             "/v1/get_all_versions_of_op": self._route_all_versions,
@@ -166,6 +162,8 @@ class ArtimetaOpStoreClient:
         handler = self._routes.get(route)
         if handler is None:
             raise ValueError(f"unknown op store route {route!r}")
+        # Every call comes through here: a missing namespace is created on the first one.
+        self._client.ensure_namespace(self.namespace, create=self.create_namespace, description="chariots op store")
         return handler(arguments_json)
 
     def _route_all_versions(self, body: Dict[str, Any]) -> Optional[Dict[str, Any]]:

@@ -67,6 +67,8 @@ class ArtimetaStorage(Storage):  # type: ignore[misc]
         target: str = "127.0.0.1:50051"
         namespace: str = "default"
         token: Optional[str] = None
+        # A missing namespace is created on first use; False expects it to exist (NotFound otherwise).
+        create_namespace: bool = True
 
     @property
     def id(self) -> str:
@@ -75,7 +77,9 @@ class ArtimetaStorage(Storage):  # type: ignore[misc]
     @property
     def records(self) -> Records:
         cfg = self.config
-        return Records(_client(cfg.target, cfg.token), cfg.namespace)
+        client = _client(cfg.target, cfg.token)
+        client.ensure_namespace(cfg.namespace, create=cfg.create_namespace, description="machinable records")
+        return Records(client, cfg.namespace)
 
     def home_uri(self, uuid: str) -> str:
         return f"artimeta://{self.config.target}/{self.config.namespace}/{uuid}"

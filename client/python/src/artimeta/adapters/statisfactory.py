@@ -96,11 +96,14 @@ class ArtimetaBackend:
         target: Optional[str] = None,
         namespace: Optional[str] = None,
         token: Optional[str] = None,
+        create_namespace: bool = True,
         **client_options: Any,
     ) -> None:
         self.session = session
         self.target = target or os.environ.get("ARTIMETA_TARGET", "127.0.0.1:50051")
         self.namespace = namespace  # when set, URLs must name this namespace
+        # A namespace a URL names is created on its first use; False expects it to exist.
+        self.create_namespace = create_namespace
         self._client = artimeta.Client(self.target, token=token, **client_options)
 
     def _blobs(self, fragment: ParseResult) -> Tuple[Blobs, str]:
@@ -109,6 +112,7 @@ class ArtimetaBackend:
             raise artimeta.InvalidArgument(
                 f"this backend serves namespace {self.namespace!r}, not {namespace!r}", reason="WRONG_NAMESPACE"
             )
+        self._client.ensure_namespace(namespace, create=self.create_namespace, description="statisfactory artefacts")
         return Blobs(self._client, namespace), key
 
     def put(self, *, payload: bytes, fragment: ParseResult, **kwargs: Any) -> None:

@@ -283,6 +283,7 @@ class LineageArtifact(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
     STORAGE_FIELD_NUMBER: _builtins.int
+    STORED_BY_VALUE_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """The artifact's key in the graph (what snapshot partitions are linked to), 1 to 1024 characters."""
     artifact_class: _builtins.str
@@ -293,6 +294,10 @@ class LineageArtifact(_message.Message):
     """
     format: _builtins.str
     storage: _builtins.str
+    stored_by_value: _builtins.bool
+    """The artifact's class travels inside the graph's document (serialized by value, e.g. a class
+    defined in a function or a notebook) rather than as a reference a reader must import.
+    """
     def __init__(
         self,
         *,
@@ -301,10 +306,11 @@ class LineageArtifact(_message.Message):
         type: _builtins.str = ...,
         format: _builtins.str = ...,
         storage: _builtins.str = ...,
+        stored_by_value: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_class", b"artifact_class", "format", b"format", "key", b"key", "storage", b"storage", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_class", b"artifact_class", "format", b"format", "key", b"key", "storage", b"storage", "stored_by_value", b"stored_by_value", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -320,6 +326,7 @@ class LineageProducer(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     QUALNAME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    STORED_BY_VALUE_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """Identifies the producer within the graph (e.g. its fingerprint), 1 to 1024 characters."""
     name: _builtins.str
@@ -328,6 +335,10 @@ class LineageProducer(_message.Message):
     """Its code as a "module:qualname" reference."""
     version: _builtins.str
     """Its version as the writer states it, e.g. "0.0.1"."""
+    stored_by_value: _builtins.bool
+    """The producer's code travels inside the graph's document (serialized by value, e.g. defined
+    in a function or a notebook) rather than as a reference a reader must import.
+    """
     def __init__(
         self,
         *,
@@ -335,10 +346,11 @@ class LineageProducer(_message.Message):
         name: _builtins.str = ...,
         qualname: _builtins.str = ...,
         version: _builtins.str = ...,
+        stored_by_value: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "name", b"name", "qualname", b"qualname", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "name", b"name", "qualname", b"qualname", "stored_by_value", b"stored_by_value", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

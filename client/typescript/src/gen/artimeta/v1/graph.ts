@@ -157,6 +157,11 @@ export interface LineageArtifact {
   type: string;
   format: string;
   storage: string;
+  /**
+   * The artifact's class travels inside the graph's document (serialized by value, e.g. a class
+   * defined in a function or a notebook) rather than as a reference a reader must import.
+   */
+  storedByValue: boolean;
 }
 
 /** A producer of a graph. */
@@ -169,6 +174,11 @@ export interface LineageProducer {
   qualname: string;
   /** Its version as the writer states it, e.g. "0.0.1". */
   version: string;
+  /**
+   * The producer's code travels inside the graph's document (serialized by value, e.g. defined
+   * in a function or a notebook) rather than as a reference a reader must import.
+   */
+  storedByValue: boolean;
 }
 
 /** An edge between an artifact and a producer. */
@@ -1030,7 +1040,7 @@ export const GraphLineage: MessageFns<GraphLineage> = {
 };
 
 function createBaseLineageArtifact(): LineageArtifact {
-  return { key: "", artifactClass: "", type: "", format: "", storage: "" };
+  return { key: "", artifactClass: "", type: "", format: "", storage: "", storedByValue: false };
 }
 
 export const LineageArtifact: MessageFns<LineageArtifact> = {
@@ -1049,6 +1059,9 @@ export const LineageArtifact: MessageFns<LineageArtifact> = {
     }
     if (message.storage !== "") {
       writer.uint32(42).string(message.storage);
+    }
+    if (message.storedByValue !== false) {
+      writer.uint32(48).bool(message.storedByValue);
     }
     return writer;
   },
@@ -1106,6 +1119,14 @@ export const LineageArtifact: MessageFns<LineageArtifact> = {
             message.storage = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.storedByValue = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1129,6 +1150,11 @@ export const LineageArtifact: MessageFns<LineageArtifact> = {
       type: isSet(object.type) ? globalThis.String(object.type) : "",
       format: isSet(object.format) ? globalThis.String(object.format) : "",
       storage: isSet(object.storage) ? globalThis.String(object.storage) : "",
+      storedByValue: isSet(object.storedByValue)
+        ? globalThis.Boolean(object.storedByValue)
+        : isSet(object.stored_by_value)
+        ? globalThis.Boolean(object.stored_by_value)
+        : false,
     };
   },
 
@@ -1149,6 +1175,9 @@ export const LineageArtifact: MessageFns<LineageArtifact> = {
     if (message.storage !== "") {
       obj.storage = message.storage;
     }
+    if (message.storedByValue !== false) {
+      obj.storedByValue = message.storedByValue;
+    }
     return obj;
   },
 
@@ -1162,12 +1191,13 @@ export const LineageArtifact: MessageFns<LineageArtifact> = {
     message.type = object.type ?? "";
     message.format = object.format ?? "";
     message.storage = object.storage ?? "";
+    message.storedByValue = object.storedByValue ?? false;
     return message;
   },
 };
 
 function createBaseLineageProducer(): LineageProducer {
-  return { key: "", name: "", qualname: "", version: "" };
+  return { key: "", name: "", qualname: "", version: "", storedByValue: false };
 }
 
 export const LineageProducer: MessageFns<LineageProducer> = {
@@ -1183,6 +1213,9 @@ export const LineageProducer: MessageFns<LineageProducer> = {
     }
     if (message.version !== "") {
       writer.uint32(34).string(message.version);
+    }
+    if (message.storedByValue !== false) {
+      writer.uint32(40).bool(message.storedByValue);
     }
     return writer;
   },
@@ -1232,6 +1265,14 @@ export const LineageProducer: MessageFns<LineageProducer> = {
             message.version = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.storedByValue = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1250,6 +1291,11 @@ export const LineageProducer: MessageFns<LineageProducer> = {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       qualname: isSet(object.qualname) ? globalThis.String(object.qualname) : "",
       version: isSet(object.version) ? globalThis.String(object.version) : "",
+      storedByValue: isSet(object.storedByValue)
+        ? globalThis.Boolean(object.storedByValue)
+        : isSet(object.stored_by_value)
+        ? globalThis.Boolean(object.stored_by_value)
+        : false,
     };
   },
 
@@ -1267,6 +1313,9 @@ export const LineageProducer: MessageFns<LineageProducer> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
+    if (message.storedByValue !== false) {
+      obj.storedByValue = message.storedByValue;
+    }
     return obj;
   },
 
@@ -1279,6 +1328,7 @@ export const LineageProducer: MessageFns<LineageProducer> = {
     message.name = object.name ?? "";
     message.qualname = object.qualname ?? "";
     message.version = object.version ?? "";
+    message.storedByValue = object.storedByValue ?? false;
     return message;
   },
 };

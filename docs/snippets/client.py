@@ -1,0 +1,9 @@
+import artimeta
+
+with artimeta.Client("127.0.0.1:50051") as client:
+    client.create_namespace("team-a", labels={"owner": "data-eng"})
+    print([ns.name for ns in client.list_namespaces()])
+    try:
+        client.get_namespace("nope")
+    except artimeta.NotFound as err:
+        print(err.reason)  # NAMESPACE_NOT_FOUND
