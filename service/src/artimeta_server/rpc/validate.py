@@ -12,6 +12,7 @@ microseconds and covers a field added to proto/ tomorrow without anyone remember
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from artimeta_server.rpc.interceptor import WrappingInterceptor, rebuild
 Context = grpc.aio.ServicerContext[Any, Any]
 
 _BAD_CHAR = validation.BAD_CHAR
+_INDEX = re.compile(r"\[[^\]]*\]")
 # What google/protobuf/timestamp.proto allows: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
 MIN_TIMESTAMP_S = -62_135_596_800
 MAX_TIMESTAMP_S = 253_402_300_799
@@ -67,12 +69,15 @@ def _kind(fd: FieldDescriptor) -> int:
     return kind
 
 
+def _field(path: str) -> str:
+    """The field a path names, as every other refusal names it: `tags.key`, not `tags[3].key`."""
+    return _INDEX.sub("", path)
+
+
 def _bad_text(path: str, value: str) -> InvalidArgument:
-    try:
-        validation.clean_text(value, field=path)
-    except InvalidArgument as exc:
-        return exc
-    raise AssertionError("BAD_CHAR matched a clean text")
+    bad = _BAD_CHAR.search(value)
+    what = "a NUL character" if bad is not None and bad.group() == "\x00" else "a lone surrogate (not valid Unicode)"
+    return InvalidArgument(f"{path} contains {what}", reason="INVALID_CHARACTER", metadata={"field": _field(path)})
 
 
 def _timestamp(msg: Any, path: str) -> None:
@@ -80,7 +85,7 @@ def _timestamp(msg: Any, path: str) -> None:
         raise InvalidArgument(
             f"{path} is not a valid timestamp (years 1 to 9999, nanos 0 to 999999999)",
             reason="INVALID_TIMESTAMP",
-            metadata={"field": path},
+            metadata={"field": _field(path)},
         )
 
 
