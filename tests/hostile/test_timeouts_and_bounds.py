@@ -137,3 +137,27 @@ async def test_merge_commits_keep_a_record_under_the_entry_limit(
     await _commit(aclient, records, namespace, "r", entries=_dirs("x", "y", "z"), mode=records_pb2.COMMIT_MODE_REPLACE)
     with pytest.raises(artimeta.InvalidArgument):
         await _commit(aclient, records, namespace, "r", entries=_dirs("a", "b", "c", "d"))
+
+
+async def test_waiting_for_a_pool_connection_stays_unavailable_and_a_slow_statement_is_deadline_exceeded(
+    settings: Any,
+) -> None:
+    from artimeta_server.domain.errors import DeadlineExceeded, Unavailable
+    from artimeta_server.storage.postgres import Database
+
+    db = Database(settings.database_url, min_size=1, max_size=1, acquire_timeout_s=0.2, statement_timeout_s=0.3)
+    await db.open()
+    try:
+        async with db.connection():
+            with pytest.raises(Unavailable) as busy:
+                async with db.connection():
+                    pass
+        assert busy.value.reason == "DATABASE_UNAVAILABLE"  # retryable: a connection may free up
+        with pytest.raises(DeadlineExceeded) as slow:
+            async with db.connection() as conn:
+                await conn.execute("SELECT pg_sleep(5)")
+        assert slow.value.reason == "STATEMENT_TIMEOUT"
+        async with db.connection() as conn:  # the pool is whole again
+            assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await db.close()
