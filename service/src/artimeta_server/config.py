@@ -44,9 +44,21 @@ class Settings:
     # signed for this host instead of s3_endpoint. Empty: the server's own endpoint.
     s3_public_endpoint: str = ""
     blob_threads: int = 16
+    # Bounds that keep large transfers from crowding out small calls: threads hashing large
+    # messages off the event loop, streaming uploads receiving at once (more wait for a slot),
+    # how long an upload stream may stay silent before it gives its slot back, and object-store
+    # calls in the air for FindMissing and batches across all requests.
+    hash_threads: int = 2
+    upload_slots: int = 4
+    upload_idle_timeout_s: float = 300.0
+    store_fanout: int = 8
     inline_document_limit: int = 256 * 1024
     max_document_bytes: int = 1 << 30
     max_message_bytes: int = 64 * 1024 * 1024
+    # In-process caches, bounded by bytes: immutable graph and snapshot documents, and the
+    # replies built from them (a document over a quarter of its cache is never kept).
+    document_cache_bytes: int = 64 * 1024 * 1024
+    reply_cache_bytes: int = 64 * 1024 * 1024
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
     shutdown_grace_s: float = 10.0
@@ -118,12 +130,19 @@ class Settings:
                     "ARTIMETA_S3_PUBLIC_ENDPOINT must be host[:port] or http(s)://host[:port], "
                     f"not {self.s3_public_endpoint!r}"
                 )
+        if self.document_cache_bytes < 0 or self.reply_cache_bytes < 0:
+            raise ConfigError("ARTIMETA_DOCUMENT_CACHE_BYTES and ARTIMETA_REPLY_CACHE_BYTES must be >= 0")
         if self.http_max_connections < 1 or self.http_max_header_bytes < 1024:
             raise ConfigError("ARTIMETA_HTTP_MAX_CONNECTIONS must be >= 1 and ARTIMETA_HTTP_MAX_HEADER_BYTES >= 1024")
         if min(self.http_header_timeout_s, self.http_body_timeout_s, self.http_keepalive_s) <= 0:
             raise ConfigError("ARTIMETA_HTTP_HEADER_TIMEOUT_S, _BODY_TIMEOUT_S and _KEEPALIVE_S must be > 0")
         if self.blob_threads < 1:
             raise ConfigError("ARTIMETA_BLOB_THREADS must be at least 1")
+        if min(self.hash_threads, self.upload_slots, self.store_fanout) < 1 or self.upload_idle_timeout_s <= 0:
+            raise ConfigError(
+                "ARTIMETA_HASH_THREADS, ARTIMETA_UPLOAD_SLOTS and ARTIMETA_STORE_FANOUT must be at least 1, "
+                "ARTIMETA_UPLOAD_IDLE_TIMEOUT_S above 0"
+            )
         if self.auth not in AUTH_MODES:
             raise ConfigError(f"ARTIMETA_AUTH must be one of {sorted(AUTH_MODES)}, not {self.auth!r}")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):

@@ -26,6 +26,7 @@ from artimeta_server.domain.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from artimeta_server.domain.lru import BoundedCache
 
 if TYPE_CHECKING:
     from artimeta_server.domain.auth_ports import JwtVerifier, TokenRepository
@@ -119,6 +120,11 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and not token.startswith(PREFIX)
 
 
+def _size_of(principal: Principal) -> int:
+    """About the bytes a cached principal holds (a JWT may carry many grants)."""
+    return len(principal.subject) + sum(len(g.namespace) + 64 for g in principal.grants)
+
+
 @dataclass
 class FailureBudget:
     """How often one peer may fail to authenticate: a token bucket of `burst` failures refilled at
@@ -167,10 +173,16 @@ class Tokens:
     clock: Callable[[], float] = time.time
     negative_ttl_s: float = 2.0
     failures: FailureBudget = field(default_factory=FailureBudget)
-    max_cached: int = 10_000
-    _cache: dict[str, tuple[float, Principal]] = field(default_factory=dict)
-    _refused: dict[str, tuple[float, Unauthenticated]] = field(default_factory=dict)
+    # Bytes of each cache (verified and refused tokens): the keys are whatever callers send, up
+    # to a header's size each, so they are bounded by bytes, not by count.
+    cache_bytes: int = 8 * 1024 * 1024
+    _cache: BoundedCache[tuple[float, Principal]] = field(init=False)
+    _refused: BoundedCache[tuple[float, Unauthenticated]] = field(init=False)
     _pending: dict[str, asyncio.Future[Principal]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._cache = BoundedCache(max_bytes=self.cache_bytes)
+        self._refused = BoundedCache(max_bytes=self.cache_bytes)
 
     async def create(
         self, namespace: str, role: Role, *, expire_time: datetime | None = None, description: str = ""
@@ -225,14 +237,10 @@ class Tokens:
         except Unauthenticated as exc:
             self.failures.spend(peer)
             if self.negative_ttl_s > 0:
-                if len(self._refused) >= self.max_cached:
-                    self._refused.clear()
-                self._refused[token] = (now + self.negative_ttl_s, exc)
+                self._refused.put(token, (now + self.negative_ttl_s, exc), len(token))
             raise
         if self.cache_ttl_s > 0:
-            if len(self._cache) >= self.max_cached:
-                self._cache.clear()
-            self._cache[token] = (now + self.cache_ttl_s, principal)
+            self._cache.put(token, (now + self.cache_ttl_s, principal), len(token) + _size_of(principal))
         return principal
 
     async def _verify_once(self, token: str, now: float) -> Principal:

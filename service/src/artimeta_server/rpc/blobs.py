@@ -78,6 +78,10 @@ class BlobServicer(blobs_pb2_grpc.BlobServiceServicer):
         )
 
     async def Upload(self, request_iterator: AsyncIterator[pb.UploadRequest], context: Context) -> pb.UploadResponse:
+        async with self._blobs.upload_slot():
+            return await self._upload(request_iterator)
+
+    async def _upload(self, request_iterator: AsyncIterator[pb.UploadRequest]) -> pb.UploadResponse:
         requests = aiter(request_iterator)
         first = await anext(requests, None)
         if first is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,8 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.ConnectionFailureError,
 )
+# On Citus the violation names the node's placement of the reference table: "namespaces_102009".
+_NAMESPACES_TABLE = re.compile(r'table "namespaces(_\d+)?"')
 _RETRYABLE: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
@@ -64,7 +67,7 @@ def translate(exc: BaseException) -> BaseException:
         # The driver's protocol state broke, e.g. a backend terminated (admin shutdown, failover)
         # between statements is used before the driver noticed: the statement was never run.
         return Unavailable("the database connection broke; retry the call", reason="DATABASE_UNAVAILABLE")
-    if isinstance(exc, asyncpg.ForeignKeyViolationError) and 'table "namespaces"' in (exc.detail or ""):
+    if isinstance(exc, asyncpg.ForeignKeyViolationError) and _NAMESPACES_TABLE.search(exc.detail or ""):
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
         return NotFound("the namespace was deleted", reason="NAMESPACE_NOT_FOUND")
     return exc
