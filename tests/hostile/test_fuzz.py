@@ -25,7 +25,7 @@ from tests.conftest import unique_name
 from tests.hostile import protofuzz
 from tests.hostile.rows import Snapshot
 
-EXAMPLES_PER_METHOD = 32
+EXAMPLES_PER_METHOD = 28
 CALL_TIMEOUT_S = 20.0
 
 

@@ -35,7 +35,7 @@ _TIMESTAMP = "google.protobuf.Timestamp"
 
 _STRING, _STRINGS, _MESSAGE, _MESSAGES, _MAP, _OTHER = range(6)
 _kinds: dict[FieldDescriptor, int] = {}
-_time_paths: dict[Descriptor, tuple[FieldDescriptor, ...]] = {}
+_time_paths: dict[Descriptor, tuple[tuple[str, bool, bool], ...]] = {}
 
 
 class Undecodable:
@@ -126,38 +126,46 @@ def check(msg: Message, prefix: str = "") -> None:
                     check(item, path + ".")
 
 
-def _time_fields(desc: Descriptor) -> tuple[FieldDescriptor, ...]:
-    """The message fields of `desc` through which a Timestamp can be reached."""
+# (field name, repeated, holds a Timestamp itself) for each message field through which a
+# Timestamp can be reached; a map on such a path makes the whole message walked instead.
+_TimePath = tuple[str, bool, bool]
+_WALK_ALL: tuple[_TimePath, ...] = (("", False, False),)
+
+
+def _time_fields(desc: Descriptor) -> tuple[_TimePath, ...]:
     found = _time_paths.get(desc)
     if found is None:
         _time_paths[desc] = ()  # a recursive message reaches itself: no Timestamp that way
-        found = tuple(
-            fd
-            for fd in desc.fields
-            if fd.type == FieldDescriptor.TYPE_MESSAGE
-            and (_type(fd).full_name == _TIMESTAMP or _time_fields(_type(fd)))
-        )
+        paths: list[_TimePath] = []
+        for fd in desc.fields:
+            if fd.type != FieldDescriptor.TYPE_MESSAGE:
+                continue
+            inner = _type(fd)
+            is_time = inner.full_name == _TIMESTAMP
+            if not is_time and not _time_fields(inner):
+                continue
+            if inner.GetOptions().map_entry:
+                paths = list(_WALK_ALL)
+                break
+            paths.append((fd.name, fd.is_repeated, is_time))
+        found = tuple(paths)
         _time_paths[desc] = found
     return found
 
 
 def _timestamps(msg: Any, prefix: str) -> None:
-    for fd in _time_fields(msg.DESCRIPTOR):
-        if _type(fd).GetOptions().map_entry:
-            check(msg, prefix)
-            return
-        if fd.is_repeated:
-            for i, item in enumerate(getattr(msg, fd.name)):
-                _timestamp_or_walk(item, f"{prefix}{fd.name}[{i}]")
-        elif msg.HasField(fd.name):
-            _timestamp_or_walk(getattr(msg, fd.name), prefix + fd.name)
-
-
-def _timestamp_or_walk(msg: Any, path: str) -> None:
-    if msg.DESCRIPTOR.full_name == _TIMESTAMP:
-        _timestamp(msg, path)
-    else:
-        _timestamps(msg, path + ".")
+    paths = _time_fields(msg.DESCRIPTOR)
+    if paths is _WALK_ALL or paths == _WALK_ALL:
+        check(msg, prefix)
+        return
+    for name, repeated, is_time in paths:
+        if repeated:
+            for i, item in enumerate(getattr(msg, name)):
+                path = f"{prefix}{name}[{i}]"
+                _timestamp(item, path) if is_time else _timestamps(item, path + ".")
+        elif msg.HasField(name):
+            item = getattr(msg, name)
+            _timestamp(item, prefix + name) if is_time else _timestamps(item, f"{prefix}{name}.")
 
 
 def request(req: Any) -> None:
