@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -57,6 +57,13 @@ def translate(exc: BaseException) -> BaseException:
         return DeadlineExceeded(
             "a database statement ran past the server's statement timeout", reason="STATEMENT_TIMEOUT"
         )
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        # The connection reached a standby: the DSN lets it (no target_session_attrs=read-write),
+        # or a Service still points there mid-failover. Transient once the standby is promoted.
+        return Unavailable(
+            "the database refused the write as read-only (a standby, or a failover in progress); retry the call",
+            reason="DATABASE_READ_ONLY",
+        )
     if isinstance(exc, _RETRYABLE):
         return Aborted(f"transaction conflict: {type(exc).__name__}; retry the call", reason="TRANSACTION_CONFLICT")
     if isinstance(exc, _UNREACHABLE) or (
@@ -71,6 +78,18 @@ def translate(exc: BaseException) -> BaseException:
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
         return NotFound("the namespace was deleted", reason="NAMESPACE_NOT_FOUND")
     return exc
+
+
+@contextlib.contextmanager
+def _dropped_if_read_only(conn: asyncpg.Connection) -> Iterator[None]:
+    """A connection that landed on a standby is closed, so the pool's next connect goes through
+    the DSN again (and target_session_attrs, or the Service, finds the primary) instead of
+    reusing it."""
+    try:
+        yield
+    except asyncpg.ReadOnlySQLTransactionError:
+        conn.terminate()
+        raise
 
 
 class Database:
@@ -136,7 +155,7 @@ class Database:
             conn = await self._acquire()
             try:
                 metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
-                with tracing.span("postgres"):
+                with tracing.span("postgres"), _dropped_if_read_only(conn):
                     yield conn
             finally:
                 await self.pool.release(conn)
@@ -164,6 +183,8 @@ class Database:
                 yield conn
         except BaseException as exc:
             if conn is not None:
+                if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+                    conn.terminate()
                 await self._give_back(conn)
             mapped = translate(exc)
             if mapped is exc:
