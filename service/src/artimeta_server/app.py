@@ -58,6 +58,7 @@ from artimeta_server.rpc.observe import ObserveInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
 from artimeta_server.rpc.records import RecordServicer
 from artimeta_server.rpc.tags import TagServicer
+from artimeta_server.rpc.validate import ValidateInterceptor
 from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
@@ -429,7 +430,8 @@ class Server:
 
     def _interceptors(self) -> list[WrappingInterceptor]:
         """Outermost first: observe sees the final code of every call, errors maps what the
-        servicers raise, auth runs last so a refused call never reaches a servicer. The HTTP port
+        servicers raise, auth runs next so a refused call never reaches a servicer, and the generic
+        request check (rpc/validate.py) runs last, on authenticated calls only. The HTTP port
         runs the same chain around the same handlers."""
         assert self.domain is not None
         interceptors: list[WrappingInterceptor] = [
@@ -438,6 +440,7 @@ class Server:
         ]
         if self.settings.auth != "disabled":
             interceptors.append(AuthInterceptor(self.domain.tokens, self.settings.open_services))
+        interceptors.append(ValidateInterceptor())
         return interceptors
 
     def _make_server(self) -> grpc.aio.Server:

@@ -714,7 +714,7 @@ class Blobs:
     async def list_keys(self, namespace: str, prefix: str, requested_size: int, token: str) -> KeyPage:
         validation.text(prefix, field="prefix", max_len=MAX_KEY_CHARS)
         size = page_size(requested_size)
-        after = decode_token("keys", token)
+        after = decode_token("keys", token, (str,))
         ns = await self._ns.resolve(namespace)
         rows = await self._index.list_keys(ns, prefix, str(after[0]) if after else None, size + 1)
         next_token = encode_token("keys", [rows[size - 1].key]) if len(rows) > size else ""

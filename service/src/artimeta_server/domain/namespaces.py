@@ -53,7 +53,7 @@ class Namespaces:
 
     async def list(self, requested_size: int, token: str) -> NamespacePage:
         size = page_size(requested_size)
-        after = decode_token("ns", token)
+        after = decode_token("ns", token, (str,))
         rows = await self._repo.page(str(after[0]) if after else None, size + 1)
         next_token = encode_token("ns", [rows[size - 1].name]) if len(rows) > size else ""
         return NamespacePage(rows[:size], next_token)
