@@ -14,6 +14,11 @@ from artimeta_server.storage.sql import given
 
 _COLUMNS = "id, name, description, labels, create_time"
 
+# Tables keyed by namespace_id without a foreign key to namespaces (bulk-written: a per-row key
+# costs what the write itself costs). A namespace's deletion deletes their rows in the same
+# transaction; every other table cascades from the key.
+UNREFERENCING_TABLES = ("arti_storage_partitions", "arti_snapshot_partitions")
+
 
 def _row(r: asyncpg.Record) -> Namespace:
     return Namespace(
@@ -67,6 +72,10 @@ class PostgresNamespaces:
         async with self._db.transaction() as conn:
             row = await conn.fetchrow(f"DELETE FROM namespaces WHERE name = $1 RETURNING {_COLUMNS}", name)
             if row is not None:
+                # The row lock the DELETE took waits for writers holding the namespace (FOR KEY
+                # SHARE) and keeps new ones out, so no row of these tables outlives this commit.
+                for table in UNREFERENCING_TABLES:
+                    await conn.execute(f"DELETE FROM {table} WHERE namespace_id = $1", row["id"])
                 await conn.execute("INSERT INTO namespace_tombstones (id, name) VALUES ($1, $2)", row["id"], name)
         return None if row is None else _row(row)
 
