@@ -28,6 +28,7 @@ from artimeta_server.domain.connection_ports import BodyRow
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import Aborted, AlreadyExists, NotFound
 from artimeta_server.domain.lineage import EdgeKind, GraphLineage, LineageArtifact, LineageEdge, LineageProducer
+from artimeta_server.storage.namespaces import HOLD_NAMESPACE, NAMESPACE_EXISTS
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
@@ -85,10 +86,6 @@ ON CONFLICT DO NOTHING RETURNING 1
 # binding small arrays.
 STAGED_FROM = 2_000
 
-# The partition tables have no foreign key to namespaces (a per-row cost): a write holds its
-# namespace row instead, once, as the key would have for every row, so a concurrent deletion
-# waits for the write's commit and then deletes its rows too (storage/namespaces.py).
-_HOLD_NAMESPACE = "SELECT 1 FROM namespaces WHERE id = $1 FOR KEY SHARE"
 
 _INSERT_SNAPSHOT = """
 INSERT INTO arti_snapshot_partitions
@@ -587,7 +584,10 @@ class PostgresConnection:
         self, namespace_id: int, chunks: AsyncIterator[StoredPartitions], targets: list[_Target]
     ) -> list[int]:
         async with self._db.transaction() as conn:
-            if await conn.fetchval(_HOLD_NAMESPACE, namespace_id) is None:
+            # No foreign key to namespaces on these tables: see storage/namespaces.py. The check
+            # is a statement of its own, so that its snapshot is taken once the lock is held.
+            await conn.execute(HOLD_NAMESPACE, namespace_id)
+            if not await conn.fetchval(NAMESPACE_EXISTS, namespace_id):
                 raise _namespace_deleted()
             first = await anext(chunks, None)
             if first is None:
