@@ -65,8 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         return tokens_cli.run(args, settings)
 
     if args.command == "gc":
-        from artimeta_server.storage.gc import run_gc
+        from artimeta_server.storage.gc import UnsafeGrace, check_grace, run_gc
 
+        try:
+            check_grace(args.grace_seconds)
+        except UnsafeGrace as exc:
+            print(f"artimeta-server gc: {exc}", file=sys.stderr)
+            return 2
         _run(run_gc(settings, grace_s=args.grace_seconds, dry_run=args.dry_run, namespace=args.namespace))
         return 0
 

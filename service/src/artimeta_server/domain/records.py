@@ -22,6 +22,7 @@ from artimeta_server.domain.pagination import decode_token, encode_token, page_s
 FILE, DIRECTORY, SYMLINK = 1, 2, 3
 MAX_ENTRIES = 200_000
 MAX_PATH = 4096
+_DRIVE = re.compile(r"^[A-Za-z]:([/\\]|$)")
 _UUID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -109,6 +110,35 @@ def validate_path(path: str) -> str:
     return path
 
 
+def validate_link_target(path: str, target: str) -> str:
+    """A link that only ever points down into its own record: relative, no '..' (whose meaning
+    after another link is not what it reads as), so retrieving it cannot reach outside."""
+    validation.text(target, field="entries.link_target", max_len=MAX_PATH, required=True)
+    segments = target.replace("\\", "/").split("/")
+    if target.startswith(("/", "\\")) or _DRIVE.match(target) or ".." in segments:
+        raise InvalidArgument(
+            f"symlink {path[:200]!r} points at {target[:200]!r}: targets must be relative and without '..'",
+            reason="UNSAFE_LINK_TARGET",
+            metadata={"field": "entries.link_target", "path": path[:256]},
+        )
+    return target
+
+
+def _check_parents(entries: list[Entry]) -> None:
+    """No entry lies under a symlink or a file of the same manifest."""
+    leaves = {e.path for e in entries if e.kind != DIRECTORY}
+    for e in entries:
+        parent = e.path
+        while "/" in parent:
+            parent = parent.rsplit("/", 1)[0]
+            if parent in leaves:
+                raise InvalidArgument(
+                    f"entry {e.path[:200]!r} lies under {parent[:200]!r}, which is not a folder",
+                    reason="PATH_CONFLICT",
+                    metadata={"field": "entries.path", "path": e.path[:256]},
+                )
+
+
 class Records:
     def __init__(self, repo: RecordRepository, blobs: Blobs, namespaces: Namespaces) -> None:
         self._repo = repo
@@ -149,7 +179,8 @@ class Records:
                     metadata={"field": "entries"},
                 )
             if e.kind == SYMLINK:
-                validation.text(e.link_target, field="entries.link_target", max_len=MAX_PATH, required=True)
+                validate_link_target(e.path, e.link_target)
+        _check_parents(entries)
         for r in relations:
             validate_uuid(r.related_uuid, "relations.related_uuid")
             validation.text(r.name, field="relations.name", max_len=256)
