@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from artimeta.v1 import options_pb2 as artimeta_dot_v1_dot_options__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61rtimeta/v1/tags.proto\x12\x0b\x61rtimeta.v1\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x0bTagKeyValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nvalue_json\x18\x02 \x01(\t\"\xd8\x01\n\x03Tag\x12\x10\n\x08tag_hash\x18\x01 \x01(\t\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x12\n\nvalue_json\x18\x05 \x01(\t\x12\x12\n\nis_current\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rparent_hashes\x18\x08 \x03(\t\"?\n\nEntityTags\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x04tags\x18\x02 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xc0\x01\n\x11RecordTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12&\n\x04tags\x18\x04 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x0f\n\x07parents\x18\x05 \x03(\t\x12\x0e\n\x06update\x18\x06 \x01(\x08\x12\x0b\n\x03new\x18\x07 \x01(\x08\"4\n\x12RecordTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"o\n\x11\x44\x65leteTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12&\n\x04tags\x18\x03 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x0c\n\x04keys\x18\x04 \x03(\t\"4\n\x12\x44\x65leteTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xa8\x01\n\x11UpdateTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x10\n\x08old_keys\x18\x04 \x03(\t\x12*\n\x08new_tags\x18\x05 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\"4\n\x12UpdateTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"7\n\x0eGetTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nentity_ids\x18\x02 \x03(\t\"<\n\x0fGetTagsResponse\x12)\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x17.artimeta.v1.EntityTags\"I\n\x14GetTagHistoryRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\"7\n\x15GetTagHistoryResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xb3\x01\n\x11SearchTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x17\n\nvalue_json\x18\x03 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x65ntity_type\x18\x04 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\tB\r\n\x0b_value_json\"M\n\x12SearchTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xd6\x01\n\rTagEntityType\x12\x1f\n\x1bTAG_ENTITY_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19TAG_ENTITY_TYPE_EXECUTION\x10\x01\x12\x17\n\x13TAG_ENTITY_TYPE_JOB\x10\x02\x12\x1d\n\x19TAG_ENTITY_TYPE_CALL_NODE\x10\x03\x12\x18\n\x14TAG_ENTITY_TYPE_TASK\x10\x04\x12\x19\n\x15TAG_ENTITY_TYPE_VALUE\x10\x05\x12\x18\n\x14TAG_ENTITY_TYPE_NULL\x10\x06\x32\xe6\x03\n\nTagService\x12M\n\nRecordTags\x12\x1e.artimeta.v1.RecordTagsRequest\x1a\x1f.artimeta.v1.RecordTagsResponse\x12M\n\nDeleteTags\x12\x1e.artimeta.v1.DeleteTagsRequest\x1a\x1f.artimeta.v1.DeleteTagsResponse\x12M\n\nUpdateTags\x12\x1e.artimeta.v1.UpdateTagsRequest\x1a\x1f.artimeta.v1.UpdateTagsResponse\x12\x44\n\x07GetTags\x12\x1b.artimeta.v1.GetTagsRequest\x1a\x1c.artimeta.v1.GetTagsResponse\x12V\n\rGetTagHistory\x12!.artimeta.v1.GetTagHistoryRequest\x1a\".artimeta.v1.GetTagHistoryResponse\x12M\n\nSearchTags\x12\x1e.artimeta.v1.SearchTagsRequest\x1a\x1f.artimeta.v1.SearchTagsResponseBR\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61rtimeta/v1/tags.proto\x12\x0b\x61rtimeta.v1\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x0bTagKeyValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nvalue_json\x18\x02 \x01(\t\"\xd8\x01\n\x03Tag\x12\x10\n\x08tag_hash\x18\x01 \x01(\t\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x12\n\nvalue_json\x18\x05 \x01(\t\x12\x12\n\nis_current\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rparent_hashes\x18\x08 \x03(\t\"?\n\nEntityTags\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x04tags\x18\x02 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xd4\x01\n\x11RecordTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12&\n\x04tags\x18\x04 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x0f\n\x07parents\x18\x05 \x03(\t\x12\x0e\n\x06update\x18\x06 \x01(\x08\x12\x0b\n\x03new\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"4\n\x12RecordTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\x83\x01\n\x11\x44\x65leteTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12&\n\x04tags\x18\x03 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x0c\n\x04keys\x18\x04 \x03(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"4\n\x12\x44\x65leteTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xbc\x01\n\x11UpdateTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x10\n\x08old_keys\x18\x04 \x03(\t\x12*\n\x08new_tags\x18\x05 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"4\n\x12UpdateTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"7\n\x0eGetTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nentity_ids\x18\x02 \x03(\t\"<\n\x0fGetTagsResponse\x12)\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x17.artimeta.v1.EntityTags\"I\n\x14GetTagHistoryRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\"7\n\x15GetTagHistoryResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xb3\x01\n\x11SearchTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x17\n\nvalue_json\x18\x03 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x65ntity_type\x18\x04 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\tB\r\n\x0b_value_json\"M\n\x12SearchTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xd6\x01\n\rTagEntityType\x12\x1f\n\x1bTAG_ENTITY_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19TAG_ENTITY_TYPE_EXECUTION\x10\x01\x12\x17\n\x13TAG_ENTITY_TYPE_JOB\x10\x02\x12\x1d\n\x19TAG_ENTITY_TYPE_CALL_NODE\x10\x03\x12\x18\n\x14TAG_ENTITY_TYPE_TASK\x10\x04\x12\x19\n\x15TAG_ENTITY_TYPE_VALUE\x10\x05\x12\x18\n\x14TAG_ENTITY_TYPE_NULL\x10\x06\x32\x8a\x04\n\nTagService\x12S\n\nRecordTags\x12\x1e.artimeta.v1.RecordTagsRequest\x1a\x1f.artimeta.v1.RecordTagsResponse\"\x04\x88\xb5\x18\x03\x12S\n\nDeleteTags\x12\x1e.artimeta.v1.DeleteTagsRequest\x1a\x1f.artimeta.v1.DeleteTagsResponse\"\x04\x88\xb5\x18\x03\x12S\n\nUpdateTags\x12\x1e.artimeta.v1.UpdateTagsRequest\x1a\x1f.artimeta.v1.UpdateTagsResponse\"\x04\x88\xb5\x18\x03\x12J\n\x07GetTags\x12\x1b.artimeta.v1.GetTagsRequest\x1a\x1c.artimeta.v1.GetTagsResponse\"\x04\x88\xb5\x18\x01\x12\\\n\rGetTagHistory\x12!.artimeta.v1.GetTagHistoryRequest\x1a\".artimeta.v1.GetTagHistoryResponse\"\x04\x88\xb5\x18\x01\x12S\n\nSearchTags\x12\x1e.artimeta.v1.SearchTagsRequest\x1a\x1f.artimeta.v1.SearchTagsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,38 +34,50 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'artimeta.v1.tags_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.artimeta.v1P\001Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1'
-  _globals['_TAGENTITYTYPE']._serialized_start=1558
-  _globals['_TAGENTITYTYPE']._serialized_end=1772
-  _globals['_TAGKEYVALUE']._serialized_start=72
-  _globals['_TAGKEYVALUE']._serialized_end=118
-  _globals['_TAG']._serialized_start=121
-  _globals['_TAG']._serialized_end=337
-  _globals['_ENTITYTAGS']._serialized_start=339
-  _globals['_ENTITYTAGS']._serialized_end=402
-  _globals['_RECORDTAGSREQUEST']._serialized_start=405
-  _globals['_RECORDTAGSREQUEST']._serialized_end=597
-  _globals['_RECORDTAGSRESPONSE']._serialized_start=599
-  _globals['_RECORDTAGSRESPONSE']._serialized_end=651
-  _globals['_DELETETAGSREQUEST']._serialized_start=653
-  _globals['_DELETETAGSREQUEST']._serialized_end=764
-  _globals['_DELETETAGSRESPONSE']._serialized_start=766
-  _globals['_DELETETAGSRESPONSE']._serialized_end=818
-  _globals['_UPDATETAGSREQUEST']._serialized_start=821
-  _globals['_UPDATETAGSREQUEST']._serialized_end=989
-  _globals['_UPDATETAGSRESPONSE']._serialized_start=991
-  _globals['_UPDATETAGSRESPONSE']._serialized_end=1043
-  _globals['_GETTAGSREQUEST']._serialized_start=1045
-  _globals['_GETTAGSREQUEST']._serialized_end=1100
-  _globals['_GETTAGSRESPONSE']._serialized_start=1102
-  _globals['_GETTAGSRESPONSE']._serialized_end=1162
-  _globals['_GETTAGHISTORYREQUEST']._serialized_start=1164
-  _globals['_GETTAGHISTORYREQUEST']._serialized_end=1237
-  _globals['_GETTAGHISTORYRESPONSE']._serialized_start=1239
-  _globals['_GETTAGHISTORYRESPONSE']._serialized_end=1294
-  _globals['_SEARCHTAGSREQUEST']._serialized_start=1297
-  _globals['_SEARCHTAGSREQUEST']._serialized_end=1476
-  _globals['_SEARCHTAGSRESPONSE']._serialized_start=1478
-  _globals['_SEARCHTAGSRESPONSE']._serialized_end=1555
-  _globals['_TAGSERVICE']._serialized_start=1775
-  _globals['_TAGSERVICE']._serialized_end=2261
+  _globals['_TAGSERVICE'].methods_by_name['RecordTags']._loaded_options = None
+  _globals['_TAGSERVICE'].methods_by_name['RecordTags']._serialized_options = b'\210\265\030\003'
+  _globals['_TAGSERVICE'].methods_by_name['DeleteTags']._loaded_options = None
+  _globals['_TAGSERVICE'].methods_by_name['DeleteTags']._serialized_options = b'\210\265\030\003'
+  _globals['_TAGSERVICE'].methods_by_name['UpdateTags']._loaded_options = None
+  _globals['_TAGSERVICE'].methods_by_name['UpdateTags']._serialized_options = b'\210\265\030\003'
+  _globals['_TAGSERVICE'].methods_by_name['GetTags']._loaded_options = None
+  _globals['_TAGSERVICE'].methods_by_name['GetTags']._serialized_options = b'\210\265\030\001'
+  _globals['_TAGSERVICE'].methods_by_name['GetTagHistory']._loaded_options = None
+  _globals['_TAGSERVICE'].methods_by_name['GetTagHistory']._serialized_options = b'\210\265\030\001'
+  _globals['_TAGSERVICE'].methods_by_name['SearchTags']._loaded_options = None
+  _globals['_TAGSERVICE'].methods_by_name['SearchTags']._serialized_options = b'\210\265\030\001'
+  _globals['_TAGENTITYTYPE']._serialized_start=1646
+  _globals['_TAGENTITYTYPE']._serialized_end=1860
+  _globals['_TAGKEYVALUE']._serialized_start=99
+  _globals['_TAGKEYVALUE']._serialized_end=145
+  _globals['_TAG']._serialized_start=148
+  _globals['_TAG']._serialized_end=364
+  _globals['_ENTITYTAGS']._serialized_start=366
+  _globals['_ENTITYTAGS']._serialized_end=429
+  _globals['_RECORDTAGSREQUEST']._serialized_start=432
+  _globals['_RECORDTAGSREQUEST']._serialized_end=644
+  _globals['_RECORDTAGSRESPONSE']._serialized_start=646
+  _globals['_RECORDTAGSRESPONSE']._serialized_end=698
+  _globals['_DELETETAGSREQUEST']._serialized_start=701
+  _globals['_DELETETAGSREQUEST']._serialized_end=832
+  _globals['_DELETETAGSRESPONSE']._serialized_start=834
+  _globals['_DELETETAGSRESPONSE']._serialized_end=886
+  _globals['_UPDATETAGSREQUEST']._serialized_start=889
+  _globals['_UPDATETAGSREQUEST']._serialized_end=1077
+  _globals['_UPDATETAGSRESPONSE']._serialized_start=1079
+  _globals['_UPDATETAGSRESPONSE']._serialized_end=1131
+  _globals['_GETTAGSREQUEST']._serialized_start=1133
+  _globals['_GETTAGSREQUEST']._serialized_end=1188
+  _globals['_GETTAGSRESPONSE']._serialized_start=1190
+  _globals['_GETTAGSRESPONSE']._serialized_end=1250
+  _globals['_GETTAGHISTORYREQUEST']._serialized_start=1252
+  _globals['_GETTAGHISTORYREQUEST']._serialized_end=1325
+  _globals['_GETTAGHISTORYRESPONSE']._serialized_start=1327
+  _globals['_GETTAGHISTORYRESPONSE']._serialized_end=1382
+  _globals['_SEARCHTAGSREQUEST']._serialized_start=1385
+  _globals['_SEARCHTAGSREQUEST']._serialized_end=1564
+  _globals['_SEARCHTAGSRESPONSE']._serialized_start=1566
+  _globals['_SEARCHTAGSRESPONSE']._serialized_end=1643
+  _globals['_TAGSERVICE']._serialized_start=1863
+  _globals['_TAGSERVICE']._serialized_end=2385
 # @@protoc_insertion_point(module_scope)

@@ -150,6 +150,11 @@ export interface DeleteBlobRequest {
     | undefined;
   /** Delete even when rows or keys refer to the blob. */
   force: boolean;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface DeleteBlobResponse {
@@ -209,7 +214,14 @@ export interface PutKeyRequest {
   namespace: string;
   /** 1 to 1024 characters, no NUL. */
   key: string;
-  digest?: Digest | undefined;
+  digest?:
+    | Digest
+    | undefined;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface PutKeyResponse {
@@ -237,6 +249,11 @@ export interface DeleteKeyRequest {
   namespace: string;
   key: string;
   allowMissing: boolean;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface DeleteKeyResponse {
@@ -1846,7 +1863,7 @@ export const BatchReadBlobsResponse_Result: MessageFns<BatchReadBlobsResponse_Re
 };
 
 function createBaseDeleteBlobRequest(): DeleteBlobRequest {
-  return { namespace: "", digest: undefined, force: false };
+  return { namespace: "", digest: undefined, force: false, requestId: "" };
 }
 
 export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
@@ -1859,6 +1876,9 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
     }
     if (message.force !== false) {
       writer.uint32(24).bool(message.force);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -1900,6 +1920,14 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
             message.force = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1917,6 +1945,11 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       digest: isSet(object.digest) ? Digest.fromJSON(object.digest) : undefined,
       force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -1931,6 +1964,9 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
     if (message.force !== false) {
       obj.force = message.force;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -1944,6 +1980,7 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
       ? Digest.fromPartial(object.digest)
       : undefined;
     message.force = object.force ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -2713,7 +2750,7 @@ export const KeyEntry: MessageFns<KeyEntry> = {
 };
 
 function createBasePutKeyRequest(): PutKeyRequest {
-  return { namespace: "", key: "", digest: undefined };
+  return { namespace: "", key: "", digest: undefined, requestId: "" };
 }
 
 export const PutKeyRequest: MessageFns<PutKeyRequest> = {
@@ -2726,6 +2763,9 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
     }
     if (message.digest !== undefined) {
       Digest.encode(message.digest, writer.uint32(26).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -2767,6 +2807,14 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
             message.digest = Digest.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2784,6 +2832,11 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       key: isSet(object.key) ? globalThis.String(object.key) : "",
       digest: isSet(object.digest) ? Digest.fromJSON(object.digest) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -2798,6 +2851,9 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
     if (message.digest !== undefined) {
       obj.digest = Digest.toJSON(message.digest);
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -2811,6 +2867,7 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
     message.digest = (object.digest !== undefined && object.digest !== null)
       ? Digest.fromPartial(object.digest)
       : undefined;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -3121,7 +3178,7 @@ export const GetKeyResponse: MessageFns<GetKeyResponse> = {
 };
 
 function createBaseDeleteKeyRequest(): DeleteKeyRequest {
-  return { namespace: "", key: "", allowMissing: false };
+  return { namespace: "", key: "", allowMissing: false, requestId: "" };
 }
 
 export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
@@ -3134,6 +3191,9 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
     }
     if (message.allowMissing !== false) {
       writer.uint32(24).bool(message.allowMissing);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -3175,6 +3235,14 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
             message.allowMissing = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3196,6 +3264,11 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
         : isSet(object.allow_missing)
         ? globalThis.Boolean(object.allow_missing)
         : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -3210,6 +3283,9 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
     if (message.allowMissing !== false) {
       obj.allowMissing = message.allowMissing;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -3221,6 +3297,7 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
     message.namespace = object.namespace ?? "";
     message.key = object.key ?? "";
     message.allowMissing = object.allowMissing ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

@@ -428,7 +428,14 @@ export interface RecordJobEndRequest {
    * id, task_hash, execution_id, parent_id (used if the start is missing), call_hash, cached,
    * status and end_time (default: now) are read.
    */
-  job?: Job | undefined;
+  job?:
+    | Job
+    | undefined;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface RecordJobEndResponse {
@@ -462,6 +469,11 @@ export interface RollbackHandleRequest {
   namespace: string;
   hash: string;
   fullname: string;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface RollbackHandleResponse {
@@ -490,6 +502,11 @@ export interface GetRecordsResponse {
 export interface PutRecordsRequest {
   namespace: string;
   records: CacheRecord[];
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface PutRecordsResponse {
@@ -3536,7 +3553,7 @@ export const RecordJobStartResponse: MessageFns<RecordJobStartResponse> = {
 };
 
 function createBaseRecordJobEndRequest(): RecordJobEndRequest {
-  return { namespace: "", job: undefined };
+  return { namespace: "", job: undefined, requestId: "" };
 }
 
 export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
@@ -3546,6 +3563,9 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
     }
     if (message.job !== undefined) {
       Job.encode(message.job, writer.uint32(18).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
     }
     return writer;
   },
@@ -3579,6 +3599,14 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
             message.job = Job.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3595,6 +3623,11 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
     return {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       job: isSet(object.job) ? Job.fromJSON(object.job) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -3606,6 +3639,9 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
     if (message.job !== undefined) {
       obj.job = Job.toJSON(message.job);
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -3616,6 +3652,7 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
     const message = createBaseRecordJobEndRequest();
     message.namespace = object.namespace ?? "";
     message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -4014,7 +4051,7 @@ export const AdvanceHandleResponse: MessageFns<AdvanceHandleResponse> = {
 };
 
 function createBaseRollbackHandleRequest(): RollbackHandleRequest {
-  return { namespace: "", hash: "", fullname: "" };
+  return { namespace: "", hash: "", fullname: "", requestId: "" };
 }
 
 export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
@@ -4027,6 +4064,9 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
     }
     if (message.fullname !== "") {
       writer.uint32(26).string(message.fullname);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -4068,6 +4108,14 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
             message.fullname = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4085,6 +4133,11 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       hash: isSet(object.hash) ? globalThis.String(object.hash) : "",
       fullname: isSet(object.fullname) ? globalThis.String(object.fullname) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -4099,6 +4152,9 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
     if (message.fullname !== "") {
       obj.fullname = message.fullname;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -4110,6 +4166,7 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
     message.namespace = object.namespace ?? "";
     message.hash = object.hash ?? "";
     message.fullname = object.fullname ?? "";
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -4488,7 +4545,7 @@ export const GetRecordsResponse: MessageFns<GetRecordsResponse> = {
 };
 
 function createBasePutRecordsRequest(): PutRecordsRequest {
-  return { namespace: "", records: [] };
+  return { namespace: "", records: [], requestId: "" };
 }
 
 export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
@@ -4498,6 +4555,9 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
     }
     for (const v of message.records) {
       CacheRecord.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
     }
     return writer;
   },
@@ -4531,6 +4591,14 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
             message.records.push(CacheRecord.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4547,6 +4615,11 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
     return {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => CacheRecord.fromJSON(e)) : [],
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -4558,6 +4631,9 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
     if (message.records?.length) {
       obj.records = message.records.map((e) => CacheRecord.toJSON(e));
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -4568,6 +4644,7 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
     const message = createBasePutRecordsRequest();
     message.namespace = object.namespace ?? "";
     message.records = object.records?.map((e) => CacheRecord.fromPartial(e)) || [];
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

@@ -169,6 +169,11 @@ export interface CommitRecordRequest {
   /** Added to the stored relations (relations are never removed by a commit). */
   relations: RecordRelation[];
   mode: CommitMode;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface CommitRecordRequest_MetadataEntry {
@@ -211,6 +216,11 @@ export interface DeleteRecordRequest {
   namespace: string;
   uuid: string;
   allowMissing: boolean;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface DeleteRecordResponse {
@@ -822,7 +832,16 @@ export const Record_MetadataEntry: MessageFns<Record_MetadataEntry> = {
 };
 
 function createBaseCommitRecordRequest(): CommitRecordRequest {
-  return { namespace: "", uuid: "", entries: [], metadata: {}, setMetadata: false, relations: [], mode: 0 };
+  return {
+    namespace: "",
+    uuid: "",
+    entries: [],
+    metadata: {},
+    setMetadata: false,
+    relations: [],
+    mode: 0,
+    requestId: "",
+  };
 }
 
 export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
@@ -847,6 +866,9 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
     }
     if (message.mode !== 0) {
       writer.uint32(56).int32(message.mode);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(66).string(message.requestId);
     }
     return writer;
   },
@@ -923,6 +945,14 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
             message.mode = reader.int32() as any;
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -963,6 +993,11 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
         ? object.relations.map((e: any) => RecordRelation.fromJSON(e))
         : [],
       mode: isSet(object.mode) ? commitModeFromJSON(object.mode) : 0,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -995,6 +1030,9 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
     if (message.mode !== 0) {
       obj.mode = commitModeToJSON(message.mode);
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -1018,6 +1056,7 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
     message.setMetadata = object.setMetadata ?? false;
     message.relations = object.relations?.map((e) => RecordRelation.fromPartial(e)) || [];
     message.mode = object.mode ?? 0;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -1543,7 +1582,7 @@ export const ContainsRecordResponse: MessageFns<ContainsRecordResponse> = {
 };
 
 function createBaseDeleteRecordRequest(): DeleteRecordRequest {
-  return { namespace: "", uuid: "", allowMissing: false };
+  return { namespace: "", uuid: "", allowMissing: false, requestId: "" };
 }
 
 export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
@@ -1556,6 +1595,9 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
     }
     if (message.allowMissing !== false) {
       writer.uint32(24).bool(message.allowMissing);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -1597,6 +1639,14 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
             message.allowMissing = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1618,6 +1668,11 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
         : isSet(object.allow_missing)
         ? globalThis.Boolean(object.allow_missing)
         : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -1632,6 +1687,9 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
     if (message.allowMissing !== false) {
       obj.allowMissing = message.allowMissing;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -1643,6 +1701,7 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
     message.namespace = object.namespace ?? "";
     message.uuid = object.uuid ?? "";
     message.allowMissing = object.allowMissing ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
