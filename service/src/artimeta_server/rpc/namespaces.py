@@ -6,8 +6,8 @@ from typing import Any
 
 import grpc
 
+from artimeta.v1 import consistency_pb2, namespace_pb2_grpc
 from artimeta.v1 import namespace_pb2 as pb
-from artimeta.v1 import namespace_pb2_grpc
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.rpc import access, convert
 
@@ -33,7 +33,8 @@ class NamespaceServicer(namespace_pb2_grpc.NamespaceServiceServicer):
         return pb.CreateNamespaceResponse(namespace=convert.namespace(ns))
 
     async def GetNamespace(self, request: pb.GetNamespaceRequest, context: Context) -> pb.GetNamespaceResponse:
-        return pb.GetNamespaceResponse(namespace=convert.namespace(await self._ns.get(request.name)))
+        ns = await self._ns.get(request.name, strong=request.consistency == consistency_pb2.READ_CONSISTENCY_STRONG)
+        return pb.GetNamespaceResponse(namespace=convert.namespace(ns))
 
     async def ListNamespaces(self, request: pb.ListNamespacesRequest, context: Context) -> pb.ListNamespacesResponse:
         page = await self._ns.list(request.page_size, request.page_token)

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from artimeta.v1 import consistency_pb2 as artimeta_dot_v1_dot_consistency__pb2
 from artimeta.v1 import graph_pb2 as artimeta_dot_v1_dot_graph__pb2
 from artimeta.v1 import partition_pb2 as artimeta_dot_v1_dot_partition__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61rtimeta/v1/connection.proto\x12\x0b\x61rtimeta.v1\x1a\x17\x61rtimeta/v1/graph.proto\x1a\x1b\x61rtimeta/v1/partition.proto\"\x8a\x01\n\x1dReadArtifactPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x1b\n\x13storage_fingerprint\x18\x02 \x01(\x03\x12\x39\n\x12input_fingerprints\x18\x03 \x03(\x0b\x32\x1d.artimeta.v1.InputFingerprint\"S\n\x1eReadArtifactPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"\x83\x01\n\x1eWriteArtifactPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x1b\n\x13storage_fingerprint\x18\x02 \x01(\x03\x12\x31\n\npartitions\x18\x03 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"6\n\x1fWriteArtifactPartitionsResponse\x12\x13\n\x0b\x61\x64\x64\x65\x64_count\x18\x01 \x01(\x03\"H\n\x10ReadGraphRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"6\n\x11ReadGraphResponse\x12!\n\x05graph\x18\x01 \x01(\x0b\x32\x12.artimeta.v1.Graph\"u\n\x11WriteGraphRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12!\n\x05graph\x18\x02 \x01(\x0b\x32\x12.artimeta.v1.Graph\x12*\n\x07lineage\x18\x03 \x01(\x0b\x32\x19.artimeta.v1.GraphLineage\"%\n\x12WriteGraphResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"K\n\x13ReadSnapshotRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"D\n\x14ReadSnapshotResponse\x12,\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\"W\n\x14WriteSnapshotRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12,\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\"(\n\x15WriteSnapshotResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"F\n\x16ReadSnapshotTagRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\"n\n\x17ReadSnapshotTagResponse\x12,\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\x12%\n\x03tag\x18\x02 \x01(\x0b\x32\x18.artimeta.v1.SnapshotTag\"\xd5\x01\n\x17WriteSnapshotTagRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x04 \x01(\x03\x12\x11\n\toverwrite\x18\x05 \x01(\x08\x12*\n\x1d\x65xpected_snapshot_fingerprint\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\tB \n\x1e_expected_snapshot_fingerprint\"\x8f\x01\n\x18WriteSnapshotTagResponse\x12%\n\x03tag\x18\x01 \x01(\x0b\x32\x18.artimeta.v1.SnapshotTag\x12*\n\x1dprevious_snapshot_fingerprint\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42 \n\x1e_previous_snapshot_fingerprint\"t\n\x1dReadSnapshotPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\"S\n\x1eReadSnapshotPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"\xa8\x01\n\x1eWriteSnapshotPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x31\n\npartitions\x18\x05 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"6\n\x1fWriteSnapshotPartitionsResponse\x12\x13\n\x0b\x61\x64\x64\x65\x64_count\x18\x01 \x01(\x03\"\xcd\x01\n&WriteArtifactAndGraphPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x1b\n\x13storage_fingerprint\x18\x05 \x01(\x03\x12\x31\n\npartitions\x18\x06 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"e\n\'WriteArtifactAndGraphPartitionsResponse\x12\x1c\n\x14\x61rtifact_added_count\x18\x01 \x01(\x03\x12\x1c\n\x14snapshot_added_count\x18\x02 \x01(\x03\"[\n\x11ListGraphsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Q\n\x12ListGraphsResponse\x12\"\n\x06graphs\x18\x01 \x03(\x0b\x32\x12.artimeta.v1.Graph\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"^\n\x14ListSnapshotsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"_\n\x15ListSnapshotsResponse\x12-\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x17ListSnapshotTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"[\n\x18ListSnapshotTagsResponse\x12&\n\x04tags\x18\x01 \x03(\x0b\x32\x18.artimeta.v1.SnapshotTag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"t\n\x1dListSnapshotTagHistoryRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"f\n\x1eListSnapshotTagHistoryResponse\x12+\n\x05moves\x18\x01 \x03(\x0b\x32\x1c.artimeta.v1.SnapshotTagMove\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"N\n\x16GetGraphLineageRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"E\n\x17GetGraphLineageResponse\x12*\n\x07lineage\x18\x01 \x01(\x0b\x32\x19.artimeta.v1.GraphLineage\"\x9b\x01\n\x1dListSnapshotPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"l\n\x1eListSnapshotPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xcb\r\n\x11\x43onnectionService\x12s\n\x16ReadArtifactPartitions\x12*.artimeta.v1.ReadArtifactPartitionsRequest\x1a+.artimeta.v1.ReadArtifactPartitionsResponse0\x01\x12t\n\x17WriteArtifactPartitions\x12+.artimeta.v1.WriteArtifactPartitionsRequest\x1a,.artimeta.v1.WriteArtifactPartitionsResponse\x12J\n\tReadGraph\x12\x1d.artimeta.v1.ReadGraphRequest\x1a\x1e.artimeta.v1.ReadGraphResponse\x12M\n\nWriteGraph\x12\x1e.artimeta.v1.WriteGraphRequest\x1a\x1f.artimeta.v1.WriteGraphResponse\x12S\n\x0cReadSnapshot\x12 .artimeta.v1.ReadSnapshotRequest\x1a!.artimeta.v1.ReadSnapshotResponse\x12V\n\rWriteSnapshot\x12!.artimeta.v1.WriteSnapshotRequest\x1a\".artimeta.v1.WriteSnapshotResponse\x12\\\n\x0fReadSnapshotTag\x12#.artimeta.v1.ReadSnapshotTagRequest\x1a$.artimeta.v1.ReadSnapshotTagResponse\x12_\n\x10WriteSnapshotTag\x12$.artimeta.v1.WriteSnapshotTagRequest\x1a%.artimeta.v1.WriteSnapshotTagResponse\x12s\n\x16ReadSnapshotPartitions\x12*.artimeta.v1.ReadSnapshotPartitionsRequest\x1a+.artimeta.v1.ReadSnapshotPartitionsResponse0\x01\x12t\n\x17WriteSnapshotPartitions\x12+.artimeta.v1.WriteSnapshotPartitionsRequest\x1a,.artimeta.v1.WriteSnapshotPartitionsResponse\x12\x8c\x01\n\x1fWriteArtifactAndGraphPartitions\x12\x33.artimeta.v1.WriteArtifactAndGraphPartitionsRequest\x1a\x34.artimeta.v1.WriteArtifactAndGraphPartitionsResponse\x12M\n\nListGraphs\x12\x1e.artimeta.v1.ListGraphsRequest\x1a\x1f.artimeta.v1.ListGraphsResponse\x12V\n\rListSnapshots\x12!.artimeta.v1.ListSnapshotsRequest\x1a\".artimeta.v1.ListSnapshotsResponse\x12_\n\x10ListSnapshotTags\x12$.artimeta.v1.ListSnapshotTagsRequest\x1a%.artimeta.v1.ListSnapshotTagsResponse\x12q\n\x16ListSnapshotTagHistory\x12*.artimeta.v1.ListSnapshotTagHistoryRequest\x1a+.artimeta.v1.ListSnapshotTagHistoryResponse\x12\\\n\x0fGetGraphLineage\x12#.artimeta.v1.GetGraphLineageRequest\x1a$.artimeta.v1.GetGraphLineageResponse\x12q\n\x16ListSnapshotPartitions\x12*.artimeta.v1.ListSnapshotPartitionsRequest\x1a+.artimeta.v1.ListSnapshotPartitionsResponseBR\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61rtimeta/v1/connection.proto\x12\x0b\x61rtimeta.v1\x1a\x1d\x61rtimeta/v1/consistency.proto\x1a\x17\x61rtimeta/v1/graph.proto\x1a\x1b\x61rtimeta/v1/partition.proto\"\x8a\x01\n\x1dReadArtifactPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x1b\n\x13storage_fingerprint\x18\x02 \x01(\x03\x12\x39\n\x12input_fingerprints\x18\x03 \x03(\x0b\x32\x1d.artimeta.v1.InputFingerprint\"S\n\x1eReadArtifactPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"\x83\x01\n\x1eWriteArtifactPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x1b\n\x13storage_fingerprint\x18\x02 \x01(\x03\x12\x31\n\npartitions\x18\x03 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"6\n\x1fWriteArtifactPartitionsResponse\x12\x13\n\x0b\x61\x64\x64\x65\x64_count\x18\x01 \x01(\x03\"H\n\x10ReadGraphRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"6\n\x11ReadGraphResponse\x12!\n\x05graph\x18\x01 \x01(\x0b\x32\x12.artimeta.v1.Graph\"u\n\x11WriteGraphRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12!\n\x05graph\x18\x02 \x01(\x0b\x32\x12.artimeta.v1.Graph\x12*\n\x07lineage\x18\x03 \x01(\x0b\x32\x19.artimeta.v1.GraphLineage\"%\n\x12WriteGraphResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"K\n\x13ReadSnapshotRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"D\n\x14ReadSnapshotResponse\x12,\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\"W\n\x14WriteSnapshotRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12,\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\"(\n\x15WriteSnapshotResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"y\n\x16ReadSnapshotTagRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x31\n\x0b\x63onsistency\x18\x04 \x01(\x0e\x32\x1c.artimeta.v1.ReadConsistency\"n\n\x17ReadSnapshotTagResponse\x12,\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\x12%\n\x03tag\x18\x02 \x01(\x0b\x32\x18.artimeta.v1.SnapshotTag\"\xd5\x01\n\x17WriteSnapshotTagRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x04 \x01(\x03\x12\x11\n\toverwrite\x18\x05 \x01(\x08\x12*\n\x1d\x65xpected_snapshot_fingerprint\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\tB \n\x1e_expected_snapshot_fingerprint\"\x8f\x01\n\x18WriteSnapshotTagResponse\x12%\n\x03tag\x18\x01 \x01(\x0b\x32\x18.artimeta.v1.SnapshotTag\x12*\n\x1dprevious_snapshot_fingerprint\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42 \n\x1e_previous_snapshot_fingerprint\"t\n\x1dReadSnapshotPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\"S\n\x1eReadSnapshotPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"\xa8\x01\n\x1eWriteSnapshotPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x31\n\npartitions\x18\x05 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"6\n\x1fWriteSnapshotPartitionsResponse\x12\x13\n\x0b\x61\x64\x64\x65\x64_count\x18\x01 \x01(\x03\"\xcd\x01\n&WriteArtifactAndGraphPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x1b\n\x13storage_fingerprint\x18\x05 \x01(\x03\x12\x31\n\npartitions\x18\x06 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"e\n\'WriteArtifactAndGraphPartitionsResponse\x12\x1c\n\x14\x61rtifact_added_count\x18\x01 \x01(\x03\x12\x1c\n\x14snapshot_added_count\x18\x02 \x01(\x03\"[\n\x11ListGraphsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Q\n\x12ListGraphsResponse\x12\"\n\x06graphs\x18\x01 \x03(\x0b\x32\x12.artimeta.v1.Graph\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"^\n\x14ListSnapshotsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"_\n\x15ListSnapshotsResponse\x12-\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x17ListSnapshotTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"[\n\x18ListSnapshotTagsResponse\x12&\n\x04tags\x18\x01 \x03(\x0b\x32\x18.artimeta.v1.SnapshotTag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"t\n\x1dListSnapshotTagHistoryRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"f\n\x1eListSnapshotTagHistoryResponse\x12+\n\x05moves\x18\x01 \x03(\x0b\x32\x1c.artimeta.v1.SnapshotTagMove\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"N\n\x16GetGraphLineageRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"E\n\x17GetGraphLineageResponse\x12*\n\x07lineage\x18\x01 \x01(\x0b\x32\x19.artimeta.v1.GraphLineage\"\x9b\x01\n\x1dListSnapshotPartitionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"l\n\x1eListSnapshotPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xcb\r\n\x11\x43onnectionService\x12s\n\x16ReadArtifactPartitions\x12*.artimeta.v1.ReadArtifactPartitionsRequest\x1a+.artimeta.v1.ReadArtifactPartitionsResponse0\x01\x12t\n\x17WriteArtifactPartitions\x12+.artimeta.v1.WriteArtifactPartitionsRequest\x1a,.artimeta.v1.WriteArtifactPartitionsResponse\x12J\n\tReadGraph\x12\x1d.artimeta.v1.ReadGraphRequest\x1a\x1e.artimeta.v1.ReadGraphResponse\x12M\n\nWriteGraph\x12\x1e.artimeta.v1.WriteGraphRequest\x1a\x1f.artimeta.v1.WriteGraphResponse\x12S\n\x0cReadSnapshot\x12 .artimeta.v1.ReadSnapshotRequest\x1a!.artimeta.v1.ReadSnapshotResponse\x12V\n\rWriteSnapshot\x12!.artimeta.v1.WriteSnapshotRequest\x1a\".artimeta.v1.WriteSnapshotResponse\x12\\\n\x0fReadSnapshotTag\x12#.artimeta.v1.ReadSnapshotTagRequest\x1a$.artimeta.v1.ReadSnapshotTagResponse\x12_\n\x10WriteSnapshotTag\x12$.artimeta.v1.WriteSnapshotTagRequest\x1a%.artimeta.v1.WriteSnapshotTagResponse\x12s\n\x16ReadSnapshotPartitions\x12*.artimeta.v1.ReadSnapshotPartitionsRequest\x1a+.artimeta.v1.ReadSnapshotPartitionsResponse0\x01\x12t\n\x17WriteSnapshotPartitions\x12+.artimeta.v1.WriteSnapshotPartitionsRequest\x1a,.artimeta.v1.WriteSnapshotPartitionsResponse\x12\x8c\x01\n\x1fWriteArtifactAndGraphPartitions\x12\x33.artimeta.v1.WriteArtifactAndGraphPartitionsRequest\x1a\x34.artimeta.v1.WriteArtifactAndGraphPartitionsResponse\x12M\n\nListGraphs\x12\x1e.artimeta.v1.ListGraphsRequest\x1a\x1f.artimeta.v1.ListGraphsResponse\x12V\n\rListSnapshots\x12!.artimeta.v1.ListSnapshotsRequest\x1a\".artimeta.v1.ListSnapshotsResponse\x12_\n\x10ListSnapshotTags\x12$.artimeta.v1.ListSnapshotTagsRequest\x1a%.artimeta.v1.ListSnapshotTagsResponse\x12q\n\x16ListSnapshotTagHistory\x12*.artimeta.v1.ListSnapshotTagHistoryRequest\x1a+.artimeta.v1.ListSnapshotTagHistoryResponse\x12\\\n\x0fGetGraphLineage\x12#.artimeta.v1.GetGraphLineageRequest\x1a$.artimeta.v1.GetGraphLineageResponse\x12q\n\x16ListSnapshotPartitions\x12*.artimeta.v1.ListSnapshotPartitionsRequest\x1a+.artimeta.v1.ListSnapshotPartitionsResponseBR\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,74 +35,74 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'artimeta.v1.connection_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.artimeta.v1P\001Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1'
-  _globals['_READARTIFACTPARTITIONSREQUEST']._serialized_start=100
-  _globals['_READARTIFACTPARTITIONSREQUEST']._serialized_end=238
-  _globals['_READARTIFACTPARTITIONSRESPONSE']._serialized_start=240
-  _globals['_READARTIFACTPARTITIONSRESPONSE']._serialized_end=323
-  _globals['_WRITEARTIFACTPARTITIONSREQUEST']._serialized_start=326
-  _globals['_WRITEARTIFACTPARTITIONSREQUEST']._serialized_end=457
-  _globals['_WRITEARTIFACTPARTITIONSRESPONSE']._serialized_start=459
-  _globals['_WRITEARTIFACTPARTITIONSRESPONSE']._serialized_end=513
-  _globals['_READGRAPHREQUEST']._serialized_start=515
-  _globals['_READGRAPHREQUEST']._serialized_end=587
-  _globals['_READGRAPHRESPONSE']._serialized_start=589
-  _globals['_READGRAPHRESPONSE']._serialized_end=643
-  _globals['_WRITEGRAPHREQUEST']._serialized_start=645
-  _globals['_WRITEGRAPHREQUEST']._serialized_end=762
-  _globals['_WRITEGRAPHRESPONSE']._serialized_start=764
-  _globals['_WRITEGRAPHRESPONSE']._serialized_end=801
-  _globals['_READSNAPSHOTREQUEST']._serialized_start=803
-  _globals['_READSNAPSHOTREQUEST']._serialized_end=878
-  _globals['_READSNAPSHOTRESPONSE']._serialized_start=880
-  _globals['_READSNAPSHOTRESPONSE']._serialized_end=948
-  _globals['_WRITESNAPSHOTREQUEST']._serialized_start=950
-  _globals['_WRITESNAPSHOTREQUEST']._serialized_end=1037
-  _globals['_WRITESNAPSHOTRESPONSE']._serialized_start=1039
-  _globals['_WRITESNAPSHOTRESPONSE']._serialized_end=1079
-  _globals['_READSNAPSHOTTAGREQUEST']._serialized_start=1081
-  _globals['_READSNAPSHOTTAGREQUEST']._serialized_end=1151
-  _globals['_READSNAPSHOTTAGRESPONSE']._serialized_start=1153
-  _globals['_READSNAPSHOTTAGRESPONSE']._serialized_end=1263
-  _globals['_WRITESNAPSHOTTAGREQUEST']._serialized_start=1266
-  _globals['_WRITESNAPSHOTTAGREQUEST']._serialized_end=1479
-  _globals['_WRITESNAPSHOTTAGRESPONSE']._serialized_start=1482
-  _globals['_WRITESNAPSHOTTAGRESPONSE']._serialized_end=1625
-  _globals['_READSNAPSHOTPARTITIONSREQUEST']._serialized_start=1627
-  _globals['_READSNAPSHOTPARTITIONSREQUEST']._serialized_end=1743
-  _globals['_READSNAPSHOTPARTITIONSRESPONSE']._serialized_start=1745
-  _globals['_READSNAPSHOTPARTITIONSRESPONSE']._serialized_end=1828
-  _globals['_WRITESNAPSHOTPARTITIONSREQUEST']._serialized_start=1831
-  _globals['_WRITESNAPSHOTPARTITIONSREQUEST']._serialized_end=1999
-  _globals['_WRITESNAPSHOTPARTITIONSRESPONSE']._serialized_start=2001
-  _globals['_WRITESNAPSHOTPARTITIONSRESPONSE']._serialized_end=2055
-  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSREQUEST']._serialized_start=2058
-  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSREQUEST']._serialized_end=2263
-  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSRESPONSE']._serialized_start=2265
-  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSRESPONSE']._serialized_end=2366
-  _globals['_LISTGRAPHSREQUEST']._serialized_start=2368
-  _globals['_LISTGRAPHSREQUEST']._serialized_end=2459
-  _globals['_LISTGRAPHSRESPONSE']._serialized_start=2461
-  _globals['_LISTGRAPHSRESPONSE']._serialized_end=2542
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=2544
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=2638
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=2640
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=2735
-  _globals['_LISTSNAPSHOTTAGSREQUEST']._serialized_start=2737
-  _globals['_LISTSNAPSHOTTAGSREQUEST']._serialized_end=2834
-  _globals['_LISTSNAPSHOTTAGSRESPONSE']._serialized_start=2836
-  _globals['_LISTSNAPSHOTTAGSRESPONSE']._serialized_end=2927
-  _globals['_LISTSNAPSHOTTAGHISTORYREQUEST']._serialized_start=2929
-  _globals['_LISTSNAPSHOTTAGHISTORYREQUEST']._serialized_end=3045
-  _globals['_LISTSNAPSHOTTAGHISTORYRESPONSE']._serialized_start=3047
-  _globals['_LISTSNAPSHOTTAGHISTORYRESPONSE']._serialized_end=3149
-  _globals['_GETGRAPHLINEAGEREQUEST']._serialized_start=3151
-  _globals['_GETGRAPHLINEAGEREQUEST']._serialized_end=3229
-  _globals['_GETGRAPHLINEAGERESPONSE']._serialized_start=3231
-  _globals['_GETGRAPHLINEAGERESPONSE']._serialized_end=3300
-  _globals['_LISTSNAPSHOTPARTITIONSREQUEST']._serialized_start=3303
-  _globals['_LISTSNAPSHOTPARTITIONSREQUEST']._serialized_end=3458
-  _globals['_LISTSNAPSHOTPARTITIONSRESPONSE']._serialized_start=3460
-  _globals['_LISTSNAPSHOTPARTITIONSRESPONSE']._serialized_end=3568
-  _globals['_CONNECTIONSERVICE']._serialized_start=3571
-  _globals['_CONNECTIONSERVICE']._serialized_end=5310
+  _globals['_READARTIFACTPARTITIONSREQUEST']._serialized_start=131
+  _globals['_READARTIFACTPARTITIONSREQUEST']._serialized_end=269
+  _globals['_READARTIFACTPARTITIONSRESPONSE']._serialized_start=271
+  _globals['_READARTIFACTPARTITIONSRESPONSE']._serialized_end=354
+  _globals['_WRITEARTIFACTPARTITIONSREQUEST']._serialized_start=357
+  _globals['_WRITEARTIFACTPARTITIONSREQUEST']._serialized_end=488
+  _globals['_WRITEARTIFACTPARTITIONSRESPONSE']._serialized_start=490
+  _globals['_WRITEARTIFACTPARTITIONSRESPONSE']._serialized_end=544
+  _globals['_READGRAPHREQUEST']._serialized_start=546
+  _globals['_READGRAPHREQUEST']._serialized_end=618
+  _globals['_READGRAPHRESPONSE']._serialized_start=620
+  _globals['_READGRAPHRESPONSE']._serialized_end=674
+  _globals['_WRITEGRAPHREQUEST']._serialized_start=676
+  _globals['_WRITEGRAPHREQUEST']._serialized_end=793
+  _globals['_WRITEGRAPHRESPONSE']._serialized_start=795
+  _globals['_WRITEGRAPHRESPONSE']._serialized_end=832
+  _globals['_READSNAPSHOTREQUEST']._serialized_start=834
+  _globals['_READSNAPSHOTREQUEST']._serialized_end=909
+  _globals['_READSNAPSHOTRESPONSE']._serialized_start=911
+  _globals['_READSNAPSHOTRESPONSE']._serialized_end=979
+  _globals['_WRITESNAPSHOTREQUEST']._serialized_start=981
+  _globals['_WRITESNAPSHOTREQUEST']._serialized_end=1068
+  _globals['_WRITESNAPSHOTRESPONSE']._serialized_start=1070
+  _globals['_WRITESNAPSHOTRESPONSE']._serialized_end=1110
+  _globals['_READSNAPSHOTTAGREQUEST']._serialized_start=1112
+  _globals['_READSNAPSHOTTAGREQUEST']._serialized_end=1233
+  _globals['_READSNAPSHOTTAGRESPONSE']._serialized_start=1235
+  _globals['_READSNAPSHOTTAGRESPONSE']._serialized_end=1345
+  _globals['_WRITESNAPSHOTTAGREQUEST']._serialized_start=1348
+  _globals['_WRITESNAPSHOTTAGREQUEST']._serialized_end=1561
+  _globals['_WRITESNAPSHOTTAGRESPONSE']._serialized_start=1564
+  _globals['_WRITESNAPSHOTTAGRESPONSE']._serialized_end=1707
+  _globals['_READSNAPSHOTPARTITIONSREQUEST']._serialized_start=1709
+  _globals['_READSNAPSHOTPARTITIONSREQUEST']._serialized_end=1825
+  _globals['_READSNAPSHOTPARTITIONSRESPONSE']._serialized_start=1827
+  _globals['_READSNAPSHOTPARTITIONSRESPONSE']._serialized_end=1910
+  _globals['_WRITESNAPSHOTPARTITIONSREQUEST']._serialized_start=1913
+  _globals['_WRITESNAPSHOTPARTITIONSREQUEST']._serialized_end=2081
+  _globals['_WRITESNAPSHOTPARTITIONSRESPONSE']._serialized_start=2083
+  _globals['_WRITESNAPSHOTPARTITIONSRESPONSE']._serialized_end=2137
+  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSREQUEST']._serialized_start=2140
+  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSREQUEST']._serialized_end=2345
+  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSRESPONSE']._serialized_start=2347
+  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSRESPONSE']._serialized_end=2448
+  _globals['_LISTGRAPHSREQUEST']._serialized_start=2450
+  _globals['_LISTGRAPHSREQUEST']._serialized_end=2541
+  _globals['_LISTGRAPHSRESPONSE']._serialized_start=2543
+  _globals['_LISTGRAPHSRESPONSE']._serialized_end=2624
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=2626
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=2720
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=2722
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=2817
+  _globals['_LISTSNAPSHOTTAGSREQUEST']._serialized_start=2819
+  _globals['_LISTSNAPSHOTTAGSREQUEST']._serialized_end=2916
+  _globals['_LISTSNAPSHOTTAGSRESPONSE']._serialized_start=2918
+  _globals['_LISTSNAPSHOTTAGSRESPONSE']._serialized_end=3009
+  _globals['_LISTSNAPSHOTTAGHISTORYREQUEST']._serialized_start=3011
+  _globals['_LISTSNAPSHOTTAGHISTORYREQUEST']._serialized_end=3127
+  _globals['_LISTSNAPSHOTTAGHISTORYRESPONSE']._serialized_start=3129
+  _globals['_LISTSNAPSHOTTAGHISTORYRESPONSE']._serialized_end=3231
+  _globals['_GETGRAPHLINEAGEREQUEST']._serialized_start=3233
+  _globals['_GETGRAPHLINEAGEREQUEST']._serialized_end=3311
+  _globals['_GETGRAPHLINEAGERESPONSE']._serialized_start=3313
+  _globals['_GETGRAPHLINEAGERESPONSE']._serialized_end=3382
+  _globals['_LISTSNAPSHOTPARTITIONSREQUEST']._serialized_start=3385
+  _globals['_LISTSNAPSHOTPARTITIONSREQUEST']._serialized_end=3540
+  _globals['_LISTSNAPSHOTPARTITIONSRESPONSE']._serialized_start=3542
+  _globals['_LISTSNAPSHOTPARTITIONSRESPONSE']._serialized_end=3650
+  _globals['_CONNECTIONSERVICE']._serialized_start=3653
+  _globals['_CONNECTIONSERVICE']._serialized_end=5392
 # @@protoc_insertion_point(module_scope)
