@@ -23,20 +23,32 @@ from artimeta_server.domain.lru import BoundedCache
 V = TypeVar("V")
 
 
-def tag_key(namespace_id: int, name: str, tag: str) -> str:
+Key = tuple[object, ...]
+
+
+def tag_key(namespace_id: int, name: str, tag: str) -> Key:
     """The change key of one snapshot tag: what its writers announce and its readers cache under."""
-    return json.dumps(["t", namespace_id, name, tag], separators=(",", ":"))
+    return ("t", namespace_id, name, tag)
 
 
-def namespace_key(name: str) -> str:
-    return json.dumps(["n", name], separators=(",", ":"))
+def namespace_key(name: str) -> Key:
+    return ("n", name)
+
+
+def key_text(key: Key) -> str:
+    """A key as the text a change feed carries."""
+    return json.dumps(key, separators=(",", ":"))
+
+
+def key_from_text(text: str) -> Key:
+    return tuple(json.loads(text))
 
 
 class ChangeSink(Protocol):
     """What a change feed tells: keys changed by a committed transaction, the feed lost, the feed
     back (listening again, so every change committed from now on will be told)."""
 
-    def changed(self, keys: Iterable[str]) -> None: ...
+    def changed(self, keys: Iterable[Key]) -> None: ...
 
     def lost(self) -> None: ...
 
@@ -82,7 +94,7 @@ class FreshCache(Generic[V]):
         if self.live and ticket == self.generation and self._ttl > 0:
             self._lru.put(key, (value, time.monotonic() + self._ttl), size)
 
-    def changed(self, keys: Iterable[str]) -> None:
+    def changed(self, keys: Iterable[Key]) -> None:
         self.generation += 1
         for key in keys:
             self._lru.discard(key)

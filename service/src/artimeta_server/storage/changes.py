@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from artimeta_server.domain.fresh import ChangeSink
+from artimeta_server.domain.fresh import ChangeSink, Key, key_from_text, key_text
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,9 @@ CHANNEL = "artimeta_changes"
 APPLICATION_NAME = "artimeta-listen"
 
 
-async def announce(conn: asyncpg.Connection, key: str) -> None:
+async def announce(conn: asyncpg.Connection, key: Key) -> None:
     """Tells every replica, when this transaction commits, that `key` changed."""
-    await conn.execute("SELECT pg_notify('artimeta_changes', $1)", key)
+    await conn.execute("SELECT pg_notify('artimeta_changes', $1)", key_text(key))
 
 
 class PostgresChangeFeed:
@@ -78,7 +78,15 @@ class PostgresChangeFeed:
             conn.add_termination_listener(terminated)
 
             def notified(_c: Any, _pid: int, _channel: str, payload: str) -> None:
-                sink.changed((payload,))
+                try:
+                    key = key_from_text(payload)
+                except ValueError:
+                    # Not a key this version writes: nothing can tell what it changed.
+                    log.warning("unreadable change notification %r; flushing", payload[:200])
+                    sink.lost()
+                    sink.restored()
+                    return
+                sink.changed((key,))
 
             await conn.add_listener(CHANNEL, notified)
             self.connects += 1
