@@ -22,6 +22,7 @@ import artimeta
 from artimeta.v1 import connection_pb2 as cpb
 from artimeta.v1 import connection_pb2_grpc, graph_pb2
 from artimeta.v1 import namespace_pb2 as npb
+from artimeta_server import logs
 from artimeta_server.app import Server
 from artimeta_server.config import Settings
 from bench import cpu
@@ -29,7 +30,7 @@ from bench.cache import CHECK_CACHE, check_cache_request
 from bench.ceilings import ROOT, local_stack
 
 SECONDS = float(os.environ.get("BENCH_HOTPATHS_SECONDS", "4"))
-TOP = 14
+TOP = int(os.environ.get("BENCH_HOTPATHS_TOP", "14"))
 
 
 async def _load(target: str, method: str, request: bytes) -> None:
@@ -53,10 +54,12 @@ async def _load(target: str, method: str, request: bytes) -> None:
 def _top(prof: cProfile.Profile, calls: int) -> list[dict[str, Any]]:
     stats = pstats.Stats(prof)
     rows = []
-    for (path, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (path, line, func), (_cc, nc, tt, ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        top = max(callers.items(), key=lambda c: c[1][3], default=None)
         rows.append(
             {
                 "function": f"{os.path.basename(path)}:{line}:{func}",
+                "mostly_called_from": "" if top is None else f"{os.path.basename(top[0][0])}:{top[0][1]}:{top[0][2]}",
                 "own_us_per_rpc": round(tt * 1e6 / calls, 1),
                 "cumulative_us_per_rpc": round(ct * 1e6 / calls, 1),
                 "calls_per_rpc": round(nc / calls, 2),
@@ -71,9 +74,11 @@ async def _run() -> dict[str, Any]:
         settings = Settings.from_env({**stack.env(), "ARTIMETA_LISTEN": "127.0.0.1:0", "ARTIMETA_LOG_JSON": "true"})
         srv = Server(settings)
         await srv.start(migrate_schema=True)
-        # The access log stays on; its lines go nowhere so that the terminal is not the cost.
+        # The access log is on, as `serve` sets it up; its lines go nowhere so that the terminal
+        # is not the cost.
+        logs.setup("INFO", json_lines=True)
         for handler in logging.getLogger().handlers:
-            if hasattr(handler, "setStream"):
+            if isinstance(handler, logging.StreamHandler):
                 handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the run
         target = f"127.0.0.1:{srv.port}"
         try:

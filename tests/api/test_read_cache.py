@@ -14,9 +14,8 @@ import asyncpg
 
 import artimeta
 from artimeta.v1 import connection_pb2 as pb
-from artimeta.v1 import connection_pb2_grpc, consistency_pb2, graph_pb2
+from artimeta.v1 import connection_pb2_grpc, consistency_pb2, graph_pb2, namespace_pb2_grpc
 from artimeta.v1 import namespace_pb2 as npb
-from artimeta.v1 import namespace_pb2_grpc
 from tests import replicas as _replicas
 from tests.conftest import unique_name
 from tests.replicas import servers
@@ -109,9 +108,7 @@ async def test_moves_reach_other_replicas_within_the_bound(replicas: Replicas) -
 
 
 async def _listener(conn: asyncpg.Connection, pid: int) -> int | None:
-    row = await conn.fetchval(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = $1", f"artimeta-listen-{pid}"
-    )
+    row = await conn.fetchval("SELECT pid FROM pg_stat_activity WHERE application_name = $1", f"artimeta-listen-{pid}")
     return None if row is None else int(row)
 
 
