@@ -117,12 +117,14 @@ def local_stack(durable: bool = True) -> Iterator[Stack]:
 
 @contextmanager
 def artimeta_server(stack: Stack, *args: str, **env: str) -> Iterator[str]:
-    """`artimeta-server serve --migrate` in its own process over `stack`."""
+    """`artimeta-server serve --migrate` in its own process over `stack`, with the access log on
+    (as in production) written to /dev/null."""
     target = f"127.0.0.1:{free_port()}"
-    full_env = {**os.environ, **stack.env(), "ARTIMETA_LISTEN": target, "ARTIMETA_LOG_LEVEL": "WARNING", **env}
+    full_env = {**os.environ, **stack.env(), "ARTIMETA_LISTEN": target, "ARTIMETA_LOG_LEVEL": "INFO", **env}
     proc = subprocess.Popen(
         [str(Path(PY).parent / "artimeta-server"), "serve", "--migrate", *args],
         env=full_env,
+        stderr=subprocess.DEVNULL,
         preexec_fn=cpu.server_preexec(),
     )
     SERVER_PIDS[target] = proc.pid

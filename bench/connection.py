@@ -335,7 +335,8 @@ async def _run() -> dict[str, Any]:
             **os.environ,
             **stack.env(),
             "ARTIMETA_LISTEN": f"127.0.0.1:{port}",
-            "ARTIMETA_LOG_LEVEL": "WARNING",
+            # The access log on, as in production; its lines go to /dev/null.
+            "ARTIMETA_LOG_LEVEL": "INFO",
             "ARTIMETA_MAX_MESSAGE_BYTES": str(256 * 1024 * 1024),
             "ARTIMETA_DB_STATEMENT_TIMEOUT_S": "600",
         }
