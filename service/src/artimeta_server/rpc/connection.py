@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 import grpc
 
 from artimeta.v1 import connection_pb2 as pb
-from artimeta.v1 import connection_pb2_grpc, consistency_pb2, graph_pb2
+from artimeta.v1 import connection_pb2_grpc, graph_pb2
 from artimeta_server.domain.connection import Connections, footprint
 from artimeta_server.domain.connection_models import (
     GraphRecord,
@@ -23,7 +23,6 @@ from artimeta_server.rpc.lineage import lineage_from_message, lineage_message
 from artimeta_server.rpc.partitions import batches, framed, input_filter
 
 Context = grpc.aio.ServicerContext[Any, Any]
-_STRONG = consistency_pb2.READ_CONSISTENCY_STRONG
 R = TypeVar("R")
 REPLY_CACHE_BYTES = 64 * 1024 * 1024
 
@@ -167,7 +166,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
 
     async def ReadSnapshotTag(self, request: pb.ReadSnapshotTagRequest, context: Context) -> pb.ReadSnapshotTagResponse:
         tag, snap = await self._c.read_snapshot_tag(
-            request.namespace, request.name, request.tag, strong=request.consistency == _STRONG
+            request.namespace, request.name, request.tag, strong=convert.strong(request.consistency)
         )
         # An equal tag row pointing at the same cached snapshot has the same reply, so the reply
         # is reused rather than rebuilt.

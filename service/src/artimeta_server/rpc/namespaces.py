@@ -6,8 +6,8 @@ from typing import Any
 
 import grpc
 
-from artimeta.v1 import consistency_pb2, namespace_pb2_grpc
 from artimeta.v1 import namespace_pb2 as pb
+from artimeta.v1 import namespace_pb2_grpc
 from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.models import Namespace
 from artimeta_server.domain.namespaces import Namespaces
@@ -37,7 +37,7 @@ class NamespaceServicer(namespace_pb2_grpc.NamespaceServiceServicer):
         return pb.CreateNamespaceResponse(namespace=convert.namespace(ns))
 
     async def GetNamespace(self, request: pb.GetNamespaceRequest, context: Context) -> pb.GetNamespaceResponse:
-        ns = await self._ns.get(request.name, strong=request.consistency == consistency_pb2.READ_CONSISTENCY_STRONG)
+        ns = await self._ns.get(request.name, strong=convert.strong(request.consistency))
         hit = self._replies.get(ns.name)
         if hit is not None and hit[0] is ns:
             return hit[1]

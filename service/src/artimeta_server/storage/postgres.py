@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 
 from artimeta_server import metrics, tracing
-from artimeta_server.domain.errors import Aborted, NotFound, Unavailable
+from artimeta_server.domain.errors import Aborted, DeadlineExceeded, NotFound, Unavailable
 
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -49,6 +49,21 @@ def _usable(conn: asyncpg.Connection) -> bool:
 
 def translate(exc: BaseException) -> BaseException:
     """The domain error a driver failure stands for, or the exception itself."""
+    if isinstance(exc, (TimeoutError, asyncpg.QueryCanceledError)):
+        # A statement ran past the command timeout (asyncpg cancels it and raises TimeoutError)
+        # or the server's statement_timeout; it would time out again if retried. Waiting for a
+        # pool connection is told apart in Database._acquire. Tested before OSError below, of
+        # which TimeoutError is a subclass.
+        return DeadlineExceeded(
+            "a database statement ran past the server's statement timeout", reason="STATEMENT_TIMEOUT"
+        )
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        # The connection reached a standby: the DSN lets it (no target_session_attrs=read-write),
+        # or a Service still points there mid-failover. Transient once the standby is promoted.
+        return Unavailable(
+            "the database refused the write as read-only (a standby, or a failover in progress); retry the call",
+            reason="DATABASE_READ_ONLY",
+        )
     if isinstance(exc, _RETRYABLE):
         return Aborted(f"transaction conflict: {type(exc).__name__}; retry the call", reason="TRANSACTION_CONFLICT")
     if isinstance(exc, _UNREACHABLE) or (
@@ -59,12 +74,22 @@ def translate(exc: BaseException) -> BaseException:
         # The driver's protocol state broke, e.g. a backend terminated (admin shutdown, failover)
         # between statements is used before the driver noticed: the statement was never run.
         return Unavailable("the database connection broke; retry the call", reason="DATABASE_UNAVAILABLE")
-    if isinstance(exc, TimeoutError):
-        return Unavailable("timed out waiting for a database connection", reason="DATABASE_UNAVAILABLE")
     if isinstance(exc, asyncpg.ForeignKeyViolationError) and _NAMESPACES_TABLE.search(exc.detail or ""):
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
         return NotFound("the namespace was deleted", reason="NAMESPACE_NOT_FOUND")
     return exc
+
+
+@contextlib.contextmanager
+def _dropped_if_read_only(conn: asyncpg.Connection) -> Iterator[None]:
+    """A connection that landed on a standby is closed, so the pool's next connect goes through
+    the DSN again (and target_session_attrs, or the Service, finds the primary) instead of
+    reusing it."""
+    try:
+        yield
+    except asyncpg.ReadOnlySQLTransactionError:
+        conn.terminate()
+        raise
 
 
 class Database:
@@ -115,14 +140,25 @@ class Database:
             raise RuntimeError("database is not open")
         return self._pool
 
+    async def _acquire(self) -> asyncpg.Connection:
+        try:
+            conn: asyncpg.Connection = await self.pool.acquire(timeout=self._acquire_timeout)
+        except TimeoutError:
+            # The pool is exhausted: another attempt may find a free connection.
+            raise Unavailable("timed out waiting for a database connection", reason="DATABASE_UNAVAILABLE") from None
+        return conn
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         try:
             started = time.perf_counter()
-            async with self.pool.acquire(timeout=self._acquire_timeout) as conn:
+            conn = await self._acquire()
+            try:
                 metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
-                with tracing.span("postgres"):
+                with tracing.span("postgres"), _dropped_if_read_only(conn):
                     yield conn
+            finally:
+                await self.pool.release(conn)
         except BaseException as exc:
             mapped = translate(exc)
             if mapped is exc:
@@ -142,11 +178,13 @@ class Database:
                 conn = None  # it broke while kept, and the pool has taken it back
         try:
             if conn is None:
-                conn = await self.pool.acquire(timeout=self._acquire_timeout)
+                conn = await self._acquire()
             with tracing.span("postgres"):
                 yield conn
         except BaseException as exc:
             if conn is not None:
+                if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+                    conn.terminate()
                 await self._give_back(conn)
             mapped = translate(exc)
             if mapped is exc:
