@@ -67,6 +67,7 @@ type ConnectionServiceClient interface {
 	// Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
 	WriteSnapshot(ctx context.Context, in *WriteSnapshotRequest, opts ...grpc.CallOption) (*WriteSnapshotResponse, error)
 	// Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
+	// Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
 	ReadSnapshotTag(ctx context.Context, in *ReadSnapshotTagRequest, opts ...grpc.CallOption) (*ReadSnapshotTagResponse, error)
 	// Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
 	// = where it points) when the tag exists and overwrite is false, even if it already points
@@ -327,6 +328,7 @@ type ConnectionServiceServer interface {
 	// Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
 	WriteSnapshot(context.Context, *WriteSnapshotRequest) (*WriteSnapshotResponse, error)
 	// Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
+	// Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
 	ReadSnapshotTag(context.Context, *ReadSnapshotTagRequest) (*ReadSnapshotTagResponse, error)
 	// Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
 	// = where it points) when the tag exists and overwrite is false, even if it already points

@@ -90,6 +90,7 @@ class ConnectionService(Protocol):
     async def read_snapshot_tag(self, request: ReadSnapshotTagRequest, ctx: RequestContext[ReadSnapshotTagRequest, ReadSnapshotTagResponse], /) -> ReadSnapshotTagResponse:
         """
         Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
+        Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -564,6 +565,7 @@ class ConnectionServiceClient(ConnectClient):
     ) -> ReadSnapshotTagResponse:
         """
         Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
+        Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
         """
         return await self.execute_unary(
             request=request,

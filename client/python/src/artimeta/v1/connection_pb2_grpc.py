@@ -185,6 +185,7 @@ class ConnectionServiceServicer:
 
     def ReadSnapshotTag(self, request, context):
         """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
+        Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

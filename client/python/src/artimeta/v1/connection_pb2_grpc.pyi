@@ -60,7 +60,9 @@ class ConnectionServiceStub:
     WriteSnapshot: _grpc.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotRequest, _connection_pb2.WriteSnapshotResponse]
     """Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first)."""
     ReadSnapshotTag: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ReadSnapshotTagRequest, _connection_pb2.ReadSnapshotTagResponse]
-    """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown."""
+    """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
+    Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+    """
     WriteSnapshotTag: _grpc.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotTagRequest, _connection_pb2.WriteSnapshotTagResponse]
     """Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
     = where it points) when the tag exists and overwrite is false, even if it already points
@@ -132,7 +134,9 @@ class ConnectionServiceAsyncStub(ConnectionServiceStub):
     WriteSnapshot: _aio.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotRequest, _connection_pb2.WriteSnapshotResponse]  # type: ignore[assignment]
     """Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first)."""
     ReadSnapshotTag: _aio.UnaryUnaryMultiCallable[_connection_pb2.ReadSnapshotTagRequest, _connection_pb2.ReadSnapshotTagResponse]  # type: ignore[assignment]
-    """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown."""
+    """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
+    Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+    """
     WriteSnapshotTag: _aio.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotTagRequest, _connection_pb2.WriteSnapshotTagResponse]  # type: ignore[assignment]
     """Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
     = where it points) when the tag exists and overwrite is false, even if it already points
@@ -243,7 +247,9 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.ReadSnapshotTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ReadSnapshotTagResponse, _abc.Awaitable[_connection_pb2.ReadSnapshotTagResponse]]:
-        """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown."""
+        """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
+        Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+        """
 
     @_abc_1.abstractmethod
     def WriteSnapshotTag(
