@@ -12,7 +12,7 @@ import pytest
 
 import artimeta
 from artimeta.v1 import connection_pb2 as pb
-from artimeta.v1 import connection_pb2_grpc, graph_pb2
+from artimeta.v1 import connection_pb2_grpc, consistency_pb2, graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
 
 
@@ -472,10 +472,18 @@ async def test_a_second_server_reads_what_the_first_wrote(aclient, namespace: st
             read = pb.ReadSnapshotTagRequest(namespace=namespace, name="g", tag="prod")
             assert (await b.call(b_stub.ReadSnapshotTag, read)).snapshot.fingerprint == 1
             assert len(await read_parts(b, namespace, 6)) == 1
-            # Moved through the second server: the first sees it at once (tags are never cached).
             assert (await aclient.call(a_stub.ReadSnapshotTag, read)).snapshot.fingerprint == 1
             await _tag(b, namespace, 2, overwrite=True)
-            assert (await aclient.call(a_stub.ReadSnapshotTag, read)).snapshot.fingerprint == 2
+            # Moved through the second server: a strong read on the first sees it at once, and its
+            # cached reads within the staleness bound ReadConsistency documents.
+            strong = pb.ReadSnapshotTagRequest(
+                namespace=namespace, name="g", tag="prod", consistency=consistency_pb2.READ_CONSISTENCY_STRONG
+            )
+            assert (await aclient.call(a_stub.ReadSnapshotTag, strong)).snapshot.fingerprint == 2
+            deadline = asyncio.get_running_loop().time() + settings.read_cache_ttl_s + 0.5
+            while (await aclient.call(a_stub.ReadSnapshotTag, read)).snapshot.fingerprint != 2:
+                assert asyncio.get_running_loop().time() < deadline, "a cached read outlived the staleness bound"
+                await asyncio.sleep(0.02)
     finally:
         await other.stop(0.5)
 
