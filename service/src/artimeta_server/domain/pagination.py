@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -15,7 +16,7 @@ MAX_PAGE_SIZE = 1000
 
 def page_size(requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
     if requested < 0:
-        raise InvalidArgument("page_size is negative", reason="INVALID_PAGE_SIZE", metadata={"field": "page_size"})
+        raise InvalidArgument("page_size is negative", reason=Reason.INVALID_PAGE_SIZE, metadata={"field": "page_size"})
     if requested == 0:
         return default
     return min(requested, maximum)
@@ -37,7 +38,9 @@ def decode_token(kind: str, token: str) -> list[Any] | None:
         decoded = None
     if not (isinstance(decoded, list) and len(decoded) == 2 and decoded[0] == kind and isinstance(decoded[1], list)):
         raise InvalidArgument(
-            "page_token is not one this list returned", reason="INVALID_PAGE_TOKEN", metadata={"field": "page_token"}
+            "page_token is not one this list returned",
+            reason=Reason.INVALID_PAGE_TOKEN,
+            metadata={"field": "page_token"},
         )
     key: list[Any] = decoded[1]
     return key

@@ -14,6 +14,7 @@ from artimeta_server.domain.blob_ports import KeyEntry
 from artimeta_server.domain.blobs import Blobs, UploadPiece
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DomainError, InvalidArgument
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.rpc import convert
 from artimeta_server.rpc.errors import describe
 
@@ -31,7 +32,7 @@ def digest_out(d: Digest) -> digest_pb2.Digest:
 
 def required_digest(owner: Any, field: str = "digest") -> Digest:
     if not owner.HasField(field):
-        raise InvalidArgument(f"{field} is required", reason="INVALID_DIGEST", metadata={"field": field})
+        raise InvalidArgument(f"{field} is required", reason=Reason.INVALID_DIGEST, metadata={"field": field})
     return digest_in(getattr(owner, field), field)
 
 
@@ -64,11 +65,11 @@ class BlobServicer(blobs_pb2_grpc.BlobServiceServicer):
         requests = aiter(request_iterator)
         first = await anext(requests, None)
         if first is None:
-            raise InvalidArgument("the upload stream is empty", reason="DIGEST_REQUIRED")
+            raise InvalidArgument("the upload stream is empty", reason=Reason.DIGEST_REQUIRED)
         if not first.namespace:
             raise InvalidArgument(
                 "the first message must name the namespace",
-                reason="NAMESPACE_REQUIRED",
+                reason=Reason.NAMESPACE_REQUIRED,
                 metadata={"field": "namespace"},
             )
 

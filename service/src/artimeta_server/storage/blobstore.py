@@ -27,6 +27,7 @@ from artimeta_server.config import Settings
 from artimeta_server.domain.blob_ports import ObjectInfo
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, NotFound, Unavailable
+from artimeta_server.domain.reasons import Reason
 
 T = TypeVar("T")
 
@@ -135,11 +136,11 @@ class S3BlobStore:
                 return await loop.run_in_executor(self._pool, fn)
         except S3Error as exc:
             if exc.code in _MISSING:
-                raise NotFound("blob not found", reason="BLOB_NOT_FOUND") from exc
+                raise NotFound("blob not found", reason=Reason.BLOB_NOT_FOUND) from exc
             raise
         except Exception as exc:
             if _is_unreachable(exc):
-                raise Unavailable("the blob store is unreachable", reason="BLOB_STORE_UNAVAILABLE") from exc
+                raise Unavailable("the blob store is unreachable", reason=Reason.BLOB_STORE_UNAVAILABLE) from exc
             raise
 
     def cas_key(self, namespace_id: int, digest: Digest) -> str:
@@ -211,7 +212,7 @@ class S3BlobStore:
         metrics.BLOB_BYTES.labels("out").inc(len(data))
         if len(data) != digest.size or hashlib.sha256(data).hexdigest() != digest.hash:
             raise DataLoss(
-                f"blob {digest} does not match its digest", reason="BLOB_CORRUPT", metadata={"digest": str(digest)}
+                f"blob {digest} does not match its digest", reason=Reason.BLOB_CORRUPT, metadata={"digest": str(digest)}
             )
         return data
 
@@ -270,7 +271,9 @@ class S3BlobStore:
                     data = await pending
                 except Exception as exc:
                     if _is_unreachable(exc):
-                        raise Unavailable("the blob store is unreachable", reason="BLOB_STORE_UNAVAILABLE") from exc
+                        raise Unavailable(
+                            "the blob store is unreachable", reason=Reason.BLOB_STORE_UNAVAILABLE
+                        ) from exc
                     raise
                 if not data:
                     return

@@ -24,6 +24,7 @@ from artimeta_server.domain.connection_ports import BodyRow
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import Aborted, AlreadyExists, NotFound
 from artimeta_server.domain.lineage import EdgeKind, GraphLineage, LineageArtifact, LineageEdge, LineageProducer
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
@@ -387,7 +388,7 @@ class PostgresConnection:
                     if expected is not None:
                         raise Aborted(
                             f"tag {tag!r} of {name!r} does not exist; expected it at {expected}",
-                            reason="TAG_MOVED",
+                            reason=Reason.TAG_MOVED,
                             metadata={**meta, "expected_snapshot_fingerprint": str(expected)},
                         )
                     try:
@@ -420,7 +421,7 @@ class PostgresConnection:
                 if expected is not None and current != expected:
                     raise Aborted(
                         f"tag {tag!r} of {name!r} points at {current}, not at the expected {expected}",
-                        reason="TAG_MOVED",
+                        reason=Reason.TAG_MOVED,
                         metadata={
                             **meta,
                             "expected_snapshot_fingerprint": str(expected),
@@ -521,7 +522,7 @@ class PostgresConnection:
             try:
                 return await self._apply(_replay(list(seen), rest), insert)
             except Aborted as exc:
-                if exc.reason != "TRANSACTION_CONFLICT" or attempt == _WRITE_ATTEMPTS - 1:
+                if exc.reason != Reason.TRANSACTION_CONFLICT or attempt == _WRITE_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
         raise AssertionError("unreachable")
@@ -674,13 +675,15 @@ async def _namespace_gone() -> AsyncIterator[None]:
     try:
         yield
     except asyncpg.ForeignKeyViolationError:
-        raise NotFound("the namespace was deleted during the call", reason="NAMESPACE_NOT_FOUND", metadata={}) from None
+        raise NotFound(
+            "the namespace was deleted during the call", reason=Reason.NAMESPACE_NOT_FOUND, metadata={}
+        ) from None
 
 
 def _tag_exists(name: str, tag: str, current: int | None) -> AlreadyExists:
     return AlreadyExists(
         f"Existing `{tag}` tag for Graph `{name}` points to the snapshot with fingerprint {current}",
-        reason="TAG_EXISTS",
+        reason=Reason.TAG_EXISTS,
         metadata={"name": name, "tag": tag, "snapshot_fingerprint": str(current)},
     )
 
@@ -688,6 +691,6 @@ def _tag_exists(name: str, tag: str, current: int | None) -> AlreadyExists:
 def _snapshot_missing(name: str, fingerprint: int) -> NotFound:
     return NotFound(
         f"snapshot {fingerprint} of graph {name!r} has not been written",
-        reason="SNAPSHOT_NOT_FOUND",
+        reason=Reason.SNAPSHOT_NOT_FOUND,
         metadata={"name": name, "fingerprint": str(fingerprint)},
     )

@@ -12,6 +12,7 @@ import asyncpg
 
 from artimeta_server import metrics, tracing
 from artimeta_server.domain.errors import Aborted, NotFound, Unavailable
+from artimeta_server.domain.reasons import Reason
 
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -47,20 +48,22 @@ def _usable(conn: asyncpg.Connection) -> bool:
 def translate(exc: BaseException) -> BaseException:
     """The domain error a driver failure stands for, or the exception itself."""
     if isinstance(exc, _RETRYABLE):
-        return Aborted(f"transaction conflict: {type(exc).__name__}; retry the call", reason="TRANSACTION_CONFLICT")
+        return Aborted(
+            f"transaction conflict: {type(exc).__name__}; retry the call", reason=Reason.TRANSACTION_CONFLICT
+        )
     if isinstance(exc, _UNREACHABLE) or (
         isinstance(exc, asyncpg.InterfaceError) and "connection" in str(exc) and "closed" in str(exc)
     ):
-        return Unavailable("the database is unreachable", reason="DATABASE_UNAVAILABLE")
+        return Unavailable("the database is unreachable", reason=Reason.DATABASE_UNAVAILABLE)
     if isinstance(exc, asyncpg.InternalClientError):
         # The driver's protocol state broke, e.g. a backend terminated (admin shutdown, failover)
         # between statements is used before the driver noticed: the statement was never run.
-        return Unavailable("the database connection broke; retry the call", reason="DATABASE_UNAVAILABLE")
+        return Unavailable("the database connection broke; retry the call", reason=Reason.DATABASE_UNAVAILABLE)
     if isinstance(exc, TimeoutError):
-        return Unavailable("timed out waiting for a database connection", reason="DATABASE_UNAVAILABLE")
+        return Unavailable("timed out waiting for a database connection", reason=Reason.DATABASE_UNAVAILABLE)
     if isinstance(exc, asyncpg.ForeignKeyViolationError) and 'table "namespaces"' in (exc.detail or ""):
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
-        return NotFound("the namespace was deleted", reason="NAMESPACE_NOT_FOUND")
+        return NotFound("the namespace was deleted", reason=Reason.NAMESPACE_NOT_FOUND)
     return exc
 
 
