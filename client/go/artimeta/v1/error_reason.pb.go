@@ -112,9 +112,9 @@ const (
 	ErrorReason_ERROR_REASON_INVALID_DIGEST ErrorReason = 35
 	// INVALID_ARGUMENT: an upload stream whose first message carries no digest.
 	ErrorReason_ERROR_REASON_DIGEST_REQUIRED ErrorReason = 36
-	// INVALID_ARGUMENT: the uploaded bytes do not hash to the declared digest.
+	// FAILED_PRECONDITION: the uploaded bytes do not hash to the declared digest.
 	ErrorReason_ERROR_REASON_DIGEST_MISMATCH ErrorReason = 37
-	// INVALID_ARGUMENT: the uploaded bytes are not the declared size.
+	// FAILED_PRECONDITION: the uploaded bytes are not the declared size.
 	ErrorReason_ERROR_REASON_SIZE_MISMATCH ErrorReason = 38
 	// INVALID_ARGUMENT: a blob larger than the server accepts.
 	ErrorReason_ERROR_REASON_BLOB_TOO_LARGE ErrorReason = 39
@@ -126,7 +126,8 @@ const (
 	ErrorReason_ERROR_REASON_INVALID_EXPIRY ErrorReason = 42
 	// INVALID_ARGUMENT: an empty or malformed key.
 	ErrorReason_ERROR_REASON_INVALID_KEY ErrorReason = 43
-	// NOT_FOUND: no blob with this digest in the namespace.
+	// NOT_FOUND: no blob with this digest in the namespace (FAILED_PRECONDITION when a key is to
+	// point at it).
 	ErrorReason_ERROR_REASON_BLOB_NOT_FOUND ErrorReason = 44
 	// DATA_LOSS: stored bytes no longer match their digest.
 	ErrorReason_ERROR_REASON_BLOB_CORRUPT ErrorReason = 45

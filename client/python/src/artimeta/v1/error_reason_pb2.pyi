@@ -117,9 +117,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_DIGEST_REQUIRED: _ErrorReason.ValueType  # 36
     """INVALID_ARGUMENT: an upload stream whose first message carries no digest."""
     ERROR_REASON_DIGEST_MISMATCH: _ErrorReason.ValueType  # 37
-    """INVALID_ARGUMENT: the uploaded bytes do not hash to the declared digest."""
+    """FAILED_PRECONDITION: the uploaded bytes do not hash to the declared digest."""
     ERROR_REASON_SIZE_MISMATCH: _ErrorReason.ValueType  # 38
-    """INVALID_ARGUMENT: the uploaded bytes are not the declared size."""
+    """FAILED_PRECONDITION: the uploaded bytes are not the declared size."""
     ERROR_REASON_BLOB_TOO_LARGE: _ErrorReason.ValueType  # 39
     """INVALID_ARGUMENT: a blob larger than the server accepts."""
     ERROR_REASON_BATCH_TOO_LARGE: _ErrorReason.ValueType  # 40
@@ -131,7 +131,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_INVALID_KEY: _ErrorReason.ValueType  # 43
     """INVALID_ARGUMENT: an empty or malformed key."""
     ERROR_REASON_BLOB_NOT_FOUND: _ErrorReason.ValueType  # 44
-    """NOT_FOUND: no blob with this digest in the namespace."""
+    """NOT_FOUND: no blob with this digest in the namespace (FAILED_PRECONDITION when a key is to
+    point at it).
+    """
     ERROR_REASON_BLOB_CORRUPT: _ErrorReason.ValueType  # 45
     """DATA_LOSS: stored bytes no longer match their digest."""
     ERROR_REASON_BLOB_MISSING: _ErrorReason.ValueType  # 46
@@ -340,9 +342,9 @@ INVALID_ARGUMENT: a digest that is missing or not a sha256 hex with a size.
 ERROR_REASON_DIGEST_REQUIRED: ErrorReason.ValueType  # 36
 """INVALID_ARGUMENT: an upload stream whose first message carries no digest."""
 ERROR_REASON_DIGEST_MISMATCH: ErrorReason.ValueType  # 37
-"""INVALID_ARGUMENT: the uploaded bytes do not hash to the declared digest."""
+"""FAILED_PRECONDITION: the uploaded bytes do not hash to the declared digest."""
 ERROR_REASON_SIZE_MISMATCH: ErrorReason.ValueType  # 38
-"""INVALID_ARGUMENT: the uploaded bytes are not the declared size."""
+"""FAILED_PRECONDITION: the uploaded bytes are not the declared size."""
 ERROR_REASON_BLOB_TOO_LARGE: ErrorReason.ValueType  # 39
 """INVALID_ARGUMENT: a blob larger than the server accepts."""
 ERROR_REASON_BATCH_TOO_LARGE: ErrorReason.ValueType  # 40
@@ -354,7 +356,9 @@ ERROR_REASON_INVALID_EXPIRY: ErrorReason.ValueType  # 42
 ERROR_REASON_INVALID_KEY: ErrorReason.ValueType  # 43
 """INVALID_ARGUMENT: an empty or malformed key."""
 ERROR_REASON_BLOB_NOT_FOUND: ErrorReason.ValueType  # 44
-"""NOT_FOUND: no blob with this digest in the namespace."""
+"""NOT_FOUND: no blob with this digest in the namespace (FAILED_PRECONDITION when a key is to
+point at it).
+"""
 ERROR_REASON_BLOB_CORRUPT: ErrorReason.ValueType  # 45
 """DATA_LOSS: stored bytes no longer match their digest."""
 ERROR_REASON_BLOB_MISSING: ErrorReason.ValueType  # 46

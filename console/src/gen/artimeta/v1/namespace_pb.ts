@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/namespace.proto.
  */
 export const file_artimeta_v1_namespace: GenFile = /*@__PURE__*/
-  fileDesc("ChthcnRpbWV0YS92MS9uYW1lc3BhY2UucHJvdG8SC2FydGltZXRhLnYxIsIBCglOYW1lc3BhY2USDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIyCgZsYWJlbHMYAyADKAsyIi5hcnRpbWV0YS52MS5OYW1lc3BhY2UuTGFiZWxzRW50cnkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQwoWQ3JlYXRlTmFtZXNwYWNlUmVxdWVzdBIpCgluYW1lc3BhY2UYASABKAsyFi5hcnRpbWV0YS52MS5OYW1lc3BhY2UiRAoXQ3JlYXRlTmFtZXNwYWNlUmVzcG9uc2USKQoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlIiMKE0dldE5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJBChRHZXROYW1lc3BhY2VSZXNwb25zZRIpCgluYW1lc3BhY2UYASABKAsyFi5hcnRpbWV0YS52MS5OYW1lc3BhY2UiPgoVTGlzdE5hbWVzcGFjZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIl0KFkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USKgoKbmFtZXNwYWNlcxgBIAMoCzIWLmFydGltZXRhLnYxLk5hbWVzcGFjZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPQoWRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDWFsbG93X21pc3NpbmcYAiABKAgiQQoXRGVsZXRlTmFtZXNwYWNlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCBIVCg1ibG9ic19kZWxldGVkGAIgASgDMv4CChBOYW1lc3BhY2VTZXJ2aWNlElwKD0NyZWF0ZU5hbWVzcGFjZRIjLmFydGltZXRhLnYxLkNyZWF0ZU5hbWVzcGFjZVJlcXVlc3QaJC5hcnRpbWV0YS52MS5DcmVhdGVOYW1lc3BhY2VSZXNwb25zZRJTCgxHZXROYW1lc3BhY2USIC5hcnRpbWV0YS52MS5HZXROYW1lc3BhY2VSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuR2V0TmFtZXNwYWNlUmVzcG9uc2USWQoOTGlzdE5hbWVzcGFjZXMSIi5hcnRpbWV0YS52MS5MaXN0TmFtZXNwYWNlc1JlcXVlc3QaIy5hcnRpbWV0YS52MS5MaXN0TmFtZXNwYWNlc1Jlc3BvbnNlElwKD0RlbGV0ZU5hbWVzcGFjZRIjLmFydGltZXRhLnYxLkRlbGV0ZU5hbWVzcGFjZVJlcXVlc3QaJC5hcnRpbWV0YS52MS5EZWxldGVOYW1lc3BhY2VSZXNwb25zZUJSCg9kZXYuYXJ0aW1ldGEudjFQAVo9Z2l0aHViLmNvbS9hcnRpbWV0YS9hcnRpbWV0YS9jbGllbnQvZ28vYXJ0aW1ldGEvdjE7YXJ0aW1ldGF2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChthcnRpbWV0YS92MS9uYW1lc3BhY2UucHJvdG8SC2FydGltZXRhLnYxIs8BCglOYW1lc3BhY2USEwoEbmFtZRgBIAEoCUIF4kECAgUSEwoLZGVzY3JpcHRpb24YAiABKAkSMgoGbGFiZWxzGAMgAygLMiIuYXJ0aW1ldGEudjEuTmFtZXNwYWNlLkxhYmVsc0VudHJ5EjUKC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkkKFkNyZWF0ZU5hbWVzcGFjZVJlcXVlc3QSLwoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlQgTiQQECIkQKF0NyZWF0ZU5hbWVzcGFjZVJlc3BvbnNlEikKCW5hbWVzcGFjZRgBIAEoCzIWLmFydGltZXRhLnYxLk5hbWVzcGFjZSIpChNHZXROYW1lc3BhY2VSZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQIiQQoUR2V0TmFtZXNwYWNlUmVzcG9uc2USKQoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlIj4KFUxpc3ROYW1lc3BhY2VzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJdChZMaXN0TmFtZXNwYWNlc1Jlc3BvbnNlEioKCm5hbWVzcGFjZXMYASADKAsyFi5hcnRpbWV0YS52MS5OYW1lc3BhY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkMKFkRlbGV0ZU5hbWVzcGFjZVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAhIVCg1hbGxvd19taXNzaW5nGAIgASgIIkEKF0RlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgSFQoNYmxvYnNfZGVsZXRlZBgCIAEoAzL+AgoQTmFtZXNwYWNlU2VydmljZRJcCg9DcmVhdGVOYW1lc3BhY2USIy5hcnRpbWV0YS52MS5DcmVhdGVOYW1lc3BhY2VSZXF1ZXN0GiQuYXJ0aW1ldGEudjEuQ3JlYXRlTmFtZXNwYWNlUmVzcG9uc2USUwoMR2V0TmFtZXNwYWNlEiAuYXJ0aW1ldGEudjEuR2V0TmFtZXNwYWNlUmVxdWVzdBohLmFydGltZXRhLnYxLkdldE5hbWVzcGFjZVJlc3BvbnNlElkKDkxpc3ROYW1lc3BhY2VzEiIuYXJ0aW1ldGEudjEuTGlzdE5hbWVzcGFjZXNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuTGlzdE5hbWVzcGFjZXNSZXNwb25zZRJcCg9EZWxldGVOYW1lc3BhY2USIy5hcnRpbWV0YS52MS5EZWxldGVOYW1lc3BhY2VSZXF1ZXN0GiQuYXJ0aW1ldGEudjEuRGVsZXRlTmFtZXNwYWNlUmVzcG9uc2VCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * A namespace is the unit of tenancy: every row and every blob belongs to exactly one, and no
@@ -233,8 +234,10 @@ export const DeleteNamespaceResponseSchema: GenMessage<DeleteNamespaceResponse> 
 export const NamespaceService: GenService<{
   /**
    * Creates a namespace.
-   * INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-   * ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+   *   description.
+   * - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
    *
    * @generated from rpc artimeta.v1.NamespaceService.CreateNamespace
    */
@@ -244,7 +247,9 @@ export const NamespaceService: GenService<{
     output: typeof CreateNamespaceResponseSchema;
   },
   /**
-   * Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist.
+   * Returns one namespace.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
    *
    * @generated from rpc artimeta.v1.NamespaceService.GetNamespace
    */
@@ -255,7 +260,8 @@ export const NamespaceService: GenService<{
   },
   /**
    * Lists namespaces ordered by name, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.NamespaceService.ListNamespaces
    */
@@ -266,7 +272,8 @@ export const NamespaceService: GenService<{
   },
   /**
    * Deletes a namespace with every row and blob it holds.
-   * NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
    *
    * @generated from rpc artimeta.v1.NamespaceService.DeleteNamespace
    */

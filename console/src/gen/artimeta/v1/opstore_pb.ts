@@ -4,13 +4,14 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file artimeta/v1/opstore.proto.
  */
 export const file_artimeta_v1_opstore: GenFile = /*@__PURE__*/
-  fileDesc("ChlhcnRpbWV0YS92MS9vcHN0b3JlLnByb3RvEgthcnRpbWV0YS52MSKRAQoJT3BWZXJzaW9uEg0KBW1ham9yGAEgASgJEg0KBW1pbm9yGAIgASgJEg0KBXBhdGNoGAMgASgJEhUKDWNyZWF0aW9uX3RpbWUYBCABKAESFAoMbWFqb3JfbnVtYmVyGAUgASgFEhQKDG1pbm9yX251bWJlchgGIAEoBRIUCgxwYXRjaF9udW1iZXIYByABKAUilQEKGFJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSGgoSZG93bnN0cmVhbV9vcF9uYW1lGAIgASgJEhgKEHVwc3RyZWFtX29wX25hbWUYAyABKAkSMAoQdXBzdHJlYW1fdmVyc2lvbhgEIAEoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJNChlSZWdpc3RlclZhbGlkTGlua1Jlc3BvbnNlEjAKEHVwc3RyZWFtX3ZlcnNpb24YASABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iPwoZR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHb3BfbmFtZRgCIAEoCSJGChpHZXRBbGxWZXJzaW9uc09mT3BSZXNwb25zZRIoCgh2ZXJzaW9ucxgBIAMoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJjChhHZXRWYWxpZGF0ZWRMaW5rc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhoKEmRvd25zdHJlYW1fb3BfbmFtZRgCIAEoCRIYChB1cHN0cmVhbV9vcF9uYW1lGAMgASgJIk4KGUdldFZhbGlkYXRlZExpbmtzUmVzcG9uc2USMQoRdXBzdHJlYW1fdmVyc2lvbnMYASADKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24icwoSU2F2ZU9wQnl0ZXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIPCgdvcF9uYW1lGAIgASgJEicKB3ZlcnNpb24YAyABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24SEAoIb3BfYnl0ZXMYBCABKAwiFQoTU2F2ZU9wQnl0ZXNSZXNwb25zZSJgChFHZXRPcEJ5dGVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHb3BfbmFtZRgCIAEoCRInCgd2ZXJzaW9uGAMgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uIk8KEkdldE9wQnl0ZXNSZXNwb25zZRInCgd2ZXJzaW9uGAEgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uEhAKCG9wX2J5dGVzGAIgASgMIkEKFVBpcGVsaW5lRXhpc3RzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFQoNcGlwZWxpbmVfbmFtZRgCIAEoCSIoChZQaXBlbGluZUV4aXN0c1Jlc3BvbnNlEg4KBmV4aXN0cxgBIAEoCCJZChdSZWdpc3RlclBpcGVsaW5lUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFQoNcGlwZWxpbmVfbmFtZRgCIAEoCRIUCgxsYXN0X29wX25hbWUYAyABKAkiGgoYUmVnaXN0ZXJQaXBlbGluZVJlc3BvbnNlImAKCU9wU3VtbWFyeRIMCgRuYW1lGAEgASgJEhUKDXZlcnNpb25fY291bnQYAiABKAMSLgoObGF0ZXN0X3ZlcnNpb24YAyABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iXwoOTGlzdE9wc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhMKC25hbWVfcHJlZml4GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIk8KD0xpc3RPcHNSZXNwb25zZRIjCgNvcHMYASADKAsyFi5hcnRpbWV0YS52MS5PcFN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMuIFCg5PcFN0b3JlU2VydmljZRJiChFSZWdpc3RlclZhbGlkTGluaxIlLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBomLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVzcG9uc2USZQoSR2V0QWxsVmVyc2lvbnNPZk9wEiYuYXJ0aW1ldGEudjEuR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBonLmFydGltZXRhLnYxLkdldEFsbFZlcnNpb25zT2ZPcFJlc3BvbnNlEmIKEUdldFZhbGlkYXRlZExpbmtzEiUuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXF1ZXN0GiYuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXNwb25zZRJQCgtTYXZlT3BCeXRlcxIfLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVxdWVzdBogLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVzcG9uc2USTQoKR2V0T3BCeXRlcxIeLmFydGltZXRhLnYxLkdldE9wQnl0ZXNSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuR2V0T3BCeXRlc1Jlc3BvbnNlElkKDlBpcGVsaW5lRXhpc3RzEiIuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXNwb25zZRJfChBSZWdpc3RlclBpcGVsaW5lEiQuYXJ0aW1ldGEudjEuUmVnaXN0ZXJQaXBlbGluZVJlcXVlc3QaJS5hcnRpbWV0YS52MS5SZWdpc3RlclBpcGVsaW5lUmVzcG9uc2USRAoHTGlzdE9wcxIbLmFydGltZXRhLnYxLkxpc3RPcHNSZXF1ZXN0GhwuYXJ0aW1ldGEudjEuTGlzdE9wc1Jlc3BvbnNlQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM");
+  fileDesc("ChlhcnRpbWV0YS92MS9vcHN0b3JlLnByb3RvEgthcnRpbWV0YS52MSKRAQoJT3BWZXJzaW9uEg0KBW1ham9yGAEgASgJEg0KBW1pbm9yGAIgASgJEg0KBXBhdGNoGAMgASgJEhUKDWNyZWF0aW9uX3RpbWUYBCABKAESFAoMbWFqb3JfbnVtYmVyGAUgASgFEhQKDG1pbm9yX251bWJlchgGIAEoBRIUCgxwYXRjaF9udW1iZXIYByABKAUimwEKGFJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISGgoSZG93bnN0cmVhbV9vcF9uYW1lGAIgASgJEhgKEHVwc3RyZWFtX29wX25hbWUYAyABKAkSMAoQdXBzdHJlYW1fdmVyc2lvbhgEIAEoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJNChlSZWdpc3RlclZhbGlkTGlua1Jlc3BvbnNlEjAKEHVwc3RyZWFtX3ZlcnNpb24YASABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iRQoZR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDwoHb3BfbmFtZRgCIAEoCSJGChpHZXRBbGxWZXJzaW9uc09mT3BSZXNwb25zZRIoCgh2ZXJzaW9ucxgBIAMoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJpChhHZXRWYWxpZGF0ZWRMaW5rc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhoKEmRvd25zdHJlYW1fb3BfbmFtZRgCIAEoCRIYChB1cHN0cmVhbV9vcF9uYW1lGAMgASgJIk4KGUdldFZhbGlkYXRlZExpbmtzUmVzcG9uc2USMQoRdXBzdHJlYW1fdmVyc2lvbnMYASADKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24ieQoSU2F2ZU9wQnl0ZXNSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIPCgdvcF9uYW1lGAIgASgJEicKB3ZlcnNpb24YAyABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24SEAoIb3BfYnl0ZXMYBCABKAwiFQoTU2F2ZU9wQnl0ZXNSZXNwb25zZSJmChFHZXRPcEJ5dGVzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDwoHb3BfbmFtZRgCIAEoCRInCgd2ZXJzaW9uGAMgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uIk8KEkdldE9wQnl0ZXNSZXNwb25zZRInCgd2ZXJzaW9uGAEgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uEhAKCG9wX2J5dGVzGAIgASgMIkcKFVBpcGVsaW5lRXhpc3RzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISFQoNcGlwZWxpbmVfbmFtZRgCIAEoCSIoChZQaXBlbGluZUV4aXN0c1Jlc3BvbnNlEg4KBmV4aXN0cxgBIAEoCCJfChdSZWdpc3RlclBpcGVsaW5lUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISFQoNcGlwZWxpbmVfbmFtZRgCIAEoCRIUCgxsYXN0X29wX25hbWUYAyABKAkiGgoYUmVnaXN0ZXJQaXBlbGluZVJlc3BvbnNlImAKCU9wU3VtbWFyeRIMCgRuYW1lGAEgASgJEhUKDXZlcnNpb25fY291bnQYAiABKAMSLgoObGF0ZXN0X3ZlcnNpb24YAyABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iZQoOTGlzdE9wc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhMKC25hbWVfcHJlZml4GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIk8KD0xpc3RPcHNSZXNwb25zZRIjCgNvcHMYASADKAsyFi5hcnRpbWV0YS52MS5PcFN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMuIFCg5PcFN0b3JlU2VydmljZRJiChFSZWdpc3RlclZhbGlkTGluaxIlLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBomLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVzcG9uc2USZQoSR2V0QWxsVmVyc2lvbnNPZk9wEiYuYXJ0aW1ldGEudjEuR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBonLmFydGltZXRhLnYxLkdldEFsbFZlcnNpb25zT2ZPcFJlc3BvbnNlEmIKEUdldFZhbGlkYXRlZExpbmtzEiUuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXF1ZXN0GiYuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXNwb25zZRJQCgtTYXZlT3BCeXRlcxIfLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVxdWVzdBogLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVzcG9uc2USTQoKR2V0T3BCeXRlcxIeLmFydGltZXRhLnYxLkdldE9wQnl0ZXNSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuR2V0T3BCeXRlc1Jlc3BvbnNlElkKDlBpcGVsaW5lRXhpc3RzEiIuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXNwb25zZRJfChBSZWdpc3RlclBpcGVsaW5lEiQuYXJ0aW1ldGEudjEuUmVnaXN0ZXJQaXBlbGluZVJlcXVlc3QaJS5hcnRpbWV0YS52MS5SZWdpc3RlclBpcGVsaW5lUmVzcG9uc2USRAoHTGlzdE9wcxIbLmFydGltZXRhLnYxLkxpc3RPcHNSZXF1ZXN0GhwuYXJ0aW1ldGEudjEuTGlzdE9wc1Jlc3BvbnNlQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM", [file_google_api_field_behavior]);
 
 /**
  * A version of an op (chariots): three sub-version hashes and a creation time. Two versions are
@@ -485,6 +486,9 @@ export const OpStoreService: GenService<{
   /**
    * Registers the upstream op and version if absent (numbering a new version against the op's
    * latest one) and, when a downstream op is named, links them (idempotent).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+   *   or a malformed version.
    *
    * @generated from rpc artimeta.v1.OpStoreService.RegisterValidLink
    */
@@ -495,6 +499,7 @@ export const OpStoreService: GenService<{
   },
   /**
    * Every version of an op, oldest first; empty when the op is unknown.
+   * Errors: none of its own.
    *
    * @generated from rpc artimeta.v1.OpStoreService.GetAllVersionsOfOp
    */
@@ -505,6 +510,7 @@ export const OpStoreService: GenService<{
   },
   /**
    * The upstream versions validated for a downstream op, oldest first; empty when there are none.
+   * Errors: none of its own.
    *
    * @generated from rpc artimeta.v1.OpStoreService.GetValidatedLinks
    */
@@ -515,8 +521,11 @@ export const OpStoreService: GenService<{
   },
   /**
    * Stores the serialized bytes of a registered version (overwriting earlier bytes).
-   * FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-   * (OP_BYTES_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+   *   registered.
+   * - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+   *   malformed version.
    *
    * @generated from rpc artimeta.v1.OpStoreService.SaveOpBytes
    */
@@ -526,7 +535,10 @@ export const OpStoreService: GenService<{
     output: typeof SaveOpBytesResponseSchema;
   },
   /**
-   * The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND).
+   * The bytes of a version.
+   * Errors:
+   * - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+   *   bytes are unknown.
    *
    * @generated from rpc artimeta.v1.OpStoreService.GetOpBytes
    */
@@ -537,6 +549,7 @@ export const OpStoreService: GenService<{
   },
   /**
    * Whether a pipeline is registered.
+   * Errors: none of its own.
    *
    * @generated from rpc artimeta.v1.OpStoreService.PipelineExists
    */
@@ -547,6 +560,8 @@ export const OpStoreService: GenService<{
   },
   /**
    * Registers a pipeline and its last op (idempotent; a second call moves the last op).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
    *
    * @generated from rpc artimeta.v1.OpStoreService.RegisterPipeline
    */
@@ -558,8 +573,10 @@ export const OpStoreService: GenService<{
   /**
    * Lists the namespace's ops by name (those only named as a downstream op too, with no
    * versions), optionally only names starting with a prefix, keyset paged, each with its number
-   * of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-   * FIELD_TOO_LONG).
+   * of versions and its latest version.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+   *   token, or an overlong prefix.
    *
    * @generated from rpc artimeta.v1.OpStoreService.ListOps
    */

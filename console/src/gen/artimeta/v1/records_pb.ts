@@ -6,6 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Digest } from "./digest_pb";
 import { file_artimeta_v1_digest } from "./digest_pb";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/records.proto.
  */
 export const file_artimeta_v1_records: GenFile = /*@__PURE__*/
-  fileDesc("ChlhcnRpbWV0YS92MS9yZWNvcmRzLnByb3RvEgthcnRpbWV0YS52MSKnAQoLUmVjb3JkRW50cnkSDAoEcGF0aBgBIAEoCRIqCgRraW5kGAIgASgOMhwuYXJ0aW1ldGEudjEuUmVjb3JkRW50cnlLaW5kEgwKBG1vZGUYAyABKA0SIwoGZGlnZXN0GAQgASgLMhMuYXJ0aW1ldGEudjEuRGlnZXN0EhYKDm1vZGlmeV90aW1lX25zGAUgASgDEhMKC2xpbmtfdGFyZ2V0GAYgASgJIjQKDlJlY29yZFJlbGF0aW9uEhQKDHJlbGF0ZWRfdXVpZBgBIAEoCRIMCgRuYW1lGAIgASgJIucCCgZSZWNvcmQSDAoEdXVpZBgBIAEoCRIzCghtZXRhZGF0YRgCIAMoCzIhLmFydGltZXRhLnYxLlJlY29yZC5NZXRhZGF0YUVudHJ5Ei4KCXJlbGF0aW9ucxgDIAMoCzIbLmFydGltZXRhLnYxLlJlY29yZFJlbGF0aW9uEikKB2VudHJpZXMYBCADKAsyGC5hcnRpbWV0YS52MS5SZWNvcmRFbnRyeRISCgpmaWxlX2NvdW50GAUgASgDEhgKEHRvdGFsX3NpemVfYnl0ZXMYBiABKAMSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiwQIKE0NvbW1pdFJlY29yZFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBHV1aWQYAiABKAkSKQoHZW50cmllcxgDIAMoCzIYLmFydGltZXRhLnYxLlJlY29yZEVudHJ5EkAKCG1ldGFkYXRhGAQgAygLMi4uYXJ0aW1ldGEudjEuQ29tbWl0UmVjb3JkUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhQKDHNldF9tZXRhZGF0YRgFIAEoCBIuCglyZWxhdGlvbnMYBiADKAsyGy5hcnRpbWV0YS52MS5SZWNvcmRSZWxhdGlvbhIlCgRtb2RlGAcgASgOMhcuYXJ0aW1ldGEudjEuQ29tbWl0TW9kZRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTAoUQ29tbWl0UmVjb3JkUmVzcG9uc2USIwoGcmVjb3JkGAEgASgLMhMuYXJ0aW1ldGEudjEuUmVjb3JkEg8KB2NyZWF0ZWQYAiABKAgiMwoQR2V0UmVjb3JkUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEdXVpZBgCIAEoCSI4ChFHZXRSZWNvcmRSZXNwb25zZRIjCgZyZWNvcmQYASABKAsyEy5hcnRpbWV0YS52MS5SZWNvcmQiOAoVQ29udGFpbnNSZWNvcmRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgR1dWlkGAIgASgJIlIKFkNvbnRhaW5zUmVjb3JkUmVzcG9uc2USEAoIY29udGFpbnMYASABKAgSDwoHaW5kZXhlZBgCIAEoCBIVCg1taXNzaW5nX2Jsb2JzGAMgASgDIk0KE0RlbGV0ZVJlY29yZFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBHV1aWQYAiABKAkSFQoNYWxsb3dfbWlzc2luZxgDIAEoCCInChREZWxldGVSZWNvcmRSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIItUBChJMaXN0UmVjb3Jkc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhMKC3V1aWRfcHJlZml4GAIgASgJEj8KCG1ldGFkYXRhGAMgAygLMi0uYXJ0aW1ldGEudjEuTGlzdFJlY29yZHNSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlQKE0xpc3RSZWNvcmRzUmVzcG9uc2USJAoHcmVjb3JkcxgBIAMoCzITLmFydGltZXRhLnYxLlJlY29yZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSgoZTGlzdFJlbGF0ZWRSZWNvcmRzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEdXVpZBgCIAEoCRIMCgRkZWVwGAMgASgIIisKGkxpc3RSZWxhdGVkUmVjb3Jkc1Jlc3BvbnNlEg0KBXV1aWRzGAEgAygJKpABCg9SZWNvcmRFbnRyeUtpbmQSIQodUkVDT1JEX0VOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABIaChZSRUNPUkRfRU5UUllfS0lORF9GSUxFEAESHwobUkVDT1JEX0VOVFJZX0tJTkRfRElSRUNUT1JZEAISHQoZUkVDT1JEX0VOVFJZX0tJTkRfU1lNTElOSxADKlkKCkNvbW1pdE1vZGUSGwoXQ09NTUlUX01PREVfVU5TUEVDSUZJRUQQABIVChFDT01NSVRfTU9ERV9NRVJHRRABEhcKE0NPTU1JVF9NT0RFX1JFUExBQ0UQAjKZBAoNUmVjb3JkU2VydmljZRJTCgxDb21taXRSZWNvcmQSIC5hcnRpbWV0YS52MS5Db21taXRSZWNvcmRSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuQ29tbWl0UmVjb3JkUmVzcG9uc2USSgoJR2V0UmVjb3JkEh0uYXJ0aW1ldGEudjEuR2V0UmVjb3JkUmVxdWVzdBoeLmFydGltZXRhLnYxLkdldFJlY29yZFJlc3BvbnNlElkKDkNvbnRhaW5zUmVjb3JkEiIuYXJ0aW1ldGEudjEuQ29udGFpbnNSZWNvcmRSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuQ29udGFpbnNSZWNvcmRSZXNwb25zZRJTCgxEZWxldGVSZWNvcmQSIC5hcnRpbWV0YS52MS5EZWxldGVSZWNvcmRSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuRGVsZXRlUmVjb3JkUmVzcG9uc2USUAoLTGlzdFJlY29yZHMSHy5hcnRpbWV0YS52MS5MaXN0UmVjb3Jkc1JlcXVlc3QaIC5hcnRpbWV0YS52MS5MaXN0UmVjb3Jkc1Jlc3BvbnNlEmUKEkxpc3RSZWxhdGVkUmVjb3JkcxImLmFydGltZXRhLnYxLkxpc3RSZWxhdGVkUmVjb3Jkc1JlcXVlc3QaJy5hcnRpbWV0YS52MS5MaXN0UmVsYXRlZFJlY29yZHNSZXNwb25zZUJSCg9kZXYuYXJ0aW1ldGEudjFQAVo9Z2l0aHViLmNvbS9hcnRpbWV0YS9hcnRpbWV0YS9jbGllbnQvZ28vYXJ0aW1ldGEvdjE7YXJ0aW1ldGF2MWIGcHJvdG8z", [file_artimeta_v1_digest, file_google_protobuf_timestamp]);
+  fileDesc("ChlhcnRpbWV0YS92MS9yZWNvcmRzLnByb3RvEgthcnRpbWV0YS52MSKnAQoLUmVjb3JkRW50cnkSDAoEcGF0aBgBIAEoCRIqCgRraW5kGAIgASgOMhwuYXJ0aW1ldGEudjEuUmVjb3JkRW50cnlLaW5kEgwKBG1vZGUYAyABKA0SIwoGZGlnZXN0GAQgASgLMhMuYXJ0aW1ldGEudjEuRGlnZXN0EhYKDm1vZGlmeV90aW1lX25zGAUgASgDEhMKC2xpbmtfdGFyZ2V0GAYgASgJIjQKDlJlY29yZFJlbGF0aW9uEhQKDHJlbGF0ZWRfdXVpZBgBIAEoCRIMCgRuYW1lGAIgASgJIvMCCgZSZWNvcmQSDAoEdXVpZBgBIAEoCRIzCghtZXRhZGF0YRgCIAMoCzIhLmFydGltZXRhLnYxLlJlY29yZC5NZXRhZGF0YUVudHJ5Ei4KCXJlbGF0aW9ucxgDIAMoCzIbLmFydGltZXRhLnYxLlJlY29yZFJlbGF0aW9uEikKB2VudHJpZXMYBCADKAsyGC5hcnRpbWV0YS52MS5SZWNvcmRFbnRyeRISCgpmaWxlX2NvdW50GAUgASgDEhgKEHRvdGFsX3NpemVfYnl0ZXMYBiABKAMSNQoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEixwIKE0NvbW1pdFJlY29yZFJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEgwKBHV1aWQYAiABKAkSKQoHZW50cmllcxgDIAMoCzIYLmFydGltZXRhLnYxLlJlY29yZEVudHJ5EkAKCG1ldGFkYXRhGAQgAygLMi4uYXJ0aW1ldGEudjEuQ29tbWl0UmVjb3JkUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhQKDHNldF9tZXRhZGF0YRgFIAEoCBIuCglyZWxhdGlvbnMYBiADKAsyGy5hcnRpbWV0YS52MS5SZWNvcmRSZWxhdGlvbhIlCgRtb2RlGAcgASgOMhcuYXJ0aW1ldGEudjEuQ29tbWl0TW9kZRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTAoUQ29tbWl0UmVjb3JkUmVzcG9uc2USIwoGcmVjb3JkGAEgASgLMhMuYXJ0aW1ldGEudjEuUmVjb3JkEg8KB2NyZWF0ZWQYAiABKAgiOQoQR2V0UmVjb3JkUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDAoEdXVpZBgCIAEoCSI4ChFHZXRSZWNvcmRSZXNwb25zZRIjCgZyZWNvcmQYASABKAsyEy5hcnRpbWV0YS52MS5SZWNvcmQiPgoVQ29udGFpbnNSZWNvcmRSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIMCgR1dWlkGAIgASgJIlIKFkNvbnRhaW5zUmVjb3JkUmVzcG9uc2USEAoIY29udGFpbnMYASABKAgSDwoHaW5kZXhlZBgCIAEoCBIVCg1taXNzaW5nX2Jsb2JzGAMgASgDIlMKE0RlbGV0ZVJlY29yZFJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEgwKBHV1aWQYAiABKAkSFQoNYWxsb3dfbWlzc2luZxgDIAEoCCInChREZWxldGVSZWNvcmRSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIItsBChJMaXN0UmVjb3Jkc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhMKC3V1aWRfcHJlZml4GAIgASgJEj8KCG1ldGFkYXRhGAMgAygLMi0uYXJ0aW1ldGEudjEuTGlzdFJlY29yZHNSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlQKE0xpc3RSZWNvcmRzUmVzcG9uc2USJAoHcmVjb3JkcxgBIAMoCzITLmFydGltZXRhLnYxLlJlY29yZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUAoZTGlzdFJlbGF0ZWRSZWNvcmRzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDAoEdXVpZBgCIAEoCRIMCgRkZWVwGAMgASgIIisKGkxpc3RSZWxhdGVkUmVjb3Jkc1Jlc3BvbnNlEg0KBXV1aWRzGAEgAygJKpABCg9SZWNvcmRFbnRyeUtpbmQSIQodUkVDT1JEX0VOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABIaChZSRUNPUkRfRU5UUllfS0lORF9GSUxFEAESHwobUkVDT1JEX0VOVFJZX0tJTkRfRElSRUNUT1JZEAISHQoZUkVDT1JEX0VOVFJZX0tJTkRfU1lNTElOSxADKlkKCkNvbW1pdE1vZGUSGwoXQ09NTUlUX01PREVfVU5TUEVDSUZJRUQQABIVChFDT01NSVRfTU9ERV9NRVJHRRABEhcKE0NPTU1JVF9NT0RFX1JFUExBQ0UQAjKZBAoNUmVjb3JkU2VydmljZRJTCgxDb21taXRSZWNvcmQSIC5hcnRpbWV0YS52MS5Db21taXRSZWNvcmRSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuQ29tbWl0UmVjb3JkUmVzcG9uc2USSgoJR2V0UmVjb3JkEh0uYXJ0aW1ldGEudjEuR2V0UmVjb3JkUmVxdWVzdBoeLmFydGltZXRhLnYxLkdldFJlY29yZFJlc3BvbnNlElkKDkNvbnRhaW5zUmVjb3JkEiIuYXJ0aW1ldGEudjEuQ29udGFpbnNSZWNvcmRSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuQ29udGFpbnNSZWNvcmRSZXNwb25zZRJTCgxEZWxldGVSZWNvcmQSIC5hcnRpbWV0YS52MS5EZWxldGVSZWNvcmRSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuRGVsZXRlUmVjb3JkUmVzcG9uc2USUAoLTGlzdFJlY29yZHMSHy5hcnRpbWV0YS52MS5MaXN0UmVjb3Jkc1JlcXVlc3QaIC5hcnRpbWV0YS52MS5MaXN0UmVjb3Jkc1Jlc3BvbnNlEmUKEkxpc3RSZWxhdGVkUmVjb3JkcxImLmFydGltZXRhLnYxLkxpc3RSZWxhdGVkUmVjb3Jkc1JlcXVlc3QaJy5hcnRpbWV0YS52MS5MaXN0UmVsYXRlZFJlY29yZHNSZXNwb25zZUJSCg9kZXYuYXJ0aW1ldGEudjFQAVo9Z2l0aHViLmNvbS9hcnRpbWV0YS9hcnRpbWV0YS9jbGllbnQvZ28vYXJ0aW1ldGEvdjE7YXJ0aW1ldGF2MWIGcHJvdG8z", [file_artimeta_v1_digest, file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * One entry of a record directory.
@@ -489,6 +490,8 @@ export const ListRelatedRecordsResponseSchema: GenMessage<ListRelatedRecordsResp
  */
 export enum RecordEntryKind {
   /**
+   * Not a valid entry kind (INVALID_ENTRY).
+   *
    * @generated from enum value: RECORD_ENTRY_KIND_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -528,6 +531,8 @@ export const RecordEntryKindSchema: GenEnum<RecordEntryKind> = /*@__PURE__*/
  */
 export enum CommitMode {
   /**
+   * Not set: the same as COMMIT_MODE_MERGE.
+   *
    * @generated from enum value: COMMIT_MODE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -565,9 +570,11 @@ export const CommitModeSchema: GenEnum<CommitMode> = /*@__PURE__*/
 export const RecordService: GenService<{
   /**
    * Commits a record directory (creating or updating it) with its metadata and relations.
-   * FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-   * is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-   * DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+   *   upload those first.
+   * - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+   *   MANIFEST_TOO_LARGE): a malformed id or manifest.
    *
    * @generated from rpc artimeta.v1.RecordService.CommitRecord
    */
@@ -577,7 +584,10 @@ export const RecordService: GenService<{
     output: typeof CommitRecordResponseSchema;
   },
   /**
-   * A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND).
+   * A record with its manifest.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    *
    * @generated from rpc artimeta.v1.RecordService.GetRecord
    */
@@ -588,6 +598,8 @@ export const RecordService: GenService<{
   },
   /**
    * Whether the record is known AND every blob it lists is present.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    *
    * @generated from rpc artimeta.v1.RecordService.ContainsRecord
    */
@@ -598,7 +610,9 @@ export const RecordService: GenService<{
   },
   /**
    * Deletes a record (its blobs go once garbage collection finds them unreferenced).
-   * NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    *
    * @generated from rpc artimeta.v1.RecordService.DeleteRecord
    */
@@ -609,7 +623,8 @@ export const RecordService: GenService<{
   },
   /**
    * Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.RecordService.ListRecords
    */
@@ -620,7 +635,9 @@ export const RecordService: GenService<{
   },
   /**
    * The uuids related to a record, directly or (deep) transitively, in both directions.
-   * NOT_FOUND (reason RECORD_NOT_FOUND).
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    *
    * @generated from rpc artimeta.v1.RecordService.ListRelatedRecords
    */

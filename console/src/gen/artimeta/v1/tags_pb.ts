@@ -4,6 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/tags.proto.
  */
 export const file_artimeta_v1_tags: GenFile = /*@__PURE__*/
-  fileDesc("ChZhcnRpbWV0YS92MS90YWdzLnByb3RvEgthcnRpbWV0YS52MSIuCgtUYWdLZXlWYWx1ZRILCgNrZXkYASABKAkSEgoKdmFsdWVfanNvbhgCIAEoCSLYAQoDVGFnEhAKCHRhZ19oYXNoGAEgASgJEi8KC2VudGl0eV90eXBlGAIgASgOMhouYXJ0aW1ldGEudjEuVGFnRW50aXR5VHlwZRIRCgllbnRpdHlfaWQYAyABKAkSCwoDa2V5GAQgASgJEhIKCnZhbHVlX2pzb24YBSABKAkSEgoKaXNfY3VycmVudBgGIAEoCBIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcGFyZW50X2hhc2hlcxgIIAMoCSI/CgpFbnRpdHlUYWdzEhEKCWVudGl0eV9pZBgBIAEoCRIeCgR0YWdzGAIgAygLMhAuYXJ0aW1ldGEudjEuVGFnIsABChFSZWNvcmRUYWdzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSLwoLZW50aXR5X3R5cGUYAiABKA4yGi5hcnRpbWV0YS52MS5UYWdFbnRpdHlUeXBlEhEKCWVudGl0eV9pZBgDIAEoCRImCgR0YWdzGAQgAygLMhguYXJ0aW1ldGEudjEuVGFnS2V5VmFsdWUSDwoHcGFyZW50cxgFIAMoCRIOCgZ1cGRhdGUYBiABKAgSCwoDbmV3GAcgASgIIjQKElJlY29yZFRhZ3NSZXNwb25zZRIeCgR0YWdzGAEgAygLMhAuYXJ0aW1ldGEudjEuVGFnIm8KEURlbGV0ZVRhZ3NSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIRCgllbnRpdHlfaWQYAiABKAkSJgoEdGFncxgDIAMoCzIYLmFydGltZXRhLnYxLlRhZ0tleVZhbHVlEgwKBGtleXMYBCADKAkiNAoSRGVsZXRlVGFnc1Jlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpbWV0YS52MS5UYWciqAEKEVVwZGF0ZVRhZ3NSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIvCgtlbnRpdHlfdHlwZRgCIAEoDjIaLmFydGltZXRhLnYxLlRhZ0VudGl0eVR5cGUSEQoJZW50aXR5X2lkGAMgASgJEhAKCG9sZF9rZXlzGAQgAygJEioKCG5ld190YWdzGAUgAygLMhguYXJ0aW1ldGEudjEuVGFnS2V5VmFsdWUiNAoSVXBkYXRlVGFnc1Jlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpbWV0YS52MS5UYWciNwoOR2V0VGFnc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhIKCmVudGl0eV9pZHMYAiADKAkiPAoPR2V0VGFnc1Jlc3BvbnNlEikKCGVudGl0aWVzGAEgAygLMhcuYXJ0aW1ldGEudjEuRW50aXR5VGFncyJJChRHZXRUYWdIaXN0b3J5UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJZW50aXR5X2lkGAIgASgJEgsKA2tleRgDIAEoCSI3ChVHZXRUYWdIaXN0b3J5UmVzcG9uc2USHgoEdGFncxgBIAMoCzIQLmFydGltZXRhLnYxLlRhZyKzAQoRU2VhcmNoVGFnc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRIXCgp2YWx1ZV9qc29uGAMgASgJSACIAQESLwoLZW50aXR5X3R5cGUYBCABKA4yGi5hcnRpbWV0YS52MS5UYWdFbnRpdHlUeXBlEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJQg0KC192YWx1ZV9qc29uIk0KElNlYXJjaFRhZ3NSZXNwb25zZRIeCgR0YWdzGAEgAygLMhAuYXJ0aW1ldGEudjEuVGFnEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSrWAQoNVGFnRW50aXR5VHlwZRIfChtUQUdfRU5USVRZX1RZUEVfVU5TUEVDSUZJRUQQABIdChlUQUdfRU5USVRZX1RZUEVfRVhFQ1VUSU9OEAESFwoTVEFHX0VOVElUWV9UWVBFX0pPQhACEh0KGVRBR19FTlRJVFlfVFlQRV9DQUxMX05PREUQAxIYChRUQUdfRU5USVRZX1RZUEVfVEFTSxAEEhkKFVRBR19FTlRJVFlfVFlQRV9WQUxVRRAFEhgKFFRBR19FTlRJVFlfVFlQRV9OVUxMEAYy5gMKClRhZ1NlcnZpY2USTQoKUmVjb3JkVGFncxIeLmFydGltZXRhLnYxLlJlY29yZFRhZ3NSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuUmVjb3JkVGFnc1Jlc3BvbnNlEk0KCkRlbGV0ZVRhZ3MSHi5hcnRpbWV0YS52MS5EZWxldGVUYWdzUmVxdWVzdBofLmFydGltZXRhLnYxLkRlbGV0ZVRhZ3NSZXNwb25zZRJNCgpVcGRhdGVUYWdzEh4uYXJ0aW1ldGEudjEuVXBkYXRlVGFnc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5VcGRhdGVUYWdzUmVzcG9uc2USRAoHR2V0VGFncxIbLmFydGltZXRhLnYxLkdldFRhZ3NSZXF1ZXN0GhwuYXJ0aW1ldGEudjEuR2V0VGFnc1Jlc3BvbnNlElYKDUdldFRhZ0hpc3RvcnkSIS5hcnRpbWV0YS52MS5HZXRUYWdIaXN0b3J5UmVxdWVzdBoiLmFydGltZXRhLnYxLkdldFRhZ0hpc3RvcnlSZXNwb25zZRJNCgpTZWFyY2hUYWdzEh4uYXJ0aW1ldGEudjEuU2VhcmNoVGFnc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5TZWFyY2hUYWdzUmVzcG9uc2VCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZhcnRpbWV0YS92MS90YWdzLnByb3RvEgthcnRpbWV0YS52MSIuCgtUYWdLZXlWYWx1ZRILCgNrZXkYASABKAkSEgoKdmFsdWVfanNvbhgCIAEoCSLqAQoDVGFnEhYKCHRhZ19oYXNoGAEgASgJQgTiQQEDEi8KC2VudGl0eV90eXBlGAIgASgOMhouYXJ0aW1ldGEudjEuVGFnRW50aXR5VHlwZRIRCgllbnRpdHlfaWQYAyABKAkSCwoDa2V5GAQgASgJEhIKCnZhbHVlX2pzb24YBSABKAkSGAoKaXNfY3VycmVudBgGIAEoCEIE4kEBAxI1CgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSFQoNcGFyZW50X2hhc2hlcxgIIAMoCSI/CgpFbnRpdHlUYWdzEhEKCWVudGl0eV9pZBgBIAEoCRIeCgR0YWdzGAIgAygLMhAuYXJ0aW1ldGEudjEuVGFnIsYBChFSZWNvcmRUYWdzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISLwoLZW50aXR5X3R5cGUYAiABKA4yGi5hcnRpbWV0YS52MS5UYWdFbnRpdHlUeXBlEhEKCWVudGl0eV9pZBgDIAEoCRImCgR0YWdzGAQgAygLMhguYXJ0aW1ldGEudjEuVGFnS2V5VmFsdWUSDwoHcGFyZW50cxgFIAMoCRIOCgZ1cGRhdGUYBiABKAgSCwoDbmV3GAcgASgIIjQKElJlY29yZFRhZ3NSZXNwb25zZRIeCgR0YWdzGAEgAygLMhAuYXJ0aW1ldGEudjEuVGFnInUKEURlbGV0ZVRhZ3NSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIRCgllbnRpdHlfaWQYAiABKAkSJgoEdGFncxgDIAMoCzIYLmFydGltZXRhLnYxLlRhZ0tleVZhbHVlEgwKBGtleXMYBCADKAkiNAoSRGVsZXRlVGFnc1Jlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpbWV0YS52MS5UYWcirgEKEVVwZGF0ZVRhZ3NSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIvCgtlbnRpdHlfdHlwZRgCIAEoDjIaLmFydGltZXRhLnYxLlRhZ0VudGl0eVR5cGUSEQoJZW50aXR5X2lkGAMgASgJEhAKCG9sZF9rZXlzGAQgAygJEioKCG5ld190YWdzGAUgAygLMhguYXJ0aW1ldGEudjEuVGFnS2V5VmFsdWUiNAoSVXBkYXRlVGFnc1Jlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpbWV0YS52MS5UYWciPQoOR2V0VGFnc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhIKCmVudGl0eV9pZHMYAiADKAkiPAoPR2V0VGFnc1Jlc3BvbnNlEikKCGVudGl0aWVzGAEgAygLMhcuYXJ0aW1ldGEudjEuRW50aXR5VGFncyJPChRHZXRUYWdIaXN0b3J5UmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISEQoJZW50aXR5X2lkGAIgASgJEgsKA2tleRgDIAEoCSI3ChVHZXRUYWdIaXN0b3J5UmVzcG9uc2USHgoEdGFncxgBIAMoCzIQLmFydGltZXRhLnYxLlRhZyK5AQoRU2VhcmNoVGFnc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEgsKA2tleRgCIAEoCRIXCgp2YWx1ZV9qc29uGAMgASgJSACIAQESLwoLZW50aXR5X3R5cGUYBCABKA4yGi5hcnRpbWV0YS52MS5UYWdFbnRpdHlUeXBlEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJQg0KC192YWx1ZV9qc29uIk0KElNlYXJjaFRhZ3NSZXNwb25zZRIeCgR0YWdzGAEgAygLMhAuYXJ0aW1ldGEudjEuVGFnEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSrWAQoNVGFnRW50aXR5VHlwZRIfChtUQUdfRU5USVRZX1RZUEVfVU5TUEVDSUZJRUQQABIdChlUQUdfRU5USVRZX1RZUEVfRVhFQ1VUSU9OEAESFwoTVEFHX0VOVElUWV9UWVBFX0pPQhACEh0KGVRBR19FTlRJVFlfVFlQRV9DQUxMX05PREUQAxIYChRUQUdfRU5USVRZX1RZUEVfVEFTSxAEEhkKFVRBR19FTlRJVFlfVFlQRV9WQUxVRRAFEhgKFFRBR19FTlRJVFlfVFlQRV9OVUxMEAYy5gMKClRhZ1NlcnZpY2USTQoKUmVjb3JkVGFncxIeLmFydGltZXRhLnYxLlJlY29yZFRhZ3NSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuUmVjb3JkVGFnc1Jlc3BvbnNlEk0KCkRlbGV0ZVRhZ3MSHi5hcnRpbWV0YS52MS5EZWxldGVUYWdzUmVxdWVzdBofLmFydGltZXRhLnYxLkRlbGV0ZVRhZ3NSZXNwb25zZRJNCgpVcGRhdGVUYWdzEh4uYXJ0aW1ldGEudjEuVXBkYXRlVGFnc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5VcGRhdGVUYWdzUmVzcG9uc2USRAoHR2V0VGFncxIbLmFydGltZXRhLnYxLkdldFRhZ3NSZXF1ZXN0GhwuYXJ0aW1ldGEudjEuR2V0VGFnc1Jlc3BvbnNlElYKDUdldFRhZ0hpc3RvcnkSIS5hcnRpbWV0YS52MS5HZXRUYWdIaXN0b3J5UmVxdWVzdBoiLmFydGltZXRhLnYxLkdldFRhZ0hpc3RvcnlSZXNwb25zZRJNCgpTZWFyY2hUYWdzEh4uYXJ0aW1ldGEudjEuU2VhcmNoVGFnc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5TZWFyY2hUYWdzUmVzcG9uc2VCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * A key and a JSON value.
@@ -100,6 +101,8 @@ export const TagSchema: GenMessage<Tag> = /*@__PURE__*/
   messageDesc(file_artimeta_v1_tags, 1);
 
 /**
+ * The current tags of one entity.
+ *
  * @generated from message artimeta.v1.EntityTags
  */
 export type EntityTags = Message<"artimeta.v1.EntityTags"> & {
@@ -456,31 +459,43 @@ export const SearchTagsResponseSchema: GenMessage<SearchTagsResponse> = /*@__PUR
  */
 export enum TagEntityType {
   /**
+   * Not a valid entity type (INVALID_ENTITY_TYPE).
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * An execution, by its id.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_EXECUTION = 1;
    */
   EXECUTION = 1,
 
   /**
+   * A job, by its id.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_JOB = 2;
    */
   JOB = 2,
 
   /**
+   * A call node, by its call hash.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_CALL_NODE = 3;
    */
   CALL_NODE = 3,
 
   /**
+   * A task, by its task hash.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_TASK = 4;
    */
   TASK = 4,
 
   /**
+   * A value, by its value hash.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_VALUE = 5;
    */
   VALUE = 5,
@@ -510,8 +525,11 @@ export const TagService: GenService<{
    * Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
    * edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
    * the written tags current even when an identical tag was superseded before. Identical writes are
-   * idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-   * FIELD_TOO_LONG).
+   * idempotent.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+   *   tags.
    *
    * @generated from rpc artimeta.v1.TagService.RecordTags
    */
@@ -522,7 +540,10 @@ export const TagService: GenService<{
   },
   /**
    * Deletes tags by writing a delete tag whose parents are the current tags of the entity
-   * matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+   * matching any (key, value) pair or any key.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+   *   too many of them.
    *
    * @generated from rpc artimeta.v1.TagService.DeleteTags
    */
@@ -532,7 +553,10 @@ export const TagService: GenService<{
     output: typeof DeleteTagsResponseSchema;
   },
   /**
-   * Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags.
+   * Supersedes the current tags of `old_keys` with `new_tags`.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
    *
    * @generated from rpc artimeta.v1.TagService.UpdateTags
    */
@@ -542,7 +566,9 @@ export const TagService: GenService<{
     output: typeof UpdateTagsResponseSchema;
   },
   /**
-   * The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS).
+   * The current tags of each entity, as a multimap.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
    *
    * @generated from rpc artimeta.v1.TagService.GetTags
    */
@@ -553,7 +579,9 @@ export const TagService: GenService<{
   },
   /**
    * Every tag ever written for an entity and key (current or superseded), oldest first, with its
-   * edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+   * edit edges.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
    *
    * @generated from rpc artimeta.v1.TagService.GetTagHistory
    */
@@ -564,7 +592,10 @@ export const TagService: GenService<{
   },
   /**
    * Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-   * first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * first.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+   *   INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
    *
    * @generated from rpc artimeta.v1.TagService.SearchTags
    */

@@ -99,9 +99,9 @@ export enum ErrorReason {
   ERROR_REASON_INVALID_DIGEST = 35,
   /** ERROR_REASON_DIGEST_REQUIRED - INVALID_ARGUMENT: an upload stream whose first message carries no digest. */
   ERROR_REASON_DIGEST_REQUIRED = 36,
-  /** ERROR_REASON_DIGEST_MISMATCH - INVALID_ARGUMENT: the uploaded bytes do not hash to the declared digest. */
+  /** ERROR_REASON_DIGEST_MISMATCH - FAILED_PRECONDITION: the uploaded bytes do not hash to the declared digest. */
   ERROR_REASON_DIGEST_MISMATCH = 37,
-  /** ERROR_REASON_SIZE_MISMATCH - INVALID_ARGUMENT: the uploaded bytes are not the declared size. */
+  /** ERROR_REASON_SIZE_MISMATCH - FAILED_PRECONDITION: the uploaded bytes are not the declared size. */
   ERROR_REASON_SIZE_MISMATCH = 38,
   /** ERROR_REASON_BLOB_TOO_LARGE - INVALID_ARGUMENT: a blob larger than the server accepts. */
   ERROR_REASON_BLOB_TOO_LARGE = 39,
@@ -113,7 +113,10 @@ export enum ErrorReason {
   ERROR_REASON_INVALID_EXPIRY = 42,
   /** ERROR_REASON_INVALID_KEY - INVALID_ARGUMENT: an empty or malformed key. */
   ERROR_REASON_INVALID_KEY = 43,
-  /** ERROR_REASON_BLOB_NOT_FOUND - NOT_FOUND: no blob with this digest in the namespace. */
+  /**
+   * ERROR_REASON_BLOB_NOT_FOUND - NOT_FOUND: no blob with this digest in the namespace (FAILED_PRECONDITION when a key is to
+   * point at it).
+   */
   ERROR_REASON_BLOB_NOT_FOUND = 44,
   /** ERROR_REASON_BLOB_CORRUPT - DATA_LOSS: stored bytes no longer match their digest. */
   ERROR_REASON_BLOB_CORRUPT = 45,

@@ -964,8 +964,10 @@ export type NamespaceServiceService = typeof NamespaceServiceService;
 export const NamespaceServiceService = {
   /**
    * Creates a namespace.
-   * INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-   * ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+   *   description.
+   * - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
    */
   createNamespace: {
     path: "/artimeta.v1.NamespaceService/CreateNamespace" as const,
@@ -978,7 +980,11 @@ export const NamespaceServiceService = {
       Buffer.from(CreateNamespaceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CreateNamespaceResponse => CreateNamespaceResponse.decode(value),
   },
-  /** Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist. */
+  /**
+   * Returns one namespace.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   */
   getNamespace: {
     path: "/artimeta.v1.NamespaceService/GetNamespace" as const,
     requestStream: false as const,
@@ -991,7 +997,8 @@ export const NamespaceServiceService = {
   },
   /**
    * Lists namespaces ordered by name, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listNamespaces: {
     path: "/artimeta.v1.NamespaceService/ListNamespaces" as const,
@@ -1006,7 +1013,8 @@ export const NamespaceServiceService = {
   },
   /**
    * Deletes a namespace with every row and blob it holds.
-   * NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
    */
   deleteNamespace: {
     path: "/artimeta.v1.NamespaceService/DeleteNamespace" as const,
@@ -1024,20 +1032,28 @@ export const NamespaceServiceService = {
 export interface NamespaceServiceServer extends UntypedServiceImplementation {
   /**
    * Creates a namespace.
-   * INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-   * ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+   *   description.
+   * - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
    */
   createNamespace: handleUnaryCall<CreateNamespaceRequest, CreateNamespaceResponse>;
-  /** Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist. */
+  /**
+   * Returns one namespace.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   */
   getNamespace: handleUnaryCall<GetNamespaceRequest, GetNamespaceResponse>;
   /**
    * Lists namespaces ordered by name, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listNamespaces: handleUnaryCall<ListNamespacesRequest, ListNamespacesResponse>;
   /**
    * Deletes a namespace with every row and blob it holds.
-   * NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
    */
   deleteNamespace: handleUnaryCall<DeleteNamespaceRequest, DeleteNamespaceResponse>;
 }
@@ -1045,8 +1061,10 @@ export interface NamespaceServiceServer extends UntypedServiceImplementation {
 export interface NamespaceServiceClient extends Client {
   /**
    * Creates a namespace.
-   * INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-   * ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+   *   description.
+   * - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
    */
   createNamespace(
     request: CreateNamespaceRequest,
@@ -1063,7 +1081,11 @@ export interface NamespaceServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CreateNamespaceResponse) => void,
   ): ClientUnaryCall;
-  /** Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist. */
+  /**
+   * Returns one namespace.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   */
   getNamespace(
     request: GetNamespaceRequest,
     callback: (error: ServiceError | null, response: GetNamespaceResponse) => void,
@@ -1081,7 +1103,8 @@ export interface NamespaceServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Lists namespaces ordered by name, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listNamespaces(
     request: ListNamespacesRequest,
@@ -1100,7 +1123,8 @@ export interface NamespaceServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Deletes a namespace with every row and blob it holds.
-   * NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
    */
   deleteNamespace(
     request: DeleteNamespaceRequest,
