@@ -29,7 +29,9 @@ from artimeta.v1 import error_reason_pb2
 ROOT = Path(__file__).resolve().parents[2]
 PROTO = ROOT / "proto"
 CODES = {c.name for c in grpc.StatusCode}
-REASONS = {n.removeprefix("ERROR_REASON_") for n in error_reason_pb2.ErrorReason.keys()} - {"UNSPECIFIED"}
+REASONS = {n.removeprefix("ERROR_REASON_") for n in error_reason_pb2.ErrorReason.DESCRIPTOR.values_by_name} - {
+    "UNSPECIFIED"
+}
 ITEM = re.compile(r"^- ([A-Z_]+) \(([A-Z_, ]+)\): \S.*$")
 NONE = "Errors: none of its own."
 

@@ -16,9 +16,7 @@ from artimeta_server.domain.reasons import Reason
 SERVER = Path(__file__).resolve().parents[2] / "service" / "src" / "artimeta_server"
 PREFIX = "ERROR_REASON_"
 ERROR_CLASSES = {
-    name
-    for name, obj in vars(errors).items()
-    if isinstance(obj, type) and issubclass(obj, errors.DomainError)
+    name for name, obj in vars(errors).items() if isinstance(obj, type) and issubclass(obj, errors.DomainError)
 }
 
 
