@@ -18,6 +18,7 @@ help:
 	@echo "make test       lint, type-check, proto drift and buf checks, and every test layer"
 	@echo "make proto      regenerate code from proto/ (Python, Go, TypeScript; Java builds its own)"
 	@echo "make console    rebuild the web console bundle (TypeScript types from proto/, esbuild)"
+	@echo "make test-citus the API and race suites on a Citus coordinator + 2 workers (builds Citus once into $(CACHE))"
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make api-lint   buf lint/format/breaking, protolint and the project's proto checks"
 	@echo "make minio      build MinIO from source into $(CACHE) (reused by later runs)"
@@ -104,6 +105,10 @@ test: venv proto-check console-check api-lint lint adapter-venvs
 	@if command -v go >/dev/null; then bash scripts/ensure-helm.sh >/dev/null; \
 	  else echo "go not found: the Helm chart checks (tests/deploy) will be skipped"; fi
 	$(VENV)/bin/pytest
+
+.PHONY: test-citus
+test-citus: venv
+	$(VENV)/bin/pytest tests/citus -q
 
 .PHONY: chart
 chart: venv

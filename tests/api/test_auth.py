@@ -263,11 +263,15 @@ async def test_undeclared_method_needs_writer(auth_server: Server, probe_target:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await put(ns.encode())
         assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
-        # Client streams: every message naming a namespace is checked.
+        # Client streams are bound to the first message's namespace: a later one naming another
+        # is a malformed stream.
         md = (("authorization", f"Bearer {writer}"),)
         assert await upload(iter([ns.encode(), ns.encode()]), metadata=md) == b"2"
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await upload(iter([ns.encode(), b"another-namespace"]), metadata=md)
+        assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await upload(iter([b"another-namespace", ns.encode()]), metadata=md)
         assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await upload(iter([ns.encode()]), metadata=(("authorization", f"Bearer {reader}"),))

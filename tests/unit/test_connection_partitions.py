@@ -9,7 +9,6 @@ from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import partition_pb2 as ppb
 from artimeta_server.domain.connection import _position
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.pagination import encode_token
 from artimeta_server.rpc.partitions import batch, framed, input_filter
 
@@ -70,16 +69,6 @@ def test_framing_is_the_wire_encoding_of_repeated_partitions() -> None:
     bodies = [p.SerializeToString(deterministic=True) for p in parts]
     msg = pb.ReadArtifactPartitionsResponse.FromString(framed(bodies))
     assert list(msg.partitions) == parts
-
-
-def test_cache_is_bounded_by_bytes_and_keeps_recent_entries() -> None:
-    cache: BoundedCache[str] = BoundedCache(max_bytes=100)
-    for i in range(10):
-        cache.put(i, f"v{i}", 20)
-        cache.get(0)
-    assert cache.size_bytes <= 100 and cache.get(0) == "v0" and cache.get(1) is None
-    cache.put("huge", "x", 60)  # over a quarter of the budget: not kept
-    assert cache.get("huge") is None
 
 
 def test_page_tokens_are_checked() -> None:

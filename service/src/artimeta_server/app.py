@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -30,23 +31,26 @@ from artimeta.v1 import (
 )
 from artimeta_server import __version__, metrics, tls, tracing
 from artimeta_server.config import Settings
-from artimeta_server.domain.auth import Tokens
+from artimeta_server.domain import hashing
+from artimeta_server.domain.auth import ALL_NAMESPACES, FailureBudget, Tokens
 from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import DomainError
 from artimeta_server.domain.listings import Listings
+from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
 from artimeta_server.domain.tags import Tags
-from artimeta_server.rpc import connect, http
+from artimeta_server.rpc import access, connect, http
 from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.cache import CacheServicer
 from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
+from artimeta_server.rpc.http_limits import HttpLimits
 from artimeta_server.rpc.interceptor import PrewrappingServer, WrappingInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
 from artimeta_server.rpc.observe import ObserveInterceptor
@@ -66,7 +70,15 @@ from artimeta_server.storage.records import PostgresRecords
 from artimeta_server.storage.tags import PostgresTags
 from artimeta_server.storage.tokens import PostgresTokens
 
+# How long the console header's figures for one scope are reused.
+INFO_TTL_S = 5.0
+
 log = logging.getLogger("artimeta.app")
+
+
+# Each stream's flow-control window, fixed: wide enough for one upload chunk in flight at a
+# millisecond of round trip, narrow enough that streams waiting for an upload slot buffer little.
+STREAM_WINDOW_BYTES = 8 * 1024 * 1024
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -89,6 +101,8 @@ class Domain:
     blob_service: Blobs
     records: Records
     listings: Listings
+    # Replies to reads of cached graphs and snapshots, shared by the gRPC and the HTTP port.
+    replies: BoundedCache[tuple[object, Any]]
 
 
 def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -104,7 +118,7 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
         (
             connection_pb2.DESCRIPTOR.services_by_name["ConnectionService"].full_name,
             lambda srv: connection_pb2_grpc.add_ConnectionServiceServicer_to_server(
-                ConnectionServicer(domain.connections), srv
+                ConnectionServicer(domain.connections, domain.replies), srv
             ),
         ),
         (
@@ -135,6 +149,7 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
 
 
 async def build_domain(settings: Settings) -> Domain:
+    hashing.configure(settings.hash_threads)
     db = Database(
         settings.database_url,
         min_size=settings.db_pool_min,
@@ -168,20 +183,31 @@ async def build_domain(settings: Settings) -> Domain:
         raise
     namespaces = Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s)
     documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
-    blob_service = Blobs(blobs, blob_index, namespaces, max_message_bytes=settings.max_message_bytes)
+    blob_service = Blobs(
+        blobs,
+        blob_index,
+        namespaces,
+        max_message_bytes=settings.max_message_bytes,
+        upload_slots=settings.upload_slots,
+        upload_idle_s=settings.upload_idle_timeout_s,
+        store_fanout=settings.store_fanout,
+    )
     return Domain(
         db=db,
         blobs=blobs,
         namespaces=namespaces,
         documents=documents,
         tokens=make_tokens(settings, db),
-        connections=Connections(PostgresConnection(db), namespaces, documents),
+        connections=Connections(
+            PostgresConnection(db), namespaces, documents, cache_bytes=settings.document_cache_bytes
+        ),
         cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
         blob_service=blob_service,
         records=Records(PostgresRecords(db), blob_service, namespaces),
         listings=Listings(PostgresListings(db), namespaces),
+        replies=BoundedCache(max_bytes=settings.reply_cache_bytes),
     )
 
 
@@ -196,7 +222,13 @@ def make_tokens(settings: Settings, db: Database) -> Tokens:
             audience=settings.jwt_audience,
             roles_claim=settings.jwt_roles_claim,
         )
-    return Tokens(PostgresTokens(db), cache_ttl_s=settings.auth_cache_ttl_s, jwt=jwt)
+    return Tokens(
+        PostgresTokens(db),
+        cache_ttl_s=settings.auth_cache_ttl_s,
+        jwt=jwt,
+        negative_ttl_s=settings.auth_negative_cache_ttl_s,
+        failures=FailureBudget(per_s=settings.auth_failures_per_s, burst=float(settings.auth_failure_burst)),
+    )
 
 
 class Server:
@@ -218,6 +250,7 @@ class Server:
         self._serving = False
         self._metrics_httpd: Any = None
         self.metrics_port = 0
+        self._info_cache: dict[tuple[str, ...] | None, tuple[float, dict[str, Any]]] = {}
 
     async def start(self, *, migrate_schema: bool = False) -> int:
         s = self.settings
@@ -295,32 +328,59 @@ class Server:
             interceptors=self._interceptors(),
             read_max_bytes=self.settings.max_message_bytes,
         )
-        site = http.site(methods, self._is_serving, self._info)
         s = self.settings
+        auth_on = s.auth != "disabled"
+        site = http.site(
+            methods,
+            self._is_serving,
+            self._info,
+            authenticate=self.domain.tokens.authenticate if auth_on else None,
+            is_open=lambda path: access.rule_for(path).open or path.lstrip("/").partition("/")[0] in s.open_services,
+        )
         tls = None if s.plaintext else http.ReloadingTLS(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
-        return http.HttpServer(site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls)
+        limits = HttpLimits(
+            max_connections=s.http_max_connections,
+            header_timeout_s=s.http_header_timeout_s,
+            body_timeout_s=s.http_body_timeout_s,
+            max_header_bytes=s.http_max_header_bytes,
+            keepalive_s=s.http_keepalive_s,
+        )
+        return http.HttpServer(site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls, limits=limits)
 
     def _is_serving(self, service: str) -> bool | None:
         if service and service not in self._service_names:
             return None
         return self._serving
 
-    async def _info(self, authorization: str) -> dict[str, Any]:
-        """The console's header: versions and services for anyone; row counts only for a valid token
-        when auth is on."""
+    async def _info(self, authorization: str, peer: str) -> dict[str, Any]:
+        """The console's header: versions and services for anyone; row counts for a valid token
+        when auth is on, of the namespaces it may see (a "*" grant: the whole database, estimated).
+        Each scope's figures are kept a few seconds, so reloading consoles cost no queries."""
         assert self.domain is not None
         out: dict[str, Any] = {
             "server_version": __version__,
             "services": self._service_names,
             "auth": self.settings.auth,
         }
+        scope: tuple[str, ...] | None = None
         if self.settings.auth != "disabled":
             scheme, _, token = authorization.partition(" ")
             try:
-                await self.domain.tokens.authenticate(token.strip() if scheme.lower() == "bearer" else "")
+                principal = await self.domain.tokens.authenticate(
+                    token.strip() if scheme.lower() == "bearer" else "", peer
+                )
             except DomainError:
                 return out
-        return {**out, **await stats.overview(self.domain.db)}
+            names = {g.namespace for g in principal.grants}
+            scope = None if ALL_NAMESPACES in names else tuple(sorted(names))
+        now = time.monotonic()
+        hit = self._info_cache.get(scope)
+        if hit is None or hit[0] <= now:
+            if len(self._info_cache) >= 256:
+                self._info_cache.clear()
+            hit = (now + INFO_TTL_S, await stats.overview(self.domain.db, scope))
+            self._info_cache[scope] = hit
+        return {**out, **hit[1]}
 
     def _interceptors(self) -> list[WrappingInterceptor]:
         """Outermost first: observe sees the final code of every call, errors maps what the
@@ -344,6 +404,12 @@ class Server:
             ("grpc.keepalive_timeout_ms", int(s.keepalive_timeout_s * 1000)),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # With bandwidth probing, gRPC widens each stream's flow-control window far past what
+            # the handler has read, so an upload waiting for its slot is buffered here anyway
+            # (8 parallel 64 MiB uploads, 2 slots: peak RSS +260..550 MiB with it, +135 MiB
+            # without, +190 MiB with the fixed 8 MiB window below).
+            ("grpc.http2.bdp_probe", 0),
+            ("grpc.http2.lookahead_bytes", STREAM_WINDOW_BYTES),
         ]
         grpc_server = grpc.aio.server(options=options)
         # Handlers are wrapped by the interceptors once, as they are added (rpc/interceptor.py).

@@ -22,6 +22,12 @@ class Settings:
     listen: str = "127.0.0.1:50051"
     # Connect/gRPC-Web + health + console; empty turns the HTTP port off.
     http_listen: str = ""
+    # What one HTTP client may hold (rpc/http_limits.py).
+    http_max_connections: int = 1024
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 120.0
+    http_max_header_bytes: int = 64 * 1024
+    http_keepalive_s: float = 15.0
     database_url: str = "postgresql://postgres@127.0.0.1:5432/artimeta"
     db_pool_min: int = 2
     db_pool_max: int = 16
@@ -38,9 +44,21 @@ class Settings:
     # signed for this host instead of s3_endpoint. Empty: the server's own endpoint.
     s3_public_endpoint: str = ""
     blob_threads: int = 16
+    # Bounds that keep large transfers from crowding out small calls: threads hashing large
+    # messages off the event loop, streaming uploads receiving at once (more wait for a slot),
+    # how long an upload stream may stay silent before it gives its slot back, and object-store
+    # calls in the air for FindMissing and batches across all requests.
+    hash_threads: int = 2
+    upload_slots: int = 4
+    upload_idle_timeout_s: float = 300.0
+    store_fanout: int = 8
     inline_document_limit: int = 256 * 1024
     max_document_bytes: int = 1 << 30
     max_message_bytes: int = 64 * 1024 * 1024
+    # In-process caches, bounded by bytes: immutable graph and snapshot documents, and the
+    # replies built from them (a document over a quarter of its cache is never kept).
+    document_cache_bytes: int = 64 * 1024 * 1024
+    reply_cache_bytes: int = 64 * 1024 * 1024
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
     shutdown_grace_s: float = 10.0
@@ -57,6 +75,11 @@ class Settings:
     # Authentication: bearer tokens (and JWTs when a JWKS file is set); "disabled" only by name.
     auth: str = "tokens"
     auth_cache_ttl_s: float = 5.0
+    # A refused token is remembered this long (no second lookup); each client address may fail
+    # AUTH_FAILURE_BURST times, refilled at AUTH_FAILURES_PER_S, before RESOURCE_EXHAUSTED (0 = off).
+    auth_negative_cache_ttl_s: float = 2.0
+    auth_failures_per_s: float = 10.0
+    auth_failure_burst: int = 50
     auth_open_services: str = (
         "grpc.health.v1.Health,grpc.reflection.v1alpha.ServerReflection,grpc.reflection.v1.ServerReflection"
     )
@@ -107,8 +130,19 @@ class Settings:
                     "ARTIMETA_S3_PUBLIC_ENDPOINT must be host[:port] or http(s)://host[:port], "
                     f"not {self.s3_public_endpoint!r}"
                 )
+        if self.document_cache_bytes < 0 or self.reply_cache_bytes < 0:
+            raise ConfigError("ARTIMETA_DOCUMENT_CACHE_BYTES and ARTIMETA_REPLY_CACHE_BYTES must be >= 0")
+        if self.http_max_connections < 1 or self.http_max_header_bytes < 1024:
+            raise ConfigError("ARTIMETA_HTTP_MAX_CONNECTIONS must be >= 1 and ARTIMETA_HTTP_MAX_HEADER_BYTES >= 1024")
+        if min(self.http_header_timeout_s, self.http_body_timeout_s, self.http_keepalive_s) <= 0:
+            raise ConfigError("ARTIMETA_HTTP_HEADER_TIMEOUT_S, _BODY_TIMEOUT_S and _KEEPALIVE_S must be > 0")
         if self.blob_threads < 1:
             raise ConfigError("ARTIMETA_BLOB_THREADS must be at least 1")
+        if min(self.hash_threads, self.upload_slots, self.store_fanout) < 1 or self.upload_idle_timeout_s <= 0:
+            raise ConfigError(
+                "ARTIMETA_HASH_THREADS, ARTIMETA_UPLOAD_SLOTS and ARTIMETA_STORE_FANOUT must be at least 1, "
+                "ARTIMETA_UPLOAD_IDLE_TIMEOUT_S above 0"
+            )
         if self.auth not in AUTH_MODES:
             raise ConfigError(f"ARTIMETA_AUTH must be one of {sorted(AUTH_MODES)}, not {self.auth!r}")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
@@ -119,8 +153,15 @@ class Settings:
             raise ConfigError("ARTIMETA_PLAINTEXT=true contradicts ARTIMETA_TLS_CERT_FILE: choose one")
         if self.workers < 1:
             raise ConfigError("ARTIMETA_WORKERS must be at least 1")
-        if self.auth_cache_ttl_s < 0:
-            raise ConfigError("ARTIMETA_AUTH_CACHE_TTL_S must be >= 0")
+        if self.auth_cache_ttl_s < 0 or self.auth_negative_cache_ttl_s < 0:
+            raise ConfigError("ARTIMETA_AUTH_CACHE_TTL_S and ARTIMETA_AUTH_NEGATIVE_CACHE_TTL_S must be >= 0")
+        if self.auth_failures_per_s < 0 or (self.auth_failures_per_s > 0 and self.auth_failure_burst < 1):
+            raise ConfigError("ARTIMETA_AUTH_FAILURES_PER_S must be >= 0, and ARTIMETA_AUTH_FAILURE_BURST >= 1")
+        if self.jwt_jwks_file and not (self.jwt_issuer.strip() and self.jwt_audience.strip()):
+            raise ConfigError(
+                "ARTIMETA_JWT_JWKS_FILE turns JWT auth on, which needs ARTIMETA_JWT_ISSUER and ARTIMETA_JWT_AUDIENCE: "
+                "without them any JWT signed by those keys, for any service, would be accepted"
+            )
 
     def validate_serving(self) -> None:
         """What only a serving process needs: a transport chosen on purpose."""

@@ -19,8 +19,10 @@ _ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
 class JwksVerifier:
     def __init__(self, jwks_file: str, *, issuer: str, audience: str, roles_claim: str) -> None:
         self._path = jwks_file
-        self._issuer = issuer or None
-        self._audience = audience or None
+        if not issuer or not audience:
+            raise ValueError("a JWT verifier needs the issuer and the audience it accepts")
+        self._issuer = issuer
+        self._audience = audience
         self._roles_claim = roles_claim
         self._lock = threading.Lock()
         self._stamp: tuple[float, int] | None = None
@@ -50,7 +52,7 @@ class JwksVerifier:
                 algorithms=_ALGORITHMS,
                 issuer=self._issuer,
                 audience=self._audience,
-                options={"require": ["exp", "sub"], "verify_aud": self._audience is not None},
+                options={"require": ["exp", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the JWT has expired", reason=Reason.TOKEN_EXPIRED) from None

@@ -52,7 +52,7 @@ def _describe(t: StoredToken) -> dict[str, Any]:
 
     return {
         "id": t.id,
-        "namespace": t.namespace,
+        "namespace": t.namespace if t.namespace is not None else "(deleted)",
         "role": t.role.label,
         "description": t.description,
         "created": iso(t.create_time),

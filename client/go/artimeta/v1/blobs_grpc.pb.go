@@ -57,7 +57,9 @@ type BlobServiceClient interface {
 	//   - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
 	//   - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
 	//     malformed or missing digest or namespace, or a blob over the size limit.
-	//   - ABORTED (UPLOAD_EXPIRED): the upload stalled past its lease; upload again.
+	//   - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+	//   - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+	//     too long; upload again.
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error)
 	// Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
 	// Errors:
@@ -323,7 +325,9 @@ type BlobServiceServer interface {
 	//   - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
 	//   - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
 	//     malformed or missing digest or namespace, or a blob over the size limit.
-	//   - ABORTED (UPLOAD_EXPIRED): the upload stalled past its lease; upload again.
+	//   - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+	//   - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+	//     too long; upload again.
 	Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error
 	// Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
 	// Errors:

@@ -67,7 +67,15 @@ def data_home(preferred: Path) -> Path:
 
 
 class PostgresServer:
-    def __init__(self, home: Path, port: int, *, durable: bool = True, max_connections: int = 200) -> None:
+    def __init__(
+        self,
+        home: Path,
+        port: int,
+        *,
+        durable: bool = True,
+        max_connections: int = 200,
+        extra_options: list[str] | None = None,
+    ) -> None:
         self.home = data_home(home)
         self.data = self.home / "data"
         self.sockets = self.home / "sock"
@@ -75,6 +83,7 @@ class PostgresServer:
         self.port = port
         self.durable = durable
         self.max_connections = max_connections
+        self.extra_options = list(extra_options or [])
         self.bindir = find_bindir()
 
     def _cmd(self, *args: str) -> list[str]:
@@ -118,6 +127,7 @@ class PostgresServer:
             # Throwaway test clusters: surviving an OS crash buys nothing there. A killed
             # postgres process still loses nothing (WAL reaches the OS before commit returns).
             opts += ["-c fsync=off", "-c full_page_writes=off"]
+        opts += self.extra_options  # later -c settings win
         subprocess.run(
             self._cmd(
                 str(self.bindir / "pg_ctl"),

@@ -8,6 +8,7 @@ that TTL while point reads pay no extra database round trip.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import hmac
@@ -18,7 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from artimeta_server.domain.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from artimeta_server.domain.errors import (
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
+from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.reasons import Reason
 
 if TYPE_CHECKING:
@@ -83,7 +91,7 @@ class Principal:
 @dataclass(frozen=True, slots=True)
 class StoredToken:
     id: str
-    namespace: str  # name, or "*"
+    namespace: str | None  # name, or "*"; None when its namespace row is gone (the token grants nothing)
     role: Role
     secret_hash: str
     description: str = ""
@@ -115,6 +123,49 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and not token.startswith(PREFIX)
 
 
+def _size_of(principal: Principal) -> int:
+    """About the bytes a cached principal holds (a JWT may carry many grants)."""
+    return len(principal.subject) + sum(len(g.namespace) + 64 for g in principal.grants)
+
+
+@dataclass
+class FailureBudget:
+    """How often one peer may fail to authenticate: a token bucket of `burst` failures refilled at
+    `per_s` a second. Only failures spend it, so a peer whose tokens are good is never slowed."""
+
+    per_s: float = 10.0
+    burst: float = 50.0
+    clock: Callable[[], float] = time.monotonic
+    max_peers: int = 10_000
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # peer -> (level, stamp)
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_s > 0
+
+    def _level(self, peer: str, now: float) -> float:
+        level, stamp = self._buckets.get(peer, (self.burst, now))
+        return min(self.burst, level + (now - stamp) * self.per_s)
+
+    def retry_after(self, peer: str) -> float | None:
+        """Seconds until `peer` may fail again; None while it has budget left."""
+        if not self.enabled:
+            return None
+        level = self._level(peer, self.clock())
+        return None if level >= 1.0 else (1.0 - level) / self.per_s
+
+    def spend(self, peer: str) -> None:
+        if not self.enabled:
+            return
+        now = self.clock()
+        if peer not in self._buckets and len(self._buckets) >= self.max_peers:
+            # Forget the peers whose buckets have refilled: they are where a new one would start.
+            self._buckets = {p: b for p, b in self._buckets.items() if self._level(p, now) < self.burst}
+            if len(self._buckets) >= self.max_peers:
+                self._buckets.clear()
+        self._buckets[peer] = (self._level(peer, now) - 1.0, now)
+
+
 @dataclass
 class Tokens:
     """Issues, lists, revokes and verifies bearer tokens."""
@@ -123,7 +174,18 @@ class Tokens:
     cache_ttl_s: float = 5.0
     jwt: JwtVerifier | None = None
     clock: Callable[[], float] = time.time
-    _cache: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+    negative_ttl_s: float = 2.0
+    failures: FailureBudget = field(default_factory=FailureBudget)
+    # Bytes of each cache (verified and refused tokens): the keys are whatever callers send, up
+    # to a header's size each, so they are bounded by bytes, not by count.
+    cache_bytes: int = 8 * 1024 * 1024
+    _cache: BoundedCache[tuple[float, Principal]] = field(init=False)
+    _refused: BoundedCache[tuple[float, Unauthenticated]] = field(init=False)
+    _pending: dict[str, asyncio.Future[Principal]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._cache = BoundedCache(max_bytes=self.cache_bytes)
+        self._refused = BoundedCache(max_bytes=self.cache_bytes)
 
     async def create(
         self, namespace: str, role: Role, *, expire_time: datetime | None = None, description: str = ""
@@ -148,9 +210,11 @@ class Tokens:
         if not await self.repo.revoke(token_id):
             raise NotFound(f"no token {token_id!r}", reason=Reason.TOKEN_NOT_FOUND)
         self._cache.clear()
+        self._refused.clear()
 
-    async def authenticate(self, token: str) -> Principal:
-        """The principal a bearer token stands for; Unauthenticated with a precise reason otherwise."""
+    async def authenticate(self, token: str, peer: str = "") -> Principal:
+        """The principal a bearer token stands for; Unauthenticated with a precise reason otherwise,
+        ResourceExhausted while `peer` (the caller's address) has spent its failure budget."""
         if not token:
             raise Unauthenticated("a bearer token is required", reason=Reason.TOKEN_MISSING)
         now = self.clock()
@@ -160,17 +224,50 @@ class Tokens:
             if principal.expires_at is not None and principal.expires_at <= now:
                 raise Unauthenticated("the token has expired", reason=Reason.TOKEN_EXPIRED)
             return principal
+        wait = self.failures.retry_after(peer)
+        if wait is not None:
+            raise ResourceExhausted(
+                "too many failed authentications from this address; retry later",
+                reason=Reason.AUTH_RATE_LIMITED,
+                retry_after_s=wait,
+            )
+        refused = self._refused.get(token)
+        if refused is not None and refused[0] > now:
+            self.failures.spend(peer)
+            raise refused[1]
+        try:
+            principal = await self._verify_once(token, now)
+        except Unauthenticated as exc:
+            self.failures.spend(peer)
+            if self.negative_ttl_s > 0:
+                self._refused.put(token, (now + self.negative_ttl_s, exc), len(token))
+            raise
+        if self.cache_ttl_s > 0:
+            self._cache.put(token, (now + self.cache_ttl_s, principal), len(token) + _size_of(principal))
+        return principal
+
+    async def _verify_once(self, token: str, now: float) -> Principal:
+        """Concurrent lookups of one token share one verification (a burst of the same bad token
+        costs one query, not one per call)."""
+        pending = self._pending.get(token)
+        if pending is None:
+            pending = asyncio.ensure_future(self._verify(token, now))
+            self._pending[token] = pending
+
+            def done(f: asyncio.Future[Principal]) -> None:
+                self._pending.pop(token, None)
+                if not f.cancelled():
+                    f.exception()  # retrieved here, so a result nobody awaits any more is not reported
+
+            pending.add_done_callback(done)
+        return await asyncio.shield(pending)
+
+    async def _verify(self, token: str, now: float) -> Principal:
         if looks_like_jwt(token):
             if self.jwt is None:
                 raise Unauthenticated("JWTs are not accepted by this server", reason=Reason.TOKEN_INVALID)
-            principal = self.jwt.verify(token)
-        else:
-            principal = await self._verify_stored(token, now)
-        if self.cache_ttl_s > 0:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[token] = (now + self.cache_ttl_s, principal)
-        return principal
+            return self.jwt.verify(token)
+        return await self._verify_stored(token, now)
 
     async def _verify_stored(self, token: str, now: float) -> Principal:
         parts = split_token(token)
@@ -182,6 +279,9 @@ class Tokens:
             raise Unauthenticated("the token is not known", reason=Reason.TOKEN_INVALID)
         if stored.revoke_time is not None:
             raise Unauthenticated("the token has been revoked", reason=Reason.TOKEN_REVOKED)
+        if stored.namespace is None:
+            # Its namespace is gone: the token grants nothing (never every namespace).
+            raise Unauthenticated("the token's namespace no longer exists", reason=Reason.TOKEN_NAMESPACE_DELETED)
         expires_at = stored.expire_time.timestamp() if stored.expire_time is not None else None
         if expires_at is not None and expires_at <= now:
             raise Unauthenticated("the token has expired", reason=Reason.TOKEN_EXPIRED)

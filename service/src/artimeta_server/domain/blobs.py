@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from artimeta_server.domain import validation
+from artimeta_server.domain import hashing, validation
 from artimeta_server.domain.blob_ports import BlobIndex, KeyEntry, ObjectStore, UploadRow
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import (
@@ -29,6 +29,7 @@ from artimeta_server.domain.errors import (
     InvalidArgument,
     NotFound,
 )
+from artimeta_server.domain.fanout import bounded_map
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
@@ -46,6 +47,12 @@ TOUCH_AFTER_S = 300.0
 # gc leaves a streaming multipart upload alone until its lease expires; the lease is renewed
 # while bytes keep arriving (after a third of it has passed), so only a stalled upload lapses.
 UPLOAD_LEASE_S = 6 * 3600.0
+# Streaming uploads of one process receiving bytes at once; more wait for a slot, holding only
+# their first message. A stream silent for upload_idle_s gives its slot back (ABORTED).
+UPLOAD_SLOTS = 4
+UPLOAD_IDLE_S = 300.0
+# Object-store calls in the air for FindMissing and batches, across all requests of a process.
+STORE_FANOUT = 8
 DEFAULT_URL_EXPIRY_S = 900
 MAX_URL_EXPIRY_S = 7 * 24 * 3600
 
@@ -168,12 +175,19 @@ class Blobs:
         max_message_bytes: int,
         part_bytes: int = PART_BYTES,
         upload_lease_s: float = UPLOAD_LEASE_S,
+        upload_slots: int = UPLOAD_SLOTS,
+        upload_idle_s: float = UPLOAD_IDLE_S,
+        store_fanout: int = STORE_FANOUT,
     ) -> None:
         self._store = store
         self._index = index
         self._ns = namespaces
         self._part = part_bytes
         self.upload_lease_s = upload_lease_s
+        self._upload_slots = asyncio.Semaphore(upload_slots)
+        self._upload_idle_s = upload_idle_s
+        self._fanout_width = store_fanout
+        self._fanout = asyncio.Semaphore(store_fanout)
         # Headroom for framing and per-item fields in batch messages.
         batch_bytes = max(1024, max_message_bytes - 64 * 1024 - 0)
         self.capabilities = Capabilities(
@@ -196,8 +210,18 @@ class Blobs:
         unknown = [d for d in unique if d not in found]
         if not unknown:
             return []
-        infos = await asyncio.gather(*(self._store.stat_key(self._store.cas_key(namespace_id, d)) for d in unknown))
-        adopted = [d for d, info in zip(unknown, infos, strict=True) if info is not None and info.size == d.size]
+        infos = await bounded_map(
+            lambda d: self._store.stat_key(self._store.cas_key(namespace_id, d)),
+            unknown,
+            self._fanout,
+            width=self._fanout_width,
+        )
+        adopted = []
+        for d, info in zip(unknown, infos, strict=True):
+            if isinstance(info, BaseException):
+                raise info
+            if info is not None and info.size == d.size:
+                adopted.append(d)
         if adopted:
             await self._index.add(namespace_id, adopted)
         have = set(adopted)
@@ -225,9 +249,33 @@ class Blobs:
     # -- streaming ----------------------------------------------------------------------------
 
     async def upload(self, namespace: str, pieces: AsyncIterator[UploadPiece]) -> UploadResult:
+        """Call within upload_slot(), entered before the stream's first message is read."""
         first = await anext(pieces, None)
         if first is None:
             raise InvalidArgument("the upload stream is empty", reason=Reason.DIGEST_REQUIRED)
+        return await self._upload(namespace, first, self._idle_bounded(pieces))
+
+    def upload_slot(self) -> asyncio.Semaphore:
+        """One of the streaming uploads this process receives at once. Taken before a stream's
+        first message is read, so a waiting stream holds no bytes of ours (only what gRPC's flow
+        control window lets the caller send ahead)."""
+        return self._upload_slots
+
+    async def _idle_bounded(self, pieces: AsyncIterator[UploadPiece]) -> AsyncIterator[UploadPiece]:
+        while True:
+            try:
+                piece = await asyncio.wait_for(anext(pieces, None), self._upload_idle_s)
+            except TimeoutError:
+                raise Aborted(
+                    f"no upload message for {self._upload_idle_s:g} s; upload again",
+                    reason=Reason.UPLOAD_IDLE,
+                    metadata={"idle_seconds": f"{self._upload_idle_s:g}"},
+                ) from None
+            if piece is None:
+                return
+            yield piece
+
+    async def _upload(self, namespace: str, first: UploadPiece, pieces: AsyncIterator[UploadPiece]) -> UploadResult:
         ns = await self._ns.resolve(namespace)
         declared = first.digest
         if declared is not None:
@@ -281,7 +329,7 @@ class Blobs:
                 expected = piece.digest
             if not piece.data:
                 return
-            hasher.update(piece.data)
+            await hashing.update(hasher, piece.data)
             total += len(piece.data)
             if expected is not None and total > expected.size:
                 raise mismatch(expected, Digest(hasher.hexdigest(), total))
@@ -399,7 +447,7 @@ class Blobs:
         results: list[DomainError | None] = [None] * len(items)
         valid: dict[Digest, bytes] = {}
         for i, (digest, data) in enumerate(items):
-            actual = Digest(hashlib.sha256(data).hexdigest(), len(data))
+            actual = await hashing.digest_of(data)
             if actual != digest:
                 results[i] = mismatch(digest, actual)
             else:
@@ -413,7 +461,7 @@ class Blobs:
             async def put(d: Digest) -> None:
                 await self._store.put_key(self._store.cas_key(ns, d), valid[d])
 
-            outcomes = await asyncio.gather(*(put(d) for d in todo), return_exceptions=True)
+            outcomes = await bounded_map(put, todo, self._fanout, width=self._fanout_width)
             stored = [d for d, o in zip(todo, outcomes, strict=True) if not isinstance(o, BaseException)]
             if stored:
                 await self._index.add(ns, stored)
@@ -435,11 +483,15 @@ class Blobs:
                 return blob_not_found(d)
             except DomainError as exc:
                 return exc
-            if Digest(hashlib.sha256(data).hexdigest(), len(data)) != d:
+            if await hashing.digest_of(data) != d:
                 return DataLoss(f"blob {d} does not match its digest", reason=Reason.BLOB_CORRUPT)
             return data
 
-        return list(await asyncio.gather(*(read(d) for d in digests)))
+        outcomes = await bounded_map(read, digests, self._fanout, width=self._fanout_width)
+        for out in outcomes:
+            if isinstance(out, BaseException) and not isinstance(out, DomainError):
+                raise out
+        return outcomes  # type: ignore[return-value] # read() returns DomainErrors, raises nothing else
 
     async def delete(self, namespace: str, digest: Digest, *, force: bool) -> bool:
         ns = await self._ns.resolve(namespace)
@@ -491,7 +543,7 @@ class Blobs:
         total = 0
         if info.size == expected.size:
             async for chunk in self._store.read_range(row.object_key, 0, info.size, CHUNK_BYTES):
-                hasher.update(chunk)
+                await hashing.update(hasher, chunk)
                 total += len(chunk)
         actual = Digest(hasher.hexdigest(), total) if info.size == expected.size else Digest("", info.size)
         try:
@@ -543,7 +595,7 @@ class Blobs:
                     reason=Reason.BLOB_MISSING,
                     metadata={"digest": str(entry.digest)},
                 ) from None
-            if Digest(hashlib.sha256(data).hexdigest(), len(data)) != entry.digest:
+            if await hashing.digest_of(data) != entry.digest:
                 raise DataLoss(f"blob {entry.digest} does not match its digest", reason=Reason.BLOB_CORRUPT)
         return entry, data
 

@@ -80,6 +80,11 @@ def _code_refs(refs: Sequence[str]) -> tuple[str, ...]:
     return tuple(refs)
 
 
+def footprint(record: GraphRecord | SnapshotRecord) -> int:
+    """About the bytes a cached record holds."""
+    return len(record.document) + len(record.name) + sum(len(r) for r in record.code_refs)
+
+
 class Connections:
     def __init__(
         self,
@@ -147,7 +152,7 @@ class Connections:
         graph = GraphRecord(
             row.name, row.fingerprint, document, row.document_format, row.code_refs, row.create_time, len(document)
         )
-        self.cache.put(key, graph, len(document) + 256)
+        self.cache.put(key, graph, footprint(graph))
         return graph
 
     # Snapshots
@@ -202,7 +207,7 @@ class Connections:
             row.create_time,
             len(document),
         )
-        self.cache.put(key, snap, len(document) + 256)
+        self.cache.put(key, snap, footprint(snap))
         return snap
 
     # Tags

@@ -62,6 +62,23 @@ class Unavailable(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class ResourceExhausted(DomainError):
+    """The caller spent a budget (e.g. failed authentications); it may try again after the delay."""
+
+    reason = Reason.RESOURCE_EXHAUSTED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: Reason | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retry_after_s: float = 1.0,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_s = retry_after_s
+
+
 class DataLoss(DomainError):
     """Stored bytes no longer match their digest."""
 

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.errors import NotFound
+from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.models import Namespace
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.ports import BlobStore, NamespaceRepository
 from artimeta_server.domain.reasons import Reason
+
+# About 13,000 names: more than the namespaces a server serves at once.
+NAME_CACHE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +35,10 @@ class Namespaces:
         self._repo = repo
         self._blobs = blobs
         self._ttl = cache_ttl_s
-        # name -> (id, expiry). A namespace deleted and re-created under the same name gets a
-        # new id; another replica sees the new one within the TTL.
-        self._ids: dict[str, tuple[int, float]] = {}
+        # name -> (id, expiry), for namespaces that exist (names nobody created are never kept).
+        # A namespace deleted and re-created under the same name gets a new id; another replica
+        # sees the new one within the TTL.
+        self._ids: BoundedCache[tuple[int, float]] = BoundedCache(max_bytes=NAME_CACHE_BYTES)
 
     async def create(self, name: str, description: str, labels: Mapping[str, str]) -> Namespace:
         validation.namespace_name(name)
@@ -54,7 +59,7 @@ class Namespaces:
     async def delete(self, name: str, *, allow_missing: bool) -> DeletedNamespace:
         validation.namespace_name(name)
         gone = await self._repo.delete(name)
-        self._ids.pop(name, None)
+        self._ids.discard(name)
         if gone is None:
             if allow_missing:
                 return DeletedNamespace(False, 0)
@@ -87,10 +92,8 @@ class Namespaces:
             return hit[0]
         validation.namespace_name(name)
         ns = await self._repo.get(name)
-        if len(self._ids) > 10_000:
-            self._ids.clear()
-        self._ids[name] = (ns.id, now + self._ttl)
+        self._ids.put(name, (ns.id, now + self._ttl), len(name))
         return ns.id
 
     def forget(self, name: str) -> None:
-        self._ids.pop(name, None)
+        self._ids.discard(name)

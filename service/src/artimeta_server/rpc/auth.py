@@ -11,7 +11,8 @@ from typing import Any
 import grpc
 
 from artimeta_server.domain.auth import Principal, Tokens
-from artimeta_server.domain.errors import DomainError
+from artimeta_server.domain.errors import DomainError, InvalidArgument
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.rpc import access, errors
 from artimeta_server.rpc.context import current_call
 from artimeta_server.rpc.interceptor import WrappingInterceptor, rebuild
@@ -25,6 +26,16 @@ def bearer(context: Context) -> str:
             scheme, _, token = value.partition(" ")
             return token.strip() if scheme.lower() == "bearer" else ""
     return ""
+
+
+def peer_host(peer: str) -> str:
+    """The address part of a gRPC peer string ("ipv4:10.0.0.7:51234", "ipv6:[::1]:5000"), the key
+    of the failed-authentication budget: one per client host, whatever its source ports."""
+    kind, sep, rest = peer.partition(":")
+    if not sep or kind not in {"ipv4", "ipv6"}:
+        return peer
+    host, sep, port = rest.rpartition(":")
+    return host.strip("[]") if sep and port.isdigit() else rest
 
 
 class AuthInterceptor(WrappingInterceptor):
@@ -41,7 +52,7 @@ class AuthInterceptor(WrappingInterceptor):
         return self._wrap(handler, method, rule)
 
     async def _principal(self, context: Context) -> Principal:
-        principal = await self._tokens.authenticate(bearer(context))
+        principal = await self._tokens.authenticate(bearer(context), peer_host(context.peer() or ""))
         call = current_call.get()
         if call is not None:
             call["subject"] = principal.subject
@@ -49,7 +60,8 @@ class AuthInterceptor(WrappingInterceptor):
 
     async def _check(self, request: Any, context: Context, rule: access.Rule) -> None:
         principal = await self._principal(context)
-        principal.require(access.namespace_of(request, rule.field), rule.role)
+        if not rule.signed_in:
+            principal.require(access.namespace_of(request, rule.field), rule.role_for(request))
 
     def _wrap(
         self, h: grpc.RpcMethodHandler[Any, Any], method: str, rule: access.Rule
@@ -80,11 +92,26 @@ class AuthInterceptor(WrappingInterceptor):
             return call
 
         def stream_in(fn: Callable[..., Any]) -> Callable[..., Any]:
-            # The namespace arrives with the messages: each one that names a namespace is checked.
+            # The namespace arrives with the messages: the first one's is checked and binds the
+            # stream (clients send it once); a later message may repeat it, never name another.
             def guarded(requests: AsyncIterator[Any], principal: Principal) -> AsyncIterator[Any]:
                 async def it() -> AsyncIterator[Any]:
+                    bound: str | None = None
+                    first = True
                     async for message in requests:
-                        principal.require(access.namespace_of(message, rule.field), rule.role)
+                        namespace = access.namespace_of(message, rule.field)
+                        if first:
+                            first = False
+                            bound = namespace
+                            if not rule.signed_in:
+                                principal.require(namespace or None, rule.role_for(message))
+                        elif namespace and namespace != bound:
+                            # The same refusal the servicer gives with auth off: a malformed stream.
+                            raise InvalidArgument(
+                                f"the stream is bound to namespace {bound!r}, a later message names {namespace!r}",
+                                reason=Reason.NAMESPACE_MISMATCH,
+                                metadata={"field": rule.field or "", "namespace": bound or ""},
+                            )
                         yield message
 
                 return it()

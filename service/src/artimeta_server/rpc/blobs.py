@@ -15,8 +15,25 @@ from artimeta_server.domain.blobs import Blobs, UploadPiece
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DomainError, InvalidArgument
 from artimeta_server.domain.reasons import Reason
-from artimeta_server.rpc import convert
+from artimeta_server.rpc import access, convert
 from artimeta_server.rpc.errors import describe
+
+access.declare(
+    "artimeta.v1.BlobService",
+    signed_in={"GetCapabilities"},
+    read={
+        "Download",
+        "FindMissingBlobs",
+        "StatBlob",
+        "BatchReadBlobs",
+        "CreateDownloadUrl",
+        "GetKey",
+        "ListKeys",
+    },
+    write={"Upload", "BatchUpdateBlobs", "DeleteBlob", "CreateUploadUrl", "CommitUpload", "PutKey", "DeleteKey"},
+    # A force-delete removes bytes that records and keys still point at.
+    admin_if={"DeleteBlob": "force"},
+)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _OK = status_pb2.Status(code=0)
@@ -62,6 +79,10 @@ class BlobServicer(blobs_pb2_grpc.BlobServiceServicer):
         )
 
     async def Upload(self, request_iterator: AsyncIterator[pb.UploadRequest], context: Context) -> pb.UploadResponse:
+        async with self._blobs.upload_slot():
+            return await self._upload(request_iterator)
+
+    async def _upload(self, request_iterator: AsyncIterator[pb.UploadRequest]) -> pb.UploadResponse:
         requests = aiter(request_iterator)
         first = await anext(requests, None)
         if first is None:
@@ -77,6 +98,13 @@ class BlobServicer(blobs_pb2_grpc.BlobServiceServicer):
             assert first is not None
             yield UploadPiece(digest_in(first.digest) if first.HasField("digest") else None, first.data)
             async for req in requests:
+                if req.namespace and req.namespace != first.namespace:
+                    raise InvalidArgument(
+                        f"the upload stream is bound to namespace {first.namespace!r}, a later message names "
+                        f"{req.namespace!r}",
+                        reason=Reason.NAMESPACE_MISMATCH,
+                        metadata={"field": "namespace", "namespace": first.namespace},
+                    )
                 yield UploadPiece(digest_in(req.digest) if req.HasField("digest") else None, req.data)
 
         result = await self._blobs.upload(first.namespace, pieces())

@@ -29,6 +29,18 @@ access.declare(
         "GetRecords",
         "IterRecordIds",
     },
+    write={
+        "RecordValues",
+        "RecordCallNode",
+        "SetEvalCache",
+        "RecordExecution",
+        "RecordUpdatedTime",
+        "RecordJobStart",
+        "RecordJobEnd",
+        "AdvanceHandle",
+        "RollbackHandle",
+        "PutRecords",
+    },
 )
 
 access.declare("artimeta.v1.CacheService", read={"ListExecutions"})

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any, TypeVar, cast
 
 import grpc
 
 from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import connection_pb2_grpc, graph_pb2
-from artimeta_server.domain.connection import Connections
+from artimeta_server.domain.connection import Connections, footprint
 from artimeta_server.domain.connection_models import (
     GraphRecord,
     SnapshotRecord,
@@ -17,12 +17,14 @@ from artimeta_server.domain.connection_models import (
     TagMove,
     TagRecord,
 )
+from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.rpc import access, convert
 from artimeta_server.rpc.lineage import lineage_from_message, lineage_message
 from artimeta_server.rpc.partitions import batches, framed, input_filter
 
 Context = grpc.aio.ServicerContext[Any, Any]
 R = TypeVar("R")
+REPLY_CACHE_BYTES = 64 * 1024 * 1024
 
 # Reads need a reader of the namespace (the read-only console, arti readers); writes a writer.
 access.declare(
@@ -102,33 +104,22 @@ def move_message(m: TagMove) -> graph_pb2.SnapshotTagMove:
 
 
 class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
-    def __init__(self, connections: Connections) -> None:
+    def __init__(self, connections: Connections, replies: BoundedCache[tuple[object, Any]] | None = None) -> None:
         self._c = connections
-        # Messages of immutable records, built once: the same record object comes back from the
-        # domain's cache, so a hot read re-serializes a ready message.
-        self._messages: dict[int, tuple[object, Any]] = {}
-        self._replies: dict[int, tuple[object, Any]] = {}
-        self._tag_replies: dict[tuple[int, TagRecord], tuple[SnapshotRecord, pb.ReadSnapshotTagResponse]] = {}
+        # Replies to reads of immutable records, built once: the same record object comes back
+        # from the domain's cache, so a hot read re-serializes a ready reply. An entry keeps its
+        # record alive (so its id is not reused while it is here) and holds a copy of the
+        # document in the reply: both count against the budget, and a document too large for
+        # it is answered with a reply built for that read alone.
+        self._replies = BoundedCache(max_bytes=REPLY_CACHE_BYTES) if replies is None else replies
 
-    def _cached(self, record: GraphRecord | SnapshotRecord) -> Any:
-        hit = self._messages.get(id(record))
-        if hit is not None and hit[0] is record:
-            return hit[1]
-        msg = graph_message(record) if isinstance(record, GraphRecord) else snapshot_message(record)
-        if len(self._messages) >= 4096:
-            self._messages.clear()
-        self._messages[id(record)] = (record, msg)
-        return msg
-
-    def _reply(self, record: GraphRecord | SnapshotRecord, build: Callable[[], R]) -> R:
+    def _reply(self, key: Hashable, record: GraphRecord | SnapshotRecord, build: Callable[[], R]) -> R:
         """The reply of a read of an immutable record, built once per cached record."""
-        hit = self._replies.get(id(record))
+        hit = self._replies.get(key)
         if hit is not None and hit[0] is record:
             return cast(R, hit[1])
         reply = build()
-        if len(self._replies) >= 4096:
-            self._replies.clear()
-        self._replies[id(record)] = (record, reply)
+        self._replies.put(key, (record, reply), 2 * footprint(record))
         return reply
 
     async def ReadArtifactPartitions(
@@ -148,7 +139,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
 
     async def ReadGraph(self, request: pb.ReadGraphRequest, context: Context) -> pb.ReadGraphResponse:
         graph = await self._c.read_graph(request.namespace, request.name, request.fingerprint)
-        return self._reply(graph, lambda: pb.ReadGraphResponse(graph=self._cached(graph)))
+        return self._reply(("g", id(graph)), graph, lambda: pb.ReadGraphResponse(graph=graph_message(graph)))
 
     async def WriteGraph(self, request: pb.WriteGraphRequest, context: Context) -> pb.WriteGraphResponse:
         g = request.graph
@@ -161,7 +152,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
 
     async def ReadSnapshot(self, request: pb.ReadSnapshotRequest, context: Context) -> pb.ReadSnapshotResponse:
         snap = await self._c.read_snapshot(request.namespace, request.name, request.fingerprint)
-        return self._reply(snap, lambda: pb.ReadSnapshotResponse(snapshot=self._cached(snap)))
+        return self._reply(("s", id(snap)), snap, lambda: pb.ReadSnapshotResponse(snapshot=snapshot_message(snap)))
 
     async def WriteSnapshot(self, request: pb.WriteSnapshotRequest, context: Context) -> pb.WriteSnapshotResponse:
         s = request.snapshot
@@ -177,15 +168,11 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
         tag, snap = await self._c.read_snapshot_tag(request.namespace, request.name, request.tag)
         # The tag row was just read from the database; an equal row pointing at the same cached
         # snapshot has the same reply, so the reply is reused rather than rebuilt.
-        key = (id(snap), tag)
-        hit = self._tag_replies.get(key)
-        if hit is not None and hit[0] is snap:
-            return hit[1]
-        reply = pb.ReadSnapshotTagResponse(snapshot=self._cached(snap), tag=tag_message(tag))
-        if len(self._tag_replies) >= 4096:
-            self._tag_replies.clear()
-        self._tag_replies[key] = (snap, reply)
-        return reply
+        return self._reply(
+            ("t", id(snap), tag),
+            snap,
+            lambda: pb.ReadSnapshotTagResponse(snapshot=snapshot_message(snap), tag=tag_message(tag)),
+        )
 
     async def WriteSnapshotTag(
         self, request: pb.WriteSnapshotTagRequest, context: Context

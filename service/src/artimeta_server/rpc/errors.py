@@ -29,6 +29,7 @@ CODES: tuple[tuple[type[errors.DomainError], grpc.StatusCode], ...] = (
     (errors.Aborted, grpc.StatusCode.ABORTED),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.DataLoss, grpc.StatusCode.DATA_LOSS),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
@@ -62,7 +63,7 @@ def describe(exc: BaseException, translate: Translate | None) -> tuple[grpc.Stat
         exc = translate(exc)
     if isinstance(exc, errors.DomainError):
         code = code_of(exc)
-        retry = exc.retry_after_s if isinstance(exc, errors.Unavailable) else None
+        retry = exc.retry_after_s if isinstance(exc, errors.Unavailable | errors.ResourceExhausted) else None
         return code, status_for(code, exc.message, exc.reason, exc.metadata, retry)
     return grpc.StatusCode.INTERNAL, status_for(grpc.StatusCode.INTERNAL, "internal error", Reason.INTERNAL, {})
 

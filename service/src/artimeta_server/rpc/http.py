@@ -5,12 +5,14 @@ check for probes, and the read-only web console, served by uvicorn in the gRPC s
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import os
 import socket
 import ssl
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,10 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from artimeta_server.domain.errors import DomainError
+from artimeta_server.rpc.errors import describe
+from artimeta_server.rpc.http_limits import HttpLimits, guarded_protocol
 
 log = logging.getLogger("artimeta.http")
 
@@ -43,20 +49,45 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+# Connect's HTTP status for each code a refusal before the body can carry.
+_HTTP_STATUS = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429, "UNAVAILABLE": 503}
+
+Authenticate = Callable[[str, str], Awaitable[Any]]
+
+
 class Router:
     """Dispatches /<package>.<Service>/<Method> straight to that service's Connect application by
     one dict lookup, an unknown RPC to a Connect `unimplemented` error, everything else to the
-    Starlette app (health, console)."""
+    Starlette app (health, console).
 
-    def __init__(self, methods: Mapping[str, ASGIApp], other: ASGIApp) -> None:
+    With `authenticate` (auth on), an RPC's bearer token is verified from its headers before
+    anything reads, decompresses or parses its body: an unauthenticated caller costs no more than
+    its headers. Authorization, which needs the namespace inside the body, stays with the auth
+    interceptor."""
+
+    def __init__(
+        self,
+        methods: Mapping[str, ASGIApp],
+        other: ASGIApp,
+        *,
+        authenticate: Authenticate | None = None,
+        is_open: Callable[[str], bool] = lambda path: False,
+    ) -> None:
         self._methods = dict(methods)
         self._other = other
+        self._authenticate = authenticate
+        self._open = {path for path in self._methods if is_open(path)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
             app = self._methods.get(path)
             if app is not None:
+                if self._authenticate is not None and path not in self._open:
+                    refusal = await self._refusal(scope)
+                    if refusal is not None:
+                        await refusal(scope, receive, send)
+                        return
                 await app(scope, receive, send)
                 return
             cut = path.find("/", 1)
@@ -64,6 +95,44 @@ class Router:
                 await _unimplemented(path, send)
                 return
         await self._other(scope, receive, send)
+
+    async def _refusal(self, scope: Scope) -> ASGIApp | None:
+        assert self._authenticate is not None
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        client = scope.get("client")
+        try:
+            await self._authenticate(token.strip() if scheme.lower() == "bearer" else "", client[0] if client else "")
+        except DomainError as exc:
+            return _refused(exc, headers.get("content-type", ""))
+        return None
+
+
+def _refused(exc: DomainError, content_type: str) -> ASGIApp:
+    """The error response a Connect or gRPC-Web client expects, with the same google.rpc.Status
+    (ErrorInfo reason) the interceptors would have sent. The connection stays open: the body that
+    follows is skipped by the parser unbuffered (and cut off by the body timeout), where closing
+    now would reset the connection under the client before it reads this answer."""
+    code, status = describe(exc, None)
+    if content_type.startswith("application/grpc-web"):
+        # A trailers-only response: the status travels in the headers.
+        return Response(
+            status_code=200,
+            media_type=content_type,
+            headers={
+                "grpc-status": str(code.value[0]),
+                "grpc-message": urllib.parse.quote(status.message, safe=" "),
+                "grpc-status-details-bin": base64.b64encode(status.SerializeToString()).decode().rstrip("="),
+            },
+        )
+    details = [
+        {"type": d.type_url.rpartition("/")[2], "value": base64.b64encode(d.value).decode().rstrip("=")}
+        for d in status.details
+    ]
+    return JSONResponse(
+        {"code": code.name.lower(), "message": status.message, "details": details},
+        status_code=_HTTP_STATUS.get(code.name, 400),
+    )
 
 
 async def _unimplemented(path: str, send: Send) -> None:
@@ -81,7 +150,10 @@ async def _unimplemented(path: str, send: Send) -> None:
 def site(
     methods: Mapping[str, ASGIApp],
     is_serving: Callable[[str], bool | None],
-    info: Callable[[str], Awaitable[dict[str, Any]]],
+    info: Callable[[str, str], Awaitable[dict[str, Any]]],
+    *,
+    authenticate: Authenticate | None = None,
+    is_open: Callable[[str], bool] = lambda path: False,
 ) -> Router:
     async def healthz(request: Request) -> Response:
         # ?service=artimeta.v1.NamespaceService mirrors grpc.health.v1 Check; 503 lets probes act on it.
@@ -97,7 +169,10 @@ def site(
 
     async def server_info(request: Request) -> Response:
         # The figures are for token holders when auth is on (the caller decides from the header).
-        return JSONResponse(await info(request.headers.get("authorization", "")), headers={"cache-control": "no-store"})
+        peer = request.client.host if request.client else ""
+        return JSONResponse(
+            await info(request.headers.get("authorization", ""), peer), headers={"cache-control": "no-store"}
+        )
 
     async def console(request: Request) -> Response:
         # Every console URL answers with the same page; the page's router draws the view, so deep
@@ -117,7 +192,7 @@ def site(
             Mount("/assets", StaticFiles(directory=CONSOLE_DIR / "assets"), name="assets"),
         ]
     )
-    return Router(methods, app)
+    return Router(methods, app, authenticate=authenticate, is_open=is_open)
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -168,8 +243,17 @@ class ReloadingTLS:
 
 
 class HttpServer:
-    def __init__(self, app: ASGIApp, listen: str, *, graceful_s: float, tls: ReloadingTLS | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        listen: str,
+        *,
+        graceful_s: float,
+        tls: ReloadingTLS | None = None,
+        limits: HttpLimits | None = None,
+    ) -> None:
         self._app = app
+        self._limits = limits or HttpLimits()
         self._listen = listen
         self._graceful_s = graceful_s
         self._tls = tls
@@ -197,13 +281,16 @@ class HttpServer:
         config = uvicorn.Config(
             self._app,
             lifespan="off",
-            http="httptools",
+            http=guarded_protocol(self._limits),
             log_config=None,
             access_log=False,
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=int(self._graceful_s) or 1,
-            timeout_keep_alive=30,
+            timeout_keep_alive=int(self._limits.keepalive_s) or 1,
+            # Connections beyond the limit are closed by the protocol; this 503s the requests
+            # beyond it that arrive on connections already open (pipelined, kept alive).
+            limit_concurrency=self._limits.max_connections + 1,
         )
         config.load()
         if self._tls is not None:

@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 
+from artimeta_server import metrics
+
 if TYPE_CHECKING:
     Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
 else:  # the runtime class is not generic; only the stubs are
     Handler = grpc.RpcMethodHandler
 Behaviour = Callable[..., Any]
+# The service and method label of every call to a path no service defines.
+UNKNOWN = "unknown"
 
 
 def rebuild(h: Handler, wrap: Callable[[Behaviour, bool], Behaviour]) -> Handler:
@@ -63,18 +67,35 @@ def wrap_all(interceptors: Sequence[WrappingInterceptor], handler: Handler, meth
     return handler
 
 
-class _WrappedGeneric(grpc.GenericRpcHandler):
-    def __init__(self, inner: grpc.GenericRpcHandler, interceptors: Sequence[WrappingInterceptor]) -> None:
-        self._inner = inner
+class _Dispatch(grpc.GenericRpcHandler):
+    """Every generic handler of the server behind one, wrapped. gRPC asks generic handlers only
+    about paths no service registered (registered methods never reach here), so what arrives is
+    mostly unknown paths, and unknown paths are whatever a caller, authenticated or not, sends:
+    nothing is kept for them (a record per path grows without bound) and they are counted under
+    one label value. A handler a generic handler does return is wrapped once and kept; there is
+    one per method the services define."""
+
+    def __init__(self, interceptors: Sequence[WrappingInterceptor]) -> None:
+        self._inner: list[grpc.GenericRpcHandler] = []
         self._interceptors = interceptors
-        self._wrapped: dict[str, Handler | None] = {}
+        self._wrapped: dict[str, Handler] = {}
+        self._unknown = metrics.RPC_HANDLED.labels(UNKNOWN, UNKNOWN, grpc.StatusCode.UNIMPLEMENTED.name)
+
+    def add(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._inner.extend(handlers)
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
         method = handler_call_details.method
-        if method not in self._wrapped:
-            handler = self._inner.service(handler_call_details)
-            self._wrapped[method] = None if handler is None else wrap_all(self._interceptors, handler, method)
-        return self._wrapped[method]
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        for inner in self._inner:
+            handler = inner.service(handler_call_details)
+            if handler is not None:
+                wrapped = self._wrapped[method] = wrap_all(self._interceptors, handler, method)
+                return wrapped
+        self._unknown.inc()
+        return None
 
 
 class PrewrappingServer:
@@ -86,6 +107,7 @@ class PrewrappingServer:
     def __init__(self, server: grpc.aio.Server, interceptors: Sequence[WrappingInterceptor]) -> None:
         self._server = server
         self._interceptors = tuple(interceptors)
+        self._dispatch: _Dispatch | None = None
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
         self._server.add_registered_method_handlers(
@@ -93,4 +115,7 @@ class PrewrappingServer:
         )
 
     def add_generic_rpc_handlers(self, generic_handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(tuple(_WrappedGeneric(g, self._interceptors) for g in generic_handlers))
+        if self._dispatch is None:
+            self._dispatch = _Dispatch(self._interceptors)
+            self._server.add_generic_rpc_handlers((self._dispatch,))
+        self._dispatch.add(generic_handlers)

@@ -15,7 +15,9 @@ from artimeta_server.rpc import access
 Context = grpc.aio.ServicerContext[Any, Any]
 
 access.declare(
-    "artimeta.v1.OpStoreService", read={"GetAllVersionsOfOp", "GetValidatedLinks", "GetOpBytes", "PipelineExists"}
+    "artimeta.v1.OpStoreService",
+    read={"GetAllVersionsOfOp", "GetValidatedLinks", "GetOpBytes", "PipelineExists"},
+    write={"RegisterValidLink", "SaveOpBytes", "RegisterPipeline"},
 )
 
 access.declare("artimeta.v1.OpStoreService", read={"ListOps"})

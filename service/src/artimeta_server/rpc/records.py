@@ -9,8 +9,14 @@ import grpc
 from artimeta.v1 import records_pb2 as pb
 from artimeta.v1 import records_pb2_grpc
 from artimeta_server.domain.records import Entry, Record, Records, Relation
-from artimeta_server.rpc import convert
+from artimeta_server.rpc import access, convert
 from artimeta_server.rpc.blobs import digest_in, digest_out
+
+access.declare(
+    "artimeta.v1.RecordService",
+    read={"GetRecord", "ContainsRecord", "ListRecords", "ListRelatedRecords"},
+    write={"CommitRecord", "DeleteRecord"},
+)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -16,7 +16,11 @@ from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
-access.declare("artimeta.v1.TagService", read={"GetTags", "GetTagHistory", "SearchTags"})
+access.declare(
+    "artimeta.v1.TagService",
+    read={"GetTags", "GetTagHistory", "SearchTags"},
+    write={"RecordTags", "DeleteTags", "UpdateTags"},
+)
 
 _TYPES = {
     pb.TAG_ENTITY_TYPE_EXECUTION: "Execution",

@@ -77,11 +77,13 @@ class PostgresBlobIndex:
             return
         hashes, sizes = _arrays(sorted(set(digests), key=lambda d: (d.hash, d.size)))
         async with self._db.connection() as conn:
+            # EXCLUDED's column default rather than now(): Citus refuses functions that are not
+            # IMMUTABLE in DO UPDATE SET (the default is evaluated once, on the coordinator).
             await conn.execute(
                 """
                 INSERT INTO blobs (namespace_id, hash, size)
                 SELECT $1, h, s FROM unnest($2::text[], $3::bigint[]) AS t(h, s)
-                ON CONFLICT (namespace_id, hash, size) DO UPDATE SET last_used = now()
+                ON CONFLICT (namespace_id, hash, size) DO UPDATE SET last_used = EXCLUDED.last_used
                 """,
                 namespace_id,
                 hashes,
@@ -163,7 +165,7 @@ class PostgresBlobIndex:
                 """
                 INSERT INTO blob_keys (namespace_id, key, hash, size) VALUES ($1, $2, $3, $4)
                 ON CONFLICT (namespace_id, key)
-                DO UPDATE SET hash = EXCLUDED.hash, size = EXCLUDED.size, update_time = now()
+                DO UPDATE SET hash = EXCLUDED.hash, size = EXCLUDED.size, update_time = EXCLUDED.update_time
                 RETURNING key, hash, size, update_time
                 """,
                 namespace_id,

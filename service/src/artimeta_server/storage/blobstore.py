@@ -8,7 +8,6 @@ namespace can remove its prefix without racing a namespace re-created under the 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from minio.error import S3Error, ServerError
 
 from artimeta_server import metrics, tracing
 from artimeta_server.config import Settings
+from artimeta_server.domain import hashing
 from artimeta_server.domain.blob_ports import ObjectInfo
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, NotFound, Unavailable
@@ -181,7 +181,7 @@ class S3BlobStore:
         return await self._run(lambda: self._exists_sync(key))
 
     async def put(self, namespace_id: int, data: bytes) -> Digest:
-        digest = Digest.of(data)
+        digest = await hashing.digest_of(data)
         key = cas_key(namespace_id, digest)
         if self._mark_in_use is not None:
             await self._mark_in_use(namespace_id, [digest])
@@ -210,7 +210,7 @@ class S3BlobStore:
 
         data = await self._run(get)
         metrics.BLOB_BYTES.labels("out").inc(len(data))
-        if len(data) != digest.size or hashlib.sha256(data).hexdigest() != digest.hash:
+        if len(data) != digest.size or await hashing.sha256_hex(data) != digest.hash:
             raise DataLoss(
                 f"blob {digest} does not match its digest", reason=Reason.BLOB_CORRUPT, metadata={"digest": str(digest)}
             )

@@ -26,61 +26,63 @@ from artimeta_server.domain.digests import Digest
 from artimeta_server.storage.batcher import Batcher
 from artimeta_server.storage.postgres import Database
 
+# Counted by RETURNING: on Citus an INSERT ... SELECT's status counts the rows given, not inserted.
 _INSERT_VALUES = """
 INSERT INTO cache_values (namespace_id, value_hash, type_name, format, data, blob_hash, blob_size, size)
 SELECT $1, v.h, v.t, v.f, v.d, v.bh, v.bs, v.s
 FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::bigint[], $8::bigint[])
      AS v(h, t, f, d, bh, bs, s)
-ON CONFLICT DO NOTHING
+ON CONFLICT DO NOTHING RETURNING 1
 """
 
 _VALUE_COLUMNS = "v.value_hash, v.type_name, v.format, v.data, v.blob_hash, v.blob_size, v.size"
 
 
-# Every candidate of a batch of cache checks, in check order per check (i is the check's 1-based
-# position in the batch). CSE: the newest job of the execution with the same task and arguments
+# Every candidate of a batch of cache checks in one namespace ($1), in check order per check (i is
+# the check's 1-based position in the batch). One namespace per statement, and every table
+# filtered by $1 itself: on Citus the statement then runs whole on that namespace's shard. CSE: the newest job of the execution with the same task and arguments
 # (redun looks at that one only); ULTIMATE: the newest call node of the task and arguments whose
 # subtree tasks are all current; SINGLE: the evaluation row. Values, and the subtree of a call
 # node, come in the same statement. The arrays are read through sub-selects so that no plan sees
 # their length: otherwise each batch size looks cheaper to plan afresh and Postgres re-plans the
 # prepared statement on every call (≈ 0.4 ms, four times the execution).
 _CONTEXT_MATCHES = f"""(q.ctx IS NULL OR EXISTS (
-      SELECT 1 FROM tags t WHERE t.namespace_id = q.ns AND t.entity_id = c.call_hash
+      SELECT 1 FROM tags t WHERE t.namespace_id = $1 AND t.entity_id = c.call_hash
         AND t.key = '{CONTEXT_TAG_KEY}' AND t.value = to_jsonb(q.ctx)))"""
 _CANDIDATES = f"""
 WITH q AS (
-  SELECT * FROM unnest((SELECT $1::bigint[]), (SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[]),
+  SELECT * FROM unnest((SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[]),
                        (SELECT $5::text[]), (SELECT $6::text[]), (SELECT $7::text[]), (SELECT $8::bool[]),
                        (SELECT $9::bool[]), (SELECT $10::bool[]))
-    WITH ORDINALITY AS q(ns, task_hash, args_hash, eval_hash, execution_id, sched, ctx, want_cse, want_ult,
+    WITH ORDINALITY AS q(task_hash, args_hash, eval_hash, execution_id, sched, ctx, want_cse, want_ult,
                          want_single, i)),
 k AS (
-  SELECT q.i, q.ns, 1 AS prio, cse.call_hash, cse.value_hash FROM q CROSS JOIN LATERAL (
+  SELECT q.i, 1 AS prio, cse.call_hash, cse.value_hash FROM q CROSS JOIN LATERAL (
     SELECT c.call_hash, c.value_hash
-    FROM cache_jobs j JOIN cache_call_nodes c ON c.namespace_id = j.namespace_id AND c.call_hash = j.call_hash
-    WHERE q.want_cse AND j.namespace_id = q.ns AND j.execution_id = q.execution_id AND j.task_hash = q.task_hash
+    FROM cache_jobs j JOIN cache_call_nodes c ON c.namespace_id = $1 AND c.call_hash = j.call_hash
+    WHERE q.want_cse AND j.namespace_id = $1 AND j.execution_id = q.execution_id AND j.task_hash = q.task_hash
       AND c.args_hash = q.args_hash AND {_CONTEXT_MATCHES}
     ORDER BY j.start_time DESC LIMIT 1) cse
   UNION ALL
-  SELECT q.i, q.ns, 2, ult.call_hash, ult.value_hash FROM q CROSS JOIN LATERAL (
+  SELECT q.i, 2, ult.call_hash, ult.value_hash FROM q CROSS JOIN LATERAL (
     SELECT c.call_hash, c.value_hash
     FROM cache_call_nodes c
-    WHERE q.want_ult AND c.namespace_id = q.ns AND c.task_hash = q.task_hash AND c.args_hash = q.args_hash
+    WHERE q.want_ult AND c.namespace_id = $1 AND c.task_hash = q.task_hash AND c.args_hash = q.args_hash
       AND NOT EXISTS (
         SELECT 1 FROM cache_call_subtree_tasks s
-        WHERE s.namespace_id = q.ns AND s.call_hash = c.call_hash
+        WHERE s.namespace_id = $1 AND s.call_hash = c.call_hash
           AND NOT (s.task_hash = ANY(string_to_array(q.sched, ','))))
       AND {_CONTEXT_MATCHES}
     ORDER BY c.create_time DESC LIMIT 1) ult
   UNION ALL
-  SELECT q.i, q.ns, 3, NULL::text, e.value_hash
-  FROM q JOIN cache_evaluations e ON e.namespace_id = q.ns AND e.eval_hash = q.eval_hash
+  SELECT q.i, 3, NULL::text, e.value_hash
+  FROM q JOIN cache_evaluations e ON e.namespace_id = $1 AND e.eval_hash = q.eval_hash
   WHERE q.want_single)
 SELECT k.i, k.prio, k.call_hash, {_VALUE_COLUMNS},
   CASE WHEN k.call_hash IS NOT NULL THEN ARRAY(
-    SELECT s.task_hash FROM cache_call_subtree_tasks s WHERE s.namespace_id = k.ns AND s.call_hash = k.call_hash
+    SELECT s.task_hash FROM cache_call_subtree_tasks s WHERE s.namespace_id = $1 AND s.call_hash = k.call_hash
     ORDER BY s.task_hash) END AS subtree
-FROM k LEFT JOIN cache_values v ON v.namespace_id = k.ns AND v.value_hash = k.value_hash
+FROM k LEFT JOIN cache_values v ON v.namespace_id = $1 AND v.value_hash = k.value_hash
 ORDER BY k.i, k.prio"""
 _KINDS = {1: "CSE", 2: "ULTIMATE", 3: "SINGLE"}
 
@@ -95,7 +97,7 @@ def _stored(r: asyncpg.Record) -> StoredValue | None:
 async def _insert_values(conn: asyncpg.Connection, ns: int, values: Sequence[StoredValue]) -> int:
     if not values:
         return 0
-    status: str = await conn.execute(
+    created = await conn.fetch(
         _INSERT_VALUES,
         ns,
         [v.value_hash for v in values],
@@ -106,7 +108,7 @@ async def _insert_values(conn: asyncpg.Connection, ns: int, values: Sequence[Sto
         [v.blob.size if v.blob else None for v in values],
         [v.size for v in values],
     )
-    return int(status.rsplit(" ", 1)[1])
+    return len(created)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -242,30 +244,37 @@ class PostgresCache:
         return await self._candidates((ns, q))
 
     async def _candidates_batch(self, keys: Sequence[tuple[int, CacheQuery]]) -> list[list[CacheCandidate]]:
-        qs = [q for _, q in keys]
-        async with self._db.kept_connection() as conn:
-            rows = await conn.fetch(
-                _CANDIDATES,
-                [ns for ns, _ in keys],
-                [q.task_hash for q in qs],
-                [q.args_hash for q in qs],
-                [q.eval_hash for q in qs],
-                [q.execution_id for q in qs],
-                # Hashes are 40 hex digits: one comma-joined text per check keeps the arrays flat.
-                [",".join(q.scheduler_task_hashes) for q in qs],
-                [q.context_hash for q in qs],
-                [q.want_cse for q in qs],
-                [q.want_ultimate for q in qs],
-                [q.want_single for q in qs],
-            )
         out: list[list[CacheCandidate]] = [[] for _ in keys]
-        for r in rows:
-            subtree = r["subtree"]
-            out[r["i"] - 1].append(
-                CacheCandidate(
-                    _KINDS[r["prio"]], r["call_hash"], _stored(r), list(subtree) if subtree is not None else None
+        by_namespace: dict[int, list[int]] = {}
+        for position, (ns, _) in enumerate(keys):
+            by_namespace.setdefault(ns, []).append(position)
+        async with self._db.kept_connection() as conn:
+            for ns, positions in by_namespace.items():
+                qs = [keys[p][1] for p in positions]
+                rows = await conn.fetch(
+                    _CANDIDATES,
+                    ns,
+                    [q.task_hash for q in qs],
+                    [q.args_hash for q in qs],
+                    [q.eval_hash for q in qs],
+                    [q.execution_id for q in qs],
+                    # Hashes are 40 hex digits: one comma-joined text per check keeps the arrays flat.
+                    [",".join(q.scheduler_task_hashes) for q in qs],
+                    [q.context_hash for q in qs],
+                    [q.want_cse for q in qs],
+                    [q.want_ultimate for q in qs],
+                    [q.want_single for q in qs],
                 )
-            )
+                for r in rows:
+                    subtree = r["subtree"]
+                    out[positions[r["i"] - 1]].append(
+                        CacheCandidate(
+                            _KINDS[r["prio"]],
+                            r["call_hash"],
+                            _stored(r),
+                            list(subtree) if subtree is not None else None,
+                        )
+                    )
         return out
 
     async def set_eval_cache(

@@ -35,7 +35,8 @@ _LIST_SNAPSHOT_COLS = "name, fingerprint, snapshot_id, graph_fingerprint, NULL::
 _TAG_COLS = "name, tag, snapshot_fingerprint, actor, update_time"
 
 # Rows are sorted by the unique index's order before they are inserted, so the index is filled
-# page by page instead of at random places.
+# page by page instead of at random places. The count is of the rows RETURNING gives, not the
+# command status: on Citus an INSERT ... SELECT reports the rows it was given, inserted or not.
 _INSERT_STORAGE = """
 INSERT INTO arti_storage_partitions
     (namespace_id, storage_fingerprint, input_fingerprint, keys, ident, body, body_hash, body_size)
@@ -43,7 +44,7 @@ SELECT $1, $2, u.fp, u.keys, u.ident, u.body, u.body_hash, u.body_size
 FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[], $7::text[], $8::bigint[])
     AS u(fp, keys, ident, body, body_hash, body_size)
 ORDER BY u.fp, u.keys, u.ident
-ON CONFLICT DO NOTHING
+ON CONFLICT DO NOTHING RETURNING 1
 """
 
 _INSERT_SNAPSHOT = """
@@ -52,7 +53,7 @@ INSERT INTO arti_snapshot_partitions
 SELECT $1, $2, $3, $4, u.ident, u.body, u.body_hash, u.body_size
 FROM unnest($5::bytea[], $6::bytea[], $7::text[], $8::bigint[]) AS u(ident, body, body_hash, body_size)
 ORDER BY u.ident
-ON CONFLICT DO NOTHING
+ON CONFLICT DO NOTHING RETURNING 1
 """
 
 # Every wanted (keys, fingerprint) pair is one probe of the unique index, so the cost follows the
@@ -255,12 +256,15 @@ async def _replay(
         yield parts
 
 
-async def _in_order(statements: list[Awaitable[str]]) -> list[str]:
+async def _inserted(conn: asyncpg.Connection, query: str, *args: Any) -> int:
+    return len(await conn.fetch(query, *args))
+
+
+async def _in_order(statements: list[Awaitable[int]]) -> list[int]:
     return [await s for s in statements]
 
 
-def _add(counts: list[int], statuses: list[str]) -> list[int]:
-    new = [_count(s) for s in statuses]
+def _add(counts: list[int], new: list[int]) -> list[int]:
     return [a + b for a, b in zip(counts, new, strict=True)] if counts else new
 
 
@@ -460,8 +464,8 @@ class PostgresConnection:
     async def add_storage_partitions(
         self, namespace_id: int, storage_fingerprint: int, chunks: AsyncIterator[StoredPartitions]
     ) -> int:
-        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
-            return [conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))]
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[int]]:
+            return [_inserted(conn, _INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts))]
 
         return (await self._pipelined(chunks, insert))[0]
 
@@ -473,10 +477,16 @@ class PostgresConnection:
         artifact_key: str,
         chunks: AsyncIterator[StoredPartitions],
     ) -> int:
-        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[int]]:
             return [
-                conn.execute(
-                    _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
+                _inserted(
+                    conn,
+                    _INSERT_SNAPSHOT,
+                    namespace_id,
+                    name,
+                    snapshot_fingerprint,
+                    artifact_key,
+                    *_snapshot_args(parts),
                 )
             ]
 
@@ -491,11 +501,17 @@ class PostgresConnection:
         artifact_key: str,
         chunks: AsyncIterator[StoredPartitions],
     ) -> tuple[int, int]:
-        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[str]]:
+        def insert(conn: asyncpg.Connection, parts: StoredPartitions) -> list[Awaitable[int]]:
             return [
-                conn.execute(_INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts)),
-                conn.execute(
-                    _INSERT_SNAPSHOT, namespace_id, name, snapshot_fingerprint, artifact_key, *_snapshot_args(parts)
+                _inserted(conn, _INSERT_STORAGE, namespace_id, storage_fingerprint, *_storage_args(parts)),
+                _inserted(
+                    conn,
+                    _INSERT_SNAPSHOT,
+                    namespace_id,
+                    name,
+                    snapshot_fingerprint,
+                    artifact_key,
+                    *_snapshot_args(parts),
                 ),
             ]
 
@@ -505,7 +521,7 @@ class PostgresConnection:
     async def _pipelined(
         self,
         chunks: AsyncIterator[StoredPartitions],
-        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[str]]],
+        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[int]]],
     ) -> list[int]:
         """Applies every chunk in one transaction. Concurrent writers of overlapping multi-chunk
         sets can lock the same rows in opposite orders and deadlock; a union is idempotent, so the
@@ -530,11 +546,11 @@ class PostgresConnection:
     async def _apply(
         self,
         chunks: AsyncIterator[StoredPartitions],
-        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[str]]],
+        insert: Callable[[asyncpg.Connection, StoredPartitions], list[Awaitable[int]]],
     ) -> list[int]:
         """One transaction over every chunk, preparing chunk k+1 while Postgres runs chunk k."""
         counts: list[int] = []
-        running: asyncio.Task[list[str]] | None = None
+        running: asyncio.Task[list[int]] | None = None
         async with self._db.transaction() as conn, _namespace_gone():
             try:
                 async for parts in chunks:

@@ -12,17 +12,19 @@ from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
 # Bounds are written only when present (storage.sql.given), so a deep page costs what the first does.
+# Every table is filtered by the namespace parameter itself, not by a join column: so Citus
+# prunes each to the namespace's shard and runs the whole statement there (a router query).
 _EXECUTIONS = """
 SELECT e.id, e.args, e.create_time, e.updated_time, e.job_id,
        j.task_hash, j.start_time, j.end_time, j.status,
        (SELECT c.task_name FROM cache_call_nodes c
-         WHERE c.namespace_id = e.namespace_id AND c.task_hash = j.task_hash LIMIT 1) AS task_name,
+         WHERE c.namespace_id = $1 AND c.task_hash = j.task_hash LIMIT 1) AS task_name,
        n.jobs, n.cached
   FROM (SELECT * FROM cache_executions WHERE namespace_id = $1{after}
          ORDER BY create_time DESC, id DESC LIMIT $2) e
-  LEFT JOIN cache_jobs j ON j.namespace_id = e.namespace_id AND j.id = e.job_id
+  LEFT JOIN cache_jobs j ON j.namespace_id = $1 AND j.id = e.job_id
   CROSS JOIN LATERAL (SELECT count(*) AS jobs, count(*) FILTER (WHERE x.cached) AS cached FROM cache_jobs x
-                       WHERE x.namespace_id = e.namespace_id AND x.execution_id = e.id) n
+                       WHERE x.namespace_id = $1 AND x.execution_id = e.id) n
  ORDER BY e.create_time DESC, e.id DESC
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,8 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.ConnectionFailureError,
 )
+# On Citus the violation names the node's placement of the reference table: "namespaces_102009".
+_NAMESPACES_TABLE = re.compile(r'table "namespaces(_\d+)?"')
 _RETRYABLE: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
@@ -61,7 +64,7 @@ def translate(exc: BaseException) -> BaseException:
         return Unavailable("the database connection broke; retry the call", reason=Reason.DATABASE_UNAVAILABLE)
     if isinstance(exc, TimeoutError):
         return Unavailable("timed out waiting for a database connection", reason=Reason.DATABASE_UNAVAILABLE)
-    if isinstance(exc, asyncpg.ForeignKeyViolationError) and 'table "namespaces"' in (exc.detail or ""):
+    if isinstance(exc, asyncpg.ForeignKeyViolationError) and _NAMESPACES_TABLE.search(exc.detail or ""):
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
         return NotFound("the namespace was deleted", reason=Reason.NAMESPACE_NOT_FOUND)
     return exc

@@ -34,7 +34,7 @@ class PostgresRecords:
                 """
                 INSERT INTO records (namespace_id, uuid, metadata) VALUES ($1, $2, COALESCE($3::jsonb, '{}'::jsonb))
                 ON CONFLICT (namespace_id, uuid)
-                DO UPDATE SET metadata = COALESCE($3::jsonb, records.metadata), update_time = now()
+                DO UPDATE SET metadata = COALESCE($3::jsonb, records.metadata), update_time = EXCLUDED.update_time
                 RETURNING (xmax = 0)
                 """,
                 namespace_id,

@@ -12,8 +12,10 @@ from artimeta_server.domain.tag_models import TagRow, TagWrite
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
+# Used where $1 is the namespace: the edits are filtered by $1 itself so that Citus sees every
+# table pinned to one shard and routes the statement there whole.
 _ROW = """t.tag_hash, t.seq, t.entity_type, t.entity_id, t.key, t.value_json, t.is_current, t.create_time,
-  ARRAY(SELECT parent_hash FROM tag_edits e WHERE e.namespace_id = t.namespace_id AND e.child_hash = t.tag_hash
+  ARRAY(SELECT parent_hash FROM tag_edits e WHERE e.namespace_id = $1 AND e.child_hash = t.tag_hash
         ORDER BY 1) AS parents"""
 
 

@@ -1,4 +1,8 @@
-"""Bearer tokens in Postgres (hashes only)."""
+"""Bearer tokens in Postgres (hashes only).
+
+Only a NULL namespace_id means every namespace: a token whose namespace row is missing (the
+foreign key cascades on delete, but a distributed schema cannot always keep it) reads as namespace
+None, which grants nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.postgres import Database
 
 _SELECT = """
-SELECT t.id, coalesce(n.name, '*') AS namespace, t.role, t.secret_hash, t.description,
+SELECT t.id, CASE WHEN t.namespace_id IS NULL THEN '*' ELSE n.name END AS namespace, t.role, t.secret_hash,
+       t.description,
        t.create_time, t.expire_time, t.revoke_time
 FROM auth_tokens t LEFT JOIN namespaces n ON n.id = t.namespace_id
 """
@@ -42,7 +47,7 @@ class PostgresTokens:
                     raise NotFound(
                         f"namespace {token.namespace!r} does not exist",
                         reason=Reason.NAMESPACE_NOT_FOUND,
-                        metadata={"namespace": token.namespace},
+                        metadata={"namespace": token.namespace or ""},
                     )
             await conn.execute(
                 "INSERT INTO auth_tokens (id, namespace_id, role, secret_hash, description, expire_time)"

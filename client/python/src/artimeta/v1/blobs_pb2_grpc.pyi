@@ -51,7 +51,9 @@ class BlobServiceStub:
     - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
     - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
       malformed or missing digest or namespace, or a blob over the size limit.
-    - ABORTED (UPLOAD_EXPIRED): the upload stalled past its lease; upload again.
+    - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+    - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+      too long; upload again.
     """
     Download: _grpc.UnaryStreamMultiCallable[_blobs_pb2.DownloadRequest, _blobs_pb2.DownloadResponse]
     """Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
@@ -161,7 +163,9 @@ class BlobServiceAsyncStub(BlobServiceStub):
     - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
     - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
       malformed or missing digest or namespace, or a blob over the size limit.
-    - ABORTED (UPLOAD_EXPIRED): the upload stalled past its lease; upload again.
+    - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+    - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+      too long; upload again.
     """
     Download: _aio.UnaryStreamMultiCallable[_blobs_pb2.DownloadRequest, _blobs_pb2.DownloadResponse]  # type: ignore[assignment]
     """Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
@@ -280,7 +284,9 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
         - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
           malformed or missing digest or namespace, or a blob over the size limit.
-        - ABORTED (UPLOAD_EXPIRED): the upload stalled past its lease; upload again.
+        - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+        - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+          too long; upload again.
         """
 
     @_abc_1.abstractmethod

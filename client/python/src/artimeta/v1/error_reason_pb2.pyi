@@ -230,6 +230,23 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND: no job with this id."""
     ERROR_REASON_INVALID_RECORD: _ErrorReason.ValueType  # 83
     """INVALID_ARGUMENT: a malformed record in a bulk load."""
+    ERROR_REASON_RESOURCE_EXHAUSTED: _ErrorReason.ValueType  # 84
+    """Added after the first list; grouped here so that numbers stay stable.
+
+    RESOURCE_EXHAUSTED with no more precise reason.
+    """
+    ERROR_REASON_AUTH_RATE_LIMITED: _ErrorReason.ValueType  # 85
+    """RESOURCE_EXHAUSTED: too many failed authentications from this address; retry after the
+    RetryInfo delay.
+    """
+    ERROR_REASON_TOKEN_NAMESPACE_DELETED: _ErrorReason.ValueType  # 86
+    """UNAUTHENTICATED: the namespace the token was bound to has been deleted; the token grants
+    nothing.
+    """
+    ERROR_REASON_UPLOAD_IDLE: _ErrorReason.ValueType  # 87
+    """ABORTED: an upload stream sent no message for longer than the server waits; upload again."""
+    ERROR_REASON_NAMESPACE_MISMATCH: _ErrorReason.ValueType  # 88
+    """INVALID_ARGUMENT: a later message of a stream names another namespace than the first."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Every reason the server puts in the google.rpc.ErrorInfo (domain "artimeta") of a failed call.
@@ -242,7 +259,8 @@ class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
 
     Any RPC may also fail with the reasons below that are not tied to one RPC, so the RPCs'
     `Errors:` lists leave them out: UNAUTHENTICATED (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED,
-    TOKEN_REVOKED), PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE,
+    TOKEN_REVOKED, TOKEN_NAMESPACE_DELETED), RESOURCE_EXHAUSTED (AUTH_RATE_LIMITED),
+    PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE,
     BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), INTERNAL (INTERNAL), and, for every
     request that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
     """
@@ -455,4 +473,21 @@ ERROR_REASON_JOB_NOT_FOUND: ErrorReason.ValueType  # 82
 """NOT_FOUND: no job with this id."""
 ERROR_REASON_INVALID_RECORD: ErrorReason.ValueType  # 83
 """INVALID_ARGUMENT: a malformed record in a bulk load."""
+ERROR_REASON_RESOURCE_EXHAUSTED: ErrorReason.ValueType  # 84
+"""Added after the first list; grouped here so that numbers stay stable.
+
+RESOURCE_EXHAUSTED with no more precise reason.
+"""
+ERROR_REASON_AUTH_RATE_LIMITED: ErrorReason.ValueType  # 85
+"""RESOURCE_EXHAUSTED: too many failed authentications from this address; retry after the
+RetryInfo delay.
+"""
+ERROR_REASON_TOKEN_NAMESPACE_DELETED: ErrorReason.ValueType  # 86
+"""UNAUTHENTICATED: the namespace the token was bound to has been deleted; the token grants
+nothing.
+"""
+ERROR_REASON_UPLOAD_IDLE: ErrorReason.ValueType  # 87
+"""ABORTED: an upload stream sent no message for longer than the server waits; upload again."""
+ERROR_REASON_NAMESPACE_MISMATCH: ErrorReason.ValueType  # 88
+"""INVALID_ARGUMENT: a later message of a stream names another namespace than the first."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -927,7 +927,9 @@ export const BlobService: GenService<{
    * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
    * - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
    *   malformed or missing digest or namespace, or a blob over the size limit.
-   * - ABORTED (UPLOAD_EXPIRED): the upload stalled past its lease; upload again.
+   * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+   * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+   *   too long; upload again.
    *
    * @generated from rpc artimeta.v1.BlobService.Upload
    */

@@ -3542,7 +3542,9 @@ export const BlobServiceService = {
    * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
    * - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
    *   malformed or missing digest or namespace, or a blob over the size limit.
-   * - ABORTED (UPLOAD_EXPIRED): the upload stalled past its lease; upload again.
+   * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+   * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+   *   too long; upload again.
    */
   upload: {
     path: "/artimeta.v1.BlobService/Upload" as const,
@@ -3781,7 +3783,9 @@ export interface BlobServiceServer extends UntypedServiceImplementation {
    * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
    * - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
    *   malformed or missing digest or namespace, or a blob over the size limit.
-   * - ABORTED (UPLOAD_EXPIRED): the upload stalled past its lease; upload again.
+   * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+   * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+   *   too long; upload again.
    */
   upload: handleClientStreamingCall<UploadRequest, UploadResponse>;
   /**
@@ -3911,7 +3915,9 @@ export interface BlobServiceClient extends Client {
    * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
    * - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
    *   malformed or missing digest or namespace, or a blob over the size limit.
-   * - ABORTED (UPLOAD_EXPIRED): the upload stalled past its lease; upload again.
+   * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+   * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+   *   too long; upload again.
    */
   upload(callback: (error: ServiceError | null, response: UploadResponse) => void): ClientWritableStream<UploadRequest>;
   upload(

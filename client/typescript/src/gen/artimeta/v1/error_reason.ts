@@ -17,7 +17,8 @@
  *
  * Any RPC may also fail with the reasons below that are not tied to one RPC, so the RPCs'
  * `Errors:` lists leave them out: UNAUTHENTICATED (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED,
- * TOKEN_REVOKED), PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE,
+ * TOKEN_REVOKED, TOKEN_NAMESPACE_DELETED), RESOURCE_EXHAUSTED (AUTH_RATE_LIMITED),
+ * PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE,
  * BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), INTERNAL (INTERNAL), and, for every
  * request that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
  */
@@ -196,6 +197,22 @@ export enum ErrorReason {
   ERROR_REASON_JOB_NOT_FOUND = 82,
   /** ERROR_REASON_INVALID_RECORD - INVALID_ARGUMENT: a malformed record in a bulk load. */
   ERROR_REASON_INVALID_RECORD = 83,
+  /** ERROR_REASON_RESOURCE_EXHAUSTED - RESOURCE_EXHAUSTED with no more precise reason. */
+  ERROR_REASON_RESOURCE_EXHAUSTED = 84,
+  /**
+   * ERROR_REASON_AUTH_RATE_LIMITED - RESOURCE_EXHAUSTED: too many failed authentications from this address; retry after the
+   * RetryInfo delay.
+   */
+  ERROR_REASON_AUTH_RATE_LIMITED = 85,
+  /**
+   * ERROR_REASON_TOKEN_NAMESPACE_DELETED - UNAUTHENTICATED: the namespace the token was bound to has been deleted; the token grants
+   * nothing.
+   */
+  ERROR_REASON_TOKEN_NAMESPACE_DELETED = 86,
+  /** ERROR_REASON_UPLOAD_IDLE - ABORTED: an upload stream sent no message for longer than the server waits; upload again. */
+  ERROR_REASON_UPLOAD_IDLE = 87,
+  /** ERROR_REASON_NAMESPACE_MISMATCH - INVALID_ARGUMENT: a later message of a stream names another namespace than the first. */
+  ERROR_REASON_NAMESPACE_MISMATCH = 88,
   UNRECOGNIZED = -1,
 }
 
@@ -453,6 +470,21 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 83:
     case "ERROR_REASON_INVALID_RECORD":
       return ErrorReason.ERROR_REASON_INVALID_RECORD;
+    case 84:
+    case "ERROR_REASON_RESOURCE_EXHAUSTED":
+      return ErrorReason.ERROR_REASON_RESOURCE_EXHAUSTED;
+    case 85:
+    case "ERROR_REASON_AUTH_RATE_LIMITED":
+      return ErrorReason.ERROR_REASON_AUTH_RATE_LIMITED;
+    case 86:
+    case "ERROR_REASON_TOKEN_NAMESPACE_DELETED":
+      return ErrorReason.ERROR_REASON_TOKEN_NAMESPACE_DELETED;
+    case 87:
+    case "ERROR_REASON_UPLOAD_IDLE":
+      return ErrorReason.ERROR_REASON_UPLOAD_IDLE;
+    case 88:
+    case "ERROR_REASON_NAMESPACE_MISMATCH":
+      return ErrorReason.ERROR_REASON_NAMESPACE_MISMATCH;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -630,6 +662,16 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_JOB_NOT_FOUND";
     case ErrorReason.ERROR_REASON_INVALID_RECORD:
       return "ERROR_REASON_INVALID_RECORD";
+    case ErrorReason.ERROR_REASON_RESOURCE_EXHAUSTED:
+      return "ERROR_REASON_RESOURCE_EXHAUSTED";
+    case ErrorReason.ERROR_REASON_AUTH_RATE_LIMITED:
+      return "ERROR_REASON_AUTH_RATE_LIMITED";
+    case ErrorReason.ERROR_REASON_TOKEN_NAMESPACE_DELETED:
+      return "ERROR_REASON_TOKEN_NAMESPACE_DELETED";
+    case ErrorReason.ERROR_REASON_UPLOAD_IDLE:
+      return "ERROR_REASON_UPLOAD_IDLE";
+    case ErrorReason.ERROR_REASON_NAMESPACE_MISMATCH:
+      return "ERROR_REASON_NAMESPACE_MISMATCH";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
