@@ -1949,10 +1949,10 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"f\n" +
 	"\x0eUploadResponse\x12+\n" +
 	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12'\n" +
-	"\x0falready_present\x18\x02 \x01(\bR\x0ealreadyPresent\"\x92\x01\n" +
+	"\x0falready_present\x18\x02 \x01(\bR\x0ealreadyPresent\"\x98\x01\n" +
 	"\x0fDownloadRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12\x16\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\x03R\x06length\"&\n" +
 	"\x10DownloadResponse\x12\x12\n" +
@@ -1961,10 +1961,10 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12-\n" +
 	"\adigests\x18\x02 \x03(\v2\x13.artimeta.v1.DigestR\adigests\"X\n" +
 	"\x18FindMissingBlobsResponse\x12<\n" +
-	"\x0fmissing_digests\x18\x01 \x03(\v2\x13.artimeta.v1.DigestR\x0emissingDigests\"b\n" +
+	"\x0fmissing_digests\x18\x01 \x03(\v2\x13.artimeta.v1.DigestR\x0emissingDigests\"h\n" +
 	"\x0fStatBlobRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\"\x82\x01\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\"\x82\x01\n" +
 	"\x10StatBlobResponse\x12+\n" +
 	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12A\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
@@ -1988,31 +1988,31 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\x06Result\x12+\n" +
 	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12*\n" +
-	"\x06status\x18\x03 \x01(\v2\x12.google.rpc.StatusR\x06status\"z\n" +
+	"\x06status\x18\x03 \x01(\v2\x12.google.rpc.StatusR\x06status\"\x80\x01\n" +
 	"\x11DeleteBlobRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12\x14\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12\x14\n" +
 	"\x05force\x18\x03 \x01(\bR\x05force\".\n" +
 	"\x12DeleteBlobResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x97\x01\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x9d\x01\n" +
 	"\x16CreateUploadUrlRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12,\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12,\n" +
 	"\x12expires_in_seconds\x18\x03 \x01(\x05R\x10expiresInSeconds\"\xae\x01\n" +
 	"\x17CreateUploadUrlResponse\x12'\n" +
 	"\x0falready_present\x18\x01 \x01(\bR\x0ealreadyPresent\x12\x1b\n" +
 	"\tupload_id\x18\x02 \x01(\tR\buploadId\x12\x10\n" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"V\n" +
+	"expireTime\"\\\n" +
 	"\x13CommitUploadRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
-	"\tupload_id\x18\x02 \x01(\tR\buploadId\"C\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12!\n" +
+	"\tupload_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\buploadId\"C\n" +
 	"\x14CommitUploadResponse\x12+\n" +
-	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\"\x99\x01\n" +
+	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\"\x9f\x01\n" +
 	"\x18CreateDownloadUrlRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12,\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12,\n" +
 	"\x12expires_in_seconds\x18\x03 \x01(\x05R\x10expiresInSeconds\"j\n" +
 	"\x19CreateDownloadUrlResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12;\n" +
@@ -2022,25 +2022,25 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12A\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime\"r\n" +
+	"updateTime\"~\n" +
 	"\rPutKeyRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\x12+\n" +
-	"\x06digest\x18\x03 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\"{\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x16\n" +
+	"\x03key\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x03key\x121\n" +
+	"\x06digest\x18\x03 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\"{\n" +
 	"\x0ePutKeyResponse\x12+\n" +
 	"\x05entry\x18\x01 \x01(\v2\x15.artimeta.v1.KeyEntryR\x05entry\x12<\n" +
-	"\x0fprevious_digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x0epreviousDigest\"h\n" +
+	"\x0fprevious_digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x0epreviousDigest\"n\n" +
 	"\rGetKeyRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\x12!\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x16\n" +
+	"\x03key\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x03key\x12!\n" +
 	"\finclude_data\x18\x03 \x01(\bR\vincludeData\"v\n" +
 	"\x0eGetKeyResponse\x12+\n" +
 	"\x05entry\x18\x01 \x01(\v2\x15.artimeta.v1.KeyEntryR\x05entry\x12#\n" +
 	"\rdata_included\x18\x02 \x01(\bR\fdataIncluded\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"m\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"s\n" +
 	"\x10DeleteKeyRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\x12#\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x16\n" +
+	"\x03key\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x03key\x12#\n" +
 	"\rallow_missing\x18\x03 \x01(\bR\fallowMissing\"-\n" +
 	"\x11DeleteKeyResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x89\x01\n" +

@@ -1111,10 +1111,10 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"updateTime\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x03\n" +
 	"\x13CommitRecordRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x122\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\x122\n" +
 	"\aentries\x18\x03 \x03(\v2\x18.artimeta.v1.RecordEntryR\aentries\x12J\n" +
 	"\bmetadata\x18\x04 \x03(\v2..artimeta.v1.CommitRecordRequest.MetadataEntryR\bmetadata\x12!\n" +
 	"\fset_metadata\x18\x05 \x01(\bR\vsetMetadata\x129\n" +
@@ -1125,22 +1125,22 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"]\n" +
 	"\x14CommitRecordResponse\x12+\n" +
 	"\x06record\x18\x01 \x01(\v2\x13.artimeta.v1.RecordR\x06record\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"J\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"P\n" +
 	"\x10GetRecordRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\"@\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\"@\n" +
 	"\x11GetRecordResponse\x12+\n" +
-	"\x06record\x18\x01 \x01(\v2\x13.artimeta.v1.RecordR\x06record\"O\n" +
+	"\x06record\x18\x01 \x01(\v2\x13.artimeta.v1.RecordR\x06record\"U\n" +
 	"\x15ContainsRecordRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\"s\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\"s\n" +
 	"\x16ContainsRecordResponse\x12\x1a\n" +
 	"\bcontains\x18\x01 \x01(\bR\bcontains\x12\x18\n" +
 	"\aindexed\x18\x02 \x01(\bR\aindexed\x12#\n" +
-	"\rmissing_blobs\x18\x03 \x01(\x03R\fmissingBlobs\"r\n" +
+	"\rmissing_blobs\x18\x03 \x01(\x03R\fmissingBlobs\"x\n" +
 	"\x13DeleteRecordRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12#\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\x12#\n" +
 	"\rallow_missing\x18\x03 \x01(\bR\fallowMissing\"0\n" +
 	"\x14DeleteRecordResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x9d\x02\n" +
@@ -1157,10 +1157,10 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"l\n" +
 	"\x13ListRecordsResponse\x12-\n" +
 	"\arecords\x18\x01 \x03(\v2\x13.artimeta.v1.RecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"g\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"m\n" +
 	"\x19ListRelatedRecordsRequest\x12\"\n" +
-	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x12\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\x12\x12\n" +
 	"\x04deep\x18\x03 \x01(\bR\x04deep\"2\n" +
 	"\x1aListRelatedRecordsResponse\x12\x14\n" +
 	"\x05uuids\x18\x01 \x03(\tR\x05uuids*\x90\x01\n" +
