@@ -23,6 +23,7 @@ help:
 	@echo "make api-lint   buf lint/format/breaking, protolint and the project's proto checks"
 	@echo "make minio      build MinIO from source into $(CACHE) (reused by later runs)"
 	@echo "make bench      run the benchmarks (JSON under bench/results/)"
+	@echo "make test-scaleout  the Postgres failover and MinIO node-loss tests alone"
 	@echo "make chart      lint, render and schema-check the Helm chart offline (builds helm once)"
 	@echo "make image-test build the container image (buildah, no registry) and run the server from it"
 
@@ -109,6 +110,12 @@ test: venv proto-check console-check api-lint lint adapter-venvs
 .PHONY: test-citus
 test-citus: venv
 	$(VENV)/bin/pytest tests/citus -q
+
+.PHONY: test-scaleout
+test-scaleout: venv
+	@if command -v go >/dev/null; then bash scripts/ensure-minio.sh >/dev/null; \
+	  else echo "go not found: the MinIO node-loss test will be skipped"; fi
+	$(VENV)/bin/pytest tests/scaleout -q
 
 .PHONY: chart
 chart: venv

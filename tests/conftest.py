@@ -15,7 +15,14 @@ import pytest
 import artimeta
 from artimeta_server.app import Server
 from artimeta_server.config import Settings
-from artimeta_server.devstack.s3 import MinioServer, S3Credentials, S3Server, SeaweedServer, minio_binary
+from artimeta_server.devstack.s3 import (
+    MinioCluster,
+    MinioServer,
+    S3Credentials,
+    S3Server,
+    SeaweedServer,
+    minio_binary,
+)
 from artimeta_server.devstack.stack import Stack
 
 
@@ -46,12 +53,26 @@ def minio_server(tmp_root: Path) -> Iterator[S3Server]:
     server.stop()
 
 
-@pytest.fixture(scope="session", params=["seaweedfs", "minio"])
+@pytest.fixture(scope="session")
+def minio_cluster(tmp_root: Path) -> Iterator[S3Server]:
+    """Four MinIO processes forming one erasure-coded cluster (EC 2+2) on loopback."""
+    if minio_binary() is None:
+        pytest.skip("MinIO is not built (needs Go: scripts/ensure-minio.sh); the distributed MinIO leg is skipped")
+    cluster = MinioCluster(tmp_root / "minio-distributed", S3Credentials.generate())
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session", params=["seaweedfs", "minio", "minio-distributed"])
 def s3_server(request: pytest.FixtureRequest, stack: Stack) -> S3Server:
     """Every S3 server the blob-store suite runs against."""
     if request.param == "minio":
         server: S3Server = request.getfixturevalue("minio_server")
         return server
+    if request.param == "minio-distributed":
+        cluster: S3Server = request.getfixturevalue("minio_cluster")
+        return cluster
     assert isinstance(stack.s3, SeaweedServer)
     return stack.s3
 

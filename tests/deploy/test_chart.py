@@ -155,3 +155,16 @@ def test_cloudnativepg_example_takes_the_dsn_from_the_operator_secret() -> None:
     assert dsn["valueFrom"]["secretKeyRef"] == {"name": "artimeta-db-app", "key": "uri"}
     assert "Secret" not in by_kind  # the S3 keys come from an existing Secret
     assert {"HorizontalPodAutoscaler", "ServiceMonitor"} <= by_kind.keys()
+
+
+@pytest.mark.parametrize(("example", "limit"), [("citus", 200), ("minio-distributed", 100)])
+def test_scale_out_examples_stay_inside_the_database_connection_budget(example: str, limit: int) -> None:
+    # replicas at most x workers x pool max, against the max_connections the example assumes
+    # (docs/scaling.md, "Connections").
+    values = yaml.safe_load((ROOT / "deploy" / "helm" / "examples" / f"{example}.yaml").read_text())
+    by_kind = kinds(render(ROOT / "deploy" / "helm" / "examples" / f"{example}.yaml"))
+    pods = by_kind["HorizontalPodAutoscaler"]["spec"]["maxReplicas"] if "HorizontalPodAutoscaler" in by_kind else 0
+    pods = max(pods, by_kind["Deployment"]["spec"].get("replicas", 0))
+    workers = int(values.get("workers", 1))
+    pool = int(by_kind["ConfigMap"]["data"]["ARTIMETA_DB_POOL_MAX"])
+    assert pods * workers * pool <= limit, (pods, workers, pool)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
+import urllib3
+from minio.error import S3Error
 
 from artimeta.blobs import _rechunk
 from artimeta_server.domain.blobs import mismatch, validate_key
 from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.errors import InvalidArgument, NotFound, Unavailable
 from artimeta_server.domain.records import validate_path, validate_uuid
 from artimeta_server.storage.blob_index import references_query
 from artimeta_server.storage.blob_refs import BLOB_REFERENCES, BlobReference
-from artimeta_server.storage.blobstore import cas_key, digest_hash_of_key, staging_key
+from artimeta_server.storage.blobstore import cas_key, digest_hash_of_key, s3_error, staging_key
 
 
 def test_keys_round_trip() -> None:
@@ -60,3 +62,21 @@ def test_references_query_covers_every_registered_column() -> None:
     assert "WHERE false" in references_query([])
     one = references_query([BlobReference("t", "ns", "h", "s")])
     assert "r.h = req.hash AND r.s = req.size" in one
+
+
+def _answer(status: int, code: str) -> S3Error:
+    return S3Error(urllib3.HTTPResponse(status=status), code, "msg", "/b/k", "rid", "hid")
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(503, "SlowDownWrite"), (503, "SlowDown"), (500, "InternalError"), (503, "XMinioWriteQuorum")]
+)
+def test_a_busy_or_failing_store_is_unavailable(status: int, code: str) -> None:
+    mapped = s3_error(_answer(status, code))
+    assert isinstance(mapped, Unavailable) and mapped.reason == "BLOB_STORE_UNAVAILABLE"
+
+
+def test_missing_is_not_found_and_other_answers_stay_themselves() -> None:
+    assert isinstance(s3_error(_answer(404, "NoSuchKey")), NotFound)
+    denied = _answer(403, "AccessDenied")
+    assert s3_error(denied) is denied

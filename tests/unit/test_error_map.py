@@ -58,3 +58,15 @@ def test_a_broken_driver_protocol_state_is_unavailable_not_internal() -> None:
     code, status = describe(broken, translate)
     assert code == grpc.StatusCode.UNAVAILABLE
     assert "another operation" not in status.message
+
+
+def test_a_write_refused_by_a_standby_is_unavailable_not_internal() -> None:
+    import asyncpg
+
+    from artimeta_server.storage.postgres import translate
+
+    refused = asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction")
+    code, status = describe(refused, translate)
+    assert code == grpc.StatusCode.UNAVAILABLE
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info) and info.reason == "DATABASE_READ_ONLY"

@@ -32,7 +32,7 @@ const (
 // Any RPC may also fail with the reasons below that are not tied to one RPC, so the RPCs'
 // `Errors:` lists leave them out: UNAUTHENTICATED (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED,
 // TOKEN_REVOKED, TOKEN_NAMESPACE_DELETED), RESOURCE_EXHAUSTED (AUTH_RATE_LIMITED),
-// PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE,
+// PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE, DATABASE_READ_ONLY,
 // BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), INTERNAL (INTERNAL), and, for every
 // request that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
 type ErrorReason int32
@@ -220,6 +220,9 @@ const (
 	ErrorReason_ERROR_REASON_UPLOAD_IDLE ErrorReason = 87
 	// INVALID_ARGUMENT: a later message of a stream names another namespace than the first.
 	ErrorReason_ERROR_REASON_NAMESPACE_MISMATCH ErrorReason = 88
+	// UNAVAILABLE: the database refused a write as read-only (a standby, or a failover in
+	// progress); retry the call.
+	ErrorReason_ERROR_REASON_DATABASE_READ_ONLY ErrorReason = 89
 )
 
 // Enum value maps for ErrorReason.
@@ -314,6 +317,7 @@ var (
 		86: "ERROR_REASON_TOKEN_NAMESPACE_DELETED",
 		87: "ERROR_REASON_UPLOAD_IDLE",
 		88: "ERROR_REASON_NAMESPACE_MISMATCH",
+		89: "ERROR_REASON_DATABASE_READ_ONLY",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":             0,
@@ -405,6 +409,7 @@ var (
 		"ERROR_REASON_TOKEN_NAMESPACE_DELETED": 86,
 		"ERROR_REASON_UPLOAD_IDLE":             87,
 		"ERROR_REASON_NAMESPACE_MISMATCH":      88,
+		"ERROR_REASON_DATABASE_READ_ONLY":      89,
 	}
 )
 
@@ -439,7 +444,7 @@ var File_artimeta_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1eartimeta/v1/error_reason.proto\x12\vartimeta.v1*\xec\x17\n" +
+	"\x1eartimeta/v1/error_reason.proto\x12\vartimeta.v1*\x91\x18\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ERROR_REASON_INTERNAL\x10\x01\x12!\n" +
@@ -530,7 +535,8 @@ const file_artimeta_v1_error_reason_proto_rawDesc = "" +
 	"\x1eERROR_REASON_AUTH_RATE_LIMITED\x10U\x12(\n" +
 	"$ERROR_REASON_TOKEN_NAMESPACE_DELETED\x10V\x12\x1c\n" +
 	"\x18ERROR_REASON_UPLOAD_IDLE\x10W\x12#\n" +
-	"\x1fERROR_REASON_NAMESPACE_MISMATCH\x10XBR\n" +
+	"\x1fERROR_REASON_NAMESPACE_MISMATCH\x10X\x12#\n" +
+	"\x1fERROR_REASON_DATABASE_READ_ONLY\x10YBR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (

@@ -6,11 +6,13 @@ runuser), with data, log and socket folders owned by that user.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -66,7 +68,30 @@ def data_home(preferred: Path) -> Path:
     return alt
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(Path(stat).parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 class PostgresServer:
+    """One Postgres cluster. With `standby_of`, a fresh cluster is a streaming standby of that
+    primary (pg_basebackup -R) instead of a new initdb."""
+
     def __init__(
         self,
         home: Path,
@@ -75,8 +100,10 @@ class PostgresServer:
         durable: bool = True,
         max_connections: int = 200,
         extra_options: list[str] | None = None,
+        standby_of: PostgresServer | None = None,
     ) -> None:
         self.home = data_home(home)
+        self.standby_of = standby_of
         self.data = self.home / "data"
         self.sockets = self.home / "sock"
         self.log = self.home / "postgres.log"
@@ -98,7 +125,9 @@ class PostgresServer:
         fresh = not (self.data / "PG_VERSION").exists()
         if _as_root():
             _chown_tree(self.home)
-        if fresh:
+        if fresh and self.standby_of is not None:
+            self._base_backup(self.standby_of)
+        elif fresh:
             subprocess.run(
                 self._cmd(
                     str(self.bindir / "initdb"),
@@ -146,8 +175,57 @@ class PostgresServer:
             capture_output=True,
         )
         wait_for(lambda: tcp_open(self.port), timeout_s=30, what="postgres", log=self.log)
-        if fresh:
+        if fresh and self.standby_of is None:
             self.psql("CREATE DATABASE artimeta")
+
+    def _base_backup(self, primary: PostgresServer) -> None:
+        # -R writes standby.signal and primary_conninfo; initdb's trust rules already admit
+        # replication connections from loopback.
+        subprocess.run(
+            self._cmd(
+                str(self.bindir / "pg_basebackup"),
+                "-h",
+                LOOPBACK,
+                "-p",
+                str(primary.port),
+                "-U",
+                PG_USER,
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def in_recovery(self) -> bool:
+        return self.psql("SELECT pg_is_in_recovery()").strip() == "t"
+
+    def promote(self) -> None:
+        """Ends recovery on a standby: it becomes a primary that accepts writes."""
+        subprocess.run(
+            self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "promote"),
+            check=True,
+            capture_output=True,
+        )
+
+    def crash(self) -> None:
+        """SIGKILL the postmaster and every backend at once, as when its machine dies: no
+        shutdown checkpoint, no goodbye to clients or standbys."""
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        postmaster = int(pid_file.read_text().split()[0])
+        victims = [postmaster, *_children(postmaster)]
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not any(_alive(p) for p in victims), timeout_s=10, what="postgres to die")
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         out = subprocess.run(

@@ -4,10 +4,13 @@ on loopback only."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -67,6 +70,10 @@ class S3Server:
         raise NotImplementedError
 
     def start(self, *, timeout_s: float = 60) -> None:
+        self._spawn()
+        self._wait_ready(timeout_s)
+
+    def _spawn(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         cmd, env = self._command()
         with open(self.log, "ab") as log:
@@ -78,6 +85,8 @@ class S3Server:
                 env={**os.environ, **env},
                 start_new_session=True,
             )
+
+    def _wait_ready(self, timeout_s: float) -> None:
         client = probe_client(self.endpoint, self.creds)
         # Ready means an authenticated S3 call answers, not merely an open port.
         wait_for(
@@ -167,8 +176,6 @@ class MinioServer(S3Server):
         if binary is None:
             raise FileNotFoundError("MinIO is not built: run scripts/ensure-minio.sh")
         console = free_port()
-        data = self.home / "data"
-        data.mkdir(exist_ok=True)
         env = {
             "MINIO_ROOT_USER": self.creds.access_key,
             "MINIO_ROOT_PASSWORD": self.creds.secret_key,
@@ -179,7 +186,7 @@ class MinioServer(S3Server):
         cmd = [
             str(binary),
             "server",
-            str(data),
+            *self._drives(),
             "--address",
             f"{LOOPBACK}:{self.port}",
             "--console-address",
@@ -187,3 +194,82 @@ class MinioServer(S3Server):
             "--quiet",
         ]
         return cmd, env
+
+    def _drives(self) -> list[str]:
+        data = self.home / "data"
+        data.mkdir(exist_ok=True)
+        return [str(data)]
+
+
+class MinioNode(MinioServer):
+    """One process of a distributed MinIO: it serves its own drive and knows every peer's."""
+
+    kind = "minio-node"
+
+    def __init__(self, home: Path, creds: S3Credentials, port: int, drives: list[str]) -> None:
+        super().__init__(home, creds, port)
+        self.drives = drives
+
+    def _drives(self) -> list[str]:
+        # Every node gets the same, explicit list (the {1...4} ellipsis over ports and folders
+        # would expand to 16 endpoints).
+        return self.drives
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        cmd, env = super()._command()
+        # Without this MinIO waits for 127.0.0.1 to "resolve to a valid IP" on a machine it takes
+        # for a container, and never forms the cluster.
+        env["_MINIO_SERVER_LOCAL"] = f"{LOOPBACK}:{self.port}"
+        return cmd, env
+
+
+class MinioCluster(S3Server):
+    """Distributed, erasure-coded MinIO on loopback: `nodes` processes with one drive each
+    (4 gives EC 2+2, so reads and writes go on with one node down). `endpoint` is the first
+    node; any node serves the whole cluster."""
+
+    kind = "minio-distributed"
+
+    def __init__(self, home: Path, creds: S3Credentials, nodes: int = 4) -> None:
+        ports = [free_port() for _ in range(nodes)]
+        super().__init__(home, creds, ports[0])
+        drives = [f"http://{LOOPBACK}:{p}{home / f'd{i}'}" for i, p in enumerate(ports, 1)]
+        self.nodes = [MinioNode(home / f"node{i}", creds, p, drives) for i, p in enumerate(ports, 1)]
+
+    def start(self, *, timeout_s: float = 120) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            for i, node in enumerate(self.nodes, 1):
+                (self.home / f"d{i}").mkdir(exist_ok=True)
+                node._spawn()
+            # The nodes wait for each other: the cluster is ready once every one of them
+            # answers for it.
+            for node in self.nodes:
+                node._wait_ready(timeout_s)
+                wait_for(
+                    functools.partial(_cluster_healthy, node.port),
+                    timeout_s=timeout_s,
+                    what="minio cluster health",
+                    proc=node.proc,
+                    log=node.log,
+                )
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            if node.proc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(node.proc.pid, signal.SIGTERM)
+        for node in self.nodes:
+            node.stop()
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+
+def _cluster_healthy(port: int) -> bool:
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=3), retries=urllib3.Retry(total=0))
+    return int(http.request("GET", f"http://{LOOPBACK}:{port}/minio/health/cluster").status) == 200

@@ -32,6 +32,9 @@ from artimeta_server.domain.reasons import Reason
 T = TypeVar("T")
 
 _MISSING = {"NoSuchKey", "NoSuchObject", "NotFound"}
+# Answers of a store that is there but cannot serve right now: MinIO below its write quorum
+# (nodes down) says SlowDownWrite; S3 throttles with SlowDown. All pass once capacity is back.
+_BUSY = {"SlowDown", "SlowDownRead", "SlowDownWrite", "ServiceUnavailable", "RequestTimeout"}
 _DELETE_BATCH = 1000
 
 
@@ -67,6 +70,19 @@ _MAX_COPY = 5 * 1024**3
 
 def _is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, (urllib3.exceptions.HTTPError, OSError, ServerError))
+
+
+def s3_error(exc: S3Error) -> BaseException:
+    """The domain error an S3 error answer stands for, or the error itself."""
+    if exc.code in _MISSING:
+        return NotFound("blob not found", reason=Reason.BLOB_NOT_FOUND)
+    status = getattr(exc.response, "status", 0) or 0
+    if exc.code in _BUSY or status >= 500:
+        return Unavailable(
+            f"the blob store cannot serve the request now ({exc.code}); retry the call",
+            reason=Reason.BLOB_STORE_UNAVAILABLE,
+        )
+    return exc
 
 
 def make_client(
@@ -135,9 +151,10 @@ class S3BlobStore:
             with tracing.span("s3"):
                 return await loop.run_in_executor(self._pool, fn)
         except S3Error as exc:
-            if exc.code in _MISSING:
-                raise NotFound("blob not found", reason=Reason.BLOB_NOT_FOUND) from exc
-            raise
+            mapped = s3_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         except Exception as exc:
             if _is_unreachable(exc):
                 raise Unavailable("the blob store is unreachable", reason=Reason.BLOB_STORE_UNAVAILABLE) from exc

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -50,6 +50,13 @@ def _usable(conn: asyncpg.Connection) -> bool:
 
 def translate(exc: BaseException) -> BaseException:
     """The domain error a driver failure stands for, or the exception itself."""
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        # The connection reached a standby: the DSN lets it (no target_session_attrs=read-write),
+        # or a Service still points there mid-failover. Transient once the standby is promoted.
+        return Unavailable(
+            "the database refused the write as read-only (a standby, or a failover in progress); retry the call",
+            reason=Reason.DATABASE_READ_ONLY,
+        )
     if isinstance(exc, _RETRYABLE):
         return Aborted(
             f"transaction conflict: {type(exc).__name__}; retry the call", reason=Reason.TRANSACTION_CONFLICT
@@ -68,6 +75,18 @@ def translate(exc: BaseException) -> BaseException:
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
         return NotFound("the namespace was deleted", reason=Reason.NAMESPACE_NOT_FOUND)
     return exc
+
+
+@contextlib.contextmanager
+def _dropped_if_read_only(conn: asyncpg.Connection) -> Iterator[None]:
+    """A connection that landed on a standby is closed, so the pool's next connect goes through
+    the DSN again (and target_session_attrs, or the Service, finds the primary) instead of
+    reusing it."""
+    try:
+        yield
+    except asyncpg.ReadOnlySQLTransactionError:
+        conn.terminate()
+        raise
 
 
 class Database:
@@ -124,7 +143,7 @@ class Database:
             started = time.perf_counter()
             async with self.pool.acquire(timeout=self._acquire_timeout) as conn:
                 metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
-                with tracing.span("postgres"):
+                with tracing.span("postgres"), _dropped_if_read_only(conn):
                     yield conn
         except BaseException as exc:
             mapped = translate(exc)
@@ -150,6 +169,8 @@ class Database:
                 yield conn
         except BaseException as exc:
             if conn is not None:
+                if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+                    conn.terminate()
                 await self._give_back(conn)
             mapped = translate(exc)
             if mapped is exc:

@@ -247,6 +247,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """ABORTED: an upload stream sent no message for longer than the server waits; upload again."""
     ERROR_REASON_NAMESPACE_MISMATCH: _ErrorReason.ValueType  # 88
     """INVALID_ARGUMENT: a later message of a stream names another namespace than the first."""
+    ERROR_REASON_DATABASE_READ_ONLY: _ErrorReason.ValueType  # 89
+    """UNAVAILABLE: the database refused a write as read-only (a standby, or a failover in
+    progress); retry the call.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Every reason the server puts in the google.rpc.ErrorInfo (domain "artimeta") of a failed call.
@@ -260,7 +264,7 @@ class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     Any RPC may also fail with the reasons below that are not tied to one RPC, so the RPCs'
     `Errors:` lists leave them out: UNAUTHENTICATED (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED,
     TOKEN_REVOKED, TOKEN_NAMESPACE_DELETED), RESOURCE_EXHAUSTED (AUTH_RATE_LIMITED),
-    PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE,
+    PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE, DATABASE_READ_ONLY,
     BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), INTERNAL (INTERNAL), and, for every
     request that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
     """
@@ -490,4 +494,8 @@ ERROR_REASON_UPLOAD_IDLE: ErrorReason.ValueType  # 87
 """ABORTED: an upload stream sent no message for longer than the server waits; upload again."""
 ERROR_REASON_NAMESPACE_MISMATCH: ErrorReason.ValueType  # 88
 """INVALID_ARGUMENT: a later message of a stream names another namespace than the first."""
+ERROR_REASON_DATABASE_READ_ONLY: ErrorReason.ValueType  # 89
+"""UNAVAILABLE: the database refused a write as read-only (a standby, or a failover in
+progress); retry the call.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -18,7 +18,7 @@
  * Any RPC may also fail with the reasons below that are not tied to one RPC, so the RPCs'
  * `Errors:` lists leave them out: UNAUTHENTICATED (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED,
  * TOKEN_REVOKED, TOKEN_NAMESPACE_DELETED), RESOURCE_EXHAUSTED (AUTH_RATE_LIMITED),
- * PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE,
+ * PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE, DATABASE_READ_ONLY,
  * BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), INTERNAL (INTERNAL), and, for every
  * request that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
  */
@@ -213,6 +213,11 @@ export enum ErrorReason {
   ERROR_REASON_UPLOAD_IDLE = 87,
   /** ERROR_REASON_NAMESPACE_MISMATCH - INVALID_ARGUMENT: a later message of a stream names another namespace than the first. */
   ERROR_REASON_NAMESPACE_MISMATCH = 88,
+  /**
+   * ERROR_REASON_DATABASE_READ_ONLY - UNAVAILABLE: the database refused a write as read-only (a standby, or a failover in
+   * progress); retry the call.
+   */
+  ERROR_REASON_DATABASE_READ_ONLY = 89,
   UNRECOGNIZED = -1,
 }
 
@@ -485,6 +490,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 88:
     case "ERROR_REASON_NAMESPACE_MISMATCH":
       return ErrorReason.ERROR_REASON_NAMESPACE_MISMATCH;
+    case 89:
+    case "ERROR_REASON_DATABASE_READ_ONLY":
+      return ErrorReason.ERROR_REASON_DATABASE_READ_ONLY;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -672,6 +680,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_UPLOAD_IDLE";
     case ErrorReason.ERROR_REASON_NAMESPACE_MISMATCH:
       return "ERROR_REASON_NAMESPACE_MISMATCH";
+    case ErrorReason.ERROR_REASON_DATABASE_READ_ONLY:
+      return "ERROR_REASON_DATABASE_READ_ONLY";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
