@@ -67,18 +67,33 @@ async def test_batches_are_capped_and_several_run_at_once():
     assert run.batches == [[0], [1], [2, 3, 4], [5, 6, 7]]
 
 
-async def test_a_failing_batch_fails_its_own_reads_only():
+async def test_a_failing_batch_is_run_again_key_by_key_so_only_the_bad_key_fails():
     run = Recorder(gated=True)
     batcher: Batcher[int, int] = Batcher(run, max_in_flight=1)
     first = asyncio.ensure_future(batcher(1))
     await settle()
-    bad = [asyncio.ensure_future(batcher(k)) for k in (2, -1)]
+    good, bad, other = (asyncio.ensure_future(batcher(k)) for k in (2, -1, 3))
     run.gate.set()
     assert await first == 10
-    for call in bad:
+    assert await good == 20 and await other == 30
+    with pytest.raises(ValueError, match="bad key"):
+        await bad
+    assert run.batches == [[1], [2, -1, 3], [2], [-1], [3]]
+    assert await batcher(5) == 50
+
+
+async def test_a_failure_of_the_whole_batch_fails_every_key_without_running_each_alone():
+    run = Recorder(gated=True)
+    batcher: Batcher[int, int] = Batcher(run, max_in_flight=1, shared_failure=lambda exc: True)
+    first = asyncio.ensure_future(batcher(1))
+    await settle()
+    calls = [asyncio.ensure_future(batcher(k)) for k in (2, -1)]
+    run.gate.set()
+    assert await first == 10
+    for call in calls:
         with pytest.raises(ValueError, match="bad key"):
             await call
-    assert await batcher(5) == 50
+    assert run.batches == [[1], [2, -1]]
 
 
 async def test_a_cancelled_reader_cancels_neither_its_batch_nor_the_next():

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from artimeta_server.domain import validation
@@ -30,12 +33,69 @@ def test_labels_limits() -> None:
 
 def test_page_tokens_round_trip_and_reject_forgeries() -> None:
     token = encode_token("ns", ["team-a"])
-    assert decode_token("ns", token) == ["team-a"]
-    assert decode_token("ns", "") is None
+    assert decode_token("ns", token, (str,)) == ["team-a"]
+    assert decode_token("ns", "", (str,)) is None
     for bad in ["!!!", "bm90IGpzb24", encode_token("other", ["x"])]:
         with pytest.raises(InvalidArgument) as err:
-            decode_token("ns", bad)
+            decode_token("ns", bad, (str,))
         assert err.value.reason == "INVALID_PAGE_TOKEN"
+
+
+def _raw(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("token", "types"),
+    [
+        (encode_token("ns", ["a\x00b"]), (str,)),  # NUL: Postgres text cannot hold it
+        (_raw('["ns",["\\ud800"]]'), (str,)),  # a lone surrogate, as a JSON escape
+        (encode_token("moves", [2**63]), (int,)),  # beyond int64
+        (encode_token("moves", [-(2**63) - 1]), (int,)),
+        (encode_token("moves", [1.5]), (int,)),
+        (encode_token("moves", [True]), (int,)),
+        (encode_token("moves", [None]), (int,)),
+        (encode_token("ns", [{"a": 1}]), (str,)),
+        (encode_token("ns", [["x"]]), (str,)),
+        (encode_token("ns", ["x", "y"]), (str,)),
+        (encode_token("ns", ["x" * 5000]), (str,)),
+        (_raw('["moves",[NaN]]'), (int,)),
+        (_raw('["ns",' + "[" * 100_000 + "]" * 100_000 + "]"), (str,)),  # deeper than the parser's stack
+        ("A" * 10_000, (str,)),
+    ],
+)
+def test_page_tokens_that_no_list_returned_are_refused(token: str, types: tuple[type, ...]) -> None:
+    kind = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))[0] if len(token) < 200 else "ns"
+    with pytest.raises(InvalidArgument) as err:
+        decode_token(kind, token, types)
+    assert err.value.reason == "INVALID_PAGE_TOKEN"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"\\u0000"',
+        '{"\\ud800":1}',
+        '["\\udfff"]',
+        "NaN",
+        "-Infinity",
+        "1e400",
+        "[" * 65 + "]" * 65,
+        "[" * 50_000 + "]" * 50_000,
+        "{",
+        "",
+    ],
+)
+def test_json_values_postgres_or_clients_cannot_hold_are_refused(text: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validation.json_value(text, field="value_json")
+    assert err.value.reason in ("INVALID_JSON", "INVALID_CHARACTER")
+    assert err.value.metadata["field"] == "value_json"
+
+
+def test_json_values_within_the_rules_pass() -> None:
+    assert validation.json_value('{"a":[1,"é",null,1e300]}', field="f") == {"a": [1, "é", None, 1e300]}
+    assert validation.json_value("[" * 64 + "]" * 64, field="f") is not None
 
 
 def test_page_size() -> None:

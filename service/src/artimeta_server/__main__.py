@@ -10,6 +10,7 @@ from typing import Any
 
 from artimeta_server import __version__, logs, tokens_cli
 from artimeta_server.config import ConfigError, Settings
+from artimeta_server.ports import EXIT_PORT_IN_USE, PortInUse
 
 log = logging.getLogger("artimeta")
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--migrate", action="store_true", help="apply pending schema migrations first")
     serve.add_argument("--listen", help="host:port, overrides ARTIMETA_LISTEN")
     serve.add_argument("--workers", type=int, help="server processes on the one port, overrides ARTIMETA_WORKERS")
+    # Set by `serve --workers N` on its own workers only: they share the ports it checked.
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser("migrate", help="apply pending schema migrations and exit")
     tokens_cli.add_parser(sub)
     sub.add_parser("version", help="print the version")
@@ -65,15 +68,24 @@ def main(argv: list[str] | None = None) -> int:
         return tokens_cli.run(args, settings)
 
     if args.command == "gc":
-        from artimeta_server.storage.gc import run_gc
+        from artimeta_server.storage.gc import UnsafeGrace, check_grace, run_gc
 
+        try:
+            check_grace(args.grace_seconds)
+        except UnsafeGrace as exc:
+            print(f"artimeta-server gc: {exc}", file=sys.stderr)
+            return 2
         _run(run_gc(settings, grace_s=args.grace_seconds, dry_run=args.dry_run, namespace=args.namespace))
         return 0
 
     if settings.workers > 1:
         from artimeta_server import workers
 
-        return workers.run(settings, migrate_schema=args.migrate)
+        try:
+            return workers.run(settings, migrate_schema=args.migrate)
+        except PortInUse as exc:
+            print(f"artimeta-server: {exc}", file=sys.stderr)
+            return EXIT_PORT_IN_USE
 
     from artimeta_server.app import SchemaOutOfDate, serve_forever
     from artimeta_server.memory import tune_malloc
@@ -81,10 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     tune_malloc()
 
     try:
-        _run(serve_forever(settings, migrate_schema=args.migrate))
+        _run(serve_forever(settings, migrate_schema=args.migrate, share_ports=args.worker))
     except SchemaOutOfDate as exc:
         log.error("%s", exc)
         return 3
+    except PortInUse as exc:
+        print(f"artimeta-server: {exc}", file=sys.stderr)
+        return EXIT_PORT_IN_USE
     return 0
 
 

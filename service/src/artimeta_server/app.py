@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from artimeta.v1 import (
     tags_pb2,
     tags_pb2_grpc,
 )
-from artimeta_server import __version__, metrics, tls, tracing
+from artimeta_server import __version__, metrics, ports, tls, tracing
 from artimeta_server.config import Settings
 from artimeta_server.domain import hashing
 from artimeta_server.domain.auth import ALL_NAMESPACES, FailureBudget, Tokens
@@ -57,6 +58,7 @@ from artimeta_server.rpc.observe import ObserveInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
 from artimeta_server.rpc.records import RecordServicer
 from artimeta_server.rpc.tags import TagServicer
+from artimeta_server.rpc.validate import ValidateInterceptor
 from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
@@ -231,11 +233,31 @@ def make_tokens(settings: Settings, db: Database) -> Tokens:
     )
 
 
-class Server:
-    """One artimeta server process: start, serve, stop gracefully."""
+def listeners(settings: Settings, *, metrics_port: bool = True) -> list[tuple[str, str]]:
+    """(what, host:port) of every port a server with these settings opens."""
+    s = settings
+    named = [("gRPC", s.listen), ("health", s.health_listen), ("HTTP", s.http_listen)]
+    if metrics_port:
+        named.append(("metrics", s.metrics_listen))
+    return [(what, listen) for what, listen in named if listen]
 
-    def __init__(self, settings: Settings) -> None:
+
+def check_ports(settings: Settings, *, metrics_port: bool = True) -> None:
+    """PortInUse for the first of the server's ports another process listens on."""
+    for what, listen in listeners(settings, metrics_port=metrics_port):
+        ports.check_free(listen, what)
+
+
+class Server:
+    """One artimeta server process: start, serve, stop gracefully.
+
+    Its ports are its own (ports.py): a port another process listens on is refused with PortInUse.
+    `share_ports` is only for the workers of one `serve --workers N`, whose supervisor checked
+    the ports are free before starting them."""
+
+    def __init__(self, settings: Settings, *, share_ports: bool = False) -> None:
         self.settings = settings
+        self.share_ports = share_ports
         self.port = 0
         self._grpc: grpc.aio.Server | None = None
         self._health_grpc: grpc.aio.Server | None = None
@@ -255,6 +277,7 @@ class Server:
     async def start(self, *, migrate_schema: bool = False) -> int:
         s = self.settings
         s.validate_serving()
+        self._check_ports()
         if s.otlp_endpoint and not tracing.enabled():
             tracing.setup(s.otlp_endpoint, service_name=s.service_name, insecure=s.otlp_insecure)
         if migrate_schema:
@@ -272,26 +295,26 @@ class Server:
                     "run `artimeta-server migrate` or start with --migrate"
                 )
             self._grpc = self._make_server()
-            if s.plaintext:
-                self.port = self._grpc.add_insecure_port(s.listen)
-            else:
-                creds = tls.server_credentials(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
-                self.port = self._grpc.add_secure_port(s.listen, creds)
-            if self.port == 0:
-                raise OSError(f"could not bind {s.listen}")
+            creds = (
+                None if s.plaintext else tls.server_credentials(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+            )
+            self.port = self._bind_grpc(self._grpc, s.listen, "gRPC", creds)
             await self._grpc.start()
             if s.health_listen:
-                self._health_grpc = grpc.aio.server()
+                self._health_grpc = grpc.aio.server(options=[self._reuseport_option()])
                 health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_grpc)
-                self.health_port = self._health_grpc.add_insecure_port(s.health_listen)
-                if self.health_port == 0:
-                    raise OSError(f"could not bind {s.health_listen}")
+                self.health_port = self._bind_grpc(self._health_grpc, s.health_listen, "health", None)
                 await self._health_grpc.start()
             if s.http_listen:
                 self._http = await self._make_http()
                 self.http_port = await self._http.start()
             if s.metrics_listen and not metrics.in_multiprocess_mode():
-                self._metrics_httpd, self.metrics_port = metrics.serve(s.metrics_listen)
+                try:
+                    self._metrics_httpd, self.metrics_port = metrics.serve(s.metrics_listen)
+                except OSError as exc:
+                    if exc.errno == errno.EADDRINUSE:
+                        raise ports.PortInUse("metrics", s.metrics_listen, ports.split(s.metrics_listen)[1]) from None
+                    raise
         except BaseException:
             for srv in (self._grpc, self._health_grpc):
                 if srv is not None:
@@ -317,6 +340,27 @@ class Server:
             },
         )
         return self.port
+
+    def _check_ports(self) -> None:
+        """Fails fast, before the database is touched, with the port named. The binds below stay
+        exclusive, so a server that takes the port meanwhile is refused there all the same."""
+        if not self.share_ports:
+            check_ports(self.settings, metrics_port=not metrics.in_multiprocess_mode())
+
+    def _reuseport_option(self) -> tuple[str, int]:
+        # grpc turns SO_REUSEPORT on unless told otherwise (FIELD-NOTES).
+        return ("grpc.so_reuseport", 1 if self.share_ports else 0)
+
+    def _bind_grpc(self, server: grpc.aio.Server, listen: str, what: str, creds: grpc.ServerCredentials | None) -> int:
+        try:
+            port = server.add_insecure_port(listen) if creds is None else server.add_secure_port(listen, creds)
+        except RuntimeError:  # grpc's "Failed to bind to address"
+            port = 0
+        if port == 0:
+            if not self.share_ports:
+                ports.check_free(listen, what)  # taken since _check_ports: say so
+            raise OSError(f"could not bind the {what} port {listen}")
+        return port
 
     async def _make_http(self) -> http.HttpServer:
         """Connect + gRPC-Web over the same servicers (the same `_servicers()` table) behind the same
@@ -345,7 +389,9 @@ class Server:
             max_header_bytes=s.http_max_header_bytes,
             keepalive_s=s.http_keepalive_s,
         )
-        return http.HttpServer(site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls, limits=limits)
+        return http.HttpServer(
+            site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls, limits=limits, share_port=self.share_ports
+        )
 
     def _is_serving(self, service: str) -> bool | None:
         if service and service not in self._service_names:
@@ -384,7 +430,8 @@ class Server:
 
     def _interceptors(self) -> list[WrappingInterceptor]:
         """Outermost first: observe sees the final code of every call, errors maps what the
-        servicers raise, auth runs last so a refused call never reaches a servicer. The HTTP port
+        servicers raise, auth runs next so a refused call never reaches a servicer, and the generic
+        request check (rpc/validate.py) runs last, on authenticated calls only. The HTTP port
         runs the same chain around the same handlers."""
         assert self.domain is not None
         interceptors: list[WrappingInterceptor] = [
@@ -393,6 +440,7 @@ class Server:
         ]
         if self.settings.auth != "disabled":
             interceptors.append(AuthInterceptor(self.domain.tokens, self.settings.open_services))
+        interceptors.append(ValidateInterceptor())
         return interceptors
 
     def _make_server(self) -> grpc.aio.Server:
@@ -404,6 +452,7 @@ class Server:
             ("grpc.keepalive_timeout_ms", int(s.keepalive_timeout_s * 1000)),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            self._reuseport_option(),
             # With bandwidth probing, gRPC widens each stream's flow-control window far past what
             # the handler has read, so an upload waiting for its slot is buffered here anyway
             # (8 parallel 64 MiB uploads, 2 slots: peak RSS +260..550 MiB with it, +135 MiB
@@ -490,10 +539,10 @@ class Server:
             self.domain = None
 
 
-async def serve_forever(settings: Settings, *, migrate_schema: bool) -> None:
+async def serve_forever(settings: Settings, *, migrate_schema: bool, share_ports: bool = False) -> None:
     import signal
 
-    server = Server(settings)
+    server = Server(settings, share_ports=share_ports)
     await server.start(migrate_schema=migrate_schema)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

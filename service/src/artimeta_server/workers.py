@@ -1,10 +1,13 @@
-"""`serve --workers N`: N server processes on one port (SO_REUSEPORT, which gRPC sets on Linux),
-the way past one core for a Python server. The kernel spreads new connections over the
-workers; this supervising process migrates once, serves the summed /metrics of all workers,
-forwards SIGTERM, and exits when any worker dies so the orchestrator restarts the whole pod."""
+"""`serve --workers N`: N server processes on one port (SO_REUSEPORT), the way past one core for a
+Python server. The kernel spreads new connections over the workers; this supervising process
+checks first that no other process listens on the ports (only its own workers may share them,
+ports.py), migrates once, serves the summed /metrics of all workers, forwards SIGTERM, and exits
+when any worker dies so the orchestrator restarts the whole pod. Workers die with it, SIGKILL
+included (lifetime.py)."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -15,6 +18,7 @@ import tempfile
 import time
 from types import FrameType
 
+from artimeta_server import lifetime, ports
 from artimeta_server.config import Settings
 
 log = logging.getLogger("artimeta.workers")
@@ -31,6 +35,9 @@ def _concrete_listen(listen: str) -> str:
 
 def run(settings: Settings, *, migrate_schema: bool) -> int:
     settings.validate_serving()
+    from artimeta_server.app import check_ports
+
+    check_ports(settings)  # the workers share the ports with each other, and with nobody else
     if migrate_schema:
         import uvloop
 
@@ -51,10 +58,22 @@ def run(settings: Settings, *, migrate_schema: bool) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         from artimeta_server import metrics
 
-        httpd, port = metrics.serve(settings.metrics_listen, multiprocess=True)
+        try:
+            httpd, port = metrics.serve(settings.metrics_listen, multiprocess=True)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ports.PortInUse(
+                    "metrics", settings.metrics_listen, ports.split(settings.metrics_listen)[1]
+                ) from None
+            raise
         log.info("metrics", extra={"metrics_port": port})
     children = [
-        subprocess.Popen([sys.executable, "-m", "artimeta_server", "serve"], env=env) for _ in range(settings.workers)
+        subprocess.Popen(
+            [sys.executable, "-m", "artimeta_server", "serve", "--worker"],
+            env=env,
+            preexec_fn=lifetime.die_with_parent(signal.SIGTERM),
+        )
+        for _ in range(settings.workers)
     ]
     log.info("workers started", extra={"listen": listen, "pids": [c.pid for c in children]})
     stopping = False

@@ -64,7 +64,7 @@ def test_gc_command_dry_run(stack: object, venv_bin: Path) -> None:
 
     assert isinstance(stack, Stack)
     out = subprocess.run(
-        [str(venv_bin / "artimeta-server"), "gc", "--dry-run", "--grace-seconds", "0"],
+        [str(venv_bin / "artimeta-server"), "gc", "--dry-run", "--grace-seconds", "86400"],
         env={**os.environ, **stack.env(), "ARTIMETA_LOG_JSON": "false", "ARTIMETA_LOG_LEVEL": "WARNING"},
         capture_output=True,
         text=True,

@@ -60,6 +60,7 @@ type BlobServiceClient interface {
 	//   - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
 	//   - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
 	//     too long; upload again.
+	//   - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error)
 	// Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
 	// Errors:
@@ -84,7 +85,7 @@ type BlobServiceClient interface {
 	// - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
 	BatchUpdateBlobs(ctx context.Context, in *BatchUpdateBlobsRequest, opts ...grpc.CallOption) (*BatchUpdateBlobsResponse, error)
 	// Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-	// with BLOB_CORRUPT).
+	// with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
 	// Errors:
 	// - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
 	BatchReadBlobs(ctx context.Context, in *BatchReadBlobsRequest, opts ...grpc.CallOption) (*BatchReadBlobsResponse, error)
@@ -105,6 +106,7 @@ type BlobServiceClient interface {
 	//     discarded.
 	//   - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
 	//   - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+	//   - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
 	CommitUpload(ctx context.Context, in *CommitUploadRequest, opts ...grpc.CallOption) (*CommitUploadResponse, error)
 	// A presigned S3 GET URL for a direct download of one blob.
 	// Errors:
@@ -328,6 +330,7 @@ type BlobServiceServer interface {
 	//   - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
 	//   - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
 	//     too long; upload again.
+	//   - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
 	Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error
 	// Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
 	// Errors:
@@ -352,7 +355,7 @@ type BlobServiceServer interface {
 	// - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
 	BatchUpdateBlobs(context.Context, *BatchUpdateBlobsRequest) (*BatchUpdateBlobsResponse, error)
 	// Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-	// with BLOB_CORRUPT).
+	// with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
 	// Errors:
 	// - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
 	BatchReadBlobs(context.Context, *BatchReadBlobsRequest) (*BatchReadBlobsResponse, error)
@@ -373,6 +376,7 @@ type BlobServiceServer interface {
 	//     discarded.
 	//   - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
 	//   - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+	//   - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
 	CommitUpload(context.Context, *CommitUploadRequest) (*CommitUploadResponse, error)
 	// A presigned S3 GET URL for a direct download of one blob.
 	// Errors:

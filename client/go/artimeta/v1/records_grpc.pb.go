@@ -41,7 +41,8 @@ type RecordServiceClient interface {
 	//   - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
 	//     upload those first.
 	//   - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-	//     MANIFEST_TOO_LARGE): a malformed id or manifest.
+	//     MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+	//     manifest.
 	CommitRecord(ctx context.Context, in *CommitRecordRequest, opts ...grpc.CallOption) (*CommitRecordResponse, error)
 	// A record with its manifest.
 	// Errors:
@@ -63,8 +64,10 @@ type RecordServiceClient interface {
 	ListRecords(ctx context.Context, in *ListRecordsRequest, opts ...grpc.CallOption) (*ListRecordsResponse, error)
 	// The uuids related to a record, directly or (deep) transitively, in both directions.
 	// Errors:
-	// - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
-	// - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+	//   - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+	//   - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+	//     walk level by level (deep = false).
+	//   - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	ListRelatedRecords(ctx context.Context, in *ListRelatedRecordsRequest, opts ...grpc.CallOption) (*ListRelatedRecordsResponse, error)
 }
 
@@ -150,7 +153,8 @@ type RecordServiceServer interface {
 	//   - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
 	//     upload those first.
 	//   - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-	//     MANIFEST_TOO_LARGE): a malformed id or manifest.
+	//     MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+	//     manifest.
 	CommitRecord(context.Context, *CommitRecordRequest) (*CommitRecordResponse, error)
 	// A record with its manifest.
 	// Errors:
@@ -172,8 +176,10 @@ type RecordServiceServer interface {
 	ListRecords(context.Context, *ListRecordsRequest) (*ListRecordsResponse, error)
 	// The uuids related to a record, directly or (deep) transitively, in both directions.
 	// Errors:
-	// - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
-	// - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+	//   - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+	//   - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+	//     walk level by level (deep = false).
+	//   - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	ListRelatedRecords(context.Context, *ListRelatedRecordsRequest) (*ListRelatedRecordsResponse, error)
 	mustEmbedUnimplementedRecordServiceServer()
 }

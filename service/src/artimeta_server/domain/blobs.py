@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -47,6 +47,9 @@ TOUCH_AFTER_S = 300.0
 # gc leaves a streaming multipart upload alone until its lease expires; the lease is renewed
 # while bytes keep arriving (after a third of it has passed), so only a stalled upload lapses.
 UPLOAD_LEASE_S = 6 * 3600.0
+# How often a write is repeated when the object it wrote was deleted under it (a gc or DeleteBlob
+# that decided before the write landed) before the call fails with ABORTED.
+WRITE_ATTEMPTS = 3
 # Streaming uploads of one process receiving bytes at once; more wait for a slot, holding only
 # their first message. A stream silent for upload_idle_s gives its slot back (ABORTED).
 UPLOAD_SLOTS = 4
@@ -111,6 +114,14 @@ def mismatch(expected: Digest, actual: Digest) -> FailedPrecondition:
 
 def blob_not_found(digest: Digest) -> NotFound:
     return NotFound(f"blob {digest} does not exist", reason=Reason.BLOB_NOT_FOUND, metadata={"digest": str(digest)})
+
+
+def blob_raced(digest: Digest) -> Aborted:
+    return Aborted(
+        f"blob {digest} was deleted while it was being stored; upload it again",
+        reason=Reason.BLOB_DELETED_DURING_WRITE,
+        metadata={"digest": str(digest)},
+    )
 
 
 def validate_key(key: str) -> str:
@@ -210,22 +221,72 @@ class Blobs:
         unknown = [d for d in unique if d not in found]
         if not unknown:
             return []
+        have = await self._adopt(namespace_id, unknown)
+        return [d for d in unknown if d not in have]
+
+    async def _exist(self, namespace_id: int, digests: list[Digest]) -> list[Digest]:
         infos = await bounded_map(
             lambda d: self._store.stat_key(self._store.cas_key(namespace_id, d)),
-            unknown,
+            digests,
             self._fanout,
             width=self._fanout_width,
         )
-        adopted = []
-        for d, info in zip(unknown, infos, strict=True):
+        present = []
+        for d, info in zip(digests, infos, strict=True):
             if isinstance(info, BaseException):
                 raise info
             if info is not None and info.size == d.size:
-                adopted.append(d)
-        if adopted:
-            await self._index.add(namespace_id, adopted)
-        have = set(adopted)
-        return [d for d in unknown if d not in have]
+                present.append(d)
+        return present
+
+    async def _vouch(self, namespace_id: int, digests: list[Digest]) -> set[Digest]:
+        """The digests whose objects exist, looked at while their index rows are claimed. A gc or
+        DeleteBlob holds those rows from its decision until its S3 delete is done, so what is seen
+        here is after any delete already decided, and the refreshed rows keep every later gc
+        away for its grace period: an object vouched for here can be acknowledged."""
+        if not digests:
+            return set()
+        async with self._index.claim(namespace_id, digests) as claim:
+            present = set(await self._exist(namespace_id, digests))
+            await claim.drop([d for d in digests if d not in present])
+        return present
+
+    async def _adopt(self, namespace_id: int, digests: list[Digest]) -> set[Digest]:
+        """The digests whose objects exist although the index may not say so, vouched for. Asked
+        of S3 first, so the common answer (absent) writes nothing to the index."""
+        seen = await self._exist(namespace_id, digests)
+        return await self._vouch(namespace_id, seen) if seen else set()
+
+    async def _put_claimed(self, namespace_id: int, items: dict[Digest, bytes]) -> dict[Digest, BaseException]:
+        """PUTs small objects while their index rows are claimed: a delete decided earlier has
+        finished before the PUTs, none can start before the claim commits, and the rows become
+        visible only with the bytes in place. Returns the failed PUTs (their rows are dropped)."""
+        if not items:
+            return {}
+        digests = list(items)
+        async with self._index.claim(namespace_id, digests) as claim:
+            outcomes = await bounded_map(
+                lambda d: self._store.put_key(self._store.cas_key(namespace_id, d), items[d]),
+                digests,
+                self._fanout,
+                width=self._fanout_width,
+            )
+            failed = {d: o for d, o in zip(digests, outcomes, strict=True) if isinstance(o, BaseException)}
+            await claim.drop(list(failed))
+        return failed
+
+    async def _write_checked(
+        self, namespace_id: int, digest: Digest, write: Callable[[], Awaitable[None]] | None
+    ) -> None:
+        """Indexes an object just written (or, with write None, one that must exist): it is
+        vouched for, and written again when a delete decided before the write removed it."""
+        for _ in range(WRITE_ATTEMPTS):
+            if digest in await self._vouch(namespace_id, [digest]):
+                return
+            if write is None:
+                break
+            await write()
+        raise blob_raced(digest)
 
     async def _present(self, namespace_id: int, digest: Digest) -> bool:
         return not await self.missing_in(namespace_id, [digest])
@@ -368,10 +429,16 @@ class Blobs:
             actual = Digest(hasher.hexdigest(), total)
             if actual != expected:
                 raise mismatch(expected, actual)
+            final = self._store.cas_key(ns, actual)
             if multipart is None:
                 if declared is None and await self._present(ns, actual):
                     return UploadResult(actual, already_present=True)
-                await self._store.put_key(self._store.cas_key(ns, actual), b"".join(buffer))
+                data = b"".join(buffer)
+                buffer.clear()
+
+                err = (await self._put_claimed(ns, {actual: data})).get(actual)
+                if err is not None:
+                    raise err
             else:
                 if buffer:
                     await multipart.add(b"".join(buffer))
@@ -380,13 +447,19 @@ class Blobs:
                     await renew()
                 await multipart.complete()
                 if declared is None:
-                    final = self._store.cas_key(ns, actual)
-                    if await self._store.stat_key(final) is None:
-                        await self._store.copy_key(multipart.key, final, actual.size)
-                    await self._store.delete_keys([multipart.key])
+                    staged = multipart.key
+                    if actual not in await self._adopt(ns, [actual]):
+
+                        async def copy() -> None:
+                            await self._store.copy_key(staged, final, actual.size)
+
+                        await copy()
+                        await self._write_checked(ns, actual, copy)
+                    await self._store.delete_keys([staged])
+                else:
+                    await self._write_checked(ns, actual, None)
                 await self._index.finish_upload(ns, upload_id)
                 multipart = None
-            await self._index.add(ns, [actual])
             return UploadResult(actual, already_present=False)
         except BaseException:
             if multipart is not None:
@@ -458,14 +531,7 @@ class Blobs:
             known = await self._index.present(ns, list(valid), touch_after_s=TOUCH_AFTER_S)
             todo = [d for d in valid if d not in known]
 
-            async def put(d: Digest) -> None:
-                await self._store.put_key(self._store.cas_key(ns, d), valid[d])
-
-            outcomes = await bounded_map(put, todo, self._fanout, width=self._fanout_width)
-            stored = [d for d, o in zip(todo, outcomes, strict=True) if not isinstance(o, BaseException)]
-            if stored:
-                await self._index.add(ns, stored)
-            failed = {d: o for d, o in zip(todo, outcomes, strict=True) if isinstance(o, BaseException)}
+            failed = await self._put_claimed(ns, {d: valid[d] for d in todo})
             for i, (digest, _) in enumerate(items):
                 err = failed.get(digest)
                 if results[i] is None and err is not None:
@@ -475,14 +541,47 @@ class Blobs:
     async def batch_read(self, namespace: str, digests: list[Digest]) -> list[bytes | DomainError]:
         self._check_batch(len(digests), sum(d.size for d in digests))
         ns = await self._ns.resolve(namespace)
+        limit = self.capabilities.max_batch_total_bytes
+        # The declared sizes are the caller's word: what is read is bounded by the stored sizes
+        # (index first, S3 for blobs it does not know), checked before any byte is read.
+        hashes = list(dict.fromkeys(d.hash for d in digests))
+        stored = await self._index.sizes(ns, hashes)
+        unknown = [h for h in hashes if h not in stored]
+        infos = await bounded_map(
+            lambda h: self._store.stat_key(self._store.cas_key(ns, Digest(h, 0))),
+            unknown,
+            self._fanout,
+            width=self._fanout_width,
+        )
+        for h, info in zip(unknown, infos, strict=True):
+            if isinstance(info, BaseException):
+                raise info
+            if info is not None:
+                stored[h] = info.size
 
         async def read(d: Digest) -> bytes | DomainError:
+            size = stored.get(d.hash)
+            if size is None:
+                return blob_not_found(d)
+            if size > limit:
+                return InvalidArgument(
+                    f"blob {d.hash} holds {size} bytes, more than a batch carries ({limit}); use Download",
+                    reason=Reason.BLOB_TOO_LARGE_FOR_BATCH,
+                    metadata={"digest": str(d), "size": str(size), "limit": str(limit)},
+                )
+            if size != d.size:
+                return NotFound(
+                    f"blob {d} does not exist (a blob with that hash holds {size} bytes)",
+                    reason=Reason.BLOB_NOT_FOUND,
+                    metadata={"digest": str(d)},
+                )
             try:
-                data = await self._store.get_key(self._store.cas_key(ns, d))
+                chunks = [c async for c in self._store.read_range(self._store.cas_key(ns, d), 0, d.size, d.size)]
             except NotFound:
                 return blob_not_found(d)
             except DomainError as exc:
                 return exc
+            data = b"".join(chunks)
             if await hashing.digest_of(data) != d:
                 return DataLoss(f"blob {d} does not match its digest", reason=Reason.BLOB_CORRUPT)
             return data
@@ -500,10 +599,13 @@ class Blobs:
                 f"blob {digest} is still referenced", reason=Reason.BLOB_REFERENCED, metadata={"digest": str(digest)}
             )
         key = self._store.cas_key(ns, digest)
-        existed = await self._store.stat_key(key) is not None
-        await self._index.remove(ns, digest)
-        if existed:
-            await self._store.delete_keys([key])
+        # The index row stays claimed until the object is gone, so an upload of the same bytes
+        # meanwhile waits, then finds it absent and writes it again.
+        async with self._index.claim(ns, [digest]) as claim:
+            existed = await self._store.stat_key(key) is not None
+            if existed:
+                await self._store.delete_keys([key])
+            await claim.drop([digest])
         return existed
 
     # -- presigned ----------------------------------------------------------------------------
@@ -546,16 +648,23 @@ class Blobs:
                 await hashing.update(hasher, chunk)
                 total += len(chunk)
         actual = Digest(hasher.hexdigest(), total) if info.size == expected.size else Digest("", info.size)
-        try:
-            if actual != expected:
-                raise mismatch(expected, actual)
-            final = self._store.cas_key(ns, expected)
-            if await self._store.stat_key(final) is None:
-                await self._store.copy_key(row.object_key, final, expected.size)
-            await self._index.add(ns, [expected])
-        finally:
+        if actual != expected:
+            # Wrong bytes never become right: the staging data goes, and so does the upload.
             await self._store.delete_keys([row.object_key])
             await self._index.finish_upload(ns, upload_id)
+            raise mismatch(expected, actual)
+        # Until the blob is indexed the staging object and its row stay (gc reaps them once the
+        # lease has expired), so a commit that failed on the way can simply be called again.
+        if expected not in await self._adopt(ns, [expected]):
+            final = self._store.cas_key(ns, expected)
+
+            async def copy() -> None:
+                await self._store.copy_key(row.object_key, final, expected.size)
+
+            await copy()
+            await self._write_checked(ns, expected, copy)
+        await self._store.delete_keys([row.object_key])
+        await self._index.finish_upload(ns, upload_id)
         return expected
 
     async def create_download_url(self, namespace: str, digest: Digest, expires_in_s: int) -> tuple[str, datetime]:
@@ -610,7 +719,7 @@ class Blobs:
     async def list_keys(self, namespace: str, prefix: str, requested_size: int, token: str) -> KeyPage:
         validation.text(prefix, field="prefix", max_len=MAX_KEY_CHARS)
         size = page_size(requested_size)
-        after = decode_token("keys", token)
+        after = decode_token("keys", token, (str,))
         ns = await self._ns.resolve(namespace)
         rows = await self._index.list_keys(ns, prefix, str(after[0]) if after else None, size + 1)
         next_token = encode_token("keys", [rows[size - 1].key]) if len(rows) > size else ""

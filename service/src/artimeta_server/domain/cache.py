@@ -7,9 +7,11 @@ import base64
 import binascii
 import json
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from artimeta_server.domain import content_hash as ch
+from artimeta_server.domain import validation
 from artimeta_server.domain.cache_models import (
     CacheQuery,
     CallArgument,
@@ -193,6 +195,10 @@ class Cache:
         ch.check_text(execution_id, field="execution_id", required=False)
         if context_hash is not None:
             ch.check_hash(context_hash, field="context_hash")
+        # Checks share one batched statement (storage/batcher.py): every field is checked here,
+        # before it can join other callers' batch.
+        _too_many(len(scheduler_task_hashes), "scheduler_task_hashes")
+        ch.check_hashes(scheduler_task_hashes, field="scheduler_task_hashes")
         ns = await self._ns.resolve(namespace)
         if scope == "NONE":
             return CheckResult("MISS")
@@ -362,9 +368,11 @@ class Cache:
         values: list[ValueIn] = []
         for i, (record_id, text) in enumerate(records):
             try:
-                rec = json.loads(text)
-            except ValueError:
-                rec = None
+                rec = validation.json_value(text, field=f"records[{i}].json")
+            except InvalidArgument as exc:
+                raise InvalidArgument(
+                    f"records[{i}]: {exc.message}", reason=Reason.INVALID_RECORD, metadata={"index": str(i)}
+                ) from None
             if not isinstance(rec, dict) or rec.get("_type") not in RECORD_TYPES:
                 raise InvalidArgument(
                     f"records[{i}] is not a JSON object with a known _type",
@@ -408,8 +416,97 @@ class Cache:
             layer = await self._repo.child_record_ids(ns, new)
 
 
+_TEXT, _OPT_TEXT, _TEXTS, _TIME, _BOOL, _ANY = "text", "text|null", "[text]", "time|null", "bool", "any"
+# What each record type's fields must be before they reach SQL; fields not listed are ignored.
+_RECORD_FIELDS: dict[str, dict[str, str]] = {
+    "Execution": {"id": _TEXT, "args": _ANY, "job_id": _OPT_TEXT, "updated_time": _TIME},
+    "Job": {
+        "id": _TEXT,
+        "task_hash": _TEXT,
+        "execution_id": _TEXT,
+        "parent_id": _OPT_TEXT,
+        "call_hash": _OPT_TEXT,
+        "cached": _BOOL,
+        "status": _OPT_TEXT,
+        "start_time": _TIME,
+        "end_time": _TIME,
+    },
+    "CallNode": {
+        "call_hash": _TEXT,
+        "task_name": _TEXT,
+        "task_hash": _TEXT,
+        "args_hash": _TEXT,
+        "value_hash": _TEXT,
+        "children": _TEXTS,
+        "subtree_tasks": _TEXTS,
+        "timestamp": _TIME,
+    },
+    "Value": {"value_hash": _TEXT, "type": _TEXT, "format": _OPT_TEXT, "value": _TEXT},
+    "Tag": {
+        "tag_hash": _TEXT,
+        "entity_type": _TEXT,
+        "entity_id": _TEXT,
+        "key": _TEXT,
+        "value": _ANY,
+        "parents": _TEXTS,
+        "timestamp": _TIME,
+    },
+}
+_ARGUMENT_FIELDS = {"arg_hash": _TEXT, "value_hash": _TEXT, "arg_key": _OPT_TEXT, "upstream": _TEXTS}
+_REQUIRED = {
+    "Execution": ("id",),
+    "Job": ("id", "task_hash", "execution_id"),
+    "CallNode": ("call_hash", "task_name", "task_hash", "args_hash", "value_hash"),
+    "Value": ("value_hash", "type", "value"),
+    "Tag": ("tag_hash", "entity_type", "entity_id", "key"),
+}
+
+
+def _field_ok(value: Any, kind: str) -> bool:
+    if kind == _TEXT:
+        return isinstance(value, str) and len(value) <= ch.MAX_TEXT
+    if kind == _OPT_TEXT:
+        return value is None or _field_ok(value, _TEXT)
+    if kind == _TEXTS:
+        return isinstance(value, list) and len(value) <= MAX_ITEMS and all(_field_ok(v, _TEXT) for v in value)
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if kind == _TIME:
+        if value is None:
+            return True
+        try:
+            datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return False
+        return True
+    return True
+
+
+def _check_fields(rec: dict[str, Any], fields: dict[str, str], where: str) -> None:
+    for name, kind in fields.items():
+        if name in rec and not _field_ok(rec[name], kind):
+            raise ValueError(f"{where}{name} must be {kind}")
+
+
 def _validate_record(rec: dict[str, Any], record_id: str) -> None:
     kind = rec["_type"]
+    _check_fields(rec, _RECORD_FIELDS[kind], "")
+    for name in _REQUIRED.get(kind, ()):
+        if name not in rec:
+            raise ValueError(f"{name} is missing")
+    if kind == "CallNode":
+        arguments = rec.get("arguments", [])
+        if not isinstance(arguments, list) or len(arguments) > MAX_ITEMS:
+            raise ValueError("arguments must be a list")
+        for a in arguments:
+            if not isinstance(a, dict):
+                raise ValueError("arguments must be objects")
+            _check_fields(a, _ARGUMENT_FIELDS, "arguments.")
+            if "arg_hash" not in a or "value_hash" not in a:
+                raise ValueError("arguments need arg_hash and value_hash")
+            position = a.get("arg_position")
+            if position is not None and (type(position) is not int or not -(2**31) <= position < 2**31):
+                raise ValueError("arguments.arg_position must be a 32-bit integer or null")
     key = {"Execution": "id", "Job": "id", "CallNode": "call_hash", "Value": "value_hash", "Tag": "tag_hash"}[kind]
     if rec[key] != record_id:
         raise ValueError(f"id {record_id!r} differs from the record's {key}")

@@ -57,12 +57,7 @@ def argument_hash(call_hash_: str, position: int | None, key: str | None, value_
 
 def canonical_json(value_json: str, *, field: str) -> tuple[str, Any]:
     """The canonical text (sorted keys, no spaces, as redun writes it) and the parsed value."""
-    try:
-        value = json.loads(value_json)
-    except (ValueError, RecursionError):
-        raise InvalidArgument(
-            f"{field} is not valid JSON", reason=Reason.INVALID_JSON, metadata={"field": field}
-        ) from None
+    value = validation.json_value(value_json, field=field)
     return json.dumps(value, separators=(",", ":"), sort_keys=True), value
 
 

@@ -62,6 +62,13 @@ class Unavailable(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class DeadlineExceeded(DomainError):
+    """The work ran past the time the server allows it (a statement timeout): retrying the same
+    call would take as long again, so clients must not retry it as they retry UNAVAILABLE."""
+
+    reason = Reason.DEADLINE_EXCEEDED
+
+
 class ResourceExhausted(DomainError):
     """The caller spent a budget (e.g. failed authentications); it may try again after the delay."""
 

@@ -29,12 +29,7 @@ def _bad_token() -> InvalidArgument:
 
 
 def _position(kind: str, token: str, types: tuple[type, ...]) -> list[Any] | None:
-    after = decode_token(kind, token)
-    if after is not None and (
-        len(after) != len(types) or not all(type(v) is t for v, t in zip(after, types, strict=True))
-    ):
-        raise _bad_token()
-    return after
+    return decode_token(kind, token, types)
 
 
 class Listings:

@@ -14,6 +14,9 @@ from artimeta_server.domain.pagination import decode_token, encode_token, page_s
 from artimeta_server.domain.ports import BlobStore, NamespaceRepository
 from artimeta_server.domain.reasons import Reason
 
+# Longer than any single write to S3 takes (its timeout, a retry, a large copy): a write that
+# resolved a namespace before its deletion has landed by then. gc sweeps whatever lands later.
+SETTLE_S = 600.0
 # About 13,000 names: more than the namespaces a server serves at once.
 NAME_CACHE_BYTES = 4 * 1024 * 1024
 
@@ -51,7 +54,7 @@ class Namespaces:
 
     async def list(self, requested_size: int, token: str) -> NamespacePage:
         size = page_size(requested_size)
-        after = decode_token("ns", token)
+        after = decode_token("ns", token, (str,))
         rows = await self._repo.page(str(after[0]) if after else None, size + 1)
         next_token = encode_token("ns", [rows[size - 1].name]) if len(rows) > size else ""
         return NamespacePage(rows[:size], next_token)
@@ -74,7 +77,9 @@ class Namespaces:
 
     async def _purge(self, namespace_id: int) -> int:
         removed = await self._blobs.delete_namespace(namespace_id)
-        await self._repo.clear_tombstone(namespace_id)
+        # Writes that resolved the id before the delete may still land after this purge; the
+        # tombstone stays until they cannot, and every janitor round purges again meanwhile.
+        await self._repo.clear_tombstone(namespace_id, older_than_s=SETTLE_S)
         return removed
 
     async def purge_tombstones(self) -> int:

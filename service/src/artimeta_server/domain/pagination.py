@@ -7,6 +7,7 @@ import binascii
 import json
 from typing import Any
 
+from artimeta_server.domain import validation
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.reasons import Reason
 
@@ -27,20 +28,47 @@ def encode_token(kind: str, key: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(kind: str, token: str) -> list[Any] | None:
-    """The keyset position a token stands for, or None for the first page."""
+MAX_TOKEN_CHARS = 4096
+MAX_TOKEN_TEXT = 2048
+
+
+def _bad_token() -> InvalidArgument:
+    return InvalidArgument(
+        "page_token is not one this list returned", reason=Reason.INVALID_PAGE_TOKEN, metadata={"field": "page_token"}
+    )
+
+
+def _scalar_ok(value: Any, expected: type) -> bool:
+    if type(value) is not expected:
+        return False
+    if isinstance(value, int):
+        return validation.INT64_MIN <= value <= validation.INT64_MAX
+    if isinstance(value, str):
+        return len(value) <= MAX_TOKEN_TEXT and validation.BAD_CHAR.search(value) is None
+    return False
+
+
+def decode_token(kind: str, token: str, types: tuple[type, ...]) -> list[Any] | None:
+    """The keyset position a token stands for (one value of each of `types`, int or str), or
+    None for the first page. Anything else, including what a client built by hand, is
+    INVALID_PAGE_TOKEN: a position reaches SQL as typed parameters, so it must be exactly what
+    this list encodes."""
     if not token:
         return None
+    if len(token) > MAX_TOKEN_CHARS:
+        raise _bad_token()
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        decoded = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        decoded = None
+        decoded = json.loads(raw, parse_constant=_no_constant)
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        raise _bad_token() from None
     if not (isinstance(decoded, list) and len(decoded) == 2 and decoded[0] == kind and isinstance(decoded[1], list)):
-        raise InvalidArgument(
-            "page_token is not one this list returned",
-            reason=Reason.INVALID_PAGE_TOKEN,
-            metadata={"field": "page_token"},
-        )
+        raise _bad_token()
     key: list[Any] = decoded[1]
+    if len(key) != len(types) or not all(_scalar_ok(v, t) for v, t in zip(key, types, strict=True)):
+        raise _bad_token()
     return key
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)

@@ -23,6 +23,10 @@ from artimeta_server.domain.reasons import Reason
 FILE, DIRECTORY, SYMLINK = 1, 2, 3
 MAX_ENTRIES = 200_000
 MAX_PATH = 4096
+_DRIVE = re.compile(r"^[A-Za-z]:([/\\]|$)")
+MAX_RELATED = 10_000
+MAX_RELATION_DEPTH = 64
+MAX_MODE = 0o7777  # permission bits with setuid, setgid and sticky: what stat.S_IMODE keeps
 _UUID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -80,7 +84,17 @@ class RecordRepository(Protocol):
         self, namespace_id: int, prefix: str, metadata: dict[str, str], after: str | None, limit: int
     ) -> list[Record]: ...
 
-    async def related(self, namespace_id: int, uuid: str, *, deep: bool) -> list[str]: ...
+    async def neighbours(self, namespace_id: int, uuids: list[str], limit: int) -> list[str]: ...
+
+
+def _bounded_walk(found: int, depth: int) -> None:
+    if found > MAX_RELATED or depth > MAX_RELATION_DEPTH:
+        raise FailedPrecondition(
+            f"the relation walk exceeds {MAX_RELATED} records or {MAX_RELATION_DEPTH} levels; "
+            "walk it level by level (deep=false)",
+            reason=Reason.RELATION_WALK_TOO_LARGE,
+            metadata={"max_records": str(MAX_RELATED), "max_depth": str(MAX_RELATION_DEPTH)},
+        )
 
 
 def validate_uuid(uuid: str, field_name: str = "uuid") -> str:
@@ -108,6 +122,35 @@ def validate_path(path: str) -> str:
             metadata={"field": "entries.path"},
         )
     return path
+
+
+def validate_link_target(path: str, target: str) -> str:
+    """A link that only ever points down into its own record: relative, no '..' (whose meaning
+    after another link is not what it reads as), so retrieving it cannot reach outside."""
+    validation.text(target, field="entries.link_target", max_len=MAX_PATH, required=True)
+    segments = target.replace("\\", "/").split("/")
+    if target.startswith(("/", "\\")) or _DRIVE.match(target) or ".." in segments:
+        raise InvalidArgument(
+            f"symlink {path[:200]!r} points at {target[:200]!r}: targets must be relative and without '..'",
+            reason=Reason.UNSAFE_LINK_TARGET,
+            metadata={"field": "entries.link_target", "path": path[:256]},
+        )
+    return target
+
+
+def _check_parents(entries: list[Entry]) -> None:
+    """No entry lies under a symlink or a file of the same manifest."""
+    leaves = {e.path for e in entries if e.kind != DIRECTORY}
+    for e in entries:
+        parent = e.path
+        while "/" in parent:
+            parent = parent.rsplit("/", 1)[0]
+            if parent in leaves:
+                raise InvalidArgument(
+                    f"entry {e.path[:200]!r} lies under {parent[:200]!r}, which is not a folder",
+                    reason=Reason.PATH_CONFLICT,
+                    metadata={"field": "entries.path", "path": e.path[:256]},
+                )
 
 
 class Records:
@@ -149,8 +192,15 @@ class Records:
                     reason=Reason.INVALID_ENTRY,
                     metadata={"field": "entries"},
                 )
+            if not 0 <= e.mode <= MAX_MODE:
+                raise InvalidArgument(
+                    f"entry {e.path[:200]!r}: mode {e.mode:o} holds more than permission bits (at most {MAX_MODE:o})",
+                    reason=Reason.INVALID_MODE,
+                    metadata={"field": "entries.mode"},
+                )
             if e.kind == SYMLINK:
-                validation.text(e.link_target, field="entries.link_target", max_len=MAX_PATH, required=True)
+                validate_link_target(e.path, e.link_target)
+        _check_parents(entries)
         for r in relations:
             validate_uuid(r.related_uuid, "relations.related_uuid")
             validation.text(r.name, field="relations.name", max_len=256)
@@ -200,7 +250,7 @@ class Records:
         validation.text(prefix, field="uuid_prefix", max_len=128)
         meta = validation.labels(metadata)
         size = page_size(requested_size)
-        after = decode_token("records", token)
+        after = decode_token("records", token, (str,))
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.page(ns, prefix, meta, str(after[0]) if after else None, size + 1)
         next_token = encode_token("records", [rows[size - 1].uuid]) if len(rows) > size else ""
@@ -210,4 +260,24 @@ class Records:
         validate_uuid(uuid)
         ns = await self._ns.resolve(namespace)
         await self._get(ns, uuid, with_entries=False)
-        return await self._repo.related(ns, uuid, deep=deep)
+        if not deep:
+            found = set(await self._repo.neighbours(ns, [uuid], MAX_RELATED + 2))
+            found.discard(uuid)
+            _bounded_walk(len(found), 1)
+            return sorted(found)
+        # Breadth first, one statement a level, each record expanded once: a walk costs at most
+        # MAX_RELATION_DEPTH statements and sees at most MAX_RELATED records, whatever the graph.
+        seen = {uuid}
+        layer = [uuid]
+        depth = 0
+        while layer:
+            hop = await self._repo.neighbours(ns, layer, MAX_RELATED + 2)
+            if len(hop) > MAX_RELATED + 1:  # that many distinct records, all reachable
+                _bounded_walk(len(hop), depth)
+            layer = [u for u in hop if u not in seen]
+            if layer:
+                depth += 1
+                seen.update(layer)
+                _bounded_walk(len(seen) - 1, depth)
+        seen.discard(uuid)
+        return sorted(seen)

@@ -165,12 +165,8 @@ class Tags:
             _entity_type(entity_type)
         canonical = None if value_json is None else ch.canonical_json(value_json, field="value_json")[0]
         size = page_size(requested)
-        after = decode_token("tags", token)
-        after_seq = None
-        if after is not None:
-            if len(after) != 1 or not isinstance(after[0], int):
-                raise InvalidArgument("page_token is not one this list returned", reason=Reason.INVALID_PAGE_TOKEN)
-            after_seq = after[0]
+        after = decode_token("tags", token, (int,))
+        after_seq = None if after is None else int(after[0])
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.search(ns, key, canonical, entity_type, after_seq, size + 1)
         next_token = encode_token("tags", [rows[size - 1].seq]) if len(rows) > size else ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from artimeta_server.domain.errors import DomainError
+from artimeta_server.ports import PortInUse
 from artimeta_server.rpc.errors import describe
 from artimeta_server.rpc.http_limits import HttpLimits, guarded_protocol
 
@@ -251,9 +253,11 @@ class HttpServer:
         graceful_s: float,
         tls: ReloadingTLS | None = None,
         limits: HttpLimits | None = None,
+        share_port: bool = False,
     ) -> None:
         self._app = app
         self._limits = limits or HttpLimits()
+        self._share_port = share_port
         self._listen = listen
         self._graceful_s = graceful_s
         self._tls = tls
@@ -267,12 +271,14 @@ class HttpServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hasattr(socket, "SO_REUSEPORT"):  # `serve --workers N`: every worker binds the same port
+        if self._share_port:  # only the workers of one `serve --workers N` (ports.py)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             sock.bind((host, port))
-        except OSError:
+        except OSError as exc:
             sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse("HTTP", self._listen, port) from None
             raise
         sock.listen(2048)
         sock.setblocking(False)

@@ -20,9 +20,17 @@ Behaviour = Callable[..., Any]
 UNKNOWN = "unknown"
 
 
-def rebuild(h: Handler, wrap: Callable[[Behaviour, bool], Behaviour]) -> Handler:
-    """`h` with its behaviour replaced by wrap(behaviour, request_is_unary)."""
-    kw = {"request_deserializer": h.request_deserializer, "response_serializer": h.response_serializer}
+def rebuild(
+    h: Handler,
+    wrap: Callable[[Behaviour, bool], Behaviour],
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> Handler:
+    """`h` with its behaviour replaced by wrap(behaviour, request_is_unary) (and its request
+    deserializer by `request_deserializer` when given)."""
+    kw = {
+        "request_deserializer": request_deserializer or h.request_deserializer,
+        "response_serializer": h.response_serializer,
+    }
     if h.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(wrap(h.unary_unary, True), **kw)
     if h.unary_stream is not None:

@@ -5,7 +5,11 @@ nothing but its own statement. Reads that arrive while `max_in_flight` batches a
 up and leave together as the next batch when one finishes: under load, N concurrent reads cost
 one pool checkout, one round trip and one statement instead of N. One batch in flight by
 default: under load the server's CPU, not Postgres, is the limit, and a second statement in
-flight only splits the queue into smaller batches."""
+flight only splits the queue into smaller batches.
+
+A batch that fails is run again key by key (unless `shared_failure` says the failure is not any
+one key's, e.g. the database is unreachable), so a key the statement rejects fails its own caller
+only, never the other callers, possibly of other tenants, who shared its batch."""
 
 from __future__ import annotations
 
@@ -21,10 +25,18 @@ Run = Callable[[Sequence[K]], Awaitable[Sequence[V]]]
 
 
 class Batcher(Generic[K, V]):
-    def __init__(self, run: Run[K, V], *, max_batch: int = 128, max_in_flight: int = 1) -> None:
+    def __init__(
+        self,
+        run: Run[K, V],
+        *,
+        max_batch: int = 128,
+        max_in_flight: int = 1,
+        shared_failure: Callable[[Exception], bool] = lambda _: False,
+    ) -> None:
         if max_batch < 1 or max_in_flight < 1:
             raise ValueError("max_batch and max_in_flight must be at least 1")
         self._run = run
+        self._shared_failure = shared_failure
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._pending: list[tuple[K, asyncio.Future[V]]] = []
@@ -70,17 +82,22 @@ class Batcher(Generic[K, V]):
                 results = await self._run([key for key, _ in batch])
                 if len(results) != len(batch):
                     raise RuntimeError(f"batch of {len(batch)} keys returned {len(results)} results")
-            except BaseException as exc:  # every waiter gets the batch's failure, whatever it is
+            except asyncio.CancelledError:
                 for _, future in batch:
-                    if future.done():
-                        continue
-                    if isinstance(exc, asyncio.CancelledError):
-                        future.cancel()
-                    else:
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
+                    future.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - each waiter gets its own outcome, below
+                if len(batch) > 1 and not self._shared_failure(exc):
+                    await self._one_by_one(batch)
+                else:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
                 return
+            except BaseException:
+                for _, future in batch:
+                    future.cancel()
+                raise
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
@@ -88,3 +105,23 @@ class Batcher(Generic[K, V]):
             self._in_flight -= 1
             if self._pending and self._in_flight < self._max_in_flight:
                 self._start()
+
+    async def _one_by_one(self, batch: list[tuple[K, asyncio.Future[V]]]) -> None:
+        """Each key of a failed batch alone, each caller getting its own key's outcome."""
+        for key, future in batch:
+            if future.done():
+                continue
+            try:
+                results = await self._run([key])
+                if len(results) != 1:
+                    raise RuntimeError(f"batch of 1 key returned {len(results)} results")
+            except asyncio.CancelledError:
+                for _, f in batch:
+                    f.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - handed to the one caller whose key failed
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            if not future.done():
+                future.set_result(results[0])

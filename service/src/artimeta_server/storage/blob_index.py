@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
@@ -33,6 +35,28 @@ def references_query(refs: list[BlobReference]) -> str:
     )
 
 
+class _Claim:
+    """Index rows held locked by one transaction (see PostgresBlobIndex.claim)."""
+
+    def __init__(self, conn: asyncpg.Connection, namespace_id: int) -> None:
+        self._conn = conn
+        self._ns = namespace_id
+
+    async def drop(self, digests: list[Digest]) -> None:
+        if not digests:
+            return
+        hashes, sizes = _arrays(digests)
+        await self._conn.execute(
+            """
+            DELETE FROM blobs b USING unnest($2::text[], $3::bigint[]) AS d(hash, size)
+            WHERE b.namespace_id = $1 AND b.hash = d.hash AND b.size = d.size
+            """,
+            self._ns,
+            hashes,
+            sizes,
+        )
+
+
 class PostgresBlobIndex:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -46,12 +70,18 @@ class PostgresBlobIndex:
             # Stale rows are refreshed (and so locked against a concurrent gc, which then finds
             # them fresh, or which deleted them first and so they are not returned); fresh rows
             # are too young for any gc to take.
+            # Locked in the order gc and claims use, so a touch waits for them, never deadlocks.
             touched = await conn.fetch(
                 """
-                UPDATE blobs b SET last_used = now()
-                FROM unnest($2::text[], $3::bigint[]) AS req(hash, size)
-                WHERE b.namespace_id = $1 AND b.hash = req.hash AND b.size = req.size
-                  AND b.last_used < now() - make_interval(secs => $4)
+                WITH stale AS (
+                    SELECT b.hash, b.size FROM blobs b
+                    JOIN unnest($2::text[], $3::bigint[]) AS req(hash, size) ON b.hash = req.hash AND b.size = req.size
+                    WHERE b.namespace_id = $1 AND b.last_used < now() - make_interval(secs => $4)
+                    ORDER BY b.hash, b.size
+                    FOR UPDATE OF b
+                )
+                UPDATE blobs b SET last_used = now() FROM stale
+                WHERE b.namespace_id = $1 AND b.hash = stale.hash AND b.size = stale.size
                 RETURNING b.hash, b.size
                 """,
                 namespace_id,
@@ -89,6 +119,36 @@ class PostgresBlobIndex:
                 hashes,
                 sizes,
             )
+
+    @asynccontextmanager
+    async def claim(self, namespace_id: int, digests: list[Digest]) -> AsyncIterator[_Claim]:
+        # Rows are locked in one order (gc locks its batches in the same one), so two claims
+        # wait for each other instead of deadlocking. A row gc holds makes this wait until gc
+        # committed: its object is then deleted already, and the row inserted here is a new one.
+        hashes, sizes = _arrays(sorted(set(digests), key=lambda d: (d.hash, d.size)))
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                """
+                INSERT INTO blobs (namespace_id, hash, size)
+                SELECT $1, h, s FROM unnest($2::text[], $3::bigint[]) AS t(h, s) ORDER BY h, s
+                ON CONFLICT (namespace_id, hash, size) DO UPDATE SET last_used = now()
+                """,
+                namespace_id,
+                hashes,
+                sizes,
+            )
+            yield _Claim(conn, namespace_id)
+
+    async def sizes(self, namespace_id: int, hashes: list[str]) -> dict[str, int]:
+        if not hashes:
+            return {}
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT hash, max(size) AS size FROM blobs WHERE namespace_id = $1 AND hash = ANY($2::text[]) GROUP BY hash",
+                namespace_id,
+                hashes,
+            )
+        return {r["hash"]: r["size"] for r in rows}
 
     async def remove(self, namespace_id: int, digest: Digest) -> None:
         async with self._db.connection() as conn:

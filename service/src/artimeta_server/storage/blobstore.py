@@ -124,6 +124,9 @@ def presigner_for(settings: Settings) -> Minio | None:
 
 
 MarkInUse = Callable[[int, list[Digest]], Awaitable[None]]
+# Awaited with (operation, keys) before each S3 write, copy and delete: a seam for fault tests
+# (pause a gc inside its delete, fail a copy once). None, and so free, unless a test sets it.
+Hook = Callable[[str, tuple[str, ...]], Awaitable[None]]
 
 
 class S3BlobStore:
@@ -144,6 +147,7 @@ class S3BlobStore:
         # the blob index first (a row gc locks and checks) keeps gc from deleting it between
         # this reuse and the insert of the row that will reference it.
         self._mark_in_use = mark_in_use
+        self.hook: Hook | None = None
 
     async def _run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -202,6 +206,8 @@ class S3BlobStore:
         key = cas_key(namespace_id, digest)
         if self._mark_in_use is not None:
             await self._mark_in_use(namespace_id, [digest])
+        if self.hook is not None:
+            await self.hook("put", (key,))
 
         def put() -> None:
             if self._exists_sync(key):
@@ -249,6 +255,8 @@ class S3BlobStore:
         return await self._run(stat)
 
     async def put_key(self, key: str, data: bytes) -> None:
+        if self.hook is not None:
+            await self.hook("put", (key,))
         await self._run(
             lambda: self._client.put_object(
                 self.bucket, key, io.BytesIO(data), len(data), content_type="application/octet-stream"
@@ -332,6 +340,9 @@ class S3BlobStore:
         await self._run(abort)
 
     async def copy_key(self, src: str, dst: str, size: int) -> None:
+        if self.hook is not None:
+            await self.hook("copy", (src, dst))
+
         def copy() -> None:
             if size <= _MAX_COPY:
                 self._client.copy_object(self.bucket, dst, CopySource(self.bucket, src))
@@ -353,6 +364,8 @@ class S3BlobStore:
 
         if not keys:
             return 0
+        if self.hook is not None:
+            await self.hook("delete", tuple(keys))
         return await self._run(delete)
 
     async def list_prefix(self, prefix: str) -> list[ObjectInfo]:
@@ -403,6 +416,36 @@ class S3BlobStore:
         return await self._run(
             lambda: self._presigner.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_s))
         )
+
+    async def namespace_ids(self) -> list[int]:
+        """The namespace ids that have a prefix in the bucket."""
+
+        def listing() -> list[int]:
+            names = (o.object_name or "" for o in self._client.list_objects(self.bucket, recursive=False))
+            return sorted({int(n[:-1]) for n in names if n.endswith("/") and n[:-1].isdigit()})
+
+        return await self._run(listing)
+
+    async def multipart_uploads(self, *, max_pages: int = 100) -> list[tuple[str, str]]:
+        """(key, upload id) of incomplete multipart uploads in the bucket, at most max_pages
+        pages of them (the rest on a later call); none from a server that cannot list them."""
+        client: Any = self._client
+
+        def listing() -> list[tuple[str, str]]:
+            out: list[tuple[str, str]] = []
+            marker = None
+            for _ in range(max_pages):
+                try:
+                    page = client._list_multipart_uploads(self.bucket, key_marker=marker, max_uploads=1000)
+                except S3Error:
+                    return out
+                out += [(u.object_name, u.upload_id) for u in page.uploads if u.object_name and u.upload_id]
+                if not page.is_truncated or not page.next_key_marker:
+                    break
+                marker = page.next_key_marker
+            return out
+
+        return await self._run(listing)
 
     async def delete_namespace(self, namespace_id: int) -> int:
         prefix = namespace_prefix(namespace_id)

@@ -23,6 +23,7 @@ from artimeta_server.domain.cache_models import (
     StoredValue,
 )
 from artimeta_server.domain.digests import Digest
+from artimeta_server.domain.errors import DeadlineExceeded, Unavailable
 from artimeta_server.storage.batcher import Batcher
 from artimeta_server.storage.postgres import Database
 
@@ -119,10 +120,17 @@ def _dt(value: Any) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _shared_failure(exc: Exception) -> bool:
+    """A failure no single check of a batch caused: running each check alone would only fail N times."""
+    return isinstance(exc, (Unavailable, DeadlineExceeded))
+
+
 class PostgresCache:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._candidates: Batcher[tuple[int, CacheQuery], list[CacheCandidate]] = Batcher(self._candidates_batch)
+        self._candidates: Batcher[tuple[int, CacheQuery], list[CacheCandidate]] = Batcher(
+            self._candidates_batch, shared_failure=_shared_failure
+        )
 
     async def insert_values(self, ns: int, values: Sequence[StoredValue]) -> int:
         async with self._db.connection() as conn:

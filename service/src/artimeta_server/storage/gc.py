@@ -4,10 +4,16 @@ A blob object (`<ns>/cas/…`) is deleted only when all of these hold:
 - its S3 object is older than the grace period (so a blob written moments ago, whose referencing
   row is about to be inserted, stays);
 - the blob index has not handed it out as present within the grace period (FindMissing, Upload
-  of an existing blob and BatchUpdate refresh that time; gc locks and re-checks it on delete);
+  of an existing blob and BatchUpdate refresh that time);
 - no column registered in storage/blob_refs.py points at it (that includes uploads in flight).
 Uploads whose lease expired are aborted first (incomplete multipart uploads, staging objects), so
 a crashed upload leaves nothing behind for long.
+
+Each batch is decided and deleted inside one transaction that holds the batch's index rows
+locked (inserting rows for objects the index does not know) from the re-check until the S3 delete
+is done. Every writer that acknowledges a blob first claims its row and looks at the object under
+that claim (domain/blobs.py), so it either comes before gc's lock (gc then finds the row fresh and
+keeps it) or after gc's commit (the object is gone and the writer writes it again).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from artimeta_server.config import Settings
+from artimeta_server.domain.blobs import TOUCH_AFTER_S
 from artimeta_server.domain.digests import Digest
 from artimeta_server.storage.blob_index import references_query, upload_row
 from artimeta_server.storage.blob_refs import BLOB_REFERENCES
@@ -27,6 +34,24 @@ from artimeta_server.storage.postgres import Database
 log = logging.getLogger("artimeta.gc")
 
 DEFAULT_GRACE_S = 24 * 3600.0
+# A blob handed out as present keeps a last use no older than TOUCH_AFTER_S, so a grace of at
+# least this leaves its holder TOUCH_AFTER_S to write the row that will reference it.
+MIN_GRACE_S = 2 * TOUCH_AFTER_S
+
+
+class UnsafeGrace(ValueError):
+    pass
+
+
+def check_grace(grace_s: float) -> float:
+    if not grace_s >= MIN_GRACE_S:
+        raise UnsafeGrace(
+            f"--grace-seconds must be at least {MIN_GRACE_S:.0f}: blobs are marked in use at most every "
+            f"{TOUCH_AFTER_S:.0f} s, so a shorter grace can delete a blob a client was just told exists"
+        )
+    return grace_s
+
+
 _BATCH = 1000
 
 
@@ -43,6 +68,8 @@ class GcReport:
     kept_referenced: int = 0
     uploads_aborted: int = 0
     staging_deleted: int = 0
+    deleted_namespaces_swept: int = 0
+    deleted_namespace_objects: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -82,8 +109,38 @@ async def collect(
         if namespace is not None or len(ids) < page_size:
             break
         after = ids[-1]
+    if namespace is None:
+        await _sweep_deleted_namespaces(db, store, dry_run, report)
     log.info("gc finished", extra=report.as_dict())
     return report
+
+
+async def _sweep_deleted_namespaces(db: Database, store: S3BlobStore, dry_run: bool, report: GcReport) -> None:
+    """Objects and incomplete multipart uploads under the id of a namespace that no longer
+    exists: writes in flight while it was deleted land after its purge, and uploads a crash
+    left lose their rows with the namespace. Ids are never reused and a namespace's row is
+    committed before anything is written under its id, so an id read from S3 that Postgres does
+    not know (asked after the listing) is gone for good."""
+    ids = await store.namespace_ids()
+    uploads = await store.multipart_uploads()
+    upload_ids = {int(k.split("/", 1)[0]) for k, _ in uploads if k.split("/", 1)[0].isdigit()}
+    async with db.connection() as conn:
+        live = {
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM namespaces WHERE id = ANY($1::bigint[])", sorted(set(ids) | upload_ids)
+            )
+        }
+    for ns in sorted(set(ids) - live):
+        report.deleted_namespaces_swept += 1
+        if not dry_run:
+            report.deleted_namespace_objects += await store.delete_namespace(ns)
+    for key, upload_id in uploads:
+        head = key.split("/", 1)[0]
+        if head.isdigit() and int(head) not in live:
+            report.uploads_aborted += 1
+            if not dry_run:
+                await store.abort_multipart(key, upload_id)
 
 
 async def _expire_uploads(
@@ -168,7 +225,7 @@ async def _collect_namespace(
     refs_sql = references_query(BLOB_REFERENCES)
     async for objects in store.iter_prefix(cas_prefix(ns), page_size):
         report.blobs_scanned += len(objects)
-        batch: list[tuple[Digest, str]] = []
+        batch: list[tuple[Digest, str, datetime]] = []
         for o in objects:
             h = digest_hash_of_key(o.key)
             if h is None:
@@ -176,7 +233,7 @@ async def _collect_namespace(
             if o.modified is None or o.modified >= cutoff:
                 report.kept_young += 1
                 continue
-            batch.append((Digest(h, o.size), o.key))
+            batch.append((Digest(h, o.size), o.key, o.modified))
         if batch:
             await _collect_batch(db, store, ns, batch, cutoff, dry_run, report, refs_sql)
 
@@ -185,34 +242,49 @@ async def _collect_batch(
     db: Database,
     store: S3BlobStore,
     ns: int,
-    batch: list[tuple[Digest, str]],
+    batch: list[tuple[Digest, str, datetime]],
     cutoff: datetime,
     dry_run: bool,
     report: GcReport,
     refs_sql: str,
 ) -> None:
-    hashes = [d.hash for d, _ in batch]
-    sizes = [d.size for d, _ in batch]
+    hashes = [d.hash for d, _, _ in batch]
+    sizes = [d.size for d, _, _ in batch]
     async with db.transaction() as conn:
-        referenced = {(r["hash"], r["size"]) for r in await conn.fetch(refs_sql, ns, hashes, sizes)}
-        # Lock the index rows of this batch: a concurrent FindMissing that would refresh one
-        # waits for us, then finds it gone and reports the blob missing.
-        recent = {
-            (r["hash"], r["size"])
-            for r in await conn.fetch(
+        if dry_run:
+            rows = await conn.fetch(
                 """
                 SELECT b.hash, b.size, b.last_used FROM blobs b
                 JOIN unnest($2::text[], $3::bigint[]) AS req(hash, size) ON b.hash = req.hash AND b.size = req.size
-                WHERE b.namespace_id = $1 FOR UPDATE OF b
+                WHERE b.namespace_id = $1
                 """,
                 ns,
                 hashes,
                 sizes,
             )
-            if r["last_used"] >= cutoff
-        }
+        else:
+            # Lock every candidate's index row, creating the rows of objects the index does not
+            # know (as old as their objects), in the order claims use. A writer claiming one of
+            # them now waits for this transaction; one that claimed it first has made it fresh.
+            rows = await conn.fetch(
+                """
+                INSERT INTO blobs (namespace_id, hash, size, create_time, last_used)
+                SELECT $1, h, s, m, m FROM unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS t(h, s, m)
+                ORDER BY h, s
+                ON CONFLICT (namespace_id, hash, size) DO UPDATE SET last_used = blobs.last_used
+                RETURNING hash, size, last_used
+                """,
+                ns,
+                hashes,
+                sizes,
+                [modified for _, _, modified in batch],
+            )
+        recent = {(r["hash"], r["size"]) for r in rows if r["last_used"] >= cutoff}
+        # References are read after the locks: one inserted later comes from a writer that saw
+        # the blob present, which (above) it could only do before the lock, through a fresh row.
+        referenced = {(r["hash"], r["size"]) for r in await conn.fetch(refs_sql, ns, hashes, sizes)}
         victims = []
-        for d, key in batch:
+        for d, key, _ in batch:
             if (d.hash, d.size) in referenced:
                 report.kept_referenced += 1
             elif (d.hash, d.size) in recent:
@@ -232,8 +304,8 @@ async def _collect_batch(
             [d.hash for d, _ in victims],
             [d.size for d, _ in victims],
         )
-        # Deleted while the index rows are locked; if S3 fails, the transaction rolls back
-        # and the index still (harmlessly) lists blobs FindMissing re-checks.
+        # Deleted while the index rows are locked, and committed only after S3 is done; if S3
+        # fails, the transaction rolls back and the rows stay (old, so the next run retries).
         await store.delete_keys([key for _, key in victims])
 
 
@@ -243,6 +315,7 @@ async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace
 
     from artimeta_server.app import build_domain
 
+    check_grace(grace_s)
     domain = await build_domain(settings)
     try:
         report = await collect(domain.db, domain.blobs, grace_s=grace_s, dry_run=dry_run, namespace=namespace)

@@ -76,6 +76,10 @@ class PostgresNamespaces:
             rows = await conn.fetch("SELECT id FROM namespace_tombstones ORDER BY id")
         return [r["id"] for r in rows]
 
-    async def clear_tombstone(self, namespace_id: int) -> None:
+    async def clear_tombstone(self, namespace_id: int, *, older_than_s: float = 0.0) -> None:
         async with self._db.connection() as conn:
-            await conn.execute("DELETE FROM namespace_tombstones WHERE id = $1", namespace_id)
+            await conn.execute(
+                "DELETE FROM namespace_tombstones WHERE id = $1 AND delete_time <= now() - make_interval(secs => $2)",
+                namespace_id,
+                older_than_s,
+            )

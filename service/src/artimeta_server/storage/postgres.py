@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from artimeta_server import metrics, tracing
-from artimeta_server.domain.errors import Aborted, NotFound, Unavailable
+from artimeta_server.domain.errors import Aborted, DeadlineExceeded, NotFound, Unavailable
 from artimeta_server.domain.reasons import Reason
 
 _UNREACHABLE: tuple[type[BaseException], ...] = (
@@ -50,6 +50,14 @@ def _usable(conn: asyncpg.Connection) -> bool:
 
 def translate(exc: BaseException) -> BaseException:
     """The domain error a driver failure stands for, or the exception itself."""
+    if isinstance(exc, (TimeoutError, asyncpg.QueryCanceledError)):
+        # A statement ran past the command timeout (asyncpg cancels it and raises TimeoutError)
+        # or the server's statement_timeout; it would time out again if retried. Waiting for a
+        # pool connection is told apart in Database._acquire. Tested before OSError below, of
+        # which TimeoutError is a subclass.
+        return DeadlineExceeded(
+            "a database statement ran past the server's statement timeout", reason=Reason.STATEMENT_TIMEOUT
+        )
     if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
         # The connection reached a standby: the DSN lets it (no target_session_attrs=read-write),
         # or a Service still points there mid-failover. Transient once the standby is promoted.
@@ -69,8 +77,6 @@ def translate(exc: BaseException) -> BaseException:
         # The driver's protocol state broke, e.g. a backend terminated (admin shutdown, failover)
         # between statements is used before the driver noticed: the statement was never run.
         return Unavailable("the database connection broke; retry the call", reason=Reason.DATABASE_UNAVAILABLE)
-    if isinstance(exc, TimeoutError):
-        return Unavailable("timed out waiting for a database connection", reason=Reason.DATABASE_UNAVAILABLE)
     if isinstance(exc, asyncpg.ForeignKeyViolationError) and _NAMESPACES_TABLE.search(exc.detail or ""):
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
         return NotFound("the namespace was deleted", reason=Reason.NAMESPACE_NOT_FOUND)
@@ -137,14 +143,27 @@ class Database:
             raise RuntimeError("database is not open")
         return self._pool
 
+    async def _acquire(self) -> asyncpg.Connection:
+        try:
+            conn: asyncpg.Connection = await self.pool.acquire(timeout=self._acquire_timeout)
+        except TimeoutError:
+            # The pool is exhausted: another attempt may find a free connection.
+            raise Unavailable(
+                "timed out waiting for a database connection", reason=Reason.DATABASE_UNAVAILABLE
+            ) from None
+        return conn
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         try:
             started = time.perf_counter()
-            async with self.pool.acquire(timeout=self._acquire_timeout) as conn:
+            conn = await self._acquire()
+            try:
                 metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
                 with tracing.span("postgres"), _dropped_if_read_only(conn):
                     yield conn
+            finally:
+                await self.pool.release(conn)
         except BaseException as exc:
             mapped = translate(exc)
             if mapped is exc:
@@ -164,7 +183,7 @@ class Database:
                 conn = None  # it broke while kept, and the pool has taken it back
         try:
             if conn is None:
-                conn = await self.pool.acquire(timeout=self._acquire_timeout)
+                conn = await self._acquire()
             with tracing.span("postgres"):
                 yield conn
         except BaseException as exc:

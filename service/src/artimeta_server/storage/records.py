@@ -6,7 +6,10 @@ import json
 
 import asyncpg
 
+from artimeta_server.domain import records as record_rules
 from artimeta_server.domain.digests import Digest
+from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.domain.records import Entry, Record, Relation
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
@@ -79,15 +82,23 @@ class PostgresRecords:
             row = await conn.fetchrow(
                 f"""
                 UPDATE records r SET file_count = s.n, total_size = s.total
-                FROM (SELECT count(hash) AS n, COALESCE(sum(size), 0) AS total FROM record_entries
-                      WHERE namespace_id = $1 AND uuid = $2) s
+                FROM (SELECT count(hash) AS n, COALESCE(sum(size), 0) AS total, count(*) AS entries
+                      FROM record_entries WHERE namespace_id = $1 AND uuid = $2) s
                 WHERE r.namespace_id = $1 AND r.uuid = $2
-                RETURNING {", ".join("r." + c.strip() for c in _RECORD.split(","))}
+                RETURNING {", ".join("r." + c.strip() for c in _RECORD.split(","))}, s.entries
                 """,
                 namespace_id,
                 uuid,
             )
             assert row is not None
+            if row["entries"] > record_rules.MAX_ENTRIES:
+                # A merge commit adds to what the record holds: the limit is on the result, and
+                # raising here rolls the whole commit back.
+                raise InvalidArgument(
+                    f"the record would hold {row['entries']} entries; at most {record_rules.MAX_ENTRIES}",
+                    reason=Reason.MANIFEST_TOO_LARGE,
+                    metadata={"field": "entries"},
+                )
             record = await self._assemble(conn, namespace_id, row, with_entries=False)
         return record, bool(created)
 
@@ -153,22 +164,22 @@ class PostgresRecords:
             by_uuid.setdefault(rel["uuid"], []).append(Relation(rel["related_uuid"], rel["name"]))
         return [_record(r, by_uuid.get(r["uuid"], []), []) for r in rows]
 
-    async def related(self, namespace_id: int, uuid: str, *, deep: bool) -> list[str]:
-        edges = """
-            SELECT uuid AS a, related_uuid AS b FROM record_relations WHERE namespace_id = $1
-            UNION ALL
-            SELECT related_uuid, uuid FROM record_relations WHERE namespace_id = $1
-        """
-        if deep:
-            sql = f"""
-                WITH RECURSIVE edges AS ({edges}),
-                walk(u) AS (SELECT $2::text UNION SELECT e.b FROM walk JOIN edges e ON e.a = walk.u)
-                SELECT u FROM walk WHERE u <> $2 ORDER BY u
-            """
-        else:
-            sql = f"WITH edges AS ({edges}) SELECT DISTINCT b AS u FROM edges WHERE a = $2 AND b <> $2 ORDER BY u"
+    async def neighbours(self, namespace_id: int, uuids: list[str], limit: int) -> list[str]:
+        """Records related to any of `uuids` in either direction (`uuids` included when related to
+        one another), at most `limit` of them."""
         async with self._db.connection() as conn:
-            rows = await conn.fetch(sql, namespace_id, uuid)
+            rows = await conn.fetch(
+                """
+                SELECT u FROM (
+                    SELECT related_uuid AS u FROM record_relations WHERE namespace_id = $1 AND uuid = ANY($2::text[])
+                    UNION
+                    SELECT uuid FROM record_relations WHERE namespace_id = $1 AND related_uuid = ANY($2::text[])) n
+                LIMIT $3
+                """,
+                namespace_id,
+                uuids,
+                limit,
+            )
         return [r["u"] for r in rows]
 
 

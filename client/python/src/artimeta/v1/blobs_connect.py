@@ -65,6 +65,7 @@ class BlobService(Protocol):
         - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
         - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
           too long; upload again.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -109,7 +110,7 @@ class BlobService(Protocol):
     async def batch_read_blobs(self, request: BatchReadBlobsRequest, ctx: RequestContext[BatchReadBlobsRequest, BatchReadBlobsResponse], /) -> BatchReadBlobsResponse:
         """
         Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-        with BLOB_CORRUPT).
+        with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
         Errors:
         - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
         """
@@ -142,6 +143,7 @@ class BlobService(Protocol):
           discarded.
         - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
         - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -458,6 +460,7 @@ class BlobServiceClient(ConnectClient):
         - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
         - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
           too long; upload again.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         return await self.execute_client_stream(
             request=request,
@@ -587,7 +590,7 @@ class BlobServiceClient(ConnectClient):
     ) -> BatchReadBlobsResponse:
         """
         Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-        with BLOB_CORRUPT).
+        with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
         Errors:
         - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
         """
@@ -671,6 +674,7 @@ class BlobServiceClient(ConnectClient):
           discarded.
         - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
         - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         return await self.execute_unary(
             request=request,

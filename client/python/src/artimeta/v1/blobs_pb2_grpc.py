@@ -145,6 +145,7 @@ class BlobServiceServicer:
         - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
         - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
         too long; upload again.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -194,7 +195,7 @@ class BlobServiceServicer:
 
     def BatchReadBlobs(self, request, context):
         """Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-        with BLOB_CORRUPT).
+        with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
         Errors:
         - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
         """
@@ -230,6 +231,7 @@ class BlobServiceServicer:
         discarded.
         - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
         - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

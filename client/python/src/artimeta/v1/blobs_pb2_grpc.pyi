@@ -54,6 +54,7 @@ class BlobServiceStub:
     - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
     - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
       too long; upload again.
+    - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
     """
     Download: _grpc.UnaryStreamMultiCallable[_blobs_pb2.DownloadRequest, _blobs_pb2.DownloadResponse]
     """Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
@@ -83,7 +84,7 @@ class BlobServiceStub:
     """
     BatchReadBlobs: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.BatchReadBlobsRequest, _blobs_pb2.BatchReadBlobsResponse]
     """Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-    with BLOB_CORRUPT).
+    with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
     Errors:
     - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
     """
@@ -107,6 +108,7 @@ class BlobServiceStub:
       discarded.
     - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
     - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+    - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
     """
     CreateDownloadUrl: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.CreateDownloadUrlRequest, _blobs_pb2.CreateDownloadUrlResponse]
     """A presigned S3 GET URL for a direct download of one blob.
@@ -166,6 +168,7 @@ class BlobServiceAsyncStub(BlobServiceStub):
     - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
     - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
       too long; upload again.
+    - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
     """
     Download: _aio.UnaryStreamMultiCallable[_blobs_pb2.DownloadRequest, _blobs_pb2.DownloadResponse]  # type: ignore[assignment]
     """Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
@@ -195,7 +198,7 @@ class BlobServiceAsyncStub(BlobServiceStub):
     """
     BatchReadBlobs: _aio.UnaryUnaryMultiCallable[_blobs_pb2.BatchReadBlobsRequest, _blobs_pb2.BatchReadBlobsResponse]  # type: ignore[assignment]
     """Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-    with BLOB_CORRUPT).
+    with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
     Errors:
     - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
     """
@@ -219,6 +222,7 @@ class BlobServiceAsyncStub(BlobServiceStub):
       discarded.
     - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
     - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+    - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
     """
     CreateDownloadUrl: _aio.UnaryUnaryMultiCallable[_blobs_pb2.CreateDownloadUrlRequest, _blobs_pb2.CreateDownloadUrlResponse]  # type: ignore[assignment]
     """A presigned S3 GET URL for a direct download of one blob.
@@ -287,6 +291,7 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
         - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
           too long; upload again.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
 
     @_abc_1.abstractmethod
@@ -346,7 +351,7 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.BatchReadBlobsResponse, _abc.Awaitable[_blobs_pb2.BatchReadBlobsResponse]]:
         """Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-        with BLOB_CORRUPT).
+        with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
         Errors:
         - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
         """
@@ -388,6 +393,7 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
           discarded.
         - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
         - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
 
     @_abc_1.abstractmethod

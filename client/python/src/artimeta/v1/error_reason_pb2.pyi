@@ -251,6 +251,28 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAVAILABLE: the database refused a write as read-only (a standby, or a failover in
     progress); retry the call.
     """
+    ERROR_REASON_DEADLINE_EXCEEDED: _ErrorReason.ValueType  # 90
+    """DEADLINE_EXCEEDED with no more precise reason."""
+    ERROR_REASON_STATEMENT_TIMEOUT: _ErrorReason.ValueType  # 91
+    """DEADLINE_EXCEEDED: a database statement ran past the server's statement timeout."""
+    ERROR_REASON_INVALID_MESSAGE: _ErrorReason.ValueType  # 92
+    """INVALID_ARGUMENT: the request is not a valid message of its type (e.g. invalid UTF-8)."""
+    ERROR_REASON_OUT_OF_RANGE: _ErrorReason.ValueType  # 93
+    """INVALID_ARGUMENT: a number beyond the range its field allows."""
+    ERROR_REASON_INVALID_TIMESTAMP: _ErrorReason.ValueType  # 94
+    """INVALID_ARGUMENT: a timestamp outside years 1 to 9999 or with invalid nanos."""
+    ERROR_REASON_BLOB_DELETED_DURING_WRITE: _ErrorReason.ValueType  # 95
+    """ABORTED: the blob was deleted while it was being stored; upload it again."""
+    ERROR_REASON_BLOB_TOO_LARGE_FOR_BATCH: _ErrorReason.ValueType  # 96
+    """INVALID_ARGUMENT: a blob larger than one batch carries; use Download."""
+    ERROR_REASON_RELATION_WALK_TOO_LARGE: _ErrorReason.ValueType  # 97
+    """FAILED_PRECONDITION: a relation walk over the record or depth limit; walk level by level."""
+    ERROR_REASON_UNSAFE_LINK_TARGET: _ErrorReason.ValueType  # 98
+    """INVALID_ARGUMENT: a symlink entry whose target is absolute or climbs out of the record."""
+    ERROR_REASON_PATH_CONFLICT: _ErrorReason.ValueType  # 99
+    """INVALID_ARGUMENT: a manifest entry under a path that is not a folder."""
+    ERROR_REASON_INVALID_MODE: _ErrorReason.ValueType  # 100
+    """INVALID_ARGUMENT: a manifest entry mode with more than permission bits."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Every reason the server puts in the google.rpc.ErrorInfo (domain "artimeta") of a failed call.
@@ -265,8 +287,10 @@ class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     `Errors:` lists leave them out: UNAUTHENTICATED (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED,
     TOKEN_REVOKED, TOKEN_NAMESPACE_DELETED), RESOURCE_EXHAUSTED (AUTH_RATE_LIMITED),
     PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE, DATABASE_READ_ONLY,
-    BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), INTERNAL (INTERNAL), and, for every
-    request that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
+    BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), DEADLINE_EXCEEDED (DEADLINE_EXCEEDED,
+    STATEMENT_TIMEOUT), INVALID_ARGUMENT (INVALID_MESSAGE, OUT_OF_RANGE, INVALID_TIMESTAMP: the
+    checks every request passes before its RPC sees it), INTERNAL (INTERNAL), and, for every request
+    that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
     """
 
 ERROR_REASON_UNSPECIFIED: ErrorReason.ValueType  # 0
@@ -498,4 +522,26 @@ ERROR_REASON_DATABASE_READ_ONLY: ErrorReason.ValueType  # 89
 """UNAVAILABLE: the database refused a write as read-only (a standby, or a failover in
 progress); retry the call.
 """
+ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason.ValueType  # 90
+"""DEADLINE_EXCEEDED with no more precise reason."""
+ERROR_REASON_STATEMENT_TIMEOUT: ErrorReason.ValueType  # 91
+"""DEADLINE_EXCEEDED: a database statement ran past the server's statement timeout."""
+ERROR_REASON_INVALID_MESSAGE: ErrorReason.ValueType  # 92
+"""INVALID_ARGUMENT: the request is not a valid message of its type (e.g. invalid UTF-8)."""
+ERROR_REASON_OUT_OF_RANGE: ErrorReason.ValueType  # 93
+"""INVALID_ARGUMENT: a number beyond the range its field allows."""
+ERROR_REASON_INVALID_TIMESTAMP: ErrorReason.ValueType  # 94
+"""INVALID_ARGUMENT: a timestamp outside years 1 to 9999 or with invalid nanos."""
+ERROR_REASON_BLOB_DELETED_DURING_WRITE: ErrorReason.ValueType  # 95
+"""ABORTED: the blob was deleted while it was being stored; upload it again."""
+ERROR_REASON_BLOB_TOO_LARGE_FOR_BATCH: ErrorReason.ValueType  # 96
+"""INVALID_ARGUMENT: a blob larger than one batch carries; use Download."""
+ERROR_REASON_RELATION_WALK_TOO_LARGE: ErrorReason.ValueType  # 97
+"""FAILED_PRECONDITION: a relation walk over the record or depth limit; walk level by level."""
+ERROR_REASON_UNSAFE_LINK_TARGET: ErrorReason.ValueType  # 98
+"""INVALID_ARGUMENT: a symlink entry whose target is absolute or climbs out of the record."""
+ERROR_REASON_PATH_CONFLICT: ErrorReason.ValueType  # 99
+"""INVALID_ARGUMENT: a manifest entry under a path that is not a folder."""
+ERROR_REASON_INVALID_MODE: ErrorReason.ValueType  # 100
+"""INVALID_ARGUMENT: a manifest entry mode with more than permission bits."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

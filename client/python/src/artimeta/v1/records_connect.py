@@ -51,7 +51,8 @@ class RecordService(Protocol):
         - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
           upload those first.
         - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-          MANIFEST_TOO_LARGE): a malformed id or manifest.
+          MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+          manifest.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -94,6 +95,8 @@ class RecordService(Protocol):
         The uuids related to a record, directly or (deep) transitively, in both directions.
         Errors:
         - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+          walk level by level (deep = false).
         - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
@@ -235,7 +238,8 @@ class RecordServiceClient(ConnectClient):
         - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
           upload those first.
         - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-          MANIFEST_TOO_LARGE): a malformed id or manifest.
+          MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+          manifest.
         """
         return await self.execute_unary(
             request=request,
@@ -363,6 +367,8 @@ class RecordServiceClient(ConnectClient):
         The uuids related to a record, directly or (deep) transitively, in both directions.
         Errors:
         - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+          walk level by level (deep = false).
         - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         return await self.execute_unary(

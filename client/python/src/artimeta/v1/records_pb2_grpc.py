@@ -83,7 +83,8 @@ class RecordServiceServicer:
         - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
         upload those first.
         - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-        MANIFEST_TOO_LARGE): a malformed id or manifest.
+        MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+        manifest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -131,6 +132,8 @@ class RecordServiceServicer:
         """The uuids related to a record, directly or (deep) transitively, in both directions.
         Errors:
         - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+        walk level by level (deep = false).
         - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -43,7 +43,8 @@ class RecordServiceStub:
     - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
       upload those first.
     - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-      MANIFEST_TOO_LARGE): a malformed id or manifest.
+      MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+      manifest.
     """
     GetRecord: _grpc.UnaryUnaryMultiCallable[_records_pb2.GetRecordRequest, _records_pb2.GetRecordResponse]
     """A record with its manifest.
@@ -71,6 +72,8 @@ class RecordServiceStub:
     """The uuids related to a record, directly or (deep) transitively, in both directions.
     Errors:
     - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+    - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+      walk level by level (deep = false).
     - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
     """
 
@@ -89,7 +92,8 @@ class RecordServiceAsyncStub(RecordServiceStub):
     - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
       upload those first.
     - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-      MANIFEST_TOO_LARGE): a malformed id or manifest.
+      MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+      manifest.
     """
     GetRecord: _aio.UnaryUnaryMultiCallable[_records_pb2.GetRecordRequest, _records_pb2.GetRecordResponse]  # type: ignore[assignment]
     """A record with its manifest.
@@ -117,6 +121,8 @@ class RecordServiceAsyncStub(RecordServiceStub):
     """The uuids related to a record, directly or (deep) transitively, in both directions.
     Errors:
     - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+    - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+      walk level by level (deep = false).
     - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
     """
 
@@ -138,7 +144,8 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
           upload those first.
         - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-          MANIFEST_TOO_LARGE): a malformed id or manifest.
+          MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+          manifest.
         """
 
     @_abc_1.abstractmethod
@@ -196,6 +203,8 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         """The uuids related to a record, directly or (deep) transitively, in both directions.
         Errors:
         - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+          walk level by level (deep = false).
         - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
 

@@ -930,6 +930,7 @@ export const BlobService: GenService<{
    * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
    * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
    *   too long; upload again.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    *
    * @generated from rpc artimeta.v1.BlobService.Upload
    */
@@ -994,7 +995,7 @@ export const BlobService: GenService<{
   },
   /**
    * Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-   * with BLOB_CORRUPT).
+   * with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
    * Errors:
    * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
    *
@@ -1039,6 +1040,7 @@ export const BlobService: GenService<{
    *   discarded.
    * - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
    * - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    *
    * @generated from rpc artimeta.v1.BlobService.CommitUpload
    */

@@ -3545,6 +3545,7 @@ export const BlobServiceService = {
    * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
    * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
    *   too long; upload again.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   upload: {
     path: "/artimeta.v1.BlobService/Upload" as const,
@@ -3623,7 +3624,7 @@ export const BlobServiceService = {
   },
   /**
    * Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-   * with BLOB_CORRUPT).
+   * with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
    * Errors:
    * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
    */
@@ -3678,6 +3679,7 @@ export const BlobServiceService = {
    *   discarded.
    * - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
    * - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   commitUpload: {
     path: "/artimeta.v1.BlobService/CommitUpload" as const,
@@ -3786,6 +3788,7 @@ export interface BlobServiceServer extends UntypedServiceImplementation {
    * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
    * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
    *   too long; upload again.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   upload: handleClientStreamingCall<UploadRequest, UploadResponse>;
   /**
@@ -3820,7 +3823,7 @@ export interface BlobServiceServer extends UntypedServiceImplementation {
   batchUpdateBlobs: handleUnaryCall<BatchUpdateBlobsRequest, BatchUpdateBlobsResponse>;
   /**
    * Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-   * with BLOB_CORRUPT).
+   * with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
    * Errors:
    * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
    */
@@ -3847,6 +3850,7 @@ export interface BlobServiceServer extends UntypedServiceImplementation {
    *   discarded.
    * - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
    * - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   commitUpload: handleUnaryCall<CommitUploadRequest, CommitUploadResponse>;
   /**
@@ -3918,6 +3922,7 @@ export interface BlobServiceClient extends Client {
    * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
    * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
    *   too long; upload again.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   upload(callback: (error: ServiceError | null, response: UploadResponse) => void): ClientWritableStream<UploadRequest>;
   upload(
@@ -4012,7 +4017,7 @@ export interface BlobServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
-   * with BLOB_CORRUPT).
+   * with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
    * Errors:
    * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
    */
@@ -4081,6 +4086,7 @@ export interface BlobServiceClient extends Client {
    *   discarded.
    * - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
    * - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   commitUpload(
     request: CommitUploadRequest,

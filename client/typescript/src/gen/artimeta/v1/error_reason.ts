@@ -19,8 +19,10 @@
  * `Errors:` lists leave them out: UNAUTHENTICATED (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED,
  * TOKEN_REVOKED, TOKEN_NAMESPACE_DELETED), RESOURCE_EXHAUSTED (AUTH_RATE_LIMITED),
  * PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE, DATABASE_READ_ONLY,
- * BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), INTERNAL (INTERNAL), and, for every
- * request that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
+ * BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), DEADLINE_EXCEEDED (DEADLINE_EXCEEDED,
+ * STATEMENT_TIMEOUT), INVALID_ARGUMENT (INVALID_MESSAGE, OUT_OF_RANGE, INVALID_TIMESTAMP: the
+ * checks every request passes before its RPC sees it), INTERNAL (INTERNAL), and, for every request
+ * that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
  */
 export enum ErrorReason {
   /** ERROR_REASON_UNSPECIFIED - Not a reason the server raises; what a client reads when a status carries no known reason. */
@@ -218,6 +220,28 @@ export enum ErrorReason {
    * progress); retry the call.
    */
   ERROR_REASON_DATABASE_READ_ONLY = 89,
+  /** ERROR_REASON_DEADLINE_EXCEEDED - DEADLINE_EXCEEDED with no more precise reason. */
+  ERROR_REASON_DEADLINE_EXCEEDED = 90,
+  /** ERROR_REASON_STATEMENT_TIMEOUT - DEADLINE_EXCEEDED: a database statement ran past the server's statement timeout. */
+  ERROR_REASON_STATEMENT_TIMEOUT = 91,
+  /** ERROR_REASON_INVALID_MESSAGE - INVALID_ARGUMENT: the request is not a valid message of its type (e.g. invalid UTF-8). */
+  ERROR_REASON_INVALID_MESSAGE = 92,
+  /** ERROR_REASON_OUT_OF_RANGE - INVALID_ARGUMENT: a number beyond the range its field allows. */
+  ERROR_REASON_OUT_OF_RANGE = 93,
+  /** ERROR_REASON_INVALID_TIMESTAMP - INVALID_ARGUMENT: a timestamp outside years 1 to 9999 or with invalid nanos. */
+  ERROR_REASON_INVALID_TIMESTAMP = 94,
+  /** ERROR_REASON_BLOB_DELETED_DURING_WRITE - ABORTED: the blob was deleted while it was being stored; upload it again. */
+  ERROR_REASON_BLOB_DELETED_DURING_WRITE = 95,
+  /** ERROR_REASON_BLOB_TOO_LARGE_FOR_BATCH - INVALID_ARGUMENT: a blob larger than one batch carries; use Download. */
+  ERROR_REASON_BLOB_TOO_LARGE_FOR_BATCH = 96,
+  /** ERROR_REASON_RELATION_WALK_TOO_LARGE - FAILED_PRECONDITION: a relation walk over the record or depth limit; walk level by level. */
+  ERROR_REASON_RELATION_WALK_TOO_LARGE = 97,
+  /** ERROR_REASON_UNSAFE_LINK_TARGET - INVALID_ARGUMENT: a symlink entry whose target is absolute or climbs out of the record. */
+  ERROR_REASON_UNSAFE_LINK_TARGET = 98,
+  /** ERROR_REASON_PATH_CONFLICT - INVALID_ARGUMENT: a manifest entry under a path that is not a folder. */
+  ERROR_REASON_PATH_CONFLICT = 99,
+  /** ERROR_REASON_INVALID_MODE - INVALID_ARGUMENT: a manifest entry mode with more than permission bits. */
+  ERROR_REASON_INVALID_MODE = 100,
   UNRECOGNIZED = -1,
 }
 
@@ -493,6 +517,39 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 89:
     case "ERROR_REASON_DATABASE_READ_ONLY":
       return ErrorReason.ERROR_REASON_DATABASE_READ_ONLY;
+    case 90:
+    case "ERROR_REASON_DEADLINE_EXCEEDED":
+      return ErrorReason.ERROR_REASON_DEADLINE_EXCEEDED;
+    case 91:
+    case "ERROR_REASON_STATEMENT_TIMEOUT":
+      return ErrorReason.ERROR_REASON_STATEMENT_TIMEOUT;
+    case 92:
+    case "ERROR_REASON_INVALID_MESSAGE":
+      return ErrorReason.ERROR_REASON_INVALID_MESSAGE;
+    case 93:
+    case "ERROR_REASON_OUT_OF_RANGE":
+      return ErrorReason.ERROR_REASON_OUT_OF_RANGE;
+    case 94:
+    case "ERROR_REASON_INVALID_TIMESTAMP":
+      return ErrorReason.ERROR_REASON_INVALID_TIMESTAMP;
+    case 95:
+    case "ERROR_REASON_BLOB_DELETED_DURING_WRITE":
+      return ErrorReason.ERROR_REASON_BLOB_DELETED_DURING_WRITE;
+    case 96:
+    case "ERROR_REASON_BLOB_TOO_LARGE_FOR_BATCH":
+      return ErrorReason.ERROR_REASON_BLOB_TOO_LARGE_FOR_BATCH;
+    case 97:
+    case "ERROR_REASON_RELATION_WALK_TOO_LARGE":
+      return ErrorReason.ERROR_REASON_RELATION_WALK_TOO_LARGE;
+    case 98:
+    case "ERROR_REASON_UNSAFE_LINK_TARGET":
+      return ErrorReason.ERROR_REASON_UNSAFE_LINK_TARGET;
+    case 99:
+    case "ERROR_REASON_PATH_CONFLICT":
+      return ErrorReason.ERROR_REASON_PATH_CONFLICT;
+    case 100:
+    case "ERROR_REASON_INVALID_MODE":
+      return ErrorReason.ERROR_REASON_INVALID_MODE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -682,6 +739,28 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_NAMESPACE_MISMATCH";
     case ErrorReason.ERROR_REASON_DATABASE_READ_ONLY:
       return "ERROR_REASON_DATABASE_READ_ONLY";
+    case ErrorReason.ERROR_REASON_DEADLINE_EXCEEDED:
+      return "ERROR_REASON_DEADLINE_EXCEEDED";
+    case ErrorReason.ERROR_REASON_STATEMENT_TIMEOUT:
+      return "ERROR_REASON_STATEMENT_TIMEOUT";
+    case ErrorReason.ERROR_REASON_INVALID_MESSAGE:
+      return "ERROR_REASON_INVALID_MESSAGE";
+    case ErrorReason.ERROR_REASON_OUT_OF_RANGE:
+      return "ERROR_REASON_OUT_OF_RANGE";
+    case ErrorReason.ERROR_REASON_INVALID_TIMESTAMP:
+      return "ERROR_REASON_INVALID_TIMESTAMP";
+    case ErrorReason.ERROR_REASON_BLOB_DELETED_DURING_WRITE:
+      return "ERROR_REASON_BLOB_DELETED_DURING_WRITE";
+    case ErrorReason.ERROR_REASON_BLOB_TOO_LARGE_FOR_BATCH:
+      return "ERROR_REASON_BLOB_TOO_LARGE_FOR_BATCH";
+    case ErrorReason.ERROR_REASON_RELATION_WALK_TOO_LARGE:
+      return "ERROR_REASON_RELATION_WALK_TOO_LARGE";
+    case ErrorReason.ERROR_REASON_UNSAFE_LINK_TARGET:
+      return "ERROR_REASON_UNSAFE_LINK_TARGET";
+    case ErrorReason.ERROR_REASON_PATH_CONFLICT:
+      return "ERROR_REASON_PATH_CONFLICT";
+    case ErrorReason.ERROR_REASON_INVALID_MODE:
+      return "ERROR_REASON_INVALID_MODE";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

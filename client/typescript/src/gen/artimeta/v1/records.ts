@@ -2251,7 +2251,8 @@ export const RecordServiceService = {
    * - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
    *   upload those first.
    * - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-   *   MANIFEST_TOO_LARGE): a malformed id or manifest.
+   *   MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+   *   manifest.
    */
   commitRecord: {
     path: "/artimeta.v1.RecordService/CommitRecord" as const,
@@ -2328,6 +2329,8 @@ export const RecordServiceService = {
    * The uuids related to a record, directly or (deep) transitively, in both directions.
    * Errors:
    * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+   *   walk level by level (deep = false).
    * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    */
   listRelatedRecords: {
@@ -2350,7 +2353,8 @@ export interface RecordServiceServer extends UntypedServiceImplementation {
    * - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
    *   upload those first.
    * - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-   *   MANIFEST_TOO_LARGE): a malformed id or manifest.
+   *   MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+   *   manifest.
    */
   commitRecord: handleUnaryCall<CommitRecordRequest, CommitRecordResponse>;
   /**
@@ -2383,6 +2387,8 @@ export interface RecordServiceServer extends UntypedServiceImplementation {
    * The uuids related to a record, directly or (deep) transitively, in both directions.
    * Errors:
    * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+   *   walk level by level (deep = false).
    * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    */
   listRelatedRecords: handleUnaryCall<ListRelatedRecordsRequest, ListRelatedRecordsResponse>;
@@ -2395,7 +2401,8 @@ export interface RecordServiceClient extends Client {
    * - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
    *   upload those first.
    * - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
-   *   MANIFEST_TOO_LARGE): a malformed id or manifest.
+   *   MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+   *   manifest.
    */
   commitRecord(
     request: CommitRecordRequest,
@@ -2498,6 +2505,8 @@ export interface RecordServiceClient extends Client {
    * The uuids related to a record, directly or (deep) transitively, in both directions.
    * Errors:
    * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+   *   walk level by level (deep = false).
    * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    */
   listRelatedRecords(
