@@ -18,7 +18,7 @@ async def test_a_known_error_has_its_typed_reason(aclient: artimeta.AsyncClient)
     assert err.value.typed_reason == error_reason_pb2.ERROR_REASON_NAMESPACE_NOT_FOUND
 
 
-def test_reasons_grpc_raises_itself_are_unspecified() -> None:
-    assert typed_reason("DEADLINE_EXCEEDED") == error_reason_pb2.ERROR_REASON_UNSPECIFIED
+def test_reasons_only_grpc_raises_are_unspecified() -> None:
+    assert typed_reason("UNIMPLEMENTED") == error_reason_pb2.ERROR_REASON_UNSPECIFIED
     assert typed_reason("") == error_reason_pb2.ERROR_REASON_UNSPECIFIED
     assert typed_reason("TAG_MOVED") == error_reason_pb2.ERROR_REASON_TAG_MOVED

@@ -69,7 +69,7 @@ func Reason(err error) string {
 
 // TypedReason returns the reason of err as an artimetav1.ErrorReason (ERROR_REASON_ + the wire
 // string), or ERROR_REASON_UNSPECIFIED when err is not an artimeta error or carries a reason this
-// client does not know (such as DEADLINE_EXCEEDED, which gRPC itself raises).
+// client does not know (such as UNIMPLEMENTED, which gRPC itself raises).
 func TypedReason(err error) artimetav1.ErrorReason {
 	return ParseReason(Reason(err))
 }

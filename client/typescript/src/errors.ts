@@ -29,7 +29,7 @@ export class ArtimetaError extends Error {
 
 /**
  * The v1.ErrorReason of a wire reason string, or ERROR_REASON_UNSPECIFIED for one this client does
- * not know (such as DEADLINE_EXCEEDED, which gRPC itself raises).
+ * not know (such as UNIMPLEMENTED, which gRPC itself raises).
  */
 export function parseReason(reason: string): ErrorReason {
   const value = reason ? (ErrorReason as Record<string, unknown>)[`ERROR_REASON_${reason}`] : undefined;

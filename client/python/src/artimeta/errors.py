@@ -40,7 +40,7 @@ class ArtimetaError(Exception):
     def typed_reason(self) -> error_reason_pb2.ErrorReason.ValueType:
         """`reason` as an artimeta.v1.ErrorReason value (ERROR_REASON_ + the wire string), or
         ERROR_REASON_UNSPECIFIED for a reason this client does not know (e.g. a status gRPC itself
-        raised, such as DEADLINE_EXCEEDED)."""
+        raised, such as UNIMPLEMENTED)."""
         return typed_reason(self.reason)
 
 

@@ -45,7 +45,7 @@ public class ArtimetaException extends RuntimeException {
 
   /**
    * The ErrorReason of a wire reason string, or ERROR_REASON_UNSPECIFIED for one this client does not
-   * know (such as DEADLINE_EXCEEDED, which gRPC itself raises).
+   * know (such as UNIMPLEMENTED, which gRPC itself raises).
    */
   public static ErrorReason parseReason(String reason) {
     if (reason == null || reason.isEmpty()) {

@@ -53,7 +53,7 @@ class ConformanceTest extends LiveServerTest {
     assertEquals("NAMESPACE_NOT_FOUND", missing.reason());
     // The wire reason parses to the generated ErrorReason value.
     assertEquals(ErrorReason.ERROR_REASON_NAMESPACE_NOT_FOUND, missing.typedReason());
-    assertEquals(ErrorReason.ERROR_REASON_UNSPECIFIED, ArtimetaException.parseReason("DEADLINE_EXCEEDED"));
+    assertEquals(ErrorReason.ERROR_REASON_UNSPECIFIED, ArtimetaException.parseReason("UNIMPLEMENTED"));
     var async = assertThrows(CompletionException.class, () -> client.getNamespaceAsync(prefix + "-missing").join());
     assertEquals("NAMESPACE_NOT_FOUND", ((ArtimetaException.NotFound) async.getCause()).reason());
     var invalid = assertThrows(ArtimetaException.InvalidArgument.class, () -> client.createNamespace("", "", Map.of()));
