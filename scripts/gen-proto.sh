@@ -16,3 +16,4 @@ bin="$(dirname "$PY")"
   proto/artimeta/v1/*.proto
 # Go and TypeScript (Java generates at build time with Maven).
 PYTHON="$PY" bash scripts/gen-proto-clients.sh
+"$PY" scripts/retry-table.py

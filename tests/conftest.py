@@ -24,6 +24,7 @@ from artimeta_server.devstack.s3 import (
     minio_binary,
 )
 from artimeta_server.devstack.stack import Stack
+from tests.serving import serving
 
 
 @pytest.fixture(scope="session")
@@ -89,10 +90,8 @@ def settings(stack: Stack) -> Settings:
 
 @pytest.fixture(scope="session")
 async def server(settings: Settings) -> AsyncIterator[Server]:
-    srv = Server(settings)
-    await srv.start(migrate_schema=True)
-    yield srv
-    await srv.stop(0.5)
+    async with serving(settings) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

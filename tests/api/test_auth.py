@@ -28,6 +28,7 @@ from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.observe import ObserveInterceptor
 from tests.conftest import settings_for, unique_name
+from tests.serving import serving
 
 KID = "test-key"
 
@@ -59,10 +60,8 @@ async def auth_server(stack: Stack, jwks_file: Path) -> AsyncIterator[Server]:
         jwt_issuer="https://issuer.test",
         jwt_audience="artimeta",
     )
-    srv = Server(settings)
-    await srv.start(migrate_schema=True)
-    yield srv
-    await srv.stop(0.5)
+    async with serving(settings) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,16 @@ difference.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import artimeta
+from artimeta import retries
 from artimeta.v1 import blobs_pb2 as bpb
 from artimeta.v1 import (
     blobs_pb2_grpc,
@@ -436,6 +440,14 @@ async def check_lineage_lists_records_reads(client: artimeta.AsyncClient, ns: st
     await check_record(client, ns)
 
 
+def retry_table_file() -> Path:
+    """Every RPC's retry class as the proto declares it (read by the Python client), as JSON, for
+    each language's suite to compare its own table with."""
+    path = Path(tempfile.gettempdir()) / f"artimeta-retry-table-{os.getpid()}.json"
+    path.write_text(json.dumps(retries.retry_classes(), sort_keys=True))
+    return path
+
+
 @dataclass(frozen=True)
 class Exchange:
     python_namespace: str
@@ -456,6 +468,7 @@ class Exchange:
             "ARTIMETA_TARGET": target,
             "ARTIMETA_PY_NAMESPACE": self.python_namespace,
             "ARTIMETA_WRITE_PREFIX": self.write_prefix,
+            "ARTIMETA_RETRY_TABLE": str(retry_table_file()),
         }
         if tls_dir is not None:
             env["ARTIMETA_TEST_TLS_DIR"] = str(tls_dir)

@@ -13,6 +13,7 @@ from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
 from artimeta_server.domain.auth import Role
 from tests.conftest import settings_for
+from tests.serving import serving
 
 
 async def mint(server: Server, namespace: str, role: Role, **kw: Any) -> str:
@@ -28,10 +29,8 @@ async def make_namespace(server: Server, name: str) -> None:
 
 @pytest.fixture(scope="module")
 async def auth_server(stack: Stack) -> AsyncIterator[Server]:
-    srv = Server(settings_for(stack, auth="tokens", http_listen="127.0.0.1:0"))
-    await srv.start(migrate_schema=True)
-    yield srv
-    await srv.stop(0.5)
+    async with serving(settings_for(stack, auth="tokens", http_listen="127.0.0.1:0")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

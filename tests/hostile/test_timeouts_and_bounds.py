@@ -18,16 +18,15 @@ from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
 from artimeta_server.domain import records as record_rules
 from tests.conftest import settings_for, unique_name
+from tests.serving import serving
 
 STATEMENT_TIMEOUT_S = 0.5
 
 
 @pytest.fixture(scope="module")
 async def slow_server(stack: Stack) -> AsyncIterator[Server]:
-    srv = Server(settings_for(stack, db_statement_timeout_s=STATEMENT_TIMEOUT_S))
-    await srv.start(migrate_schema=True)
-    yield srv
-    await srv.stop(0.5)
+    async with serving(settings_for(stack, db_statement_timeout_s=STATEMENT_TIMEOUT_S)) as srv:
+        yield srv
 
 
 def _handled(method: str, code: str) -> float:

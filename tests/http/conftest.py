@@ -20,14 +20,13 @@ import pytest
 import artimeta
 from artimeta_server.app import Server
 from artimeta_server.config import Settings
+from tests.serving import serving
 
 
 @pytest.fixture(scope="session")
 async def http_server(settings: Settings) -> AsyncIterator[Server]:
-    srv = Server(dataclasses.replace(settings, http_listen="127.0.0.1:0"))
-    await srv.start(migrate_schema=True)
-    yield srv
-    await srv.stop(0.5)
+    async with serving(dataclasses.replace(settings, http_listen="127.0.0.1:0")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

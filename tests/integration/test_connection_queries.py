@@ -141,3 +141,48 @@ async def test_tags_are_never_served_from_the_cache(aclient: artimeta.AsyncClien
     finally:
         await conn.close()
     assert (await aclient.call(stub.ReadSnapshotTag, read)).snapshot.fingerprint == 2
+
+
+def _buffers(plan: Any) -> int:
+    top = plan[0]["Plan"]
+    return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+
+
+async def test_a_filtered_read_touches_as_many_pages_whatever_the_storage_size(
+    aclient: artimeta.AsyncClient, namespace: str, stack
+) -> None:
+    """The filter's pages (from EXPLAIN's buffer counts) follow the filter's size: 100 wanted
+    pairs out of 10,000 stored touch no more pages than 100 out of 200."""
+    stub = aclient.stub(connection_pb2_grpc.ConnectionServiceStub)
+    sizes = {5: 200, 6: 10_000}
+    wanted: dict[int, list[ppb.StoragePartition]] = {}
+    for storage, n in sizes.items():
+        parts = _parts(n)
+        await aclient.call(
+            stub.WriteArtifactPartitions,
+            pb.WriteArtifactPartitionsRequest(namespace=namespace, storage_fingerprint=storage, partitions=parts),
+        )
+        wanted[storage] = parts[:: n // 100]
+    conn = await asyncpg.connect(stack.postgres.dsn())
+    try:
+        await conn.execute("ANALYZE arti_storage_partitions")
+        ns_id = await conn.fetchval("SELECT id FROM namespaces WHERE name = $1", namespace)
+        touched = {}
+        for storage, parts in wanted.items():
+            plan = json.loads(
+                await conn.fetchval(
+                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + FILTERED_READ,
+                    ns_id,
+                    storage,
+                    [p.keys.SerializeToString(deterministic=True) for p in parts],
+                    [p.input_fingerprint for p in parts],
+                    [],
+                )
+            )
+            assert plan[0]["Plan"]["Actual Rows"] == len(parts) == 100, plan
+            touched[storage] = _buffers(plan)
+    finally:
+        await conn.close()
+    # One descent of the unique index and one heap page per wanted pair, at most.
+    assert all(pages <= 6 * 100 for pages in touched.values()), touched
+    assert touched[6] <= touched[5] * 1.25, touched

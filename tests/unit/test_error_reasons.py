@@ -86,8 +86,9 @@ def raised_reasons() -> dict[str, list[str]]:
                         target, value = stmt.target, stmt.value
                     if isinstance(target, ast.Name) and target.id == "reason" and value is not None:
                         add(_reason_of(value), where, value)
-            elif isinstance(node, ast.Compare):
-                # Branches on a reason: `exc.reason != Reason.X`.
+            elif isinstance(node, ast.Compare) and all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
+                # Branches on a reason: `exc.reason != Reason.X` (membership tests name a collection
+                # whose members are Reason.X, seen where it is built).
                 sides = [node.left, *node.comparators]
                 if any(isinstance(s, ast.Attribute) and s.attr == "reason" for s in sides):
                     for s in sides:

@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"iter"
 	"time"
@@ -29,7 +28,8 @@ const (
 	MaxMessageBytes = 64 << 20
 )
 
-// RetryPolicy retries UNAVAILABLE through the gRPC service config, so it applies to every RPC.
+// RetryPolicy retries UNAVAILABLE through the gRPC service config, for the RPCs whose retry class
+// allows it (RetryClasses, read from the proto).
 type RetryPolicy struct {
 	MaxAttempts       int
 	InitialBackoff    time.Duration
@@ -39,12 +39,6 @@ type RetryPolicy struct {
 
 // DefaultRetry is the policy of every artimeta client (the same in all languages).
 var DefaultRetry = RetryPolicy{MaxAttempts: 5, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second, BackoffMultiplier: 2}
-
-func (r RetryPolicy) serviceConfig() string {
-	return fmt.Sprintf(`{"methodConfig":[{"name":[{}],"retryPolicy":{"maxAttempts":%d,"initialBackoff":"%.3fs",`+
-		`"maxBackoff":"%.3fs","backoffMultiplier":%g,"retryableStatusCodes":["UNAVAILABLE"]}}]}`,
-		r.MaxAttempts, r.InitialBackoff.Seconds(), r.MaxBackoff.Seconds(), r.BackoffMultiplier)
-}
 
 type options struct {
 	timeout time.Duration
@@ -122,7 +116,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	dial := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-		grpc.WithChainUnaryInterceptor(unaryInterceptor(o.timeout, o.token)),
+		grpc.WithChainUnaryInterceptor(unaryInterceptor(o.timeout, o.token), requestIDInterceptor()),
 		grpc.WithChainStreamInterceptor(streamInterceptor(o.token)),
 	}
 	if o.retry != nil {

@@ -19,7 +19,8 @@ import {
   status,
 } from "@grpc/grpc-js";
 import { ArtimetaError, toArtimetaError } from "./errors";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import { RETRY_CLASSES } from "./retry-classes";
 import { BlobServiceClient } from "./gen/artimeta/v1/blobs";
 import { CacheServiceClient } from "./gen/artimeta/v1/cache";
 import { ConnectionServiceClient } from "./gen/artimeta/v1/connection";
@@ -42,7 +43,8 @@ export function digestOf(data: Buffer): Digest {
   return { hash: createHash("sha256").update(data).digest("hex"), sizeBytes: String(data.length) };
 }
 
-/** Retries UNAVAILABLE through the gRPC service config (the same policy in every language). */
+/** Retries UNAVAILABLE through the gRPC service config (the same policy in every language), for the
+ *  RPCs whose retry class allows it (RETRY_CLASSES, generated from the proto). */
 export interface RetryPolicy {
   maxAttempts: number;
   initialBackoffMs: number;
@@ -103,11 +105,28 @@ type StubClass<S> = {
   service: Record<string, { responseStream: boolean; requestStream: boolean }>;
 };
 
-function serviceConfig(retry: RetryPolicy): string {
+/** The RPCs the service config retries: reads, idempotent writes, and mutations with a request_id. */
+export function retriedMethods(): { service: string; method: string }[] {
+  return Object.entries(RETRY_CLASSES)
+    .filter(([, cls]) => cls !== "NONE")
+    .map(([path]) => {
+      const [service, method] = path.slice(1).split("/");
+      return { service, method };
+    });
+}
+
+/** A fresh request_id when the RPC takes one and the caller gave none; retries resend the same. */
+export function withRequestId(path: string, message: unknown): unknown {
+  if (RETRY_CLASSES[path] !== "REQUEST_ID" || typeof message !== "object" || message === null) return message;
+  const m = message as { requestId?: string };
+  return m.requestId ? message : { ...m, requestId: randomUUID() };
+}
+
+export function serviceConfig(retry: RetryPolicy): string {
   return JSON.stringify({
     methodConfig: [
       {
-        name: [{}],
+        name: retriedMethods(),
         retryPolicy: {
           maxAttempts: retry.maxAttempts,
           initialBackoff: `${retry.initialBackoffMs / 1000}s`,
@@ -202,7 +221,8 @@ export class ArtimetaClient {
     return opts?.timeoutMs !== undefined ? { deadline: Date.now() + opts.timeoutMs } : {};
   }
 
-  /** Adds the default deadline (unary calls only: streams may rightly take long) and the bearer token. */
+  /** Adds the default deadline (unary calls only: streams may rightly take long), the bearer token,
+   *  and a request_id to the mutations that take one (once per call: gRPC's retries resend it). */
   private defaults(): Interceptor {
     return (options, nextCall) => {
       const def = options.method_definition;
@@ -213,6 +233,7 @@ export class ArtimetaClient {
           if (this.token) metadata.set("authorization", `Bearer ${this.token}`);
           next(metadata, listener);
         },
+        sendMessage: (message, next) => next(unary ? withRequestId(def.path, message) : message),
       });
     };
   }
@@ -220,6 +241,7 @@ export class ArtimetaClient {
   async createNamespace(name: string, spec: { description?: string; labels?: Record<string, string> } = {}): Promise<Namespace> {
     const res = await this.namespaces.createNamespace({
       namespace: { name, description: spec.description ?? "", labels: spec.labels ?? {} },
+      requestId: "", // filled by the client, once per call
     });
     return res.namespace!;
   }
@@ -239,7 +261,7 @@ export class ArtimetaClient {
   }
 
   deleteNamespace(name: string, options: { allowMissing?: boolean } = {}): Promise<DeleteNamespaceResponse> {
-    return this.namespaces.deleteNamespace({ name, allowMissing: options.allowMissing ?? false });
+    return this.namespaces.deleteNamespace({ name, allowMissing: options.allowMissing ?? false, requestId: "" });
   }
 
   /** Streams data into the namespace's blob store; the server verifies it against its digest. */

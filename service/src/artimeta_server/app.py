@@ -44,6 +44,7 @@ from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import OpStore
 from artimeta_server.domain.records import Records
+from artimeta_server.domain.request_ids import RequestIds
 from artimeta_server.domain.tags import Tags
 from artimeta_server.rpc import access, connect, http
 from artimeta_server.rpc.auth import AuthInterceptor
@@ -57,6 +58,7 @@ from artimeta_server.rpc.namespaces import NamespaceServicer
 from artimeta_server.rpc.observe import ObserveInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
 from artimeta_server.rpc.records import RecordServicer
+from artimeta_server.rpc.request_ids import RequestIdInterceptor
 from artimeta_server.rpc.tags import TagServicer
 from artimeta_server.rpc.validate import ValidateInterceptor
 from artimeta_server.storage import migrate, stats
@@ -69,6 +71,7 @@ from artimeta_server.storage.namespaces import PostgresNamespaces
 from artimeta_server.storage.opstore import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
 from artimeta_server.storage.records import PostgresRecords
+from artimeta_server.storage.request_ledger import PostgresRequestLedger
 from artimeta_server.storage.tags import PostgresTags
 from artimeta_server.storage.tokens import PostgresTokens
 
@@ -103,6 +106,7 @@ class Domain:
     blob_service: Blobs
     records: Records
     listings: Listings
+    request_ids: RequestIds
     # Replies to reads of cached graphs and snapshots, shared by the gRPC and the HTTP port.
     replies: BoundedCache[tuple[object, Any]]
 
@@ -209,6 +213,7 @@ async def build_domain(settings: Settings) -> Domain:
         blob_service=blob_service,
         records=Records(PostgresRecords(db), blob_service, namespaces),
         listings=Listings(PostgresListings(db), namespaces),
+        request_ids=RequestIds(PostgresRequestLedger(db), namespaces, retention_s=settings.request_id_retention_s),
         replies=BoundedCache(max_bytes=settings.reply_cache_bytes),
     )
 
@@ -441,6 +446,8 @@ class Server:
         if self.settings.auth != "disabled":
             interceptors.append(AuthInterceptor(self.domain.tokens, self.settings.open_services))
         interceptors.append(ValidateInterceptor())
+        # Innermost: only an authorised, well-formed call is remembered; errors maps what it replays.
+        interceptors.append(RequestIdInterceptor(self.domain.request_ids))
         return interceptors
 
     def _make_server(self) -> grpc.aio.Server:
@@ -489,6 +496,9 @@ class Server:
                     purged = await self.domain.namespaces.purge_tombstones()
                     if purged:
                         log.info("purged blobs of deleted namespaces", extra={"blobs": purged})
+                    forgotten = await self.domain.request_ids.forget_expired()
+                    if forgotten:
+                        log.info("forgot expired request ids", extra={"requests": forgotten})
             except Exception as exc:  # noqa: BLE001 - retried on the next round
                 log.warning("janitor round failed: %s", exc)
             await asyncio.sleep(self.settings.janitor_interval_s)

@@ -64,6 +64,8 @@ class Settings:
     shutdown_grace_s: float = 10.0
     namespace_cache_ttl_s: float = 2.0
     janitor_interval_s: float = 60.0
+    # How long a mutation's outcome is remembered under its request_id (domain/request_ids.py).
+    request_id_retention_s: float = 24 * 3600.0
     log_level: str = "INFO"
     log_json: bool = True
     log_requests: bool = True

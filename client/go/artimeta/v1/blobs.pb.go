@@ -798,7 +798,10 @@ type DeleteBlobRequest struct {
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Digest    *Digest                `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Delete even when rows or keys refer to the blob.
-	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	Force bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -852,6 +855,13 @@ func (x *DeleteBlobRequest) GetForce() bool {
 		return x.Force
 	}
 	return false
+}
+
+func (x *DeleteBlobRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type DeleteBlobResponse struct {
@@ -1304,8 +1314,11 @@ type PutKeyRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// 1 to 1024 characters, no NUL.
-	Key           string  `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	Digest        *Digest `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	Key    string  `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Digest *Digest `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1359,6 +1372,13 @@ func (x *PutKeyRequest) GetDigest() *Digest {
 		return x.Digest
 	}
 	return nil
+}
+
+func (x *PutKeyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type PutKeyResponse struct {
@@ -1536,10 +1556,13 @@ func (x *GetKeyResponse) GetData() []byte {
 }
 
 type DeleteKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	AllowMissing  bool                   `protobuf:"varint,3,opt,name=allow_missing,json=allowMissing,proto3" json:"allow_missing,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Namespace    string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Key          string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	AllowMissing bool                   `protobuf:"varint,3,opt,name=allow_missing,json=allowMissing,proto3" json:"allow_missing,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1593,6 +1616,13 @@ func (x *DeleteKeyRequest) GetAllowMissing() bool {
 		return x.AllowMissing
 	}
 	return false
+}
+
+func (x *DeleteKeyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type DeleteKeyResponse struct {
@@ -1932,7 +1962,7 @@ var File_artimeta_v1_blobs_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\n" +
-	"\x17artimeta/v1/blobs.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x18\n" +
+	"\x17artimeta/v1/blobs.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"\xf5\x02\n" +
 	"\x17GetCapabilitiesResponse\x12'\n" +
 	"\x0fdigest_function\x18\x01 \x01(\tR\x0edigestFunction\x12*\n" +
@@ -1988,11 +2018,13 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\x06Result\x12+\n" +
 	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12*\n" +
-	"\x06status\x18\x03 \x01(\v2\x12.google.rpc.StatusR\x06status\"\x80\x01\n" +
+	"\x06status\x18\x03 \x01(\v2\x12.google.rpc.StatusR\x06status\"\x9f\x01\n" +
 	"\x11DeleteBlobRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
 	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12\x14\n" +
-	"\x05force\x18\x03 \x01(\bR\x05force\".\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\".\n" +
 	"\x12DeleteBlobResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x9d\x01\n" +
 	"\x16CreateUploadUrlRequest\x12\"\n" +
@@ -2022,11 +2054,13 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12A\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime\"~\n" +
+	"updateTime\"\x9d\x01\n" +
 	"\rPutKeyRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x16\n" +
 	"\x03key\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x03key\x121\n" +
-	"\x06digest\x18\x03 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\"{\n" +
+	"\x06digest\x18\x03 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"{\n" +
 	"\x0ePutKeyResponse\x12+\n" +
 	"\x05entry\x18\x01 \x01(\v2\x15.artimeta.v1.KeyEntryR\x05entry\x12<\n" +
 	"\x0fprevious_digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x0epreviousDigest\"n\n" +
@@ -2037,11 +2071,13 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\x0eGetKeyResponse\x12+\n" +
 	"\x05entry\x18\x01 \x01(\v2\x15.artimeta.v1.KeyEntryR\x05entry\x12#\n" +
 	"\rdata_included\x18\x02 \x01(\bR\fdataIncluded\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"s\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x92\x01\n" +
 	"\x10DeleteKeyRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x16\n" +
 	"\x03key\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x03key\x12#\n" +
-	"\rallow_missing\x18\x03 \x01(\bR\fallowMissing\"-\n" +
+	"\rallow_missing\x18\x03 \x01(\bR\fallowMissing\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"-\n" +
 	"\x11DeleteKeyResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x89\x01\n" +
 	"\x0fListKeysRequest\x12\"\n" +
@@ -2052,24 +2088,25 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"k\n" +
 	"\x10ListKeysResponse\x12/\n" +
 	"\aentries\x18\x01 \x03(\v2\x15.artimeta.v1.KeyEntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe2\t\n" +
-	"\vBlobService\x12\\\n" +
-	"\x0fGetCapabilities\x12#.artimeta.v1.GetCapabilitiesRequest\x1a$.artimeta.v1.GetCapabilitiesResponse\x12C\n" +
-	"\x06Upload\x12\x1a.artimeta.v1.UploadRequest\x1a\x1b.artimeta.v1.UploadResponse(\x01\x12I\n" +
-	"\bDownload\x12\x1c.artimeta.v1.DownloadRequest\x1a\x1d.artimeta.v1.DownloadResponse0\x01\x12_\n" +
-	"\x10FindMissingBlobs\x12$.artimeta.v1.FindMissingBlobsRequest\x1a%.artimeta.v1.FindMissingBlobsResponse\x12G\n" +
-	"\bStatBlob\x12\x1c.artimeta.v1.StatBlobRequest\x1a\x1d.artimeta.v1.StatBlobResponse\x12_\n" +
-	"\x10BatchUpdateBlobs\x12$.artimeta.v1.BatchUpdateBlobsRequest\x1a%.artimeta.v1.BatchUpdateBlobsResponse\x12Y\n" +
-	"\x0eBatchReadBlobs\x12\".artimeta.v1.BatchReadBlobsRequest\x1a#.artimeta.v1.BatchReadBlobsResponse\x12M\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xbc\n" +
 	"\n" +
-	"DeleteBlob\x12\x1e.artimeta.v1.DeleteBlobRequest\x1a\x1f.artimeta.v1.DeleteBlobResponse\x12\\\n" +
-	"\x0fCreateUploadUrl\x12#.artimeta.v1.CreateUploadUrlRequest\x1a$.artimeta.v1.CreateUploadUrlResponse\x12S\n" +
-	"\fCommitUpload\x12 .artimeta.v1.CommitUploadRequest\x1a!.artimeta.v1.CommitUploadResponse\x12b\n" +
-	"\x11CreateDownloadUrl\x12%.artimeta.v1.CreateDownloadUrlRequest\x1a&.artimeta.v1.CreateDownloadUrlResponse\x12A\n" +
-	"\x06PutKey\x12\x1a.artimeta.v1.PutKeyRequest\x1a\x1b.artimeta.v1.PutKeyResponse\x12A\n" +
-	"\x06GetKey\x12\x1a.artimeta.v1.GetKeyRequest\x1a\x1b.artimeta.v1.GetKeyResponse\x12J\n" +
-	"\tDeleteKey\x12\x1d.artimeta.v1.DeleteKeyRequest\x1a\x1e.artimeta.v1.DeleteKeyResponse\x12G\n" +
-	"\bListKeys\x12\x1c.artimeta.v1.ListKeysRequest\x1a\x1d.artimeta.v1.ListKeysResponseBR\n" +
+	"\vBlobService\x12b\n" +
+	"\x0fGetCapabilities\x12#.artimeta.v1.GetCapabilitiesRequest\x1a$.artimeta.v1.GetCapabilitiesResponse\"\x04\x88\xb5\x18\x01\x12I\n" +
+	"\x06Upload\x12\x1a.artimeta.v1.UploadRequest\x1a\x1b.artimeta.v1.UploadResponse\"\x04\x88\xb5\x18\x02(\x01\x12O\n" +
+	"\bDownload\x12\x1c.artimeta.v1.DownloadRequest\x1a\x1d.artimeta.v1.DownloadResponse\"\x04\x88\xb5\x18\x010\x01\x12e\n" +
+	"\x10FindMissingBlobs\x12$.artimeta.v1.FindMissingBlobsRequest\x1a%.artimeta.v1.FindMissingBlobsResponse\"\x04\x88\xb5\x18\x01\x12M\n" +
+	"\bStatBlob\x12\x1c.artimeta.v1.StatBlobRequest\x1a\x1d.artimeta.v1.StatBlobResponse\"\x04\x88\xb5\x18\x01\x12e\n" +
+	"\x10BatchUpdateBlobs\x12$.artimeta.v1.BatchUpdateBlobsRequest\x1a%.artimeta.v1.BatchUpdateBlobsResponse\"\x04\x88\xb5\x18\x02\x12_\n" +
+	"\x0eBatchReadBlobs\x12\".artimeta.v1.BatchReadBlobsRequest\x1a#.artimeta.v1.BatchReadBlobsResponse\"\x04\x88\xb5\x18\x01\x12S\n" +
+	"\n" +
+	"DeleteBlob\x12\x1e.artimeta.v1.DeleteBlobRequest\x1a\x1f.artimeta.v1.DeleteBlobResponse\"\x04\x88\xb5\x18\x03\x12b\n" +
+	"\x0fCreateUploadUrl\x12#.artimeta.v1.CreateUploadUrlRequest\x1a$.artimeta.v1.CreateUploadUrlResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
+	"\fCommitUpload\x12 .artimeta.v1.CommitUploadRequest\x1a!.artimeta.v1.CommitUploadResponse\"\x04\x88\xb5\x18\x02\x12h\n" +
+	"\x11CreateDownloadUrl\x12%.artimeta.v1.CreateDownloadUrlRequest\x1a&.artimeta.v1.CreateDownloadUrlResponse\"\x04\x88\xb5\x18\x01\x12G\n" +
+	"\x06PutKey\x12\x1a.artimeta.v1.PutKeyRequest\x1a\x1b.artimeta.v1.PutKeyResponse\"\x04\x88\xb5\x18\x03\x12G\n" +
+	"\x06GetKey\x12\x1a.artimeta.v1.GetKeyRequest\x1a\x1b.artimeta.v1.GetKeyResponse\"\x04\x88\xb5\x18\x01\x12P\n" +
+	"\tDeleteKey\x12\x1d.artimeta.v1.DeleteKeyRequest\x1a\x1e.artimeta.v1.DeleteKeyResponse\"\x04\x88\xb5\x18\x03\x12M\n" +
+	"\bListKeys\x12\x1c.artimeta.v1.ListKeysRequest\x1a\x1d.artimeta.v1.ListKeysResponse\"\x04\x88\xb5\x18\x01BR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -2198,6 +2235,7 @@ func file_artimeta_v1_blobs_proto_init() {
 		return
 	}
 	file_artimeta_v1_digest_proto_init()
+	file_artimeta_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -1905,7 +1905,10 @@ type RecordJobEndRequest struct {
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// id, task_hash, execution_id, parent_id (used if the start is missing), call_hash, cached,
 	// status and end_time (default: now) are read.
-	Job           *Job `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	Job *Job `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1952,6 +1955,13 @@ func (x *RecordJobEndRequest) GetJob() *Job {
 		return x.Job
 	}
 	return nil
+}
+
+func (x *RecordJobEndRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type RecordJobEndResponse struct {
@@ -2201,10 +2211,13 @@ func (*AdvanceHandleResponse) Descriptor() ([]byte, []int) {
 }
 
 type RollbackHandleRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Hash          string                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
-	Fullname      string                 `protobuf:"bytes,3,opt,name=fullname,proto3" json:"fullname,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Hash      string                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	Fullname  string                 `protobuf:"bytes,3,opt,name=fullname,proto3" json:"fullname,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2256,6 +2269,13 @@ func (x *RollbackHandleRequest) GetHash() string {
 func (x *RollbackHandleRequest) GetFullname() string {
 	if x != nil {
 		return x.Fullname
+	}
+	return ""
+}
+
+func (x *RollbackHandleRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -2498,9 +2518,12 @@ func (x *GetRecordsResponse) GetRecords() []*CacheRecord {
 }
 
 type PutRecordsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Records       []*CacheRecord         `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Records   []*CacheRecord         `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2547,6 +2570,13 @@ func (x *PutRecordsRequest) GetRecords() []*CacheRecord {
 		return x.Records
 	}
 	return nil
+}
+
+func (x *PutRecordsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type PutRecordsResponse struct {
@@ -2948,7 +2978,7 @@ var File_artimeta_v1_cache_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\n" +
-	"\x17artimeta/v1/cache.proto\x12\vartimeta.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
+	"\x17artimeta/v1/cache.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
 	"\n" +
 	"CacheValue\x12\x1d\n" +
 	"\n" +
@@ -3072,10 +3102,12 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\x15RecordJobStartRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\"\n" +
 	"\x03job\x18\x02 \x01(\v2\x10.artimeta.v1.JobR\x03job\"\x18\n" +
-	"\x16RecordJobStartResponse\"]\n" +
+	"\x16RecordJobStartResponse\"|\n" +
 	"\x13RecordJobEndRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\"\n" +
-	"\x03job\x18\x02 \x01(\v2\x10.artimeta.v1.JobR\x03job\"\x16\n" +
+	"\x03job\x18\x02 \x01(\v2\x10.artimeta.v1.JobR\x03job\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"\x16\n" +
 	"\x14RecordJobEndResponse\"C\n" +
 	"\rGetJobRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x0e\n" +
@@ -3088,11 +3120,13 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\x05child\x18\x03 \x01(\v2\x13.artimeta.v1.HandleR\x05child\x121\n" +
 	"\tancestors\x18\x04 \x03(\v2\x13.artimeta.v1.HandleR\tancestors\x12/\n" +
 	"\x06values\x18\x05 \x03(\v2\x17.artimeta.v1.CacheValueR\x06values\"\x17\n" +
-	"\x15AdvanceHandleResponse\"k\n" +
+	"\x15AdvanceHandleResponse\"\x8a\x01\n" +
 	"\x15RollbackHandleRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\tR\x04hash\x12\x1a\n" +
-	"\bfullname\x18\x03 \x01(\tR\bfullname\":\n" +
+	"\bfullname\x18\x03 \x01(\tR\bfullname\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\":\n" +
 	"\x16RollbackHandleResponse\x12 \n" +
 	"\vinvalidated\x18\x01 \x01(\x03R\vinvalidated\"N\n" +
 	"\x14IsValidHandleRequest\x12\"\n" +
@@ -3104,10 +3138,12 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\tR\x03ids\"H\n" +
 	"\x12GetRecordsResponse\x122\n" +
-	"\arecords\x18\x01 \x03(\v2\x18.artimeta.v1.CacheRecordR\arecords\"k\n" +
+	"\arecords\x18\x01 \x03(\v2\x18.artimeta.v1.CacheRecordR\arecords\"\x8a\x01\n" +
 	"\x11PutRecordsRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x122\n" +
-	"\arecords\x18\x02 \x03(\v2\x18.artimeta.v1.CacheRecordR\arecords\".\n" +
+	"\arecords\x18\x02 \x03(\v2\x18.artimeta.v1.CacheRecordR\arecords\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\".\n" +
 	"\x12PutRecordsResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\"U\n" +
 	"\x14IterRecordIdsRequest\x12\"\n" +
@@ -3163,30 +3199,30 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\x1dCACHE_MISS_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aCACHE_MISS_REASON_NEW_TASK\x10\x01\x12\x1e\n" +
 	"\x1aCACHE_MISS_REASON_NEW_ARGS\x10\x02\x12\x1e\n" +
-	"\x1aCACHE_MISS_REASON_NEW_CALL\x10\x032\xf4\f\n" +
-	"\fCacheService\x12S\n" +
-	"\fRecordValues\x12 .artimeta.v1.RecordValuesRequest\x1a!.artimeta.v1.RecordValuesResponse\x12J\n" +
-	"\tGetValues\x12\x1d.artimeta.v1.GetValuesRequest\x1a\x1e.artimeta.v1.GetValuesResponse\x12Y\n" +
-	"\x0eRecordCallNode\x12\".artimeta.v1.RecordCallNodeRequest\x1a#.artimeta.v1.RecordCallNodeResponse\x12P\n" +
-	"\vGetCallNode\x12\x1f.artimeta.v1.GetCallNodeRequest\x1a .artimeta.v1.GetCallNodeResponse\x12M\n" +
+	"\x1aCACHE_MISS_REASON_NEW_CALL\x10\x032\xe6\r\n" +
+	"\fCacheService\x12Y\n" +
+	"\fRecordValues\x12 .artimeta.v1.RecordValuesRequest\x1a!.artimeta.v1.RecordValuesResponse\"\x04\x88\xb5\x18\x02\x12P\n" +
+	"\tGetValues\x12\x1d.artimeta.v1.GetValuesRequest\x1a\x1e.artimeta.v1.GetValuesResponse\"\x04\x88\xb5\x18\x01\x12_\n" +
+	"\x0eRecordCallNode\x12\".artimeta.v1.RecordCallNodeRequest\x1a#.artimeta.v1.RecordCallNodeResponse\"\x04\x88\xb5\x18\x02\x12V\n" +
+	"\vGetCallNode\x12\x1f.artimeta.v1.GetCallNodeRequest\x1a .artimeta.v1.GetCallNodeResponse\"\x04\x88\xb5\x18\x01\x12S\n" +
 	"\n" +
-	"CheckCache\x12\x1e.artimeta.v1.CheckCacheRequest\x1a\x1f.artimeta.v1.CheckCacheResponse\x12S\n" +
-	"\fSetEvalCache\x12 .artimeta.v1.SetEvalCacheRequest\x1a!.artimeta.v1.SetEvalCacheResponse\x12_\n" +
-	"\x10ExplainCacheMiss\x12$.artimeta.v1.ExplainCacheMissRequest\x1a%.artimeta.v1.ExplainCacheMissResponse\x12\\\n" +
-	"\x0fRecordExecution\x12#.artimeta.v1.RecordExecutionRequest\x1a$.artimeta.v1.RecordExecutionResponse\x12b\n" +
-	"\x11RecordUpdatedTime\x12%.artimeta.v1.RecordUpdatedTimeRequest\x1a&.artimeta.v1.RecordUpdatedTimeResponse\x12Y\n" +
-	"\x0eRecordJobStart\x12\".artimeta.v1.RecordJobStartRequest\x1a#.artimeta.v1.RecordJobStartResponse\x12S\n" +
-	"\fRecordJobEnd\x12 .artimeta.v1.RecordJobEndRequest\x1a!.artimeta.v1.RecordJobEndResponse\x12A\n" +
-	"\x06GetJob\x12\x1a.artimeta.v1.GetJobRequest\x1a\x1b.artimeta.v1.GetJobResponse\x12V\n" +
-	"\rAdvanceHandle\x12!.artimeta.v1.AdvanceHandleRequest\x1a\".artimeta.v1.AdvanceHandleResponse\x12Y\n" +
-	"\x0eRollbackHandle\x12\".artimeta.v1.RollbackHandleRequest\x1a#.artimeta.v1.RollbackHandleResponse\x12V\n" +
-	"\rIsValidHandle\x12!.artimeta.v1.IsValidHandleRequest\x1a\".artimeta.v1.IsValidHandleResponse\x12M\n" +
+	"CheckCache\x12\x1e.artimeta.v1.CheckCacheRequest\x1a\x1f.artimeta.v1.CheckCacheResponse\"\x04\x88\xb5\x18\x01\x12Y\n" +
+	"\fSetEvalCache\x12 .artimeta.v1.SetEvalCacheRequest\x1a!.artimeta.v1.SetEvalCacheResponse\"\x04\x88\xb5\x18\x02\x12e\n" +
+	"\x10ExplainCacheMiss\x12$.artimeta.v1.ExplainCacheMissRequest\x1a%.artimeta.v1.ExplainCacheMissResponse\"\x04\x88\xb5\x18\x01\x12b\n" +
+	"\x0fRecordExecution\x12#.artimeta.v1.RecordExecutionRequest\x1a$.artimeta.v1.RecordExecutionResponse\"\x04\x88\xb5\x18\x02\x12h\n" +
+	"\x11RecordUpdatedTime\x12%.artimeta.v1.RecordUpdatedTimeRequest\x1a&.artimeta.v1.RecordUpdatedTimeResponse\"\x04\x88\xb5\x18\x02\x12_\n" +
+	"\x0eRecordJobStart\x12\".artimeta.v1.RecordJobStartRequest\x1a#.artimeta.v1.RecordJobStartResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
+	"\fRecordJobEnd\x12 .artimeta.v1.RecordJobEndRequest\x1a!.artimeta.v1.RecordJobEndResponse\"\x04\x88\xb5\x18\x03\x12G\n" +
+	"\x06GetJob\x12\x1a.artimeta.v1.GetJobRequest\x1a\x1b.artimeta.v1.GetJobResponse\"\x04\x88\xb5\x18\x01\x12\\\n" +
+	"\rAdvanceHandle\x12!.artimeta.v1.AdvanceHandleRequest\x1a\".artimeta.v1.AdvanceHandleResponse\"\x04\x88\xb5\x18\x02\x12_\n" +
+	"\x0eRollbackHandle\x12\".artimeta.v1.RollbackHandleRequest\x1a#.artimeta.v1.RollbackHandleResponse\"\x04\x88\xb5\x18\x03\x12\\\n" +
+	"\rIsValidHandle\x12!.artimeta.v1.IsValidHandleRequest\x1a\".artimeta.v1.IsValidHandleResponse\"\x04\x88\xb5\x18\x01\x12S\n" +
 	"\n" +
-	"GetRecords\x12\x1e.artimeta.v1.GetRecordsRequest\x1a\x1f.artimeta.v1.GetRecordsResponse\x12M\n" +
+	"GetRecords\x12\x1e.artimeta.v1.GetRecordsRequest\x1a\x1f.artimeta.v1.GetRecordsResponse\"\x04\x88\xb5\x18\x01\x12S\n" +
 	"\n" +
-	"PutRecords\x12\x1e.artimeta.v1.PutRecordsRequest\x1a\x1f.artimeta.v1.PutRecordsResponse\x12X\n" +
-	"\rIterRecordIds\x12!.artimeta.v1.IterRecordIdsRequest\x1a\".artimeta.v1.IterRecordIdsResponse0\x01\x12Y\n" +
-	"\x0eListExecutions\x12\".artimeta.v1.ListExecutionsRequest\x1a#.artimeta.v1.ListExecutionsResponseBR\n" +
+	"PutRecords\x12\x1e.artimeta.v1.PutRecordsRequest\x1a\x1f.artimeta.v1.PutRecordsResponse\"\x04\x88\xb5\x18\x03\x12^\n" +
+	"\rIterRecordIds\x12!.artimeta.v1.IterRecordIdsRequest\x1a\".artimeta.v1.IterRecordIdsResponse\"\x04\x88\xb5\x18\x010\x01\x12_\n" +
+	"\x0eListExecutions\x12\".artimeta.v1.ListExecutionsRequest\x1a#.artimeta.v1.ListExecutionsResponse\"\x04\x88\xb5\x18\x01BR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -3335,6 +3371,7 @@ func file_artimeta_v1_cache_proto_init() {
 	if File_artimeta_v1_cache_proto != nil {
 		return
 	}
+	file_artimeta_v1_options_proto_init()
 	file_artimeta_v1_cache_proto_msgTypes[1].OneofWrappers = []any{}
 	file_artimeta_v1_cache_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}

@@ -775,7 +775,10 @@ type WriteSnapshotTagRequest struct {
 	// otherwise). Implies overwrite.
 	ExpectedSnapshotFingerprint *int64 `protobuf:"varint,6,opt,name=expected_snapshot_fingerprint,json=expectedSnapshotFingerprint,proto3,oneof" json:"expected_snapshot_fingerprint,omitempty"`
 	// Who moves the tag, recorded in its history; up to 255 characters.
-	Actor         string `protobuf:"bytes,7,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,7,opt,name=actor,proto3" json:"actor,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -855,6 +858,13 @@ func (x *WriteSnapshotTagRequest) GetExpectedSnapshotFingerprint() int64 {
 func (x *WriteSnapshotTagRequest) GetActor() string {
 	if x != nil {
 		return x.Actor
+	}
+	return ""
+}
+
+func (x *WriteSnapshotTagRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -2024,7 +2034,7 @@ var File_artimeta_v1_connection_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\n" +
-	"\x1cartimeta/v1/connection.proto\x12\vartimeta.v1\x1a\x17artimeta/v1/graph.proto\x1a\x1bartimeta/v1/partition.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc2\x01\n" +
+	"\x1cartimeta/v1/connection.proto\x12\vartimeta.v1\x1a\x17artimeta/v1/graph.proto\x1a\x19artimeta/v1/options.proto\x1a\x1bartimeta/v1/partition.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc2\x01\n" +
 	"\x1dReadArtifactPartitionsRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12/\n" +
 	"\x13storage_fingerprint\x18\x02 \x01(\x03R\x12storageFingerprint\x12L\n" +
@@ -2071,7 +2081,7 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\x03tag\x18\x03 \x01(\tR\x03tag\"}\n" +
 	"\x17ReadSnapshotTagResponse\x126\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x1a.artimeta.v1.GraphSnapshotR\bsnapshot\x12*\n" +
-	"\x03tag\x18\x02 \x01(\v2\x18.artimeta.v1.SnapshotTagR\x03tag\"\xb5\x02\n" +
+	"\x03tag\x18\x02 \x01(\v2\x18.artimeta.v1.SnapshotTagR\x03tag\"\xd4\x02\n" +
 	"\x17WriteSnapshotTagRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -2079,7 +2089,9 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\x14snapshot_fingerprint\x18\x04 \x01(\x03R\x13snapshotFingerprint\x12\x1c\n" +
 	"\toverwrite\x18\x05 \x01(\bR\toverwrite\x12G\n" +
 	"\x1dexpected_snapshot_fingerprint\x18\x06 \x01(\x03H\x00R\x1bexpectedSnapshotFingerprint\x88\x01\x01\x12\x14\n" +
-	"\x05actor\x18\a \x01(\tR\x05actorB \n" +
+	"\x05actor\x18\a \x01(\tR\x05actor\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\b \x01(\tR\trequestIdB \n" +
 	"\x1e_expected_snapshot_fingerprint\"\xb1\x01\n" +
 	"\x18WriteSnapshotTagResponse\x12*\n" +
 	"\x03tag\x18\x01 \x01(\v2\x18.artimeta.v1.SnapshotTagR\x03tag\x12G\n" +
@@ -2172,27 +2184,27 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2\x1d.artimeta.v1.StoragePartitionR\n" +
 	"partitions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xcb\r\n" +
-	"\x11ConnectionService\x12s\n" +
-	"\x16ReadArtifactPartitions\x12*.artimeta.v1.ReadArtifactPartitionsRequest\x1a+.artimeta.v1.ReadArtifactPartitionsResponse0\x01\x12t\n" +
-	"\x17WriteArtifactPartitions\x12+.artimeta.v1.WriteArtifactPartitionsRequest\x1a,.artimeta.v1.WriteArtifactPartitionsResponse\x12J\n" +
-	"\tReadGraph\x12\x1d.artimeta.v1.ReadGraphRequest\x1a\x1e.artimeta.v1.ReadGraphResponse\x12M\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xb1\x0e\n" +
+	"\x11ConnectionService\x12y\n" +
+	"\x16ReadArtifactPartitions\x12*.artimeta.v1.ReadArtifactPartitionsRequest\x1a+.artimeta.v1.ReadArtifactPartitionsResponse\"\x04\x88\xb5\x18\x010\x01\x12z\n" +
+	"\x17WriteArtifactPartitions\x12+.artimeta.v1.WriteArtifactPartitionsRequest\x1a,.artimeta.v1.WriteArtifactPartitionsResponse\"\x04\x88\xb5\x18\x02\x12P\n" +
+	"\tReadGraph\x12\x1d.artimeta.v1.ReadGraphRequest\x1a\x1e.artimeta.v1.ReadGraphResponse\"\x04\x88\xb5\x18\x01\x12S\n" +
 	"\n" +
-	"WriteGraph\x12\x1e.artimeta.v1.WriteGraphRequest\x1a\x1f.artimeta.v1.WriteGraphResponse\x12S\n" +
-	"\fReadSnapshot\x12 .artimeta.v1.ReadSnapshotRequest\x1a!.artimeta.v1.ReadSnapshotResponse\x12V\n" +
-	"\rWriteSnapshot\x12!.artimeta.v1.WriteSnapshotRequest\x1a\".artimeta.v1.WriteSnapshotResponse\x12\\\n" +
-	"\x0fReadSnapshotTag\x12#.artimeta.v1.ReadSnapshotTagRequest\x1a$.artimeta.v1.ReadSnapshotTagResponse\x12_\n" +
-	"\x10WriteSnapshotTag\x12$.artimeta.v1.WriteSnapshotTagRequest\x1a%.artimeta.v1.WriteSnapshotTagResponse\x12s\n" +
-	"\x16ReadSnapshotPartitions\x12*.artimeta.v1.ReadSnapshotPartitionsRequest\x1a+.artimeta.v1.ReadSnapshotPartitionsResponse0\x01\x12t\n" +
-	"\x17WriteSnapshotPartitions\x12+.artimeta.v1.WriteSnapshotPartitionsRequest\x1a,.artimeta.v1.WriteSnapshotPartitionsResponse\x12\x8c\x01\n" +
-	"\x1fWriteArtifactAndGraphPartitions\x123.artimeta.v1.WriteArtifactAndGraphPartitionsRequest\x1a4.artimeta.v1.WriteArtifactAndGraphPartitionsResponse\x12M\n" +
+	"WriteGraph\x12\x1e.artimeta.v1.WriteGraphRequest\x1a\x1f.artimeta.v1.WriteGraphResponse\"\x04\x88\xb5\x18\x02\x12Y\n" +
+	"\fReadSnapshot\x12 .artimeta.v1.ReadSnapshotRequest\x1a!.artimeta.v1.ReadSnapshotResponse\"\x04\x88\xb5\x18\x01\x12\\\n" +
+	"\rWriteSnapshot\x12!.artimeta.v1.WriteSnapshotRequest\x1a\".artimeta.v1.WriteSnapshotResponse\"\x04\x88\xb5\x18\x02\x12b\n" +
+	"\x0fReadSnapshotTag\x12#.artimeta.v1.ReadSnapshotTagRequest\x1a$.artimeta.v1.ReadSnapshotTagResponse\"\x04\x88\xb5\x18\x01\x12e\n" +
+	"\x10WriteSnapshotTag\x12$.artimeta.v1.WriteSnapshotTagRequest\x1a%.artimeta.v1.WriteSnapshotTagResponse\"\x04\x88\xb5\x18\x03\x12y\n" +
+	"\x16ReadSnapshotPartitions\x12*.artimeta.v1.ReadSnapshotPartitionsRequest\x1a+.artimeta.v1.ReadSnapshotPartitionsResponse\"\x04\x88\xb5\x18\x010\x01\x12z\n" +
+	"\x17WriteSnapshotPartitions\x12+.artimeta.v1.WriteSnapshotPartitionsRequest\x1a,.artimeta.v1.WriteSnapshotPartitionsResponse\"\x04\x88\xb5\x18\x02\x12\x92\x01\n" +
+	"\x1fWriteArtifactAndGraphPartitions\x123.artimeta.v1.WriteArtifactAndGraphPartitionsRequest\x1a4.artimeta.v1.WriteArtifactAndGraphPartitionsResponse\"\x04\x88\xb5\x18\x02\x12S\n" +
 	"\n" +
-	"ListGraphs\x12\x1e.artimeta.v1.ListGraphsRequest\x1a\x1f.artimeta.v1.ListGraphsResponse\x12V\n" +
-	"\rListSnapshots\x12!.artimeta.v1.ListSnapshotsRequest\x1a\".artimeta.v1.ListSnapshotsResponse\x12_\n" +
-	"\x10ListSnapshotTags\x12$.artimeta.v1.ListSnapshotTagsRequest\x1a%.artimeta.v1.ListSnapshotTagsResponse\x12q\n" +
-	"\x16ListSnapshotTagHistory\x12*.artimeta.v1.ListSnapshotTagHistoryRequest\x1a+.artimeta.v1.ListSnapshotTagHistoryResponse\x12\\\n" +
-	"\x0fGetGraphLineage\x12#.artimeta.v1.GetGraphLineageRequest\x1a$.artimeta.v1.GetGraphLineageResponse\x12q\n" +
-	"\x16ListSnapshotPartitions\x12*.artimeta.v1.ListSnapshotPartitionsRequest\x1a+.artimeta.v1.ListSnapshotPartitionsResponseBR\n" +
+	"ListGraphs\x12\x1e.artimeta.v1.ListGraphsRequest\x1a\x1f.artimeta.v1.ListGraphsResponse\"\x04\x88\xb5\x18\x01\x12\\\n" +
+	"\rListSnapshots\x12!.artimeta.v1.ListSnapshotsRequest\x1a\".artimeta.v1.ListSnapshotsResponse\"\x04\x88\xb5\x18\x01\x12e\n" +
+	"\x10ListSnapshotTags\x12$.artimeta.v1.ListSnapshotTagsRequest\x1a%.artimeta.v1.ListSnapshotTagsResponse\"\x04\x88\xb5\x18\x01\x12w\n" +
+	"\x16ListSnapshotTagHistory\x12*.artimeta.v1.ListSnapshotTagHistoryRequest\x1a+.artimeta.v1.ListSnapshotTagHistoryResponse\"\x04\x88\xb5\x18\x01\x12b\n" +
+	"\x0fGetGraphLineage\x12#.artimeta.v1.GetGraphLineageRequest\x1a$.artimeta.v1.GetGraphLineageResponse\"\x04\x88\xb5\x18\x01\x12w\n" +
+	"\x16ListSnapshotPartitions\x12*.artimeta.v1.ListSnapshotPartitionsRequest\x1a+.artimeta.v1.ListSnapshotPartitionsResponse\"\x04\x88\xb5\x18\x01BR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -2319,6 +2331,7 @@ func file_artimeta_v1_connection_proto_init() {
 		return
 	}
 	file_artimeta_v1_graph_proto_init()
+	file_artimeta_v1_options_proto_init()
 	file_artimeta_v1_partition_proto_init()
 	file_artimeta_v1_connection_proto_msgTypes[14].OneofWrappers = []any{}
 	file_artimeta_v1_connection_proto_msgTypes[15].OneofWrappers = []any{}

@@ -35,8 +35,9 @@ const (
 // PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE, DATABASE_READ_ONLY,
 // BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), DEADLINE_EXCEEDED (DEADLINE_EXCEEDED,
 // STATEMENT_TIMEOUT), INVALID_ARGUMENT (INVALID_MESSAGE, OUT_OF_RANGE, INVALID_TIMESTAMP: the
-// checks every request passes before its RPC sees it), INTERNAL (INTERNAL), and, for every request
-// that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
+// checks every request passes before its RPC sees it), INTERNAL (INTERNAL), for every request
+// that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND), and, for every request with a
+// request_id, INVALID_ARGUMENT (INVALID_REQUEST_ID, REQUEST_ID_REUSED).
 type ErrorReason int32
 
 const (
@@ -247,6 +248,10 @@ const (
 	ErrorReason_ERROR_REASON_PATH_CONFLICT ErrorReason = 99
 	// INVALID_ARGUMENT: a manifest entry mode with more than permission bits.
 	ErrorReason_ERROR_REASON_INVALID_MODE ErrorReason = 100
+	// INVALID_ARGUMENT: a request_id that is not a UUID.
+	ErrorReason_ERROR_REASON_INVALID_REQUEST_ID ErrorReason = 101
+	// INVALID_ARGUMENT: a request_id already used for a call with another request body.
+	ErrorReason_ERROR_REASON_REQUEST_ID_REUSED ErrorReason = 102
 )
 
 // Enum value maps for ErrorReason.
@@ -353,6 +358,8 @@ var (
 		98:  "ERROR_REASON_UNSAFE_LINK_TARGET",
 		99:  "ERROR_REASON_PATH_CONFLICT",
 		100: "ERROR_REASON_INVALID_MODE",
+		101: "ERROR_REASON_INVALID_REQUEST_ID",
+		102: "ERROR_REASON_REQUEST_ID_REUSED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":               0,
@@ -456,6 +463,8 @@ var (
 		"ERROR_REASON_UNSAFE_LINK_TARGET":        98,
 		"ERROR_REASON_PATH_CONFLICT":             99,
 		"ERROR_REASON_INVALID_MODE":              100,
+		"ERROR_REASON_INVALID_REQUEST_ID":        101,
+		"ERROR_REASON_REQUEST_ID_REUSED":         102,
 	}
 )
 
@@ -490,7 +499,7 @@ var File_artimeta_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1eartimeta/v1/error_reason.proto\x12\vartimeta.v1*\xa3\x1b\n" +
+	"\x1eartimeta/v1/error_reason.proto\x12\vartimeta.v1*\xec\x1b\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ERROR_REASON_INTERNAL\x10\x01\x12!\n" +
@@ -593,7 +602,9 @@ const file_artimeta_v1_error_reason_proto_rawDesc = "" +
 	"$ERROR_REASON_RELATION_WALK_TOO_LARGE\x10a\x12#\n" +
 	"\x1fERROR_REASON_UNSAFE_LINK_TARGET\x10b\x12\x1e\n" +
 	"\x1aERROR_REASON_PATH_CONFLICT\x10c\x12\x1d\n" +
-	"\x19ERROR_REASON_INVALID_MODE\x10dBR\n" +
+	"\x19ERROR_REASON_INVALID_MODE\x10d\x12#\n" +
+	"\x1fERROR_REASON_INVALID_REQUEST_ID\x10e\x12\"\n" +
+	"\x1eERROR_REASON_REQUEST_ID_REUSED\x10fBR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (

@@ -98,8 +98,11 @@ func (x *Namespace) GetCreateTime() *timestamppb.Timestamp {
 }
 
 type CreateNamespaceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     *Namespace             `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace *Namespace             `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,6 +142,13 @@ func (x *CreateNamespaceRequest) GetNamespace() *Namespace {
 		return x.Namespace
 	}
 	return nil
+}
+
+func (x *CreateNamespaceRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type CreateNamespaceResponse struct {
@@ -384,7 +394,10 @@ type DeleteNamespaceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// When true, deleting a namespace that does not exist succeeds.
-	AllowMissing  bool `protobuf:"varint,2,opt,name=allow_missing,json=allowMissing,proto3" json:"allow_missing,omitempty"`
+	AllowMissing bool `protobuf:"varint,2,opt,name=allow_missing,json=allowMissing,proto3" json:"allow_missing,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -431,6 +444,13 @@ func (x *DeleteNamespaceRequest) GetAllowMissing() bool {
 		return x.AllowMissing
 	}
 	return false
+}
+
+func (x *DeleteNamespaceRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type DeleteNamespaceResponse struct {
@@ -491,7 +511,7 @@ var File_artimeta_v1_namespace_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_namespace_proto_rawDesc = "" +
 	"\n" +
-	"\x1bartimeta/v1/namespace.proto\x12\vartimeta.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x02\n" +
+	"\x1bartimeta/v1/namespace.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x02\n" +
 	"\tNamespace\x12\x19\n" +
 	"\x04name\x18\x01 \x01(\tB\x05\xe2A\x02\x02\x05R\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12:\n" +
@@ -500,9 +520,11 @@ const file_artimeta_v1_namespace_proto_rawDesc = "" +
 	"createTime\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"T\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"s\n" +
 	"\x16CreateNamespaceRequest\x12:\n" +
-	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceB\x04\xe2A\x01\x02R\tnamespace\"O\n" +
+	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceB\x04\xe2A\x01\x02R\tnamespace\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"O\n" +
 	"\x17CreateNamespaceResponse\x124\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceR\tnamespace\"/\n" +
 	"\x13GetNamespaceRequest\x12\x18\n" +
@@ -517,18 +539,20 @@ const file_artimeta_v1_namespace_proto_rawDesc = "" +
 	"\n" +
 	"namespaces\x18\x01 \x03(\v2\x16.artimeta.v1.NamespaceR\n" +
 	"namespaces\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"W\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"v\n" +
 	"\x16DeleteNamespaceRequest\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12#\n" +
-	"\rallow_missing\x18\x02 \x01(\bR\fallowMissing\"X\n" +
+	"\rallow_missing\x18\x02 \x01(\bR\fallowMissing\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"X\n" +
 	"\x17DeleteNamespaceResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\bR\adeleted\x12#\n" +
-	"\rblobs_deleted\x18\x02 \x01(\x03R\fblobsDeleted2\xfe\x02\n" +
-	"\x10NamespaceService\x12\\\n" +
-	"\x0fCreateNamespace\x12#.artimeta.v1.CreateNamespaceRequest\x1a$.artimeta.v1.CreateNamespaceResponse\x12S\n" +
-	"\fGetNamespace\x12 .artimeta.v1.GetNamespaceRequest\x1a!.artimeta.v1.GetNamespaceResponse\x12Y\n" +
-	"\x0eListNamespaces\x12\".artimeta.v1.ListNamespacesRequest\x1a#.artimeta.v1.ListNamespacesResponse\x12\\\n" +
-	"\x0fDeleteNamespace\x12#.artimeta.v1.DeleteNamespaceRequest\x1a$.artimeta.v1.DeleteNamespaceResponseBR\n" +
+	"\rblobs_deleted\x18\x02 \x01(\x03R\fblobsDeleted2\x96\x03\n" +
+	"\x10NamespaceService\x12b\n" +
+	"\x0fCreateNamespace\x12#.artimeta.v1.CreateNamespaceRequest\x1a$.artimeta.v1.CreateNamespaceResponse\"\x04\x88\xb5\x18\x03\x12Y\n" +
+	"\fGetNamespace\x12 .artimeta.v1.GetNamespaceRequest\x1a!.artimeta.v1.GetNamespaceResponse\"\x04\x88\xb5\x18\x01\x12_\n" +
+	"\x0eListNamespaces\x12\".artimeta.v1.ListNamespacesRequest\x1a#.artimeta.v1.ListNamespacesResponse\"\x04\x88\xb5\x18\x01\x12b\n" +
+	"\x0fDeleteNamespace\x12#.artimeta.v1.DeleteNamespaceRequest\x1a$.artimeta.v1.DeleteNamespaceResponse\"\x04\x88\xb5\x18\x03BR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -584,6 +608,7 @@ func file_artimeta_v1_namespace_proto_init() {
 	if File_artimeta_v1_namespace_proto != nil {
 		return
 	}
+	file_artimeta_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

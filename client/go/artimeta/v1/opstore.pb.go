@@ -435,11 +435,14 @@ func (x *GetValidatedLinksResponse) GetUpstreamVersions() []*OpVersion {
 }
 
 type SaveOpBytesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	OpName        string                 `protobuf:"bytes,2,opt,name=op_name,json=opName,proto3" json:"op_name,omitempty"`
-	Version       *OpVersion             `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	OpBytes       []byte                 `protobuf:"bytes,4,opt,name=op_bytes,json=opBytes,proto3" json:"op_bytes,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	OpName    string                 `protobuf:"bytes,2,opt,name=op_name,json=opName,proto3" json:"op_name,omitempty"`
+	Version   *OpVersion             `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	OpBytes   []byte                 `protobuf:"bytes,4,opt,name=op_bytes,json=opBytes,proto3" json:"op_bytes,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -500,6 +503,13 @@ func (x *SaveOpBytesRequest) GetOpBytes() []byte {
 		return x.OpBytes
 	}
 	return nil
+}
+
+func (x *SaveOpBytesRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type SaveOpBytesResponse struct {
@@ -748,10 +758,13 @@ func (x *PipelineExistsResponse) GetExists() bool {
 }
 
 type RegisterPipelineRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	PipelineName  string                 `protobuf:"bytes,2,opt,name=pipeline_name,json=pipelineName,proto3" json:"pipeline_name,omitempty"`
-	LastOpName    string                 `protobuf:"bytes,3,opt,name=last_op_name,json=lastOpName,proto3" json:"last_op_name,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Namespace    string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	PipelineName string                 `protobuf:"bytes,2,opt,name=pipeline_name,json=pipelineName,proto3" json:"pipeline_name,omitempty"`
+	LastOpName   string                 `protobuf:"bytes,3,opt,name=last_op_name,json=lastOpName,proto3" json:"last_op_name,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -803,6 +816,13 @@ func (x *RegisterPipelineRequest) GetPipelineName() string {
 func (x *RegisterPipelineRequest) GetLastOpName() string {
 	if x != nil {
 		return x.LastOpName
+	}
+	return ""
+}
+
+func (x *RegisterPipelineRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -1033,7 +1053,7 @@ var File_artimeta_v1_opstore_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_opstore_proto_rawDesc = "" +
 	"\n" +
-	"\x19artimeta/v1/opstore.proto\x12\vartimeta.v1\x1a\x1fgoogle/api/field_behavior.proto\"\xdb\x01\n" +
+	"\x19artimeta/v1/opstore.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xdb\x01\n" +
 	"\tOpVersion\x12\x14\n" +
 	"\x05major\x18\x01 \x01(\tR\x05major\x12\x14\n" +
 	"\x05minor\x18\x02 \x01(\tR\x05minor\x12\x14\n" +
@@ -1059,12 +1079,14 @@ const file_artimeta_v1_opstore_proto_rawDesc = "" +
 	"\x12downstream_op_name\x18\x02 \x01(\tR\x10downstreamOpName\x12(\n" +
 	"\x10upstream_op_name\x18\x03 \x01(\tR\x0eupstreamOpName\"`\n" +
 	"\x19GetValidatedLinksResponse\x12C\n" +
-	"\x11upstream_versions\x18\x01 \x03(\v2\x16.artimeta.v1.OpVersionR\x10upstreamVersions\"\x9e\x01\n" +
+	"\x11upstream_versions\x18\x01 \x03(\v2\x16.artimeta.v1.OpVersionR\x10upstreamVersions\"\xbd\x01\n" +
 	"\x12SaveOpBytesRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x17\n" +
 	"\aop_name\x18\x02 \x01(\tR\x06opName\x120\n" +
 	"\aversion\x18\x03 \x01(\v2\x16.artimeta.v1.OpVersionR\aversion\x12\x19\n" +
-	"\bop_bytes\x18\x04 \x01(\fR\aopBytes\"\x15\n" +
+	"\bop_bytes\x18\x04 \x01(\fR\aopBytes\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"\x15\n" +
 	"\x13SaveOpBytesResponse\"\x82\x01\n" +
 	"\x11GetOpBytesRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x17\n" +
@@ -1077,12 +1099,14 @@ const file_artimeta_v1_opstore_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12#\n" +
 	"\rpipeline_name\x18\x02 \x01(\tR\fpipelineName\"0\n" +
 	"\x16PipelineExistsResponse\x12\x16\n" +
-	"\x06exists\x18\x01 \x01(\bR\x06exists\"\x84\x01\n" +
+	"\x06exists\x18\x01 \x01(\bR\x06exists\"\xa3\x01\n" +
 	"\x17RegisterPipelineRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12#\n" +
 	"\rpipeline_name\x18\x02 \x01(\tR\fpipelineName\x12 \n" +
 	"\flast_op_name\x18\x03 \x01(\tR\n" +
-	"lastOpName\"\x1a\n" +
+	"lastOpName\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\x1a\n" +
 	"\x18RegisterPipelineResponse\"\x83\x01\n" +
 	"\tOpSummary\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
@@ -1097,17 +1121,17 @@ const file_artimeta_v1_opstore_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"c\n" +
 	"\x0fListOpsResponse\x12(\n" +
 	"\x03ops\x18\x01 \x03(\v2\x16.artimeta.v1.OpSummaryR\x03ops\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe2\x05\n" +
-	"\x0eOpStoreService\x12b\n" +
-	"\x11RegisterValidLink\x12%.artimeta.v1.RegisterValidLinkRequest\x1a&.artimeta.v1.RegisterValidLinkResponse\x12e\n" +
-	"\x12GetAllVersionsOfOp\x12&.artimeta.v1.GetAllVersionsOfOpRequest\x1a'.artimeta.v1.GetAllVersionsOfOpResponse\x12b\n" +
-	"\x11GetValidatedLinks\x12%.artimeta.v1.GetValidatedLinksRequest\x1a&.artimeta.v1.GetValidatedLinksResponse\x12P\n" +
-	"\vSaveOpBytes\x12\x1f.artimeta.v1.SaveOpBytesRequest\x1a .artimeta.v1.SaveOpBytesResponse\x12M\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x92\x06\n" +
+	"\x0eOpStoreService\x12h\n" +
+	"\x11RegisterValidLink\x12%.artimeta.v1.RegisterValidLinkRequest\x1a&.artimeta.v1.RegisterValidLinkResponse\"\x04\x88\xb5\x18\x02\x12k\n" +
+	"\x12GetAllVersionsOfOp\x12&.artimeta.v1.GetAllVersionsOfOpRequest\x1a'.artimeta.v1.GetAllVersionsOfOpResponse\"\x04\x88\xb5\x18\x01\x12h\n" +
+	"\x11GetValidatedLinks\x12%.artimeta.v1.GetValidatedLinksRequest\x1a&.artimeta.v1.GetValidatedLinksResponse\"\x04\x88\xb5\x18\x01\x12V\n" +
+	"\vSaveOpBytes\x12\x1f.artimeta.v1.SaveOpBytesRequest\x1a .artimeta.v1.SaveOpBytesResponse\"\x04\x88\xb5\x18\x03\x12S\n" +
 	"\n" +
-	"GetOpBytes\x12\x1e.artimeta.v1.GetOpBytesRequest\x1a\x1f.artimeta.v1.GetOpBytesResponse\x12Y\n" +
-	"\x0ePipelineExists\x12\".artimeta.v1.PipelineExistsRequest\x1a#.artimeta.v1.PipelineExistsResponse\x12_\n" +
-	"\x10RegisterPipeline\x12$.artimeta.v1.RegisterPipelineRequest\x1a%.artimeta.v1.RegisterPipelineResponse\x12D\n" +
-	"\aListOps\x12\x1b.artimeta.v1.ListOpsRequest\x1a\x1c.artimeta.v1.ListOpsResponseBR\n" +
+	"GetOpBytes\x12\x1e.artimeta.v1.GetOpBytesRequest\x1a\x1f.artimeta.v1.GetOpBytesResponse\"\x04\x88\xb5\x18\x01\x12_\n" +
+	"\x0ePipelineExists\x12\".artimeta.v1.PipelineExistsRequest\x1a#.artimeta.v1.PipelineExistsResponse\"\x04\x88\xb5\x18\x01\x12e\n" +
+	"\x10RegisterPipeline\x12$.artimeta.v1.RegisterPipelineRequest\x1a%.artimeta.v1.RegisterPipelineResponse\"\x04\x88\xb5\x18\x03\x12J\n" +
+	"\aListOps\x12\x1b.artimeta.v1.ListOpsRequest\x1a\x1c.artimeta.v1.ListOpsResponse\"\x04\x88\xb5\x18\x01BR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -1181,6 +1205,7 @@ func file_artimeta_v1_opstore_proto_init() {
 	if File_artimeta_v1_opstore_proto != nil {
 		return
 	}
+	file_artimeta_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

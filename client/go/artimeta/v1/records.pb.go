@@ -391,8 +391,11 @@ type CommitRecordRequest struct {
 	Metadata    map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	SetMetadata bool              `protobuf:"varint,5,opt,name=set_metadata,json=setMetadata,proto3" json:"set_metadata,omitempty"`
 	// Added to the stored relations (relations are never removed by a commit).
-	Relations     []*RecordRelation `protobuf:"bytes,6,rep,name=relations,proto3" json:"relations,omitempty"`
-	Mode          CommitMode        `protobuf:"varint,7,opt,name=mode,proto3,enum=artimeta.v1.CommitMode" json:"mode,omitempty"`
+	Relations []*RecordRelation `protobuf:"bytes,6,rep,name=relations,proto3" json:"relations,omitempty"`
+	Mode      CommitMode        `protobuf:"varint,7,opt,name=mode,proto3,enum=artimeta.v1.CommitMode" json:"mode,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -474,6 +477,13 @@ func (x *CommitRecordRequest) GetMode() CommitMode {
 		return x.Mode
 	}
 	return CommitMode_COMMIT_MODE_UNSPECIFIED
+}
+
+func (x *CommitRecordRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type CommitRecordResponse struct {
@@ -741,10 +751,13 @@ func (x *ContainsRecordResponse) GetMissingBlobs() int64 {
 }
 
 type DeleteRecordRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Uuid          string                 `protobuf:"bytes,2,opt,name=uuid,proto3" json:"uuid,omitempty"`
-	AllowMissing  bool                   `protobuf:"varint,3,opt,name=allow_missing,json=allowMissing,proto3" json:"allow_missing,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Namespace    string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Uuid         string                 `protobuf:"bytes,2,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	AllowMissing bool                   `protobuf:"varint,3,opt,name=allow_missing,json=allowMissing,proto3" json:"allow_missing,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -798,6 +811,13 @@ func (x *DeleteRecordRequest) GetAllowMissing() bool {
 		return x.AllowMissing
 	}
 	return false
+}
+
+func (x *DeleteRecordRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type DeleteRecordResponse struct {
@@ -1085,7 +1105,7 @@ var File_artimeta_v1_records_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x19artimeta/v1/records.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x01\n" +
+	"\x19artimeta/v1/records.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x01\n" +
 	"\vRecordEntry\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.artimeta.v1.RecordEntryKindR\x04kind\x12\x12\n" +
@@ -1111,7 +1131,7 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"updateTime\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x03\n" +
 	"\x13CommitRecordRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
 	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\x122\n" +
@@ -1119,7 +1139,9 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\bmetadata\x18\x04 \x03(\v2..artimeta.v1.CommitRecordRequest.MetadataEntryR\bmetadata\x12!\n" +
 	"\fset_metadata\x18\x05 \x01(\bR\vsetMetadata\x129\n" +
 	"\trelations\x18\x06 \x03(\v2\x1b.artimeta.v1.RecordRelationR\trelations\x12+\n" +
-	"\x04mode\x18\a \x01(\x0e2\x17.artimeta.v1.CommitModeR\x04mode\x1a;\n" +
+	"\x04mode\x18\a \x01(\x0e2\x17.artimeta.v1.CommitModeR\x04mode\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\b \x01(\tR\trequestId\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"]\n" +
@@ -1137,11 +1159,13 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\x16ContainsRecordResponse\x12\x1a\n" +
 	"\bcontains\x18\x01 \x01(\bR\bcontains\x12\x18\n" +
 	"\aindexed\x18\x02 \x01(\bR\aindexed\x12#\n" +
-	"\rmissing_blobs\x18\x03 \x01(\x03R\fmissingBlobs\"x\n" +
+	"\rmissing_blobs\x18\x03 \x01(\x03R\fmissingBlobs\"\x97\x01\n" +
 	"\x13DeleteRecordRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
 	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\x12#\n" +
-	"\rallow_missing\x18\x03 \x01(\bR\fallowMissing\"0\n" +
+	"\rallow_missing\x18\x03 \x01(\bR\fallowMissing\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"0\n" +
 	"\x14DeleteRecordResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x9d\x02\n" +
 	"\x12ListRecordsRequest\x12\"\n" +
@@ -1173,14 +1197,14 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"CommitMode\x12\x1b\n" +
 	"\x17COMMIT_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11COMMIT_MODE_MERGE\x10\x01\x12\x17\n" +
-	"\x13COMMIT_MODE_REPLACE\x10\x022\x99\x04\n" +
-	"\rRecordService\x12S\n" +
-	"\fCommitRecord\x12 .artimeta.v1.CommitRecordRequest\x1a!.artimeta.v1.CommitRecordResponse\x12J\n" +
-	"\tGetRecord\x12\x1d.artimeta.v1.GetRecordRequest\x1a\x1e.artimeta.v1.GetRecordResponse\x12Y\n" +
-	"\x0eContainsRecord\x12\".artimeta.v1.ContainsRecordRequest\x1a#.artimeta.v1.ContainsRecordResponse\x12S\n" +
-	"\fDeleteRecord\x12 .artimeta.v1.DeleteRecordRequest\x1a!.artimeta.v1.DeleteRecordResponse\x12P\n" +
-	"\vListRecords\x12\x1f.artimeta.v1.ListRecordsRequest\x1a .artimeta.v1.ListRecordsResponse\x12e\n" +
-	"\x12ListRelatedRecords\x12&.artimeta.v1.ListRelatedRecordsRequest\x1a'.artimeta.v1.ListRelatedRecordsResponseBR\n" +
+	"\x13COMMIT_MODE_REPLACE\x10\x022\xbd\x04\n" +
+	"\rRecordService\x12Y\n" +
+	"\fCommitRecord\x12 .artimeta.v1.CommitRecordRequest\x1a!.artimeta.v1.CommitRecordResponse\"\x04\x88\xb5\x18\x03\x12P\n" +
+	"\tGetRecord\x12\x1d.artimeta.v1.GetRecordRequest\x1a\x1e.artimeta.v1.GetRecordResponse\"\x04\x88\xb5\x18\x01\x12_\n" +
+	"\x0eContainsRecord\x12\".artimeta.v1.ContainsRecordRequest\x1a#.artimeta.v1.ContainsRecordResponse\"\x04\x88\xb5\x18\x01\x12Y\n" +
+	"\fDeleteRecord\x12 .artimeta.v1.DeleteRecordRequest\x1a!.artimeta.v1.DeleteRecordResponse\"\x04\x88\xb5\x18\x03\x12V\n" +
+	"\vListRecords\x12\x1f.artimeta.v1.ListRecordsRequest\x1a .artimeta.v1.ListRecordsResponse\"\x04\x88\xb5\x18\x01\x12k\n" +
+	"\x12ListRelatedRecords\x12&.artimeta.v1.ListRelatedRecordsRequest\x1a'.artimeta.v1.ListRelatedRecordsResponse\"\x04\x88\xb5\x18\x01BR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -1262,6 +1286,7 @@ func file_artimeta_v1_records_proto_init() {
 		return
 	}
 	file_artimeta_v1_digest_proto_init()
+	file_artimeta_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -305,14 +305,17 @@ func (x *EntityTags) GetTags() []*Tag {
 }
 
 type RecordTagsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	EntityType    TagEntityType          `protobuf:"varint,2,opt,name=entity_type,json=entityType,proto3,enum=artimeta.v1.TagEntityType" json:"entity_type,omitempty"`
-	EntityId      string                 `protobuf:"bytes,3,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
-	Tags          []*TagKeyValue         `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
-	Parents       []string               `protobuf:"bytes,5,rep,name=parents,proto3" json:"parents,omitempty"`
-	Update        bool                   `protobuf:"varint,6,opt,name=update,proto3" json:"update,omitempty"`
-	New           bool                   `protobuf:"varint,7,opt,name=new,proto3" json:"new,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Namespace  string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	EntityType TagEntityType          `protobuf:"varint,2,opt,name=entity_type,json=entityType,proto3,enum=artimeta.v1.TagEntityType" json:"entity_type,omitempty"`
+	EntityId   string                 `protobuf:"bytes,3,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	Tags       []*TagKeyValue         `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	Parents    []string               `protobuf:"bytes,5,rep,name=parents,proto3" json:"parents,omitempty"`
+	Update     bool                   `protobuf:"varint,6,opt,name=update,proto3" json:"update,omitempty"`
+	New        bool                   `protobuf:"varint,7,opt,name=new,proto3" json:"new,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -396,6 +399,13 @@ func (x *RecordTagsRequest) GetNew() bool {
 	return false
 }
 
+func (x *RecordTagsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type RecordTagsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The tags written (or already present), one per requested tag, in order.
@@ -442,11 +452,14 @@ func (x *RecordTagsResponse) GetTags() []*Tag {
 }
 
 type DeleteTagsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	EntityId      string                 `protobuf:"bytes,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
-	Tags          []*TagKeyValue         `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`
-	Keys          []string               `protobuf:"bytes,4,rep,name=keys,proto3" json:"keys,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	EntityId  string                 `protobuf:"bytes,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	Tags      []*TagKeyValue         `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`
+	Keys      []string               `protobuf:"bytes,4,rep,name=keys,proto3" json:"keys,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -509,6 +522,13 @@ func (x *DeleteTagsRequest) GetKeys() []string {
 	return nil
 }
 
+func (x *DeleteTagsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type DeleteTagsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The delete tag.
@@ -555,12 +575,15 @@ func (x *DeleteTagsResponse) GetTags() []*Tag {
 }
 
 type UpdateTagsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	EntityType    TagEntityType          `protobuf:"varint,2,opt,name=entity_type,json=entityType,proto3,enum=artimeta.v1.TagEntityType" json:"entity_type,omitempty"`
-	EntityId      string                 `protobuf:"bytes,3,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
-	OldKeys       []string               `protobuf:"bytes,4,rep,name=old_keys,json=oldKeys,proto3" json:"old_keys,omitempty"`
-	NewTags       []*TagKeyValue         `protobuf:"bytes,5,rep,name=new_tags,json=newTags,proto3" json:"new_tags,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Namespace  string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	EntityType TagEntityType          `protobuf:"varint,2,opt,name=entity_type,json=entityType,proto3,enum=artimeta.v1.TagEntityType" json:"entity_type,omitempty"`
+	EntityId   string                 `protobuf:"bytes,3,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	OldKeys    []string               `protobuf:"bytes,4,rep,name=old_keys,json=oldKeys,proto3" json:"old_keys,omitempty"`
+	NewTags    []*TagKeyValue         `protobuf:"bytes,5,rep,name=new_tags,json=newTags,proto3" json:"new_tags,omitempty"`
+	// A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+	// first attempt's result instead of doing the work again. Empty: no deduplication.
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -628,6 +651,13 @@ func (x *UpdateTagsRequest) GetNewTags() []*TagKeyValue {
 		return x.NewTags
 	}
 	return nil
+}
+
+func (x *UpdateTagsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type UpdateTagsResponse struct {
@@ -1018,7 +1048,7 @@ var File_artimeta_v1_tags_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_tags_proto_rawDesc = "" +
 	"\n" +
-	"\x16artimeta/v1/tags.proto\x12\vartimeta.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n" +
+	"\x16artimeta/v1/tags.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n" +
 	"\vTagKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1d\n" +
 	"\n" +
@@ -1039,7 +1069,7 @@ const file_artimeta_v1_tags_proto_rawDesc = "" +
 	"\n" +
 	"EntityTags\x12\x1b\n" +
 	"\tentity_id\x18\x01 \x01(\tR\bentityId\x12$\n" +
-	"\x04tags\x18\x02 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\x83\x02\n" +
+	"\x04tags\x18\x02 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\xa2\x02\n" +
 	"\x11RecordTagsRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12;\n" +
 	"\ventity_type\x18\x02 \x01(\x0e2\x1a.artimeta.v1.TagEntityTypeR\n" +
@@ -1048,23 +1078,29 @@ const file_artimeta_v1_tags_proto_rawDesc = "" +
 	"\x04tags\x18\x04 \x03(\v2\x18.artimeta.v1.TagKeyValueR\x04tags\x12\x18\n" +
 	"\aparents\x18\x05 \x03(\tR\aparents\x12\x16\n" +
 	"\x06update\x18\x06 \x01(\bR\x06update\x12\x10\n" +
-	"\x03new\x18\a \x01(\bR\x03new\":\n" +
+	"\x03new\x18\a \x01(\bR\x03new\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\b \x01(\tR\trequestId\":\n" +
 	"\x12RecordTagsResponse\x12$\n" +
-	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\x96\x01\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\xb5\x01\n" +
 	"\x11DeleteTagsRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\tentity_id\x18\x02 \x01(\tR\bentityId\x12,\n" +
 	"\x04tags\x18\x03 \x03(\v2\x18.artimeta.v1.TagKeyValueR\x04tags\x12\x12\n" +
-	"\x04keys\x18\x04 \x03(\tR\x04keys\":\n" +
+	"\x04keys\x18\x04 \x03(\tR\x04keys\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\":\n" +
 	"\x12DeleteTagsResponse\x12$\n" +
-	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\xe1\x01\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\x80\x02\n" +
 	"\x11UpdateTagsRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12;\n" +
 	"\ventity_type\x18\x02 \x01(\x0e2\x1a.artimeta.v1.TagEntityTypeR\n" +
 	"entityType\x12\x1b\n" +
 	"\tentity_id\x18\x03 \x01(\tR\bentityId\x12\x19\n" +
 	"\bold_keys\x18\x04 \x03(\tR\aoldKeys\x123\n" +
-	"\bnew_tags\x18\x05 \x03(\v2\x18.artimeta.v1.TagKeyValueR\anewTags\":\n" +
+	"\bnew_tags\x18\x05 \x03(\v2\x18.artimeta.v1.TagKeyValueR\anewTags\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\":\n" +
 	"\x12UpdateTagsResponse\x12$\n" +
 	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"S\n" +
 	"\x0eGetTagsRequest\x12\"\n" +
@@ -1100,19 +1136,19 @@ const file_artimeta_v1_tags_proto_rawDesc = "" +
 	"\x19TAG_ENTITY_TYPE_CALL_NODE\x10\x03\x12\x18\n" +
 	"\x14TAG_ENTITY_TYPE_TASK\x10\x04\x12\x19\n" +
 	"\x15TAG_ENTITY_TYPE_VALUE\x10\x05\x12\x18\n" +
-	"\x14TAG_ENTITY_TYPE_NULL\x10\x062\xe6\x03\n" +
+	"\x14TAG_ENTITY_TYPE_NULL\x10\x062\x8a\x04\n" +
 	"\n" +
-	"TagService\x12M\n" +
+	"TagService\x12S\n" +
 	"\n" +
-	"RecordTags\x12\x1e.artimeta.v1.RecordTagsRequest\x1a\x1f.artimeta.v1.RecordTagsResponse\x12M\n" +
+	"RecordTags\x12\x1e.artimeta.v1.RecordTagsRequest\x1a\x1f.artimeta.v1.RecordTagsResponse\"\x04\x88\xb5\x18\x03\x12S\n" +
 	"\n" +
-	"DeleteTags\x12\x1e.artimeta.v1.DeleteTagsRequest\x1a\x1f.artimeta.v1.DeleteTagsResponse\x12M\n" +
+	"DeleteTags\x12\x1e.artimeta.v1.DeleteTagsRequest\x1a\x1f.artimeta.v1.DeleteTagsResponse\"\x04\x88\xb5\x18\x03\x12S\n" +
 	"\n" +
-	"UpdateTags\x12\x1e.artimeta.v1.UpdateTagsRequest\x1a\x1f.artimeta.v1.UpdateTagsResponse\x12D\n" +
-	"\aGetTags\x12\x1b.artimeta.v1.GetTagsRequest\x1a\x1c.artimeta.v1.GetTagsResponse\x12V\n" +
-	"\rGetTagHistory\x12!.artimeta.v1.GetTagHistoryRequest\x1a\".artimeta.v1.GetTagHistoryResponse\x12M\n" +
+	"UpdateTags\x12\x1e.artimeta.v1.UpdateTagsRequest\x1a\x1f.artimeta.v1.UpdateTagsResponse\"\x04\x88\xb5\x18\x03\x12J\n" +
+	"\aGetTags\x12\x1b.artimeta.v1.GetTagsRequest\x1a\x1c.artimeta.v1.GetTagsResponse\"\x04\x88\xb5\x18\x01\x12\\\n" +
+	"\rGetTagHistory\x12!.artimeta.v1.GetTagHistoryRequest\x1a\".artimeta.v1.GetTagHistoryResponse\"\x04\x88\xb5\x18\x01\x12S\n" +
 	"\n" +
-	"SearchTags\x12\x1e.artimeta.v1.SearchTagsRequest\x1a\x1f.artimeta.v1.SearchTagsResponseBR\n" +
+	"SearchTags\x12\x1e.artimeta.v1.SearchTagsRequest\x1a\x1f.artimeta.v1.SearchTagsResponse\"\x04\x88\xb5\x18\x01BR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (
@@ -1188,6 +1224,7 @@ func file_artimeta_v1_tags_proto_init() {
 	if File_artimeta_v1_tags_proto != nil {
 		return
 	}
+	file_artimeta_v1_options_proto_init()
 	file_artimeta_v1_tags_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

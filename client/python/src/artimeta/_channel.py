@@ -1,5 +1,6 @@
 """Channel construction shared by the sync and asyncio clients: retries on UNAVAILABLE through the
-gRPC service config (so every language's client can use the same policy), message limits, TLS."""
+gRPC service config, for the RPCs whose retry class allows it (artimeta/retries.py reads them from
+the proto, as every language's client does), message limits, TLS."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
 import grpc
+
+from artimeta.retries import retried_methods
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -27,7 +30,7 @@ class RetryPolicy:
             {
                 "methodConfig": [
                     {
-                        "name": [{}],
+                        "name": [{"service": service, "method": method} for service, method in retried_methods()],
                         "retryPolicy": {
                             "maxAttempts": self.max_attempts,
                             "initialBackoff": f"{self.initial_backoff_s}s",

@@ -19,6 +19,7 @@ from artimeta._channel import (
     transport,
 )
 from artimeta.errors import AlreadyExists, NotFound, PermissionDenied, from_rpc_error
+from artimeta.retries import AsyncRequestIdInterceptor, RequestIdInterceptor
 from artimeta.v1 import namespace_pb2 as ns_pb
 from artimeta.v1 import namespace_pb2_grpc as ns_grpc
 
@@ -115,9 +116,10 @@ class Client(_Base):
         )
         options = channel_options(retry, max_message_bytes)
         if self._credentials is not None:
-            self.channel = grpc.secure_channel(target, self._credentials, options=options)
+            channel = grpc.secure_channel(target, self._credentials, options=options)
         else:
-            self.channel = grpc.insecure_channel(target, options=options)
+            channel = grpc.insecure_channel(target, options=options)
+        self.channel = grpc.intercept_channel(channel, RequestIdInterceptor())
 
     def stub(self, stub_class: Callable[[Any], S]) -> S:
         """A cached stub of any artimeta.v1 service on this client's channel."""
@@ -231,10 +233,13 @@ class AsyncClient(_Base):
             secure=secure,
         )
         options = channel_options(retry, max_message_bytes)
+        interceptors = [AsyncRequestIdInterceptor()]
         if self._credentials is not None:
-            self.channel = grpc.aio.secure_channel(target, self._credentials, options=options)
+            self.channel = grpc.aio.secure_channel(
+                target, self._credentials, options=options, interceptors=interceptors
+            )
         else:
-            self.channel = grpc.aio.insecure_channel(target, options=options)
+            self.channel = grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
 
     def stub(self, stub_class: Callable[[Any], S]) -> S:
         stub = self._stubs.get(stub_class)

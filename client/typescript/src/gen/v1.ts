@@ -8,6 +8,7 @@ export * from "./artimeta/v1/error_reason";
 export * from "./artimeta/v1/graph";
 export * from "./artimeta/v1/namespace";
 export * from "./artimeta/v1/opstore";
+export * from "./artimeta/v1/options";
 export * from "./artimeta/v1/partition";
 export * from "./artimeta/v1/records";
 export * from "./artimeta/v1/tags";

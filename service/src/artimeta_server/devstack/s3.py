@@ -47,12 +47,20 @@ _handed_out: set[int] = set()
 def _grpc_pair_port(reuse: int | None = None) -> int:
     """A free port p below 55535 whose p + 10000 is free too (SeaweedFS puts gRPC there);
     `reuse` when it is such a port (the one an earlier run of a state folder used)."""
-    if reuse and reuse < 55535 and port_free(reuse) and port_free(reuse + 10000):
+    if (
+        reuse
+        and reuse < 55535
+        and not {reuse, reuse + 10000} & _handed_out
+        and port_free(reuse)
+        and port_free(reuse + 10000)
+    ):
         _handed_out.update((reuse, reuse + 10000))
         return reuse
     for _ in range(200):
         p = free_port()
-        if p < 55535 and p not in _handed_out and port_free(p + 10000):
+        # Neither port of the pair may be one handed out before: SeaweedFS refuses a port that is
+        # another of its ports' gRPC port ("reserved for gRPC calculation"), and none listen yet.
+        if p < 55535 and not {p, p + 10000} & _handed_out and port_free(p + 10000):
             _handed_out.update((p, p + 10000))
             return p
     raise RuntimeError("no free port pair for SeaweedFS")

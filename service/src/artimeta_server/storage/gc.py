@@ -7,7 +7,8 @@ A blob object (`<ns>/cas/…`) is deleted only when all of these hold:
   of an existing blob and BatchUpdate refresh that time);
 - no column registered in storage/blob_refs.py points at it (that includes uploads in flight).
 Uploads whose lease expired are aborted first (incomplete multipart uploads, staging objects), so
-a crashed upload leaves nothing behind for long.
+a crashed upload leaves nothing behind for long. The command also forgets request ids older than
+ARTIMETA_REQUEST_ID_RETENTION_S (the server's janitor does it too).
 
 Each batch is decided and deleted inside one transaction that holds the batch's index rows
 locked (inserting rows for objects the index does not know) from the re-check until the S3 delete
@@ -70,6 +71,7 @@ class GcReport:
     staging_deleted: int = 0
     deleted_namespaces_swept: int = 0
     deleted_namespace_objects: int = 0
+    request_ids_forgotten: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -319,6 +321,8 @@ async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace
     domain = await build_domain(settings)
     try:
         report = await collect(domain.db, domain.blobs, grace_s=grace_s, dry_run=dry_run, namespace=namespace)
+        if not dry_run:
+            report.request_ids_forgotten = await domain.request_ids.forget_expired()
     finally:
         await domain.db.close()
         domain.blobs.close()

@@ -8,6 +8,8 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -83,6 +85,38 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
+@dataclass(slots=True)
+class _Pinned:
+    """The connection a task pinned (Database.pinned), and whether a unit of work's transaction is
+    open on it. Only the task that pinned it joins it: tasks it spawns (a batcher's, a gather's)
+    inherit the context variable but must not share one connection with it."""
+
+    task: asyncio.Task[object] | None
+    conn: asyncpg.Connection
+    in_unit: bool = False
+
+
+_pinned: ContextVar[_Pinned | None] = ContextVar("artimeta_pinned_connection", default=None)
+
+
+def _joined() -> _Pinned | None:
+    pin = _pinned.get()
+    if pin is None or pin.task is not asyncio.current_task():
+        return None
+    return pin
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except BaseException as exc:
+        mapped = translate(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+
+
 @contextlib.contextmanager
 def _dropped_if_read_only(conn: asyncpg.Connection) -> Iterator[None]:
     """A connection that landed on a standby is closed, so the pool's next connect goes through
@@ -155,6 +189,11 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        joined = _joined()
+        if joined is not None:
+            async with _translated():
+                yield joined.conn
+            return
         try:
             started = time.perf_counter()
             conn = await self._acquire()
@@ -176,6 +215,11 @@ class Database:
         it stays checked out between uses, since a pool checkout and release cost about as much
         CPU as the statement. Outside a transaction only. A failure hands the connection back to
         the pool, which replaces it if it broke."""
+        joined = _joined()
+        if joined is not None:
+            async with _translated():
+                yield joined.conn
+            return
         conn = None
         while self._kept and conn is None:
             conn = self._kept.pop()
@@ -213,8 +257,52 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        joined = _joined()
+        if joined is not None and joined.in_unit:  # part of a unit of work: its transaction is this one
+            async with _translated():
+                yield joined.conn
+            return
+        if joined is not None:
+            async with _translated(), joined.conn.transaction():
+                yield joined.conn
+            return
         async with self.connection() as conn, conn.transaction():
             yield conn
+
+    @asynccontextmanager
+    async def pinned(self) -> AsyncIterator[None]:
+        """One connection for every connection(), transaction(), kept_connection() and
+        unit_of_work() the calling task opens in the block: a read before a unit of work costs a
+        round trip, not a second pool checkout."""
+        if _joined() is not None:
+            yield
+            return
+        async with self.connection() as conn:
+            token = _pinned.set(_Pinned(asyncio.current_task(), conn))
+            try:
+                yield
+            finally:
+                _pinned.reset(token)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[None]:
+        """One transaction that every connection(), transaction() and kept_connection() of the
+        calling task joins until the block ends: repositories written for their own transactions
+        commit together, or not at all (a request ledger row with the mutation it remembers)."""
+        joined = _joined()
+        if joined is not None and joined.in_unit:
+            yield
+            return
+        if joined is None:
+            async with self.pinned(), self.unit_of_work():
+                yield
+            return
+        async with _translated(), joined.conn.transaction():
+            joined.in_unit = True
+            try:
+                yield
+            finally:
+                joined.in_unit = False
 
     def pool_stats(self) -> tuple[int, int, int]:
         """(open connections, lent out now, limit)."""

@@ -335,7 +335,8 @@ def keys_message(keys: Any, out: ppb.CompositeKey) -> None:
         target = out.keys[name]
         if isinstance(key, DateKey):
             d = key.key
-            target.date_key.CopyFrom(ppb.CalendarDate(year=d.year, month=d.month, day=d.day))
+            day = target.date_key
+            day.year, day.month, day.day = d.year, d.month, d.day
         elif isinstance(key, NullKey):
             target.null_key.SetInParent()
         elif type(key) in _INT_KEYS:
@@ -360,21 +361,24 @@ def keys_from_message(msg: ppb.CompositeKey) -> Any:
 
 
 def partition_message(partition: Any) -> ppb.StoragePartition:
+    msg = ppb.StoragePartition()
+    _fill_partition(partition, msg)
+    return msg
+
+
+def _fill_partition(partition: Any, msg: ppb.StoragePartition) -> None:
     cls = type(partition)
     fields = {name: getattr(partition, name) for name in cls.__fields__ if name not in _BASE_FIELDS}
-    msg = ppb.StoragePartition(
-        type=code_ref(cls),
-        fields=partition.__config__.json_dumps(
-            fields, default=partition.__json_encoder__, sort_keys=True, separators=(",", ":")
-        ).encode(),
-    )
+    msg.type = code_ref(cls)
+    msg.fields = partition.__config__.json_dumps(
+        fields, default=partition.__json_encoder__, sort_keys=True, separators=(",", ":")
+    ).encode()
     if partition.keys:
         keys_message(partition.keys, msg.keys)
     if partition.input_fingerprint.key is not None:
         msg.input_fingerprint = partition.input_fingerprint.key
     if partition.content_fingerprint.key is not None:
         msg.content_fingerprint = partition.content_fingerprint.key
-    return msg
 
 
 _TYPES: Dict[str, Type[Any]] = {}
@@ -397,9 +401,14 @@ def partition_from_message(msg: ppb.StoragePartition) -> Any:
     )
 
 
-def _fingerprinted(partitions: Any) -> List[ppb.StoragePartition]:
-    # What MemoryBackend stores: partitions with their content fingerprint computed.
-    return [partition_message(p.with_content_fingerprint(keep_existing=True)) for p in partitions]
+def _add_fingerprinted(partitions: Any, out: Any) -> bool:
+    """Adds the partitions to a request's repeated field, built in place (a message built on its
+    own is copied when it is put in a repeated field, which costs as much again); with their
+    content fingerprint computed, as MemoryBackend stores them. False when there were none."""
+    add = out.add
+    for p in partitions:
+        _fill_partition(p.with_content_fingerprint(keep_existing=True), add())
+    return len(out) > 0
 
 
 def _fp(fingerprint: Any) -> int:
@@ -442,14 +451,9 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
 
     def write_artifact_partitions(self, artifact: Any, partitions: Any) -> None:
         storage_fp = _fp(artifact.storage.fingerprint)
-        messages = _fingerprinted(partitions)
-        if messages:
-            self.client.call(
-                self.stub.WriteArtifactPartitions,
-                pb.WriteArtifactPartitionsRequest(
-                    namespace=self.namespace, storage_fingerprint=storage_fp, partitions=messages
-                ),
-            )
+        request = pb.WriteArtifactPartitionsRequest(namespace=self.namespace, storage_fingerprint=storage_fp)
+        if _add_fingerprinted(partitions, request.partitions):
+            self.client.call(self.stub.WriteArtifactPartitions, request)
         self.backend._known_storages.add(storage_fp)
 
     # Graphs
@@ -558,38 +562,29 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         )
 
     def write_snapshot_partitions(self, snapshot: Any, artifact_key: str, artifact: Any, partitions: Any) -> None:
-        messages = _fingerprinted(partitions)
-        if not messages:
-            return
-        self.client.call(
-            self.stub.WriteSnapshotPartitions,
-            pb.WriteSnapshotPartitionsRequest(
-                namespace=self.namespace,
-                name=snapshot.name,
-                snapshot_fingerprint=_fp(snapshot.fingerprint),
-                artifact_key=artifact_key,
-                partitions=messages,
-            ),
+        request = pb.WriteSnapshotPartitionsRequest(
+            namespace=self.namespace,
+            name=snapshot.name,
+            snapshot_fingerprint=_fp(snapshot.fingerprint),
+            artifact_key=artifact_key,
         )
+        if _add_fingerprinted(partitions, request.partitions):
+            self.client.call(self.stub.WriteSnapshotPartitions, request)
 
     def write_artifact_and_graph_partitions(
         self, snapshot: Any, artifact_key: str, artifact: Any, partitions: Any
     ) -> None:
         """Both writes in one transaction on the server (arti's default makes two calls)."""
         storage_fp = _fp(artifact.storage.fingerprint)
-        messages = _fingerprinted(partitions)
-        if messages:
-            self.client.call(
-                self.stub.WriteArtifactAndGraphPartitions,
-                pb.WriteArtifactAndGraphPartitionsRequest(
-                    namespace=self.namespace,
-                    name=snapshot.name,
-                    snapshot_fingerprint=_fp(snapshot.fingerprint),
-                    artifact_key=artifact_key,
-                    storage_fingerprint=storage_fp,
-                    partitions=messages,
-                ),
-            )
+        request = pb.WriteArtifactAndGraphPartitionsRequest(
+            namespace=self.namespace,
+            name=snapshot.name,
+            snapshot_fingerprint=_fp(snapshot.fingerprint),
+            artifact_key=artifact_key,
+            storage_fingerprint=storage_fp,
+        )
+        if _add_fingerprinted(partitions, request.partitions):
+            self.client.call(self.stub.WriteArtifactAndGraphPartitions, request)
         self.backend._known_storages.add(storage_fp)
 
 

@@ -454,9 +454,14 @@ class DeleteBlobRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     DIGEST_FIELD_NUMBER: _builtins.int
     FORCE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     force: _builtins.bool
     """Delete even when rows or keys refer to the blob."""
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     @_builtins.property
     def digest(self) -> _digest_pb2.Digest: ...
     def __init__(
@@ -465,10 +470,11 @@ class DeleteBlobRequest(_message.Message):
         namespace: _builtins.str = ...,
         digest: _digest_pb2.Digest | None = ...,
         force: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "force", b"force", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "force", b"force", "namespace", b"namespace", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -680,9 +686,14 @@ class PutKeyRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     KEY_FIELD_NUMBER: _builtins.int
     DIGEST_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     key: _builtins.str
     """1 to 1024 characters, no NUL."""
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     @_builtins.property
     def digest(self) -> _digest_pb2.Digest: ...
     def __init__(
@@ -691,10 +702,11 @@ class PutKeyRequest(_message.Message):
         namespace: _builtins.str = ...,
         key: _builtins.str = ...,
         digest: _digest_pb2.Digest | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "key", b"key", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "key", b"key", "namespace", b"namespace", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -785,19 +797,25 @@ class DeleteKeyRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     KEY_FIELD_NUMBER: _builtins.int
     ALLOW_MISSING_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     key: _builtins.str
     allow_missing: _builtins.bool
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         key: _builtins.str = ...,
         allow_missing: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_missing", b"allow_missing", "key", b"key", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_missing", b"allow_missing", "key", b"key", "namespace", b"namespace", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -892,7 +892,12 @@ class RecordJobEndRequest(_message.Message):
 
     NAMESPACE_FIELD_NUMBER: _builtins.int
     JOB_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     @_builtins.property
     def job(self) -> Global___Job:
         """id, task_hash, execution_id, parent_id (used if the start is missing), call_hash, cached,
@@ -904,10 +909,11 @@ class RecordJobEndRequest(_message.Message):
         *,
         namespace: _builtins.str = ...,
         job: Global___Job | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["job", b"job"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "namespace", b"namespace", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1031,19 +1037,25 @@ class RollbackHandleRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
     FULLNAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     hash: _builtins.str
     fullname: _builtins.str
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         hash: _builtins.str = ...,
         fullname: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fullname", b"fullname", "hash", b"hash", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fullname", b"fullname", "hash", b"hash", "namespace", b"namespace", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1159,7 +1171,12 @@ class PutRecordsRequest(_message.Message):
 
     NAMESPACE_FIELD_NUMBER: _builtins.int
     RECORDS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     @_builtins.property
     def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___CacheRecord]: ...
     def __init__(
@@ -1167,10 +1184,11 @@ class PutRecordsRequest(_message.Message):
         *,
         namespace: _builtins.str = ...,
         records: _abc.Iterable[Global___CacheRecord] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "records", b"records"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "records", b"records", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -368,6 +368,7 @@ class WriteSnapshotTagRequest(_message.Message):
     OVERWRITE_FIELD_NUMBER: _builtins.int
     EXPECTED_SNAPSHOT_FINGERPRINT_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     tag: _builtins.str
@@ -380,6 +381,10 @@ class WriteSnapshotTagRequest(_message.Message):
     """
     actor: _builtins.str
     """Who moves the tag, recorded in its history; up to 255 characters."""
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     def __init__(
         self,
         *,
@@ -390,10 +395,11 @@ class WriteSnapshotTagRequest(_message.Message):
         overwrite: _builtins.bool = ...,
         expected_snapshot_fingerprint: _builtins.int | None = ...,
         actor: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_snapshot_fingerprint", b"_expected_snapshot_fingerprint", "expected_snapshot_fingerprint", b"expected_snapshot_fingerprint"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_snapshot_fingerprint", b"_expected_snapshot_fingerprint", "actor", b"actor", "expected_snapshot_fingerprint", b"expected_snapshot_fingerprint", "name", b"name", "namespace", b"namespace", "overwrite", b"overwrite", "snapshot_fingerprint", b"snapshot_fingerprint", "tag", b"tag"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_snapshot_fingerprint", b"_expected_snapshot_fingerprint", "actor", b"actor", "expected_snapshot_fingerprint", b"expected_snapshot_fingerprint", "name", b"name", "namespace", b"namespace", "overwrite", b"overwrite", "request_id", b"request_id", "snapshot_fingerprint", b"snapshot_fingerprint", "tag", b"tag"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__expected_snapshot_fingerprint: _TypeAlias = _typing.Literal["expected_snapshot_fingerprint"]  # noqa: Y015
     _WhichOneofArgType__expected_snapshot_fingerprint: _TypeAlias = _typing.Literal["_expected_snapshot_fingerprint", b"_expected_snapshot_fingerprint"]  # noqa: Y015

@@ -273,6 +273,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """INVALID_ARGUMENT: a manifest entry under a path that is not a folder."""
     ERROR_REASON_INVALID_MODE: _ErrorReason.ValueType  # 100
     """INVALID_ARGUMENT: a manifest entry mode with more than permission bits."""
+    ERROR_REASON_INVALID_REQUEST_ID: _ErrorReason.ValueType  # 101
+    """INVALID_ARGUMENT: a request_id that is not a UUID."""
+    ERROR_REASON_REQUEST_ID_REUSED: _ErrorReason.ValueType  # 102
+    """INVALID_ARGUMENT: a request_id already used for a call with another request body."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Every reason the server puts in the google.rpc.ErrorInfo (domain "artimeta") of a failed call.
@@ -289,8 +293,9 @@ class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE, DATABASE_READ_ONLY,
     BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), DEADLINE_EXCEEDED (DEADLINE_EXCEEDED,
     STATEMENT_TIMEOUT), INVALID_ARGUMENT (INVALID_MESSAGE, OUT_OF_RANGE, INVALID_TIMESTAMP: the
-    checks every request passes before its RPC sees it), INTERNAL (INTERNAL), and, for every request
-    that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
+    checks every request passes before its RPC sees it), INTERNAL (INTERNAL), for every request
+    that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND), and, for every request with a
+    request_id, INVALID_ARGUMENT (INVALID_REQUEST_ID, REQUEST_ID_REUSED).
     """
 
 ERROR_REASON_UNSPECIFIED: ErrorReason.ValueType  # 0
@@ -544,4 +549,8 @@ ERROR_REASON_PATH_CONFLICT: ErrorReason.ValueType  # 99
 """INVALID_ARGUMENT: a manifest entry under a path that is not a folder."""
 ERROR_REASON_INVALID_MODE: ErrorReason.ValueType  # 100
 """INVALID_ARGUMENT: a manifest entry mode with more than permission bits."""
+ERROR_REASON_INVALID_REQUEST_ID: ErrorReason.ValueType  # 101
+"""INVALID_ARGUMENT: a request_id that is not a UUID."""
+ERROR_REASON_REQUEST_ID_REUSED: ErrorReason.ValueType  # 102
+"""INVALID_ARGUMENT: a request_id already used for a call with another request body."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

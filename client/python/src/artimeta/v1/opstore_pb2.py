@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from artimeta.v1 import options_pb2 as artimeta_dot_v1_dot_options__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61rtimeta/v1/opstore.proto\x12\x0b\x61rtimeta.v1\x1a\x1fgoogle/api/field_behavior.proto\"\x91\x01\n\tOpVersion\x12\r\n\x05major\x18\x01 \x01(\t\x12\r\n\x05minor\x18\x02 \x01(\t\x12\r\n\x05patch\x18\x03 \x01(\t\x12\x15\n\rcreation_time\x18\x04 \x01(\x01\x12\x14\n\x0cmajor_number\x18\x05 \x01(\x05\x12\x14\n\x0cminor_number\x18\x06 \x01(\x05\x12\x14\n\x0cpatch_number\x18\x07 \x01(\x05\"\x9b\x01\n\x18RegisterValidLinkRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x12\x64ownstream_op_name\x18\x02 \x01(\t\x12\x18\n\x10upstream_op_name\x18\x03 \x01(\t\x12\x30\n\x10upstream_version\x18\x04 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"M\n\x19RegisterValidLinkResponse\x12\x30\n\x10upstream_version\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"E\n\x19GetAllVersionsOfOpRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07op_name\x18\x02 \x01(\t\"F\n\x1aGetAllVersionsOfOpResponse\x12(\n\x08versions\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpVersion\"i\n\x18GetValidatedLinksRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x12\x64ownstream_op_name\x18\x02 \x01(\t\x12\x18\n\x10upstream_op_name\x18\x03 \x01(\t\"N\n\x19GetValidatedLinksResponse\x12\x31\n\x11upstream_versions\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpVersion\"y\n\x12SaveOpBytesRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07op_name\x18\x02 \x01(\t\x12\'\n\x07version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\x12\x10\n\x08op_bytes\x18\x04 \x01(\x0c\"\x15\n\x13SaveOpBytesResponse\"f\n\x11GetOpBytesRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07op_name\x18\x02 \x01(\t\x12\'\n\x07version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"O\n\x12GetOpBytesResponse\x12\'\n\x07version\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\x12\x10\n\x08op_bytes\x18\x02 \x01(\x0c\"G\n\x15PipelineExistsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rpipeline_name\x18\x02 \x01(\t\"(\n\x16PipelineExistsResponse\x12\x0e\n\x06\x65xists\x18\x01 \x01(\x08\"_\n\x17RegisterPipelineRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rpipeline_name\x18\x02 \x01(\t\x12\x14\n\x0clast_op_name\x18\x03 \x01(\t\"\x1a\n\x18RegisterPipelineResponse\"`\n\tOpSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rversion_count\x18\x02 \x01(\x03\x12.\n\x0elatest_version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"e\n\x0eListOpsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bname_prefix\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"O\n\x0fListOpsResponse\x12#\n\x03ops\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xe2\x05\n\x0eOpStoreService\x12\x62\n\x11RegisterValidLink\x12%.artimeta.v1.RegisterValidLinkRequest\x1a&.artimeta.v1.RegisterValidLinkResponse\x12\x65\n\x12GetAllVersionsOfOp\x12&.artimeta.v1.GetAllVersionsOfOpRequest\x1a\'.artimeta.v1.GetAllVersionsOfOpResponse\x12\x62\n\x11GetValidatedLinks\x12%.artimeta.v1.GetValidatedLinksRequest\x1a&.artimeta.v1.GetValidatedLinksResponse\x12P\n\x0bSaveOpBytes\x12\x1f.artimeta.v1.SaveOpBytesRequest\x1a .artimeta.v1.SaveOpBytesResponse\x12M\n\nGetOpBytes\x12\x1e.artimeta.v1.GetOpBytesRequest\x1a\x1f.artimeta.v1.GetOpBytesResponse\x12Y\n\x0ePipelineExists\x12\".artimeta.v1.PipelineExistsRequest\x1a#.artimeta.v1.PipelineExistsResponse\x12_\n\x10RegisterPipeline\x12$.artimeta.v1.RegisterPipelineRequest\x1a%.artimeta.v1.RegisterPipelineResponse\x12\x44\n\x07ListOps\x12\x1b.artimeta.v1.ListOpsRequest\x1a\x1c.artimeta.v1.ListOpsResponseBR\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61rtimeta/v1/opstore.proto\x12\x0b\x61rtimeta.v1\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x91\x01\n\tOpVersion\x12\r\n\x05major\x18\x01 \x01(\t\x12\r\n\x05minor\x18\x02 \x01(\t\x12\r\n\x05patch\x18\x03 \x01(\t\x12\x15\n\rcreation_time\x18\x04 \x01(\x01\x12\x14\n\x0cmajor_number\x18\x05 \x01(\x05\x12\x14\n\x0cminor_number\x18\x06 \x01(\x05\x12\x14\n\x0cpatch_number\x18\x07 \x01(\x05\"\x9b\x01\n\x18RegisterValidLinkRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x12\x64ownstream_op_name\x18\x02 \x01(\t\x12\x18\n\x10upstream_op_name\x18\x03 \x01(\t\x12\x30\n\x10upstream_version\x18\x04 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"M\n\x19RegisterValidLinkResponse\x12\x30\n\x10upstream_version\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"E\n\x19GetAllVersionsOfOpRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07op_name\x18\x02 \x01(\t\"F\n\x1aGetAllVersionsOfOpResponse\x12(\n\x08versions\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpVersion\"i\n\x18GetValidatedLinksRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x12\x64ownstream_op_name\x18\x02 \x01(\t\x12\x18\n\x10upstream_op_name\x18\x03 \x01(\t\"N\n\x19GetValidatedLinksResponse\x12\x31\n\x11upstream_versions\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpVersion\"\x8d\x01\n\x12SaveOpBytesRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07op_name\x18\x02 \x01(\t\x12\'\n\x07version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\x12\x10\n\x08op_bytes\x18\x04 \x01(\x0c\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\x15\n\x13SaveOpBytesResponse\"f\n\x11GetOpBytesRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07op_name\x18\x02 \x01(\t\x12\'\n\x07version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"O\n\x12GetOpBytesResponse\x12\'\n\x07version\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\x12\x10\n\x08op_bytes\x18\x02 \x01(\x0c\"G\n\x15PipelineExistsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rpipeline_name\x18\x02 \x01(\t\"(\n\x16PipelineExistsResponse\x12\x0e\n\x06\x65xists\x18\x01 \x01(\x08\"s\n\x17RegisterPipelineRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rpipeline_name\x18\x02 \x01(\t\x12\x14\n\x0clast_op_name\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x1a\n\x18RegisterPipelineResponse\"`\n\tOpSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rversion_count\x18\x02 \x01(\x03\x12.\n\x0elatest_version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"e\n\x0eListOpsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bname_prefix\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"O\n\x0fListOpsResponse\x12#\n\x03ops\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x92\x06\n\x0eOpStoreService\x12h\n\x11RegisterValidLink\x12%.artimeta.v1.RegisterValidLinkRequest\x1a&.artimeta.v1.RegisterValidLinkResponse\"\x04\x88\xb5\x18\x02\x12k\n\x12GetAllVersionsOfOp\x12&.artimeta.v1.GetAllVersionsOfOpRequest\x1a\'.artimeta.v1.GetAllVersionsOfOpResponse\"\x04\x88\xb5\x18\x01\x12h\n\x11GetValidatedLinks\x12%.artimeta.v1.GetValidatedLinksRequest\x1a&.artimeta.v1.GetValidatedLinksResponse\"\x04\x88\xb5\x18\x01\x12V\n\x0bSaveOpBytes\x12\x1f.artimeta.v1.SaveOpBytesRequest\x1a .artimeta.v1.SaveOpBytesResponse\"\x04\x88\xb5\x18\x03\x12S\n\nGetOpBytes\x12\x1e.artimeta.v1.GetOpBytesRequest\x1a\x1f.artimeta.v1.GetOpBytesResponse\"\x04\x88\xb5\x18\x01\x12_\n\x0ePipelineExists\x12\".artimeta.v1.PipelineExistsRequest\x1a#.artimeta.v1.PipelineExistsResponse\"\x04\x88\xb5\x18\x01\x12\x65\n\x10RegisterPipeline\x12$.artimeta.v1.RegisterPipelineRequest\x1a%.artimeta.v1.RegisterPipelineResponse\"\x04\x88\xb5\x18\x03\x12J\n\x07ListOps\x12\x1b.artimeta.v1.ListOpsRequest\x1a\x1c.artimeta.v1.ListOpsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,42 +50,58 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERPIPELINEREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
   _globals['_LISTOPSREQUEST'].fields_by_name['namespace']._loaded_options = None
   _globals['_LISTOPSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
-  _globals['_OPVERSION']._serialized_start=76
-  _globals['_OPVERSION']._serialized_end=221
-  _globals['_REGISTERVALIDLINKREQUEST']._serialized_start=224
-  _globals['_REGISTERVALIDLINKREQUEST']._serialized_end=379
-  _globals['_REGISTERVALIDLINKRESPONSE']._serialized_start=381
-  _globals['_REGISTERVALIDLINKRESPONSE']._serialized_end=458
-  _globals['_GETALLVERSIONSOFOPREQUEST']._serialized_start=460
-  _globals['_GETALLVERSIONSOFOPREQUEST']._serialized_end=529
-  _globals['_GETALLVERSIONSOFOPRESPONSE']._serialized_start=531
-  _globals['_GETALLVERSIONSOFOPRESPONSE']._serialized_end=601
-  _globals['_GETVALIDATEDLINKSREQUEST']._serialized_start=603
-  _globals['_GETVALIDATEDLINKSREQUEST']._serialized_end=708
-  _globals['_GETVALIDATEDLINKSRESPONSE']._serialized_start=710
-  _globals['_GETVALIDATEDLINKSRESPONSE']._serialized_end=788
-  _globals['_SAVEOPBYTESREQUEST']._serialized_start=790
-  _globals['_SAVEOPBYTESREQUEST']._serialized_end=911
-  _globals['_SAVEOPBYTESRESPONSE']._serialized_start=913
-  _globals['_SAVEOPBYTESRESPONSE']._serialized_end=934
-  _globals['_GETOPBYTESREQUEST']._serialized_start=936
-  _globals['_GETOPBYTESREQUEST']._serialized_end=1038
-  _globals['_GETOPBYTESRESPONSE']._serialized_start=1040
-  _globals['_GETOPBYTESRESPONSE']._serialized_end=1119
-  _globals['_PIPELINEEXISTSREQUEST']._serialized_start=1121
-  _globals['_PIPELINEEXISTSREQUEST']._serialized_end=1192
-  _globals['_PIPELINEEXISTSRESPONSE']._serialized_start=1194
-  _globals['_PIPELINEEXISTSRESPONSE']._serialized_end=1234
-  _globals['_REGISTERPIPELINEREQUEST']._serialized_start=1236
-  _globals['_REGISTERPIPELINEREQUEST']._serialized_end=1331
-  _globals['_REGISTERPIPELINERESPONSE']._serialized_start=1333
-  _globals['_REGISTERPIPELINERESPONSE']._serialized_end=1359
-  _globals['_OPSUMMARY']._serialized_start=1361
-  _globals['_OPSUMMARY']._serialized_end=1457
-  _globals['_LISTOPSREQUEST']._serialized_start=1459
-  _globals['_LISTOPSREQUEST']._serialized_end=1560
-  _globals['_LISTOPSRESPONSE']._serialized_start=1562
-  _globals['_LISTOPSRESPONSE']._serialized_end=1641
-  _globals['_OPSTORESERVICE']._serialized_start=1644
-  _globals['_OPSTORESERVICE']._serialized_end=2382
+  _globals['_OPSTORESERVICE'].methods_by_name['RegisterValidLink']._loaded_options = None
+  _globals['_OPSTORESERVICE'].methods_by_name['RegisterValidLink']._serialized_options = b'\210\265\030\002'
+  _globals['_OPSTORESERVICE'].methods_by_name['GetAllVersionsOfOp']._loaded_options = None
+  _globals['_OPSTORESERVICE'].methods_by_name['GetAllVersionsOfOp']._serialized_options = b'\210\265\030\001'
+  _globals['_OPSTORESERVICE'].methods_by_name['GetValidatedLinks']._loaded_options = None
+  _globals['_OPSTORESERVICE'].methods_by_name['GetValidatedLinks']._serialized_options = b'\210\265\030\001'
+  _globals['_OPSTORESERVICE'].methods_by_name['SaveOpBytes']._loaded_options = None
+  _globals['_OPSTORESERVICE'].methods_by_name['SaveOpBytes']._serialized_options = b'\210\265\030\003'
+  _globals['_OPSTORESERVICE'].methods_by_name['GetOpBytes']._loaded_options = None
+  _globals['_OPSTORESERVICE'].methods_by_name['GetOpBytes']._serialized_options = b'\210\265\030\001'
+  _globals['_OPSTORESERVICE'].methods_by_name['PipelineExists']._loaded_options = None
+  _globals['_OPSTORESERVICE'].methods_by_name['PipelineExists']._serialized_options = b'\210\265\030\001'
+  _globals['_OPSTORESERVICE'].methods_by_name['RegisterPipeline']._loaded_options = None
+  _globals['_OPSTORESERVICE'].methods_by_name['RegisterPipeline']._serialized_options = b'\210\265\030\003'
+  _globals['_OPSTORESERVICE'].methods_by_name['ListOps']._loaded_options = None
+  _globals['_OPSTORESERVICE'].methods_by_name['ListOps']._serialized_options = b'\210\265\030\001'
+  _globals['_OPVERSION']._serialized_start=103
+  _globals['_OPVERSION']._serialized_end=248
+  _globals['_REGISTERVALIDLINKREQUEST']._serialized_start=251
+  _globals['_REGISTERVALIDLINKREQUEST']._serialized_end=406
+  _globals['_REGISTERVALIDLINKRESPONSE']._serialized_start=408
+  _globals['_REGISTERVALIDLINKRESPONSE']._serialized_end=485
+  _globals['_GETALLVERSIONSOFOPREQUEST']._serialized_start=487
+  _globals['_GETALLVERSIONSOFOPREQUEST']._serialized_end=556
+  _globals['_GETALLVERSIONSOFOPRESPONSE']._serialized_start=558
+  _globals['_GETALLVERSIONSOFOPRESPONSE']._serialized_end=628
+  _globals['_GETVALIDATEDLINKSREQUEST']._serialized_start=630
+  _globals['_GETVALIDATEDLINKSREQUEST']._serialized_end=735
+  _globals['_GETVALIDATEDLINKSRESPONSE']._serialized_start=737
+  _globals['_GETVALIDATEDLINKSRESPONSE']._serialized_end=815
+  _globals['_SAVEOPBYTESREQUEST']._serialized_start=818
+  _globals['_SAVEOPBYTESREQUEST']._serialized_end=959
+  _globals['_SAVEOPBYTESRESPONSE']._serialized_start=961
+  _globals['_SAVEOPBYTESRESPONSE']._serialized_end=982
+  _globals['_GETOPBYTESREQUEST']._serialized_start=984
+  _globals['_GETOPBYTESREQUEST']._serialized_end=1086
+  _globals['_GETOPBYTESRESPONSE']._serialized_start=1088
+  _globals['_GETOPBYTESRESPONSE']._serialized_end=1167
+  _globals['_PIPELINEEXISTSREQUEST']._serialized_start=1169
+  _globals['_PIPELINEEXISTSREQUEST']._serialized_end=1240
+  _globals['_PIPELINEEXISTSRESPONSE']._serialized_start=1242
+  _globals['_PIPELINEEXISTSRESPONSE']._serialized_end=1282
+  _globals['_REGISTERPIPELINEREQUEST']._serialized_start=1284
+  _globals['_REGISTERPIPELINEREQUEST']._serialized_end=1399
+  _globals['_REGISTERPIPELINERESPONSE']._serialized_start=1401
+  _globals['_REGISTERPIPELINERESPONSE']._serialized_end=1427
+  _globals['_OPSUMMARY']._serialized_start=1429
+  _globals['_OPSUMMARY']._serialized_end=1525
+  _globals['_LISTOPSREQUEST']._serialized_start=1527
+  _globals['_LISTOPSREQUEST']._serialized_end=1628
+  _globals['_LISTOPSRESPONSE']._serialized_start=1630
+  _globals['_LISTOPSRESPONSE']._serialized_end=1709
+  _globals['_OPSTORESERVICE']._serialized_start=1712
+  _globals['_OPSTORESERVICE']._serialized_end=2498
 # @@protoc_insertion_point(module_scope)

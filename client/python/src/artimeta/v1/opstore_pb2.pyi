@@ -211,9 +211,14 @@ class SaveOpBytesRequest(_message.Message):
     OP_NAME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     OP_BYTES_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     op_name: _builtins.str
     op_bytes: _builtins.bytes
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     @_builtins.property
     def version(self) -> Global___OpVersion: ...
     def __init__(
@@ -223,10 +228,11 @@ class SaveOpBytesRequest(_message.Message):
         op_name: _builtins.str = ...,
         version: Global___OpVersion | None = ...,
         op_bytes: _builtins.bytes = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "op_bytes", b"op_bytes", "op_name", b"op_name", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "op_bytes", b"op_bytes", "op_name", b"op_name", "request_id", b"request_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -346,19 +352,25 @@ class RegisterPipelineRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     PIPELINE_NAME_FIELD_NUMBER: _builtins.int
     LAST_OP_NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     pipeline_name: _builtins.str
     last_op_name: _builtins.str
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         pipeline_name: _builtins.str = ...,
         last_op_name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_op_name", b"last_op_name", "namespace", b"namespace", "pipeline_name", b"pipeline_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_op_name", b"last_op_name", "namespace", b"namespace", "pipeline_name", b"pipeline_name", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -248,10 +248,15 @@ class CommitRecordRequest(_message.Message):
     SET_METADATA_FIELD_NUMBER: _builtins.int
     RELATIONS_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     uuid: _builtins.str
     set_metadata: _builtins.bool
     mode: Global___CommitMode.ValueType
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordEntry]: ...
     @_builtins.property
@@ -272,10 +277,11 @@ class CommitRecordRequest(_message.Message):
         set_metadata: _builtins.bool = ...,
         relations: _abc.Iterable[Global___RecordRelation] | None = ...,
         mode: Global___CommitMode.ValueType = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "metadata", b"metadata", "mode", b"mode", "namespace", b"namespace", "relations", b"relations", "set_metadata", b"set_metadata", "uuid", b"uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "metadata", b"metadata", "mode", b"mode", "namespace", b"namespace", "relations", b"relations", "request_id", b"request_id", "set_metadata", b"set_metadata", "uuid", b"uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -404,19 +410,25 @@ class DeleteRecordRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     UUID_FIELD_NUMBER: _builtins.int
     ALLOW_MISSING_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     uuid: _builtins.str
     allow_missing: _builtins.bool
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         uuid: _builtins.str = ...,
         allow_missing: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_missing", b"allow_missing", "namespace", b"namespace", "uuid", b"uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_missing", b"allow_missing", "namespace", b"namespace", "request_id", b"request_id", "uuid", b"uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

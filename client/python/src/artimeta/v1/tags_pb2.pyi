@@ -172,11 +172,16 @@ class RecordTagsRequest(_message.Message):
     PARENTS_FIELD_NUMBER: _builtins.int
     UPDATE_FIELD_NUMBER: _builtins.int
     NEW_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     entity_type: Global___TagEntityType.ValueType
     entity_id: _builtins.str
     update: _builtins.bool
     new: _builtins.bool
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedCompositeFieldContainer[Global___TagKeyValue]: ...
     @_builtins.property
@@ -191,10 +196,11 @@ class RecordTagsRequest(_message.Message):
         parents: _abc.Iterable[_builtins.str] | None = ...,
         update: _builtins.bool = ...,
         new: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity_id", b"entity_id", "entity_type", b"entity_type", "namespace", b"namespace", "new", b"new", "parents", b"parents", "tags", b"tags", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity_id", b"entity_id", "entity_type", b"entity_type", "namespace", b"namespace", "new", b"new", "parents", b"parents", "request_id", b"request_id", "tags", b"tags", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -230,8 +236,13 @@ class DeleteTagsRequest(_message.Message):
     ENTITY_ID_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     KEYS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     entity_id: _builtins.str
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedCompositeFieldContainer[Global___TagKeyValue]: ...
     @_builtins.property
@@ -243,10 +254,11 @@ class DeleteTagsRequest(_message.Message):
         entity_id: _builtins.str = ...,
         tags: _abc.Iterable[Global___TagKeyValue] | None = ...,
         keys: _abc.Iterable[_builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity_id", b"entity_id", "keys", b"keys", "namespace", b"namespace", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity_id", b"entity_id", "keys", b"keys", "namespace", b"namespace", "request_id", b"request_id", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -283,9 +295,14 @@ class UpdateTagsRequest(_message.Message):
     ENTITY_ID_FIELD_NUMBER: _builtins.int
     OLD_KEYS_FIELD_NUMBER: _builtins.int
     NEW_TAGS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     entity_type: Global___TagEntityType.ValueType
     entity_id: _builtins.str
+    request_id: _builtins.str
+    """A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+    first attempt's result instead of doing the work again. Empty: no deduplication.
+    """
     @_builtins.property
     def old_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -298,10 +315,11 @@ class UpdateTagsRequest(_message.Message):
         entity_id: _builtins.str = ...,
         old_keys: _abc.Iterable[_builtins.str] | None = ...,
         new_tags: _abc.Iterable[Global___TagKeyValue] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity_id", b"entity_id", "entity_type", b"entity_type", "namespace", b"namespace", "new_tags", b"new_tags", "old_keys", b"old_keys"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity_id", b"entity_id", "entity_type", b"entity_type", "namespace", b"namespace", "new_tags", b"new_tags", "old_keys", b"old_keys", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

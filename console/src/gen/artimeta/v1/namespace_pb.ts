@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_artimeta_v1_options } from "./options_pb";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -13,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/namespace.proto.
  */
 export const file_artimeta_v1_namespace: GenFile = /*@__PURE__*/
-  fileDesc("ChthcnRpbWV0YS92MS9uYW1lc3BhY2UucHJvdG8SC2FydGltZXRhLnYxIs8BCglOYW1lc3BhY2USEwoEbmFtZRgBIAEoCUIF4kECAgUSEwoLZGVzY3JpcHRpb24YAiABKAkSMgoGbGFiZWxzGAMgAygLMiIuYXJ0aW1ldGEudjEuTmFtZXNwYWNlLkxhYmVsc0VudHJ5EjUKC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkkKFkNyZWF0ZU5hbWVzcGFjZVJlcXVlc3QSLwoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlQgTiQQECIkQKF0NyZWF0ZU5hbWVzcGFjZVJlc3BvbnNlEikKCW5hbWVzcGFjZRgBIAEoCzIWLmFydGltZXRhLnYxLk5hbWVzcGFjZSIpChNHZXROYW1lc3BhY2VSZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQIiQQoUR2V0TmFtZXNwYWNlUmVzcG9uc2USKQoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlIj4KFUxpc3ROYW1lc3BhY2VzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJdChZMaXN0TmFtZXNwYWNlc1Jlc3BvbnNlEioKCm5hbWVzcGFjZXMYASADKAsyFi5hcnRpbWV0YS52MS5OYW1lc3BhY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkMKFkRlbGV0ZU5hbWVzcGFjZVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAhIVCg1hbGxvd19taXNzaW5nGAIgASgIIkEKF0RlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgSFQoNYmxvYnNfZGVsZXRlZBgCIAEoAzL+AgoQTmFtZXNwYWNlU2VydmljZRJcCg9DcmVhdGVOYW1lc3BhY2USIy5hcnRpbWV0YS52MS5DcmVhdGVOYW1lc3BhY2VSZXF1ZXN0GiQuYXJ0aW1ldGEudjEuQ3JlYXRlTmFtZXNwYWNlUmVzcG9uc2USUwoMR2V0TmFtZXNwYWNlEiAuYXJ0aW1ldGEudjEuR2V0TmFtZXNwYWNlUmVxdWVzdBohLmFydGltZXRhLnYxLkdldE5hbWVzcGFjZVJlc3BvbnNlElkKDkxpc3ROYW1lc3BhY2VzEiIuYXJ0aW1ldGEudjEuTGlzdE5hbWVzcGFjZXNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuTGlzdE5hbWVzcGFjZXNSZXNwb25zZRJcCg9EZWxldGVOYW1lc3BhY2USIy5hcnRpbWV0YS52MS5EZWxldGVOYW1lc3BhY2VSZXF1ZXN0GiQuYXJ0aW1ldGEudjEuRGVsZXRlTmFtZXNwYWNlUmVzcG9uc2VCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_timestamp]);
+  fileDesc("ChthcnRpbWV0YS92MS9uYW1lc3BhY2UucHJvdG8SC2FydGltZXRhLnYxIs8BCglOYW1lc3BhY2USEwoEbmFtZRgBIAEoCUIF4kECAgUSEwoLZGVzY3JpcHRpb24YAiABKAkSMgoGbGFiZWxzGAMgAygLMiIuYXJ0aW1ldGEudjEuTmFtZXNwYWNlLkxhYmVsc0VudHJ5EjUKC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl0KFkNyZWF0ZU5hbWVzcGFjZVJlcXVlc3QSLwoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlQgTiQQECEhIKCnJlcXVlc3RfaWQYAiABKAkiRAoXQ3JlYXRlTmFtZXNwYWNlUmVzcG9uc2USKQoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlIikKE0dldE5hbWVzcGFjZVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAiJBChRHZXROYW1lc3BhY2VSZXNwb25zZRIpCgluYW1lc3BhY2UYASABKAsyFi5hcnRpbWV0YS52MS5OYW1lc3BhY2UiPgoVTGlzdE5hbWVzcGFjZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIl0KFkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USKgoKbmFtZXNwYWNlcxgBIAMoCzIWLmFydGltZXRhLnYxLk5hbWVzcGFjZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVwoWRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECEhUKDWFsbG93X21pc3NpbmcYAiABKAgSEgoKcmVxdWVzdF9pZBgDIAEoCSJBChdEZWxldGVOYW1lc3BhY2VSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIEhUKDWJsb2JzX2RlbGV0ZWQYAiABKAMylgMKEE5hbWVzcGFjZVNlcnZpY2USYgoPQ3JlYXRlTmFtZXNwYWNlEiMuYXJ0aW1ldGEudjEuQ3JlYXRlTmFtZXNwYWNlUmVxdWVzdBokLmFydGltZXRhLnYxLkNyZWF0ZU5hbWVzcGFjZVJlc3BvbnNlIgSItRgDElkKDEdldE5hbWVzcGFjZRIgLmFydGltZXRhLnYxLkdldE5hbWVzcGFjZVJlcXVlc3QaIS5hcnRpbWV0YS52MS5HZXROYW1lc3BhY2VSZXNwb25zZSIEiLUYARJfCg5MaXN0TmFtZXNwYWNlcxIiLmFydGltZXRhLnYxLkxpc3ROYW1lc3BhY2VzUmVxdWVzdBojLmFydGltZXRhLnYxLkxpc3ROYW1lc3BhY2VzUmVzcG9uc2UiBIi1GAESYgoPRGVsZXRlTmFtZXNwYWNlEiMuYXJ0aW1ldGEudjEuRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBokLmFydGltZXRhLnYxLkRlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlIgSItRgDQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM", [file_artimeta_v1_options, file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * A namespace is the unit of tenancy: every row and every blob belongs to exactly one, and no
@@ -65,6 +66,14 @@ export type CreateNamespaceRequest = Message<"artimeta.v1.CreateNamespaceRequest
    * @generated from field: artimeta.v1.Namespace namespace = 1;
    */
   namespace?: Namespace | undefined;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
 };
 
 /**
@@ -190,6 +199,14 @@ export type DeleteNamespaceRequest = Message<"artimeta.v1.DeleteNamespaceRequest
    * @generated from field: bool allow_missing = 2;
    */
   allowMissing: boolean;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
 };
 
 /**

@@ -153,6 +153,11 @@ export interface DeleteBlobRequest {
     | undefined;
   /** Delete even when rows or keys refer to the blob. */
   force: boolean;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface DeleteBlobResponse {
@@ -212,7 +217,14 @@ export interface PutKeyRequest {
   namespace: string;
   /** 1 to 1024 characters, no NUL. */
   key: string;
-  digest?: Digest | undefined;
+  digest?:
+    | Digest
+    | undefined;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface PutKeyResponse {
@@ -240,6 +252,11 @@ export interface DeleteKeyRequest {
   namespace: string;
   key: string;
   allowMissing: boolean;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface DeleteKeyResponse {
@@ -1849,7 +1866,7 @@ export const BatchReadBlobsResponse_Result: MessageFns<BatchReadBlobsResponse_Re
 };
 
 function createBaseDeleteBlobRequest(): DeleteBlobRequest {
-  return { namespace: "", digest: undefined, force: false };
+  return { namespace: "", digest: undefined, force: false, requestId: "" };
 }
 
 export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
@@ -1862,6 +1879,9 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
     }
     if (message.force !== false) {
       writer.uint32(24).bool(message.force);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -1903,6 +1923,14 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
             message.force = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1920,6 +1948,11 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       digest: isSet(object.digest) ? Digest.fromJSON(object.digest) : undefined,
       force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -1934,6 +1967,9 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
     if (message.force !== false) {
       obj.force = message.force;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -1947,6 +1983,7 @@ export const DeleteBlobRequest: MessageFns<DeleteBlobRequest> = {
       ? Digest.fromPartial(object.digest)
       : undefined;
     message.force = object.force ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -2716,7 +2753,7 @@ export const KeyEntry: MessageFns<KeyEntry> = {
 };
 
 function createBasePutKeyRequest(): PutKeyRequest {
-  return { namespace: "", key: "", digest: undefined };
+  return { namespace: "", key: "", digest: undefined, requestId: "" };
 }
 
 export const PutKeyRequest: MessageFns<PutKeyRequest> = {
@@ -2729,6 +2766,9 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
     }
     if (message.digest !== undefined) {
       Digest.encode(message.digest, writer.uint32(26).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -2770,6 +2810,14 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
             message.digest = Digest.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2787,6 +2835,11 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       key: isSet(object.key) ? globalThis.String(object.key) : "",
       digest: isSet(object.digest) ? Digest.fromJSON(object.digest) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -2801,6 +2854,9 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
     if (message.digest !== undefined) {
       obj.digest = Digest.toJSON(message.digest);
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -2814,6 +2870,7 @@ export const PutKeyRequest: MessageFns<PutKeyRequest> = {
     message.digest = (object.digest !== undefined && object.digest !== null)
       ? Digest.fromPartial(object.digest)
       : undefined;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -3124,7 +3181,7 @@ export const GetKeyResponse: MessageFns<GetKeyResponse> = {
 };
 
 function createBaseDeleteKeyRequest(): DeleteKeyRequest {
-  return { namespace: "", key: "", allowMissing: false };
+  return { namespace: "", key: "", allowMissing: false, requestId: "" };
 }
 
 export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
@@ -3137,6 +3194,9 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
     }
     if (message.allowMissing !== false) {
       writer.uint32(24).bool(message.allowMissing);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -3178,6 +3238,14 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
             message.allowMissing = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3199,6 +3267,11 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
         : isSet(object.allow_missing)
         ? globalThis.Boolean(object.allow_missing)
         : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -3213,6 +3286,9 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
     if (message.allowMissing !== false) {
       obj.allowMissing = message.allowMissing;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -3224,6 +3300,7 @@ export const DeleteKeyRequest: MessageFns<DeleteKeyRequest> = {
     message.namespace = object.namespace ?? "";
     message.key = object.key ?? "";
     message.allowMissing = object.allowMissing ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

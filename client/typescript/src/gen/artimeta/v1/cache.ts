@@ -442,7 +442,14 @@ export interface RecordJobEndRequest {
    * id, task_hash, execution_id, parent_id (used if the start is missing), call_hash, cached,
    * status and end_time (default: now) are read.
    */
-  job?: Job | undefined;
+  job?:
+    | Job
+    | undefined;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface RecordJobEndResponse {
@@ -476,6 +483,11 @@ export interface RollbackHandleRequest {
   namespace: string;
   hash: string;
   fullname: string;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface RollbackHandleResponse {
@@ -504,6 +516,11 @@ export interface GetRecordsResponse {
 export interface PutRecordsRequest {
   namespace: string;
   records: CacheRecord[];
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface PutRecordsResponse {
@@ -3550,7 +3567,7 @@ export const RecordJobStartResponse: MessageFns<RecordJobStartResponse> = {
 };
 
 function createBaseRecordJobEndRequest(): RecordJobEndRequest {
-  return { namespace: "", job: undefined };
+  return { namespace: "", job: undefined, requestId: "" };
 }
 
 export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
@@ -3560,6 +3577,9 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
     }
     if (message.job !== undefined) {
       Job.encode(message.job, writer.uint32(18).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
     }
     return writer;
   },
@@ -3593,6 +3613,14 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
             message.job = Job.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3609,6 +3637,11 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
     return {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       job: isSet(object.job) ? Job.fromJSON(object.job) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -3620,6 +3653,9 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
     if (message.job !== undefined) {
       obj.job = Job.toJSON(message.job);
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -3630,6 +3666,7 @@ export const RecordJobEndRequest: MessageFns<RecordJobEndRequest> = {
     const message = createBaseRecordJobEndRequest();
     message.namespace = object.namespace ?? "";
     message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -4028,7 +4065,7 @@ export const AdvanceHandleResponse: MessageFns<AdvanceHandleResponse> = {
 };
 
 function createBaseRollbackHandleRequest(): RollbackHandleRequest {
-  return { namespace: "", hash: "", fullname: "" };
+  return { namespace: "", hash: "", fullname: "", requestId: "" };
 }
 
 export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
@@ -4041,6 +4078,9 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
     }
     if (message.fullname !== "") {
       writer.uint32(26).string(message.fullname);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -4082,6 +4122,14 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
             message.fullname = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4099,6 +4147,11 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       hash: isSet(object.hash) ? globalThis.String(object.hash) : "",
       fullname: isSet(object.fullname) ? globalThis.String(object.fullname) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -4113,6 +4166,9 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
     if (message.fullname !== "") {
       obj.fullname = message.fullname;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -4124,6 +4180,7 @@ export const RollbackHandleRequest: MessageFns<RollbackHandleRequest> = {
     message.namespace = object.namespace ?? "";
     message.hash = object.hash ?? "";
     message.fullname = object.fullname ?? "";
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -4502,7 +4559,7 @@ export const GetRecordsResponse: MessageFns<GetRecordsResponse> = {
 };
 
 function createBasePutRecordsRequest(): PutRecordsRequest {
-  return { namespace: "", records: [] };
+  return { namespace: "", records: [], requestId: "" };
 }
 
 export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
@@ -4512,6 +4569,9 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
     }
     for (const v of message.records) {
       CacheRecord.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
     }
     return writer;
   },
@@ -4545,6 +4605,14 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
             message.records.push(CacheRecord.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4561,6 +4629,11 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
     return {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => CacheRecord.fromJSON(e)) : [],
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -4572,6 +4645,9 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
     if (message.records?.length) {
       obj.records = message.records.map((e) => CacheRecord.toJSON(e));
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -4582,6 +4658,7 @@ export const PutRecordsRequest: MessageFns<PutRecordsRequest> = {
     const message = createBasePutRecordsRequest();
     message.namespace = object.namespace ?? "";
     message.records = object.records?.map((e) => CacheRecord.fromPartial(e)) || [];
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

@@ -126,6 +126,11 @@ export interface WriteSnapshotTagRequest {
     | undefined;
   /** Who moves the tag, recorded in its history; up to 255 characters. */
   actor: string;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface WriteSnapshotTagResponse {
@@ -1485,6 +1490,7 @@ function createBaseWriteSnapshotTagRequest(): WriteSnapshotTagRequest {
     overwrite: false,
     expectedSnapshotFingerprint: undefined,
     actor: "",
+    requestId: "",
   };
 }
 
@@ -1510,6 +1516,9 @@ export const WriteSnapshotTagRequest: MessageFns<WriteSnapshotTagRequest> = {
     }
     if (message.actor !== "") {
       writer.uint32(58).string(message.actor);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(66).string(message.requestId);
     }
     return writer;
   },
@@ -1583,6 +1592,14 @@ export const WriteSnapshotTagRequest: MessageFns<WriteSnapshotTagRequest> = {
             message.actor = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1612,6 +1629,11 @@ export const WriteSnapshotTagRequest: MessageFns<WriteSnapshotTagRequest> = {
         ? globalThis.String(object.expected_snapshot_fingerprint)
         : undefined,
       actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -1638,6 +1660,9 @@ export const WriteSnapshotTagRequest: MessageFns<WriteSnapshotTagRequest> = {
     if (message.actor !== "") {
       obj.actor = message.actor;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -1653,6 +1678,7 @@ export const WriteSnapshotTagRequest: MessageFns<WriteSnapshotTagRequest> = {
     message.overwrite = object.overwrite ?? false;
     message.expectedSnapshotFingerprint = object.expectedSnapshotFingerprint ?? undefined;
     message.actor = object.actor ?? "";
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

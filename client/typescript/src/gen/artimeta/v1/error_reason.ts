@@ -21,8 +21,9 @@
  * PERMISSION_DENIED (PERMISSION_DENIED), UNAVAILABLE (DATABASE_UNAVAILABLE, DATABASE_READ_ONLY,
  * BLOB_STORE_UNAVAILABLE), ABORTED (TRANSACTION_CONFLICT), DEADLINE_EXCEEDED (DEADLINE_EXCEEDED,
  * STATEMENT_TIMEOUT), INVALID_ARGUMENT (INVALID_MESSAGE, OUT_OF_RANGE, INVALID_TIMESTAMP: the
- * checks every request passes before its RPC sees it), INTERNAL (INTERNAL), and, for every request
- * that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND).
+ * checks every request passes before its RPC sees it), INTERNAL (INTERNAL), for every request
+ * that names a namespace, NOT_FOUND (NAMESPACE_NOT_FOUND), and, for every request with a
+ * request_id, INVALID_ARGUMENT (INVALID_REQUEST_ID, REQUEST_ID_REUSED).
  */
 export enum ErrorReason {
   /** ERROR_REASON_UNSPECIFIED - Not a reason the server raises; what a client reads when a status carries no known reason. */
@@ -242,6 +243,10 @@ export enum ErrorReason {
   ERROR_REASON_PATH_CONFLICT = 99,
   /** ERROR_REASON_INVALID_MODE - INVALID_ARGUMENT: a manifest entry mode with more than permission bits. */
   ERROR_REASON_INVALID_MODE = 100,
+  /** ERROR_REASON_INVALID_REQUEST_ID - INVALID_ARGUMENT: a request_id that is not a UUID. */
+  ERROR_REASON_INVALID_REQUEST_ID = 101,
+  /** ERROR_REASON_REQUEST_ID_REUSED - INVALID_ARGUMENT: a request_id already used for a call with another request body. */
+  ERROR_REASON_REQUEST_ID_REUSED = 102,
   UNRECOGNIZED = -1,
 }
 
@@ -550,6 +555,12 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 100:
     case "ERROR_REASON_INVALID_MODE":
       return ErrorReason.ERROR_REASON_INVALID_MODE;
+    case 101:
+    case "ERROR_REASON_INVALID_REQUEST_ID":
+      return ErrorReason.ERROR_REASON_INVALID_REQUEST_ID;
+    case 102:
+    case "ERROR_REASON_REQUEST_ID_REUSED":
+      return ErrorReason.ERROR_REASON_REQUEST_ID_REUSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -761,6 +772,10 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_PATH_CONFLICT";
     case ErrorReason.ERROR_REASON_INVALID_MODE:
       return "ERROR_REASON_INVALID_MODE";
+    case ErrorReason.ERROR_REASON_INVALID_REQUEST_ID:
+      return "ERROR_REASON_INVALID_REQUEST_ID";
+    case ErrorReason.ERROR_REASON_REQUEST_ID_REUSED:
+      return "ERROR_REASON_REQUEST_ID_REUSED";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -43,7 +43,14 @@ export interface Namespace_LabelsEntry {
 }
 
 export interface CreateNamespaceRequest {
-  namespace?: Namespace | undefined;
+  namespace?:
+    | Namespace
+    | undefined;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface CreateNamespaceResponse {
@@ -75,6 +82,11 @@ export interface DeleteNamespaceRequest {
   name: string;
   /** When true, deleting a namespace that does not exist succeeds. */
   allowMissing: boolean;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface DeleteNamespaceResponse {
@@ -321,13 +333,16 @@ export const Namespace_LabelsEntry: MessageFns<Namespace_LabelsEntry> = {
 };
 
 function createBaseCreateNamespaceRequest(): CreateNamespaceRequest {
-  return { namespace: undefined };
+  return { namespace: undefined, requestId: "" };
 }
 
 export const CreateNamespaceRequest: MessageFns<CreateNamespaceRequest> = {
   encode(message: CreateNamespaceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.namespace !== undefined) {
       Namespace.encode(message.namespace, writer.uint32(10).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
     }
     return writer;
   },
@@ -353,6 +368,14 @@ export const CreateNamespaceRequest: MessageFns<CreateNamespaceRequest> = {
             message.namespace = Namespace.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -366,13 +389,23 @@ export const CreateNamespaceRequest: MessageFns<CreateNamespaceRequest> = {
   },
 
   fromJSON(object: any): CreateNamespaceRequest {
-    return { namespace: isSet(object.namespace) ? Namespace.fromJSON(object.namespace) : undefined };
+    return {
+      namespace: isSet(object.namespace) ? Namespace.fromJSON(object.namespace) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
   },
 
   toJSON(message: CreateNamespaceRequest): unknown {
     const obj: any = {};
     if (message.namespace !== undefined) {
       obj.namespace = Namespace.toJSON(message.namespace);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
     }
     return obj;
   },
@@ -385,6 +418,7 @@ export const CreateNamespaceRequest: MessageFns<CreateNamespaceRequest> = {
     message.namespace = (object.namespace !== undefined && object.namespace !== null)
       ? Namespace.fromPartial(object.namespace)
       : undefined;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -779,7 +813,7 @@ export const ListNamespacesResponse: MessageFns<ListNamespacesResponse> = {
 };
 
 function createBaseDeleteNamespaceRequest(): DeleteNamespaceRequest {
-  return { name: "", allowMissing: false };
+  return { name: "", allowMissing: false, requestId: "" };
 }
 
 export const DeleteNamespaceRequest: MessageFns<DeleteNamespaceRequest> = {
@@ -789,6 +823,9 @@ export const DeleteNamespaceRequest: MessageFns<DeleteNamespaceRequest> = {
     }
     if (message.allowMissing !== false) {
       writer.uint32(16).bool(message.allowMissing);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
     }
     return writer;
   },
@@ -822,6 +859,14 @@ export const DeleteNamespaceRequest: MessageFns<DeleteNamespaceRequest> = {
             message.allowMissing = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -842,6 +887,11 @@ export const DeleteNamespaceRequest: MessageFns<DeleteNamespaceRequest> = {
         : isSet(object.allow_missing)
         ? globalThis.Boolean(object.allow_missing)
         : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -853,6 +903,9 @@ export const DeleteNamespaceRequest: MessageFns<DeleteNamespaceRequest> = {
     if (message.allowMissing !== false) {
       obj.allowMissing = message.allowMissing;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -863,6 +916,7 @@ export const DeleteNamespaceRequest: MessageFns<DeleteNamespaceRequest> = {
     const message = createBaseDeleteNamespaceRequest();
     message.name = object.name ?? "";
     message.allowMissing = object.allowMissing ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

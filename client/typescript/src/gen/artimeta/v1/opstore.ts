@@ -76,6 +76,11 @@ export interface SaveOpBytesRequest {
   opName: string;
   version?: OpVersion | undefined;
   opBytes: Buffer;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface SaveOpBytesResponse {
@@ -106,6 +111,11 @@ export interface RegisterPipelineRequest {
   namespace: string;
   pipelineName: string;
   lastOpName: string;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface RegisterPipelineResponse {
@@ -865,7 +875,7 @@ export const GetValidatedLinksResponse: MessageFns<GetValidatedLinksResponse> = 
 };
 
 function createBaseSaveOpBytesRequest(): SaveOpBytesRequest {
-  return { namespace: "", opName: "", version: undefined, opBytes: Buffer.alloc(0) };
+  return { namespace: "", opName: "", version: undefined, opBytes: Buffer.alloc(0), requestId: "" };
 }
 
 export const SaveOpBytesRequest: MessageFns<SaveOpBytesRequest> = {
@@ -881,6 +891,9 @@ export const SaveOpBytesRequest: MessageFns<SaveOpBytesRequest> = {
     }
     if (message.opBytes.length !== 0) {
       writer.uint32(34).bytes(message.opBytes);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(42).string(message.requestId);
     }
     return writer;
   },
@@ -930,6 +943,14 @@ export const SaveOpBytesRequest: MessageFns<SaveOpBytesRequest> = {
             message.opBytes = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -956,6 +977,11 @@ export const SaveOpBytesRequest: MessageFns<SaveOpBytesRequest> = {
         : isSet(object.op_bytes)
         ? Buffer.from(bytesFromBase64(object.op_bytes))
         : Buffer.alloc(0),
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -973,6 +999,9 @@ export const SaveOpBytesRequest: MessageFns<SaveOpBytesRequest> = {
     if (message.opBytes.length !== 0) {
       obj.opBytes = base64FromBytes(message.opBytes);
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -987,6 +1016,7 @@ export const SaveOpBytesRequest: MessageFns<SaveOpBytesRequest> = {
       ? OpVersion.fromPartial(object.version)
       : undefined;
     message.opBytes = object.opBytes ?? Buffer.alloc(0);
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -1398,7 +1428,7 @@ export const PipelineExistsResponse: MessageFns<PipelineExistsResponse> = {
 };
 
 function createBaseRegisterPipelineRequest(): RegisterPipelineRequest {
-  return { namespace: "", pipelineName: "", lastOpName: "" };
+  return { namespace: "", pipelineName: "", lastOpName: "", requestId: "" };
 }
 
 export const RegisterPipelineRequest: MessageFns<RegisterPipelineRequest> = {
@@ -1411,6 +1441,9 @@ export const RegisterPipelineRequest: MessageFns<RegisterPipelineRequest> = {
     }
     if (message.lastOpName !== "") {
       writer.uint32(26).string(message.lastOpName);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -1452,6 +1485,14 @@ export const RegisterPipelineRequest: MessageFns<RegisterPipelineRequest> = {
             message.lastOpName = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1477,6 +1518,11 @@ export const RegisterPipelineRequest: MessageFns<RegisterPipelineRequest> = {
         : isSet(object.last_op_name)
         ? globalThis.String(object.last_op_name)
         : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -1491,6 +1537,9 @@ export const RegisterPipelineRequest: MessageFns<RegisterPipelineRequest> = {
     if (message.lastOpName !== "") {
       obj.lastOpName = message.lastOpName;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -1502,6 +1551,7 @@ export const RegisterPipelineRequest: MessageFns<RegisterPipelineRequest> = {
     message.namespace = object.namespace ?? "";
     message.pipelineName = object.pipelineName ?? "";
     message.lastOpName = object.lastOpName ?? "";
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

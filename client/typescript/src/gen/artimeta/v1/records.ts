@@ -171,6 +171,11 @@ export interface CommitRecordRequest {
   /** Added to the stored relations (relations are never removed by a commit). */
   relations: RecordRelation[];
   mode: CommitMode;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface CommitRecordRequest_MetadataEntry {
@@ -213,6 +218,11 @@ export interface DeleteRecordRequest {
   namespace: string;
   uuid: string;
   allowMissing: boolean;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface DeleteRecordResponse {
@@ -824,7 +834,16 @@ export const Record_MetadataEntry: MessageFns<Record_MetadataEntry> = {
 };
 
 function createBaseCommitRecordRequest(): CommitRecordRequest {
-  return { namespace: "", uuid: "", entries: [], metadata: {}, setMetadata: false, relations: [], mode: 0 };
+  return {
+    namespace: "",
+    uuid: "",
+    entries: [],
+    metadata: {},
+    setMetadata: false,
+    relations: [],
+    mode: 0,
+    requestId: "",
+  };
 }
 
 export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
@@ -849,6 +868,9 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
     }
     if (message.mode !== 0) {
       writer.uint32(56).int32(message.mode);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(66).string(message.requestId);
     }
     return writer;
   },
@@ -925,6 +947,14 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
             message.mode = reader.int32() as any;
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -965,6 +995,11 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
         ? object.relations.map((e: any) => RecordRelation.fromJSON(e))
         : [],
       mode: isSet(object.mode) ? commitModeFromJSON(object.mode) : 0,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -997,6 +1032,9 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
     if (message.mode !== 0) {
       obj.mode = commitModeToJSON(message.mode);
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -1020,6 +1058,7 @@ export const CommitRecordRequest: MessageFns<CommitRecordRequest> = {
     message.setMetadata = object.setMetadata ?? false;
     message.relations = object.relations?.map((e) => RecordRelation.fromPartial(e)) || [];
     message.mode = object.mode ?? 0;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -1545,7 +1584,7 @@ export const ContainsRecordResponse: MessageFns<ContainsRecordResponse> = {
 };
 
 function createBaseDeleteRecordRequest(): DeleteRecordRequest {
-  return { namespace: "", uuid: "", allowMissing: false };
+  return { namespace: "", uuid: "", allowMissing: false, requestId: "" };
 }
 
 export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
@@ -1558,6 +1597,9 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
     }
     if (message.allowMissing !== false) {
       writer.uint32(24).bool(message.allowMissing);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -1599,6 +1641,14 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
             message.allowMissing = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1620,6 +1670,11 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
         : isSet(object.allow_missing)
         ? globalThis.Boolean(object.allow_missing)
         : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -1634,6 +1689,9 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
     if (message.allowMissing !== false) {
       obj.allowMissing = message.allowMissing;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -1645,6 +1703,7 @@ export const DeleteRecordRequest: MessageFns<DeleteRecordRequest> = {
     message.namespace = object.namespace ?? "";
     message.uuid = object.uuid ?? "";
     message.allowMissing = object.allowMissing ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

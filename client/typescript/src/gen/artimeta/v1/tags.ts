@@ -132,6 +132,11 @@ export interface RecordTagsRequest {
   parents: string[];
   update: boolean;
   new: boolean;
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface RecordTagsResponse {
@@ -144,6 +149,11 @@ export interface DeleteTagsRequest {
   entityId: string;
   tags: TagKeyValue[];
   keys: string[];
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface DeleteTagsResponse {
@@ -157,6 +167,11 @@ export interface UpdateTagsRequest {
   entityId: string;
   oldKeys: string[];
   newTags: TagKeyValue[];
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   */
+  requestId: string;
 }
 
 export interface UpdateTagsResponse {
@@ -599,7 +614,16 @@ export const EntityTags: MessageFns<EntityTags> = {
 };
 
 function createBaseRecordTagsRequest(): RecordTagsRequest {
-  return { namespace: "", entityType: 0, entityId: "", tags: [], parents: [], update: false, new: false };
+  return {
+    namespace: "",
+    entityType: 0,
+    entityId: "",
+    tags: [],
+    parents: [],
+    update: false,
+    new: false,
+    requestId: "",
+  };
 }
 
 export const RecordTagsRequest: MessageFns<RecordTagsRequest> = {
@@ -624,6 +648,9 @@ export const RecordTagsRequest: MessageFns<RecordTagsRequest> = {
     }
     if (message.new !== false) {
       writer.uint32(56).bool(message.new);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(66).string(message.requestId);
     }
     return writer;
   },
@@ -697,6 +724,14 @@ export const RecordTagsRequest: MessageFns<RecordTagsRequest> = {
             message.new = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -726,6 +761,11 @@ export const RecordTagsRequest: MessageFns<RecordTagsRequest> = {
       parents: globalThis.Array.isArray(object?.parents) ? object.parents.map((e: any) => globalThis.String(e)) : [],
       update: isSet(object.update) ? globalThis.Boolean(object.update) : false,
       new: isSet(object.new) ? globalThis.Boolean(object.new) : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -752,6 +792,9 @@ export const RecordTagsRequest: MessageFns<RecordTagsRequest> = {
     if (message.new !== false) {
       obj.new = message.new;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -767,6 +810,7 @@ export const RecordTagsRequest: MessageFns<RecordTagsRequest> = {
     message.parents = object.parents?.map((e) => e) || [];
     message.update = object.update ?? false;
     message.new = object.new ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -839,7 +883,7 @@ export const RecordTagsResponse: MessageFns<RecordTagsResponse> = {
 };
 
 function createBaseDeleteTagsRequest(): DeleteTagsRequest {
-  return { namespace: "", entityId: "", tags: [], keys: [] };
+  return { namespace: "", entityId: "", tags: [], keys: [], requestId: "" };
 }
 
 export const DeleteTagsRequest: MessageFns<DeleteTagsRequest> = {
@@ -855,6 +899,9 @@ export const DeleteTagsRequest: MessageFns<DeleteTagsRequest> = {
     }
     for (const v of message.keys) {
       writer.uint32(34).string(v!);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(42).string(message.requestId);
     }
     return writer;
   },
@@ -904,6 +951,14 @@ export const DeleteTagsRequest: MessageFns<DeleteTagsRequest> = {
             message.keys.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -926,6 +981,11 @@ export const DeleteTagsRequest: MessageFns<DeleteTagsRequest> = {
         : "",
       tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => TagKeyValue.fromJSON(e)) : [],
       keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -943,6 +1003,9 @@ export const DeleteTagsRequest: MessageFns<DeleteTagsRequest> = {
     if (message.keys?.length) {
       obj.keys = message.keys;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -955,6 +1018,7 @@ export const DeleteTagsRequest: MessageFns<DeleteTagsRequest> = {
     message.entityId = object.entityId ?? "";
     message.tags = object.tags?.map((e) => TagKeyValue.fromPartial(e)) || [];
     message.keys = object.keys?.map((e) => e) || [];
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -1027,7 +1091,7 @@ export const DeleteTagsResponse: MessageFns<DeleteTagsResponse> = {
 };
 
 function createBaseUpdateTagsRequest(): UpdateTagsRequest {
-  return { namespace: "", entityType: 0, entityId: "", oldKeys: [], newTags: [] };
+  return { namespace: "", entityType: 0, entityId: "", oldKeys: [], newTags: [], requestId: "" };
 }
 
 export const UpdateTagsRequest: MessageFns<UpdateTagsRequest> = {
@@ -1046,6 +1110,9 @@ export const UpdateTagsRequest: MessageFns<UpdateTagsRequest> = {
     }
     for (const v of message.newTags) {
       TagKeyValue.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(50).string(message.requestId);
     }
     return writer;
   },
@@ -1103,6 +1170,14 @@ export const UpdateTagsRequest: MessageFns<UpdateTagsRequest> = {
             message.newTags.push(TagKeyValue.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1138,6 +1213,11 @@ export const UpdateTagsRequest: MessageFns<UpdateTagsRequest> = {
         : globalThis.Array.isArray(object?.new_tags)
         ? object.new_tags.map((e: any) => TagKeyValue.fromJSON(e))
         : [],
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -1158,6 +1238,9 @@ export const UpdateTagsRequest: MessageFns<UpdateTagsRequest> = {
     if (message.newTags?.length) {
       obj.newTags = message.newTags.map((e) => TagKeyValue.toJSON(e));
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -1171,6 +1254,7 @@ export const UpdateTagsRequest: MessageFns<UpdateTagsRequest> = {
     message.entityId = object.entityId ?? "";
     message.oldKeys = object.oldKeys?.map((e) => e) || [];
     message.newTags = object.newTags?.map((e) => TagKeyValue.fromPartial(e)) || [];
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

@@ -83,7 +83,10 @@ public final class ArtimetaClient implements AutoCloseable {
   /** The size of the messages {@link #putBlob} streams (well under any message limit). */
   public static final int UPLOAD_CHUNK_BYTES = 256 * 1024;
 
-  /** Retries UNAVAILABLE through the gRPC service config (the same policy in every language). */
+  /**
+   * Retries UNAVAILABLE through the gRPC service config (the same policy in every language), for
+   * the RPCs whose retry class allows it ({@link RetryClasses}, read from the proto).
+   */
   public record RetryPolicy(int maxAttempts, Duration initialBackoff, Duration maxBackoff, double backoffMultiplier) {
     public static final RetryPolicy DEFAULT =
         new RetryPolicy(5, Duration.ofMillis(100), Duration.ofSeconds(2), 2.0);
@@ -95,7 +98,7 @@ public final class ArtimetaClient implements AutoCloseable {
           "maxBackoff", maxBackoff.toMillis() / 1000.0 + "s",
           "backoffMultiplier", backoffMultiplier,
           "retryableStatusCodes", List.of("UNAVAILABLE"));
-      return Map.of("methodConfig", List.of(Map.of("name", List.of(Map.of()), "retryPolicy", retry)));
+      return Map.of("methodConfig", List.of(Map.of("name", RetryClasses.retriedNames(), "retryPolicy", retry)));
     }
   }
 
@@ -416,7 +419,10 @@ public final class ArtimetaClient implements AutoCloseable {
     }
   }
 
-  /** Adds the default deadline (unary calls only) and the bearer token to every call. */
+  /**
+   * Adds the default deadline (unary calls only) and the bearer token to every call, and a
+   * request_id to the mutations that take one (once per call: gRPC's retries resend it).
+   */
   private static final class Defaults implements ClientInterceptor {
     private final Duration timeout;
     private final String token;
@@ -438,6 +444,11 @@ public final class ArtimetaClient implements AutoCloseable {
             headers.put(AUTHORIZATION, "Bearer " + token);
           }
           super.start(listener, headers);
+        }
+
+        @Override
+        public void sendMessage(Q message) {
+          super.sendMessage(RetryClasses.withRequestId(method.getFullMethodName(), message));
         }
       };
     }
