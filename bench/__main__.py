@@ -1,17 +1,19 @@
-"""`python -m bench [name ...]`: runs the benchmark modules of this package (each has `main()`
-returning a JSON-able dict), prints their JSON and writes it under bench/results/."""
+"""`python -m bench [--pin] [name ...]`: runs the benchmark modules of this package (each has
+`main()` returning a JSON-able dict), prints their JSON and writes it under bench/results/.
+`--pin` puts servers on CPU 0 and load generators on CPU 1 (bench/cpu.py)."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NOT_BENCHMARKS = {"__main__", "ceilings", "load", "harness"}
+NOT_BENCHMARKS = {"__main__", "ceilings", "load", "harness", "cpu"}
 
 
 def available() -> list[str]:
@@ -21,6 +23,12 @@ def available() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if "--pin" in argv:
+        argv = [a for a in argv if a != "--pin"]
+        if len(os.sched_getaffinity(0)) < 2:
+            print("--pin needs two CPUs", file=sys.stderr)
+            return 2
+        os.environ["BENCH_PIN"] = "1"  # read by bench/cpu.py here and in load generator processes
     names = argv or available()
     unknown = set(names) - set(available())
     if unknown:

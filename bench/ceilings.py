@@ -16,6 +16,7 @@ import grpc
 
 from artimeta_server.devstack.procs import free_port
 from artimeta_server.devstack.stack import Stack
+from bench import cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -35,10 +36,13 @@ uvloop.run(main())
 """
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+# The server process behind each target started here, whose CPU load() measures.
+SERVER_PIDS: dict[str, int] = {}
 
 
 def load(target: str, method: str, request: bytes, *, concurrency: int = 16, seconds: float = 5.0) -> dict[str, float]:
-    """Runs bench.load in its own process against `target` and returns its JSON."""
+    """Runs bench.load in its own process against `target` and returns its JSON (with the server's
+    CPU µs per RPC when the server was started here)."""
     out = subprocess.run(
         [
             PY,
@@ -51,6 +55,8 @@ def load(target: str, method: str, request: bytes, *, concurrency: int = 16, sec
             str(concurrency),
             "--seconds",
             str(seconds),
+            "--cpu-pid",
+            str(SERVER_PIDS.get(target, 0)),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -82,11 +88,13 @@ def wait_ready(target: str, timeout_s: float = 60) -> None:
 def echo_server() -> Iterator[str]:
     """A bare grpc.aio server on uvloop answering the health check: the RPC ceiling."""
     target = f"127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([PY, "-c", _ECHO, target])
+    proc = subprocess.Popen([PY, "-c", _ECHO, target], preexec_fn=cpu.server_preexec())
+    SERVER_PIDS[target] = proc.pid
     try:
         wait_ready(target)
         yield target
     finally:
+        SERVER_PIDS.pop(target, None)
         stop(proc)
 
 
@@ -109,14 +117,22 @@ def local_stack(durable: bool = True) -> Iterator[Stack]:
 
 @contextmanager
 def artimeta_server(stack: Stack, *args: str, **env: str) -> Iterator[str]:
-    """`artimeta-server serve --migrate` in its own process over `stack`."""
+    """`artimeta-server serve --migrate` in its own process over `stack`, with the access log on
+    (as in production) written to /dev/null."""
     target = f"127.0.0.1:{free_port()}"
-    full_env = {**os.environ, **stack.env(), "ARTIMETA_LISTEN": target, "ARTIMETA_LOG_LEVEL": "WARNING", **env}
-    proc = subprocess.Popen([str(Path(PY).parent / "artimeta-server"), "serve", "--migrate", *args], env=full_env)
+    full_env = {**os.environ, **stack.env(), "ARTIMETA_LISTEN": target, "ARTIMETA_LOG_LEVEL": "INFO", **env}
+    proc = subprocess.Popen(
+        [str(Path(PY).parent / "artimeta-server"), "serve", "--migrate", *args],
+        env=full_env,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=cpu.server_preexec(),
+    )
+    SERVER_PIDS[target] = proc.pid
     try:
         wait_ready(target)
         yield target
     finally:
+        SERVER_PIDS.pop(target, None)
         stop(proc)
 
 

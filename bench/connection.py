@@ -38,6 +38,7 @@ from artimeta.v1 import graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
 from artimeta_server.devstack.procs import free_port
 from artimeta_server.storage.connection import FILTERED_READ
+from bench import cpu
 from bench.ceilings import new_stack, stop
 
 SCALE = float(os.environ.get("BENCH_CONNECTION_SCALE", "1"))
@@ -100,8 +101,9 @@ def _pcts(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def _load(call: Callable[[], Awaitable[Any]], seconds: float) -> dict[str, float]:
-    """CONCURRENCY workers calling back to back for `seconds` (after a short warm-up)."""
+async def _load(call: Callable[[], Awaitable[Any]], seconds: float, server_pid: int) -> dict[str, float]:
+    """CONCURRENCY workers calling back to back for `seconds` (after a short warm-up), with the
+    CPU µs the server process used per call in that window."""
     latencies: list[float] = []
     stop = time.perf_counter() + 0.2
     while time.perf_counter() < stop:
@@ -114,10 +116,17 @@ async def _load(call: Callable[[], Awaitable[Any]], seconds: float) -> dict[str,
             await call()
             latencies.append(time.perf_counter() - t)
 
+    cpu_start = cpu.cpu_s(server_pid)
     start = time.perf_counter()
     await asyncio.gather(*[worker() for _ in range(CONCURRENCY)])
     elapsed = time.perf_counter() - start
-    return {"rpc_per_s": round(len(latencies) / elapsed, 1), "calls": len(latencies), **_pcts(latencies)}
+    used = cpu.cpu_s(server_pid) - cpu_start
+    return {
+        "rpc_per_s": round(len(latencies) / elapsed, 1),
+        "calls": len(latencies),
+        "server_cpu_us_per_rpc": cpu.us_per_call(used, len(latencies)),
+        **_pcts(latencies),
+    }
 
 
 def _raw(channel: grpc.aio.Channel, path: str) -> Any:
@@ -147,7 +156,7 @@ def _request(namespace: str, storage: int, n: int, *, seed: int, start: int = 0)
     return request
 
 
-async def _point_reads(target: str, echo_target: str, namespace: str) -> dict[str, Any]:
+async def _point_reads(target: str, echo_target: str, namespace: str, server_pid: int, echo_pid: int) -> dict[str, Any]:
     graph = graph_pb2.Graph(name="bench", fingerprint=123, document=os.urandom(2048), document_format="bench")
     snap = graph_pb2.GraphSnapshot(
         name="bench", fingerprint=456, id=7, graph_fingerprint=123, document=os.urandom(2048)
@@ -176,14 +185,15 @@ async def _point_reads(target: str, echo_target: str, namespace: str) -> dict[st
         # from other work on the machine hits the ceiling and the measured RPC alike.
         runs: dict[str, list[dict[str, float]]] = {"echo": [], "ReadSnapshotTag": [], "ReadGraph": []}
         for _ in range(POINT_ROUNDS):
-            runs["echo"].append(await _load(lambda: echo(echo_payload), POINT_SECONDS))
-            runs["ReadSnapshotTag"].append(await _load(lambda: read_tag(tag_req), POINT_SECONDS))
-            runs["ReadGraph"].append(await _load(lambda: read_graph(graph_req), POINT_SECONDS))
+            runs["echo"].append(await _load(lambda: echo(echo_payload), POINT_SECONDS, echo_pid))
+            runs["ReadSnapshotTag"].append(await _load(lambda: read_tag(tag_req), POINT_SECONDS, server_pid))
+            runs["ReadGraph"].append(await _load(lambda: read_graph(graph_req), POINT_SECONDS, server_pid))
     for name, results in runs.items():
         out[name] = {
             "rpc_per_s_median": statistics.median(r["rpc_per_s"] for r in results),
             "p50_ms_median": statistics.median(r["p50_ms"] for r in results),
             "p99_ms_median": statistics.median(r["p99_ms"] for r in results),
+            "server_cpu_us_per_rpc_median": statistics.median(r["server_cpu_us_per_rpc"] for r in results),
             "runs_rpc_per_s": [r["rpc_per_s"] for r in results],
         }
     for name in ("ReadSnapshotTag", "ReadGraph"):
@@ -365,12 +375,14 @@ async def _run() -> dict[str, Any]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         stack.start()
+        cpu.pin_load()  # after the stack: Postgres and S3 stay unpinned
         port = free_port()
         env = {
             **os.environ,
             **stack.env(),
             "ARTIMETA_LISTEN": f"127.0.0.1:{port}",
-            "ARTIMETA_LOG_LEVEL": "WARNING",
+            # The access log on, as in production; its lines go to /dev/null.
+            "ARTIMETA_LOG_LEVEL": "INFO",
             "ARTIMETA_MAX_MESSAGE_BYTES": str(256 * 1024 * 1024),
             "ARTIMETA_DB_STATEMENT_TIMEOUT_S": "600",
         }
@@ -379,9 +391,12 @@ async def _run() -> dict[str, Any]:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=cpu.server_preexec(),
         )
         procs.append(server)
-        echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE)
+        echo = subprocess.Popen(
+            [sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, preexec_fn=cpu.server_preexec()
+        )
         procs.append(echo)
         assert echo.stdout is not None
         echo_port = int(echo.stdout.readline())
@@ -398,9 +413,11 @@ async def _run() -> dict[str, Any]:
             "concurrency": CONCURRENCY,
             "postgres_fsync": False,
         }
-        report["point_reads"] = await _point_reads(target, f"127.0.0.1:{echo_port}", "bench")
-        report["write_artifact_partitions"] = await _bulk_write(target, dsn, "bench")
-        report["filtered_read"] = await _filtered_reads(target, dsn, "bench")
+        report["machine"]["pinned"] = cpu.pinned()
+        report["point_reads"] = await _point_reads(target, f"127.0.0.1:{echo_port}", "bench", server.pid, echo.pid)
+        if os.environ.get("BENCH_CONNECTION_POINT_ONLY") != "1":
+            report["write_artifact_partitions"] = await _bulk_write(target, dsn, "bench")
+            report["filtered_read"] = await _filtered_reads(target, dsn, "bench")
         report["server_rss_mb"] = round(_rss_mb(server.pid), 1)
         report["machine"]["loadavg_at_end"] = os.getloadavg()
         return report

@@ -4,7 +4,8 @@ event loop): `concurrency` workers each issue one unary call after another for `
     python -m bench.load TARGET METHOD REQUEST_HEX --concurrency 16 --seconds 5
 
 METHOD is a full method path (/pkg.Service/Method), REQUEST_HEX the serialized request. Prints
-JSON: calls, errors, rps, p50/p99 latency in ms."""
+JSON: calls, errors, rps, p50/p99 latency in ms; with --cpu-pid PID also the CPU µs that process
+(the server) used per call over the measured window."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import time
 
 import grpc
 
+from bench import cpu
+
 
 async def run(
-    target: str, method: str, request: bytes, concurrency: int, seconds: float, warmup: float
+    target: str, method: str, request: bytes, concurrency: int, seconds: float, warmup: float, cpu_pid: int = 0
 ) -> dict[str, float]:
     async with grpc.aio.insecure_channel(target) as channel:
         call = channel.unary_unary(method)
@@ -44,9 +47,11 @@ async def run(
         tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
         await asyncio.sleep(warmup)
         measuring = True
+        cpu_start = cpu.cpu_s(cpu_pid) if cpu_pid else 0.0
         t_start = time.perf_counter()
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t_start
+        server_cpu = cpu.cpu_s(cpu_pid) - cpu_start if cpu_pid else 0.0
     latencies.sort()
     n = len(latencies)
     return {
@@ -55,6 +60,7 @@ async def run(
         "rps": round(n / elapsed, 1) if elapsed > 0 else 0.0,
         "p50_ms": round(statistics.median(latencies) * 1000, 3) if n else 0.0,
         "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 3) if n else 0.0,
+        **({"server_cpu_us_per_rpc": cpu.us_per_call(server_cpu, n)} if cpu_pid else {}),
     }
 
 
@@ -66,10 +72,14 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--cpu-pid", type=int, default=0)
     a = p.parse_args()
     import uvloop
 
-    result = uvloop.run(run(a.target, a.method, bytes.fromhex(a.request_hex), a.concurrency, a.seconds, a.warmup))
+    cpu.pin_load()
+    result = uvloop.run(
+        run(a.target, a.method, bytes.fromhex(a.request_hex), a.concurrency, a.seconds, a.warmup, a.cpu_pid)
+    )
     print(json.dumps(result))
 
 

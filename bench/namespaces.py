@@ -9,6 +9,7 @@ from grpc_health.v1 import health_pb2
 
 import artimeta
 from artimeta.v1 import namespace_pb2
+from bench import cpu
 from bench.ceilings import HEALTH_CHECK, artimeta_server, echo_server, load, local_stack, ratio
 
 
@@ -24,6 +25,7 @@ def main() -> dict[str, Any]:
             namespace_pb2.GetNamespaceRequest(name="bench").SerializeToString(),
         )
     return {
+        "machine": cpu.machine(),
         "concurrency": 16,
         "echo_ceiling": ceiling,
         "get_namespace": get,

@@ -133,3 +133,29 @@ async def test_delete_removes_rows_and_blobs(aclient: artimeta.AsyncClient, serv
     server.domain.namespaces.forget(name)
     assert await server.domain.namespaces.resolve(name) != ns_id
     await aclient.delete_namespace(name)
+
+
+async def test_read_consistency_strong_default_and_undefined(aclient: artimeta.AsyncClient) -> None:
+    from artimeta.v1 import connection_pb2, connection_pb2_grpc, consistency_pb2, namespace_pb2_grpc
+
+    name = unique_name()
+    await aclient.create_namespace(name, description="d")
+    stub = aclient.stub(namespace_pb2_grpc.NamespaceServiceStub)
+    for consistency in (consistency_pb2.READ_CONSISTENCY_UNSPECIFIED, consistency_pb2.READ_CONSISTENCY_STRONG):
+        got = await aclient.call(stub.GetNamespace, pb.GetNamespaceRequest(name=name, consistency=consistency))
+        assert got.namespace.description == "d"
+    with pytest.raises(artimeta.InvalidArgument) as err:
+        await aclient.call(stub.GetNamespace, pb.GetNamespaceRequest(name=name, consistency=7))  # type: ignore[arg-type]
+    assert err.value.reason == "INVALID_CONSISTENCY"
+    conn = aclient.stub(connection_pb2_grpc.ConnectionServiceStub)
+    with pytest.raises(artimeta.InvalidArgument) as err:
+        await aclient.call(
+            conn.ReadSnapshotTag,
+            connection_pb2.ReadSnapshotTagRequest(namespace=name, name="g", tag="t", consistency=9),  # type: ignore[arg-type]
+        )
+    assert err.value.reason == "INVALID_CONSISTENCY"
+    # Deleted here, gone here at once, whether the read is STRONG or not.
+    await aclient.delete_namespace(name)
+    for consistency in (consistency_pb2.READ_CONSISTENCY_UNSPECIFIED, consistency_pb2.READ_CONSISTENCY_STRONG):
+        with pytest.raises(artimeta.NotFound):
+            await aclient.call(stub.GetNamespace, pb.GetNamespaceRequest(name=name, consistency=consistency))

@@ -63,16 +63,20 @@ async def test_registered_and_generic_handlers_are_wrapped_once_first_intercepto
         "Get": grpc.unary_unary_rpc_method_handler(servicer),
         "Put": grpc.unary_unary_rpc_method_handler(servicer),
     }
-    server.add_registered_method_handlers("pkg.Svc", handlers)
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("pkg.Svc", handlers)])
+    server.add_registered_method_handlers("pkg.Svc", handlers)
+    other = {"Only": grpc.unary_unary_rpc_method_handler(servicer)}
+    server.add_registered_method_handlers("pkg.Registered", other)  # registered, never generic
 
-    got = recorder.registered["pkg.Svc"]
-    assert await got["Get"].unary_unary(None, None) == ["outer", "inner", "picky", "servicer"]
-    assert await got["Put"].unary_unary(None, None) == ["outer", "inner", "servicer"]
-
+    # grpc itself is given one generic handler and no registered method (each costs every RPC).
+    assert recorder.registered == {} and len(recorder.generic) == 1
     generic = recorder.generic[0]
-    first = generic.service(Details("/pkg.Svc/Get"))
-    assert first is generic.service(Details("/pkg.Svc/Get"))  # wrapped once, then reused
-    assert await first.unary_unary(None, None) == ["outer", "inner", "picky", "servicer"]
+    got = generic.service(Details("/pkg.Svc/Get"))
+    assert got is generic.service(Details("/pkg.Svc/Get"))  # wrapped once, then reused
+    assert await got.unary_unary(None, None) == ["outer", "inner", "picky", "servicer"]
+    put = generic.service(Details("/pkg.Svc/Put"))
+    assert await put.unary_unary(None, None) == ["outer", "inner", "servicer"]
+    only = generic.service(Details("/pkg.Registered/Only"))
+    assert await only.unary_unary(None, None) == ["outer", "inner", "servicer"]
     assert generic.service(Details("/pkg.Svc/Nope")) is None
-    assert outer.wrapped == ["/pkg.Svc/Get", "/pkg.Svc/Put", "/pkg.Svc/Get"]
+    assert outer.wrapped == ["/pkg.Svc/Get", "/pkg.Svc/Put", "/pkg.Registered/Only"]

@@ -39,6 +39,7 @@ from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import DomainError
+from artimeta_server.domain.fresh import FreshCache
 from artimeta_server.domain.listings import Listings
 from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.namespaces import Namespaces
@@ -65,6 +66,7 @@ from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
 from artimeta_server.storage.cache import PostgresCache
+from artimeta_server.storage.changes import PostgresChangeFeed
 from artimeta_server.storage.connection import PostgresConnection
 from artimeta_server.storage.listings import PostgresListings
 from artimeta_server.storage.namespaces import PostgresNamespaces
@@ -95,6 +97,9 @@ class Domain:
     """The use cases, built once over the storage adapters."""
 
     db: Database
+    # Snapshot tags and namespaces, kept fresh by the change feed (domain/fresh.py).
+    fresh: FreshCache[object]
+    changes: PostgresChangeFeed
     blobs: S3BlobStore
     namespaces: Namespaces
     documents: Documents
@@ -187,7 +192,10 @@ async def build_domain(settings: Settings) -> Domain:
         await db.close()
         blobs.close()
         raise
-    namespaces = Namespaces(PostgresNamespaces(db), blobs, cache_ttl_s=settings.namespace_cache_ttl_s)
+    fresh: FreshCache[object] = FreshCache(max_bytes=settings.read_cache_bytes, ttl_s=settings.read_cache_ttl_s)
+    changes = PostgresChangeFeed(settings.database_url)
+    await changes.start(fresh)
+    namespaces = Namespaces(PostgresNamespaces(db), blobs, cache=fresh)
     documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
     blob_service = Blobs(
         blobs,
@@ -200,12 +208,14 @@ async def build_domain(settings: Settings) -> Domain:
     )
     return Domain(
         db=db,
+        fresh=fresh,
+        changes=changes,
         blobs=blobs,
         namespaces=namespaces,
         documents=documents,
         tokens=make_tokens(settings, db),
         connections=Connections(
-            PostgresConnection(db), namespaces, documents, cache_bytes=settings.document_cache_bytes
+            PostgresConnection(db), namespaces, documents, fresh=fresh, cache_bytes=settings.document_cache_bytes
         ),
         cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
         tags=Tags(PostgresTags(db), namespaces),
@@ -544,6 +554,7 @@ class Server:
             self._metrics_httpd.server_close()
             self._metrics_httpd = None
         if self.domain is not None:
+            await self.domain.changes.close()
             await self.domain.db.close()
             self.domain.blobs.close()
             self.domain = None

@@ -62,7 +62,10 @@ class Settings:
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
     shutdown_grace_s: float = 10.0
-    namespace_cache_ttl_s: float = 2.0
+    # Mutable rows (snapshot tags, namespaces) in memory, evicted by every replica's writes;
+    # the TTL is the hard bound on how stale a default read may be (proto: ReadConsistency).
+    read_cache_bytes: int = 16 * 1024 * 1024
+    read_cache_ttl_s: float = 2.0
     janitor_interval_s: float = 60.0
     # How long a mutation's outcome is remembered under its request_id (domain/request_ids.py).
     request_id_retention_s: float = 24 * 3600.0
@@ -134,6 +137,8 @@ class Settings:
                 )
         if self.document_cache_bytes < 0 or self.reply_cache_bytes < 0:
             raise ConfigError("ARTIMETA_DOCUMENT_CACHE_BYTES and ARTIMETA_REPLY_CACHE_BYTES must be >= 0")
+        if self.read_cache_bytes < 0 or self.read_cache_ttl_s < 0:
+            raise ConfigError("ARTIMETA_READ_CACHE_BYTES and ARTIMETA_READ_CACHE_TTL_S must be >= 0")
         if self.http_max_connections < 1 or self.http_max_header_bytes < 1024:
             raise ConfigError("ARTIMETA_HTTP_MAX_CONNECTIONS must be >= 1 and ARTIMETA_HTTP_MAX_HEADER_BYTES >= 1024")
         if min(self.http_header_timeout_s, self.http_body_timeout_s, self.http_keepalive_s) <= 0:

@@ -652,10 +652,13 @@ func (x *WriteSnapshotResponse) GetCreated() bool {
 }
 
 type ReadSnapshotTagRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Tag           string                 `protobuf:"bytes,3,opt,name=tag,proto3" json:"tag,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Tag       string                 `protobuf:"bytes,3,opt,name=tag,proto3" json:"tag,omitempty"`
+	// STRONG reads the tag (and the namespace) from the database; see ReadConsistency for the
+	// staleness bound of the default.
+	Consistency   ReadConsistency `protobuf:"varint,4,opt,name=consistency,proto3,enum=artimeta.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -709,6 +712,13 @@ func (x *ReadSnapshotTagRequest) GetTag() string {
 		return x.Tag
 	}
 	return ""
+}
+
+func (x *ReadSnapshotTagRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 type ReadSnapshotTagResponse struct {
@@ -2034,7 +2044,7 @@ var File_artimeta_v1_connection_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\n" +
-	"\x1cartimeta/v1/connection.proto\x12\vartimeta.v1\x1a\x17artimeta/v1/graph.proto\x1a\x19artimeta/v1/options.proto\x1a\x1bartimeta/v1/partition.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc2\x01\n" +
+	"\x1cartimeta/v1/connection.proto\x12\vartimeta.v1\x1a\x1dartimeta/v1/consistency.proto\x1a\x17artimeta/v1/graph.proto\x1a\x19artimeta/v1/options.proto\x1a\x1bartimeta/v1/partition.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc2\x01\n" +
 	"\x1dReadArtifactPartitionsRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12/\n" +
 	"\x13storage_fingerprint\x18\x02 \x01(\x03R\x12storageFingerprint\x12L\n" +
@@ -2074,11 +2084,12 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x126\n" +
 	"\bsnapshot\x18\x02 \x01(\v2\x1a.artimeta.v1.GraphSnapshotR\bsnapshot\"1\n" +
 	"\x15WriteSnapshotResponse\x12\x18\n" +
-	"\acreated\x18\x01 \x01(\bR\acreated\"b\n" +
+	"\acreated\x18\x01 \x01(\bR\acreated\"\xa2\x01\n" +
 	"\x16ReadSnapshotTagRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
-	"\x03tag\x18\x03 \x01(\tR\x03tag\"}\n" +
+	"\x03tag\x18\x03 \x01(\tR\x03tag\x12>\n" +
+	"\vconsistency\x18\x04 \x01(\x0e2\x1c.artimeta.v1.ReadConsistencyR\vconsistency\"}\n" +
 	"\x17ReadSnapshotTagResponse\x126\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x1a.artimeta.v1.GraphSnapshotR\bsnapshot\x12*\n" +
 	"\x03tag\x18\x02 \x01(\v2\x18.artimeta.v1.SnapshotTagR\x03tag\"\xd4\x02\n" +
@@ -2260,8 +2271,9 @@ var file_artimeta_v1_connection_proto_goTypes = []any{
 	(*Graph)(nil),                                   // 36: artimeta.v1.Graph
 	(*GraphLineage)(nil),                            // 37: artimeta.v1.GraphLineage
 	(*GraphSnapshot)(nil),                           // 38: artimeta.v1.GraphSnapshot
-	(*SnapshotTag)(nil),                             // 39: artimeta.v1.SnapshotTag
-	(*SnapshotTagMove)(nil),                         // 40: artimeta.v1.SnapshotTagMove
+	(ReadConsistency)(0),                            // 39: artimeta.v1.ReadConsistency
+	(*SnapshotTag)(nil),                             // 40: artimeta.v1.SnapshotTag
+	(*SnapshotTagMove)(nil),                         // 41: artimeta.v1.SnapshotTagMove
 }
 var file_artimeta_v1_connection_proto_depIdxs = []int32{
 	34, // 0: artimeta.v1.ReadArtifactPartitionsRequest.input_fingerprints:type_name -> artimeta.v1.InputFingerprint
@@ -2272,57 +2284,58 @@ var file_artimeta_v1_connection_proto_depIdxs = []int32{
 	37, // 5: artimeta.v1.WriteGraphRequest.lineage:type_name -> artimeta.v1.GraphLineage
 	38, // 6: artimeta.v1.ReadSnapshotResponse.snapshot:type_name -> artimeta.v1.GraphSnapshot
 	38, // 7: artimeta.v1.WriteSnapshotRequest.snapshot:type_name -> artimeta.v1.GraphSnapshot
-	38, // 8: artimeta.v1.ReadSnapshotTagResponse.snapshot:type_name -> artimeta.v1.GraphSnapshot
-	39, // 9: artimeta.v1.ReadSnapshotTagResponse.tag:type_name -> artimeta.v1.SnapshotTag
-	39, // 10: artimeta.v1.WriteSnapshotTagResponse.tag:type_name -> artimeta.v1.SnapshotTag
-	35, // 11: artimeta.v1.ReadSnapshotPartitionsResponse.partitions:type_name -> artimeta.v1.StoragePartition
-	35, // 12: artimeta.v1.WriteSnapshotPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
-	35, // 13: artimeta.v1.WriteArtifactAndGraphPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
-	36, // 14: artimeta.v1.ListGraphsResponse.graphs:type_name -> artimeta.v1.Graph
-	38, // 15: artimeta.v1.ListSnapshotsResponse.snapshots:type_name -> artimeta.v1.GraphSnapshot
-	39, // 16: artimeta.v1.ListSnapshotTagsResponse.tags:type_name -> artimeta.v1.SnapshotTag
-	40, // 17: artimeta.v1.ListSnapshotTagHistoryResponse.moves:type_name -> artimeta.v1.SnapshotTagMove
-	37, // 18: artimeta.v1.GetGraphLineageResponse.lineage:type_name -> artimeta.v1.GraphLineage
-	35, // 19: artimeta.v1.ListSnapshotPartitionsResponse.partitions:type_name -> artimeta.v1.StoragePartition
-	0,  // 20: artimeta.v1.ConnectionService.ReadArtifactPartitions:input_type -> artimeta.v1.ReadArtifactPartitionsRequest
-	2,  // 21: artimeta.v1.ConnectionService.WriteArtifactPartitions:input_type -> artimeta.v1.WriteArtifactPartitionsRequest
-	4,  // 22: artimeta.v1.ConnectionService.ReadGraph:input_type -> artimeta.v1.ReadGraphRequest
-	6,  // 23: artimeta.v1.ConnectionService.WriteGraph:input_type -> artimeta.v1.WriteGraphRequest
-	8,  // 24: artimeta.v1.ConnectionService.ReadSnapshot:input_type -> artimeta.v1.ReadSnapshotRequest
-	10, // 25: artimeta.v1.ConnectionService.WriteSnapshot:input_type -> artimeta.v1.WriteSnapshotRequest
-	12, // 26: artimeta.v1.ConnectionService.ReadSnapshotTag:input_type -> artimeta.v1.ReadSnapshotTagRequest
-	14, // 27: artimeta.v1.ConnectionService.WriteSnapshotTag:input_type -> artimeta.v1.WriteSnapshotTagRequest
-	16, // 28: artimeta.v1.ConnectionService.ReadSnapshotPartitions:input_type -> artimeta.v1.ReadSnapshotPartitionsRequest
-	18, // 29: artimeta.v1.ConnectionService.WriteSnapshotPartitions:input_type -> artimeta.v1.WriteSnapshotPartitionsRequest
-	20, // 30: artimeta.v1.ConnectionService.WriteArtifactAndGraphPartitions:input_type -> artimeta.v1.WriteArtifactAndGraphPartitionsRequest
-	22, // 31: artimeta.v1.ConnectionService.ListGraphs:input_type -> artimeta.v1.ListGraphsRequest
-	24, // 32: artimeta.v1.ConnectionService.ListSnapshots:input_type -> artimeta.v1.ListSnapshotsRequest
-	26, // 33: artimeta.v1.ConnectionService.ListSnapshotTags:input_type -> artimeta.v1.ListSnapshotTagsRequest
-	28, // 34: artimeta.v1.ConnectionService.ListSnapshotTagHistory:input_type -> artimeta.v1.ListSnapshotTagHistoryRequest
-	30, // 35: artimeta.v1.ConnectionService.GetGraphLineage:input_type -> artimeta.v1.GetGraphLineageRequest
-	32, // 36: artimeta.v1.ConnectionService.ListSnapshotPartitions:input_type -> artimeta.v1.ListSnapshotPartitionsRequest
-	1,  // 37: artimeta.v1.ConnectionService.ReadArtifactPartitions:output_type -> artimeta.v1.ReadArtifactPartitionsResponse
-	3,  // 38: artimeta.v1.ConnectionService.WriteArtifactPartitions:output_type -> artimeta.v1.WriteArtifactPartitionsResponse
-	5,  // 39: artimeta.v1.ConnectionService.ReadGraph:output_type -> artimeta.v1.ReadGraphResponse
-	7,  // 40: artimeta.v1.ConnectionService.WriteGraph:output_type -> artimeta.v1.WriteGraphResponse
-	9,  // 41: artimeta.v1.ConnectionService.ReadSnapshot:output_type -> artimeta.v1.ReadSnapshotResponse
-	11, // 42: artimeta.v1.ConnectionService.WriteSnapshot:output_type -> artimeta.v1.WriteSnapshotResponse
-	13, // 43: artimeta.v1.ConnectionService.ReadSnapshotTag:output_type -> artimeta.v1.ReadSnapshotTagResponse
-	15, // 44: artimeta.v1.ConnectionService.WriteSnapshotTag:output_type -> artimeta.v1.WriteSnapshotTagResponse
-	17, // 45: artimeta.v1.ConnectionService.ReadSnapshotPartitions:output_type -> artimeta.v1.ReadSnapshotPartitionsResponse
-	19, // 46: artimeta.v1.ConnectionService.WriteSnapshotPartitions:output_type -> artimeta.v1.WriteSnapshotPartitionsResponse
-	21, // 47: artimeta.v1.ConnectionService.WriteArtifactAndGraphPartitions:output_type -> artimeta.v1.WriteArtifactAndGraphPartitionsResponse
-	23, // 48: artimeta.v1.ConnectionService.ListGraphs:output_type -> artimeta.v1.ListGraphsResponse
-	25, // 49: artimeta.v1.ConnectionService.ListSnapshots:output_type -> artimeta.v1.ListSnapshotsResponse
-	27, // 50: artimeta.v1.ConnectionService.ListSnapshotTags:output_type -> artimeta.v1.ListSnapshotTagsResponse
-	29, // 51: artimeta.v1.ConnectionService.ListSnapshotTagHistory:output_type -> artimeta.v1.ListSnapshotTagHistoryResponse
-	31, // 52: artimeta.v1.ConnectionService.GetGraphLineage:output_type -> artimeta.v1.GetGraphLineageResponse
-	33, // 53: artimeta.v1.ConnectionService.ListSnapshotPartitions:output_type -> artimeta.v1.ListSnapshotPartitionsResponse
-	37, // [37:54] is the sub-list for method output_type
-	20, // [20:37] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	39, // 8: artimeta.v1.ReadSnapshotTagRequest.consistency:type_name -> artimeta.v1.ReadConsistency
+	38, // 9: artimeta.v1.ReadSnapshotTagResponse.snapshot:type_name -> artimeta.v1.GraphSnapshot
+	40, // 10: artimeta.v1.ReadSnapshotTagResponse.tag:type_name -> artimeta.v1.SnapshotTag
+	40, // 11: artimeta.v1.WriteSnapshotTagResponse.tag:type_name -> artimeta.v1.SnapshotTag
+	35, // 12: artimeta.v1.ReadSnapshotPartitionsResponse.partitions:type_name -> artimeta.v1.StoragePartition
+	35, // 13: artimeta.v1.WriteSnapshotPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
+	35, // 14: artimeta.v1.WriteArtifactAndGraphPartitionsRequest.partitions:type_name -> artimeta.v1.StoragePartition
+	36, // 15: artimeta.v1.ListGraphsResponse.graphs:type_name -> artimeta.v1.Graph
+	38, // 16: artimeta.v1.ListSnapshotsResponse.snapshots:type_name -> artimeta.v1.GraphSnapshot
+	40, // 17: artimeta.v1.ListSnapshotTagsResponse.tags:type_name -> artimeta.v1.SnapshotTag
+	41, // 18: artimeta.v1.ListSnapshotTagHistoryResponse.moves:type_name -> artimeta.v1.SnapshotTagMove
+	37, // 19: artimeta.v1.GetGraphLineageResponse.lineage:type_name -> artimeta.v1.GraphLineage
+	35, // 20: artimeta.v1.ListSnapshotPartitionsResponse.partitions:type_name -> artimeta.v1.StoragePartition
+	0,  // 21: artimeta.v1.ConnectionService.ReadArtifactPartitions:input_type -> artimeta.v1.ReadArtifactPartitionsRequest
+	2,  // 22: artimeta.v1.ConnectionService.WriteArtifactPartitions:input_type -> artimeta.v1.WriteArtifactPartitionsRequest
+	4,  // 23: artimeta.v1.ConnectionService.ReadGraph:input_type -> artimeta.v1.ReadGraphRequest
+	6,  // 24: artimeta.v1.ConnectionService.WriteGraph:input_type -> artimeta.v1.WriteGraphRequest
+	8,  // 25: artimeta.v1.ConnectionService.ReadSnapshot:input_type -> artimeta.v1.ReadSnapshotRequest
+	10, // 26: artimeta.v1.ConnectionService.WriteSnapshot:input_type -> artimeta.v1.WriteSnapshotRequest
+	12, // 27: artimeta.v1.ConnectionService.ReadSnapshotTag:input_type -> artimeta.v1.ReadSnapshotTagRequest
+	14, // 28: artimeta.v1.ConnectionService.WriteSnapshotTag:input_type -> artimeta.v1.WriteSnapshotTagRequest
+	16, // 29: artimeta.v1.ConnectionService.ReadSnapshotPartitions:input_type -> artimeta.v1.ReadSnapshotPartitionsRequest
+	18, // 30: artimeta.v1.ConnectionService.WriteSnapshotPartitions:input_type -> artimeta.v1.WriteSnapshotPartitionsRequest
+	20, // 31: artimeta.v1.ConnectionService.WriteArtifactAndGraphPartitions:input_type -> artimeta.v1.WriteArtifactAndGraphPartitionsRequest
+	22, // 32: artimeta.v1.ConnectionService.ListGraphs:input_type -> artimeta.v1.ListGraphsRequest
+	24, // 33: artimeta.v1.ConnectionService.ListSnapshots:input_type -> artimeta.v1.ListSnapshotsRequest
+	26, // 34: artimeta.v1.ConnectionService.ListSnapshotTags:input_type -> artimeta.v1.ListSnapshotTagsRequest
+	28, // 35: artimeta.v1.ConnectionService.ListSnapshotTagHistory:input_type -> artimeta.v1.ListSnapshotTagHistoryRequest
+	30, // 36: artimeta.v1.ConnectionService.GetGraphLineage:input_type -> artimeta.v1.GetGraphLineageRequest
+	32, // 37: artimeta.v1.ConnectionService.ListSnapshotPartitions:input_type -> artimeta.v1.ListSnapshotPartitionsRequest
+	1,  // 38: artimeta.v1.ConnectionService.ReadArtifactPartitions:output_type -> artimeta.v1.ReadArtifactPartitionsResponse
+	3,  // 39: artimeta.v1.ConnectionService.WriteArtifactPartitions:output_type -> artimeta.v1.WriteArtifactPartitionsResponse
+	5,  // 40: artimeta.v1.ConnectionService.ReadGraph:output_type -> artimeta.v1.ReadGraphResponse
+	7,  // 41: artimeta.v1.ConnectionService.WriteGraph:output_type -> artimeta.v1.WriteGraphResponse
+	9,  // 42: artimeta.v1.ConnectionService.ReadSnapshot:output_type -> artimeta.v1.ReadSnapshotResponse
+	11, // 43: artimeta.v1.ConnectionService.WriteSnapshot:output_type -> artimeta.v1.WriteSnapshotResponse
+	13, // 44: artimeta.v1.ConnectionService.ReadSnapshotTag:output_type -> artimeta.v1.ReadSnapshotTagResponse
+	15, // 45: artimeta.v1.ConnectionService.WriteSnapshotTag:output_type -> artimeta.v1.WriteSnapshotTagResponse
+	17, // 46: artimeta.v1.ConnectionService.ReadSnapshotPartitions:output_type -> artimeta.v1.ReadSnapshotPartitionsResponse
+	19, // 47: artimeta.v1.ConnectionService.WriteSnapshotPartitions:output_type -> artimeta.v1.WriteSnapshotPartitionsResponse
+	21, // 48: artimeta.v1.ConnectionService.WriteArtifactAndGraphPartitions:output_type -> artimeta.v1.WriteArtifactAndGraphPartitionsResponse
+	23, // 49: artimeta.v1.ConnectionService.ListGraphs:output_type -> artimeta.v1.ListGraphsResponse
+	25, // 50: artimeta.v1.ConnectionService.ListSnapshots:output_type -> artimeta.v1.ListSnapshotsResponse
+	27, // 51: artimeta.v1.ConnectionService.ListSnapshotTags:output_type -> artimeta.v1.ListSnapshotTagsResponse
+	29, // 52: artimeta.v1.ConnectionService.ListSnapshotTagHistory:output_type -> artimeta.v1.ListSnapshotTagHistoryResponse
+	31, // 53: artimeta.v1.ConnectionService.GetGraphLineage:output_type -> artimeta.v1.GetGraphLineageResponse
+	33, // 54: artimeta.v1.ConnectionService.ListSnapshotPartitions:output_type -> artimeta.v1.ListSnapshotPartitionsResponse
+	38, // [38:55] is the sub-list for method output_type
+	21, // [21:38] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_artimeta_v1_connection_proto_init() }
@@ -2330,6 +2343,7 @@ func file_artimeta_v1_connection_proto_init() {
 	if File_artimeta_v1_connection_proto != nil {
 		return
 	}
+	file_artimeta_v1_consistency_proto_init()
 	file_artimeta_v1_graph_proto_init()
 	file_artimeta_v1_options_proto_init()
 	file_artimeta_v1_partition_proto_init()

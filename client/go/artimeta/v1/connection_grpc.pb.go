@@ -78,9 +78,11 @@ type ConnectionServiceClient interface {
 	//   - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
 	//     the size limit.
 	WriteSnapshot(ctx context.Context, in *WriteSnapshotRequest, opts ...grpc.CallOption) (*WriteSnapshotResponse, error)
-	// Returns the snapshot a tag points at.
+	// Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+	// STRONG (bound: see ReadConsistency).
 	// Errors:
 	// - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	ReadSnapshotTag(ctx context.Context, in *ReadSnapshotTagRequest, opts ...grpc.CallOption) (*ReadSnapshotTagResponse, error)
 	// Creates or moves a tag; of concurrent creators exactly one wins.
 	// Errors:
@@ -369,9 +371,11 @@ type ConnectionServiceServer interface {
 	//   - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
 	//     the size limit.
 	WriteSnapshot(context.Context, *WriteSnapshotRequest) (*WriteSnapshotResponse, error)
-	// Returns the snapshot a tag points at.
+	// Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+	// STRONG (bound: see ReadConsistency).
 	// Errors:
 	// - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	ReadSnapshotTag(context.Context, *ReadSnapshotTagRequest) (*ReadSnapshotTagResponse, error)
 	// Creates or moves a tag; of concurrent creators exactly one wins.
 	// Errors:

@@ -252,6 +252,8 @@ const (
 	ErrorReason_ERROR_REASON_INVALID_REQUEST_ID ErrorReason = 101
 	// INVALID_ARGUMENT: a request_id already used for a call with another request body.
 	ErrorReason_ERROR_REASON_REQUEST_ID_REUSED ErrorReason = 102
+	// INVALID_ARGUMENT: a consistency that is not a ReadConsistency value.
+	ErrorReason_ERROR_REASON_INVALID_CONSISTENCY ErrorReason = 103
 )
 
 // Enum value maps for ErrorReason.
@@ -360,6 +362,7 @@ var (
 		100: "ERROR_REASON_INVALID_MODE",
 		101: "ERROR_REASON_INVALID_REQUEST_ID",
 		102: "ERROR_REASON_REQUEST_ID_REUSED",
+		103: "ERROR_REASON_INVALID_CONSISTENCY",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":               0,
@@ -465,6 +468,7 @@ var (
 		"ERROR_REASON_INVALID_MODE":              100,
 		"ERROR_REASON_INVALID_REQUEST_ID":        101,
 		"ERROR_REASON_REQUEST_ID_REUSED":         102,
+		"ERROR_REASON_INVALID_CONSISTENCY":       103,
 	}
 )
 
@@ -499,7 +503,7 @@ var File_artimeta_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1eartimeta/v1/error_reason.proto\x12\vartimeta.v1*\xec\x1b\n" +
+	"\x1eartimeta/v1/error_reason.proto\x12\vartimeta.v1*\x92\x1c\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ERROR_REASON_INTERNAL\x10\x01\x12!\n" +
@@ -604,7 +608,8 @@ const file_artimeta_v1_error_reason_proto_rawDesc = "" +
 	"\x1aERROR_REASON_PATH_CONFLICT\x10c\x12\x1d\n" +
 	"\x19ERROR_REASON_INVALID_MODE\x10d\x12#\n" +
 	"\x1fERROR_REASON_INVALID_REQUEST_ID\x10e\x12\"\n" +
-	"\x1eERROR_REASON_REQUEST_ID_REUSED\x10fBR\n" +
+	"\x1eERROR_REASON_REQUEST_ID_REUSED\x10f\x12$\n" +
+	" ERROR_REASON_INVALID_CONSISTENCY\x10gBR\n" +
 	"\x0fdev.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3"
 
 var (

@@ -196,8 +196,10 @@ func (x *CreateNamespaceResponse) GetNamespace() *Namespace {
 }
 
 type GetNamespaceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// STRONG reads the database; see ReadConsistency for the staleness bound of the default.
+	Consistency   ReadConsistency `protobuf:"varint,2,opt,name=consistency,proto3,enum=artimeta.v1.ReadConsistency" json:"consistency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -237,6 +239,13 @@ func (x *GetNamespaceRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetNamespaceRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 type GetNamespaceResponse struct {
@@ -511,7 +520,7 @@ var File_artimeta_v1_namespace_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_namespace_proto_rawDesc = "" +
 	"\n" +
-	"\x1bartimeta/v1/namespace.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x02\n" +
+	"\x1bartimeta/v1/namespace.proto\x12\vartimeta.v1\x1a\x1dartimeta/v1/consistency.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x02\n" +
 	"\tNamespace\x12\x19\n" +
 	"\x04name\x18\x01 \x01(\tB\x05\xe2A\x02\x02\x05R\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12:\n" +
@@ -526,9 +535,10 @@ const file_artimeta_v1_namespace_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tR\trequestId\"O\n" +
 	"\x17CreateNamespaceResponse\x124\n" +
-	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceR\tnamespace\"/\n" +
+	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceR\tnamespace\"o\n" +
 	"\x13GetNamespaceRequest\x12\x18\n" +
-	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"L\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12>\n" +
+	"\vconsistency\x18\x02 \x01(\x0e2\x1c.artimeta.v1.ReadConsistencyR\vconsistency\"L\n" +
 	"\x14GetNamespaceResponse\x124\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceR\tnamespace\"S\n" +
 	"\x15ListNamespacesRequest\x12\x1b\n" +
@@ -580,27 +590,29 @@ var file_artimeta_v1_namespace_proto_goTypes = []any{
 	(*DeleteNamespaceResponse)(nil), // 8: artimeta.v1.DeleteNamespaceResponse
 	nil,                             // 9: artimeta.v1.Namespace.LabelsEntry
 	(*timestamppb.Timestamp)(nil),   // 10: google.protobuf.Timestamp
+	(ReadConsistency)(0),            // 11: artimeta.v1.ReadConsistency
 }
 var file_artimeta_v1_namespace_proto_depIdxs = []int32{
 	9,  // 0: artimeta.v1.Namespace.labels:type_name -> artimeta.v1.Namespace.LabelsEntry
 	10, // 1: artimeta.v1.Namespace.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: artimeta.v1.CreateNamespaceRequest.namespace:type_name -> artimeta.v1.Namespace
 	0,  // 3: artimeta.v1.CreateNamespaceResponse.namespace:type_name -> artimeta.v1.Namespace
-	0,  // 4: artimeta.v1.GetNamespaceResponse.namespace:type_name -> artimeta.v1.Namespace
-	0,  // 5: artimeta.v1.ListNamespacesResponse.namespaces:type_name -> artimeta.v1.Namespace
-	1,  // 6: artimeta.v1.NamespaceService.CreateNamespace:input_type -> artimeta.v1.CreateNamespaceRequest
-	3,  // 7: artimeta.v1.NamespaceService.GetNamespace:input_type -> artimeta.v1.GetNamespaceRequest
-	5,  // 8: artimeta.v1.NamespaceService.ListNamespaces:input_type -> artimeta.v1.ListNamespacesRequest
-	7,  // 9: artimeta.v1.NamespaceService.DeleteNamespace:input_type -> artimeta.v1.DeleteNamespaceRequest
-	2,  // 10: artimeta.v1.NamespaceService.CreateNamespace:output_type -> artimeta.v1.CreateNamespaceResponse
-	4,  // 11: artimeta.v1.NamespaceService.GetNamespace:output_type -> artimeta.v1.GetNamespaceResponse
-	6,  // 12: artimeta.v1.NamespaceService.ListNamespaces:output_type -> artimeta.v1.ListNamespacesResponse
-	8,  // 13: artimeta.v1.NamespaceService.DeleteNamespace:output_type -> artimeta.v1.DeleteNamespaceResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	11, // 4: artimeta.v1.GetNamespaceRequest.consistency:type_name -> artimeta.v1.ReadConsistency
+	0,  // 5: artimeta.v1.GetNamespaceResponse.namespace:type_name -> artimeta.v1.Namespace
+	0,  // 6: artimeta.v1.ListNamespacesResponse.namespaces:type_name -> artimeta.v1.Namespace
+	1,  // 7: artimeta.v1.NamespaceService.CreateNamespace:input_type -> artimeta.v1.CreateNamespaceRequest
+	3,  // 8: artimeta.v1.NamespaceService.GetNamespace:input_type -> artimeta.v1.GetNamespaceRequest
+	5,  // 9: artimeta.v1.NamespaceService.ListNamespaces:input_type -> artimeta.v1.ListNamespacesRequest
+	7,  // 10: artimeta.v1.NamespaceService.DeleteNamespace:input_type -> artimeta.v1.DeleteNamespaceRequest
+	2,  // 11: artimeta.v1.NamespaceService.CreateNamespace:output_type -> artimeta.v1.CreateNamespaceResponse
+	4,  // 12: artimeta.v1.NamespaceService.GetNamespace:output_type -> artimeta.v1.GetNamespaceResponse
+	6,  // 13: artimeta.v1.NamespaceService.ListNamespaces:output_type -> artimeta.v1.ListNamespacesResponse
+	8,  // 14: artimeta.v1.NamespaceService.DeleteNamespace:output_type -> artimeta.v1.DeleteNamespaceResponse
+	11, // [11:15] is the sub-list for method output_type
+	7,  // [7:11] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_artimeta_v1_namespace_proto_init() }
@@ -608,6 +620,7 @@ func file_artimeta_v1_namespace_proto_init() {
 	if File_artimeta_v1_namespace_proto != nil {
 		return
 	}
+	file_artimeta_v1_consistency_proto_init()
 	file_artimeta_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -41,6 +41,7 @@ type NamespaceServiceClient interface {
 	// Returns one namespace.
 	// Errors:
 	// - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	GetNamespace(ctx context.Context, in *GetNamespaceRequest, opts ...grpc.CallOption) (*GetNamespaceResponse, error)
 	// Lists namespaces ordered by name, keyset-paginated.
 	// Errors:
@@ -116,6 +117,7 @@ type NamespaceServiceServer interface {
 	// Returns one namespace.
 	// Errors:
 	// - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	GetNamespace(context.Context, *GetNamespaceRequest) (*GetNamespaceResponse, error)
 	// Lists namespaces ordered by name, keyset-paginated.
 	// Errors:

@@ -27,6 +27,7 @@ from artimeta_server.domain.connection_ports import BodyRow, ConnectionRepositor
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import InvalidArgument, NotFound
+from artimeta_server.domain.fresh import FreshCache, tag_key
 from artimeta_server.domain.lineage import GraphLineage
 from artimeta_server.domain.lineage import check as check_lineage
 from artimeta_server.domain.lru import BoundedCache
@@ -83,6 +84,7 @@ class Connections:
         namespaces: Namespaces,
         documents: Documents,
         *,
+        fresh: FreshCache[object],
         cache_bytes: int = 64 * 1024 * 1024,
         chunk_rows: int = CHUNK_ROWS,
         chunk_bytes: int = CHUNK_BYTES,
@@ -90,6 +92,7 @@ class Connections:
         self._repo = repo
         self._ns = namespaces
         self._docs = documents
+        self._fresh = fresh
         self.cache: BoundedCache[GraphRecord | SnapshotRecord] = BoundedCache(max_bytes=cache_bytes)
         self._chunk_rows = chunk_rows
         self._chunk_bytes = chunk_bytes
@@ -203,11 +206,21 @@ class Connections:
 
     # Tags
 
-    async def read_snapshot_tag(self, namespace: str, name: str, tag: str) -> tuple[TagRecord, SnapshotRecord]:
+    async def read_snapshot_tag(
+        self, namespace: str, name: str, tag: str, *, strong: bool = False
+    ) -> tuple[TagRecord, SnapshotRecord]:
+        """The tag and its snapshot; the tag from memory unless `strong` (then from the database)."""
+        ns = await self._ns.resolve(namespace, strong=strong)
+        key = tag_key(ns, name, tag)
+        found = None if strong else self._fresh.get(key)
+        if isinstance(found, TagRecord):
+            return found, await self._snapshot(ns, name, found.snapshot_fingerprint)
         graph_name(name)
         _tag_name(tag)
-        ns = await self._ns.resolve(namespace)
+        ticket = self._fresh.ticket()
         found = await self._repo.get_tag(ns, name, tag)
+        if found is not None:
+            self._fresh.put(key, found, 64 + len(name) + len(tag) + len(found.actor), ticket)
         if found is None:
             raise NotFound(
                 f"No known `{tag}` tag for GraphSnapshot `{name}`",
@@ -231,15 +244,20 @@ class Connections:
         _tag_name(tag)
         validation.text(actor, field="actor", max_len=MAX_ACTOR)
         ns = await self._ns.resolve(namespace)
-        return await self._repo.write_tag(
-            ns,
-            name,
-            tag,
-            snapshot_fingerprint,
-            overwrite=overwrite or expected is not None,
-            expected=expected,
-            actor=actor,
-        )
+        try:
+            return await self._repo.write_tag(
+                ns,
+                name,
+                tag,
+                snapshot_fingerprint,
+                overwrite=overwrite or expected is not None,
+                expected=expected,
+                actor=actor,
+            )
+        finally:
+            # The other replicas hear of it at commit; this one forgets before it replies. Also
+            # after a failure: the write may have committed before the reply was lost.
+            self._fresh.changed((tag_key(ns, name, tag),))
 
     # Partitions
 

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.errors import NotFound
-from artimeta_server.domain.lru import BoundedCache
+from artimeta_server.domain.fresh import FreshCache, namespace_key
 from artimeta_server.domain.models import Namespace
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.ports import BlobStore, NamespaceRepository
 from artimeta_server.domain.reasons import Reason
 
+# What a cached namespace holds besides its name and labels (id, time, the object itself).
+_ROW_BYTES = 200
 # Longer than any single write to S3 takes (its timeout, a retry, a large copy): a write that
 # resolved a namespace before its deletion has landed by then. gc sweeps whatever lands later.
 SETTLE_S = 600.0
-# About 13,000 names: more than the namespaces a server serves at once.
-NAME_CACHE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,23 +33,37 @@ class DeletedNamespace:
 
 
 class Namespaces:
-    def __init__(self, repo: NamespaceRepository, blobs: BlobStore, *, cache_ttl_s: float = 2.0) -> None:
+    def __init__(self, repo: NamespaceRepository, blobs: BlobStore, *, cache: FreshCache[object]) -> None:
         self._repo = repo
         self._blobs = blobs
-        self._ttl = cache_ttl_s
-        # name -> (id, expiry), for namespaces that exist (names nobody created are never kept).
-        # A namespace deleted and re-created under the same name gets a new id; another replica
-        # sees the new one within the TTL.
-        self._ids: BoundedCache[tuple[int, float]] = BoundedCache(max_bytes=NAME_CACHE_BYTES)
+        # Namespaces that exist, by name (names nobody created are never kept); creations and
+        # deletions are announced to every replica (domain/fresh.py).
+        self._cache = cache
 
     async def create(self, name: str, description: str, labels: Mapping[str, str]) -> Namespace:
         validation.namespace_name(name)
         validation.text(description, field="description", max_len=validation.MAX_DESCRIPTION)
-        return await self._repo.create(name, description, validation.labels(labels))
+        created = await self._repo.create(name, description, validation.labels(labels))
+        self._cache.changed((namespace_key(name),))
+        return created
 
-    async def get(self, name: str) -> Namespace:
+    async def get(self, name: str, *, strong: bool = False) -> Namespace:
+        """A namespace by name; from memory unless `strong` (then from the database)."""
+        key = namespace_key(name)
+        if not strong:
+            hit = self._cache.get(key)
+            if isinstance(hit, Namespace):
+                return hit
         validation.namespace_name(name)
-        return await self._repo.get(name)
+        ticket = self._cache.ticket()
+        ns = await self._repo.get(name)
+        self._cache.put(
+            key,
+            ns,
+            _ROW_BYTES + len(name) + len(ns.description) + sum(len(k) + len(v) for k, v in ns.labels.items()),
+            ticket,
+        )
+        return ns
 
     async def list(self, requested_size: int, token: str) -> NamespacePage:
         size = page_size(requested_size)
@@ -62,7 +75,7 @@ class Namespaces:
     async def delete(self, name: str, *, allow_missing: bool) -> DeletedNamespace:
         validation.namespace_name(name)
         gone = await self._repo.delete(name)
-        self._ids.discard(name)
+        self._cache.changed((namespace_key(name),))
         if gone is None:
             if allow_missing:
                 return DeletedNamespace(False, 0)
@@ -89,16 +102,9 @@ class Namespaces:
             total += await self._purge(namespace_id)
         return total
 
-    async def resolve(self, name: str) -> int:
+    async def resolve(self, name: str, *, strong: bool = False) -> int:
         """The id of a namespace, NotFound if it does not exist."""
-        hit = self._ids.get(name)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        validation.namespace_name(name)
-        ns = await self._repo.get(name)
-        self._ids.put(name, (ns.id, now + self._ttl), len(name))
-        return ns.id
+        return (await self.get(name, strong=strong)).id
 
     def forget(self, name: str) -> None:
-        self._ids.discard(name)
+        self._cache.changed((namespace_key(name),))

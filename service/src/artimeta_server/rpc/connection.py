@@ -165,9 +165,11 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
         return pb.WriteSnapshotResponse(created=created)
 
     async def ReadSnapshotTag(self, request: pb.ReadSnapshotTagRequest, context: Context) -> pb.ReadSnapshotTagResponse:
-        tag, snap = await self._c.read_snapshot_tag(request.namespace, request.name, request.tag)
-        # The tag row was just read from the database; an equal row pointing at the same cached
-        # snapshot has the same reply, so the reply is reused rather than rebuilt.
+        tag, snap = await self._c.read_snapshot_tag(
+            request.namespace, request.name, request.tag, strong=convert.strong(request.consistency)
+        )
+        # An equal tag row pointing at the same cached snapshot has the same reply, so the reply
+        # is reused rather than rebuilt.
         return self._reply(
             ("t", id(snap), tag),
             snap,

@@ -6,8 +6,10 @@ from datetime import datetime, timezone
 
 from google.protobuf import timestamp_pb2
 
-from artimeta.v1 import namespace_pb2
+from artimeta.v1 import consistency_pb2, namespace_pb2
+from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.models import Namespace
+from artimeta_server.domain.reasons import Reason
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017
 
@@ -28,3 +30,16 @@ def namespace(ns: Namespace) -> namespace_pb2.Namespace:
 
 
 UTC = timezone.utc  # noqa: UP017 - the name other modules import
+
+
+def strong(consistency: int) -> bool:
+    """Whether a read asked for ReadConsistency STRONG; INVALID_ARGUMENT for a value not defined."""
+    if consistency == consistency_pb2.READ_CONSISTENCY_STRONG:
+        return True
+    if consistency != consistency_pb2.READ_CONSISTENCY_UNSPECIFIED:
+        raise InvalidArgument(
+            f"consistency {consistency} is not a ReadConsistency",
+            reason=Reason.INVALID_CONSISTENCY,
+            metadata={"field": "consistency"},
+        )
+    return False

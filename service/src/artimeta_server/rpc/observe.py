@@ -61,6 +61,7 @@ class ObserveInterceptor(WrappingInterceptor):
         in_flight = metrics.RPC_IN_FLIGHT.labels(service)
         level = logging.DEBUG if method.startswith(_QUIET) else logging.INFO
         log_requests = self._log_requests
+        span_name = method.lstrip("/")
 
         def begin(context: Context) -> tuple[dict[str, str], Any]:
             request_id = ""
@@ -118,7 +119,7 @@ class ObserveInterceptor(WrappingInterceptor):
                     in_flight.inc()
                     error: BaseException | None = None
                     try:
-                        with tracing.server_span(method.lstrip("/"), carrier, span_attrs(call, req)):
+                        with tracing.server_span(span_name, carrier, span_attrs(call, req)):
                             async for item in fn(request, context):
                                 yield item
                     except BaseException as exc:
@@ -139,7 +140,9 @@ class ObserveInterceptor(WrappingInterceptor):
                 in_flight.inc()
                 error: BaseException | None = None
                 try:
-                    with tracing.server_span(method.lstrip("/"), carrier, span_attrs(call, req)):
+                    if not tracing.enabled():
+                        return await fn(request, context)
+                    with tracing.server_span(span_name, carrier, span_attrs(call, req)):
                         return await fn(request, context)
                 except BaseException as exc:
                     error = exc

@@ -27,8 +27,10 @@ from artimeta_server.domain.connection_models import (
 from artimeta_server.domain.connection_ports import BodyRow
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import Aborted, AlreadyExists, NotFound
+from artimeta_server.domain.fresh import tag_key
 from artimeta_server.domain.lineage import EdgeKind, GraphLineage, LineageArtifact, LineageEdge, LineageProducer
 from artimeta_server.domain.reasons import Reason
+from artimeta_server.storage.changes import announce
 from artimeta_server.storage.namespaces import HOLD_NAMESPACE, NAMESPACE_EXISTS
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
@@ -421,7 +423,7 @@ class PostgresConnection:
             )
         return None if row is None else _record(row)
 
-    # Tags: mutable pointers, always read from here.
+    # Tags: mutable pointers; every move is announced to the replicas' caches.
 
     async def get_tag(self, namespace_id: int, name: str, tag: str) -> TagRecord | None:
         return await self._tags.read(namespace_id, name, tag)
@@ -508,6 +510,7 @@ class PostgresConnection:
                 previous = current
                 break
             assert row is not None
+            await announce(conn, tag_key(namespace_id, name, tag))
             await conn.execute(
                 "INSERT INTO arti_snapshot_tag_moves (namespace_id, name, tag, from_snapshot_fingerprint,"
                 " to_snapshot_fingerprint, actor) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 import asyncpg
 
 from artimeta_server.domain.errors import AlreadyExists, NotFound
+from artimeta_server.domain.fresh import namespace_key
 from artimeta_server.domain.models import Namespace
 from artimeta_server.domain.reasons import Reason
+from artimeta_server.storage.changes import announce
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
@@ -88,6 +90,7 @@ class PostgresNamespaces:
                 await conn.execute(_CLAIM_NAMESPACE, row["id"])
                 for table in UNREFERENCING_TABLES:
                     await conn.execute(f"DELETE FROM {table} WHERE namespace_id = $1", row["id"])
+                await announce(conn, namespace_key(name))
                 await conn.execute("INSERT INTO namespace_tombstones (id, name) VALUES ($1, $2)", row["id"], name)
         return None if row is None else _row(row)
 

@@ -101,9 +101,11 @@ class ConnectionService(Protocol):
 
     async def read_snapshot_tag(self, request: ReadSnapshotTagRequest, ctx: RequestContext[ReadSnapshotTagRequest, ReadSnapshotTagResponse], /) -> ReadSnapshotTagResponse:
         """
-        Returns the snapshot a tag points at.
+        Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency).
         Errors:
         - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -606,9 +608,11 @@ class ConnectionServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> ReadSnapshotTagResponse:
         """
-        Returns the snapshot a tag points at.
+        Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency).
         Errors:
         - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         return await self.execute_unary(
             request=request,

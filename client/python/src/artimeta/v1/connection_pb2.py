@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from artimeta.v1 import consistency_pb2 as artimeta_dot_v1_dot_consistency__pb2
 from artimeta.v1 import graph_pb2 as artimeta_dot_v1_dot_graph__pb2
 from artimeta.v1 import options_pb2 as artimeta_dot_v1_dot_options__pb2
 from artimeta.v1 import partition_pb2 as artimeta_dot_v1_dot_partition__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61rtimeta/v1/connection.proto\x12\x0b\x61rtimeta.v1\x1a\x17\x61rtimeta/v1/graph.proto\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1b\x61rtimeta/v1/partition.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x90\x01\n\x1dReadArtifactPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\x13storage_fingerprint\x18\x02 \x01(\x03\x12\x39\n\x12input_fingerprints\x18\x03 \x03(\x0b\x32\x1d.artimeta.v1.InputFingerprint\"S\n\x1eReadArtifactPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"\x89\x01\n\x1eWriteArtifactPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\x13storage_fingerprint\x18\x02 \x01(\x03\x12\x31\n\npartitions\x18\x03 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"6\n\x1fWriteArtifactPartitionsResponse\x12\x13\n\x0b\x61\x64\x64\x65\x64_count\x18\x01 \x01(\x03\"N\n\x10ReadGraphRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"6\n\x11ReadGraphResponse\x12!\n\x05graph\x18\x01 \x01(\x0b\x32\x12.artimeta.v1.Graph\"{\n\x11WriteGraphRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12!\n\x05graph\x18\x02 \x01(\x0b\x32\x12.artimeta.v1.Graph\x12*\n\x07lineage\x18\x03 \x01(\x0b\x32\x19.artimeta.v1.GraphLineage\"%\n\x12WriteGraphResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"Q\n\x13ReadSnapshotRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"D\n\x14ReadSnapshotResponse\x12,\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\"]\n\x14WriteSnapshotRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\"(\n\x15WriteSnapshotResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"L\n\x16ReadSnapshotTagRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\"n\n\x17ReadSnapshotTagResponse\x12,\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\x12%\n\x03tag\x18\x02 \x01(\x0b\x32\x18.artimeta.v1.SnapshotTag\"\xef\x01\n\x17WriteSnapshotTagRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x04 \x01(\x03\x12\x11\n\toverwrite\x18\x05 \x01(\x08\x12*\n\x1d\x65xpected_snapshot_fingerprint\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\tB \n\x1e_expected_snapshot_fingerprint\"\x8f\x01\n\x18WriteSnapshotTagResponse\x12%\n\x03tag\x18\x01 \x01(\x0b\x32\x18.artimeta.v1.SnapshotTag\x12*\n\x1dprevious_snapshot_fingerprint\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42 \n\x1e_previous_snapshot_fingerprint\"z\n\x1dReadSnapshotPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\"S\n\x1eReadSnapshotPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"\xae\x01\n\x1eWriteSnapshotPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x31\n\npartitions\x18\x05 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"6\n\x1fWriteSnapshotPartitionsResponse\x12\x13\n\x0b\x61\x64\x64\x65\x64_count\x18\x01 \x01(\x03\"\xd3\x01\n&WriteArtifactAndGraphPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x1b\n\x13storage_fingerprint\x18\x05 \x01(\x03\x12\x31\n\npartitions\x18\x06 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"e\n\'WriteArtifactAndGraphPartitionsResponse\x12\x1c\n\x14\x61rtifact_added_count\x18\x01 \x01(\x03\x12\x1c\n\x14snapshot_added_count\x18\x02 \x01(\x03\"a\n\x11ListGraphsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Q\n\x12ListGraphsResponse\x12\"\n\x06graphs\x18\x01 \x03(\x0b\x32\x12.artimeta.v1.Graph\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x14ListSnapshotsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"_\n\x15ListSnapshotsResponse\x12-\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x17ListSnapshotTagsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"[\n\x18ListSnapshotTagsResponse\x12&\n\x04tags\x18\x01 \x03(\x0b\x32\x18.artimeta.v1.SnapshotTag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"z\n\x1dListSnapshotTagHistoryRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"f\n\x1eListSnapshotTagHistoryResponse\x12+\n\x05moves\x18\x01 \x03(\x0b\x32\x1c.artimeta.v1.SnapshotTagMove\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x16GetGraphLineageRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"E\n\x17GetGraphLineageResponse\x12*\n\x07lineage\x18\x01 \x01(\x0b\x32\x19.artimeta.v1.GraphLineage\"\xa1\x01\n\x1dListSnapshotPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"l\n\x1eListSnapshotPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb1\x0e\n\x11\x43onnectionService\x12y\n\x16ReadArtifactPartitions\x12*.artimeta.v1.ReadArtifactPartitionsRequest\x1a+.artimeta.v1.ReadArtifactPartitionsResponse\"\x04\x88\xb5\x18\x01\x30\x01\x12z\n\x17WriteArtifactPartitions\x12+.artimeta.v1.WriteArtifactPartitionsRequest\x1a,.artimeta.v1.WriteArtifactPartitionsResponse\"\x04\x88\xb5\x18\x02\x12P\n\tReadGraph\x12\x1d.artimeta.v1.ReadGraphRequest\x1a\x1e.artimeta.v1.ReadGraphResponse\"\x04\x88\xb5\x18\x01\x12S\n\nWriteGraph\x12\x1e.artimeta.v1.WriteGraphRequest\x1a\x1f.artimeta.v1.WriteGraphResponse\"\x04\x88\xb5\x18\x02\x12Y\n\x0cReadSnapshot\x12 .artimeta.v1.ReadSnapshotRequest\x1a!.artimeta.v1.ReadSnapshotResponse\"\x04\x88\xb5\x18\x01\x12\\\n\rWriteSnapshot\x12!.artimeta.v1.WriteSnapshotRequest\x1a\".artimeta.v1.WriteSnapshotResponse\"\x04\x88\xb5\x18\x02\x12\x62\n\x0fReadSnapshotTag\x12#.artimeta.v1.ReadSnapshotTagRequest\x1a$.artimeta.v1.ReadSnapshotTagResponse\"\x04\x88\xb5\x18\x01\x12\x65\n\x10WriteSnapshotTag\x12$.artimeta.v1.WriteSnapshotTagRequest\x1a%.artimeta.v1.WriteSnapshotTagResponse\"\x04\x88\xb5\x18\x03\x12y\n\x16ReadSnapshotPartitions\x12*.artimeta.v1.ReadSnapshotPartitionsRequest\x1a+.artimeta.v1.ReadSnapshotPartitionsResponse\"\x04\x88\xb5\x18\x01\x30\x01\x12z\n\x17WriteSnapshotPartitions\x12+.artimeta.v1.WriteSnapshotPartitionsRequest\x1a,.artimeta.v1.WriteSnapshotPartitionsResponse\"\x04\x88\xb5\x18\x02\x12\x92\x01\n\x1fWriteArtifactAndGraphPartitions\x12\x33.artimeta.v1.WriteArtifactAndGraphPartitionsRequest\x1a\x34.artimeta.v1.WriteArtifactAndGraphPartitionsResponse\"\x04\x88\xb5\x18\x02\x12S\n\nListGraphs\x12\x1e.artimeta.v1.ListGraphsRequest\x1a\x1f.artimeta.v1.ListGraphsResponse\"\x04\x88\xb5\x18\x01\x12\\\n\rListSnapshots\x12!.artimeta.v1.ListSnapshotsRequest\x1a\".artimeta.v1.ListSnapshotsResponse\"\x04\x88\xb5\x18\x01\x12\x65\n\x10ListSnapshotTags\x12$.artimeta.v1.ListSnapshotTagsRequest\x1a%.artimeta.v1.ListSnapshotTagsResponse\"\x04\x88\xb5\x18\x01\x12w\n\x16ListSnapshotTagHistory\x12*.artimeta.v1.ListSnapshotTagHistoryRequest\x1a+.artimeta.v1.ListSnapshotTagHistoryResponse\"\x04\x88\xb5\x18\x01\x12\x62\n\x0fGetGraphLineage\x12#.artimeta.v1.GetGraphLineageRequest\x1a$.artimeta.v1.GetGraphLineageResponse\"\x04\x88\xb5\x18\x01\x12w\n\x16ListSnapshotPartitions\x12*.artimeta.v1.ListSnapshotPartitionsRequest\x1a+.artimeta.v1.ListSnapshotPartitionsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61rtimeta/v1/connection.proto\x12\x0b\x61rtimeta.v1\x1a\x1d\x61rtimeta/v1/consistency.proto\x1a\x17\x61rtimeta/v1/graph.proto\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1b\x61rtimeta/v1/partition.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x90\x01\n\x1dReadArtifactPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\x13storage_fingerprint\x18\x02 \x01(\x03\x12\x39\n\x12input_fingerprints\x18\x03 \x03(\x0b\x32\x1d.artimeta.v1.InputFingerprint\"S\n\x1eReadArtifactPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"\x89\x01\n\x1eWriteArtifactPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\x13storage_fingerprint\x18\x02 \x01(\x03\x12\x31\n\npartitions\x18\x03 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"6\n\x1fWriteArtifactPartitionsResponse\x12\x13\n\x0b\x61\x64\x64\x65\x64_count\x18\x01 \x01(\x03\"N\n\x10ReadGraphRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"6\n\x11ReadGraphResponse\x12!\n\x05graph\x18\x01 \x01(\x0b\x32\x12.artimeta.v1.Graph\"{\n\x11WriteGraphRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12!\n\x05graph\x18\x02 \x01(\x0b\x32\x12.artimeta.v1.Graph\x12*\n\x07lineage\x18\x03 \x01(\x0b\x32\x19.artimeta.v1.GraphLineage\"%\n\x12WriteGraphResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"Q\n\x13ReadSnapshotRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"D\n\x14ReadSnapshotResponse\x12,\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\"]\n\x14WriteSnapshotRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\"(\n\x15WriteSnapshotResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x08\"\x7f\n\x16ReadSnapshotTagRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x31\n\x0b\x63onsistency\x18\x04 \x01(\x0e\x32\x1c.artimeta.v1.ReadConsistency\"n\n\x17ReadSnapshotTagResponse\x12,\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\x12%\n\x03tag\x18\x02 \x01(\x0b\x32\x18.artimeta.v1.SnapshotTag\"\xef\x01\n\x17WriteSnapshotTagRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x04 \x01(\x03\x12\x11\n\toverwrite\x18\x05 \x01(\x08\x12*\n\x1d\x65xpected_snapshot_fingerprint\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\tB \n\x1e_expected_snapshot_fingerprint\"\x8f\x01\n\x18WriteSnapshotTagResponse\x12%\n\x03tag\x18\x01 \x01(\x0b\x32\x18.artimeta.v1.SnapshotTag\x12*\n\x1dprevious_snapshot_fingerprint\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42 \n\x1e_previous_snapshot_fingerprint\"z\n\x1dReadSnapshotPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\"S\n\x1eReadSnapshotPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"\xae\x01\n\x1eWriteSnapshotPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x31\n\npartitions\x18\x05 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"6\n\x1fWriteSnapshotPartitionsResponse\x12\x13\n\x0b\x61\x64\x64\x65\x64_count\x18\x01 \x01(\x03\"\xd3\x01\n&WriteArtifactAndGraphPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x1b\n\x13storage_fingerprint\x18\x05 \x01(\x03\x12\x31\n\npartitions\x18\x06 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\"e\n\'WriteArtifactAndGraphPartitionsResponse\x12\x1c\n\x14\x61rtifact_added_count\x18\x01 \x01(\x03\x12\x1c\n\x14snapshot_added_count\x18\x02 \x01(\x03\"a\n\x11ListGraphsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Q\n\x12ListGraphsResponse\x12\"\n\x06graphs\x18\x01 \x03(\x0b\x32\x12.artimeta.v1.Graph\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x14ListSnapshotsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"_\n\x15ListSnapshotsResponse\x12-\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1a.artimeta.v1.GraphSnapshot\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\x17ListSnapshotTagsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"[\n\x18ListSnapshotTagsResponse\x12&\n\x04tags\x18\x01 \x03(\x0b\x32\x18.artimeta.v1.SnapshotTag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"z\n\x1dListSnapshotTagHistoryRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"f\n\x1eListSnapshotTagHistoryResponse\x12+\n\x05moves\x18\x01 \x03(\x0b\x32\x1c.artimeta.v1.SnapshotTagMove\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x16GetGraphLineageRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\x03\"E\n\x17GetGraphLineageResponse\x12*\n\x07lineage\x18\x01 \x01(\x0b\x32\x19.artimeta.v1.GraphLineage\"\xa1\x01\n\x1dListSnapshotPartitionsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x14\n\x0c\x61rtifact_key\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"l\n\x1eListSnapshotPartitionsResponse\x12\x31\n\npartitions\x18\x01 \x03(\x0b\x32\x1d.artimeta.v1.StoragePartition\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb1\x0e\n\x11\x43onnectionService\x12y\n\x16ReadArtifactPartitions\x12*.artimeta.v1.ReadArtifactPartitionsRequest\x1a+.artimeta.v1.ReadArtifactPartitionsResponse\"\x04\x88\xb5\x18\x01\x30\x01\x12z\n\x17WriteArtifactPartitions\x12+.artimeta.v1.WriteArtifactPartitionsRequest\x1a,.artimeta.v1.WriteArtifactPartitionsResponse\"\x04\x88\xb5\x18\x02\x12P\n\tReadGraph\x12\x1d.artimeta.v1.ReadGraphRequest\x1a\x1e.artimeta.v1.ReadGraphResponse\"\x04\x88\xb5\x18\x01\x12S\n\nWriteGraph\x12\x1e.artimeta.v1.WriteGraphRequest\x1a\x1f.artimeta.v1.WriteGraphResponse\"\x04\x88\xb5\x18\x02\x12Y\n\x0cReadSnapshot\x12 .artimeta.v1.ReadSnapshotRequest\x1a!.artimeta.v1.ReadSnapshotResponse\"\x04\x88\xb5\x18\x01\x12\\\n\rWriteSnapshot\x12!.artimeta.v1.WriteSnapshotRequest\x1a\".artimeta.v1.WriteSnapshotResponse\"\x04\x88\xb5\x18\x02\x12\x62\n\x0fReadSnapshotTag\x12#.artimeta.v1.ReadSnapshotTagRequest\x1a$.artimeta.v1.ReadSnapshotTagResponse\"\x04\x88\xb5\x18\x01\x12\x65\n\x10WriteSnapshotTag\x12$.artimeta.v1.WriteSnapshotTagRequest\x1a%.artimeta.v1.WriteSnapshotTagResponse\"\x04\x88\xb5\x18\x03\x12y\n\x16ReadSnapshotPartitions\x12*.artimeta.v1.ReadSnapshotPartitionsRequest\x1a+.artimeta.v1.ReadSnapshotPartitionsResponse\"\x04\x88\xb5\x18\x01\x30\x01\x12z\n\x17WriteSnapshotPartitions\x12+.artimeta.v1.WriteSnapshotPartitionsRequest\x1a,.artimeta.v1.WriteSnapshotPartitionsResponse\"\x04\x88\xb5\x18\x02\x12\x92\x01\n\x1fWriteArtifactAndGraphPartitions\x12\x33.artimeta.v1.WriteArtifactAndGraphPartitionsRequest\x1a\x34.artimeta.v1.WriteArtifactAndGraphPartitionsResponse\"\x04\x88\xb5\x18\x02\x12S\n\nListGraphs\x12\x1e.artimeta.v1.ListGraphsRequest\x1a\x1f.artimeta.v1.ListGraphsResponse\"\x04\x88\xb5\x18\x01\x12\\\n\rListSnapshots\x12!.artimeta.v1.ListSnapshotsRequest\x1a\".artimeta.v1.ListSnapshotsResponse\"\x04\x88\xb5\x18\x01\x12\x65\n\x10ListSnapshotTags\x12$.artimeta.v1.ListSnapshotTagsRequest\x1a%.artimeta.v1.ListSnapshotTagsResponse\"\x04\x88\xb5\x18\x01\x12w\n\x16ListSnapshotTagHistory\x12*.artimeta.v1.ListSnapshotTagHistoryRequest\x1a+.artimeta.v1.ListSnapshotTagHistoryResponse\"\x04\x88\xb5\x18\x01\x12\x62\n\x0fGetGraphLineage\x12#.artimeta.v1.GetGraphLineageRequest\x1a$.artimeta.v1.GetGraphLineageResponse\"\x04\x88\xb5\x18\x01\x12w\n\x16ListSnapshotPartitions\x12*.artimeta.v1.ListSnapshotPartitionsRequest\x1a+.artimeta.v1.ListSnapshotPartitionsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -104,74 +105,74 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONNECTIONSERVICE'].methods_by_name['GetGraphLineage']._serialized_options = b'\210\265\030\001'
   _globals['_CONNECTIONSERVICE'].methods_by_name['ListSnapshotPartitions']._loaded_options = None
   _globals['_CONNECTIONSERVICE'].methods_by_name['ListSnapshotPartitions']._serialized_options = b'\210\265\030\001'
-  _globals['_READARTIFACTPARTITIONSREQUEST']._serialized_start=160
-  _globals['_READARTIFACTPARTITIONSREQUEST']._serialized_end=304
-  _globals['_READARTIFACTPARTITIONSRESPONSE']._serialized_start=306
-  _globals['_READARTIFACTPARTITIONSRESPONSE']._serialized_end=389
-  _globals['_WRITEARTIFACTPARTITIONSREQUEST']._serialized_start=392
-  _globals['_WRITEARTIFACTPARTITIONSREQUEST']._serialized_end=529
-  _globals['_WRITEARTIFACTPARTITIONSRESPONSE']._serialized_start=531
-  _globals['_WRITEARTIFACTPARTITIONSRESPONSE']._serialized_end=585
-  _globals['_READGRAPHREQUEST']._serialized_start=587
-  _globals['_READGRAPHREQUEST']._serialized_end=665
-  _globals['_READGRAPHRESPONSE']._serialized_start=667
-  _globals['_READGRAPHRESPONSE']._serialized_end=721
-  _globals['_WRITEGRAPHREQUEST']._serialized_start=723
-  _globals['_WRITEGRAPHREQUEST']._serialized_end=846
-  _globals['_WRITEGRAPHRESPONSE']._serialized_start=848
-  _globals['_WRITEGRAPHRESPONSE']._serialized_end=885
-  _globals['_READSNAPSHOTREQUEST']._serialized_start=887
-  _globals['_READSNAPSHOTREQUEST']._serialized_end=968
-  _globals['_READSNAPSHOTRESPONSE']._serialized_start=970
-  _globals['_READSNAPSHOTRESPONSE']._serialized_end=1038
-  _globals['_WRITESNAPSHOTREQUEST']._serialized_start=1040
-  _globals['_WRITESNAPSHOTREQUEST']._serialized_end=1133
-  _globals['_WRITESNAPSHOTRESPONSE']._serialized_start=1135
-  _globals['_WRITESNAPSHOTRESPONSE']._serialized_end=1175
-  _globals['_READSNAPSHOTTAGREQUEST']._serialized_start=1177
-  _globals['_READSNAPSHOTTAGREQUEST']._serialized_end=1253
-  _globals['_READSNAPSHOTTAGRESPONSE']._serialized_start=1255
-  _globals['_READSNAPSHOTTAGRESPONSE']._serialized_end=1365
-  _globals['_WRITESNAPSHOTTAGREQUEST']._serialized_start=1368
-  _globals['_WRITESNAPSHOTTAGREQUEST']._serialized_end=1607
-  _globals['_WRITESNAPSHOTTAGRESPONSE']._serialized_start=1610
-  _globals['_WRITESNAPSHOTTAGRESPONSE']._serialized_end=1753
-  _globals['_READSNAPSHOTPARTITIONSREQUEST']._serialized_start=1755
-  _globals['_READSNAPSHOTPARTITIONSREQUEST']._serialized_end=1877
-  _globals['_READSNAPSHOTPARTITIONSRESPONSE']._serialized_start=1879
-  _globals['_READSNAPSHOTPARTITIONSRESPONSE']._serialized_end=1962
-  _globals['_WRITESNAPSHOTPARTITIONSREQUEST']._serialized_start=1965
-  _globals['_WRITESNAPSHOTPARTITIONSREQUEST']._serialized_end=2139
-  _globals['_WRITESNAPSHOTPARTITIONSRESPONSE']._serialized_start=2141
-  _globals['_WRITESNAPSHOTPARTITIONSRESPONSE']._serialized_end=2195
-  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSREQUEST']._serialized_start=2198
-  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSREQUEST']._serialized_end=2409
-  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSRESPONSE']._serialized_start=2411
-  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSRESPONSE']._serialized_end=2512
-  _globals['_LISTGRAPHSREQUEST']._serialized_start=2514
-  _globals['_LISTGRAPHSREQUEST']._serialized_end=2611
-  _globals['_LISTGRAPHSRESPONSE']._serialized_start=2613
-  _globals['_LISTGRAPHSRESPONSE']._serialized_end=2694
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=2696
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=2796
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=2798
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=2893
-  _globals['_LISTSNAPSHOTTAGSREQUEST']._serialized_start=2895
-  _globals['_LISTSNAPSHOTTAGSREQUEST']._serialized_end=2998
-  _globals['_LISTSNAPSHOTTAGSRESPONSE']._serialized_start=3000
-  _globals['_LISTSNAPSHOTTAGSRESPONSE']._serialized_end=3091
-  _globals['_LISTSNAPSHOTTAGHISTORYREQUEST']._serialized_start=3093
-  _globals['_LISTSNAPSHOTTAGHISTORYREQUEST']._serialized_end=3215
-  _globals['_LISTSNAPSHOTTAGHISTORYRESPONSE']._serialized_start=3217
-  _globals['_LISTSNAPSHOTTAGHISTORYRESPONSE']._serialized_end=3319
-  _globals['_GETGRAPHLINEAGEREQUEST']._serialized_start=3321
-  _globals['_GETGRAPHLINEAGEREQUEST']._serialized_end=3405
-  _globals['_GETGRAPHLINEAGERESPONSE']._serialized_start=3407
-  _globals['_GETGRAPHLINEAGERESPONSE']._serialized_end=3476
-  _globals['_LISTSNAPSHOTPARTITIONSREQUEST']._serialized_start=3479
-  _globals['_LISTSNAPSHOTPARTITIONSREQUEST']._serialized_end=3640
-  _globals['_LISTSNAPSHOTPARTITIONSRESPONSE']._serialized_start=3642
-  _globals['_LISTSNAPSHOTPARTITIONSRESPONSE']._serialized_end=3750
-  _globals['_CONNECTIONSERVICE']._serialized_start=3753
-  _globals['_CONNECTIONSERVICE']._serialized_end=5594
+  _globals['_READARTIFACTPARTITIONSREQUEST']._serialized_start=191
+  _globals['_READARTIFACTPARTITIONSREQUEST']._serialized_end=335
+  _globals['_READARTIFACTPARTITIONSRESPONSE']._serialized_start=337
+  _globals['_READARTIFACTPARTITIONSRESPONSE']._serialized_end=420
+  _globals['_WRITEARTIFACTPARTITIONSREQUEST']._serialized_start=423
+  _globals['_WRITEARTIFACTPARTITIONSREQUEST']._serialized_end=560
+  _globals['_WRITEARTIFACTPARTITIONSRESPONSE']._serialized_start=562
+  _globals['_WRITEARTIFACTPARTITIONSRESPONSE']._serialized_end=616
+  _globals['_READGRAPHREQUEST']._serialized_start=618
+  _globals['_READGRAPHREQUEST']._serialized_end=696
+  _globals['_READGRAPHRESPONSE']._serialized_start=698
+  _globals['_READGRAPHRESPONSE']._serialized_end=752
+  _globals['_WRITEGRAPHREQUEST']._serialized_start=754
+  _globals['_WRITEGRAPHREQUEST']._serialized_end=877
+  _globals['_WRITEGRAPHRESPONSE']._serialized_start=879
+  _globals['_WRITEGRAPHRESPONSE']._serialized_end=916
+  _globals['_READSNAPSHOTREQUEST']._serialized_start=918
+  _globals['_READSNAPSHOTREQUEST']._serialized_end=999
+  _globals['_READSNAPSHOTRESPONSE']._serialized_start=1001
+  _globals['_READSNAPSHOTRESPONSE']._serialized_end=1069
+  _globals['_WRITESNAPSHOTREQUEST']._serialized_start=1071
+  _globals['_WRITESNAPSHOTREQUEST']._serialized_end=1164
+  _globals['_WRITESNAPSHOTRESPONSE']._serialized_start=1166
+  _globals['_WRITESNAPSHOTRESPONSE']._serialized_end=1206
+  _globals['_READSNAPSHOTTAGREQUEST']._serialized_start=1208
+  _globals['_READSNAPSHOTTAGREQUEST']._serialized_end=1335
+  _globals['_READSNAPSHOTTAGRESPONSE']._serialized_start=1337
+  _globals['_READSNAPSHOTTAGRESPONSE']._serialized_end=1447
+  _globals['_WRITESNAPSHOTTAGREQUEST']._serialized_start=1450
+  _globals['_WRITESNAPSHOTTAGREQUEST']._serialized_end=1689
+  _globals['_WRITESNAPSHOTTAGRESPONSE']._serialized_start=1692
+  _globals['_WRITESNAPSHOTTAGRESPONSE']._serialized_end=1835
+  _globals['_READSNAPSHOTPARTITIONSREQUEST']._serialized_start=1837
+  _globals['_READSNAPSHOTPARTITIONSREQUEST']._serialized_end=1959
+  _globals['_READSNAPSHOTPARTITIONSRESPONSE']._serialized_start=1961
+  _globals['_READSNAPSHOTPARTITIONSRESPONSE']._serialized_end=2044
+  _globals['_WRITESNAPSHOTPARTITIONSREQUEST']._serialized_start=2047
+  _globals['_WRITESNAPSHOTPARTITIONSREQUEST']._serialized_end=2221
+  _globals['_WRITESNAPSHOTPARTITIONSRESPONSE']._serialized_start=2223
+  _globals['_WRITESNAPSHOTPARTITIONSRESPONSE']._serialized_end=2277
+  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSREQUEST']._serialized_start=2280
+  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSREQUEST']._serialized_end=2491
+  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSRESPONSE']._serialized_start=2493
+  _globals['_WRITEARTIFACTANDGRAPHPARTITIONSRESPONSE']._serialized_end=2594
+  _globals['_LISTGRAPHSREQUEST']._serialized_start=2596
+  _globals['_LISTGRAPHSREQUEST']._serialized_end=2693
+  _globals['_LISTGRAPHSRESPONSE']._serialized_start=2695
+  _globals['_LISTGRAPHSRESPONSE']._serialized_end=2776
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=2778
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=2878
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=2880
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=2975
+  _globals['_LISTSNAPSHOTTAGSREQUEST']._serialized_start=2977
+  _globals['_LISTSNAPSHOTTAGSREQUEST']._serialized_end=3080
+  _globals['_LISTSNAPSHOTTAGSRESPONSE']._serialized_start=3082
+  _globals['_LISTSNAPSHOTTAGSRESPONSE']._serialized_end=3173
+  _globals['_LISTSNAPSHOTTAGHISTORYREQUEST']._serialized_start=3175
+  _globals['_LISTSNAPSHOTTAGHISTORYREQUEST']._serialized_end=3297
+  _globals['_LISTSNAPSHOTTAGHISTORYRESPONSE']._serialized_start=3299
+  _globals['_LISTSNAPSHOTTAGHISTORYRESPONSE']._serialized_end=3401
+  _globals['_GETGRAPHLINEAGEREQUEST']._serialized_start=3403
+  _globals['_GETGRAPHLINEAGEREQUEST']._serialized_end=3487
+  _globals['_GETGRAPHLINEAGERESPONSE']._serialized_start=3489
+  _globals['_GETGRAPHLINEAGERESPONSE']._serialized_end=3558
+  _globals['_LISTSNAPSHOTPARTITIONSREQUEST']._serialized_start=3561
+  _globals['_LISTSNAPSHOTPARTITIONSREQUEST']._serialized_end=3722
+  _globals['_LISTSNAPSHOTPARTITIONSRESPONSE']._serialized_start=3724
+  _globals['_LISTSNAPSHOTPARTITIONSRESPONSE']._serialized_end=3832
+  _globals['_CONNECTIONSERVICE']._serialized_start=3835
+  _globals['_CONNECTIONSERVICE']._serialized_end=5676
 # @@protoc_insertion_point(module_scope)

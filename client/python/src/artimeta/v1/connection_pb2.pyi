@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from artimeta.v1 import consistency_pb2 as _consistency_pb2
 from artimeta.v1 import graph_pb2 as _graph_pb2
 from artimeta.v1 import partition_pb2 as _partition_pb2
 from collections import abc as _abc
@@ -315,19 +316,25 @@ class ReadSnapshotTagRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     TAG_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     name: _builtins.str
     tag: _builtins.str
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """STRONG reads the tag (and the namespace) from the database; see ReadConsistency for the
+    staleness bound of the default.
+    """
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         name: _builtins.str = ...,
         tag: _builtins.str = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "tag", b"tag"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "name", b"name", "namespace", b"namespace", "tag", b"tag"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -196,9 +196,11 @@ class ConnectionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReadSnapshotTag(self, request, context):
-        """Returns the snapshot a tag points at.
+        """Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency).
         Errors:
         - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

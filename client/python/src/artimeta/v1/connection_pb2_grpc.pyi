@@ -75,9 +75,11 @@ class ConnectionServiceStub:
       the size limit.
     """
     ReadSnapshotTag: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ReadSnapshotTagRequest, _connection_pb2.ReadSnapshotTagResponse]
-    """Returns the snapshot a tag points at.
+    """Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+    STRONG (bound: see ReadConsistency).
     Errors:
     - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
     """
     WriteSnapshotTag: _grpc.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotTagRequest, _connection_pb2.WriteSnapshotTagResponse]
     """Creates or moves a tag; of concurrent creators exactly one wins.
@@ -186,9 +188,11 @@ class ConnectionServiceAsyncStub(ConnectionServiceStub):
       the size limit.
     """
     ReadSnapshotTag: _aio.UnaryUnaryMultiCallable[_connection_pb2.ReadSnapshotTagRequest, _connection_pb2.ReadSnapshotTagResponse]  # type: ignore[assignment]
-    """Returns the snapshot a tag points at.
+    """Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+    STRONG (bound: see ReadConsistency).
     Errors:
     - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
     """
     WriteSnapshotTag: _aio.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotTagRequest, _connection_pb2.WriteSnapshotTagResponse]  # type: ignore[assignment]
     """Creates or moves a tag; of concurrent creators exactly one wins.
@@ -336,9 +340,11 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.ReadSnapshotTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ReadSnapshotTagResponse, _abc.Awaitable[_connection_pb2.ReadSnapshotTagResponse]]:
-        """Returns the snapshot a tag points at.
+        """Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency).
         Errors:
         - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
 
     @_abc_1.abstractmethod

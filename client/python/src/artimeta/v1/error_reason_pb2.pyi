@@ -277,6 +277,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """INVALID_ARGUMENT: a request_id that is not a UUID."""
     ERROR_REASON_REQUEST_ID_REUSED: _ErrorReason.ValueType  # 102
     """INVALID_ARGUMENT: a request_id already used for a call with another request body."""
+    ERROR_REASON_INVALID_CONSISTENCY: _ErrorReason.ValueType  # 103
+    """INVALID_ARGUMENT: a consistency that is not a ReadConsistency value."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Every reason the server puts in the google.rpc.ErrorInfo (domain "artimeta") of a failed call.
@@ -553,4 +555,6 @@ ERROR_REASON_INVALID_REQUEST_ID: ErrorReason.ValueType  # 101
 """INVALID_ARGUMENT: a request_id that is not a UUID."""
 ERROR_REASON_REQUEST_ID_REUSED: ErrorReason.ValueType  # 102
 """INVALID_ARGUMENT: a request_id already used for a call with another request body."""
+ERROR_REASON_INVALID_CONSISTENCY: ErrorReason.ValueType  # 103
+"""INVALID_ARGUMENT: a consistency that is not a ReadConsistency value."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

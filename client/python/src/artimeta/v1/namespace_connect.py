@@ -57,6 +57,7 @@ class NamespaceService(Protocol):
         Returns one namespace.
         Errors:
         - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -214,6 +215,7 @@ class NamespaceServiceClient(ConnectClient):
         Returns one namespace.
         Errors:
         - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         return await self.execute_unary(
             request=request,

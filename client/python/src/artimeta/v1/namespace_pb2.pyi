@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from artimeta.v1 import consistency_pb2 as _consistency_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -130,15 +131,19 @@ class GetNamespaceRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """STRONG reads the database; see ReadConsistency for the staleness bound of the default."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

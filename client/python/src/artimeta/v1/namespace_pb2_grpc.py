@@ -78,6 +78,7 @@ class NamespaceServiceServicer:
         """Returns one namespace.
         Errors:
         - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,6 +46,7 @@ class NamespaceServiceStub:
     """Returns one namespace.
     Errors:
     - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
     """
     ListNamespaces: _grpc.UnaryUnaryMultiCallable[_namespace_pb2.ListNamespacesRequest, _namespace_pb2.ListNamespacesResponse]
     """Lists namespaces ordered by name, keyset-paginated.
@@ -76,6 +77,7 @@ class NamespaceServiceAsyncStub(NamespaceServiceStub):
     """Returns one namespace.
     Errors:
     - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
     """
     ListNamespaces: _aio.UnaryUnaryMultiCallable[_namespace_pb2.ListNamespacesRequest, _namespace_pb2.ListNamespacesResponse]  # type: ignore[assignment]
     """Lists namespaces ordered by name, keyset-paginated.
@@ -115,6 +117,7 @@ class NamespaceServiceServicer(metaclass=_abc_1.ABCMeta):
         """Returns one namespace.
         Errors:
         - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
 
     @_abc_1.abstractmethod

@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ReadConsistency, readConsistencyFromJSON, readConsistencyToJSON } from "./consistency";
 import { Graph, GraphLineage, GraphSnapshot, SnapshotTag, SnapshotTagMove } from "./graph";
 import { InputFingerprint, StoragePartition } from "./partition";
 
@@ -103,6 +104,11 @@ export interface ReadSnapshotTagRequest {
   namespace: string;
   name: string;
   tag: string;
+  /**
+   * STRONG reads the tag (and the namespace) from the database; see ReadConsistency for the
+   * staleness bound of the default.
+   */
+  consistency: ReadConsistency;
 }
 
 export interface ReadSnapshotTagResponse {
@@ -1294,7 +1300,7 @@ export const WriteSnapshotResponse: MessageFns<WriteSnapshotResponse> = {
 };
 
 function createBaseReadSnapshotTagRequest(): ReadSnapshotTagRequest {
-  return { namespace: "", name: "", tag: "" };
+  return { namespace: "", name: "", tag: "", consistency: 0 };
 }
 
 export const ReadSnapshotTagRequest: MessageFns<ReadSnapshotTagRequest> = {
@@ -1307,6 +1313,9 @@ export const ReadSnapshotTagRequest: MessageFns<ReadSnapshotTagRequest> = {
     }
     if (message.tag !== "") {
       writer.uint32(26).string(message.tag);
+    }
+    if (message.consistency !== 0) {
+      writer.uint32(32).int32(message.consistency);
     }
     return writer;
   },
@@ -1348,6 +1357,14 @@ export const ReadSnapshotTagRequest: MessageFns<ReadSnapshotTagRequest> = {
             message.tag = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.consistency = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1365,6 +1382,7 @@ export const ReadSnapshotTagRequest: MessageFns<ReadSnapshotTagRequest> = {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       tag: isSet(object.tag) ? globalThis.String(object.tag) : "",
+      consistency: isSet(object.consistency) ? readConsistencyFromJSON(object.consistency) : 0,
     };
   },
 
@@ -1379,6 +1397,9 @@ export const ReadSnapshotTagRequest: MessageFns<ReadSnapshotTagRequest> = {
     if (message.tag !== "") {
       obj.tag = message.tag;
     }
+    if (message.consistency !== 0) {
+      obj.consistency = readConsistencyToJSON(message.consistency);
+    }
     return obj;
   },
 
@@ -1390,6 +1411,7 @@ export const ReadSnapshotTagRequest: MessageFns<ReadSnapshotTagRequest> = {
     message.namespace = object.namespace ?? "";
     message.name = object.name ?? "";
     message.tag = object.tag ?? "";
+    message.consistency = object.consistency ?? 0;
     return message;
   },
 };
@@ -3879,9 +3901,11 @@ export const ConnectionServiceService = {
     responseDeserialize: (value: Buffer): WriteSnapshotResponse => WriteSnapshotResponse.decode(value),
   },
   /**
-   * Returns the snapshot a tag points at.
+   * Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency).
    * Errors:
    * - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   readSnapshotTag: {
     path: "/artimeta.v1.ConnectionService/ReadSnapshotTag" as const,
@@ -4111,9 +4135,11 @@ export interface ConnectionServiceServer extends UntypedServiceImplementation {
    */
   writeSnapshot: handleUnaryCall<WriteSnapshotRequest, WriteSnapshotResponse>;
   /**
-   * Returns the snapshot a tag points at.
+   * Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency).
    * Errors:
    * - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   readSnapshotTag: handleUnaryCall<ReadSnapshotTagRequest, ReadSnapshotTagResponse>;
   /**
@@ -4311,9 +4337,11 @@ export interface ConnectionServiceClient extends Client {
     callback: (error: ServiceError | null, response: WriteSnapshotResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Returns the snapshot a tag points at.
+   * Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency).
    * Errors:
    * - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   readSnapshotTag(
     request: ReadSnapshotTagRequest,

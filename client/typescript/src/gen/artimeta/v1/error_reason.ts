@@ -247,6 +247,8 @@ export enum ErrorReason {
   ERROR_REASON_INVALID_REQUEST_ID = 101,
   /** ERROR_REASON_REQUEST_ID_REUSED - INVALID_ARGUMENT: a request_id already used for a call with another request body. */
   ERROR_REASON_REQUEST_ID_REUSED = 102,
+  /** ERROR_REASON_INVALID_CONSISTENCY - INVALID_ARGUMENT: a consistency that is not a ReadConsistency value. */
+  ERROR_REASON_INVALID_CONSISTENCY = 103,
   UNRECOGNIZED = -1,
 }
 
@@ -561,6 +563,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 102:
     case "ERROR_REASON_REQUEST_ID_REUSED":
       return ErrorReason.ERROR_REASON_REQUEST_ID_REUSED;
+    case 103:
+    case "ERROR_REASON_INVALID_CONSISTENCY":
+      return ErrorReason.ERROR_REASON_INVALID_CONSISTENCY;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -776,6 +781,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_INVALID_REQUEST_ID";
     case ErrorReason.ERROR_REASON_REQUEST_ID_REUSED:
       return "ERROR_REASON_REQUEST_ID_REUSED";
+    case ErrorReason.ERROR_REASON_INVALID_CONSISTENCY:
+      return "ERROR_REASON_INVALID_CONSISTENCY";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

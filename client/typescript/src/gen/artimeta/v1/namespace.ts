@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp";
+import { ReadConsistency, readConsistencyFromJSON, readConsistencyToJSON } from "./consistency";
 
 /**
  * A namespace is the unit of tenancy: every row and every blob belongs to exactly one, and no
@@ -59,6 +60,8 @@ export interface CreateNamespaceResponse {
 
 export interface GetNamespaceRequest {
   name: string;
+  /** STRONG reads the database; see ReadConsistency for the staleness bound of the default. */
+  consistency: ReadConsistency;
 }
 
 export interface GetNamespaceResponse {
@@ -493,13 +496,16 @@ export const CreateNamespaceResponse: MessageFns<CreateNamespaceResponse> = {
 };
 
 function createBaseGetNamespaceRequest(): GetNamespaceRequest {
-  return { name: "" };
+  return { name: "", consistency: 0 };
 }
 
 export const GetNamespaceRequest: MessageFns<GetNamespaceRequest> = {
   encode(message: GetNamespaceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
+    }
+    if (message.consistency !== 0) {
+      writer.uint32(16).int32(message.consistency);
     }
     return writer;
   },
@@ -525,6 +531,14 @@ export const GetNamespaceRequest: MessageFns<GetNamespaceRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.consistency = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -538,13 +552,19 @@ export const GetNamespaceRequest: MessageFns<GetNamespaceRequest> = {
   },
 
   fromJSON(object: any): GetNamespaceRequest {
-    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      consistency: isSet(object.consistency) ? readConsistencyFromJSON(object.consistency) : 0,
+    };
   },
 
   toJSON(message: GetNamespaceRequest): unknown {
     const obj: any = {};
     if (message.name !== "") {
       obj.name = message.name;
+    }
+    if (message.consistency !== 0) {
+      obj.consistency = readConsistencyToJSON(message.consistency);
     }
     return obj;
   },
@@ -555,6 +575,7 @@ export const GetNamespaceRequest: MessageFns<GetNamespaceRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetNamespaceRequest>, I>>(object: I): GetNamespaceRequest {
     const message = createBaseGetNamespaceRequest();
     message.name = object.name ?? "";
+    message.consistency = object.consistency ?? 0;
     return message;
   },
 };
@@ -1038,6 +1059,7 @@ export const NamespaceServiceService = {
    * Returns one namespace.
    * Errors:
    * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   getNamespace: {
     path: "/artimeta.v1.NamespaceService/GetNamespace" as const,
@@ -1096,6 +1118,7 @@ export interface NamespaceServiceServer extends UntypedServiceImplementation {
    * Returns one namespace.
    * Errors:
    * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   getNamespace: handleUnaryCall<GetNamespaceRequest, GetNamespaceResponse>;
   /**
@@ -1139,6 +1162,7 @@ export interface NamespaceServiceClient extends Client {
    * Returns one namespace.
    * Errors:
    * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   getNamespace(
     request: GetNamespaceRequest,
