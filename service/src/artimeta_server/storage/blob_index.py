@@ -127,11 +127,12 @@ class PostgresBlobIndex:
         # committed: its object is then deleted already, and the row inserted here is a new one.
         hashes, sizes = _arrays(sorted(set(digests), key=lambda d: (d.hash, d.size)))
         async with self._db.transaction() as conn:
+            # EXCLUDED's default, not now(), for Citus (as in add()).
             await conn.execute(
                 """
                 INSERT INTO blobs (namespace_id, hash, size)
                 SELECT $1, h, s FROM unnest($2::text[], $3::bigint[]) AS t(h, s) ORDER BY h, s
-                ON CONFLICT (namespace_id, hash, size) DO UPDATE SET last_used = now()
+                ON CONFLICT (namespace_id, hash, size) DO UPDATE SET last_used = EXCLUDED.last_used
                 """,
                 namespace_id,
                 hashes,
