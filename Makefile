@@ -20,6 +20,7 @@ help:
 	@echo "make console    rebuild the web console bundle (TypeScript types from proto/, esbuild)"
 	@echo "make test-citus the API and race suites on a Citus coordinator + 2 workers (builds Citus once into $(CACHE))"
 	@echo "make lint       ruff + mypy --strict"
+	@echo "make api-lint   buf lint/format/breaking, protolint and the project's proto checks"
 	@echo "make minio      build MinIO from source into $(CACHE) (reused by later runs)"
 	@echo "make bench      run the benchmarks (JSON under bench/results/)"
 	@echo "make test-scaleout  the Postgres failover and MinIO node-loss tests alone"
@@ -79,6 +80,13 @@ buf: $(BUF)
 	@if git rev-parse --verify -q main >/dev/null; then $(BUF) breaking --against '.git#branch=main'; \
 	  else echo "buf breaking: no main branch to compare against"; fi
 
+# The API conventions: buf (STANDARD + COMMENTS, format, breaking), protolint (.protolint.yaml),
+# and what neither checks (every RPC's Errors: list, reasons and field behaviour) in Python.
+.PHONY: api-lint
+api-lint: buf venv
+	$(VENV)/bin/protolint lint proto/
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_api_lint.py tests/unit/test_error_reasons.py
+
 .PHONY: lint
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -91,7 +99,7 @@ adapter-venvs: venv
 	  bash scripts/adapter-venv.sh "$$(basename "$$req" .txt)"; done
 
 .PHONY: test
-test: venv proto-check console-check buf lint adapter-venvs
+test: venv proto-check console-check api-lint lint adapter-venvs
 	@bash scripts/ensure-chromium.sh >/dev/null || echo "no chromium: the browser tests will be skipped"
 	@if command -v go >/dev/null; then bash scripts/ensure-minio.sh >/dev/null; \
 	  else echo "go not found: the MinIO leg of the blob-store tests will be skipped"; fi

@@ -21,7 +21,7 @@ build() {  # $1: the console source folder, $2: where the served files go
   "$PY" -m grpc_tools.protoc -I "$root/proto" -I "$rpc_protos" \
     --plugin=protoc-gen-es="$root/console/node_modules/.bin/protoc-gen-es" \
     --es_out="$src/src/gen" --es_opt=target=ts \
-    "$root"/proto/artimeta/v1/*.proto google/rpc/error_details.proto google/rpc/status.proto
+    "$root"/proto/artimeta/v1/*.proto google/api/field_behavior.proto google/rpc/error_details.proto google/rpc/status.proto
   "$root/console/node_modules/.bin/esbuild" "$src/src/main.ts" --bundle --minify --format=iife \
     --target=es2020 --legal-comments=eof --charset=utf8 --log-level=warning --outfile="$out/assets/app.js"
   cp "$src/index.html" "$out/index.html"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/artimeta/artimeta/client/go/artimeta"
+	artimetav1 "github.com/artimeta/artimeta/client/go/artimeta/v1"
 )
 
 // The values every language writes and expects (tests/clients/conformance.py holds the same).
@@ -80,6 +81,10 @@ func TestNamespaceLifecycle(t *testing.T) {
 
 	_, err = c.GetNamespace(ctx, prefix+"-missing")
 	wantReason(t, err, artimeta.ErrNotFound, "NAMESPACE_NOT_FOUND")
+	// The wire reason parses to the generated ErrorReason value.
+	if got := artimeta.TypedReason(err); got != artimetav1.ErrorReason_ERROR_REASON_NAMESPACE_NOT_FOUND {
+		t.Fatalf("want typed reason ERROR_REASON_NAMESPACE_NOT_FOUND, got %v", got)
+	}
 	var typed *artimeta.Error
 	if !errors.As(err, &typed) || typed.Message == "" {
 		t.Fatalf("want *artimeta.Error with a message, got %#v", err)
@@ -135,6 +140,10 @@ func TestDefaultDeadline(t *testing.T) {
 	c := liveClient(t, artimeta.WithTimeout(time.Microsecond))
 	_, err := c.GetNamespace(context.Background(), "anything")
 	wantReason(t, err, artimeta.ErrDeadlineExceeded, "DEADLINE_EXCEEDED")
+	// A reason only gRPC itself raises is no ErrorReason.
+	if got := artimeta.ParseReason("UNIMPLEMENTED"); got != artimetav1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		t.Fatalf("want ERROR_REASON_UNSPECIFIED for UNIMPLEMENTED, got %v", got)
+	}
 }
 
 func asError(err error, target **artimeta.Error) bool { return errors.As(err, target) }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	artimetav1 "github.com/artimeta/artimeta/client/go/artimeta/v1"
+
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -63,6 +65,21 @@ func Reason(err error) string {
 		return e.Reason
 	}
 	return ""
+}
+
+// TypedReason returns the reason of err as an artimetav1.ErrorReason (ERROR_REASON_ + the wire
+// string), or ERROR_REASON_UNSPECIFIED when err is not an artimeta error or carries a reason this
+// client does not know (such as UNIMPLEMENTED, which gRPC itself raises).
+func TypedReason(err error) artimetav1.ErrorReason {
+	return ParseReason(Reason(err))
+}
+
+// ParseReason maps a wire reason string to its artimetav1.ErrorReason value.
+func ParseReason(reason string) artimetav1.ErrorReason {
+	if v, ok := artimetav1.ErrorReason_value["ERROR_REASON_"+reason]; ok && reason != "" {
+		return artimetav1.ErrorReason(v)
+	}
+	return artimetav1.ErrorReason_ERROR_REASON_UNSPECIFIED
 }
 
 // fromError turns a gRPC status error into *Error; other errors pass through unchanged.

@@ -24,6 +24,7 @@ import { RETRY_CLASSES } from "./retry-classes";
 import { BlobServiceClient } from "./gen/artimeta/v1/blobs";
 import { CacheServiceClient } from "./gen/artimeta/v1/cache";
 import { ConnectionServiceClient } from "./gen/artimeta/v1/connection";
+import { ReadConsistency } from "./gen/artimeta/v1/consistency";
 import { type Digest } from "./gen/artimeta/v1/digest";
 import { RecordServiceClient } from "./gen/artimeta/v1/records";
 import {
@@ -247,7 +248,7 @@ export class ArtimetaClient {
   }
 
   async getNamespace(name: string): Promise<Namespace> {
-    return (await this.namespaces.getNamespace({ name })).namespace!;
+    return (await this.namespaces.getNamespace({ name, consistency: ReadConsistency.READ_CONSISTENCY_UNSPECIFIED })).namespace!;
   }
 
   /** Every namespace in name order, fetched in pages of pageSize (0: the server's default). */

@@ -1,6 +1,7 @@
 // Typed errors built from the server's google.rpc.Status / ErrorInfo, so callers branch on a class
 // or a reason instead of parsing messages.
 import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
+import { ErrorReason } from "./gen/artimeta/v1/error_reason";
 import { ErrorInfo } from "./gen/google/rpc/error_details";
 import { Status as RpcStatus } from "./gen/google/rpc/status";
 
@@ -19,6 +20,20 @@ export class ArtimetaError extends Error {
     super(`${reason}: ${details}`);
     this.name = new.target.name;
   }
+
+  /** `reason` as a v1.ErrorReason (ERROR_REASON_ + the wire string); see parseReason. */
+  get typedReason(): ErrorReason {
+    return parseReason(this.reason);
+  }
+}
+
+/**
+ * The v1.ErrorReason of a wire reason string, or ERROR_REASON_UNSPECIFIED for one this client does
+ * not know (such as UNIMPLEMENTED, which gRPC itself raises).
+ */
+export function parseReason(reason: string): ErrorReason {
+  const value = reason ? (ErrorReason as Record<string, unknown>)[`ERROR_REASON_${reason}`] : undefined;
+  return typeof value === "number" ? (value as ErrorReason) : ErrorReason.ERROR_REASON_UNSPECIFIED;
 }
 
 export class InvalidArgumentError extends ArtimetaError {}

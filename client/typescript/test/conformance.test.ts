@@ -8,6 +8,8 @@ import {
   DeadlineExceededError,
   InvalidArgumentError,
   NotFoundError,
+  parseReason,
+  v1,
 } from "@artimeta/client";
 
 export const DESCRIPTION = 'conformance: héllo ✓ 𝄞 "quoted"\ttab';
@@ -39,6 +41,9 @@ describe("conformance", { skip }, () => {
     await assert.rejects(client.getNamespace(`${prefix}-missing`), (err: unknown) => {
       assert.ok(err instanceof NotFoundError, String(err));
       assert.equal(err.reason, "NAMESPACE_NOT_FOUND");
+      // The wire reason parses to the generated ErrorReason value.
+      assert.equal(err.typedReason, v1.ErrorReason.ERROR_REASON_NAMESPACE_NOT_FOUND);
+      assert.equal(parseReason("UNIMPLEMENTED"), v1.ErrorReason.ERROR_REASON_UNSPECIFIED);
       assert.ok(err.details.length > 0);
       return true;
     });

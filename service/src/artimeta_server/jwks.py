@@ -11,6 +11,7 @@ import jwt
 
 from artimeta_server.domain.auth import Grant, Principal, parse_grant
 from artimeta_server.domain.errors import DomainError, Unauthenticated
+from artimeta_server.domain.reasons import Reason
 
 _ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
 
@@ -44,7 +45,7 @@ class JwksVerifier:
             kid = jwt.get_unverified_header(token).get("kid")
             candidates = [k for k in keys.keys if kid is None or k.key_id == kid]
             if not candidates:
-                raise Unauthenticated("the JWT's signing key is not known", reason="TOKEN_INVALID")
+                raise Unauthenticated("the JWT's signing key is not known", reason=Reason.TOKEN_INVALID)
             claims = jwt.decode(
                 token,
                 key=candidates[0],
@@ -54,9 +55,11 @@ class JwksVerifier:
                 options={"require": ["exp", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("the JWT has expired", reason="TOKEN_EXPIRED") from None
+            raise Unauthenticated("the JWT has expired", reason=Reason.TOKEN_EXPIRED) from None
         except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"the JWT does not verify: {type(exc).__name__}", reason="TOKEN_INVALID") from None
+            raise Unauthenticated(
+                f"the JWT does not verify: {type(exc).__name__}", reason=Reason.TOKEN_INVALID
+            ) from None
         raw = claims.get(self._roles_claim) or []
         if isinstance(raw, str):
             raw = raw.split()

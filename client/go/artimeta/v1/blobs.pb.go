@@ -7,6 +7,7 @@
 package artimetav1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1789,6 +1790,7 @@ func (x *ListKeysResponse) GetNextPageToken() string {
 	return ""
 }
 
+// One blob to store.
 type BatchUpdateBlobsRequest_Item struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Digest        *Digest                `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
@@ -1841,6 +1843,7 @@ func (x *BatchUpdateBlobsRequest_Item) GetData() []byte {
 	return nil
 }
 
+// The outcome of one item.
 type BatchUpdateBlobsResponse_Result struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Digest *Digest                `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
@@ -1894,6 +1897,7 @@ func (x *BatchUpdateBlobsResponse_Result) GetStatus() *status.Status {
 	return nil
 }
 
+// One blob read, or why it could not be.
 type BatchReadBlobsResponse_Result struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Digest        *Digest                `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
@@ -1958,7 +1962,7 @@ var File_artimeta_v1_blobs_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\n" +
-	"\x17artimeta/v1/blobs.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x18\n" +
+	"\x17artimeta/v1/blobs.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"\xf5\x02\n" +
 	"\x17GetCapabilitiesResponse\x12'\n" +
 	"\x0fdigest_function\x18\x01 \x01(\tR\x0edigestFunction\x12*\n" +
@@ -1975,28 +1979,28 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"f\n" +
 	"\x0eUploadResponse\x12+\n" +
 	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12'\n" +
-	"\x0falready_present\x18\x02 \x01(\bR\x0ealreadyPresent\"\x8c\x01\n" +
-	"\x0fDownloadRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12\x16\n" +
+	"\x0falready_present\x18\x02 \x01(\bR\x0ealreadyPresent\"\x98\x01\n" +
+	"\x0fDownloadRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\x03R\x06length\"&\n" +
 	"\x10DownloadResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"f\n" +
-	"\x17FindMissingBlobsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12-\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"l\n" +
+	"\x17FindMissingBlobsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12-\n" +
 	"\adigests\x18\x02 \x03(\v2\x13.artimeta.v1.DigestR\adigests\"X\n" +
 	"\x18FindMissingBlobsResponse\x12<\n" +
-	"\x0fmissing_digests\x18\x01 \x03(\v2\x13.artimeta.v1.DigestR\x0emissingDigests\"\\\n" +
-	"\x0fStatBlobRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\"|\n" +
+	"\x0fmissing_digests\x18\x01 \x03(\v2\x13.artimeta.v1.DigestR\x0emissingDigests\"h\n" +
+	"\x0fStatBlobRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\"\x82\x01\n" +
 	"\x10StatBlobResponse\x12+\n" +
-	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12;\n" +
-	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xc1\x01\n" +
-	"\x17BatchUpdateBlobsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12?\n" +
+	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12A\n" +
+	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
+	"createTime\"\xc7\x01\n" +
+	"\x17BatchUpdateBlobsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12?\n" +
 	"\x05items\x18\x02 \x03(\v2).artimeta.v1.BatchUpdateBlobsRequest.ItemR\x05items\x1aG\n" +
 	"\x04Item\x12+\n" +
 	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12\x12\n" +
@@ -2005,79 +2009,79 @@ const file_artimeta_v1_blobs_proto_rawDesc = "" +
 	"\aresults\x18\x01 \x03(\v2,.artimeta.v1.BatchUpdateBlobsResponse.ResultR\aresults\x1aa\n" +
 	"\x06Result\x12+\n" +
 	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12*\n" +
-	"\x06status\x18\x02 \x01(\v2\x12.google.rpc.StatusR\x06status\"d\n" +
-	"\x15BatchReadBlobsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12-\n" +
+	"\x06status\x18\x02 \x01(\v2\x12.google.rpc.StatusR\x06status\"j\n" +
+	"\x15BatchReadBlobsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12-\n" +
 	"\adigests\x18\x02 \x03(\v2\x13.artimeta.v1.DigestR\adigests\"\xd5\x01\n" +
 	"\x16BatchReadBlobsResponse\x12D\n" +
 	"\aresults\x18\x01 \x03(\v2*.artimeta.v1.BatchReadBlobsResponse.ResultR\aresults\x1au\n" +
 	"\x06Result\x12+\n" +
 	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12*\n" +
-	"\x06status\x18\x03 \x01(\v2\x12.google.rpc.StatusR\x06status\"\x93\x01\n" +
-	"\x11DeleteBlobRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12\x14\n" +
+	"\x06status\x18\x03 \x01(\v2\x12.google.rpc.StatusR\x06status\"\x9f\x01\n" +
+	"\x11DeleteBlobRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12\x14\n" +
 	"\x05force\x18\x03 \x01(\bR\x05force\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tR\trequestId\".\n" +
 	"\x12DeleteBlobResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x91\x01\n" +
-	"\x16CreateUploadUrlRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12,\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x9d\x01\n" +
+	"\x16CreateUploadUrlRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12,\n" +
 	"\x12expires_in_seconds\x18\x03 \x01(\x05R\x10expiresInSeconds\"\xae\x01\n" +
 	"\x17CreateUploadUrlResponse\x12'\n" +
 	"\x0falready_present\x18\x01 \x01(\bR\x0ealreadyPresent\x12\x1b\n" +
 	"\tupload_id\x18\x02 \x01(\tR\buploadId\x12\x10\n" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"P\n" +
-	"\x13CommitUploadRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
-	"\tupload_id\x18\x02 \x01(\tR\buploadId\"C\n" +
+	"expireTime\"\\\n" +
+	"\x13CommitUploadRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12!\n" +
+	"\tupload_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\buploadId\"C\n" +
 	"\x14CommitUploadResponse\x12+\n" +
-	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\"\x93\x01\n" +
-	"\x18CreateDownloadUrlRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12,\n" +
+	"\x06digest\x18\x01 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\"\x9f\x01\n" +
+	"\x18CreateDownloadUrlRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x121\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12,\n" +
 	"\x12expires_in_seconds\x18\x03 \x01(\x05R\x10expiresInSeconds\"j\n" +
 	"\x19CreateDownloadUrlResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\x86\x01\n" +
+	"expireTime\"\x8c\x01\n" +
 	"\bKeyEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
-	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12;\n" +
-	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x8b\x01\n" +
-	"\rPutKeyRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\x12+\n" +
-	"\x06digest\x18\x03 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12\x1d\n" +
+	"\x06digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x06digest\x12A\n" +
+	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
+	"updateTime\"\x9d\x01\n" +
+	"\rPutKeyRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x16\n" +
+	"\x03key\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x03key\x121\n" +
+	"\x06digest\x18\x03 \x01(\v2\x13.artimeta.v1.DigestB\x04\xe2A\x01\x02R\x06digest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tR\trequestId\"{\n" +
 	"\x0ePutKeyResponse\x12+\n" +
 	"\x05entry\x18\x01 \x01(\v2\x15.artimeta.v1.KeyEntryR\x05entry\x12<\n" +
-	"\x0fprevious_digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x0epreviousDigest\"b\n" +
-	"\rGetKeyRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\x12!\n" +
+	"\x0fprevious_digest\x18\x02 \x01(\v2\x13.artimeta.v1.DigestR\x0epreviousDigest\"n\n" +
+	"\rGetKeyRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x16\n" +
+	"\x03key\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x03key\x12!\n" +
 	"\finclude_data\x18\x03 \x01(\bR\vincludeData\"v\n" +
 	"\x0eGetKeyResponse\x12+\n" +
 	"\x05entry\x18\x01 \x01(\v2\x15.artimeta.v1.KeyEntryR\x05entry\x12#\n" +
 	"\rdata_included\x18\x02 \x01(\bR\fdataIncluded\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\x86\x01\n" +
-	"\x10DeleteKeyRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key\x12#\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x92\x01\n" +
+	"\x10DeleteKeyRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x16\n" +
+	"\x03key\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x03key\x12#\n" +
 	"\rallow_missing\x18\x03 \x01(\bR\fallowMissing\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tR\trequestId\"-\n" +
 	"\x11DeleteKeyResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x83\x01\n" +
-	"\x0fListKeysRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x16\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x89\x01\n" +
+	"\x0fListKeysRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x16\n" +
 	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +

@@ -48,53 +48,91 @@ const (
 // UNAVAILABLE (reason BLOB_STORE_UNAVAILABLE, DATABASE_UNAVAILABLE) when a backing store is down.
 type BlobServiceClient interface {
 	// The limits a client must respect: message size, batch sizes, chunk size, digest function.
+	// Errors: none of its own.
 	GetCapabilities(ctx context.Context, in *GetCapabilitiesRequest, opts ...grpc.CallOption) (*GetCapabilitiesResponse, error)
 	// Streams one blob in. The first message names the namespace; the expected digest comes in the
 	// first message (then an existing blob completes at once) or in the last one. The blob is
-	// visible only after size and sha256 match.
-	// FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-	// nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+	// visible only after size and sha256 match; nothing is stored otherwise.
+	// Errors:
+	//   - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+	//   - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+	//     malformed or missing digest or namespace, or a blob over the size limit.
+	//   - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+	//   - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+	//     too long; upload again.
+	//   - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error)
 	// Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-	// NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-	// the blob.
+	// Errors:
+	//   - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+	//   - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+	//     blob.
+	//   - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
 	Download(ctx context.Context, in *DownloadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadResponse], error)
-	// Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE).
+	// Which of the given digests are absent.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
 	FindMissingBlobs(ctx context.Context, in *FindMissingBlobsRequest, opts ...grpc.CallOption) (*FindMissingBlobsResponse, error)
-	// Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND).
+	// Whether one blob exists and when it was stored.
+	// Errors:
+	// - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+	// - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
 	StatBlob(ctx context.Context, in *StatBlobRequest, opts ...grpc.CallOption) (*StatBlobResponse, error)
 	// Stores many small blobs; each item is verified on its own and gets its own status
-	// (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-	// INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+	// (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+	// others).
+	// Errors:
+	// - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
 	BatchUpdateBlobs(ctx context.Context, in *BatchUpdateBlobsRequest, opts ...grpc.CallOption) (*BatchUpdateBlobsResponse, error)
-	// Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-	// INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+	// Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+	// with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+	// Errors:
+	// - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
 	BatchReadBlobs(ctx context.Context, in *BatchReadBlobsRequest, opts ...grpc.CallOption) (*BatchReadBlobsResponse, error)
-	// Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-	// refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+	// Deletes one blob; deleting an absent blob succeeds with deleted = false.
+	// Errors:
+	// - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+	// - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
 	DeleteBlob(ctx context.Context, in *DeleteBlobRequest, opts ...grpc.CallOption) (*DeleteBlobResponse, error)
 	// A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
 	// visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-	// INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+	//     expiry out of range, or a blob over the size limit.
 	CreateUploadUrl(ctx context.Context, in *CreateUploadUrlRequest, opts ...grpc.CallOption) (*CreateUploadUrlResponse, error)
 	// Verifies the staged bytes of a presigned upload and makes the blob visible.
-	// FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-	// or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+	// Errors:
+	//   - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+	//     discarded.
+	//   - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+	//   - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+	//   - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
 	CommitUpload(ctx context.Context, in *CommitUploadRequest, opts ...grpc.CallOption) (*CommitUploadResponse, error)
-	// A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND).
+	// A presigned S3 GET URL for a direct download of one blob.
+	// Errors:
+	//   - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+	//   - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+	//     range.
 	CreateDownloadUrl(ctx context.Context, in *CreateDownloadUrlRequest, opts ...grpc.CallOption) (*CreateDownloadUrlResponse, error)
 	// Points a user key at a blob, replacing what it pointed at.
-	// FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-	// INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+	// Errors:
+	// - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+	// - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
 	PutKey(ctx context.Context, in *PutKeyRequest, opts ...grpc.CallOption) (*PutKeyResponse, error)
 	// The blob a key points at, with its bytes when asked and small enough.
-	// NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+	// Errors:
+	// - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+	// - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+	// - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
 	GetKey(ctx context.Context, in *GetKeyRequest, opts ...grpc.CallOption) (*GetKeyResponse, error)
 	// Removes a key (the blob stays until garbage collection finds it unreferenced).
-	// NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+	// Errors:
+	// - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+	// - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
 	DeleteKey(ctx context.Context, in *DeleteKeyRequest, opts ...grpc.CallOption) (*DeleteKeyResponse, error)
 	// Keys in order, optionally under a prefix, keyset-paginated.
-	// INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
 }
 
@@ -280,53 +318,91 @@ func (c *blobServiceClient) ListKeys(ctx context.Context, in *ListKeysRequest, o
 // UNAVAILABLE (reason BLOB_STORE_UNAVAILABLE, DATABASE_UNAVAILABLE) when a backing store is down.
 type BlobServiceServer interface {
 	// The limits a client must respect: message size, batch sizes, chunk size, digest function.
+	// Errors: none of its own.
 	GetCapabilities(context.Context, *GetCapabilitiesRequest) (*GetCapabilitiesResponse, error)
 	// Streams one blob in. The first message names the namespace; the expected digest comes in the
 	// first message (then an existing blob completes at once) or in the last one. The blob is
-	// visible only after size and sha256 match.
-	// FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-	// nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+	// visible only after size and sha256 match; nothing is stored otherwise.
+	// Errors:
+	//   - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+	//   - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+	//     malformed or missing digest or namespace, or a blob over the size limit.
+	//   - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+	//   - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+	//     too long; upload again.
+	//   - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
 	Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error
 	// Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-	// NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-	// the blob.
+	// Errors:
+	//   - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+	//   - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+	//     blob.
+	//   - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
 	Download(*DownloadRequest, grpc.ServerStreamingServer[DownloadResponse]) error
-	// Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE).
+	// Which of the given digests are absent.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
 	FindMissingBlobs(context.Context, *FindMissingBlobsRequest) (*FindMissingBlobsResponse, error)
-	// Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND).
+	// Whether one blob exists and when it was stored.
+	// Errors:
+	// - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+	// - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
 	StatBlob(context.Context, *StatBlobRequest) (*StatBlobResponse, error)
 	// Stores many small blobs; each item is verified on its own and gets its own status
-	// (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-	// INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+	// (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+	// others).
+	// Errors:
+	// - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
 	BatchUpdateBlobs(context.Context, *BatchUpdateBlobsRequest) (*BatchUpdateBlobsResponse, error)
-	// Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-	// INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+	// Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+	// with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+	// Errors:
+	// - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
 	BatchReadBlobs(context.Context, *BatchReadBlobsRequest) (*BatchReadBlobsResponse, error)
-	// Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-	// refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+	// Deletes one blob; deleting an absent blob succeeds with deleted = false.
+	// Errors:
+	// - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+	// - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
 	DeleteBlob(context.Context, *DeleteBlobRequest) (*DeleteBlobResponse, error)
 	// A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
 	// visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-	// INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+	//     expiry out of range, or a blob over the size limit.
 	CreateUploadUrl(context.Context, *CreateUploadUrlRequest) (*CreateUploadUrlResponse, error)
 	// Verifies the staged bytes of a presigned upload and makes the blob visible.
-	// FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-	// or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+	// Errors:
+	//   - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+	//     discarded.
+	//   - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+	//   - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+	//   - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
 	CommitUpload(context.Context, *CommitUploadRequest) (*CommitUploadResponse, error)
-	// A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND).
+	// A presigned S3 GET URL for a direct download of one blob.
+	// Errors:
+	//   - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+	//   - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+	//     range.
 	CreateDownloadUrl(context.Context, *CreateDownloadUrlRequest) (*CreateDownloadUrlResponse, error)
 	// Points a user key at a blob, replacing what it pointed at.
-	// FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-	// INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+	// Errors:
+	// - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+	// - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
 	PutKey(context.Context, *PutKeyRequest) (*PutKeyResponse, error)
 	// The blob a key points at, with its bytes when asked and small enough.
-	// NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+	// Errors:
+	// - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+	// - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+	// - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
 	GetKey(context.Context, *GetKeyRequest) (*GetKeyResponse, error)
 	// Removes a key (the blob stays until garbage collection finds it unreferenced).
-	// NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+	// Errors:
+	// - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+	// - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
 	DeleteKey(context.Context, *DeleteKeyRequest) (*DeleteKeyResponse, error)
 	// Keys in order, optionally under a prefix, keyset-paginated.
-	// INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
 	mustEmbedUnimplementedBlobServiceServer()
 }

@@ -7,6 +7,7 @@
 package artimetav1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -26,6 +27,7 @@ const (
 type CacheScope int32
 
 const (
+	// Not set: the server reads it as CACHE_SCOPE_BACKEND.
 	CacheScope_CACHE_SCOPE_UNSPECIFIED CacheScope = 0
 	// No caching: every check is a miss.
 	CacheScope_CACHE_SCOPE_NONE CacheScope = 1
@@ -82,6 +84,7 @@ func (CacheScope) EnumDescriptor() ([]byte, []int) {
 type CacheCheck int32
 
 const (
+	// Not set: the server reads it as CACHE_CHECK_FULL.
 	CacheCheck_CACHE_CHECK_UNSPECIFIED CacheCheck = 0
 	// Consult the evaluation cache (one reduction, by eval hash).
 	CacheCheck_CACHE_CHECK_FULL CacheCheck = 1
@@ -135,11 +138,16 @@ func (CacheCheck) EnumDescriptor() ([]byte, []int) {
 type CacheResultKind int32
 
 const (
+	// Never sent by the server.
 	CacheResultKind_CACHE_RESULT_KIND_UNSPECIFIED CacheResultKind = 0
-	CacheResultKind_CACHE_RESULT_KIND_MISS        CacheResultKind = 1
-	CacheResultKind_CACHE_RESULT_KIND_CSE         CacheResultKind = 2
-	CacheResultKind_CACHE_RESULT_KIND_SINGLE      CacheResultKind = 3
-	CacheResultKind_CACHE_RESULT_KIND_ULTIMATE    CacheResultKind = 4
+	// No cache had a usable result.
+	CacheResultKind_CACHE_RESULT_KIND_MISS CacheResultKind = 1
+	// A job of the same execution with the same task and arguments.
+	CacheResultKind_CACHE_RESULT_KIND_CSE CacheResultKind = 2
+	// The evaluation cache (one reduction, by eval hash).
+	CacheResultKind_CACHE_RESULT_KIND_SINGLE CacheResultKind = 3
+	// The call cache: a call node whose subtree tasks are all current.
+	CacheResultKind_CACHE_RESULT_KIND_ULTIMATE CacheResultKind = 4
 )
 
 // Enum value maps for CacheResultKind.
@@ -191,6 +199,7 @@ func (CacheResultKind) EnumDescriptor() ([]byte, []int) {
 type CacheMissReason int32
 
 const (
+	// Never sent by the server.
 	CacheMissReason_CACHE_MISS_REASON_UNSPECIFIED CacheMissReason = 0
 	// A call with the same task name and arguments exists, made by another version of the task.
 	CacheMissReason_CACHE_MISS_REASON_NEW_TASK CacheMissReason = 1
@@ -387,6 +396,8 @@ func (x *CallArgument) GetUpstreamCallHashes() []string {
 	return nil
 }
 
+// One completed call: a task applied to arguments, with its result and child calls (redun's
+// CallNode).
 type CallNode struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	CallHash   string                 `protobuf:"bytes,1,opt,name=call_hash,json=callHash,proto3" json:"call_hash,omitempty"`
@@ -480,6 +491,7 @@ func (x *CallNode) GetChildCallHashes() []string {
 	return nil
 }
 
+// One run of a task inside an execution; its call_hash links it to the call node it produced.
 type Job struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -590,6 +602,7 @@ func (x *Job) GetStatus() string {
 	return ""
 }
 
+// One state of a redun handle: a hash in the history of a full name.
 type Handle struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Hash          string                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
@@ -2965,7 +2978,7 @@ var File_artimeta_v1_cache_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\n" +
-	"\x17artimeta/v1/cache.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
+	"\x17artimeta/v1/cache.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
 	"\n" +
 	"CacheValue\x12\x1d\n" +
 	"\n" +
@@ -2980,15 +2993,15 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"value_hash\x18\x03 \x01(\tR\tvalueHash\x120\n" +
 	"\x14upstream_call_hashes\x18\x04 \x03(\tR\x12upstreamCallHashesB\v\n" +
 	"\t_positionB\x06\n" +
-	"\x04_key\"\x86\x02\n" +
+	"\x04_key\"\x8c\x02\n" +
 	"\bCallNode\x12\x1b\n" +
 	"\tcall_hash\x18\x01 \x01(\tR\bcallHash\x12\x1b\n" +
 	"\ttask_name\x18\x02 \x01(\tR\btaskName\x12\x1b\n" +
 	"\ttask_hash\x18\x03 \x01(\tR\btaskHash\x12\x1b\n" +
 	"\targs_hash\x18\x04 \x01(\tR\bargsHash\x12\x1d\n" +
 	"\n" +
-	"value_hash\x18\x05 \x01(\tR\tvalueHash\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"value_hash\x18\x05 \x01(\tR\tvalueHash\x12A\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12*\n" +
 	"\x11child_call_hashes\x18\a \x03(\tR\x0fchildCallHashes\"\xb1\x02\n" +
 	"\x03Job\x12\x0e\n" +
@@ -3010,19 +3023,19 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"value_hash\x18\x04 \x01(\tR\tvalueHash\"1\n" +
 	"\vCacheRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04json\x18\x02 \x01(\tR\x04json\"d\n" +
-	"\x13RecordValuesRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12/\n" +
+	"\x04json\x18\x02 \x01(\tR\x04json\"j\n" +
+	"\x13RecordValuesRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12/\n" +
 	"\x06values\x18\x02 \x03(\v2\x17.artimeta.v1.CacheValueR\x06values\"0\n" +
 	"\x14RecordValuesResponse\x12\x18\n" +
-	"\acreated\x18\x01 \x01(\x03R\acreated\"S\n" +
-	"\x10GetValuesRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12!\n" +
+	"\acreated\x18\x01 \x01(\x03R\acreated\"Y\n" +
+	"\x10GetValuesRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12!\n" +
 	"\fvalue_hashes\x18\x02 \x03(\tR\vvalueHashes\"D\n" +
 	"\x11GetValuesResponse\x12/\n" +
-	"\x06values\x18\x01 \x03(\v2\x17.artimeta.v1.CacheValueR\x06values\"\xf3\x02\n" +
-	"\x15RecordCallNodeRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\x06values\x18\x01 \x03(\v2\x17.artimeta.v1.CacheValueR\x06values\"\xf9\x02\n" +
+	"\x15RecordCallNodeRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\ttask_name\x18\x02 \x01(\tR\btaskName\x12\x1b\n" +
 	"\ttask_hash\x18\x03 \x01(\tR\btaskHash\x12\x1b\n" +
 	"\targs_hash\x18\x04 \x01(\tR\bargsHash\x12\x1f\n" +
@@ -3033,15 +3046,15 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\x13subtree_task_hashes\x18\b \x03(\tR\x11subtreeTaskHashes\x12/\n" +
 	"\x06values\x18\t \x03(\v2\x17.artimeta.v1.CacheValueR\x06values\"5\n" +
 	"\x16RecordCallNodeResponse\x12\x1b\n" +
-	"\tcall_hash\x18\x01 \x01(\tR\bcallHash\"O\n" +
-	"\x12GetCallNodeRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\tcall_hash\x18\x01 \x01(\tR\bcallHash\"U\n" +
+	"\x12GetCallNodeRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\tcall_hash\x18\x02 \x01(\tR\bcallHash\"y\n" +
 	"\x13GetCallNodeResponse\x122\n" +
 	"\tcall_node\x18\x01 \x01(\v2\x15.artimeta.v1.CallNodeR\bcallNode\x12.\n" +
-	"\x13subtree_task_hashes\x18\x02 \x03(\tR\x11subtreeTaskHashes\"\xbd\x03\n" +
-	"\x11CheckCacheRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\x13subtree_task_hashes\x18\x02 \x03(\tR\x11subtreeTaskHashes\"\xc3\x03\n" +
+	"\x11CheckCacheRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\ttask_hash\x18\x02 \x01(\tR\btaskHash\x12\x1b\n" +
 	"\targs_hash\x18\x03 \x01(\tR\bargsHash\x12\x1b\n" +
 	"\teval_hash\x18\x04 \x01(\tR\bevalHash\x12!\n" +
@@ -3057,18 +3070,18 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\x0e2\x1c.artimeta.v1.CacheResultKindR\x06result\x12\x1b\n" +
 	"\tcall_hash\x18\x02 \x01(\tR\bcallHash\x12-\n" +
 	"\x05value\x18\x03 \x01(\v2\x17.artimeta.v1.CacheValueR\x05value\x12.\n" +
-	"\x13subtree_task_hashes\x18\x04 \x03(\tR\x11subtreeTaskHashes\"\xd8\x01\n" +
-	"\x13SetEvalCacheRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\x13subtree_task_hashes\x18\x04 \x03(\tR\x11subtreeTaskHashes\"\xde\x01\n" +
+	"\x13SetEvalCacheRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\teval_hash\x18\x02 \x01(\tR\bevalHash\x12\x1b\n" +
 	"\ttask_hash\x18\x03 \x01(\tR\btaskHash\x12\x1b\n" +
 	"\targs_hash\x18\x04 \x01(\tR\bargsHash\x12\x1d\n" +
 	"\n" +
 	"value_hash\x18\x05 \x01(\tR\tvalueHash\x12-\n" +
 	"\x05value\x18\x06 \x01(\v2\x17.artimeta.v1.CacheValueR\x05value\"\x16\n" +
-	"\x14SetEvalCacheResponse\"\x8e\x01\n" +
-	"\x17ExplainCacheMissRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\x14SetEvalCacheResponse\"\x94\x01\n" +
+	"\x17ExplainCacheMissRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\ttask_name\x18\x02 \x01(\tR\btaskName\x12\x1b\n" +
 	"\ttask_hash\x18\x03 \x01(\tR\btaskHash\x12\x1b\n" +
 	"\targs_hash\x18\x04 \x01(\tR\bargsHash\"\xb9\x01\n" +
@@ -3076,73 +3089,73 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1c.artimeta.v1.CacheMissReasonR\x06reason\x12\x1b\n" +
 	"\tcall_hash\x18\x02 \x01(\tR\bcallHash\x12$\n" +
 	"\x0ecall_task_hash\x18\x03 \x01(\tR\fcallTaskHash\x12$\n" +
-	"\x0ecall_args_hash\x18\x04 \x01(\tR\fcallArgsHash\"Z\n" +
-	"\x16RecordExecutionRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x0e\n" +
+	"\x0ecall_args_hash\x18\x04 \x01(\tR\fcallArgsHash\"`\n" +
+	"\x16RecordExecutionRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
 	"\x04args\x18\x03 \x03(\tR\x04args\"\x19\n" +
-	"\x17RecordExecutionResponse\"[\n" +
-	"\x18RecordUpdatedTimeRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12!\n" +
+	"\x17RecordExecutionResponse\"a\n" +
+	"\x18RecordUpdatedTimeRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\"\x1b\n" +
-	"\x19RecordUpdatedTimeResponse\"Y\n" +
-	"\x15RecordJobStartRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\"\n" +
+	"\x19RecordUpdatedTimeResponse\"_\n" +
+	"\x15RecordJobStartRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\"\n" +
 	"\x03job\x18\x02 \x01(\v2\x10.artimeta.v1.JobR\x03job\"\x18\n" +
-	"\x16RecordJobStartResponse\"v\n" +
-	"\x13RecordJobEndRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\"\n" +
+	"\x16RecordJobStartResponse\"|\n" +
+	"\x13RecordJobEndRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\"\n" +
 	"\x03job\x18\x02 \x01(\v2\x10.artimeta.v1.JobR\x03job\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\"\x16\n" +
-	"\x14RecordJobEndResponse\"=\n" +
-	"\rGetJobRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x0e\n" +
+	"\x14RecordJobEndResponse\"C\n" +
+	"\rGetJobRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"4\n" +
 	"\x0eGetJobResponse\x12\"\n" +
-	"\x03job\x18\x01 \x01(\v2\x10.artimeta.v1.JobR\x03job\"\xf2\x01\n" +
-	"\x14AdvanceHandleRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12-\n" +
+	"\x03job\x18\x01 \x01(\v2\x10.artimeta.v1.JobR\x03job\"\xf8\x01\n" +
+	"\x14AdvanceHandleRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12-\n" +
 	"\aparents\x18\x02 \x03(\v2\x13.artimeta.v1.HandleR\aparents\x12)\n" +
 	"\x05child\x18\x03 \x01(\v2\x13.artimeta.v1.HandleR\x05child\x121\n" +
 	"\tancestors\x18\x04 \x03(\v2\x13.artimeta.v1.HandleR\tancestors\x12/\n" +
 	"\x06values\x18\x05 \x03(\v2\x17.artimeta.v1.CacheValueR\x06values\"\x17\n" +
-	"\x15AdvanceHandleResponse\"\x84\x01\n" +
-	"\x15RollbackHandleRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x15AdvanceHandleResponse\"\x8a\x01\n" +
+	"\x15RollbackHandleRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\tR\x04hash\x12\x1a\n" +
 	"\bfullname\x18\x03 \x01(\tR\bfullname\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tR\trequestId\":\n" +
 	"\x16RollbackHandleResponse\x12 \n" +
-	"\vinvalidated\x18\x01 \x01(\x03R\vinvalidated\"H\n" +
-	"\x14IsValidHandleRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\vinvalidated\x18\x01 \x01(\x03R\vinvalidated\"N\n" +
+	"\x14IsValidHandleRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\tR\x04hash\"-\n" +
 	"\x15IsValidHandleResponse\x12\x14\n" +
-	"\x05valid\x18\x01 \x01(\bR\x05valid\"C\n" +
-	"\x11GetRecordsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x05valid\x18\x01 \x01(\bR\x05valid\"I\n" +
+	"\x11GetRecordsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\tR\x03ids\"H\n" +
 	"\x12GetRecordsResponse\x122\n" +
-	"\arecords\x18\x01 \x03(\v2\x18.artimeta.v1.CacheRecordR\arecords\"\x84\x01\n" +
-	"\x11PutRecordsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x122\n" +
+	"\arecords\x18\x01 \x03(\v2\x18.artimeta.v1.CacheRecordR\arecords\"\x8a\x01\n" +
+	"\x11PutRecordsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x122\n" +
 	"\arecords\x18\x02 \x03(\v2\x18.artimeta.v1.CacheRecordR\arecords\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\".\n" +
 	"\x12PutRecordsResponse\x12\x18\n" +
-	"\acreated\x18\x01 \x01(\x03R\acreated\"O\n" +
-	"\x14IterRecordIdsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x19\n" +
+	"\acreated\x18\x01 \x01(\x03R\acreated\"U\n" +
+	"\x14IterRecordIdsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x19\n" +
 	"\broot_ids\x18\x02 \x03(\tR\arootIds\"6\n" +
 	"\x15IterRecordIdsResponse\x12\x1d\n" +
 	"\n" +
-	"record_ids\x18\x01 \x03(\tR\trecordIds\"\xef\x03\n" +
+	"record_ids\x18\x01 \x03(\tR\trecordIds\"\xf5\x03\n" +
 	"\x10ExecutionSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04args\x18\x02 \x03(\tR\x04args\x12;\n" +
-	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x04args\x18\x02 \x03(\tR\x04args\x12A\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12=\n" +
 	"\fupdated_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vupdatedTime\x12\x1e\n" +
 	"\vroot_job_id\x18\x05 \x01(\tR\trootJobId\x12$\n" +
@@ -3154,9 +3167,9 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\x06status\x18\n" +
 	" \x01(\tR\x06status\x12\x1b\n" +
 	"\tjob_count\x18\v \x01(\x03R\bjobCount\x12(\n" +
-	"\x10cached_job_count\x18\f \x01(\x03R\x0ecachedJobCount\"q\n" +
-	"\x15ListExecutionsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\x10cached_job_count\x18\f \x01(\x03R\x0ecachedJobCount\"w\n" +
+	"\x15ListExecutionsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x7f\n" +

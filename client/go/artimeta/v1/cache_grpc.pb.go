@@ -51,60 +51,97 @@ const (
 type CacheServiceClient interface {
 	// Records values, each only if absent (an existing hash keeps its row). Values of
 	// `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-	// INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+	//     hash, an empty field, a value over the size limit or too many values.
 	RecordValues(ctx context.Context, in *RecordValuesRequest, opts ...grpc.CallOption) (*RecordValuesResponse, error)
 	// Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-	// reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+	// reported as not found in the response (never an error).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
 	GetValues(ctx context.Context, in *GetValuesRequest, opts ...grpc.CallOption) (*GetValuesResponse, error)
 	// Records a completed call node (insert-if-absent; the server computes the call hash) with its
 	// ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-	// transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+	// transaction.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+	//     field or a value over the size limit.
 	RecordCallNode(ctx context.Context, in *RecordCallNodeRequest, opts ...grpc.CallOption) (*RecordCallNodeResponse, error)
-	// Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND).
+	// Returns a call node and the task hashes of its subtree.
+	// Errors:
+	// - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
 	GetCallNode(ctx context.Context, in *GetCallNodeRequest, opts ...grpc.CallOption) (*GetCallNodeResponse, error)
 	// The whole cache decision in one round trip: scope NONE is a miss; then CSE (a job of the same
 	// execution with the same task and arguments); then for SHALLOW checks the newest call node
 	// with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
 	// evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-	// the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+	// the blob store, is skipped, so a hit always carries its value.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
 	CheckCache(ctx context.Context, in *CheckCacheRequest, opts ...grpc.CallOption) (*CheckCacheResponse, error)
 	// Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-	// INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-	// neither given nor already recorded.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+	//     limit or whose hash differs from value_hash.
+	//   - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
 	SetEvalCache(ctx context.Context, in *SetEvalCacheRequest, opts ...grpc.CallOption) (*SetEvalCacheResponse, error)
-	// Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH).
+	// Why a call missed the cache: new_task, new_args or new_call.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
 	ExplainCacheMiss(ctx context.Context, in *ExplainCacheMissRequest, opts ...grpc.CallOption) (*ExplainCacheMissResponse, error)
-	// Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD).
+	// Records an execution (idempotent).
+	// Errors:
+	// - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
 	RecordExecution(ctx context.Context, in *RecordExecutionRequest, opts ...grpc.CallOption) (*RecordExecutionResponse, error)
-	// Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND).
+	// Refreshes an execution's updated time (heartbeat).
+	// Errors:
+	// - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
 	RecordUpdatedTime(ctx context.Context, in *RecordUpdatedTimeRequest, opts ...grpc.CallOption) (*RecordUpdatedTimeResponse, error)
 	// Records the start of a job (idempotent); a root job becomes its execution's job.
-	// INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+	//     malformed hash.
 	RecordJobStart(ctx context.Context, in *RecordJobStartRequest, opts ...grpc.CallOption) (*RecordJobStartResponse, error)
 	// Records the end of a job, creating it (start time = end time) when its start was not recorded.
-	// INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+	//     malformed hash.
 	RecordJobEnd(ctx context.Context, in *RecordJobEndRequest, opts ...grpc.CallOption) (*RecordJobEndResponse, error)
-	// Returns a job. NOT_FOUND (JOB_NOT_FOUND).
+	// Returns a job.
+	// Errors:
+	// - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
 	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error)
 	// Records parent -> child edges between handles (creating the handles as valid).
-	// INVALID_ARGUMENT (INVALID_HASH).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
 	AdvanceHandle(ctx context.Context, in *AdvanceHandleRequest, opts ...grpc.CallOption) (*AdvanceHandleResponse, error)
 	// Invalidates every descendant of a handle among the valid handles of the same full name.
-	// INVALID_ARGUMENT (INVALID_HASH).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
 	RollbackHandle(ctx context.Context, in *RollbackHandleRequest, opts ...grpc.CallOption) (*RollbackHandleResponse, error)
-	// Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH).
+	// Whether a handle is recorded and valid.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
 	IsValidHandle(ctx context.Context, in *IsValidHandleRequest, opts ...grpc.CallOption) (*IsValidHandleResponse, error)
 	// Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
 	// asked; unknown ids are skipped.
+	// Errors:
+	// - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
 	GetRecords(ctx context.Context, in *GetRecordsRequest, opts ...grpc.CallOption) (*GetRecordsResponse, error)
 	// Writes records whose ids are not yet known, in one transaction; returns how many were new.
-	// INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+	//     nothing is written then.
 	PutRecords(ctx context.Context, in *PutRecordsRequest, opts ...grpc.CallOption) (*PutRecordsResponse, error)
 	// Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+	// Errors:
+	// - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
 	IterRecordIds(ctx context.Context, in *IterRecordIdsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[IterRecordIdsResponse], error)
 	// Lists the namespace's executions, newest first (by when the server recorded them), keyset
-	// paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-	// INVALID_PAGE_TOKEN).
+	// paged, with their root job, root task and job counts.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
 	ListExecutions(ctx context.Context, in *ListExecutionsRequest, opts ...grpc.CallOption) (*ListExecutionsResponse, error)
 }
 
@@ -326,60 +363,97 @@ func (c *cacheServiceClient) ListExecutions(ctx context.Context, in *ListExecuti
 type CacheServiceServer interface {
 	// Records values, each only if absent (an existing hash keeps its row). Values of
 	// `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-	// INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+	//     hash, an empty field, a value over the size limit or too many values.
 	RecordValues(context.Context, *RecordValuesRequest) (*RecordValuesResponse, error)
 	// Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-	// reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+	// reported as not found in the response (never an error).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
 	GetValues(context.Context, *GetValuesRequest) (*GetValuesResponse, error)
 	// Records a completed call node (insert-if-absent; the server computes the call hash) with its
 	// ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-	// transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+	// transaction.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+	//     field or a value over the size limit.
 	RecordCallNode(context.Context, *RecordCallNodeRequest) (*RecordCallNodeResponse, error)
-	// Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND).
+	// Returns a call node and the task hashes of its subtree.
+	// Errors:
+	// - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
 	GetCallNode(context.Context, *GetCallNodeRequest) (*GetCallNodeResponse, error)
 	// The whole cache decision in one round trip: scope NONE is a miss; then CSE (a job of the same
 	// execution with the same task and arguments); then for SHALLOW checks the newest call node
 	// with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
 	// evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-	// the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+	// the blob store, is skipped, so a hit always carries its value.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
 	CheckCache(context.Context, *CheckCacheRequest) (*CheckCacheResponse, error)
 	// Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-	// INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-	// neither given nor already recorded.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+	//     limit or whose hash differs from value_hash.
+	//   - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
 	SetEvalCache(context.Context, *SetEvalCacheRequest) (*SetEvalCacheResponse, error)
-	// Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH).
+	// Why a call missed the cache: new_task, new_args or new_call.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
 	ExplainCacheMiss(context.Context, *ExplainCacheMissRequest) (*ExplainCacheMissResponse, error)
-	// Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD).
+	// Records an execution (idempotent).
+	// Errors:
+	// - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
 	RecordExecution(context.Context, *RecordExecutionRequest) (*RecordExecutionResponse, error)
-	// Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND).
+	// Refreshes an execution's updated time (heartbeat).
+	// Errors:
+	// - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
 	RecordUpdatedTime(context.Context, *RecordUpdatedTimeRequest) (*RecordUpdatedTimeResponse, error)
 	// Records the start of a job (idempotent); a root job becomes its execution's job.
-	// INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+	//     malformed hash.
 	RecordJobStart(context.Context, *RecordJobStartRequest) (*RecordJobStartResponse, error)
 	// Records the end of a job, creating it (start time = end time) when its start was not recorded.
-	// INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+	//     malformed hash.
 	RecordJobEnd(context.Context, *RecordJobEndRequest) (*RecordJobEndResponse, error)
-	// Returns a job. NOT_FOUND (JOB_NOT_FOUND).
+	// Returns a job.
+	// Errors:
+	// - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
 	GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error)
 	// Records parent -> child edges between handles (creating the handles as valid).
-	// INVALID_ARGUMENT (INVALID_HASH).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
 	AdvanceHandle(context.Context, *AdvanceHandleRequest) (*AdvanceHandleResponse, error)
 	// Invalidates every descendant of a handle among the valid handles of the same full name.
-	// INVALID_ARGUMENT (INVALID_HASH).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
 	RollbackHandle(context.Context, *RollbackHandleRequest) (*RollbackHandleResponse, error)
-	// Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH).
+	// Whether a handle is recorded and valid.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
 	IsValidHandle(context.Context, *IsValidHandleRequest) (*IsValidHandleResponse, error)
 	// Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
 	// asked; unknown ids are skipped.
+	// Errors:
+	// - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
 	GetRecords(context.Context, *GetRecordsRequest) (*GetRecordsResponse, error)
 	// Writes records whose ids are not yet known, in one transaction; returns how many were new.
-	// INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+	//     nothing is written then.
 	PutRecords(context.Context, *PutRecordsRequest) (*PutRecordsResponse, error)
 	// Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+	// Errors:
+	// - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
 	IterRecordIds(*IterRecordIdsRequest, grpc.ServerStreamingServer[IterRecordIdsResponse]) error
 	// Lists the namespace's executions, newest first (by when the server recorded them), keyset
-	// paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-	// INVALID_PAGE_TOKEN).
+	// paged, with their root job, root task and job counts.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
 	ListExecutions(context.Context, *ListExecutionsRequest) (*ListExecutionsResponse, error)
 	mustEmbedUnimplementedCacheServiceServer()
 }

@@ -7,6 +7,7 @@
 package artimetav1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -2043,57 +2044,57 @@ var File_artimeta_v1_connection_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\n" +
-	"\x1cartimeta/v1/connection.proto\x12\vartimeta.v1\x1a\x1dartimeta/v1/consistency.proto\x1a\x17artimeta/v1/graph.proto\x1a\x19artimeta/v1/options.proto\x1a\x1bartimeta/v1/partition.proto\"\xbc\x01\n" +
-	"\x1dReadArtifactPartitionsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12/\n" +
+	"\x1cartimeta/v1/connection.proto\x12\vartimeta.v1\x1a\x1dartimeta/v1/consistency.proto\x1a\x17artimeta/v1/graph.proto\x1a\x19artimeta/v1/options.proto\x1a\x1bartimeta/v1/partition.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc2\x01\n" +
+	"\x1dReadArtifactPartitionsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12/\n" +
 	"\x13storage_fingerprint\x18\x02 \x01(\x03R\x12storageFingerprint\x12L\n" +
 	"\x12input_fingerprints\x18\x03 \x03(\v2\x1d.artimeta.v1.InputFingerprintR\x11inputFingerprints\"_\n" +
 	"\x1eReadArtifactPartitionsResponse\x12=\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2\x1d.artimeta.v1.StoragePartitionR\n" +
-	"partitions\"\xae\x01\n" +
-	"\x1eWriteArtifactPartitionsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12/\n" +
+	"partitions\"\xb4\x01\n" +
+	"\x1eWriteArtifactPartitionsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12/\n" +
 	"\x13storage_fingerprint\x18\x02 \x01(\x03R\x12storageFingerprint\x12=\n" +
 	"\n" +
 	"partitions\x18\x03 \x03(\v2\x1d.artimeta.v1.StoragePartitionR\n" +
 	"partitions\"B\n" +
 	"\x1fWriteArtifactPartitionsResponse\x12\x1f\n" +
 	"\vadded_count\x18\x01 \x01(\x03R\n" +
-	"addedCount\"f\n" +
-	"\x10ReadGraphRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"addedCount\"l\n" +
+	"\x10ReadGraphRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\vfingerprint\x18\x03 \x01(\x03R\vfingerprint\"=\n" +
 	"\x11ReadGraphResponse\x12(\n" +
-	"\x05graph\x18\x01 \x01(\v2\x12.artimeta.v1.GraphR\x05graph\"\x90\x01\n" +
-	"\x11WriteGraphRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12(\n" +
+	"\x05graph\x18\x01 \x01(\v2\x12.artimeta.v1.GraphR\x05graph\"\x96\x01\n" +
+	"\x11WriteGraphRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12(\n" +
 	"\x05graph\x18\x02 \x01(\v2\x12.artimeta.v1.GraphR\x05graph\x123\n" +
 	"\alineage\x18\x03 \x01(\v2\x19.artimeta.v1.GraphLineageR\alineage\".\n" +
 	"\x12WriteGraphResponse\x12\x18\n" +
-	"\acreated\x18\x01 \x01(\bR\acreated\"i\n" +
-	"\x13ReadSnapshotRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\acreated\x18\x01 \x01(\bR\acreated\"o\n" +
+	"\x13ReadSnapshotRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\vfingerprint\x18\x03 \x01(\x03R\vfingerprint\"N\n" +
 	"\x14ReadSnapshotResponse\x126\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x1a.artimeta.v1.GraphSnapshotR\bsnapshot\"l\n" +
-	"\x14WriteSnapshotRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x126\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1a.artimeta.v1.GraphSnapshotR\bsnapshot\"r\n" +
+	"\x14WriteSnapshotRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x126\n" +
 	"\bsnapshot\x18\x02 \x01(\v2\x1a.artimeta.v1.GraphSnapshotR\bsnapshot\"1\n" +
 	"\x15WriteSnapshotResponse\x12\x18\n" +
-	"\acreated\x18\x01 \x01(\bR\acreated\"\x9c\x01\n" +
-	"\x16ReadSnapshotTagRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\acreated\x18\x01 \x01(\bR\acreated\"\xa2\x01\n" +
+	"\x16ReadSnapshotTagRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
 	"\x03tag\x18\x03 \x01(\tR\x03tag\x12>\n" +
 	"\vconsistency\x18\x04 \x01(\x0e2\x1c.artimeta.v1.ReadConsistencyR\vconsistency\"}\n" +
 	"\x17ReadSnapshotTagResponse\x126\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x1a.artimeta.v1.GraphSnapshotR\bsnapshot\x12*\n" +
-	"\x03tag\x18\x02 \x01(\v2\x18.artimeta.v1.SnapshotTagR\x03tag\"\xce\x02\n" +
-	"\x17WriteSnapshotTagRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x03tag\x18\x02 \x01(\v2\x18.artimeta.v1.SnapshotTagR\x03tag\"\xd4\x02\n" +
+	"\x17WriteSnapshotTagRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
 	"\x03tag\x18\x03 \x01(\tR\x03tag\x121\n" +
 	"\x14snapshot_fingerprint\x18\x04 \x01(\x03R\x13snapshotFingerprint\x12\x1c\n" +
@@ -2106,18 +2107,18 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"\x18WriteSnapshotTagResponse\x12*\n" +
 	"\x03tag\x18\x01 \x01(\v2\x18.artimeta.v1.SnapshotTagR\x03tag\x12G\n" +
 	"\x1dprevious_snapshot_fingerprint\x18\x02 \x01(\x03H\x00R\x1bpreviousSnapshotFingerprint\x88\x01\x01B \n" +
-	"\x1e_previous_snapshot_fingerprint\"\xa7\x01\n" +
-	"\x1dReadSnapshotPartitionsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x1e_previous_snapshot_fingerprint\"\xad\x01\n" +
+	"\x1dReadSnapshotPartitionsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x121\n" +
 	"\x14snapshot_fingerprint\x18\x03 \x01(\x03R\x13snapshotFingerprint\x12!\n" +
 	"\fartifact_key\x18\x04 \x01(\tR\vartifactKey\"_\n" +
 	"\x1eReadSnapshotPartitionsResponse\x12=\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2\x1d.artimeta.v1.StoragePartitionR\n" +
-	"partitions\"\xe7\x01\n" +
-	"\x1eWriteSnapshotPartitionsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"partitions\"\xed\x01\n" +
+	"\x1eWriteSnapshotPartitionsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x121\n" +
 	"\x14snapshot_fingerprint\x18\x03 \x01(\x03R\x13snapshotFingerprint\x12!\n" +
 	"\fartifact_key\x18\x04 \x01(\tR\vartifactKey\x12=\n" +
@@ -2126,9 +2127,9 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"partitions\"B\n" +
 	"\x1fWriteSnapshotPartitionsResponse\x12\x1f\n" +
 	"\vadded_count\x18\x01 \x01(\x03R\n" +
-	"addedCount\"\xa0\x02\n" +
-	"&WriteArtifactAndGraphPartitionsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"addedCount\"\xa6\x02\n" +
+	"&WriteArtifactAndGraphPartitionsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x121\n" +
 	"\x14snapshot_fingerprint\x18\x03 \x01(\x03R\x13snapshotFingerprint\x12!\n" +
 	"\fartifact_key\x18\x04 \x01(\tR\vartifactKey\x12/\n" +
@@ -2138,36 +2139,36 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"partitions\"\x8d\x01\n" +
 	"'WriteArtifactAndGraphPartitionsResponse\x120\n" +
 	"\x14artifact_added_count\x18\x01 \x01(\x03R\x12artifactAddedCount\x120\n" +
-	"\x14snapshot_added_count\x18\x02 \x01(\x03R\x12snapshotAddedCount\"\x81\x01\n" +
-	"\x11ListGraphsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x14snapshot_added_count\x18\x02 \x01(\x03R\x12snapshotAddedCount\"\x87\x01\n" +
+	"\x11ListGraphsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"h\n" +
 	"\x12ListGraphsResponse\x12*\n" +
 	"\x06graphs\x18\x01 \x03(\v2\x12.artimeta.v1.GraphR\x06graphs\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x84\x01\n" +
-	"\x14ListSnapshotsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8a\x01\n" +
+	"\x14ListSnapshotsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"y\n" +
 	"\x15ListSnapshotsResponse\x128\n" +
 	"\tsnapshots\x18\x01 \x03(\v2\x1a.artimeta.v1.GraphSnapshotR\tsnapshots\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x87\x01\n" +
-	"\x17ListSnapshotTagsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8d\x01\n" +
+	"\x17ListSnapshotTagsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"p\n" +
 	"\x18ListSnapshotTagsResponse\x12,\n" +
 	"\x04tags\x18\x01 \x03(\v2\x18.artimeta.v1.SnapshotTagR\x04tags\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9f\x01\n" +
-	"\x1dListSnapshotTagHistoryRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa5\x01\n" +
+	"\x1dListSnapshotTagHistoryRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
 	"\x03tag\x18\x03 \x01(\tR\x03tag\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -2175,15 +2176,15 @@ const file_artimeta_v1_connection_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\"|\n" +
 	"\x1eListSnapshotTagHistoryResponse\x122\n" +
 	"\x05moves\x18\x01 \x03(\v2\x1c.artimeta.v1.SnapshotTagMoveR\x05moves\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"l\n" +
-	"\x16GetGraphLineageRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"r\n" +
+	"\x16GetGraphLineageRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\vfingerprint\x18\x03 \x01(\x03R\vfingerprint\"N\n" +
 	"\x17GetGraphLineageResponse\x123\n" +
-	"\alineage\x18\x01 \x01(\v2\x19.artimeta.v1.GraphLineageR\alineage\"\xe3\x01\n" +
-	"\x1dListSnapshotPartitionsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\alineage\x18\x01 \x01(\v2\x19.artimeta.v1.GraphLineageR\alineage\"\xe9\x01\n" +
+	"\x1dListSnapshotPartitionsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x121\n" +
 	"\x14snapshot_fingerprint\x18\x03 \x01(\x03R\x13snapshotFingerprint\x12!\n" +
 	"\fartifact_key\x18\x04 \x01(\tR\vartifactKey\x12\x1b\n" +

@@ -52,54 +52,86 @@ type ConnectionServiceClient interface {
 	// Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
 	// particular order. With a non-empty filter, only partitions whose keys are in the filter and
 	// whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+	// Errors: none of its own.
 	ReadArtifactPartitions(ctx context.Context, in *ReadArtifactPartitionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadArtifactPartitionsResponse], error)
 	// Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-	// INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-	// nothing is written then.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+	//     is written then.
 	WriteArtifactPartitions(ctx context.Context, in *WriteArtifactPartitionsRequest, opts ...grpc.CallOption) (*WriteArtifactPartitionsResponse, error)
-	// Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent.
+	// Returns a graph by name and fingerprint.
+	// Errors:
+	// - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
 	ReadGraph(ctx context.Context, in *ReadGraphRequest, opts ...grpc.CallOption) (*ReadGraphResponse, error)
 	// Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+	// Errors:
+	//   - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+	//     DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+	//     document over the size limit, or a malformed lineage.
 	WriteGraph(ctx context.Context, in *WriteGraphRequest, opts ...grpc.CallOption) (*WriteGraphResponse, error)
 	// Returns a snapshot by graph name and snapshot fingerprint.
-	// NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+	// Errors:
+	// - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
 	ReadSnapshot(ctx context.Context, in *ReadSnapshotRequest, opts ...grpc.CallOption) (*ReadSnapshotResponse, error)
 	// Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+	// Errors:
+	//   - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+	//     the size limit.
 	WriteSnapshot(ctx context.Context, in *WriteSnapshotRequest, opts ...grpc.CallOption) (*WriteSnapshotResponse, error)
-	// Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-	// Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+	// Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+	// STRONG (bound: see ReadConsistency).
+	// Errors:
+	// - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	ReadSnapshotTag(ctx context.Context, in *ReadSnapshotTagRequest, opts ...grpc.CallOption) (*ReadSnapshotTagResponse, error)
-	// Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-	// = where it points) when the tag exists and overwrite is false, even if it already points
-	// at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-	// when expected_snapshot_fingerprint is set and the tag does not point there.
-	// NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+	// Creates or moves a tag; of concurrent creators exactly one wins.
+	// Errors:
+	//   - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+	//     points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+	//   - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+	//   - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
 	WriteSnapshotTag(ctx context.Context, in *WriteSnapshotTagRequest, opts ...grpc.CallOption) (*WriteSnapshotTagResponse, error)
 	// Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
 	// streams nothing (it is not an error).
+	// Errors: none of its own.
 	ReadSnapshotPartitions(ctx context.Context, in *ReadSnapshotPartitionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadSnapshotPartitionsResponse], error)
 	// Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+	//     is written then.
 	WriteSnapshotPartitions(ctx context.Context, in *WriteSnapshotPartitionsRequest, opts ...grpc.CallOption) (*WriteSnapshotPartitionsResponse, error)
 	// WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
 	// transaction: both are applied or neither.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+	//     is written then.
 	WriteArtifactAndGraphPartitions(ctx context.Context, in *WriteArtifactAndGraphPartitionsRequest, opts ...grpc.CallOption) (*WriteArtifactAndGraphPartitionsResponse, error)
 	// Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-	// INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListGraphs(ctx context.Context, in *ListGraphsRequest, opts ...grpc.CallOption) (*ListGraphsResponse, error)
 	// Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListSnapshots(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error)
 	// Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListSnapshotTags(ctx context.Context, in *ListSnapshotTagsRequest, opts ...grpc.CallOption) (*ListSnapshotTagsResponse, error)
 	// Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListSnapshotTagHistory(ctx context.Context, in *ListSnapshotTagHistoryRequest, opts ...grpc.CallOption) (*ListSnapshotTagHistoryResponse, error)
-	// Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-	// NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-	// answers with `lineage` unset.
+	// Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+	// written without lineage answers with `lineage` unset.
+	// Errors:
+	// - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
 	GetGraphLineage(ctx context.Context, in *GetGraphLineageRequest, opts ...grpc.CallOption) (*GetGraphLineageResponse, error)
 	// Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
 	// keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-	// has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-	// bad token or size.
+	// has no partitions.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListSnapshotPartitions(ctx context.Context, in *ListSnapshotPartitionsRequest, opts ...grpc.CallOption) (*ListSnapshotPartitionsResponse, error)
 }
 
@@ -313,54 +345,86 @@ type ConnectionServiceServer interface {
 	// Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
 	// particular order. With a non-empty filter, only partitions whose keys are in the filter and
 	// whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+	// Errors: none of its own.
 	ReadArtifactPartitions(*ReadArtifactPartitionsRequest, grpc.ServerStreamingServer[ReadArtifactPartitionsResponse]) error
 	// Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-	// INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-	// nothing is written then.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+	//     is written then.
 	WriteArtifactPartitions(context.Context, *WriteArtifactPartitionsRequest) (*WriteArtifactPartitionsResponse, error)
-	// Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent.
+	// Returns a graph by name and fingerprint.
+	// Errors:
+	// - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
 	ReadGraph(context.Context, *ReadGraphRequest) (*ReadGraphResponse, error)
 	// Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+	// Errors:
+	//   - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+	//     DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+	//     document over the size limit, or a malformed lineage.
 	WriteGraph(context.Context, *WriteGraphRequest) (*WriteGraphResponse, error)
 	// Returns a snapshot by graph name and snapshot fingerprint.
-	// NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+	// Errors:
+	// - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
 	ReadSnapshot(context.Context, *ReadSnapshotRequest) (*ReadSnapshotResponse, error)
 	// Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+	// Errors:
+	//   - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+	//     the size limit.
 	WriteSnapshot(context.Context, *WriteSnapshotRequest) (*WriteSnapshotResponse, error)
-	// Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-	// Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+	// Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+	// STRONG (bound: see ReadConsistency).
+	// Errors:
+	// - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	ReadSnapshotTag(context.Context, *ReadSnapshotTagRequest) (*ReadSnapshotTagResponse, error)
-	// Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-	// = where it points) when the tag exists and overwrite is false, even if it already points
-	// at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-	// when expected_snapshot_fingerprint is set and the tag does not point there.
-	// NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+	// Creates or moves a tag; of concurrent creators exactly one wins.
+	// Errors:
+	//   - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+	//     points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+	//   - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+	//   - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
 	WriteSnapshotTag(context.Context, *WriteSnapshotTagRequest) (*WriteSnapshotTagResponse, error)
 	// Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
 	// streams nothing (it is not an error).
+	// Errors: none of its own.
 	ReadSnapshotPartitions(*ReadSnapshotPartitionsRequest, grpc.ServerStreamingServer[ReadSnapshotPartitionsResponse]) error
 	// Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+	//     is written then.
 	WriteSnapshotPartitions(context.Context, *WriteSnapshotPartitionsRequest) (*WriteSnapshotPartitionsResponse, error)
 	// WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
 	// transaction: both are applied or neither.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+	//     is written then.
 	WriteArtifactAndGraphPartitions(context.Context, *WriteArtifactAndGraphPartitionsRequest) (*WriteArtifactAndGraphPartitionsResponse, error)
 	// Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-	// INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListGraphs(context.Context, *ListGraphsRequest) (*ListGraphsResponse, error)
 	// Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error)
 	// Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListSnapshotTags(context.Context, *ListSnapshotTagsRequest) (*ListSnapshotTagsResponse, error)
 	// Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListSnapshotTagHistory(context.Context, *ListSnapshotTagHistoryRequest) (*ListSnapshotTagHistoryResponse, error)
-	// Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-	// NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-	// answers with `lineage` unset.
+	// Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+	// written without lineage answers with `lineage` unset.
+	// Errors:
+	// - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
 	GetGraphLineage(context.Context, *GetGraphLineageRequest) (*GetGraphLineageResponse, error)
 	// Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
 	// keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-	// has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-	// bad token or size.
+	// has no partitions.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListSnapshotPartitions(context.Context, *ListSnapshotPartitionsRequest) (*ListSnapshotPartitionsResponse, error)
 	mustEmbedUnimplementedConnectionServiceServer()
 }

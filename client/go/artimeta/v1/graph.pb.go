@@ -7,6 +7,7 @@
 package artimetav1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -26,6 +27,7 @@ const (
 type LineageEdgeKind int32
 
 const (
+	// Not a valid edge kind (INVALID_LINEAGE_EDGE).
 	LineageEdgeKind_LINEAGE_EDGE_KIND_UNSPECIFIED LineageEdgeKind = 0
 	// The artifact is an input of the producer.
 	LineageEdgeKind_LINEAGE_EDGE_KIND_INPUT LineageEdgeKind = 1
@@ -791,16 +793,16 @@ var File_artimeta_v1_graph_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_graph_proto_rawDesc = "" +
 	"\n" +
-	"\x17artimeta/v1/graph.proto\x12\vartimeta.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x02\n" +
+	"\x17artimeta/v1/graph.proto\x12\vartimeta.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x02\n" +
 	"\x05Graph\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\x03R\vfingerprint\x12\x1a\n" +
 	"\bdocument\x18\x03 \x01(\fR\bdocument\x12'\n" +
 	"\x0fdocument_format\x18\x04 \x01(\tR\x0edocumentFormat\x12\x1b\n" +
-	"\tcode_refs\x18\x05 \x03(\tR\bcodeRefs\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\tcode_refs\x18\x05 \x03(\tR\bcodeRefs\x12A\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12#\n" +
-	"\rdocument_size\x18\a \x01(\x03R\fdocumentSize\"\xc6\x02\n" +
+	"\rdocument_size\x18\a \x01(\x03R\fdocumentSize\"\xcc\x02\n" +
 	"\rGraphSnapshot\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\x03R\vfingerprint\x12\x0e\n" +
@@ -808,15 +810,15 @@ const file_artimeta_v1_graph_proto_rawDesc = "" +
 	"\x11graph_fingerprint\x18\x04 \x01(\x03R\x10graphFingerprint\x12\x1a\n" +
 	"\bdocument\x18\x05 \x01(\fR\bdocument\x12'\n" +
 	"\x0fdocument_format\x18\x06 \x01(\tR\x0edocumentFormat\x12\x1b\n" +
-	"\tcode_refs\x18\a \x03(\tR\bcodeRefs\x12;\n" +
-	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\tcode_refs\x18\a \x03(\tR\bcodeRefs\x12A\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12#\n" +
-	"\rdocument_size\x18\t \x01(\x03R\fdocumentSize\"\xb9\x01\n" +
+	"\rdocument_size\x18\t \x01(\x03R\fdocumentSize\"\xbf\x01\n" +
 	"\vSnapshotTag\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03tag\x18\x02 \x01(\tR\x03tag\x121\n" +
-	"\x14snapshot_fingerprint\x18\x03 \x01(\x03R\x13snapshotFingerprint\x12;\n" +
-	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x14snapshot_fingerprint\x18\x03 \x01(\x03R\x13snapshotFingerprint\x12A\n" +
+	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"updateTime\x12\x14\n" +
 	"\x05actor\x18\x05 \x01(\tR\x05actor\"\xb9\x02\n" +
 	"\x0fSnapshotTagMove\x12\x12\n" +

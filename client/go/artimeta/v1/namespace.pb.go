@@ -7,6 +7,7 @@
 package artimetav1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -519,24 +520,24 @@ var File_artimeta_v1_namespace_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_namespace_proto_rawDesc = "" +
 	"\n" +
-	"\x1bartimeta/v1/namespace.proto\x12\vartimeta.v1\x1a\x1dartimeta/v1/consistency.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf5\x01\n" +
-	"\tNamespace\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\x1bartimeta/v1/namespace.proto\x12\vartimeta.v1\x1a\x1dartimeta/v1/consistency.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x02\n" +
+	"\tNamespace\x12\x19\n" +
+	"\x04name\x18\x01 \x01(\tB\x05\xe2A\x02\x02\x05R\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12:\n" +
-	"\x06labels\x18\x03 \x03(\v2\".artimeta.v1.Namespace.LabelsEntryR\x06labels\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x06labels\x18\x03 \x03(\v2\".artimeta.v1.Namespace.LabelsEntryR\x06labels\x12A\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"m\n" +
-	"\x16CreateNamespaceRequest\x124\n" +
-	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceR\tnamespace\x12\x1d\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"s\n" +
+	"\x16CreateNamespaceRequest\x12:\n" +
+	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceB\x04\xe2A\x01\x02R\tnamespace\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tR\trequestId\"O\n" +
 	"\x17CreateNamespaceResponse\x124\n" +
-	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceR\tnamespace\"i\n" +
-	"\x13GetNamespaceRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12>\n" +
+	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceR\tnamespace\"o\n" +
+	"\x13GetNamespaceRequest\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12>\n" +
 	"\vconsistency\x18\x02 \x01(\x0e2\x1c.artimeta.v1.ReadConsistencyR\vconsistency\"L\n" +
 	"\x14GetNamespaceResponse\x124\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x16.artimeta.v1.NamespaceR\tnamespace\"S\n" +
@@ -548,9 +549,9 @@ const file_artimeta_v1_namespace_proto_rawDesc = "" +
 	"\n" +
 	"namespaces\x18\x01 \x03(\v2\x16.artimeta.v1.NamespaceR\n" +
 	"namespaces\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"p\n" +
-	"\x16DeleteNamespaceRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"v\n" +
+	"\x16DeleteNamespaceRequest\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12#\n" +
 	"\rallow_missing\x18\x02 \x01(\bR\fallowMissing\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\"X\n" +

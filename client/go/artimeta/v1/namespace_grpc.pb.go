@@ -33,16 +33,23 @@ const (
 // ErrorInfo(domain="artimeta") whose reason clients can branch on.
 type NamespaceServiceClient interface {
 	// Creates a namespace.
-	// INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-	// ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+	//     description.
+	//   - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
 	CreateNamespace(ctx context.Context, in *CreateNamespaceRequest, opts ...grpc.CallOption) (*CreateNamespaceResponse, error)
-	// Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist.
+	// Returns one namespace.
+	// Errors:
+	// - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	GetNamespace(ctx context.Context, in *GetNamespaceRequest, opts ...grpc.CallOption) (*GetNamespaceResponse, error)
 	// Lists namespaces ordered by name, keyset-paginated.
-	// INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListNamespaces(ctx context.Context, in *ListNamespacesRequest, opts ...grpc.CallOption) (*ListNamespacesResponse, error)
 	// Deletes a namespace with every row and blob it holds.
-	// NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+	// Errors:
+	// - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
 	DeleteNamespace(ctx context.Context, in *DeleteNamespaceRequest, opts ...grpc.CallOption) (*DeleteNamespaceResponse, error)
 }
 
@@ -102,16 +109,23 @@ func (c *namespaceServiceClient) DeleteNamespace(ctx context.Context, in *Delete
 // ErrorInfo(domain="artimeta") whose reason clients can branch on.
 type NamespaceServiceServer interface {
 	// Creates a namespace.
-	// INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-	// ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+	//     description.
+	//   - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
 	CreateNamespace(context.Context, *CreateNamespaceRequest) (*CreateNamespaceResponse, error)
-	// Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist.
+	// Returns one namespace.
+	// Errors:
+	// - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	GetNamespace(context.Context, *GetNamespaceRequest) (*GetNamespaceResponse, error)
 	// Lists namespaces ordered by name, keyset-paginated.
-	// INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListNamespaces(context.Context, *ListNamespacesRequest) (*ListNamespacesResponse, error)
 	// Deletes a namespace with every row and blob it holds.
-	// NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+	// Errors:
+	// - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
 	DeleteNamespace(context.Context, *DeleteNamespaceRequest) (*DeleteNamespaceResponse, error)
 	mustEmbedUnimplementedNamespaceServiceServer()
 }

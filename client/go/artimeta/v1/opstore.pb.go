@@ -7,6 +7,7 @@
 package artimetav1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -1052,7 +1053,7 @@ var File_artimeta_v1_opstore_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_opstore_proto_rawDesc = "" +
 	"\n" +
-	"\x19artimeta/v1/opstore.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\"\xdb\x01\n" +
+	"\x19artimeta/v1/opstore.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xdb\x01\n" +
 	"\tOpVersion\x12\x14\n" +
 	"\x05major\x18\x01 \x01(\tR\x05major\x12\x14\n" +
 	"\x05minor\x18\x02 \x01(\tR\x05minor\x12\x14\n" +
@@ -1060,47 +1061,47 @@ const file_artimeta_v1_opstore_proto_rawDesc = "" +
 	"\rcreation_time\x18\x04 \x01(\x01R\fcreationTime\x12!\n" +
 	"\fmajor_number\x18\x05 \x01(\x05R\vmajorNumber\x12!\n" +
 	"\fminor_number\x18\x06 \x01(\x05R\vminorNumber\x12!\n" +
-	"\fpatch_number\x18\a \x01(\x05R\vpatchNumber\"\xd3\x01\n" +
-	"\x18RegisterValidLinkRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12,\n" +
+	"\fpatch_number\x18\a \x01(\x05R\vpatchNumber\"\xd9\x01\n" +
+	"\x18RegisterValidLinkRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12,\n" +
 	"\x12downstream_op_name\x18\x02 \x01(\tR\x10downstreamOpName\x12(\n" +
 	"\x10upstream_op_name\x18\x03 \x01(\tR\x0eupstreamOpName\x12A\n" +
 	"\x10upstream_version\x18\x04 \x01(\v2\x16.artimeta.v1.OpVersionR\x0fupstreamVersion\"^\n" +
 	"\x19RegisterValidLinkResponse\x12A\n" +
-	"\x10upstream_version\x18\x01 \x01(\v2\x16.artimeta.v1.OpVersionR\x0fupstreamVersion\"R\n" +
-	"\x19GetAllVersionsOfOpRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
+	"\x10upstream_version\x18\x01 \x01(\v2\x16.artimeta.v1.OpVersionR\x0fupstreamVersion\"X\n" +
+	"\x19GetAllVersionsOfOpRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x17\n" +
 	"\aop_name\x18\x02 \x01(\tR\x06opName\"P\n" +
 	"\x1aGetAllVersionsOfOpResponse\x122\n" +
-	"\bversions\x18\x01 \x03(\v2\x16.artimeta.v1.OpVersionR\bversions\"\x90\x01\n" +
-	"\x18GetValidatedLinksRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12,\n" +
+	"\bversions\x18\x01 \x03(\v2\x16.artimeta.v1.OpVersionR\bversions\"\x96\x01\n" +
+	"\x18GetValidatedLinksRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12,\n" +
 	"\x12downstream_op_name\x18\x02 \x01(\tR\x10downstreamOpName\x12(\n" +
 	"\x10upstream_op_name\x18\x03 \x01(\tR\x0eupstreamOpName\"`\n" +
 	"\x19GetValidatedLinksResponse\x12C\n" +
-	"\x11upstream_versions\x18\x01 \x03(\v2\x16.artimeta.v1.OpVersionR\x10upstreamVersions\"\xb7\x01\n" +
-	"\x12SaveOpBytesRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
+	"\x11upstream_versions\x18\x01 \x03(\v2\x16.artimeta.v1.OpVersionR\x10upstreamVersions\"\xbd\x01\n" +
+	"\x12SaveOpBytesRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x17\n" +
 	"\aop_name\x18\x02 \x01(\tR\x06opName\x120\n" +
 	"\aversion\x18\x03 \x01(\v2\x16.artimeta.v1.OpVersionR\aversion\x12\x19\n" +
 	"\bop_bytes\x18\x04 \x01(\fR\aopBytes\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tR\trequestId\"\x15\n" +
-	"\x13SaveOpBytesResponse\"|\n" +
-	"\x11GetOpBytesRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
+	"\x13SaveOpBytesResponse\"\x82\x01\n" +
+	"\x11GetOpBytesRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x17\n" +
 	"\aop_name\x18\x02 \x01(\tR\x06opName\x120\n" +
 	"\aversion\x18\x03 \x01(\v2\x16.artimeta.v1.OpVersionR\aversion\"a\n" +
 	"\x12GetOpBytesResponse\x120\n" +
 	"\aversion\x18\x01 \x01(\v2\x16.artimeta.v1.OpVersionR\aversion\x12\x19\n" +
-	"\bop_bytes\x18\x02 \x01(\fR\aopBytes\"Z\n" +
-	"\x15PipelineExistsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12#\n" +
+	"\bop_bytes\x18\x02 \x01(\fR\aopBytes\"`\n" +
+	"\x15PipelineExistsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12#\n" +
 	"\rpipeline_name\x18\x02 \x01(\tR\fpipelineName\"0\n" +
 	"\x16PipelineExistsResponse\x12\x16\n" +
-	"\x06exists\x18\x01 \x01(\bR\x06exists\"\x9d\x01\n" +
-	"\x17RegisterPipelineRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12#\n" +
+	"\x06exists\x18\x01 \x01(\bR\x06exists\"\xa3\x01\n" +
+	"\x17RegisterPipelineRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12#\n" +
 	"\rpipeline_name\x18\x02 \x01(\tR\fpipelineName\x12 \n" +
 	"\flast_op_name\x18\x03 \x01(\tR\n" +
 	"lastOpName\x12\x1d\n" +
@@ -1110,9 +1111,9 @@ const file_artimeta_v1_opstore_proto_rawDesc = "" +
 	"\tOpSummary\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rversion_count\x18\x02 \x01(\x03R\fversionCount\x12=\n" +
-	"\x0elatest_version\x18\x03 \x01(\v2\x16.artimeta.v1.OpVersionR\rlatestVersion\"\x8b\x01\n" +
-	"\x0eListOpsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1f\n" +
+	"\x0elatest_version\x18\x03 \x01(\v2\x16.artimeta.v1.OpVersionR\rlatestVersion\"\x91\x01\n" +
+	"\x0eListOpsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1f\n" +
 	"\vname_prefix\x18\x02 \x01(\tR\n" +
 	"namePrefix\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +

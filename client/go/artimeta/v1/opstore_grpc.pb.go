@@ -41,25 +41,41 @@ const (
 type OpStoreServiceClient interface {
 	// Registers the upstream op and version if absent (numbering a new version against the op's
 	// latest one) and, when a downstream op is named, links them (idempotent).
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+	//     or a malformed version.
 	RegisterValidLink(ctx context.Context, in *RegisterValidLinkRequest, opts ...grpc.CallOption) (*RegisterValidLinkResponse, error)
 	// Every version of an op, oldest first; empty when the op is unknown.
+	// Errors: none of its own.
 	GetAllVersionsOfOp(ctx context.Context, in *GetAllVersionsOfOpRequest, opts ...grpc.CallOption) (*GetAllVersionsOfOpResponse, error)
 	// The upstream versions validated for a downstream op, oldest first; empty when there are none.
+	// Errors: none of its own.
 	GetValidatedLinks(ctx context.Context, in *GetValidatedLinksRequest, opts ...grpc.CallOption) (*GetValidatedLinksResponse, error)
 	// Stores the serialized bytes of a registered version (overwriting earlier bytes).
-	// FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-	// (OP_BYTES_TOO_LARGE).
+	// Errors:
+	//   - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+	//     registered.
+	//   - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+	//     malformed version.
 	SaveOpBytes(ctx context.Context, in *SaveOpBytesRequest, opts ...grpc.CallOption) (*SaveOpBytesResponse, error)
-	// The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND).
+	// The bytes of a version.
+	// Errors:
+	//   - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+	//     bytes are unknown.
 	GetOpBytes(ctx context.Context, in *GetOpBytesRequest, opts ...grpc.CallOption) (*GetOpBytesResponse, error)
 	// Whether a pipeline is registered.
+	// Errors: none of its own.
 	PipelineExists(ctx context.Context, in *PipelineExistsRequest, opts ...grpc.CallOption) (*PipelineExistsResponse, error)
 	// Registers a pipeline and its last op (idempotent; a second call moves the last op).
+	// Errors:
+	// - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
 	RegisterPipeline(ctx context.Context, in *RegisterPipelineRequest, opts ...grpc.CallOption) (*RegisterPipelineResponse, error)
 	// Lists the namespace's ops by name (those only named as a downstream op too, with no
 	// versions), optionally only names starting with a prefix, keyset paged, each with its number
-	// of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-	// FIELD_TOO_LONG).
+	// of versions and its latest version.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+	//     token, or an overlong prefix.
 	ListOps(ctx context.Context, in *ListOpsRequest, opts ...grpc.CallOption) (*ListOpsResponse, error)
 }
 
@@ -163,25 +179,41 @@ func (c *opStoreServiceClient) ListOps(ctx context.Context, in *ListOpsRequest, 
 type OpStoreServiceServer interface {
 	// Registers the upstream op and version if absent (numbering a new version against the op's
 	// latest one) and, when a downstream op is named, links them (idempotent).
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+	//     or a malformed version.
 	RegisterValidLink(context.Context, *RegisterValidLinkRequest) (*RegisterValidLinkResponse, error)
 	// Every version of an op, oldest first; empty when the op is unknown.
+	// Errors: none of its own.
 	GetAllVersionsOfOp(context.Context, *GetAllVersionsOfOpRequest) (*GetAllVersionsOfOpResponse, error)
 	// The upstream versions validated for a downstream op, oldest first; empty when there are none.
+	// Errors: none of its own.
 	GetValidatedLinks(context.Context, *GetValidatedLinksRequest) (*GetValidatedLinksResponse, error)
 	// Stores the serialized bytes of a registered version (overwriting earlier bytes).
-	// FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-	// (OP_BYTES_TOO_LARGE).
+	// Errors:
+	//   - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+	//     registered.
+	//   - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+	//     malformed version.
 	SaveOpBytes(context.Context, *SaveOpBytesRequest) (*SaveOpBytesResponse, error)
-	// The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND).
+	// The bytes of a version.
+	// Errors:
+	//   - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+	//     bytes are unknown.
 	GetOpBytes(context.Context, *GetOpBytesRequest) (*GetOpBytesResponse, error)
 	// Whether a pipeline is registered.
+	// Errors: none of its own.
 	PipelineExists(context.Context, *PipelineExistsRequest) (*PipelineExistsResponse, error)
 	// Registers a pipeline and its last op (idempotent; a second call moves the last op).
+	// Errors:
+	// - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
 	RegisterPipeline(context.Context, *RegisterPipelineRequest) (*RegisterPipelineResponse, error)
 	// Lists the namespace's ops by name (those only named as a downstream op too, with no
 	// versions), optionally only names starting with a prefix, keyset paged, each with its number
-	// of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-	// FIELD_TOO_LONG).
+	// of versions and its latest version.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+	//     token, or an overlong prefix.
 	ListOps(context.Context, *ListOpsRequest) (*ListOpsResponse, error)
 	mustEmbedUnimplementedOpStoreServiceServer()
 }

@@ -28,6 +28,7 @@ const (
 type RetryClass int32
 
 const (
+	// Not declared; every RPC declares one of the classes below.
 	RetryClass_RETRY_CLASS_UNSPECIFIED RetryClass = 0
 	// Changes nothing: retried on UNAVAILABLE.
 	RetryClass_RETRY_CLASS_READ RetryClass = 1

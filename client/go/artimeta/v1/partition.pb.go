@@ -125,6 +125,8 @@ func (*NullPartitionKey) Descriptor() ([]byte, []int) {
 // number (an int8 key 1 is not an int16 key 1).
 type PartitionKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one is set: the key's type.
+	//
 	// Types that are valid to be assigned to Key:
 	//
 	//	*PartitionKey_DateKey

@@ -7,6 +7,7 @@
 package artimetav1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -26,6 +27,7 @@ const (
 type RecordEntryKind int32
 
 const (
+	// Not a valid entry kind (INVALID_ENTRY).
 	RecordEntryKind_RECORD_ENTRY_KIND_UNSPECIFIED RecordEntryKind = 0
 	// A regular file whose bytes are the blob `digest`.
 	RecordEntryKind_RECORD_ENTRY_KIND_FILE RecordEntryKind = 1
@@ -82,6 +84,7 @@ func (RecordEntryKind) EnumDescriptor() ([]byte, []int) {
 type CommitMode int32
 
 const (
+	// Not set: the same as COMMIT_MODE_MERGE.
 	CommitMode_COMMIT_MODE_UNSPECIFIED CommitMode = 0
 	// Entries of the new manifest overwrite those at the same path; the others stay (a copy
 	// into an existing directory). The default.
@@ -1102,7 +1105,7 @@ var File_artimeta_v1_records_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x19artimeta/v1/records.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x01\n" +
+	"\x19artimeta/v1/records.proto\x12\vartimeta.v1\x1a\x18artimeta/v1/digest.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x01\n" +
 	"\vRecordEntry\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.artimeta.v1.RecordEntryKindR\x04kind\x12\x12\n" +
@@ -1113,7 +1116,7 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"linkTarget\"G\n" +
 	"\x0eRecordRelation\x12!\n" +
 	"\frelated_uuid\x18\x01 \x01(\tR\vrelatedUuid\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\xca\x03\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xd6\x03\n" +
 	"\x06Record\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12=\n" +
 	"\bmetadata\x18\x02 \x03(\v2!.artimeta.v1.Record.MetadataEntryR\bmetadata\x129\n" +
@@ -1121,17 +1124,17 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\aentries\x18\x04 \x03(\v2\x18.artimeta.v1.RecordEntryR\aentries\x12\x1d\n" +
 	"\n" +
 	"file_count\x18\x05 \x01(\x03R\tfileCount\x12(\n" +
-	"\x10total_size_bytes\x18\x06 \x01(\x03R\x0etotalSizeBytes\x12;\n" +
-	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x10total_size_bytes\x18\x06 \x01(\x03R\x0etotalSizeBytes\x12A\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
+	"createTime\x12A\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"updateTime\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xae\x03\n" +
-	"\x13CommitRecordRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x122\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x03\n" +
+	"\x13CommitRecordRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\x122\n" +
 	"\aentries\x18\x03 \x03(\v2\x18.artimeta.v1.RecordEntryR\aentries\x12J\n" +
 	"\bmetadata\x18\x04 \x03(\v2..artimeta.v1.CommitRecordRequest.MetadataEntryR\bmetadata\x12!\n" +
 	"\fset_metadata\x18\x05 \x01(\bR\vsetMetadata\x129\n" +
@@ -1144,29 +1147,29 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"]\n" +
 	"\x14CommitRecordResponse\x12+\n" +
 	"\x06record\x18\x01 \x01(\v2\x13.artimeta.v1.RecordR\x06record\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"D\n" +
-	"\x10GetRecordRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\"@\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"P\n" +
+	"\x10GetRecordRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\"@\n" +
 	"\x11GetRecordResponse\x12+\n" +
-	"\x06record\x18\x01 \x01(\v2\x13.artimeta.v1.RecordR\x06record\"I\n" +
-	"\x15ContainsRecordRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\"s\n" +
+	"\x06record\x18\x01 \x01(\v2\x13.artimeta.v1.RecordR\x06record\"U\n" +
+	"\x15ContainsRecordRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\"s\n" +
 	"\x16ContainsRecordResponse\x12\x1a\n" +
 	"\bcontains\x18\x01 \x01(\bR\bcontains\x12\x18\n" +
 	"\aindexed\x18\x02 \x01(\bR\aindexed\x12#\n" +
-	"\rmissing_blobs\x18\x03 \x01(\x03R\fmissingBlobs\"\x8b\x01\n" +
-	"\x13DeleteRecordRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12#\n" +
+	"\rmissing_blobs\x18\x03 \x01(\x03R\fmissingBlobs\"\x97\x01\n" +
+	"\x13DeleteRecordRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\x12#\n" +
 	"\rallow_missing\x18\x03 \x01(\bR\fallowMissing\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tR\trequestId\"0\n" +
 	"\x14DeleteRecordResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x97\x02\n" +
-	"\x12ListRecordsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1f\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted\"\x9d\x02\n" +
+	"\x12ListRecordsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1f\n" +
 	"\vuuid_prefix\x18\x02 \x01(\tR\n" +
 	"uuidPrefix\x12I\n" +
 	"\bmetadata\x18\x03 \x03(\v2-.artimeta.v1.ListRecordsRequest.MetadataEntryR\bmetadata\x12\x1b\n" +
@@ -1178,10 +1181,10 @@ const file_artimeta_v1_records_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"l\n" +
 	"\x13ListRecordsResponse\x12-\n" +
 	"\arecords\x18\x01 \x03(\v2\x13.artimeta.v1.RecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"a\n" +
-	"\x19ListRelatedRecordsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x12\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"m\n" +
+	"\x19ListRelatedRecordsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x18\n" +
+	"\x04uuid\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04uuid\x12\x12\n" +
 	"\x04deep\x18\x03 \x01(\bR\x04deep\"2\n" +
 	"\x1aListRelatedRecordsResponse\x12\x14\n" +
 	"\x05uuids\x18\x01 \x03(\tR\x05uuids*\x90\x01\n" +

@@ -37,22 +37,37 @@ const (
 // NAMESPACE_NOT_FOUND) for an unknown namespace.
 type RecordServiceClient interface {
 	// Commits a record directory (creating or updating it) with its metadata and relations.
-	// FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-	// is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-	// DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+	// Errors:
+	//   - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+	//     upload those first.
+	//   - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+	//     MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+	//     manifest.
 	CommitRecord(ctx context.Context, in *CommitRecordRequest, opts ...grpc.CallOption) (*CommitRecordResponse, error)
-	// A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND).
+	// A record with its manifest.
+	// Errors:
+	// - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+	// - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	GetRecord(ctx context.Context, in *GetRecordRequest, opts ...grpc.CallOption) (*GetRecordResponse, error)
 	// Whether the record is known AND every blob it lists is present.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	ContainsRecord(ctx context.Context, in *ContainsRecordRequest, opts ...grpc.CallOption) (*ContainsRecordResponse, error)
 	// Deletes a record (its blobs go once garbage collection finds them unreferenced).
-	// NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+	// Errors:
+	// - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+	// - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	DeleteRecord(ctx context.Context, in *DeleteRecordRequest, opts ...grpc.CallOption) (*DeleteRecordResponse, error)
 	// Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-	// INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListRecords(ctx context.Context, in *ListRecordsRequest, opts ...grpc.CallOption) (*ListRecordsResponse, error)
 	// The uuids related to a record, directly or (deep) transitively, in both directions.
-	// NOT_FOUND (reason RECORD_NOT_FOUND).
+	// Errors:
+	//   - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+	//   - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+	//     walk level by level (deep = false).
+	//   - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	ListRelatedRecords(ctx context.Context, in *ListRelatedRecordsRequest, opts ...grpc.CallOption) (*ListRelatedRecordsResponse, error)
 }
 
@@ -134,22 +149,37 @@ func (c *recordServiceClient) ListRelatedRecords(ctx context.Context, in *ListRe
 // NAMESPACE_NOT_FOUND) for an unknown namespace.
 type RecordServiceServer interface {
 	// Commits a record directory (creating or updating it) with its metadata and relations.
-	// FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-	// is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-	// DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+	// Errors:
+	//   - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+	//     upload those first.
+	//   - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+	//     MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+	//     manifest.
 	CommitRecord(context.Context, *CommitRecordRequest) (*CommitRecordResponse, error)
-	// A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND).
+	// A record with its manifest.
+	// Errors:
+	// - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+	// - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	GetRecord(context.Context, *GetRecordRequest) (*GetRecordResponse, error)
 	// Whether the record is known AND every blob it lists is present.
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	ContainsRecord(context.Context, *ContainsRecordRequest) (*ContainsRecordResponse, error)
 	// Deletes a record (its blobs go once garbage collection finds them unreferenced).
-	// NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+	// Errors:
+	// - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+	// - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	DeleteRecord(context.Context, *DeleteRecordRequest) (*DeleteRecordResponse, error)
 	// Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-	// INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+	// Errors:
+	// - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
 	ListRecords(context.Context, *ListRecordsRequest) (*ListRecordsResponse, error)
 	// The uuids related to a record, directly or (deep) transitively, in both directions.
-	// NOT_FOUND (reason RECORD_NOT_FOUND).
+	// Errors:
+	//   - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+	//   - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+	//     walk level by level (deep = false).
+	//   - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
 	ListRelatedRecords(context.Context, *ListRelatedRecordsRequest) (*ListRelatedRecordsResponse, error)
 	mustEmbedUnimplementedRecordServiceServer()
 }

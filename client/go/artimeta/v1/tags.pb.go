@@ -7,6 +7,7 @@
 package artimetav1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -26,12 +27,18 @@ const (
 type TagEntityType int32
 
 const (
+	// Not a valid entity type (INVALID_ENTITY_TYPE).
 	TagEntityType_TAG_ENTITY_TYPE_UNSPECIFIED TagEntityType = 0
-	TagEntityType_TAG_ENTITY_TYPE_EXECUTION   TagEntityType = 1
-	TagEntityType_TAG_ENTITY_TYPE_JOB         TagEntityType = 2
-	TagEntityType_TAG_ENTITY_TYPE_CALL_NODE   TagEntityType = 3
-	TagEntityType_TAG_ENTITY_TYPE_TASK        TagEntityType = 4
-	TagEntityType_TAG_ENTITY_TYPE_VALUE       TagEntityType = 5
+	// An execution, by its id.
+	TagEntityType_TAG_ENTITY_TYPE_EXECUTION TagEntityType = 1
+	// A job, by its id.
+	TagEntityType_TAG_ENTITY_TYPE_JOB TagEntityType = 2
+	// A call node, by its call hash.
+	TagEntityType_TAG_ENTITY_TYPE_CALL_NODE TagEntityType = 3
+	// A task, by its task hash.
+	TagEntityType_TAG_ENTITY_TYPE_TASK TagEntityType = 4
+	// A value, by its value hash.
+	TagEntityType_TAG_ENTITY_TYPE_VALUE TagEntityType = 5
 	// The entity of a "delete tag": the tag that supersedes deleted tags.
 	TagEntityType_TAG_ENTITY_TYPE_NULL TagEntityType = 6
 )
@@ -243,6 +250,7 @@ func (x *Tag) GetParentHashes() []string {
 	return nil
 }
 
+// The current tags of one entity.
 type EntityTags struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	EntityId string                 `protobuf:"bytes,1,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
@@ -1040,30 +1048,30 @@ var File_artimeta_v1_tags_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_tags_proto_rawDesc = "" +
 	"\n" +
-	"\x16artimeta/v1/tags.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n" +
+	"\x16artimeta/v1/tags.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\">\n" +
 	"\vTagKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1d\n" +
 	"\n" +
-	"value_json\x18\x02 \x01(\tR\tvalueJson\"\xac\x02\n" +
-	"\x03Tag\x12\x19\n" +
-	"\btag_hash\x18\x01 \x01(\tR\atagHash\x12;\n" +
+	"value_json\x18\x02 \x01(\tR\tvalueJson\"\xbe\x02\n" +
+	"\x03Tag\x12\x1f\n" +
+	"\btag_hash\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\atagHash\x12;\n" +
 	"\ventity_type\x18\x02 \x01(\x0e2\x1a.artimeta.v1.TagEntityTypeR\n" +
 	"entityType\x12\x1b\n" +
 	"\tentity_id\x18\x03 \x01(\tR\bentityId\x12\x10\n" +
 	"\x03key\x18\x04 \x01(\tR\x03key\x12\x1d\n" +
 	"\n" +
-	"value_json\x18\x05 \x01(\tR\tvalueJson\x12\x1d\n" +
+	"value_json\x18\x05 \x01(\tR\tvalueJson\x12#\n" +
 	"\n" +
-	"is_current\x18\x06 \x01(\bR\tisCurrent\x12;\n" +
-	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"is_current\x18\x06 \x01(\bB\x04\xe2A\x01\x03R\tisCurrent\x12A\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12#\n" +
 	"\rparent_hashes\x18\b \x03(\tR\fparentHashes\"O\n" +
 	"\n" +
 	"EntityTags\x12\x1b\n" +
 	"\tentity_id\x18\x01 \x01(\tR\bentityId\x12$\n" +
-	"\x04tags\x18\x02 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\x9c\x02\n" +
-	"\x11RecordTagsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12;\n" +
+	"\x04tags\x18\x02 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\xa2\x02\n" +
+	"\x11RecordTagsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12;\n" +
 	"\ventity_type\x18\x02 \x01(\x0e2\x1a.artimeta.v1.TagEntityTypeR\n" +
 	"entityType\x12\x1b\n" +
 	"\tentity_id\x18\x03 \x01(\tR\bentityId\x12,\n" +
@@ -1074,18 +1082,18 @@ const file_artimeta_v1_tags_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\b \x01(\tR\trequestId\":\n" +
 	"\x12RecordTagsResponse\x12$\n" +
-	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\xaf\x01\n" +
-	"\x11DeleteTagsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\xb5\x01\n" +
+	"\x11DeleteTagsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\tentity_id\x18\x02 \x01(\tR\bentityId\x12,\n" +
 	"\x04tags\x18\x03 \x03(\v2\x18.artimeta.v1.TagKeyValueR\x04tags\x12\x12\n" +
 	"\x04keys\x18\x04 \x03(\tR\x04keys\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tR\trequestId\":\n" +
 	"\x12DeleteTagsResponse\x12$\n" +
-	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\xfa\x01\n" +
-	"\x11UpdateTagsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12;\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\x80\x02\n" +
+	"\x11UpdateTagsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12;\n" +
 	"\ventity_type\x18\x02 \x01(\x0e2\x1a.artimeta.v1.TagEntityTypeR\n" +
 	"entityType\x12\x1b\n" +
 	"\tentity_id\x18\x03 \x01(\tR\bentityId\x12\x19\n" +
@@ -1094,21 +1102,21 @@ const file_artimeta_v1_tags_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x06 \x01(\tR\trequestId\":\n" +
 	"\x12UpdateTagsResponse\x12$\n" +
-	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"M\n" +
-	"\x0eGetTagsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1d\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"S\n" +
+	"\x0eGetTagsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1d\n" +
 	"\n" +
 	"entity_ids\x18\x02 \x03(\tR\tentityIds\"F\n" +
 	"\x0fGetTagsResponse\x123\n" +
-	"\bentities\x18\x01 \x03(\v2\x17.artimeta.v1.EntityTagsR\bentities\"c\n" +
-	"\x14GetTagHistoryRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\bentities\x18\x01 \x03(\v2\x17.artimeta.v1.EntityTagsR\bentities\"i\n" +
+	"\x14GetTagHistoryRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\tentity_id\x18\x02 \x01(\tR\bentityId\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\tR\x03key\"=\n" +
 	"\x15GetTagHistoryResponse\x12$\n" +
-	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\xef\x01\n" +
-	"\x11SearchTagsRequest\x12\x1c\n" +
-	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x04tags\x18\x01 \x03(\v2\x10.artimeta.v1.TagR\x04tags\"\xf5\x01\n" +
+	"\x11SearchTagsRequest\x12\"\n" +
+	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\"\n" +
 	"\n" +
 	"value_json\x18\x03 \x01(\tH\x00R\tvalueJson\x88\x01\x01\x12;\n" +

@@ -37,21 +37,37 @@ type TagServiceClient interface {
 	// Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
 	// edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
 	// the written tags current even when an identical tag was superseded before. Identical writes are
-	// idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-	// FIELD_TOO_LONG).
+	// idempotent.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+	//     FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+	//     tags.
 	RecordTags(ctx context.Context, in *RecordTagsRequest, opts ...grpc.CallOption) (*RecordTagsResponse, error)
 	// Deletes tags by writing a delete tag whose parents are the current tags of the entity
-	// matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+	// matching any (key, value) pair or any key.
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+	//     too many of them.
 	DeleteTags(ctx context.Context, in *DeleteTagsRequest, opts ...grpc.CallOption) (*DeleteTagsResponse, error)
-	// Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags.
+	// Supersedes the current tags of `old_keys` with `new_tags`.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+	//     FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
 	UpdateTags(ctx context.Context, in *UpdateTagsRequest, opts ...grpc.CallOption) (*UpdateTagsResponse, error)
-	// The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS).
+	// The current tags of each entity, as a multimap.
+	// Errors:
+	// - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
 	GetTags(ctx context.Context, in *GetTagsRequest, opts ...grpc.CallOption) (*GetTagsResponse, error)
 	// Every tag ever written for an entity and key (current or superseded), oldest first, with its
-	// edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+	// edit edges.
+	// Errors:
+	// - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
 	GetTagHistory(ctx context.Context, in *GetTagHistoryRequest, opts ...grpc.CallOption) (*GetTagHistoryResponse, error)
 	// Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-	// first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+	// first.
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+	//     INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
 	SearchTags(ctx context.Context, in *SearchTagsRequest, opts ...grpc.CallOption) (*SearchTagsResponse, error)
 }
 
@@ -133,21 +149,37 @@ type TagServiceServer interface {
 	// Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
 	// edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
 	// the written tags current even when an identical tag was superseded before. Identical writes are
-	// idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-	// FIELD_TOO_LONG).
+	// idempotent.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+	//     FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+	//     tags.
 	RecordTags(context.Context, *RecordTagsRequest) (*RecordTagsResponse, error)
 	// Deletes tags by writing a delete tag whose parents are the current tags of the entity
-	// matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+	// matching any (key, value) pair or any key.
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+	//     too many of them.
 	DeleteTags(context.Context, *DeleteTagsRequest) (*DeleteTagsResponse, error)
-	// Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags.
+	// Supersedes the current tags of `old_keys` with `new_tags`.
+	// Errors:
+	//   - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+	//     FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
 	UpdateTags(context.Context, *UpdateTagsRequest) (*UpdateTagsResponse, error)
-	// The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS).
+	// The current tags of each entity, as a multimap.
+	// Errors:
+	// - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
 	GetTags(context.Context, *GetTagsRequest) (*GetTagsResponse, error)
 	// Every tag ever written for an entity and key (current or superseded), oldest first, with its
-	// edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+	// edit edges.
+	// Errors:
+	// - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
 	GetTagHistory(context.Context, *GetTagHistoryRequest) (*GetTagHistoryResponse, error)
 	// Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-	// first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+	// first.
+	// Errors:
+	//   - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+	//     INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
 	SearchTags(context.Context, *SearchTagsRequest) (*SearchTagsResponse, error)
 	mustEmbedUnimplementedTagServiceServer()
 }

@@ -8,6 +8,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Type
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
+from artimeta.v1 import error_reason_pb2
+
 DETAILS_KEY = "grpc-status-details-bin"
 DOMAIN = "artimeta"
 
@@ -33,6 +35,13 @@ class ArtimetaError(Exception):
         self.reason = reason
         self.metadata: Dict[str, str] = dict(metadata or {})
         self.retry_delay_s = retry_delay_s
+
+    @property
+    def typed_reason(self) -> error_reason_pb2.ErrorReason.ValueType:
+        """`reason` as an artimeta.v1.ErrorReason value (ERROR_REASON_ + the wire string), or
+        ERROR_REASON_UNSPECIFIED for a reason this client does not know (e.g. a status gRPC itself
+        raised, such as UNIMPLEMENTED)."""
+        return typed_reason(self.reason)
 
 
 class Cancelled(ArtimetaError):
@@ -110,6 +119,14 @@ _BY_CODE: Dict[grpc.StatusCode, Type[ArtimetaError]] = {
         Unauthenticated,
     )
 }
+
+
+def typed_reason(reason: str) -> error_reason_pb2.ErrorReason.ValueType:
+    """The ErrorReason value of a wire reason string; ERROR_REASON_UNSPECIFIED when it is not one."""
+    name = "ERROR_REASON_" + reason
+    if reason and name in error_reason_pb2.ErrorReason.DESCRIPTOR.values_by_name:
+        return error_reason_pb2.ErrorReason.Value(name)
+    return error_reason_pb2.ERROR_REASON_UNSPECIFIED
 
 
 def _details(trailing: Optional[Sequence[Tuple[str, Any]]]) -> Tuple[str, Dict[str, str], Optional[float]]:

@@ -5,6 +5,7 @@ export * from "./artimeta/v1/cache";
 export * from "./artimeta/v1/connection";
 export * from "./artimeta/v1/consistency";
 export * from "./artimeta/v1/digest";
+export * from "./artimeta/v1/error_reason";
 export * from "./artimeta/v1/graph";
 export * from "./artimeta/v1/namespace";
 export * from "./artimeta/v1/opstore";

@@ -27,6 +27,7 @@ from artimeta_server.domain.errors import (
     Unauthenticated,
 )
 from artimeta_server.domain.lru import BoundedCache
+from artimeta_server.domain.reasons import Reason
 
 if TYPE_CHECKING:
     from artimeta_server.domain.auth_ports import JwtVerifier, TokenRepository
@@ -47,7 +48,9 @@ class Role(enum.IntEnum):
         try:
             return cls[text.strip().upper()]
         except KeyError:
-            raise InvalidArgument(f"unknown role {text!r}: reader, writer or admin", reason="INVALID_ROLE") from None
+            raise InvalidArgument(
+                f"unknown role {text!r}: reader, writer or admin", reason=Reason.INVALID_ROLE
+            ) from None
 
     @property
     def label(self) -> str:
@@ -80,7 +83,7 @@ class Principal:
             where = "every namespace" if namespace is None else f"namespace {namespace!r}"
             raise PermissionDenied(
                 f"{self.subject} lacks the {role.label} role on {where}",
-                reason="PERMISSION_DENIED",
+                reason=Reason.PERMISSION_DENIED,
                 metadata={"namespace": namespace or ALL_NAMESPACES, "role": role.label},
             )
 
@@ -205,7 +208,7 @@ class Tokens:
 
     async def revoke(self, token_id: str) -> None:
         if not await self.repo.revoke(token_id):
-            raise NotFound(f"no token {token_id!r}", reason="TOKEN_NOT_FOUND")
+            raise NotFound(f"no token {token_id!r}", reason=Reason.TOKEN_NOT_FOUND)
         self._cache.clear()
         self._refused.clear()
 
@@ -213,19 +216,19 @@ class Tokens:
         """The principal a bearer token stands for; Unauthenticated with a precise reason otherwise,
         ResourceExhausted while `peer` (the caller's address) has spent its failure budget."""
         if not token:
-            raise Unauthenticated("a bearer token is required", reason="TOKEN_MISSING")
+            raise Unauthenticated("a bearer token is required", reason=Reason.TOKEN_MISSING)
         now = self.clock()
         hit = self._cache.get(token)
         if hit is not None and hit[0] > now:
             principal = hit[1]
             if principal.expires_at is not None and principal.expires_at <= now:
-                raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED")
+                raise Unauthenticated("the token has expired", reason=Reason.TOKEN_EXPIRED)
             return principal
         wait = self.failures.retry_after(peer)
         if wait is not None:
             raise ResourceExhausted(
                 "too many failed authentications from this address; retry later",
-                reason="AUTH_RATE_LIMITED",
+                reason=Reason.AUTH_RATE_LIMITED,
                 retry_after_s=wait,
             )
         refused = self._refused.get(token)
@@ -262,26 +265,26 @@ class Tokens:
     async def _verify(self, token: str, now: float) -> Principal:
         if looks_like_jwt(token):
             if self.jwt is None:
-                raise Unauthenticated("JWTs are not accepted by this server", reason="TOKEN_INVALID")
+                raise Unauthenticated("JWTs are not accepted by this server", reason=Reason.TOKEN_INVALID)
             return self.jwt.verify(token)
         return await self._verify_stored(token, now)
 
     async def _verify_stored(self, token: str, now: float) -> Principal:
         parts = split_token(token)
         if parts is None:
-            raise Unauthenticated("the token is malformed", reason="TOKEN_INVALID")
+            raise Unauthenticated("the token is malformed", reason=Reason.TOKEN_INVALID)
         token_id, secret = parts
         stored = await self.repo.get(token_id)
         if stored is None or not hmac.compare_digest(stored.secret_hash, hash_secret(secret)):
-            raise Unauthenticated("the token is not known", reason="TOKEN_INVALID")
+            raise Unauthenticated("the token is not known", reason=Reason.TOKEN_INVALID)
         if stored.revoke_time is not None:
-            raise Unauthenticated("the token has been revoked", reason="TOKEN_REVOKED")
+            raise Unauthenticated("the token has been revoked", reason=Reason.TOKEN_REVOKED)
         if stored.namespace is None:
             # Its namespace is gone: the token grants nothing (never every namespace).
-            raise Unauthenticated("the token's namespace no longer exists", reason="TOKEN_NAMESPACE_DELETED")
+            raise Unauthenticated("the token's namespace no longer exists", reason=Reason.TOKEN_NAMESPACE_DELETED)
         expires_at = stored.expire_time.timestamp() if stored.expire_time is not None else None
         if expires_at is not None and expires_at <= now:
-            raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED")
+            raise Unauthenticated("the token has expired", reason=Reason.TOKEN_EXPIRED)
         return Principal(
             subject=f"token:{stored.id}",
             grants=(Grant(stored.namespace, stored.role),),
@@ -293,7 +296,7 @@ def parse_grant(text: str) -> Grant:
     """`<namespace>:<role>` (namespace "*" = every namespace), the form JWT role claims use."""
     namespace, sep, role = text.rpartition(":")
     if not sep or not namespace:
-        raise InvalidArgument(f"a grant is <namespace>:<role>, not {text!r}", reason="INVALID_GRANT")
+        raise InvalidArgument(f"a grant is <namespace>:<role>, not {text!r}", reason=Reason.INVALID_GRANT)
     return Grant(namespace, Role.parse(role))
 
 

@@ -32,6 +32,7 @@ from artimeta_server.domain.errors import (
 from artimeta_server.domain.fanout import bounded_map
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+from artimeta_server.domain.reasons import Reason
 
 CHUNK_BYTES = 4 * 1024 * 1024
 # Memory per upload is about (PARTS_IN_FLIGHT + 1) parts, whatever the blob's size.
@@ -101,35 +102,35 @@ def mismatch(expected: Digest, actual: Digest) -> FailedPrecondition:
     if expected.size != actual.size:
         return FailedPrecondition(
             f"received {actual.size} bytes, the digest says {expected.size}; nothing was stored",
-            reason="SIZE_MISMATCH",
+            reason=Reason.SIZE_MISMATCH,
             metadata=meta,
         )
     return FailedPrecondition(
         f"the bytes hash to {actual.hash}, not {expected.hash}; nothing was stored",
-        reason="DIGEST_MISMATCH",
+        reason=Reason.DIGEST_MISMATCH,
         metadata=meta,
     )
 
 
 def blob_not_found(digest: Digest) -> NotFound:
-    return NotFound(f"blob {digest} does not exist", reason="BLOB_NOT_FOUND", metadata={"digest": str(digest)})
+    return NotFound(f"blob {digest} does not exist", reason=Reason.BLOB_NOT_FOUND, metadata={"digest": str(digest)})
 
 
 def blob_raced(digest: Digest) -> Aborted:
     return Aborted(
         f"blob {digest} was deleted while it was being stored; upload it again",
-        reason="BLOB_DELETED_DURING_WRITE",
+        reason=Reason.BLOB_DELETED_DURING_WRITE,
         metadata={"digest": str(digest)},
     )
 
 
 def validate_key(key: str) -> str:
     if not key:
-        raise InvalidArgument("key is empty", reason="INVALID_KEY", metadata={"field": "key"})
+        raise InvalidArgument("key is empty", reason=Reason.INVALID_KEY, metadata={"field": "key"})
     if len(key) > MAX_KEY_CHARS or "\x00" in key:
         raise InvalidArgument(
             f"key must be at most {MAX_KEY_CHARS} characters without NUL",
-            reason="INVALID_KEY",
+            reason=Reason.INVALID_KEY,
             metadata={"field": "key"},
         )
     return key
@@ -139,7 +140,7 @@ def _expiry(requested: int) -> int:
     if requested < 0 or requested > MAX_URL_EXPIRY_S:
         raise InvalidArgument(
             f"expires_in_seconds must be between 0 and {MAX_URL_EXPIRY_S}",
-            reason="INVALID_EXPIRY",
+            reason=Reason.INVALID_EXPIRY,
             metadata={"field": "expires_in_seconds"},
         )
     return requested or DEFAULT_URL_EXPIRY_S
@@ -294,7 +295,7 @@ class Blobs:
         if len(digests) > MAX_FIND_MISSING:
             raise InvalidArgument(
                 f"{len(digests)} digests; at most {MAX_FIND_MISSING} per call",
-                reason="BATCH_TOO_LARGE",
+                reason=Reason.BATCH_TOO_LARGE,
                 metadata={"limit": str(MAX_FIND_MISSING)},
             )
         ns = await self._ns.resolve(namespace)
@@ -312,7 +313,7 @@ class Blobs:
         """Call within upload_slot(), entered before the stream's first message is read."""
         first = await anext(pieces, None)
         if first is None:
-            raise InvalidArgument("the upload stream is empty", reason="DIGEST_REQUIRED")
+            raise InvalidArgument("the upload stream is empty", reason=Reason.DIGEST_REQUIRED)
         return await self._upload(namespace, first, self._idle_bounded(pieces))
 
     def upload_slot(self) -> asyncio.Semaphore:
@@ -328,7 +329,7 @@ class Blobs:
             except TimeoutError:
                 raise Aborted(
                     f"no upload message for {self._upload_idle_s:g} s; upload again",
-                    reason="UPLOAD_IDLE",
+                    reason=Reason.UPLOAD_IDLE,
                     metadata={"idle_seconds": f"{self._upload_idle_s:g}"},
                 ) from None
             if piece is None:
@@ -370,7 +371,7 @@ class Blobs:
             if not await self._index.renew_upload(ns, upload_id, lease):
                 raise Aborted(
                     "the upload stalled past its lease and was reclaimed; upload again",
-                    reason="UPLOAD_EXPIRED",
+                    reason=Reason.UPLOAD_EXPIRED,
                     metadata={"upload_id": upload_id},
                 )
 
@@ -381,7 +382,9 @@ class Blobs:
             if piece.digest is not None:
                 if expected is not None and piece.digest != expected:
                     raise InvalidArgument(
-                        "the upload names two different digests", reason="INVALID_DIGEST", metadata={"field": "digest"}
+                        "the upload names two different digests",
+                        reason=Reason.INVALID_DIGEST,
+                        metadata={"field": "digest"},
                     )
                 self._check_size(piece.digest)
                 expected = piece.digest
@@ -420,7 +423,7 @@ class Blobs:
             if expected is None:
                 raise InvalidArgument(
                     "the upload carried no digest; send it in the first or the last message",
-                    reason="DIGEST_REQUIRED",
+                    reason=Reason.DIGEST_REQUIRED,
                     metadata={"field": "digest"},
                 )
             actual = Digest(hasher.hexdigest(), total)
@@ -474,7 +477,7 @@ class Blobs:
     def _check_size(digest: Digest) -> None:
         if digest.size > MAX_BLOB_BYTES:
             raise InvalidArgument(
-                f"blobs are at most {MAX_BLOB_BYTES} bytes", reason="BLOB_TOO_LARGE", metadata={"field": "digest"}
+                f"blobs are at most {MAX_BLOB_BYTES} bytes", reason=Reason.BLOB_TOO_LARGE, metadata={"field": "digest"}
             )
 
     async def download(self, namespace: str, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
@@ -486,13 +489,13 @@ class Blobs:
         if info.size != digest.size:
             raise DataLoss(
                 f"blob {digest} is stored with {info.size} bytes",
-                reason="BLOB_CORRUPT",
+                reason=Reason.BLOB_CORRUPT,
                 metadata={"digest": str(digest)},
             )
         if offset < 0 or length < 0 or offset > digest.size:
             raise InvalidArgument(
                 f"range offset={offset} length={length} is outside a blob of {digest.size} bytes",
-                reason="INVALID_RANGE",
+                reason=Reason.INVALID_RANGE,
                 metadata={"field": "offset"},
             )
         end = digest.size if length == 0 else min(digest.size, offset + length)
@@ -507,7 +510,7 @@ class Blobs:
         if count > cap.max_batch_items or total > cap.max_batch_total_bytes:
             raise InvalidArgument(
                 f"a batch holds at most {cap.max_batch_items} items and {cap.max_batch_total_bytes} bytes",
-                reason="BATCH_TOO_LARGE",
+                reason=Reason.BATCH_TOO_LARGE,
                 metadata={"max_items": str(cap.max_batch_items), "max_bytes": str(cap.max_batch_total_bytes)},
             )
 
@@ -532,7 +535,7 @@ class Blobs:
             for i, (digest, _) in enumerate(items):
                 err = failed.get(digest)
                 if results[i] is None and err is not None:
-                    results[i] = err if isinstance(err, DomainError) else DomainError(str(err), reason="INTERNAL")
+                    results[i] = err if isinstance(err, DomainError) else DomainError(str(err), reason=Reason.INTERNAL)
         return results
 
     async def batch_read(self, namespace: str, digests: list[Digest]) -> list[bytes | DomainError]:
@@ -563,13 +566,13 @@ class Blobs:
             if size > limit:
                 return InvalidArgument(
                     f"blob {d.hash} holds {size} bytes, more than a batch carries ({limit}); use Download",
-                    reason="BLOB_TOO_LARGE_FOR_BATCH",
+                    reason=Reason.BLOB_TOO_LARGE_FOR_BATCH,
                     metadata={"digest": str(d), "size": str(size), "limit": str(limit)},
                 )
             if size != d.size:
                 return NotFound(
                     f"blob {d} does not exist (a blob with that hash holds {size} bytes)",
-                    reason="BLOB_NOT_FOUND",
+                    reason=Reason.BLOB_NOT_FOUND,
                     metadata={"digest": str(d)},
                 )
             try:
@@ -580,7 +583,7 @@ class Blobs:
                 return exc
             data = b"".join(chunks)
             if await hashing.digest_of(data) != d:
-                return DataLoss(f"blob {d} does not match its digest", reason="BLOB_CORRUPT")
+                return DataLoss(f"blob {d} does not match its digest", reason=Reason.BLOB_CORRUPT)
             return data
 
         outcomes = await bounded_map(read, digests, self._fanout, width=self._fanout_width)
@@ -593,7 +596,7 @@ class Blobs:
         ns = await self._ns.resolve(namespace)
         if not force and await self._index.referenced(ns, [digest]):
             raise FailedPrecondition(
-                f"blob {digest} is still referenced", reason="BLOB_REFERENCED", metadata={"digest": str(digest)}
+                f"blob {digest} is still referenced", reason=Reason.BLOB_REFERENCED, metadata={"digest": str(digest)}
             )
         key = self._store.cas_key(ns, digest)
         # The index row stays claimed until the object is gone, so an upload of the same bytes
@@ -625,7 +628,7 @@ class Blobs:
         row = await self._index.get_upload(ns, upload_id) if _is_uuid(upload_id) else None
         if row is None or row.s3_upload_id is not None or row.digest is None:
             raise NotFound(
-                f"no presigned upload {upload_id!r}", reason="UPLOAD_NOT_FOUND", metadata={"upload_id": upload_id}
+                f"no presigned upload {upload_id!r}", reason=Reason.UPLOAD_NOT_FOUND, metadata={"upload_id": upload_id}
             )
         expected = row.digest
         info = await self._store.stat_key(row.object_key)
@@ -634,7 +637,9 @@ class Blobs:
                 await self._index.finish_upload(ns, upload_id)
                 return expected
             raise FailedPrecondition(
-                "nothing was PUT to the upload URL yet", reason="UPLOAD_NOT_STAGED", metadata={"upload_id": upload_id}
+                "nothing was PUT to the upload URL yet",
+                reason=Reason.UPLOAD_NOT_STAGED,
+                metadata={"upload_id": upload_id},
             )
         hasher = hashlib.sha256()
         total = 0
@@ -678,7 +683,7 @@ class Blobs:
         if not await self._present(ns, digest):
             raise FailedPrecondition(
                 f"blob {digest} does not exist; upload it first",
-                reason="BLOB_NOT_FOUND",
+                reason=Reason.BLOB_NOT_FOUND,
                 metadata={"digest": str(digest)},
             )
         return await self._index.put_key(ns, key, digest)
@@ -688,7 +693,7 @@ class Blobs:
         ns = await self._ns.resolve(namespace)
         entry = await self._index.get_key(ns, key)
         if entry is None:
-            raise NotFound(f"key {key!r} does not exist", reason="KEY_NOT_FOUND", metadata={"key": key[:256]})
+            raise NotFound(f"key {key!r} does not exist", reason=Reason.KEY_NOT_FOUND, metadata={"key": key[:256]})
         data = None
         if include_data and entry.digest.size <= self.capabilities.max_batch_total_bytes:
             try:
@@ -696,11 +701,11 @@ class Blobs:
             except NotFound:
                 raise DataLoss(
                     f"key {key!r} points at a missing blob",
-                    reason="BLOB_MISSING",
+                    reason=Reason.BLOB_MISSING,
                     metadata={"digest": str(entry.digest)},
                 ) from None
             if await hashing.digest_of(data) != entry.digest:
-                raise DataLoss(f"blob {entry.digest} does not match its digest", reason="BLOB_CORRUPT")
+                raise DataLoss(f"blob {entry.digest} does not match its digest", reason=Reason.BLOB_CORRUPT)
         return entry, data
 
     async def delete_key(self, namespace: str, key: str, *, allow_missing: bool) -> bool:
@@ -708,7 +713,7 @@ class Blobs:
         ns = await self._ns.resolve(namespace)
         deleted = await self._index.delete_key(ns, key)
         if not deleted and not allow_missing:
-            raise NotFound(f"key {key!r} does not exist", reason="KEY_NOT_FOUND", metadata={"key": key[:256]})
+            raise NotFound(f"key {key!r} does not exist", reason=Reason.KEY_NOT_FOUND, metadata={"key": key[:256]})
         return deleted
 
     async def list_keys(self, namespace: str, prefix: str, requested_size: int, token: str) -> KeyPage:

@@ -30,6 +30,7 @@ from artimeta_server.domain.cache_ports import CacheRepository
 from artimeta_server.domain.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.ports import BlobStore
+from artimeta_server.domain.reasons import Reason
 
 VALUE_BLOB_THRESHOLD = 1024
 MAX_ITEMS = 10_000
@@ -38,7 +39,9 @@ RECORD_TYPES = ("Execution", "Job", "CallNode", "Value", "Tag")
 
 def _too_many(n: int, field: str) -> None:
     if n > MAX_ITEMS:
-        raise InvalidArgument(f"{n} items; at most {MAX_ITEMS}", reason="TOO_MANY_ITEMS", metadata={"field": field})
+        raise InvalidArgument(
+            f"{n} items; at most {MAX_ITEMS}", reason=Reason.TOO_MANY_ITEMS, metadata={"field": field}
+        )
 
 
 class Cache:
@@ -66,7 +69,7 @@ class Cache:
         if len(v.data) > self.max_value_bytes:
             raise InvalidArgument(
                 f"{field} is {len(v.data)} bytes; at most {self.max_value_bytes} are allowed",
-                reason="VALUE_TOO_LARGE",
+                reason=Reason.VALUE_TOO_LARGE,
                 metadata={"field": field, "limit": str(self.max_value_bytes)},
             )
 
@@ -168,7 +171,7 @@ class Cache:
         row = await self._repo.get_call_node(ns, call_hash)
         if row is None:
             raise NotFound(
-                f"call node {call_hash} not found", reason="CALL_NODE_NOT_FOUND", metadata={"call_hash": call_hash}
+                f"call node {call_hash} not found", reason=Reason.CALL_NODE_NOT_FOUND, metadata={"call_hash": call_hash}
             )
         return row
 
@@ -246,7 +249,7 @@ class Cache:
         if value is not None:
             self._check_value(value, "value")
             if value.value_hash != value_hash:
-                raise InvalidArgument("value.value_hash differs from value_hash", reason="INVALID_HASH")
+                raise InvalidArgument("value.value_hash differs from value_hash", reason=Reason.INVALID_HASH)
         ns = await self._ns.resolve(namespace)
         stored: StoredValue | None = None
         if value is not None:
@@ -255,7 +258,7 @@ class Cache:
         if not await self._repo.set_eval_cache(ns, eval_hash, task_hash, args_hash, value_hash, stored):
             raise FailedPrecondition(
                 f"value {value_hash} is not recorded; send it with the call",
-                reason="VALUE_NOT_RECORDED",
+                reason=Reason.VALUE_NOT_RECORDED,
                 metadata={"value_hash": value_hash},
             )
 
@@ -279,7 +282,7 @@ class Cache:
         ch.check_text(exec_id, field="execution_id")
         ns = await self._ns.resolve(namespace)
         if not await self._repo.record_updated_time(ns, exec_id):
-            raise NotFound(f"execution {exec_id!r} not found", reason="EXECUTION_NOT_FOUND")
+            raise NotFound(f"execution {exec_id!r} not found", reason=Reason.EXECUTION_NOT_FOUND)
 
     def _check_job(self, job: JobIn) -> None:
         ch.check_text(job.id, field="job.id")
@@ -303,7 +306,7 @@ class Cache:
         ns = await self._ns.resolve(namespace)
         row = await self._repo.get_job(ns, job_id)
         if row is None:
-            raise NotFound(f"job {job_id!r} not found", reason="JOB_NOT_FOUND", metadata={"job_id": job_id})
+            raise NotFound(f"job {job_id!r} not found", reason=Reason.JOB_NOT_FOUND, metadata={"job_id": job_id})
         return row
 
     # Handles
@@ -368,12 +371,12 @@ class Cache:
                 rec = validation.json_value(text, field=f"records[{i}].json")
             except InvalidArgument as exc:
                 raise InvalidArgument(
-                    f"records[{i}]: {exc.message}", reason="INVALID_RECORD", metadata={"index": str(i)}
+                    f"records[{i}]: {exc.message}", reason=Reason.INVALID_RECORD, metadata={"index": str(i)}
                 ) from None
             if not isinstance(rec, dict) or rec.get("_type") not in RECORD_TYPES:
                 raise InvalidArgument(
                     f"records[{i}] is not a JSON object with a known _type",
-                    reason="INVALID_RECORD",
+                    reason=Reason.INVALID_RECORD,
                     metadata={"index": str(i)},
                 )
             try:
@@ -384,7 +387,7 @@ class Cache:
                     )
             except (KeyError, TypeError, ValueError, binascii.Error, InvalidArgument) as exc:
                 raise InvalidArgument(
-                    f"records[{i}] is malformed: {exc}", reason="INVALID_RECORD", metadata={"index": str(i)}
+                    f"records[{i}] is malformed: {exc}", reason=Reason.INVALID_RECORD, metadata={"index": str(i)}
                 ) from None
             parsed.append((record_id, rec))
         ns = await self._ns.resolve(namespace)

@@ -34,6 +34,7 @@ from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.models import StoredDocument
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+from artimeta_server.domain.reasons import Reason
 
 MAX_NAME = 1024
 MAX_TAG = 255
@@ -63,7 +64,7 @@ def _code_refs(refs: Sequence[str]) -> tuple[str, ...]:
     if len(refs) > MAX_CODE_REFS:
         raise InvalidArgument(
             f"{len(refs)} code_refs; at most {MAX_CODE_REFS} are allowed",
-            reason="FIELD_TOO_LONG",
+            reason=Reason.FIELD_TOO_LONG,
             metadata={"field": "code_refs"},
         )
     for ref in refs:
@@ -122,7 +123,7 @@ class Connections:
         if not exists:
             raise NotFound(
                 f"no graph {name!r} with fingerprint {fingerprint}",
-                reason="GRAPH_NOT_FOUND",
+                reason=Reason.GRAPH_NOT_FOUND,
                 metadata={"name": name, "fingerprint": str(fingerprint)},
             )
         return lineage
@@ -138,7 +139,7 @@ class Connections:
         if row is None:
             raise NotFound(
                 f"no graph {name!r} with fingerprint {fingerprint}",
-                reason="GRAPH_NOT_FOUND",
+                reason=Reason.GRAPH_NOT_FOUND,
                 metadata={"name": name, "fingerprint": str(fingerprint)},
             )
         document = await self._docs.load(ns, row.document)
@@ -185,7 +186,7 @@ class Connections:
         if row is None:
             raise NotFound(
                 f"no snapshot of graph {name!r} with fingerprint {fingerprint}",
-                reason="SNAPSHOT_NOT_FOUND",
+                reason=Reason.SNAPSHOT_NOT_FOUND,
                 metadata={"name": name, "fingerprint": str(fingerprint)},
             )
         document = await self._docs.load(ns, row.document)
@@ -223,7 +224,7 @@ class Connections:
         if found is None:
             raise NotFound(
                 f"No known `{tag}` tag for GraphSnapshot `{name}`",
-                reason="TAG_NOT_FOUND",
+                reason=Reason.TAG_NOT_FOUND,
                 metadata={"name": name, "tag": tag},
             )
         return found, await self._snapshot(ns, name, found.snapshot_fingerprint)
@@ -355,7 +356,7 @@ class Connections:
         if after_ident is not None and len(after_ident) != 16:
             raise InvalidArgument(
                 "page_token is not one this list returned",
-                reason="INVALID_PAGE_TOKEN",
+                reason=Reason.INVALID_PAGE_TOKEN,
                 metadata={"field": "page_token"},
             )
         ns = await self._ns.resolve(namespace)

@@ -11,6 +11,7 @@ from typing import Any
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 MAX_TEXT = 4096
@@ -70,7 +71,7 @@ def check_hash(value: str, *, field: str, required: bool = True) -> str:
     if not _HEX40.match(value):
         raise InvalidArgument(
             f"{field} must be 40 lower-case hex characters, got {value[:64]!r}",
-            reason="INVALID_HASH",
+            reason=Reason.INVALID_HASH,
             metadata={"field": field},
         )
     return value

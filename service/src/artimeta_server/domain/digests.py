@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -25,11 +26,11 @@ class Digest:
         if not _HEX64.match(hash_hex):
             raise InvalidArgument(
                 f"{field}.hash must be 64 lower-case hex characters (sha256)",
-                reason="INVALID_DIGEST",
+                reason=Reason.INVALID_DIGEST,
                 metadata={"field": field},
             )
         if size < 0:
-            raise InvalidArgument(f"{field}.size is negative", reason="INVALID_DIGEST", metadata={"field": field})
+            raise InvalidArgument(f"{field}.size is negative", reason=Reason.INVALID_DIGEST, metadata={"field": field})
         return cls(hash_hex, size)
 
     def __str__(self) -> str:

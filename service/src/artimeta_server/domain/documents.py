@@ -7,6 +7,7 @@ from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.models import StoredDocument
 from artimeta_server.domain.ports import BlobStore
+from artimeta_server.domain.reasons import Reason
 
 
 class Documents:
@@ -19,7 +20,7 @@ class Documents:
         if len(data) > self.max_size:
             raise InvalidArgument(
                 f"{field} is {len(data)} bytes; at most {self.max_size} are allowed",
-                reason="DOCUMENT_TOO_LARGE",
+                reason=Reason.DOCUMENT_TOO_LARGE,
                 metadata={"field": field, "limit": str(self.max_size)},
             )
         if len(data) <= self.inline_limit:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from artimeta_server.domain.reasons import Reason
+
 
 class DomainError(Exception):
-    """Base of every failure the service reports on purpose."""
+    """Base of every failure the service reports on purpose; `reason` is always a member of Reason."""
 
-    reason: str = "INTERNAL"
+    reason: Reason = Reason.INTERNAL
 
-    def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason: Reason | None = None, metadata: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if reason is not None:
@@ -20,37 +24,37 @@ class DomainError(Exception):
 
 
 class InvalidArgument(DomainError):
-    reason = "INVALID_ARGUMENT"
+    reason = Reason.INVALID_ARGUMENT
 
 
 class NotFound(DomainError):
-    reason = "NOT_FOUND"
+    reason = Reason.NOT_FOUND
 
 
 class AlreadyExists(DomainError):
-    reason = "ALREADY_EXISTS"
+    reason = Reason.ALREADY_EXISTS
 
 
 class Aborted(DomainError):
     """Compare-and-swap mismatch or a serialization failure: retrying the whole operation may work."""
 
-    reason = "ABORTED"
+    reason = Reason.ABORTED
 
 
 class FailedPrecondition(DomainError):
-    reason = "FAILED_PRECONDITION"
+    reason = Reason.FAILED_PRECONDITION
 
 
 class Unavailable(DomainError):
     """A backing store (Postgres, S3) cannot be reached; the call can be retried as it is."""
 
-    reason = "UNAVAILABLE"
+    reason = Reason.UNAVAILABLE
 
     def __init__(
         self,
         message: str,
         *,
-        reason: str | None = None,
+        reason: Reason | None = None,
         metadata: Mapping[str, str] | None = None,
         retry_after_s: float = 1.0,
     ) -> None:
@@ -62,19 +66,19 @@ class DeadlineExceeded(DomainError):
     """The work ran past the time the server allows it (a statement timeout): retrying the same
     call would take as long again, so clients must not retry it as they retry UNAVAILABLE."""
 
-    reason = "DEADLINE_EXCEEDED"
+    reason = Reason.DEADLINE_EXCEEDED
 
 
 class ResourceExhausted(DomainError):
     """The caller spent a budget (e.g. failed authentications); it may try again after the delay."""
 
-    reason = "RESOURCE_EXHAUSTED"
+    reason = Reason.RESOURCE_EXHAUSTED
 
     def __init__(
         self,
         message: str,
         *,
-        reason: str | None = None,
+        reason: Reason | None = None,
         metadata: Mapping[str, str] | None = None,
         retry_after_s: float = 1.0,
     ) -> None:
@@ -85,12 +89,12 @@ class ResourceExhausted(DomainError):
 class DataLoss(DomainError):
     """Stored bytes no longer match their digest."""
 
-    reason = "DATA_LOSS"
+    reason = Reason.DATA_LOSS
 
 
 class PermissionDenied(DomainError):
-    reason = "PERMISSION_DENIED"
+    reason = Reason.PERMISSION_DENIED
 
 
 class Unauthenticated(DomainError):
-    reason = "UNAUTHENTICATED"
+    reason = Reason.UNAUTHENTICATED

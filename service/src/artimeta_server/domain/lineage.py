@@ -9,6 +9,7 @@ from enum import Enum
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 
 MAX_NODES = 10_000
 MAX_EDGES = 100_000
@@ -59,7 +60,7 @@ def _count(items: tuple[object, ...], field: str, limit: int) -> None:
     if len(items) > limit:
         raise InvalidArgument(
             f"{len(items)} {field}; at most {limit} are allowed",
-            reason="TOO_MANY_LINEAGE_ITEMS",
+            reason=Reason.TOO_MANY_LINEAGE_ITEMS,
             metadata={"field": f"lineage.{field}", "limit": str(limit)},
         )
 
@@ -74,7 +75,7 @@ def _unique(keys: list[str], field: str) -> set[str]:
         if key in seen:
             raise InvalidArgument(
                 f"{field} key {key!r} appears twice",
-                reason="DUPLICATE_LINEAGE_NODE",
+                reason=Reason.DUPLICATE_LINEAGE_NODE,
                 metadata={"field": f"lineage.{field}", "key": key},
             )
         seen.add(key)
@@ -103,13 +104,13 @@ def check(lineage: GraphLineage) -> GraphLineage:
             if key not in known:
                 raise InvalidArgument(
                     f"edge {i} names {kind} {key!r}, which is not in the lineage",
-                    reason="DANGLING_LINEAGE_EDGE",
+                    reason=Reason.DANGLING_LINEAGE_EDGE,
                     metadata={"field": f"lineage.edges[{i}].{kind}_key", "key": key[:MAX_TEXT]},
                 )
         if e.output_position < 0:
             raise InvalidArgument(
                 f"edge {i} has a negative output_position",
-                reason="INVALID_LINEAGE_EDGE",
+                reason=Reason.INVALID_LINEAGE_EDGE,
                 metadata={"field": f"lineage.edges[{i}].output_position"},
             )
     return lineage

@@ -12,6 +12,7 @@ from artimeta_server.domain.listing_ports import ExecutionSummary, ListingReposi
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.opstore import MAX_NAME
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+from artimeta_server.domain.reasons import Reason
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -23,7 +24,7 @@ def _micros(t: datetime) -> int:
 
 def _bad_token() -> InvalidArgument:
     return InvalidArgument(
-        "page_token is not one this list returned", reason="INVALID_PAGE_TOKEN", metadata={"field": "page_token"}
+        "page_token is not one this list returned", reason=Reason.INVALID_PAGE_TOKEN, metadata={"field": "page_token"}
     )
 
 

@@ -11,6 +11,7 @@ from artimeta_server.domain.fresh import FreshCache, namespace_key
 from artimeta_server.domain.models import Namespace
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.ports import BlobStore, NamespaceRepository
+from artimeta_server.domain.reasons import Reason
 
 # What a cached namespace holds besides its name and labels (id, time, the object itself).
 _ROW_BYTES = 200
@@ -79,7 +80,7 @@ class Namespaces:
             if allow_missing:
                 return DeletedNamespace(False, 0)
             raise NotFound(
-                f"namespace {name!r} does not exist", reason="NAMESPACE_NOT_FOUND", metadata={"namespace": name}
+                f"namespace {name!r} does not exist", reason=Reason.NAMESPACE_NOT_FOUND, metadata={"namespace": name}
             )
         # Rows went first (one transaction, cascading, leaving a tombstone); the blobs of an id
         # nobody can reach any more follow. If the blob store fails here, purge_tombstones()

@@ -14,6 +14,7 @@ from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.ports import BlobStore
+from artimeta_server.domain.reasons import Reason
 
 MAX_NAME = 512
 _HASH = re.compile(r"^[^._\x00]{1,128}$")
@@ -73,12 +74,12 @@ def _version(v: OpVersion, field: str) -> OpVersion:
         if not _HASH.match(value):
             raise InvalidArgument(
                 f"{field}.{part} must be 1 to 128 characters without '.' or '_'",
-                reason="INVALID_VERSION",
+                reason=Reason.INVALID_VERSION,
                 metadata={"field": f"{field}.{part}"},
             )
     if not math.isfinite(v.creation_time):
         raise InvalidArgument(
-            f"{field}.creation_time is not finite", reason="INVALID_VERSION", metadata={"field": field}
+            f"{field}.creation_time is not finite", reason=Reason.INVALID_VERSION, metadata={"field": field}
         )
     return v
 
@@ -117,7 +118,7 @@ class OpStore:
         if len(data) > self.max_bytes:
             raise InvalidArgument(
                 f"op_bytes is {len(data)} bytes; at most {self.max_bytes}",
-                reason="OP_BYTES_TOO_LARGE",
+                reason=Reason.OP_BYTES_TOO_LARGE,
                 metadata={"limit": str(self.max_bytes)},
             )
         ns = await self._ns.resolve(namespace)
@@ -132,13 +133,13 @@ class OpStore:
         if not op_known:
             raise FailedPrecondition(
                 f"op {op_name!r} is not registered; register a version before saving its bytes",
-                reason="OP_NOT_REGISTERED",
+                reason=Reason.OP_NOT_REGISTERED,
                 metadata={"op_name": op_name},
             )
         if stored is None:
             raise FailedPrecondition(
                 f"version {version.major}.{version.minor}.{version.patch} of op {op_name!r} is not registered",
-                reason="VERSION_NOT_REGISTERED",
+                reason=Reason.VERSION_NOT_REGISTERED,
                 metadata={"op_name": op_name},
             )
         return stored
@@ -150,21 +151,21 @@ class OpStore:
         op_known, stored, digest = await self._repo.find_version(ns, op_name, version)
         meta = {"op_name": op_name}
         if not op_known:
-            raise NotFound(f"op {op_name!r} not found", reason="OP_NOT_FOUND", metadata=meta)
+            raise NotFound(f"op {op_name!r} not found", reason=Reason.OP_NOT_FOUND, metadata=meta)
         if stored is None:
             raise NotFound(
-                f"this version of op {op_name!r} is not registered", reason="VERSION_NOT_FOUND", metadata=meta
+                f"this version of op {op_name!r} is not registered", reason=Reason.VERSION_NOT_FOUND, metadata=meta
             )
         if digest is None:
             raise NotFound(
-                f"no bytes were saved for this version of {op_name!r}", reason="OP_BYTES_NOT_FOUND", metadata=meta
+                f"no bytes were saved for this version of {op_name!r}", reason=Reason.OP_BYTES_NOT_FOUND, metadata=meta
             )
         try:
             return stored, await self._blobs.get(ns, digest)
         except (NotFound, DataLoss) as exc:
             raise NotFound(
                 f"the bytes of this version of {op_name!r} are gone from the blob store",
-                reason="OP_BYTES_NOT_FOUND",
+                reason=Reason.OP_BYTES_NOT_FOUND,
                 metadata=meta,
             ) from exc
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -16,7 +17,7 @@ MAX_PAGE_SIZE = 1000
 
 def page_size(requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
     if requested < 0:
-        raise InvalidArgument("page_size is negative", reason="INVALID_PAGE_SIZE", metadata={"field": "page_size"})
+        raise InvalidArgument("page_size is negative", reason=Reason.INVALID_PAGE_SIZE, metadata={"field": "page_size"})
     if requested == 0:
         return default
     return min(requested, maximum)
@@ -33,7 +34,7 @@ MAX_TOKEN_TEXT = 2048
 
 def _bad_token() -> InvalidArgument:
     return InvalidArgument(
-        "page_token is not one this list returned", reason="INVALID_PAGE_TOKEN", metadata={"field": "page_token"}
+        "page_token is not one this list returned", reason=Reason.INVALID_PAGE_TOKEN, metadata={"field": "page_token"}
     )
 
 

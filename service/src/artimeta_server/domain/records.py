@@ -18,6 +18,7 @@ from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+from artimeta_server.domain.reasons import Reason
 
 FILE, DIRECTORY, SYMLINK = 1, 2, 3
 MAX_ENTRIES = 200_000
@@ -91,7 +92,7 @@ def _bounded_walk(found: int, depth: int) -> None:
         raise FailedPrecondition(
             f"the relation walk exceeds {MAX_RELATED} records or {MAX_RELATION_DEPTH} levels; "
             "walk it level by level (deep=false)",
-            reason="RELATION_WALK_TOO_LARGE",
+            reason=Reason.RELATION_WALK_TOO_LARGE,
             metadata={"max_records": str(MAX_RELATED), "max_depth": str(MAX_RELATION_DEPTH)},
         )
 
@@ -100,7 +101,7 @@ def validate_uuid(uuid: str, field_name: str = "uuid") -> str:
     if not _UUID.match(uuid):
         raise InvalidArgument(
             f"{field_name} must be 1 to 128 letters, digits, '.', '_', ':' or '-'",
-            reason="INVALID_UUID",
+            reason=Reason.INVALID_UUID,
             metadata={"field": field_name},
         )
     return uuid
@@ -117,7 +118,7 @@ def validate_path(path: str) -> str:
     ):
         raise InvalidArgument(
             f"entry path {path[:200]!r} must be relative, '/'-separated, without '.', '..' or empty segments",
-            reason="INVALID_PATH",
+            reason=Reason.INVALID_PATH,
             metadata={"field": "entries.path"},
         )
     return path
@@ -131,7 +132,7 @@ def validate_link_target(path: str, target: str) -> str:
     if target.startswith(("/", "\\")) or _DRIVE.match(target) or ".." in segments:
         raise InvalidArgument(
             f"symlink {path[:200]!r} points at {target[:200]!r}: targets must be relative and without '..'",
-            reason="UNSAFE_LINK_TARGET",
+            reason=Reason.UNSAFE_LINK_TARGET,
             metadata={"field": "entries.link_target", "path": path[:256]},
         )
     return target
@@ -147,7 +148,7 @@ def _check_parents(entries: list[Entry]) -> None:
             if parent in leaves:
                 raise InvalidArgument(
                     f"entry {e.path[:200]!r} lies under {parent[:200]!r}, which is not a folder",
-                    reason="PATH_CONFLICT",
+                    reason=Reason.PATH_CONFLICT,
                     metadata={"field": "entries.path", "path": e.path[:256]},
                 )
 
@@ -172,7 +173,7 @@ class Records:
         if len(entries) > MAX_ENTRIES:
             raise InvalidArgument(
                 f"{len(entries)} entries; at most {MAX_ENTRIES}",
-                reason="MANIFEST_TOO_LARGE",
+                reason=Reason.MANIFEST_TOO_LARGE,
                 metadata={"field": "entries"},
             )
         seen: set[str] = set()
@@ -181,20 +182,20 @@ class Records:
             if e.path in seen:
                 raise InvalidArgument(
                     f"path {e.path[:200]!r} is listed twice",
-                    reason="DUPLICATE_PATH",
+                    reason=Reason.DUPLICATE_PATH,
                     metadata={"field": "entries.path"},
                 )
             seen.add(e.path)
             if e.kind not in (FILE, DIRECTORY, SYMLINK) or (e.kind == FILE) != (e.digest is not None):
                 raise InvalidArgument(
                     f"entry {e.path[:200]!r}: files need a digest, directories and symlinks have none",
-                    reason="INVALID_ENTRY",
+                    reason=Reason.INVALID_ENTRY,
                     metadata={"field": "entries"},
                 )
             if not 0 <= e.mode <= MAX_MODE:
                 raise InvalidArgument(
                     f"entry {e.path[:200]!r}: mode {e.mode:o} holds more than permission bits (at most {MAX_MODE:o})",
-                    reason="INVALID_MODE",
+                    reason=Reason.INVALID_MODE,
                     metadata={"field": "entries.mode"},
                 )
             if e.kind == SYMLINK:
@@ -210,7 +211,7 @@ class Records:
         if missing:
             raise FailedPrecondition(
                 f"{len(missing)} file blobs are missing; upload them first",
-                reason="MISSING_BLOBS",
+                reason=Reason.MISSING_BLOBS,
                 metadata={"count": str(len(missing)), "first": str(missing[0])},
             )
         return await self._repo.commit(ns, uuid, entries, meta, relations, replace=replace)
@@ -218,7 +219,7 @@ class Records:
     async def _get(self, ns: int, uuid: str, *, with_entries: bool) -> Record:
         record = await self._repo.get(ns, uuid, with_entries=with_entries)
         if record is None:
-            raise NotFound(f"record {uuid!r} does not exist", reason="RECORD_NOT_FOUND", metadata={"uuid": uuid})
+            raise NotFound(f"record {uuid!r} does not exist", reason=Reason.RECORD_NOT_FOUND, metadata={"uuid": uuid})
         return record
 
     async def get(self, namespace: str, uuid: str) -> Record:
@@ -240,7 +241,7 @@ class Records:
         ns = await self._ns.resolve(namespace)
         deleted = await self._repo.delete(ns, uuid)
         if not deleted and not allow_missing:
-            raise NotFound(f"record {uuid!r} does not exist", reason="RECORD_NOT_FOUND", metadata={"uuid": uuid})
+            raise NotFound(f"record {uuid!r} does not exist", reason=Reason.RECORD_NOT_FOUND, metadata={"uuid": uuid})
         return deleted
 
     async def search(

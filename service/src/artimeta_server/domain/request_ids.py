@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 
 from artimeta_server.domain import errors
 from artimeta_server.domain.errors import DomainError, InvalidArgument
+from artimeta_server.domain.reasons import Reason
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ _REMEMBERED: dict[str, type[DomainError]] = {
         errors.DataLoss,
     )
 }
-_TRANSIENT_REASONS = frozenset({"TRANSACTION_CONFLICT"})
+_TRANSIENT_REASONS = frozenset({Reason.TRANSACTION_CONFLICT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ class RememberedError:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
     def rebuild(self) -> DomainError:
-        return _REMEMBERED[self.kind](self.message, reason=self.reason, metadata=self.metadata)
+        return _REMEMBERED[self.kind](self.message, reason=Reason(self.reason), metadata=self.metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ def parse_request_id(value: str) -> uuid.UUID:
     except ValueError:
         raise InvalidArgument(
             f"request_id must be a UUID, not {value[:64]!r}",
-            reason="INVALID_REQUEST_ID",
+            reason=Reason.INVALID_REQUEST_ID,
             metadata={"field": "request_id"},
         ) from None
 
@@ -179,7 +180,7 @@ class RequestIds:
         seen = await self._ledger.recall(key, self.retention_s)
         if seen is None:  # it expired meanwhile: vanishingly rare, and retrying is safe
             raise errors.Aborted(
-                "a concurrent call with the same request_id expired; retry", reason="TRANSACTION_CONFLICT"
+                "a concurrent call with the same request_id expired; retry", reason=Reason.TRANSACTION_CONFLICT
             )
         return self._answer(seen, body_hash, decode)
 
@@ -188,7 +189,7 @@ class RequestIds:
         if seen.body_hash != body_hash:
             raise InvalidArgument(
                 "request_id was already used for a different request",
-                reason="REQUEST_ID_REUSED",
+                reason=Reason.REQUEST_ID_REUSED,
                 metadata={"field": "request_id"},
             )
         if seen.error is not None:

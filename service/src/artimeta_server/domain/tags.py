@@ -10,6 +10,7 @@ from artimeta_server.domain.cache_ports import TagRepository, TagUnit
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.domain.tag_models import ENTITY_TYPES, TagRow, TagWrite
 
 MAX_TAGS = 10_000
@@ -26,7 +27,7 @@ class TagPage:
 def _entity_type(value: str, *, allow_null: bool = True) -> str:
     if value not in ENTITY_TYPES or (value == "Null" and not allow_null):
         raise InvalidArgument(
-            f"unknown entity type {value!r}", reason="INVALID_ENTITY_TYPE", metadata={"field": "entity_type"}
+            f"unknown entity type {value!r}", reason=Reason.INVALID_ENTITY_TYPE, metadata={"field": "entity_type"}
         )
     return value
 
@@ -34,7 +35,7 @@ def _entity_type(value: str, *, allow_null: bool = True) -> str:
 def _pairs(tags: Sequence[tuple[str, str]], *, field: str) -> list[tuple[str, str]]:
     if len(tags) > MAX_TAGS:
         raise InvalidArgument(
-            f"{len(tags)} tags; at most {MAX_TAGS}", reason="TOO_MANY_ITEMS", metadata={"field": field}
+            f"{len(tags)} tags; at most {MAX_TAGS}", reason=Reason.TOO_MANY_ITEMS, metadata={"field": field}
         )
     out = []
     for key, value_json in tags:
@@ -42,7 +43,7 @@ def _pairs(tags: Sequence[tuple[str, str]], *, field: str) -> list[tuple[str, st
         if len(value_json) > MAX_VALUE_JSON:
             raise InvalidArgument(
                 f"{field}.value_json is {len(value_json)} bytes; at most {MAX_VALUE_JSON}",
-                reason="FIELD_TOO_LONG",
+                reason=Reason.FIELD_TOO_LONG,
                 metadata={"field": f"{field}.value_json"},
             )
         out.append((key, ch.canonical_json(value_json or "null", field=f"{field}.value_json")[0]))
@@ -141,7 +142,7 @@ class Tags:
         if len(entity_ids) > MAX_TAGS:
             raise InvalidArgument(
                 f"{len(entity_ids)} entity ids; at most {MAX_TAGS}",
-                reason="TOO_MANY_ITEMS",
+                reason=Reason.TOO_MANY_ITEMS,
                 metadata={"field": "entity_ids"},
             )
         ns = await self._ns.resolve(namespace)

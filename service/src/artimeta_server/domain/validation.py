@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
 MAX_DESCRIPTION = 4096
@@ -19,18 +20,18 @@ MAX_LABEL_VALUE = 256
 
 def namespace_name(name: str) -> str:
     if not name:
-        raise InvalidArgument("namespace name is empty", reason="INVALID_NAME", metadata={"field": "name"})
+        raise InvalidArgument("namespace name is empty", reason=Reason.INVALID_NAME, metadata={"field": "name"})
     if len(name) > 63:
         raise InvalidArgument(
             f"namespace name is {len(name)} characters long; at most 63 are allowed",
-            reason="INVALID_NAME",
+            reason=Reason.INVALID_NAME,
             metadata={"field": "name"},
         )
     if not _NAME.match(name):
         raise InvalidArgument(
             "namespace name must be lower-case letters, digits, '.', '_' or '-', "
             "starting and ending with a letter or digit",
-            reason="INVALID_NAME",
+            reason=Reason.INVALID_NAME,
             metadata={"field": "name"},
         )
     return name
@@ -38,16 +39,16 @@ def namespace_name(name: str) -> str:
 
 def text(value: str, *, field: str, max_len: int, required: bool = False) -> str:
     if required and not value:
-        raise InvalidArgument(f"{field} is empty", reason="EMPTY_FIELD", metadata={"field": field})
+        raise InvalidArgument(f"{field} is empty", reason=Reason.EMPTY_FIELD, metadata={"field": field})
     if len(value) > max_len:
         raise InvalidArgument(
             f"{field} is {len(value)} characters long; at most {max_len} are allowed",
-            reason="FIELD_TOO_LONG",
+            reason=Reason.FIELD_TOO_LONG,
             metadata={"field": field},
         )
     if "\x00" in value:
         raise InvalidArgument(
-            f"{field} contains a NUL character", reason="INVALID_CHARACTER", metadata={"field": field}
+            f"{field} contains a NUL character", reason=Reason.INVALID_CHARACTER, metadata={"field": field}
         )
     return value
 
@@ -56,14 +57,14 @@ def labels(values: Mapping[str, str]) -> dict[str, str]:
     if len(values) > MAX_LABELS:
         raise InvalidArgument(
             f"{len(values)} labels; at most {MAX_LABELS} are allowed",
-            reason="INVALID_LABELS",
+            reason=Reason.INVALID_LABELS,
             metadata={"field": "labels"},
         )
     for key, value in values.items():
         if not key or len(key) > MAX_LABEL_KEY or len(value) > MAX_LABEL_VALUE or "\x00" in key + value:
             raise InvalidArgument(
                 f"label {key[:64]!r} is empty, too long or holds a NUL character",
-                reason="INVALID_LABELS",
+                reason=Reason.INVALID_LABELS,
                 metadata={"field": "labels"},
             )
     return dict(values)
@@ -79,7 +80,7 @@ def clean_text(value: str, *, field: str) -> str:
     bad = BAD_CHAR.search(value)
     if bad is not None:
         what = "a NUL character" if bad.group() == "\x00" else "a lone surrogate (not valid Unicode)"
-        raise InvalidArgument(f"{field} contains {what}", reason="INVALID_CHARACTER", metadata={"field": field})
+        raise InvalidArgument(f"{field} contains {what}", reason=Reason.INVALID_CHARACTER, metadata={"field": field})
     return value
 
 
@@ -104,7 +105,7 @@ def _json_tree(value: Any, field: str, depth: int) -> None:
     if depth >= MAX_JSON_DEPTH:
         raise InvalidArgument(
             f"{field} nests arrays and objects deeper than {MAX_JSON_DEPTH} levels",
-            reason="INVALID_JSON",
+            reason=Reason.INVALID_JSON,
             metadata={"field": field},
         )
     if isinstance(value, list):
@@ -122,7 +123,9 @@ def json_value(text: str, *, field: str) -> Any:
     try:
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
     except (ValueError, RecursionError):
-        raise InvalidArgument(f"{field} is not valid JSON", reason="INVALID_JSON", metadata={"field": field}) from None
+        raise InvalidArgument(
+            f"{field} is not valid JSON", reason=Reason.INVALID_JSON, metadata={"field": field}
+        ) from None
     _json_tree(value, field, 0)
     return value
 
@@ -130,6 +133,6 @@ def json_value(text: str, *, field: str) -> Any:
 def int64(value: int, *, field: str) -> int:
     if not INT64_MIN <= value <= INT64_MAX:
         raise InvalidArgument(
-            f"{field} is beyond a signed 64-bit integer", reason="OUT_OF_RANGE", metadata={"field": field}
+            f"{field} is beyond a signed 64-bit integer", reason=Reason.OUT_OF_RANGE, metadata={"field": field}
         )
     return value

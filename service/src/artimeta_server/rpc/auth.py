@@ -12,6 +12,7 @@ import grpc
 
 from artimeta_server.domain.auth import Principal, Tokens
 from artimeta_server.domain.errors import DomainError, InvalidArgument
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.rpc import access, errors
 from artimeta_server.rpc.context import current_call
 from artimeta_server.rpc.interceptor import WrappingInterceptor, rebuild
@@ -108,7 +109,7 @@ class AuthInterceptor(WrappingInterceptor):
                             # The same refusal the servicer gives with auth off: a malformed stream.
                             raise InvalidArgument(
                                 f"the stream is bound to namespace {bound!r}, a later message names {namespace!r}",
-                                reason="NAMESPACE_MISMATCH",
+                                reason=Reason.NAMESPACE_MISMATCH,
                                 metadata={"field": rule.field or "", "namespace": bound or ""},
                             )
                         yield message

@@ -14,6 +14,7 @@ from artimeta_server.domain.blob_ports import KeyEntry
 from artimeta_server.domain.blobs import Blobs, UploadPiece
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DomainError, InvalidArgument
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.rpc import access, convert
 from artimeta_server.rpc.errors import describe
 
@@ -48,7 +49,7 @@ def digest_out(d: Digest) -> digest_pb2.Digest:
 
 def required_digest(owner: Any, field: str = "digest") -> Digest:
     if not owner.HasField(field):
-        raise InvalidArgument(f"{field} is required", reason="INVALID_DIGEST", metadata={"field": field})
+        raise InvalidArgument(f"{field} is required", reason=Reason.INVALID_DIGEST, metadata={"field": field})
     return digest_in(getattr(owner, field), field)
 
 
@@ -85,11 +86,11 @@ class BlobServicer(blobs_pb2_grpc.BlobServiceServicer):
         requests = aiter(request_iterator)
         first = await anext(requests, None)
         if first is None:
-            raise InvalidArgument("the upload stream is empty", reason="DIGEST_REQUIRED")
+            raise InvalidArgument("the upload stream is empty", reason=Reason.DIGEST_REQUIRED)
         if not first.namespace:
             raise InvalidArgument(
                 "the first message must name the namespace",
-                reason="NAMESPACE_REQUIRED",
+                reason=Reason.NAMESPACE_REQUIRED,
                 metadata={"field": "namespace"},
             )
 
@@ -101,7 +102,7 @@ class BlobServicer(blobs_pb2_grpc.BlobServiceServicer):
                     raise InvalidArgument(
                         f"the upload stream is bound to namespace {first.namespace!r}, a later message names "
                         f"{req.namespace!r}",
-                        reason="NAMESPACE_MISMATCH",
+                        reason=Reason.NAMESPACE_MISMATCH,
                         metadata={"field": "namespace", "namespace": first.namespace},
                     )
                 yield UploadPiece(digest_in(req.digest) if req.HasField("digest") else None, req.data)

@@ -9,6 +9,7 @@ from google.protobuf import timestamp_pb2
 from artimeta.v1 import consistency_pb2, namespace_pb2
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.models import Namespace
+from artimeta_server.domain.reasons import Reason
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017
 
@@ -38,7 +39,7 @@ def strong(consistency: int) -> bool:
     if consistency != consistency_pb2.READ_CONSISTENCY_UNSPECIFIED:
         raise InvalidArgument(
             f"consistency {consistency} is not a ReadConsistency",
-            reason="INVALID_CONSISTENCY",
+            reason=Reason.INVALID_CONSISTENCY,
             metadata={"field": "consistency"},
         )
     return False

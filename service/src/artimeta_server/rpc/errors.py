@@ -13,6 +13,7 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from artimeta_server.domain import errors
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.rpc.interceptor import WrappingInterceptor, rebuild
 
 log = logging.getLogger("artimeta.rpc")
@@ -46,7 +47,7 @@ def code_of(exc: errors.DomainError) -> grpc.StatusCode:
 
 
 def status_for(
-    code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str], retry_after_s: float | None = None
+    code: grpc.StatusCode, message: str, reason: Reason, metadata: dict[str, str], retry_after_s: float | None = None
 ) -> status_pb2.Status:
     info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)
     status = status_pb2.Status(code=code.value[0], message=message)
@@ -65,7 +66,7 @@ def describe(exc: BaseException, translate: Translate | None) -> tuple[grpc.Stat
         code = code_of(exc)
         retry = exc.retry_after_s if isinstance(exc, errors.Unavailable | errors.ResourceExhausted) else None
         return code, status_for(code, exc.message, exc.reason, exc.metadata, retry)
-    return grpc.StatusCode.INTERNAL, status_for(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL", {})
+    return grpc.StatusCode.INTERNAL, status_for(grpc.StatusCode.INTERNAL, "internal error", Reason.INTERNAL, {})
 
 
 def report(exc: BaseException, method: str, translate: Translate | None) -> tuple[grpc.StatusCode, status_pb2.Status]:

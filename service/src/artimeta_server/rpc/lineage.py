@@ -5,6 +5,7 @@ from __future__ import annotations
 from artimeta.v1 import graph_pb2
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.lineage import EdgeKind, GraphLineage, LineageArtifact, LineageEdge, LineageProducer
+from artimeta_server.domain.reasons import Reason
 
 _KINDS = {
     graph_pb2.LINEAGE_EDGE_KIND_INPUT: EdgeKind.INPUT,
@@ -20,7 +21,7 @@ def lineage_from_message(msg: graph_pb2.GraphLineage) -> GraphLineage:
         if kind is None:
             raise InvalidArgument(
                 f"edge {i} has no kind (LINEAGE_EDGE_KIND_INPUT or LINEAGE_EDGE_KIND_OUTPUT)",
-                reason="INVALID_LINEAGE_EDGE",
+                reason=Reason.INVALID_LINEAGE_EDGE,
                 metadata={"field": f"lineage.edges[{i}].kind"},
             )
         edges.append(LineageEdge(kind, e.artifact_key, e.producer_key, e.input_name, e.output_position))

@@ -13,6 +13,7 @@ from datetime import date
 from artimeta.v1 import partition_pb2
 from artimeta_server.domain.connection_models import InputFilter, PartitionBatch
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 
 MAX_KEY_NAME = 255
 MAX_TYPE = 1024
@@ -23,7 +24,7 @@ _RANGES = {
 
 
 def _bad_key(field: str, why: str) -> InvalidArgument:
-    return InvalidArgument(f"{field}: {why}", reason="INVALID_PARTITION_KEY", metadata={"field": field})
+    return InvalidArgument(f"{field}: {why}", reason=Reason.INVALID_PARTITION_KEY, metadata={"field": field})
 
 
 def check_keys(keys: partition_pb2.CompositeKey, field: str) -> None:
@@ -79,7 +80,7 @@ def batch(
         if not p.type or len(p.type) > MAX_TYPE:
             raise InvalidArgument(
                 f"{field}[{i}].type must be 1 to {MAX_TYPE} characters (a 'module:qualname' reference)",
-                reason="INVALID_PARTITION",
+                reason=Reason.INVALID_PARTITION,
                 metadata={"field": f"{field}[{i}].type"},
             )
         kb = b""
@@ -108,7 +109,7 @@ def input_filter(entries: Sequence[partition_pb2.InputFingerprint]) -> InputFilt
     if len(set(keys)) != len(keys):
         raise InvalidArgument(
             "input_fingerprints holds the same composite key twice",
-            reason="INVALID_PARTITION_KEY",
+            reason=Reason.INVALID_PARTITION_KEY,
             metadata={"field": "input_fingerprints"},
         )
     return InputFilter(keys, fps)

@@ -9,6 +9,7 @@ import grpc
 from artimeta.v1 import tags_pb2 as pb
 from artimeta.v1 import tags_pb2_grpc
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.domain.tag_models import TagRow
 from artimeta_server.domain.tags import Tags
 from artimeta_server.rpc import access, convert
@@ -37,7 +38,7 @@ def _entity_type(value: int) -> str:
     if name is None:
         raise InvalidArgument(
             f"entity_type {value} is not a known entity type",
-            reason="INVALID_ENTITY_TYPE",
+            reason=Reason.INVALID_ENTITY_TYPE,
             metadata={"field": "entity_type"},
         )
     return name

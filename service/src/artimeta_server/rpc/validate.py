@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.rpc.interceptor import WrappingInterceptor, rebuild
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -77,14 +78,14 @@ def _field(path: str) -> str:
 def _bad_text(path: str, value: str) -> InvalidArgument:
     bad = _BAD_CHAR.search(value)
     what = "a NUL character" if bad is not None and bad.group() == "\x00" else "a lone surrogate (not valid Unicode)"
-    return InvalidArgument(f"{path} contains {what}", reason="INVALID_CHARACTER", metadata={"field": _field(path)})
+    return InvalidArgument(f"{path} contains {what}", reason=Reason.INVALID_CHARACTER, metadata={"field": _field(path)})
 
 
 def _timestamp(msg: Any, path: str) -> None:
     if not MIN_TIMESTAMP_S <= msg.seconds <= MAX_TIMESTAMP_S or not 0 <= msg.nanos <= 999_999_999:
         raise InvalidArgument(
             f"{path} is not a valid timestamp (years 1 to 9999, nanos 0 to 999999999)",
-            reason="INVALID_TIMESTAMP",
+            reason=Reason.INVALID_TIMESTAMP,
             metadata={"field": _field(path)},
         )
 
@@ -170,7 +171,9 @@ def _timestamps(msg: Any, prefix: str) -> None:
 
 def request(req: Any) -> None:
     if type(req) is Undecodable:
-        raise InvalidArgument(f"the request is not a valid message of its type: {req.error}", reason="INVALID_MESSAGE")
+        raise InvalidArgument(
+            f"the request is not a valid message of its type: {req.error}", reason=Reason.INVALID_MESSAGE
+        )
     # A message cannot hold a lone surrogate (protobuf refuses to parse or build one), and a NUL
     # in a string is a 0 byte of its encoding: a message whose encoding has no 0 byte needs only
     # its timestamps checked. Serializing a small message costs about a microsecond.

@@ -27,6 +27,7 @@ from artimeta_server.domain import hashing
 from artimeta_server.domain.blob_ports import ObjectInfo
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, NotFound, Unavailable
+from artimeta_server.domain.reasons import Reason
 
 T = TypeVar("T")
 
@@ -74,12 +75,12 @@ def _is_unreachable(exc: BaseException) -> bool:
 def s3_error(exc: S3Error) -> BaseException:
     """The domain error an S3 error answer stands for, or the error itself."""
     if exc.code in _MISSING:
-        return NotFound("blob not found", reason="BLOB_NOT_FOUND")
+        return NotFound("blob not found", reason=Reason.BLOB_NOT_FOUND)
     status = getattr(exc.response, "status", 0) or 0
     if exc.code in _BUSY or status >= 500:
         return Unavailable(
             f"the blob store cannot serve the request now ({exc.code}); retry the call",
-            reason="BLOB_STORE_UNAVAILABLE",
+            reason=Reason.BLOB_STORE_UNAVAILABLE,
         )
     return exc
 
@@ -160,7 +161,7 @@ class S3BlobStore:
             raise mapped from exc
         except Exception as exc:
             if _is_unreachable(exc):
-                raise Unavailable("the blob store is unreachable", reason="BLOB_STORE_UNAVAILABLE") from exc
+                raise Unavailable("the blob store is unreachable", reason=Reason.BLOB_STORE_UNAVAILABLE) from exc
             raise
 
     def cas_key(self, namespace_id: int, digest: Digest) -> str:
@@ -234,7 +235,7 @@ class S3BlobStore:
         metrics.BLOB_BYTES.labels("out").inc(len(data))
         if len(data) != digest.size or await hashing.sha256_hex(data) != digest.hash:
             raise DataLoss(
-                f"blob {digest} does not match its digest", reason="BLOB_CORRUPT", metadata={"digest": str(digest)}
+                f"blob {digest} does not match its digest", reason=Reason.BLOB_CORRUPT, metadata={"digest": str(digest)}
             )
         return data
 
@@ -295,7 +296,9 @@ class S3BlobStore:
                     data = await pending
                 except Exception as exc:
                     if _is_unreachable(exc):
-                        raise Unavailable("the blob store is unreachable", reason="BLOB_STORE_UNAVAILABLE") from exc
+                        raise Unavailable(
+                            "the blob store is unreachable", reason=Reason.BLOB_STORE_UNAVAILABLE
+                        ) from exc
                     raise
                 if not data:
                     return

@@ -29,6 +29,7 @@ from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import Aborted, AlreadyExists, NotFound
 from artimeta_server.domain.fresh import tag_key
 from artimeta_server.domain.lineage import EdgeKind, GraphLineage, LineageArtifact, LineageEdge, LineageProducer
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.changes import announce
 from artimeta_server.storage.namespaces import HOLD_NAMESPACE, NAMESPACE_EXISTS
 from artimeta_server.storage.postgres import Database
@@ -454,7 +455,7 @@ class PostgresConnection:
                     if expected is not None:
                         raise Aborted(
                             f"tag {tag!r} of {name!r} does not exist; expected it at {expected}",
-                            reason="TAG_MOVED",
+                            reason=Reason.TAG_MOVED,
                             metadata={**meta, "expected_snapshot_fingerprint": str(expected)},
                         )
                     try:
@@ -487,7 +488,7 @@ class PostgresConnection:
                 if expected is not None and current != expected:
                     raise Aborted(
                         f"tag {tag!r} of {name!r} points at {current}, not at the expected {expected}",
-                        reason="TAG_MOVED",
+                        reason=Reason.TAG_MOVED,
                         metadata={
                             **meta,
                             "expected_snapshot_fingerprint": str(expected),
@@ -578,7 +579,7 @@ class PostgresConnection:
             try:
                 return await self._apply(namespace_id, _replay(list(seen), rest), targets)
             except Aborted as exc:
-                if exc.reason != "TRANSACTION_CONFLICT" or attempt == _WRITE_ATTEMPTS - 1:
+                if exc.reason != Reason.TRANSACTION_CONFLICT or attempt == _WRITE_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
         raise AssertionError("unreachable")
@@ -747,13 +748,13 @@ async def _namespace_gone() -> AsyncIterator[None]:
 
 
 def _namespace_deleted() -> NotFound:
-    return NotFound("the namespace was deleted during the call", reason="NAMESPACE_NOT_FOUND", metadata={})
+    return NotFound("the namespace was deleted during the call", reason=Reason.NAMESPACE_NOT_FOUND, metadata={})
 
 
 def _tag_exists(name: str, tag: str, current: int | None) -> AlreadyExists:
     return AlreadyExists(
         f"Existing `{tag}` tag for Graph `{name}` points to the snapshot with fingerprint {current}",
-        reason="TAG_EXISTS",
+        reason=Reason.TAG_EXISTS,
         metadata={"name": name, "tag": tag, "snapshot_fingerprint": str(current)},
     )
 
@@ -761,6 +762,6 @@ def _tag_exists(name: str, tag: str, current: int | None) -> AlreadyExists:
 def _snapshot_missing(name: str, fingerprint: int) -> NotFound:
     return NotFound(
         f"snapshot {fingerprint} of graph {name!r} has not been written",
-        reason="SNAPSHOT_NOT_FOUND",
+        reason=Reason.SNAPSHOT_NOT_FOUND,
         metadata={"name": name, "fingerprint": str(fingerprint)},
     )

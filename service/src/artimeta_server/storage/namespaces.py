@@ -10,6 +10,7 @@ import asyncpg
 from artimeta_server.domain.errors import AlreadyExists, NotFound
 from artimeta_server.domain.fresh import namespace_key
 from artimeta_server.domain.models import Namespace
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.changes import announce
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
@@ -59,7 +60,7 @@ class PostgresNamespaces:
                 )
             except asyncpg.UniqueViolationError:
                 raise AlreadyExists(
-                    f"namespace {name!r} already exists", reason="NAMESPACE_EXISTS", metadata={"namespace": name}
+                    f"namespace {name!r} already exists", reason=Reason.NAMESPACE_EXISTS, metadata={"namespace": name}
                 ) from None
         assert row is not None
         return _row(row)
@@ -69,7 +70,7 @@ class PostgresNamespaces:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM namespaces WHERE name = $1", name)
         if row is None:
             raise NotFound(
-                f"namespace {name!r} does not exist", reason="NAMESPACE_NOT_FOUND", metadata={"namespace": name}
+                f"namespace {name!r} does not exist", reason=Reason.NAMESPACE_NOT_FOUND, metadata={"namespace": name}
             )
         return _row(row)
 

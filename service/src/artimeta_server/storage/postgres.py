@@ -15,6 +15,7 @@ import asyncpg
 
 from artimeta_server import metrics, tracing
 from artimeta_server.domain.errors import Aborted, DeadlineExceeded, NotFound, Unavailable
+from artimeta_server.domain.reasons import Reason
 
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -57,28 +58,30 @@ def translate(exc: BaseException) -> BaseException:
         # pool connection is told apart in Database._acquire. Tested before OSError below, of
         # which TimeoutError is a subclass.
         return DeadlineExceeded(
-            "a database statement ran past the server's statement timeout", reason="STATEMENT_TIMEOUT"
+            "a database statement ran past the server's statement timeout", reason=Reason.STATEMENT_TIMEOUT
         )
     if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
         # The connection reached a standby: the DSN lets it (no target_session_attrs=read-write),
         # or a Service still points there mid-failover. Transient once the standby is promoted.
         return Unavailable(
             "the database refused the write as read-only (a standby, or a failover in progress); retry the call",
-            reason="DATABASE_READ_ONLY",
+            reason=Reason.DATABASE_READ_ONLY,
         )
     if isinstance(exc, _RETRYABLE):
-        return Aborted(f"transaction conflict: {type(exc).__name__}; retry the call", reason="TRANSACTION_CONFLICT")
+        return Aborted(
+            f"transaction conflict: {type(exc).__name__}; retry the call", reason=Reason.TRANSACTION_CONFLICT
+        )
     if isinstance(exc, _UNREACHABLE) or (
         isinstance(exc, asyncpg.InterfaceError) and "connection" in str(exc) and "closed" in str(exc)
     ):
-        return Unavailable("the database is unreachable", reason="DATABASE_UNAVAILABLE")
+        return Unavailable("the database is unreachable", reason=Reason.DATABASE_UNAVAILABLE)
     if isinstance(exc, asyncpg.InternalClientError):
         # The driver's protocol state broke, e.g. a backend terminated (admin shutdown, failover)
         # between statements is used before the driver noticed: the statement was never run.
-        return Unavailable("the database connection broke; retry the call", reason="DATABASE_UNAVAILABLE")
+        return Unavailable("the database connection broke; retry the call", reason=Reason.DATABASE_UNAVAILABLE)
     if isinstance(exc, asyncpg.ForeignKeyViolationError) and _NAMESPACES_TABLE.search(exc.detail or ""):
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
-        return NotFound("the namespace was deleted", reason="NAMESPACE_NOT_FOUND")
+        return NotFound("the namespace was deleted", reason=Reason.NAMESPACE_NOT_FOUND)
     return exc
 
 
@@ -179,7 +182,9 @@ class Database:
             conn: asyncpg.Connection = await self.pool.acquire(timeout=self._acquire_timeout)
         except TimeoutError:
             # The pool is exhausted: another attempt may find a free connection.
-            raise Unavailable("timed out waiting for a database connection", reason="DATABASE_UNAVAILABLE") from None
+            raise Unavailable(
+                "timed out waiting for a database connection", reason=Reason.DATABASE_UNAVAILABLE
+            ) from None
         return conn
 
     @asynccontextmanager

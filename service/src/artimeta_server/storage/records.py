@@ -9,6 +9,7 @@ import asyncpg
 from artimeta_server.domain import records as record_rules
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.domain.records import Entry, Record, Relation
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
@@ -95,7 +96,7 @@ class PostgresRecords:
                 # raising here rolls the whole commit back.
                 raise InvalidArgument(
                     f"the record would hold {row['entries']} entries; at most {record_rules.MAX_ENTRIES}",
-                    reason="MANIFEST_TOO_LARGE",
+                    reason=Reason.MANIFEST_TOO_LARGE,
                     metadata={"field": "entries"},
                 )
             record = await self._assemble(conn, namespace_id, row, with_entries=False)

@@ -10,6 +10,7 @@ import asyncpg
 
 from artimeta_server.domain.auth import ALL_NAMESPACES, Role, StoredToken
 from artimeta_server.domain.errors import NotFound
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.postgres import Database
 
 _SELECT = """
@@ -45,7 +46,7 @@ class PostgresTokens:
                 if namespace_id is None:
                     raise NotFound(
                         f"namespace {token.namespace!r} does not exist",
-                        reason="NAMESPACE_NOT_FOUND",
+                        reason=Reason.NAMESPACE_NOT_FOUND,
                         metadata={"namespace": token.namespace or ""},
                     )
             await conn.execute(

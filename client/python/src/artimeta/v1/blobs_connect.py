@@ -49,6 +49,7 @@ class BlobService(Protocol):
     async def get_capabilities(self, request: GetCapabilitiesRequest, ctx: RequestContext[GetCapabilitiesRequest, GetCapabilitiesResponse], /) -> GetCapabilitiesResponse:
         """
         The limits a client must respect: message size, batch sizes, chunk size, digest function.
+        Errors: none of its own.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -56,51 +57,71 @@ class BlobService(Protocol):
         """
         Streams one blob in. The first message names the namespace; the expected digest comes in the
         first message (then an existing blob completes at once) or in the last one. The blob is
-        visible only after size and sha256 match.
-        FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-        nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+        visible only after size and sha256 match; nothing is stored otherwise.
+        Errors:
+        - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+        - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+          malformed or missing digest or namespace, or a blob over the size limit.
+        - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+        - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+          too long; upload again.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def download(self, request: DownloadRequest, ctx: RequestContext[DownloadRequest, DownloadResponse], /) -> AsyncIterator[DownloadResponse]:
         """
         Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-        NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-        the blob.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+          blob.
+        - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def find_missing_blobs(self, request: FindMissingBlobsRequest, ctx: RequestContext[FindMissingBlobsRequest, FindMissingBlobsResponse], /) -> FindMissingBlobsResponse:
         """
-        Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE).
+        Which of the given digests are absent.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def stat_blob(self, request: StatBlobRequest, ctx: RequestContext[StatBlobRequest, StatBlobResponse], /) -> StatBlobResponse:
         """
-        Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND).
+        Whether one blob exists and when it was stored.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def batch_update_blobs(self, request: BatchUpdateBlobsRequest, ctx: RequestContext[BatchUpdateBlobsRequest, BatchUpdateBlobsResponse], /) -> BatchUpdateBlobsResponse:
         """
         Stores many small blobs; each item is verified on its own and gets its own status
-        (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-        INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+        (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+        others).
+        Errors:
+        - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def batch_read_blobs(self, request: BatchReadBlobsRequest, ctx: RequestContext[BatchReadBlobsRequest, BatchReadBlobsResponse], /) -> BatchReadBlobsResponse:
         """
-        Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-        INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+        Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+        with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+        Errors:
+        - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def delete_blob(self, request: DeleteBlobRequest, ctx: RequestContext[DeleteBlobRequest, DeleteBlobResponse], /) -> DeleteBlobResponse:
         """
-        Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-        refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+        Deletes one blob; deleting an absent blob succeeds with deleted = false.
+        Errors:
+        - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+        - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -108,50 +129,67 @@ class BlobService(Protocol):
         """
         A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
         visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-        INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+          expiry out of range, or a blob over the size limit.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def commit_upload(self, request: CommitUploadRequest, ctx: RequestContext[CommitUploadRequest, CommitUploadResponse], /) -> CommitUploadResponse:
         """
         Verifies the staged bytes of a presigned upload and makes the blob visible.
-        FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-        or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+        Errors:
+        - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+          discarded.
+        - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+        - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def create_download_url(self, request: CreateDownloadUrlRequest, ctx: RequestContext[CreateDownloadUrlRequest, CreateDownloadUrlResponse], /) -> CreateDownloadUrlResponse:
         """
-        A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND).
+        A presigned S3 GET URL for a direct download of one blob.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+          range.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def put_key(self, request: PutKeyRequest, ctx: RequestContext[PutKeyRequest, PutKeyResponse], /) -> PutKeyResponse:
         """
         Points a user key at a blob, replacing what it pointed at.
-        FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-        INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+        Errors:
+        - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+        - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_key(self, request: GetKeyRequest, ctx: RequestContext[GetKeyRequest, GetKeyResponse], /) -> GetKeyResponse:
         """
         The blob a key points at, with its bytes when asked and small enough.
-        NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+        Errors:
+        - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+        - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+        - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def delete_key(self, request: DeleteKeyRequest, ctx: RequestContext[DeleteKeyRequest, DeleteKeyResponse], /) -> DeleteKeyResponse:
         """
         Removes a key (the blob stays until garbage collection finds it unreferenced).
-        NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+        - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_keys(self, request: ListKeysRequest, ctx: RequestContext[ListKeysRequest, ListKeysResponse], /) -> ListKeysResponse:
         """
         Keys in order, optionally under a prefix, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -389,6 +427,7 @@ class BlobServiceClient(ConnectClient):
     ) -> GetCapabilitiesResponse:
         """
         The limits a client must respect: message size, batch sizes, chunk size, digest function.
+        Errors: none of its own.
         """
         return await self.execute_unary(
             request=request,
@@ -413,9 +452,15 @@ class BlobServiceClient(ConnectClient):
         """
         Streams one blob in. The first message names the namespace; the expected digest comes in the
         first message (then an existing blob completes at once) or in the last one. The blob is
-        visible only after size and sha256 match.
-        FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-        nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+        visible only after size and sha256 match; nothing is stored otherwise.
+        Errors:
+        - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+        - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+          malformed or missing digest or namespace, or a blob over the size limit.
+        - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+        - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+          too long; upload again.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         return await self.execute_client_stream(
             request=request,
@@ -439,8 +484,11 @@ class BlobServiceClient(ConnectClient):
     ) -> AsyncIterator[DownloadResponse]:
         """
         Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-        NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-        the blob.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+          blob.
+        - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
         """
         return self.execute_server_stream(
             request=request,
@@ -463,7 +511,9 @@ class BlobServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> FindMissingBlobsResponse:
         """
-        Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE).
+        Which of the given digests are absent.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
         """
         return await self.execute_unary(
             request=request,
@@ -486,7 +536,10 @@ class BlobServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> StatBlobResponse:
         """
-        Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND).
+        Whether one blob exists and when it was stored.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
         """
         return await self.execute_unary(
             request=request,
@@ -510,8 +563,10 @@ class BlobServiceClient(ConnectClient):
     ) -> BatchUpdateBlobsResponse:
         """
         Stores many small blobs; each item is verified on its own and gets its own status
-        (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-        INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+        (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+        others).
+        Errors:
+        - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
         """
         return await self.execute_unary(
             request=request,
@@ -534,8 +589,10 @@ class BlobServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> BatchReadBlobsResponse:
         """
-        Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-        INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+        Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+        with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+        Errors:
+        - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
         """
         return await self.execute_unary(
             request=request,
@@ -558,8 +615,10 @@ class BlobServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> DeleteBlobResponse:
         """
-        Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-        refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+        Deletes one blob; deleting an absent blob succeeds with deleted = false.
+        Errors:
+        - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+        - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
         """
         return await self.execute_unary(
             request=request,
@@ -584,7 +643,9 @@ class BlobServiceClient(ConnectClient):
         """
         A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
         visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-        INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+          expiry out of range, or a blob over the size limit.
         """
         return await self.execute_unary(
             request=request,
@@ -608,8 +669,12 @@ class BlobServiceClient(ConnectClient):
     ) -> CommitUploadResponse:
         """
         Verifies the staged bytes of a presigned upload and makes the blob visible.
-        FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-        or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+        Errors:
+        - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+          discarded.
+        - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+        - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         return await self.execute_unary(
             request=request,
@@ -632,7 +697,11 @@ class BlobServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> CreateDownloadUrlResponse:
         """
-        A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND).
+        A presigned S3 GET URL for a direct download of one blob.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+          range.
         """
         return await self.execute_unary(
             request=request,
@@ -656,8 +725,9 @@ class BlobServiceClient(ConnectClient):
     ) -> PutKeyResponse:
         """
         Points a user key at a blob, replacing what it pointed at.
-        FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-        INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+        Errors:
+        - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+        - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
         """
         return await self.execute_unary(
             request=request,
@@ -681,7 +751,10 @@ class BlobServiceClient(ConnectClient):
     ) -> GetKeyResponse:
         """
         The blob a key points at, with its bytes when asked and small enough.
-        NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+        Errors:
+        - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+        - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+        - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
         """
         return await self.execute_unary(
             request=request,
@@ -705,7 +778,9 @@ class BlobServiceClient(ConnectClient):
     ) -> DeleteKeyResponse:
         """
         Removes a key (the blob stays until garbage collection finds it unreferenced).
-        NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+        - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
         """
         return await self.execute_unary(
             request=request,
@@ -729,7 +804,8 @@ class BlobServiceClient(ConnectClient):
     ) -> ListKeysResponse:
         """
         Keys in order, optionally under a prefix, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         return await self.execute_unary(
             request=request,

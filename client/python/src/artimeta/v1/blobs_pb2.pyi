@@ -287,6 +287,8 @@ class BatchUpdateBlobsRequest(_message.Message):
 
     @_typing.final
     class Item(_message.Message):
+        """One blob to store."""
+
         DESCRIPTOR: _descriptor.Descriptor
 
         DIGEST_FIELD_NUMBER: _builtins.int
@@ -331,6 +333,8 @@ class BatchUpdateBlobsResponse(_message.Message):
 
     @_typing.final
     class Result(_message.Message):
+        """The outcome of one item."""
+
         DESCRIPTOR: _descriptor.Descriptor
 
         DIGEST_FIELD_NUMBER: _builtins.int
@@ -400,6 +404,8 @@ class BatchReadBlobsResponse(_message.Message):
 
     @_typing.final
     class Result(_message.Message):
+        """One blob read, or why it could not be."""
+
         DESCRIPTOR: _descriptor.Descriptor
 
         DIGEST_FIELD_NUMBER: _builtins.int

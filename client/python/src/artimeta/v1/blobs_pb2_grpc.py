@@ -128,6 +128,7 @@ class BlobServiceServicer:
 
     def GetCapabilities(self, request, context):
         """The limits a client must respect: message size, batch sizes, chunk size, digest function.
+        Errors: none of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,9 +137,15 @@ class BlobServiceServicer:
     def Upload(self, request_iterator, context):
         """Streams one blob in. The first message names the namespace; the expected digest comes in the
         first message (then an existing blob completes at once) or in the last one. The blob is
-        visible only after size and sha256 match.
-        FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-        nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+        visible only after size and sha256 match; nothing is stored otherwise.
+        Errors:
+        - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+        - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+        malformed or missing digest or namespace, or a blob over the size limit.
+        - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+        - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+        too long; upload again.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -146,22 +153,30 @@ class BlobServiceServicer:
 
     def Download(self, request, context):
         """Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-        NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-        the blob.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+        blob.
+        - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def FindMissingBlobs(self, request, context):
-        """Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE).
+        """Which of the given digests are absent.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def StatBlob(self, request, context):
-        """Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND).
+        """Whether one blob exists and when it was stored.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -169,24 +184,30 @@ class BlobServiceServicer:
 
     def BatchUpdateBlobs(self, request, context):
         """Stores many small blobs; each item is verified on its own and gets its own status
-        (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-        INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+        (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+        others).
+        Errors:
+        - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def BatchReadBlobs(self, request, context):
-        """Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-        INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+        """Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+        with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+        Errors:
+        - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteBlob(self, request, context):
-        """Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-        refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+        """Deletes one blob; deleting an absent blob succeeds with deleted = false.
+        Errors:
+        - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+        - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -195,7 +216,9 @@ class BlobServiceServicer:
     def CreateUploadUrl(self, request, context):
         """A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
         visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-        INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+        expiry out of range, or a blob over the size limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -203,15 +226,23 @@ class BlobServiceServicer:
 
     def CommitUpload(self, request, context):
         """Verifies the staged bytes of a presigned upload and makes the blob visible.
-        FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-        or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+        Errors:
+        - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+        discarded.
+        - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+        - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateDownloadUrl(self, request, context):
-        """A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND).
+        """A presigned S3 GET URL for a direct download of one blob.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+        range.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -219,8 +250,9 @@ class BlobServiceServicer:
 
     def PutKey(self, request, context):
         """Points a user key at a blob, replacing what it pointed at.
-        FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-        INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+        Errors:
+        - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+        - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -228,7 +260,10 @@ class BlobServiceServicer:
 
     def GetKey(self, request, context):
         """The blob a key points at, with its bytes when asked and small enough.
-        NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+        Errors:
+        - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+        - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+        - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -236,7 +271,9 @@ class BlobServiceServicer:
 
     def DeleteKey(self, request, context):
         """Removes a key (the blob stays until garbage collection finds it unreferenced).
-        NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+        - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -244,7 +281,8 @@ class BlobServiceServicer:
 
     def ListKeys(self, request, context):
         """Keys in order, optionally under a prefix, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -40,64 +40,106 @@ class BlobServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> BlobServiceAsyncStub: ...
     GetCapabilities: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.GetCapabilitiesRequest, _blobs_pb2.GetCapabilitiesResponse]
-    """The limits a client must respect: message size, batch sizes, chunk size, digest function."""
+    """The limits a client must respect: message size, batch sizes, chunk size, digest function.
+    Errors: none of its own.
+    """
     Upload: _grpc.StreamUnaryMultiCallable[_blobs_pb2.UploadRequest, _blobs_pb2.UploadResponse]
     """Streams one blob in. The first message names the namespace; the expected digest comes in the
     first message (then an existing blob completes at once) or in the last one. The blob is
-    visible only after size and sha256 match.
-    FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-    nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+    visible only after size and sha256 match; nothing is stored otherwise.
+    Errors:
+    - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+    - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+      malformed or missing digest or namespace, or a blob over the size limit.
+    - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+    - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+      too long; upload again.
+    - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
     """
     Download: _grpc.UnaryStreamMultiCallable[_blobs_pb2.DownloadRequest, _blobs_pb2.DownloadResponse]
     """Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-    NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-    the blob.
+    Errors:
+    - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+    - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+      blob.
+    - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
     """
     FindMissingBlobs: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.FindMissingBlobsRequest, _blobs_pb2.FindMissingBlobsResponse]
-    """Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE)."""
+    """Which of the given digests are absent.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
+    """
     StatBlob: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.StatBlobRequest, _blobs_pb2.StatBlobResponse]
-    """Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND)."""
+    """Whether one blob exists and when it was stored.
+    Errors:
+    - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+    - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
+    """
     BatchUpdateBlobs: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.BatchUpdateBlobsRequest, _blobs_pb2.BatchUpdateBlobsResponse]
     """Stores many small blobs; each item is verified on its own and gets its own status
-    (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-    INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+    (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+    others).
+    Errors:
+    - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
     """
     BatchReadBlobs: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.BatchReadBlobsRequest, _blobs_pb2.BatchReadBlobsResponse]
-    """Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-    INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+    """Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+    with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+    Errors:
+    - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
     """
     DeleteBlob: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.DeleteBlobRequest, _blobs_pb2.DeleteBlobResponse]
-    """Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-    refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+    """Deletes one blob; deleting an absent blob succeeds with deleted = false.
+    Errors:
+    - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+    - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
     """
     CreateUploadUrl: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.CreateUploadUrlRequest, _blobs_pb2.CreateUploadUrlResponse]
     """A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
     visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-    INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+      expiry out of range, or a blob over the size limit.
     """
     CommitUpload: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.CommitUploadRequest, _blobs_pb2.CommitUploadResponse]
     """Verifies the staged bytes of a presigned upload and makes the blob visible.
-    FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-    or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+    Errors:
+    - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+      discarded.
+    - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+    - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+    - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
     """
     CreateDownloadUrl: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.CreateDownloadUrlRequest, _blobs_pb2.CreateDownloadUrlResponse]
-    """A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND)."""
+    """A presigned S3 GET URL for a direct download of one blob.
+    Errors:
+    - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+    - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+      range.
+    """
     PutKey: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.PutKeyRequest, _blobs_pb2.PutKeyResponse]
     """Points a user key at a blob, replacing what it pointed at.
-    FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-    INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+    Errors:
+    - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+    - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
     """
     GetKey: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.GetKeyRequest, _blobs_pb2.GetKeyResponse]
     """The blob a key points at, with its bytes when asked and small enough.
-    NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+    Errors:
+    - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+    - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+    - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
     """
     DeleteKey: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.DeleteKeyRequest, _blobs_pb2.DeleteKeyResponse]
     """Removes a key (the blob stays until garbage collection finds it unreferenced).
-    NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+    Errors:
+    - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+    - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
     """
     ListKeys: _grpc.UnaryUnaryMultiCallable[_blobs_pb2.ListKeysRequest, _blobs_pb2.ListKeysResponse]
     """Keys in order, optionally under a prefix, keyset-paginated.
-    INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
 
 @_typing.type_check_only
@@ -112,64 +154,106 @@ class BlobServiceAsyncStub(BlobServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetCapabilities: _aio.UnaryUnaryMultiCallable[_blobs_pb2.GetCapabilitiesRequest, _blobs_pb2.GetCapabilitiesResponse]  # type: ignore[assignment]
-    """The limits a client must respect: message size, batch sizes, chunk size, digest function."""
+    """The limits a client must respect: message size, batch sizes, chunk size, digest function.
+    Errors: none of its own.
+    """
     Upload: _aio.StreamUnaryMultiCallable[_blobs_pb2.UploadRequest, _blobs_pb2.UploadResponse]  # type: ignore[assignment]
     """Streams one blob in. The first message names the namespace; the expected digest comes in the
     first message (then an existing blob completes at once) or in the last one. The blob is
-    visible only after size and sha256 match.
-    FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-    nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+    visible only after size and sha256 match; nothing is stored otherwise.
+    Errors:
+    - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+    - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+      malformed or missing digest or namespace, or a blob over the size limit.
+    - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+    - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+      too long; upload again.
+    - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
     """
     Download: _aio.UnaryStreamMultiCallable[_blobs_pb2.DownloadRequest, _blobs_pb2.DownloadResponse]  # type: ignore[assignment]
     """Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-    NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-    the blob.
+    Errors:
+    - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+    - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+      blob.
+    - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
     """
     FindMissingBlobs: _aio.UnaryUnaryMultiCallable[_blobs_pb2.FindMissingBlobsRequest, _blobs_pb2.FindMissingBlobsResponse]  # type: ignore[assignment]
-    """Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE)."""
+    """Which of the given digests are absent.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
+    """
     StatBlob: _aio.UnaryUnaryMultiCallable[_blobs_pb2.StatBlobRequest, _blobs_pb2.StatBlobResponse]  # type: ignore[assignment]
-    """Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND)."""
+    """Whether one blob exists and when it was stored.
+    Errors:
+    - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+    - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
+    """
     BatchUpdateBlobs: _aio.UnaryUnaryMultiCallable[_blobs_pb2.BatchUpdateBlobsRequest, _blobs_pb2.BatchUpdateBlobsResponse]  # type: ignore[assignment]
     """Stores many small blobs; each item is verified on its own and gets its own status
-    (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-    INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+    (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+    others).
+    Errors:
+    - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
     """
     BatchReadBlobs: _aio.UnaryUnaryMultiCallable[_blobs_pb2.BatchReadBlobsRequest, _blobs_pb2.BatchReadBlobsResponse]  # type: ignore[assignment]
-    """Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-    INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+    """Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+    with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+    Errors:
+    - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
     """
     DeleteBlob: _aio.UnaryUnaryMultiCallable[_blobs_pb2.DeleteBlobRequest, _blobs_pb2.DeleteBlobResponse]  # type: ignore[assignment]
-    """Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-    refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+    """Deletes one blob; deleting an absent blob succeeds with deleted = false.
+    Errors:
+    - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+    - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
     """
     CreateUploadUrl: _aio.UnaryUnaryMultiCallable[_blobs_pb2.CreateUploadUrlRequest, _blobs_pb2.CreateUploadUrlResponse]  # type: ignore[assignment]
     """A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
     visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-    INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+      expiry out of range, or a blob over the size limit.
     """
     CommitUpload: _aio.UnaryUnaryMultiCallable[_blobs_pb2.CommitUploadRequest, _blobs_pb2.CommitUploadResponse]  # type: ignore[assignment]
     """Verifies the staged bytes of a presigned upload and makes the blob visible.
-    FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-    or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+    Errors:
+    - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+      discarded.
+    - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+    - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+    - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
     """
     CreateDownloadUrl: _aio.UnaryUnaryMultiCallable[_blobs_pb2.CreateDownloadUrlRequest, _blobs_pb2.CreateDownloadUrlResponse]  # type: ignore[assignment]
-    """A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND)."""
+    """A presigned S3 GET URL for a direct download of one blob.
+    Errors:
+    - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+    - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+      range.
+    """
     PutKey: _aio.UnaryUnaryMultiCallable[_blobs_pb2.PutKeyRequest, _blobs_pb2.PutKeyResponse]  # type: ignore[assignment]
     """Points a user key at a blob, replacing what it pointed at.
-    FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-    INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+    Errors:
+    - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+    - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
     """
     GetKey: _aio.UnaryUnaryMultiCallable[_blobs_pb2.GetKeyRequest, _blobs_pb2.GetKeyResponse]  # type: ignore[assignment]
     """The blob a key points at, with its bytes when asked and small enough.
-    NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+    Errors:
+    - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+    - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+    - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
     """
     DeleteKey: _aio.UnaryUnaryMultiCallable[_blobs_pb2.DeleteKeyRequest, _blobs_pb2.DeleteKeyResponse]  # type: ignore[assignment]
     """Removes a key (the blob stays until garbage collection finds it unreferenced).
-    NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+    Errors:
+    - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+    - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
     """
     ListKeys: _aio.UnaryUnaryMultiCallable[_blobs_pb2.ListKeysRequest, _blobs_pb2.ListKeysResponse]  # type: ignore[assignment]
     """Keys in order, optionally under a prefix, keyset-paginated.
-    INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
 
 class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -187,7 +271,9 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _blobs_pb2.GetCapabilitiesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.GetCapabilitiesResponse, _abc.Awaitable[_blobs_pb2.GetCapabilitiesResponse]]:
-        """The limits a client must respect: message size, batch sizes, chunk size, digest function."""
+        """The limits a client must respect: message size, batch sizes, chunk size, digest function.
+        Errors: none of its own.
+        """
 
     @_abc_1.abstractmethod
     def Upload(
@@ -197,9 +283,15 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_blobs_pb2.UploadResponse, _abc.Awaitable[_blobs_pb2.UploadResponse]]:
         """Streams one blob in. The first message names the namespace; the expected digest comes in the
         first message (then an existing blob completes at once) or in the last one. The blob is
-        visible only after size and sha256 match.
-        FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-        nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+        visible only after size and sha256 match; nothing is stored otherwise.
+        Errors:
+        - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+        - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+          malformed or missing digest or namespace, or a blob over the size limit.
+        - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+        - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+          too long; upload again.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
 
     @_abc_1.abstractmethod
@@ -209,8 +301,11 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_blobs_pb2.DownloadResponse], _abc.AsyncIterator[_blobs_pb2.DownloadResponse]]:
         """Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-        NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-        the blob.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+          blob.
+        - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
         """
 
     @_abc_1.abstractmethod
@@ -219,7 +314,10 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _blobs_pb2.FindMissingBlobsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.FindMissingBlobsResponse, _abc.Awaitable[_blobs_pb2.FindMissingBlobsResponse]]:
-        """Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE)."""
+        """Which of the given digests are absent.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
+        """
 
     @_abc_1.abstractmethod
     def StatBlob(
@@ -227,7 +325,11 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _blobs_pb2.StatBlobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.StatBlobResponse, _abc.Awaitable[_blobs_pb2.StatBlobResponse]]:
-        """Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND)."""
+        """Whether one blob exists and when it was stored.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
+        """
 
     @_abc_1.abstractmethod
     def BatchUpdateBlobs(
@@ -236,8 +338,10 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.BatchUpdateBlobsResponse, _abc.Awaitable[_blobs_pb2.BatchUpdateBlobsResponse]]:
         """Stores many small blobs; each item is verified on its own and gets its own status
-        (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-        INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+        (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+        others).
+        Errors:
+        - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
         """
 
     @_abc_1.abstractmethod
@@ -246,8 +350,10 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _blobs_pb2.BatchReadBlobsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.BatchReadBlobsResponse, _abc.Awaitable[_blobs_pb2.BatchReadBlobsResponse]]:
-        """Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-        INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+        """Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+        with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+        Errors:
+        - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
         """
 
     @_abc_1.abstractmethod
@@ -256,8 +362,10 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _blobs_pb2.DeleteBlobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.DeleteBlobResponse, _abc.Awaitable[_blobs_pb2.DeleteBlobResponse]]:
-        """Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-        refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+        """Deletes one blob; deleting an absent blob succeeds with deleted = false.
+        Errors:
+        - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+        - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
         """
 
     @_abc_1.abstractmethod
@@ -268,7 +376,9 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_blobs_pb2.CreateUploadUrlResponse, _abc.Awaitable[_blobs_pb2.CreateUploadUrlResponse]]:
         """A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
         visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-        INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+          expiry out of range, or a blob over the size limit.
         """
 
     @_abc_1.abstractmethod
@@ -278,8 +388,12 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.CommitUploadResponse, _abc.Awaitable[_blobs_pb2.CommitUploadResponse]]:
         """Verifies the staged bytes of a presigned upload and makes the blob visible.
-        FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-        or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+        Errors:
+        - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+          discarded.
+        - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+        - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+        - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
         """
 
     @_abc_1.abstractmethod
@@ -288,7 +402,12 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _blobs_pb2.CreateDownloadUrlRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.CreateDownloadUrlResponse, _abc.Awaitable[_blobs_pb2.CreateDownloadUrlResponse]]:
-        """A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND)."""
+        """A presigned S3 GET URL for a direct download of one blob.
+        Errors:
+        - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+        - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+          range.
+        """
 
     @_abc_1.abstractmethod
     def PutKey(
@@ -297,8 +416,9 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.PutKeyResponse, _abc.Awaitable[_blobs_pb2.PutKeyResponse]]:
         """Points a user key at a blob, replacing what it pointed at.
-        FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-        INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+        Errors:
+        - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+        - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
         """
 
     @_abc_1.abstractmethod
@@ -308,7 +428,10 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.GetKeyResponse, _abc.Awaitable[_blobs_pb2.GetKeyResponse]]:
         """The blob a key points at, with its bytes when asked and small enough.
-        NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+        Errors:
+        - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+        - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+        - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
         """
 
     @_abc_1.abstractmethod
@@ -318,7 +441,9 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.DeleteKeyResponse, _abc.Awaitable[_blobs_pb2.DeleteKeyResponse]]:
         """Removes a key (the blob stays until garbage collection finds it unreferenced).
-        NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+        - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
         """
 
     @_abc_1.abstractmethod
@@ -328,7 +453,8 @@ class BlobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_blobs_pb2.ListKeysResponse, _abc.Awaitable[_blobs_pb2.ListKeysResponse]]:
         """Keys in order, optionally under a prefix, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
 
 def add_BlobServiceServicer_to_server(servicer: BlobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -48,14 +48,18 @@ class CacheService(Protocol):
         """
         Records values, each only if absent (an existing hash keeps its row). Values of
         `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-        INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+          hash, an empty field, a value over the size limit or too many values.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_values(self, request: GetValuesRequest, ctx: RequestContext[GetValuesRequest, GetValuesResponse], /) -> GetValuesResponse:
         """
         Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-        reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+        reported as not found in the response (never an error).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -63,13 +67,19 @@ class CacheService(Protocol):
         """
         Records a completed call node (insert-if-absent; the server computes the call hash) with its
         ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-        transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+        transaction.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+          field or a value over the size limit.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_call_node(self, request: GetCallNodeRequest, ctx: RequestContext[GetCallNodeRequest, GetCallNodeResponse], /) -> GetCallNodeResponse:
         """
-        Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND).
+        Returns a call node and the task hashes of its subtree.
+        Errors:
+        - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -79,73 +89,93 @@ class CacheService(Protocol):
         execution with the same task and arguments); then for SHALLOW checks the newest call node
         with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
         evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-        the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+        the blob store, is skipped, so a hit always carries its value.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def set_eval_cache(self, request: SetEvalCacheRequest, ctx: RequestContext[SetEvalCacheRequest, SetEvalCacheResponse], /) -> SetEvalCacheResponse:
         """
         Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-        INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-        neither given nor already recorded.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+          limit or whose hash differs from value_hash.
+        - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def explain_cache_miss(self, request: ExplainCacheMissRequest, ctx: RequestContext[ExplainCacheMissRequest, ExplainCacheMissResponse], /) -> ExplainCacheMissResponse:
         """
-        Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH).
+        Why a call missed the cache: new_task, new_args or new_call.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def record_execution(self, request: RecordExecutionRequest, ctx: RequestContext[RecordExecutionRequest, RecordExecutionResponse], /) -> RecordExecutionResponse:
         """
-        Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD).
+        Records an execution (idempotent).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def record_updated_time(self, request: RecordUpdatedTimeRequest, ctx: RequestContext[RecordUpdatedTimeRequest, RecordUpdatedTimeResponse], /) -> RecordUpdatedTimeResponse:
         """
-        Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND).
+        Refreshes an execution's updated time (heartbeat).
+        Errors:
+        - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def record_job_start(self, request: RecordJobStartRequest, ctx: RequestContext[RecordJobStartRequest, RecordJobStartResponse], /) -> RecordJobStartResponse:
         """
         Records the start of a job (idempotent); a root job becomes its execution's job.
-        INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+          malformed hash.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def record_job_end(self, request: RecordJobEndRequest, ctx: RequestContext[RecordJobEndRequest, RecordJobEndResponse], /) -> RecordJobEndResponse:
         """
         Records the end of a job, creating it (start time = end time) when its start was not recorded.
-        INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+          malformed hash.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_job(self, request: GetJobRequest, ctx: RequestContext[GetJobRequest, GetJobResponse], /) -> GetJobResponse:
         """
-        Returns a job. NOT_FOUND (JOB_NOT_FOUND).
+        Returns a job.
+        Errors:
+        - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def advance_handle(self, request: AdvanceHandleRequest, ctx: RequestContext[AdvanceHandleRequest, AdvanceHandleResponse], /) -> AdvanceHandleResponse:
         """
         Records parent -> child edges between handles (creating the handles as valid).
-        INVALID_ARGUMENT (INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def rollback_handle(self, request: RollbackHandleRequest, ctx: RequestContext[RollbackHandleRequest, RollbackHandleResponse], /) -> RollbackHandleResponse:
         """
         Invalidates every descendant of a handle among the valid handles of the same full name.
-        INVALID_ARGUMENT (INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def is_valid_handle(self, request: IsValidHandleRequest, ctx: RequestContext[IsValidHandleRequest, IsValidHandleResponse], /) -> IsValidHandleResponse:
         """
-        Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH).
+        Whether a handle is recorded and valid.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -153,27 +183,34 @@ class CacheService(Protocol):
         """
         Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
         asked; unknown ids are skipped.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def put_records(self, request: PutRecordsRequest, ctx: RequestContext[PutRecordsRequest, PutRecordsResponse], /) -> PutRecordsResponse:
         """
         Writes records whose ids are not yet known, in one transaction; returns how many were new.
-        INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+          nothing is written then.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     def iter_record_ids(self, request: IterRecordIdsRequest, ctx: RequestContext[IterRecordIdsRequest, IterRecordIdsResponse], /) -> AsyncIterator[IterRecordIdsResponse]:
         """
         Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_executions(self, request: ListExecutionsRequest, ctx: RequestContext[ListExecutionsRequest, ListExecutionsResponse], /) -> ListExecutionsResponse:
         """
         Lists the namespace's executions, newest first (by when the server recorded them), keyset
-        paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-        INVALID_PAGE_TOKEN).
+        paged, with their root job, root task and job counts.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -454,7 +491,9 @@ class CacheServiceClient(ConnectClient):
         """
         Records values, each only if absent (an existing hash keeps its row). Values of
         `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-        INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+          hash, an empty field, a value over the size limit or too many values.
         """
         return await self.execute_unary(
             request=request,
@@ -478,7 +517,9 @@ class CacheServiceClient(ConnectClient):
     ) -> GetValuesResponse:
         """
         Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-        reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+        reported as not found in the response (never an error).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
         """
         return await self.execute_unary(
             request=request,
@@ -503,7 +544,10 @@ class CacheServiceClient(ConnectClient):
         """
         Records a completed call node (insert-if-absent; the server computes the call hash) with its
         ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-        transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+        transaction.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+          field or a value over the size limit.
         """
         return await self.execute_unary(
             request=request,
@@ -526,7 +570,10 @@ class CacheServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> GetCallNodeResponse:
         """
-        Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND).
+        Returns a call node and the task hashes of its subtree.
+        Errors:
+        - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
         return await self.execute_unary(
             request=request,
@@ -553,7 +600,9 @@ class CacheServiceClient(ConnectClient):
         execution with the same task and arguments); then for SHALLOW checks the newest call node
         with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
         evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-        the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+        the blob store, is skipped, so a hit always carries its value.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
         return await self.execute_unary(
             request=request,
@@ -577,8 +626,10 @@ class CacheServiceClient(ConnectClient):
     ) -> SetEvalCacheResponse:
         """
         Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-        INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-        neither given nor already recorded.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+          limit or whose hash differs from value_hash.
+        - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
         """
         return await self.execute_unary(
             request=request,
@@ -601,7 +652,9 @@ class CacheServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> ExplainCacheMissResponse:
         """
-        Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH).
+        Why a call missed the cache: new_task, new_args or new_call.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
         return await self.execute_unary(
             request=request,
@@ -624,7 +677,9 @@ class CacheServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> RecordExecutionResponse:
         """
-        Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD).
+        Records an execution (idempotent).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
         """
         return await self.execute_unary(
             request=request,
@@ -647,7 +702,9 @@ class CacheServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> RecordUpdatedTimeResponse:
         """
-        Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND).
+        Refreshes an execution's updated time (heartbeat).
+        Errors:
+        - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
         """
         return await self.execute_unary(
             request=request,
@@ -671,7 +728,9 @@ class CacheServiceClient(ConnectClient):
     ) -> RecordJobStartResponse:
         """
         Records the start of a job (idempotent); a root job becomes its execution's job.
-        INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+          malformed hash.
         """
         return await self.execute_unary(
             request=request,
@@ -695,7 +754,9 @@ class CacheServiceClient(ConnectClient):
     ) -> RecordJobEndResponse:
         """
         Records the end of a job, creating it (start time = end time) when its start was not recorded.
-        INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+          malformed hash.
         """
         return await self.execute_unary(
             request=request,
@@ -718,7 +779,9 @@ class CacheServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> GetJobResponse:
         """
-        Returns a job. NOT_FOUND (JOB_NOT_FOUND).
+        Returns a job.
+        Errors:
+        - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
         """
         return await self.execute_unary(
             request=request,
@@ -742,7 +805,8 @@ class CacheServiceClient(ConnectClient):
     ) -> AdvanceHandleResponse:
         """
         Records parent -> child edges between handles (creating the handles as valid).
-        INVALID_ARGUMENT (INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
         return await self.execute_unary(
             request=request,
@@ -766,7 +830,8 @@ class CacheServiceClient(ConnectClient):
     ) -> RollbackHandleResponse:
         """
         Invalidates every descendant of a handle among the valid handles of the same full name.
-        INVALID_ARGUMENT (INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
         return await self.execute_unary(
             request=request,
@@ -789,7 +854,9 @@ class CacheServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> IsValidHandleResponse:
         """
-        Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH).
+        Whether a handle is recorded and valid.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
         return await self.execute_unary(
             request=request,
@@ -814,6 +881,8 @@ class CacheServiceClient(ConnectClient):
         """
         Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
         asked; unknown ids are skipped.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
         """
         return await self.execute_unary(
             request=request,
@@ -837,7 +906,9 @@ class CacheServiceClient(ConnectClient):
     ) -> PutRecordsResponse:
         """
         Writes records whose ids are not yet known, in one transaction; returns how many were new.
-        INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+          nothing is written then.
         """
         return await self.execute_unary(
             request=request,
@@ -861,6 +932,8 @@ class CacheServiceClient(ConnectClient):
     ) -> AsyncIterator[IterRecordIdsResponse]:
         """
         Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
         """
         return self.execute_server_stream(
             request=request,
@@ -884,8 +957,9 @@ class CacheServiceClient(ConnectClient):
     ) -> ListExecutionsResponse:
         """
         Lists the namespace's executions, newest first (by when the server recorded them), keyset
-        paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-        INVALID_PAGE_TOKEN).
+        paged, with their root job, root task and job counts.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
         """
         return await self.execute_unary(
             request=request,

@@ -27,6 +27,7 @@ class _CacheScope:
 class _CacheScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CacheScope.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     CACHE_SCOPE_UNSPECIFIED: _CacheScope.ValueType  # 0
+    """Not set: the server reads it as CACHE_SCOPE_BACKEND."""
     CACHE_SCOPE_NONE: _CacheScope.ValueType  # 1
     """No caching: every check is a miss."""
     CACHE_SCOPE_CSE: _CacheScope.ValueType  # 2
@@ -38,6 +39,7 @@ class CacheScope(_CacheScope, metaclass=_CacheScopeEnumTypeWrapper):
     """Which cache checks a CheckCache call may perform."""
 
 CACHE_SCOPE_UNSPECIFIED: CacheScope.ValueType  # 0
+"""Not set: the server reads it as CACHE_SCOPE_BACKEND."""
 CACHE_SCOPE_NONE: CacheScope.ValueType  # 1
 """No caching: every check is a miss."""
 CACHE_SCOPE_CSE: CacheScope.ValueType  # 2
@@ -53,6 +55,7 @@ class _CacheCheck:
 class _CacheCheckEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CacheCheck.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     CACHE_CHECK_UNSPECIFIED: _CacheCheck.ValueType  # 0
+    """Not set: the server reads it as CACHE_CHECK_FULL."""
     CACHE_CHECK_FULL: _CacheCheck.ValueType  # 1
     """Consult the evaluation cache (one reduction, by eval hash)."""
     CACHE_CHECK_SHALLOW: _CacheCheck.ValueType  # 2
@@ -64,6 +67,7 @@ class CacheCheck(_CacheCheck, metaclass=_CacheCheckEnumTypeWrapper):
     """How deeply a cached result is validated."""
 
 CACHE_CHECK_UNSPECIFIED: CacheCheck.ValueType  # 0
+"""Not set: the server reads it as CACHE_CHECK_FULL."""
 CACHE_CHECK_FULL: CacheCheck.ValueType  # 1
 """Consult the evaluation cache (one reduction, by eval hash)."""
 CACHE_CHECK_SHALLOW: CacheCheck.ValueType  # 2
@@ -79,19 +83,29 @@ class _CacheResultKind:
 class _CacheResultKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CacheResultKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     CACHE_RESULT_KIND_UNSPECIFIED: _CacheResultKind.ValueType  # 0
+    """Never sent by the server."""
     CACHE_RESULT_KIND_MISS: _CacheResultKind.ValueType  # 1
+    """No cache had a usable result."""
     CACHE_RESULT_KIND_CSE: _CacheResultKind.ValueType  # 2
+    """A job of the same execution with the same task and arguments."""
     CACHE_RESULT_KIND_SINGLE: _CacheResultKind.ValueType  # 3
+    """The evaluation cache (one reduction, by eval hash)."""
     CACHE_RESULT_KIND_ULTIMATE: _CacheResultKind.ValueType  # 4
+    """The call cache: a call node whose subtree tasks are all current."""
 
 class CacheResultKind(_CacheResultKind, metaclass=_CacheResultKindEnumTypeWrapper):
     """Which cache answered."""
 
 CACHE_RESULT_KIND_UNSPECIFIED: CacheResultKind.ValueType  # 0
+"""Never sent by the server."""
 CACHE_RESULT_KIND_MISS: CacheResultKind.ValueType  # 1
+"""No cache had a usable result."""
 CACHE_RESULT_KIND_CSE: CacheResultKind.ValueType  # 2
+"""A job of the same execution with the same task and arguments."""
 CACHE_RESULT_KIND_SINGLE: CacheResultKind.ValueType  # 3
+"""The evaluation cache (one reduction, by eval hash)."""
 CACHE_RESULT_KIND_ULTIMATE: CacheResultKind.ValueType  # 4
+"""The call cache: a call node whose subtree tasks are all current."""
 Global___CacheResultKind: _TypeAlias = CacheResultKind  # noqa: Y015
 
 class _CacheMissReason:
@@ -101,6 +115,7 @@ class _CacheMissReason:
 class _CacheMissReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CacheMissReason.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     CACHE_MISS_REASON_UNSPECIFIED: _CacheMissReason.ValueType  # 0
+    """Never sent by the server."""
     CACHE_MISS_REASON_NEW_TASK: _CacheMissReason.ValueType  # 1
     """A call with the same task name and arguments exists, made by another version of the task."""
     CACHE_MISS_REASON_NEW_ARGS: _CacheMissReason.ValueType  # 2
@@ -112,6 +127,7 @@ class CacheMissReason(_CacheMissReason, metaclass=_CacheMissReasonEnumTypeWrappe
     """Why a call was not cached."""
 
 CACHE_MISS_REASON_UNSPECIFIED: CacheMissReason.ValueType  # 0
+"""Never sent by the server."""
 CACHE_MISS_REASON_NEW_TASK: CacheMissReason.ValueType  # 1
 """A call with the same task name and arguments exists, made by another version of the task."""
 CACHE_MISS_REASON_NEW_ARGS: CacheMissReason.ValueType  # 2
@@ -198,6 +214,10 @@ Global___CallArgument: _TypeAlias = CallArgument  # noqa: Y015
 
 @_typing.final
 class CallNode(_message.Message):
+    """One completed call: a task applied to arguments, with its result and child calls (redun's
+    CallNode).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CALL_HASH_FIELD_NUMBER: _builtins.int
@@ -239,6 +259,8 @@ Global___CallNode: _TypeAlias = CallNode  # noqa: Y015
 
 @_typing.final
 class Job(_message.Message):
+    """One run of a task inside an execution; its call_hash links it to the call node it produced."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -286,6 +308,8 @@ Global___Job: _TypeAlias = Job  # noqa: Y015
 
 @_typing.final
 class Handle(_message.Message):
+    """One state of a redun handle: a hash in the history of a full name."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     HASH_FIELD_NUMBER: _builtins.int

@@ -145,7 +145,9 @@ class CacheServiceServicer:
     def RecordValues(self, request, context):
         """Records values, each only if absent (an existing hash keeps its row). Values of
         `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-        INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+        hash, an empty field, a value over the size limit or too many values.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -153,7 +155,9 @@ class CacheServiceServicer:
 
     def GetValues(self, request, context):
         """Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-        reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+        reported as not found in the response (never an error).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -162,14 +166,20 @@ class CacheServiceServicer:
     def RecordCallNode(self, request, context):
         """Records a completed call node (insert-if-absent; the server computes the call hash) with its
         ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-        transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+        transaction.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+        field or a value over the size limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetCallNode(self, request, context):
-        """Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND).
+        """Returns a call node and the task hashes of its subtree.
+        Errors:
+        - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -180,7 +190,9 @@ class CacheServiceServicer:
         execution with the same task and arguments); then for SHALLOW checks the newest call node
         with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
         evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-        the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+        the blob store, is skipped, so a hit always carries its value.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -188,29 +200,37 @@ class CacheServiceServicer:
 
     def SetEvalCache(self, request, context):
         """Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-        INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-        neither given nor already recorded.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+        limit or whose hash differs from value_hash.
+        - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExplainCacheMiss(self, request, context):
-        """Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH).
+        """Why a call missed the cache: new_task, new_args or new_call.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RecordExecution(self, request, context):
-        """Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD).
+        """Records an execution (idempotent).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RecordUpdatedTime(self, request, context):
-        """Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND).
+        """Refreshes an execution's updated time (heartbeat).
+        Errors:
+        - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -218,7 +238,9 @@ class CacheServiceServicer:
 
     def RecordJobStart(self, request, context):
         """Records the start of a job (idempotent); a root job becomes its execution's job.
-        INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+        malformed hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -226,14 +248,18 @@ class CacheServiceServicer:
 
     def RecordJobEnd(self, request, context):
         """Records the end of a job, creating it (start time = end time) when its start was not recorded.
-        INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+        malformed hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetJob(self, request, context):
-        """Returns a job. NOT_FOUND (JOB_NOT_FOUND).
+        """Returns a job.
+        Errors:
+        - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -241,7 +267,8 @@ class CacheServiceServicer:
 
     def AdvanceHandle(self, request, context):
         """Records parent -> child edges between handles (creating the handles as valid).
-        INVALID_ARGUMENT (INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -249,14 +276,17 @@ class CacheServiceServicer:
 
     def RollbackHandle(self, request, context):
         """Invalidates every descendant of a handle among the valid handles of the same full name.
-        INVALID_ARGUMENT (INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def IsValidHandle(self, request, context):
-        """Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH).
+        """Whether a handle is recorded and valid.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -265,6 +295,8 @@ class CacheServiceServicer:
     def GetRecords(self, request, context):
         """Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
         asked; unknown ids are skipped.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -272,7 +304,9 @@ class CacheServiceServicer:
 
     def PutRecords(self, request, context):
         """Writes records whose ids are not yet known, in one transaction; returns how many were new.
-        INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+        nothing is written then.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -280,6 +314,8 @@ class CacheServiceServicer:
 
     def IterRecordIds(self, request, context):
         """Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -287,8 +323,9 @@ class CacheServiceServicer:
 
     def ListExecutions(self, request, context):
         """Lists the namespace's executions, newest first (by when the server recorded them), keyset
-        paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-        INVALID_PAGE_TOKEN).
+        paged, with their root job, root task and job counts.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

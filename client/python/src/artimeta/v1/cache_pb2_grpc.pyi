@@ -40,71 +40,115 @@ class CacheServiceStub:
     RecordValues: _grpc.UnaryUnaryMultiCallable[_cache_pb2.RecordValuesRequest, _cache_pb2.RecordValuesResponse]
     """Records values, each only if absent (an existing hash keeps its row). Values of
     `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-    INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+      hash, an empty field, a value over the size limit or too many values.
     """
     GetValues: _grpc.UnaryUnaryMultiCallable[_cache_pb2.GetValuesRequest, _cache_pb2.GetValuesResponse]
     """Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-    reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+    reported as not found in the response (never an error).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
     """
     RecordCallNode: _grpc.UnaryUnaryMultiCallable[_cache_pb2.RecordCallNodeRequest, _cache_pb2.RecordCallNodeResponse]
     """Records a completed call node (insert-if-absent; the server computes the call hash) with its
     ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-    transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+    transaction.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+      field or a value over the size limit.
     """
     GetCallNode: _grpc.UnaryUnaryMultiCallable[_cache_pb2.GetCallNodeRequest, _cache_pb2.GetCallNodeResponse]
-    """Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND)."""
+    """Returns a call node and the task hashes of its subtree.
+    Errors:
+    - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+    """
     CheckCache: _grpc.UnaryUnaryMultiCallable[_cache_pb2.CheckCacheRequest, _cache_pb2.CheckCacheResponse]
     """The whole cache decision in one round trip: scope NONE is a miss; then CSE (a job of the same
     execution with the same task and arguments); then for SHALLOW checks the newest call node
     with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
     evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-    the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+    the blob store, is skipped, so a hit always carries its value.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
     """
     SetEvalCache: _grpc.UnaryUnaryMultiCallable[_cache_pb2.SetEvalCacheRequest, _cache_pb2.SetEvalCacheResponse]
     """Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-    INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-    neither given nor already recorded.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+      limit or whose hash differs from value_hash.
+    - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
     """
     ExplainCacheMiss: _grpc.UnaryUnaryMultiCallable[_cache_pb2.ExplainCacheMissRequest, _cache_pb2.ExplainCacheMissResponse]
-    """Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH)."""
+    """Why a call missed the cache: new_task, new_args or new_call.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+    """
     RecordExecution: _grpc.UnaryUnaryMultiCallable[_cache_pb2.RecordExecutionRequest, _cache_pb2.RecordExecutionResponse]
-    """Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD)."""
+    """Records an execution (idempotent).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
+    """
     RecordUpdatedTime: _grpc.UnaryUnaryMultiCallable[_cache_pb2.RecordUpdatedTimeRequest, _cache_pb2.RecordUpdatedTimeResponse]
-    """Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND)."""
+    """Refreshes an execution's updated time (heartbeat).
+    Errors:
+    - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
+    """
     RecordJobStart: _grpc.UnaryUnaryMultiCallable[_cache_pb2.RecordJobStartRequest, _cache_pb2.RecordJobStartResponse]
     """Records the start of a job (idempotent); a root job becomes its execution's job.
-    INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+      malformed hash.
     """
     RecordJobEnd: _grpc.UnaryUnaryMultiCallable[_cache_pb2.RecordJobEndRequest, _cache_pb2.RecordJobEndResponse]
     """Records the end of a job, creating it (start time = end time) when its start was not recorded.
-    INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+      malformed hash.
     """
     GetJob: _grpc.UnaryUnaryMultiCallable[_cache_pb2.GetJobRequest, _cache_pb2.GetJobResponse]
-    """Returns a job. NOT_FOUND (JOB_NOT_FOUND)."""
+    """Returns a job.
+    Errors:
+    - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
+    """
     AdvanceHandle: _grpc.UnaryUnaryMultiCallable[_cache_pb2.AdvanceHandleRequest, _cache_pb2.AdvanceHandleResponse]
     """Records parent -> child edges between handles (creating the handles as valid).
-    INVALID_ARGUMENT (INVALID_HASH).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
     """
     RollbackHandle: _grpc.UnaryUnaryMultiCallable[_cache_pb2.RollbackHandleRequest, _cache_pb2.RollbackHandleResponse]
     """Invalidates every descendant of a handle among the valid handles of the same full name.
-    INVALID_ARGUMENT (INVALID_HASH).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
     """
     IsValidHandle: _grpc.UnaryUnaryMultiCallable[_cache_pb2.IsValidHandleRequest, _cache_pb2.IsValidHandleResponse]
-    """Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH)."""
+    """Whether a handle is recorded and valid.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
+    """
     GetRecords: _grpc.UnaryUnaryMultiCallable[_cache_pb2.GetRecordsRequest, _cache_pb2.GetRecordsResponse]
     """Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
     asked; unknown ids are skipped.
+    Errors:
+    - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
     """
     PutRecords: _grpc.UnaryUnaryMultiCallable[_cache_pb2.PutRecordsRequest, _cache_pb2.PutRecordsResponse]
     """Writes records whose ids are not yet known, in one transaction; returns how many were new.
-    INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+      nothing is written then.
     """
     IterRecordIds: _grpc.UnaryStreamMultiCallable[_cache_pb2.IterRecordIdsRequest, _cache_pb2.IterRecordIdsResponse]
-    """Streams the ids of the records reachable from the roots (the roots first), breadth-first."""
+    """Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+    Errors:
+    - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
+    """
     ListExecutions: _grpc.UnaryUnaryMultiCallable[_cache_pb2.ListExecutionsRequest, _cache_pb2.ListExecutionsResponse]
     """Lists the namespace's executions, newest first (by when the server recorded them), keyset
-    paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-    INVALID_PAGE_TOKEN).
+    paged, with their root job, root task and job counts.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
     """
 
 @_typing.type_check_only
@@ -119,71 +163,115 @@ class CacheServiceAsyncStub(CacheServiceStub):
     RecordValues: _aio.UnaryUnaryMultiCallable[_cache_pb2.RecordValuesRequest, _cache_pb2.RecordValuesResponse]  # type: ignore[assignment]
     """Records values, each only if absent (an existing hash keeps its row). Values of
     `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-    INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+      hash, an empty field, a value over the size limit or too many values.
     """
     GetValues: _aio.UnaryUnaryMultiCallable[_cache_pb2.GetValuesRequest, _cache_pb2.GetValuesResponse]  # type: ignore[assignment]
     """Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-    reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+    reported as not found in the response (never an error).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
     """
     RecordCallNode: _aio.UnaryUnaryMultiCallable[_cache_pb2.RecordCallNodeRequest, _cache_pb2.RecordCallNodeResponse]  # type: ignore[assignment]
     """Records a completed call node (insert-if-absent; the server computes the call hash) with its
     ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-    transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+    transaction.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+      field or a value over the size limit.
     """
     GetCallNode: _aio.UnaryUnaryMultiCallable[_cache_pb2.GetCallNodeRequest, _cache_pb2.GetCallNodeResponse]  # type: ignore[assignment]
-    """Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND)."""
+    """Returns a call node and the task hashes of its subtree.
+    Errors:
+    - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+    """
     CheckCache: _aio.UnaryUnaryMultiCallable[_cache_pb2.CheckCacheRequest, _cache_pb2.CheckCacheResponse]  # type: ignore[assignment]
     """The whole cache decision in one round trip: scope NONE is a miss; then CSE (a job of the same
     execution with the same task and arguments); then for SHALLOW checks the newest call node
     with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
     evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-    the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+    the blob store, is skipped, so a hit always carries its value.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
     """
     SetEvalCache: _aio.UnaryUnaryMultiCallable[_cache_pb2.SetEvalCacheRequest, _cache_pb2.SetEvalCacheResponse]  # type: ignore[assignment]
     """Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-    INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-    neither given nor already recorded.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+      limit or whose hash differs from value_hash.
+    - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
     """
     ExplainCacheMiss: _aio.UnaryUnaryMultiCallable[_cache_pb2.ExplainCacheMissRequest, _cache_pb2.ExplainCacheMissResponse]  # type: ignore[assignment]
-    """Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH)."""
+    """Why a call missed the cache: new_task, new_args or new_call.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+    """
     RecordExecution: _aio.UnaryUnaryMultiCallable[_cache_pb2.RecordExecutionRequest, _cache_pb2.RecordExecutionResponse]  # type: ignore[assignment]
-    """Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD)."""
+    """Records an execution (idempotent).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
+    """
     RecordUpdatedTime: _aio.UnaryUnaryMultiCallable[_cache_pb2.RecordUpdatedTimeRequest, _cache_pb2.RecordUpdatedTimeResponse]  # type: ignore[assignment]
-    """Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND)."""
+    """Refreshes an execution's updated time (heartbeat).
+    Errors:
+    - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
+    """
     RecordJobStart: _aio.UnaryUnaryMultiCallable[_cache_pb2.RecordJobStartRequest, _cache_pb2.RecordJobStartResponse]  # type: ignore[assignment]
     """Records the start of a job (idempotent); a root job becomes its execution's job.
-    INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+      malformed hash.
     """
     RecordJobEnd: _aio.UnaryUnaryMultiCallable[_cache_pb2.RecordJobEndRequest, _cache_pb2.RecordJobEndResponse]  # type: ignore[assignment]
     """Records the end of a job, creating it (start time = end time) when its start was not recorded.
-    INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+      malformed hash.
     """
     GetJob: _aio.UnaryUnaryMultiCallable[_cache_pb2.GetJobRequest, _cache_pb2.GetJobResponse]  # type: ignore[assignment]
-    """Returns a job. NOT_FOUND (JOB_NOT_FOUND)."""
+    """Returns a job.
+    Errors:
+    - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
+    """
     AdvanceHandle: _aio.UnaryUnaryMultiCallable[_cache_pb2.AdvanceHandleRequest, _cache_pb2.AdvanceHandleResponse]  # type: ignore[assignment]
     """Records parent -> child edges between handles (creating the handles as valid).
-    INVALID_ARGUMENT (INVALID_HASH).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
     """
     RollbackHandle: _aio.UnaryUnaryMultiCallable[_cache_pb2.RollbackHandleRequest, _cache_pb2.RollbackHandleResponse]  # type: ignore[assignment]
     """Invalidates every descendant of a handle among the valid handles of the same full name.
-    INVALID_ARGUMENT (INVALID_HASH).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
     """
     IsValidHandle: _aio.UnaryUnaryMultiCallable[_cache_pb2.IsValidHandleRequest, _cache_pb2.IsValidHandleResponse]  # type: ignore[assignment]
-    """Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH)."""
+    """Whether a handle is recorded and valid.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
+    """
     GetRecords: _aio.UnaryUnaryMultiCallable[_cache_pb2.GetRecordsRequest, _cache_pb2.GetRecordsResponse]  # type: ignore[assignment]
     """Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
     asked; unknown ids are skipped.
+    Errors:
+    - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
     """
     PutRecords: _aio.UnaryUnaryMultiCallable[_cache_pb2.PutRecordsRequest, _cache_pb2.PutRecordsResponse]  # type: ignore[assignment]
     """Writes records whose ids are not yet known, in one transaction; returns how many were new.
-    INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+      nothing is written then.
     """
     IterRecordIds: _aio.UnaryStreamMultiCallable[_cache_pb2.IterRecordIdsRequest, _cache_pb2.IterRecordIdsResponse]  # type: ignore[assignment]
-    """Streams the ids of the records reachable from the roots (the roots first), breadth-first."""
+    """Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+    Errors:
+    - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
+    """
     ListExecutions: _aio.UnaryUnaryMultiCallable[_cache_pb2.ListExecutionsRequest, _cache_pb2.ListExecutionsResponse]  # type: ignore[assignment]
     """Lists the namespace's executions, newest first (by when the server recorded them), keyset
-    paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-    INVALID_PAGE_TOKEN).
+    paged, with their root job, root task and job counts.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
     """
 
 class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -201,7 +289,9 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cache_pb2.RecordValuesResponse, _abc.Awaitable[_cache_pb2.RecordValuesResponse]]:
         """Records values, each only if absent (an existing hash keeps its row). Values of
         `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-        INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+          hash, an empty field, a value over the size limit or too many values.
         """
 
     @_abc_1.abstractmethod
@@ -211,7 +301,9 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.GetValuesResponse, _abc.Awaitable[_cache_pb2.GetValuesResponse]]:
         """Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-        reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+        reported as not found in the response (never an error).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
         """
 
     @_abc_1.abstractmethod
@@ -222,7 +314,10 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cache_pb2.RecordCallNodeResponse, _abc.Awaitable[_cache_pb2.RecordCallNodeResponse]]:
         """Records a completed call node (insert-if-absent; the server computes the call hash) with its
         ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-        transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+        transaction.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+          field or a value over the size limit.
         """
 
     @_abc_1.abstractmethod
@@ -231,7 +326,11 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cache_pb2.GetCallNodeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.GetCallNodeResponse, _abc.Awaitable[_cache_pb2.GetCallNodeResponse]]:
-        """Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND)."""
+        """Returns a call node and the task hashes of its subtree.
+        Errors:
+        - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+        """
 
     @_abc_1.abstractmethod
     def CheckCache(
@@ -243,7 +342,9 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         execution with the same task and arguments); then for SHALLOW checks the newest call node
         with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
         evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-        the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+        the blob store, is skipped, so a hit always carries its value.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
         """
 
     @_abc_1.abstractmethod
@@ -253,8 +354,10 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.SetEvalCacheResponse, _abc.Awaitable[_cache_pb2.SetEvalCacheResponse]]:
         """Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-        INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-        neither given nor already recorded.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+          limit or whose hash differs from value_hash.
+        - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
         """
 
     @_abc_1.abstractmethod
@@ -263,7 +366,10 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cache_pb2.ExplainCacheMissRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.ExplainCacheMissResponse, _abc.Awaitable[_cache_pb2.ExplainCacheMissResponse]]:
-        """Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH)."""
+        """Why a call missed the cache: new_task, new_args or new_call.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+        """
 
     @_abc_1.abstractmethod
     def RecordExecution(
@@ -271,7 +377,10 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cache_pb2.RecordExecutionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.RecordExecutionResponse, _abc.Awaitable[_cache_pb2.RecordExecutionResponse]]:
-        """Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD)."""
+        """Records an execution (idempotent).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
+        """
 
     @_abc_1.abstractmethod
     def RecordUpdatedTime(
@@ -279,7 +388,10 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cache_pb2.RecordUpdatedTimeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.RecordUpdatedTimeResponse, _abc.Awaitable[_cache_pb2.RecordUpdatedTimeResponse]]:
-        """Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND)."""
+        """Refreshes an execution's updated time (heartbeat).
+        Errors:
+        - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
+        """
 
     @_abc_1.abstractmethod
     def RecordJobStart(
@@ -288,7 +400,9 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.RecordJobStartResponse, _abc.Awaitable[_cache_pb2.RecordJobStartResponse]]:
         """Records the start of a job (idempotent); a root job becomes its execution's job.
-        INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+          malformed hash.
         """
 
     @_abc_1.abstractmethod
@@ -298,7 +412,9 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.RecordJobEndResponse, _abc.Awaitable[_cache_pb2.RecordJobEndResponse]]:
         """Records the end of a job, creating it (start time = end time) when its start was not recorded.
-        INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+          malformed hash.
         """
 
     @_abc_1.abstractmethod
@@ -307,7 +423,10 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cache_pb2.GetJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.GetJobResponse, _abc.Awaitable[_cache_pb2.GetJobResponse]]:
-        """Returns a job. NOT_FOUND (JOB_NOT_FOUND)."""
+        """Returns a job.
+        Errors:
+        - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
+        """
 
     @_abc_1.abstractmethod
     def AdvanceHandle(
@@ -316,7 +435,8 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.AdvanceHandleResponse, _abc.Awaitable[_cache_pb2.AdvanceHandleResponse]]:
         """Records parent -> child edges between handles (creating the handles as valid).
-        INVALID_ARGUMENT (INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
 
     @_abc_1.abstractmethod
@@ -326,7 +446,8 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.RollbackHandleResponse, _abc.Awaitable[_cache_pb2.RollbackHandleResponse]]:
         """Invalidates every descendant of a handle among the valid handles of the same full name.
-        INVALID_ARGUMENT (INVALID_HASH).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
         """
 
     @_abc_1.abstractmethod
@@ -335,7 +456,10 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cache_pb2.IsValidHandleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.IsValidHandleResponse, _abc.Awaitable[_cache_pb2.IsValidHandleResponse]]:
-        """Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH)."""
+        """Whether a handle is recorded and valid.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
+        """
 
     @_abc_1.abstractmethod
     def GetRecords(
@@ -345,6 +469,8 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cache_pb2.GetRecordsResponse, _abc.Awaitable[_cache_pb2.GetRecordsResponse]]:
         """Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
         asked; unknown ids are skipped.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
         """
 
     @_abc_1.abstractmethod
@@ -354,7 +480,9 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.PutRecordsResponse, _abc.Awaitable[_cache_pb2.PutRecordsResponse]]:
         """Writes records whose ids are not yet known, in one transaction; returns how many were new.
-        INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+          nothing is written then.
         """
 
     @_abc_1.abstractmethod
@@ -363,7 +491,10 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cache_pb2.IterRecordIdsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_cache_pb2.IterRecordIdsResponse], _abc.AsyncIterator[_cache_pb2.IterRecordIdsResponse]]:
-        """Streams the ids of the records reachable from the roots (the roots first), breadth-first."""
+        """Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
+        """
 
     @_abc_1.abstractmethod
     def ListExecutions(
@@ -372,8 +503,9 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cache_pb2.ListExecutionsResponse, _abc.Awaitable[_cache_pb2.ListExecutionsResponse]]:
         """Lists the namespace's executions, newest first (by when the server recorded them), keyset
-        paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-        INVALID_PAGE_TOKEN).
+        paged, with their root job, root task and job counts.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
         """
 
 def add_CacheServiceServicer_to_server(servicer: CacheServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

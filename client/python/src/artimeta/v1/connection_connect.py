@@ -51,56 +51,72 @@ class ConnectionService(Protocol):
         Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
         particular order. With a non-empty filter, only partitions whose keys are in the filter and
         whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+        Errors: none of its own.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def write_artifact_partitions(self, request: WriteArtifactPartitionsRequest, ctx: RequestContext[WriteArtifactPartitionsRequest, WriteArtifactPartitionsResponse], /) -> WriteArtifactPartitionsResponse:
         """
         Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-        INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-        nothing is written then.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+          is written then.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def read_graph(self, request: ReadGraphRequest, ctx: RequestContext[ReadGraphRequest, ReadGraphResponse], /) -> ReadGraphResponse:
         """
-        Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent.
+        Returns a graph by name and fingerprint.
+        Errors:
+        - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def write_graph(self, request: WriteGraphRequest, ctx: RequestContext[WriteGraphRequest, WriteGraphResponse], /) -> WriteGraphResponse:
         """
         Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+        Errors:
+        - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+          DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+          document over the size limit, or a malformed lineage.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def read_snapshot(self, request: ReadSnapshotRequest, ctx: RequestContext[ReadSnapshotRequest, ReadSnapshotResponse], /) -> ReadSnapshotResponse:
         """
         Returns a snapshot by graph name and snapshot fingerprint.
-        NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+        Errors:
+        - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def write_snapshot(self, request: WriteSnapshotRequest, ctx: RequestContext[WriteSnapshotRequest, WriteSnapshotResponse], /) -> WriteSnapshotResponse:
         """
         Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+        Errors:
+        - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+          the size limit.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def read_snapshot_tag(self, request: ReadSnapshotTagRequest, ctx: RequestContext[ReadSnapshotTagRequest, ReadSnapshotTagResponse], /) -> ReadSnapshotTagResponse:
         """
-        Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-        Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+        Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency).
+        Errors:
+        - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def write_snapshot_tag(self, request: WriteSnapshotTagRequest, ctx: RequestContext[WriteSnapshotTagRequest, WriteSnapshotTagResponse], /) -> WriteSnapshotTagResponse:
         """
-        Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-        = where it points) when the tag exists and overwrite is false, even if it already points
-        at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-        when expected_snapshot_fingerprint is set and the tag does not point there.
-        NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+        Creates or moves a tag; of concurrent creators exactly one wins.
+        Errors:
+        - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+          points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+        - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+        - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -108,12 +124,16 @@ class ConnectionService(Protocol):
         """
         Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
         streams nothing (it is not an error).
+        Errors: none of its own.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def write_snapshot_partitions(self, request: WriteSnapshotPartitionsRequest, ctx: RequestContext[WriteSnapshotPartitionsRequest, WriteSnapshotPartitionsResponse], /) -> WriteSnapshotPartitionsResponse:
         """
         Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+          is written then.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -121,39 +141,50 @@ class ConnectionService(Protocol):
         """
         WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
         transaction: both are applied or neither.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+          is written then.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_graphs(self, request: ListGraphsRequest, ctx: RequestContext[ListGraphsRequest, ListGraphsResponse], /) -> ListGraphsResponse:
         """
         Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_snapshots(self, request: ListSnapshotsRequest, ctx: RequestContext[ListSnapshotsRequest, ListSnapshotsResponse], /) -> ListSnapshotsResponse:
         """
         Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_snapshot_tags(self, request: ListSnapshotTagsRequest, ctx: RequestContext[ListSnapshotTagsRequest, ListSnapshotTagsResponse], /) -> ListSnapshotTagsResponse:
         """
         Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_snapshot_tag_history(self, request: ListSnapshotTagHistoryRequest, ctx: RequestContext[ListSnapshotTagHistoryRequest, ListSnapshotTagHistoryResponse], /) -> ListSnapshotTagHistoryResponse:
         """
         Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_graph_lineage(self, request: GetGraphLineageRequest, ctx: RequestContext[GetGraphLineageRequest, GetGraphLineageResponse], /) -> GetGraphLineageResponse:
         """
-        Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-        NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-        answers with `lineage` unset.
+        Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+        written without lineage answers with `lineage` unset.
+        Errors:
+        - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -161,8 +192,9 @@ class ConnectionService(Protocol):
         """
         Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
         keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-        has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-        bad token or size.
+        has no partitions.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -424,6 +456,7 @@ class ConnectionServiceClient(ConnectClient):
         Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
         particular order. With a non-empty filter, only partitions whose keys are in the filter and
         whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+        Errors: none of its own.
         """
         return self.execute_server_stream(
             request=request,
@@ -447,8 +480,9 @@ class ConnectionServiceClient(ConnectClient):
     ) -> WriteArtifactPartitionsResponse:
         """
         Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-        INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-        nothing is written then.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+          is written then.
         """
         return await self.execute_unary(
             request=request,
@@ -471,7 +505,9 @@ class ConnectionServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> ReadGraphResponse:
         """
-        Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent.
+        Returns a graph by name and fingerprint.
+        Errors:
+        - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
         """
         return await self.execute_unary(
             request=request,
@@ -495,6 +531,10 @@ class ConnectionServiceClient(ConnectClient):
     ) -> WriteGraphResponse:
         """
         Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+        Errors:
+        - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+          DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+          document over the size limit, or a malformed lineage.
         """
         return await self.execute_unary(
             request=request,
@@ -518,7 +558,8 @@ class ConnectionServiceClient(ConnectClient):
     ) -> ReadSnapshotResponse:
         """
         Returns a snapshot by graph name and snapshot fingerprint.
-        NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+        Errors:
+        - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
         """
         return await self.execute_unary(
             request=request,
@@ -542,6 +583,9 @@ class ConnectionServiceClient(ConnectClient):
     ) -> WriteSnapshotResponse:
         """
         Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+        Errors:
+        - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+          the size limit.
         """
         return await self.execute_unary(
             request=request,
@@ -564,8 +608,11 @@ class ConnectionServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> ReadSnapshotTagResponse:
         """
-        Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-        Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+        Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency).
+        Errors:
+        - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         return await self.execute_unary(
             request=request,
@@ -588,11 +635,12 @@ class ConnectionServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> WriteSnapshotTagResponse:
         """
-        Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-        = where it points) when the tag exists and overwrite is false, even if it already points
-        at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-        when expected_snapshot_fingerprint is set and the tag does not point there.
-        NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+        Creates or moves a tag; of concurrent creators exactly one wins.
+        Errors:
+        - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+          points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+        - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+        - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
         """
         return await self.execute_unary(
             request=request,
@@ -617,6 +665,7 @@ class ConnectionServiceClient(ConnectClient):
         """
         Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
         streams nothing (it is not an error).
+        Errors: none of its own.
         """
         return self.execute_server_stream(
             request=request,
@@ -640,6 +689,9 @@ class ConnectionServiceClient(ConnectClient):
     ) -> WriteSnapshotPartitionsResponse:
         """
         Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+          is written then.
         """
         return await self.execute_unary(
             request=request,
@@ -664,6 +716,9 @@ class ConnectionServiceClient(ConnectClient):
         """
         WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
         transaction: both are applied or neither.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+          is written then.
         """
         return await self.execute_unary(
             request=request,
@@ -687,7 +742,8 @@ class ConnectionServiceClient(ConnectClient):
     ) -> ListGraphsResponse:
         """
         Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         return await self.execute_unary(
             request=request,
@@ -711,6 +767,8 @@ class ConnectionServiceClient(ConnectClient):
     ) -> ListSnapshotsResponse:
         """
         Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         return await self.execute_unary(
             request=request,
@@ -734,6 +792,8 @@ class ConnectionServiceClient(ConnectClient):
     ) -> ListSnapshotTagsResponse:
         """
         Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         return await self.execute_unary(
             request=request,
@@ -757,6 +817,8 @@ class ConnectionServiceClient(ConnectClient):
     ) -> ListSnapshotTagHistoryResponse:
         """
         Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         return await self.execute_unary(
             request=request,
@@ -779,9 +841,10 @@ class ConnectionServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> GetGraphLineageResponse:
         """
-        Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-        NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-        answers with `lineage` unset.
+        Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+        written without lineage answers with `lineage` unset.
+        Errors:
+        - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
         """
         return await self.execute_unary(
             request=request,
@@ -806,8 +869,9 @@ class ConnectionServiceClient(ConnectClient):
         """
         Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
         keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-        has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-        bad token or size.
+        has no partitions.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         return await self.execute_unary(
             request=request,

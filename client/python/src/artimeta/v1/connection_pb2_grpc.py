@@ -140,6 +140,7 @@ class ConnectionServiceServicer:
         """Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
         particular order. With a non-empty filter, only partitions whose keys are in the filter and
         whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+        Errors: none of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,15 +148,18 @@ class ConnectionServiceServicer:
 
     def WriteArtifactPartitions(self, request, context):
         """Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-        INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-        nothing is written then.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+        is written then.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReadGraph(self, request, context):
-        """Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent.
+        """Returns a graph by name and fingerprint.
+        Errors:
+        - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -163,6 +167,10 @@ class ConnectionServiceServicer:
 
     def WriteGraph(self, request, context):
         """Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+        Errors:
+        - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+        DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+        document over the size limit, or a malformed lineage.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -170,7 +178,8 @@ class ConnectionServiceServicer:
 
     def ReadSnapshot(self, request, context):
         """Returns a snapshot by graph name and snapshot fingerprint.
-        NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+        Errors:
+        - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -178,25 +187,32 @@ class ConnectionServiceServicer:
 
     def WriteSnapshot(self, request, context):
         """Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+        Errors:
+        - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+        the size limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReadSnapshotTag(self, request, context):
-        """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-        Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+        """Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency).
+        Errors:
+        - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WriteSnapshotTag(self, request, context):
-        """Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-        = where it points) when the tag exists and overwrite is false, even if it already points
-        at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-        when expected_snapshot_fingerprint is set and the tag does not point there.
-        NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+        """Creates or moves a tag; of concurrent creators exactly one wins.
+        Errors:
+        - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+        points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+        - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+        - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -205,6 +221,7 @@ class ConnectionServiceServicer:
     def ReadSnapshotPartitions(self, request, context):
         """Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
         streams nothing (it is not an error).
+        Errors: none of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -212,6 +229,9 @@ class ConnectionServiceServicer:
 
     def WriteSnapshotPartitions(self, request, context):
         """Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+        is written then.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,6 +240,9 @@ class ConnectionServiceServicer:
     def WriteArtifactAndGraphPartitions(self, request, context):
         """WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
         transaction: both are applied or neither.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+        is written then.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -227,7 +250,8 @@ class ConnectionServiceServicer:
 
     def ListGraphs(self, request, context):
         """Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -235,6 +259,8 @@ class ConnectionServiceServicer:
 
     def ListSnapshots(self, request, context):
         """Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,6 +268,8 @@ class ConnectionServiceServicer:
 
     def ListSnapshotTags(self, request, context):
         """Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -249,15 +277,18 @@ class ConnectionServiceServicer:
 
     def ListSnapshotTagHistory(self, request, context):
         """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetGraphLineage(self, request, context):
-        """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-        NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-        answers with `lineage` unset.
+        """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+        written without lineage answers with `lineage` unset.
+        Errors:
+        - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -266,8 +297,9 @@ class ConnectionServiceServicer:
     def ListSnapshotPartitions(self, request, context):
         """Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
         keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-        has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-        bad token or size.
+        has no partitions.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -43,63 +43,102 @@ class ConnectionServiceStub:
     """Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
     particular order. With a non-empty filter, only partitions whose keys are in the filter and
     whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+    Errors: none of its own.
     """
     WriteArtifactPartitions: _grpc.UnaryUnaryMultiCallable[_connection_pb2.WriteArtifactPartitionsRequest, _connection_pb2.WriteArtifactPartitionsResponse]
     """Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-    INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-    nothing is written then.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+      is written then.
     """
     ReadGraph: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ReadGraphRequest, _connection_pb2.ReadGraphResponse]
-    """Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent."""
+    """Returns a graph by name and fingerprint.
+    Errors:
+    - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
+    """
     WriteGraph: _grpc.UnaryUnaryMultiCallable[_connection_pb2.WriteGraphRequest, _connection_pb2.WriteGraphResponse]
-    """Stores a graph unless the same (name, fingerprint) exists (then it keeps the first)."""
+    """Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+    Errors:
+    - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+      DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+      document over the size limit, or a malformed lineage.
+    """
     ReadSnapshot: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ReadSnapshotRequest, _connection_pb2.ReadSnapshotResponse]
     """Returns a snapshot by graph name and snapshot fingerprint.
-    NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+    Errors:
+    - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
     """
     WriteSnapshot: _grpc.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotRequest, _connection_pb2.WriteSnapshotResponse]
-    """Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first)."""
+    """Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+    Errors:
+    - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+      the size limit.
+    """
     ReadSnapshotTag: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ReadSnapshotTagRequest, _connection_pb2.ReadSnapshotTagResponse]
-    """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-    Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+    """Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+    STRONG (bound: see ReadConsistency).
+    Errors:
+    - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
     """
     WriteSnapshotTag: _grpc.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotTagRequest, _connection_pb2.WriteSnapshotTagResponse]
-    """Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-    = where it points) when the tag exists and overwrite is false, even if it already points
-    at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-    when expected_snapshot_fingerprint is set and the tag does not point there.
-    NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+    """Creates or moves a tag; of concurrent creators exactly one wins.
+    Errors:
+    - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+      points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+    - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+    - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
     """
     ReadSnapshotPartitions: _grpc.UnaryStreamMultiCallable[_connection_pb2.ReadSnapshotPartitionsRequest, _connection_pb2.ReadSnapshotPartitionsResponse]
     """Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
     streams nothing (it is not an error).
+    Errors: none of its own.
     """
     WriteSnapshotPartitions: _grpc.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotPartitionsRequest, _connection_pb2.WriteSnapshotPartitionsResponse]
-    """Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction."""
+    """Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+      is written then.
+    """
     WriteArtifactAndGraphPartitions: _grpc.UnaryUnaryMultiCallable[_connection_pb2.WriteArtifactAndGraphPartitionsRequest, _connection_pb2.WriteArtifactAndGraphPartitionsResponse]
     """WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
     transaction: both are applied or neither.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+      is written then.
     """
     ListGraphs: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ListGraphsRequest, _connection_pb2.ListGraphsResponse]
     """Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-    INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
     ListSnapshots: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotsRequest, _connection_pb2.ListSnapshotsResponse]
-    """Lists the snapshots of a graph name, newest first, without documents; keyset-paginated."""
+    """Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+    """
     ListSnapshotTags: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotTagsRequest, _connection_pb2.ListSnapshotTagsResponse]
-    """Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated."""
+    """Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+    """
     ListSnapshotTagHistory: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotTagHistoryRequest, _connection_pb2.ListSnapshotTagHistoryResponse]
-    """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history."""
+    """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+    """
     GetGraphLineage: _grpc.UnaryUnaryMultiCallable[_connection_pb2.GetGraphLineageRequest, _connection_pb2.GetGraphLineageResponse]
-    """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-    NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-    answers with `lineage` unset.
+    """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+    written without lineage answers with `lineage` unset.
+    Errors:
+    - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
     """
     ListSnapshotPartitions: _grpc.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotPartitionsRequest, _connection_pb2.ListSnapshotPartitionsResponse]
     """Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
     keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-    has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-    bad token or size.
+    has no partitions.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
 
 @_typing.type_check_only
@@ -117,63 +156,102 @@ class ConnectionServiceAsyncStub(ConnectionServiceStub):
     """Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
     particular order. With a non-empty filter, only partitions whose keys are in the filter and
     whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+    Errors: none of its own.
     """
     WriteArtifactPartitions: _aio.UnaryUnaryMultiCallable[_connection_pb2.WriteArtifactPartitionsRequest, _connection_pb2.WriteArtifactPartitionsResponse]  # type: ignore[assignment]
     """Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-    INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-    nothing is written then.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+      is written then.
     """
     ReadGraph: _aio.UnaryUnaryMultiCallable[_connection_pb2.ReadGraphRequest, _connection_pb2.ReadGraphResponse]  # type: ignore[assignment]
-    """Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent."""
+    """Returns a graph by name and fingerprint.
+    Errors:
+    - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
+    """
     WriteGraph: _aio.UnaryUnaryMultiCallable[_connection_pb2.WriteGraphRequest, _connection_pb2.WriteGraphResponse]  # type: ignore[assignment]
-    """Stores a graph unless the same (name, fingerprint) exists (then it keeps the first)."""
+    """Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+    Errors:
+    - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+      DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+      document over the size limit, or a malformed lineage.
+    """
     ReadSnapshot: _aio.UnaryUnaryMultiCallable[_connection_pb2.ReadSnapshotRequest, _connection_pb2.ReadSnapshotResponse]  # type: ignore[assignment]
     """Returns a snapshot by graph name and snapshot fingerprint.
-    NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+    Errors:
+    - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
     """
     WriteSnapshot: _aio.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotRequest, _connection_pb2.WriteSnapshotResponse]  # type: ignore[assignment]
-    """Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first)."""
+    """Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+    Errors:
+    - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+      the size limit.
+    """
     ReadSnapshotTag: _aio.UnaryUnaryMultiCallable[_connection_pb2.ReadSnapshotTagRequest, _connection_pb2.ReadSnapshotTagResponse]  # type: ignore[assignment]
-    """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-    Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+    """Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+    STRONG (bound: see ReadConsistency).
+    Errors:
+    - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
     """
     WriteSnapshotTag: _aio.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotTagRequest, _connection_pb2.WriteSnapshotTagResponse]  # type: ignore[assignment]
-    """Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-    = where it points) when the tag exists and overwrite is false, even if it already points
-    at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-    when expected_snapshot_fingerprint is set and the tag does not point there.
-    NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+    """Creates or moves a tag; of concurrent creators exactly one wins.
+    Errors:
+    - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+      points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+    - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+    - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
     """
     ReadSnapshotPartitions: _aio.UnaryStreamMultiCallable[_connection_pb2.ReadSnapshotPartitionsRequest, _connection_pb2.ReadSnapshotPartitionsResponse]  # type: ignore[assignment]
     """Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
     streams nothing (it is not an error).
+    Errors: none of its own.
     """
     WriteSnapshotPartitions: _aio.UnaryUnaryMultiCallable[_connection_pb2.WriteSnapshotPartitionsRequest, _connection_pb2.WriteSnapshotPartitionsResponse]  # type: ignore[assignment]
-    """Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction."""
+    """Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+      is written then.
+    """
     WriteArtifactAndGraphPartitions: _aio.UnaryUnaryMultiCallable[_connection_pb2.WriteArtifactAndGraphPartitionsRequest, _connection_pb2.WriteArtifactAndGraphPartitionsResponse]  # type: ignore[assignment]
     """WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
     transaction: both are applied or neither.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+      is written then.
     """
     ListGraphs: _aio.UnaryUnaryMultiCallable[_connection_pb2.ListGraphsRequest, _connection_pb2.ListGraphsResponse]  # type: ignore[assignment]
     """Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-    INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
     ListSnapshots: _aio.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotsRequest, _connection_pb2.ListSnapshotsResponse]  # type: ignore[assignment]
-    """Lists the snapshots of a graph name, newest first, without documents; keyset-paginated."""
+    """Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+    """
     ListSnapshotTags: _aio.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotTagsRequest, _connection_pb2.ListSnapshotTagsResponse]  # type: ignore[assignment]
-    """Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated."""
+    """Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+    """
     ListSnapshotTagHistory: _aio.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotTagHistoryRequest, _connection_pb2.ListSnapshotTagHistoryResponse]  # type: ignore[assignment]
-    """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history."""
+    """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+    """
     GetGraphLineage: _aio.UnaryUnaryMultiCallable[_connection_pb2.GetGraphLineageRequest, _connection_pb2.GetGraphLineageResponse]  # type: ignore[assignment]
-    """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-    NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-    answers with `lineage` unset.
+    """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+    written without lineage answers with `lineage` unset.
+    Errors:
+    - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
     """
     ListSnapshotPartitions: _aio.UnaryUnaryMultiCallable[_connection_pb2.ListSnapshotPartitionsRequest, _connection_pb2.ListSnapshotPartitionsResponse]  # type: ignore[assignment]
     """Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
     keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-    has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-    bad token or size.
+    has no partitions.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
 
 class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -194,6 +272,7 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         """Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
         particular order. With a non-empty filter, only partitions whose keys are in the filter and
         whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+        Errors: none of its own.
         """
 
     @_abc_1.abstractmethod
@@ -203,8 +282,9 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.WriteArtifactPartitionsResponse, _abc.Awaitable[_connection_pb2.WriteArtifactPartitionsResponse]]:
         """Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-        INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-        nothing is written then.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+          is written then.
         """
 
     @_abc_1.abstractmethod
@@ -213,7 +293,10 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.ReadGraphRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ReadGraphResponse, _abc.Awaitable[_connection_pb2.ReadGraphResponse]]:
-        """Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent."""
+        """Returns a graph by name and fingerprint.
+        Errors:
+        - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
+        """
 
     @_abc_1.abstractmethod
     def WriteGraph(
@@ -221,7 +304,12 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.WriteGraphRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.WriteGraphResponse, _abc.Awaitable[_connection_pb2.WriteGraphResponse]]:
-        """Stores a graph unless the same (name, fingerprint) exists (then it keeps the first)."""
+        """Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+        Errors:
+        - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+          DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+          document over the size limit, or a malformed lineage.
+        """
 
     @_abc_1.abstractmethod
     def ReadSnapshot(
@@ -230,7 +318,8 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ReadSnapshotResponse, _abc.Awaitable[_connection_pb2.ReadSnapshotResponse]]:
         """Returns a snapshot by graph name and snapshot fingerprint.
-        NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+        Errors:
+        - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
         """
 
     @_abc_1.abstractmethod
@@ -239,7 +328,11 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.WriteSnapshotRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.WriteSnapshotResponse, _abc.Awaitable[_connection_pb2.WriteSnapshotResponse]]:
-        """Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first)."""
+        """Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+        Errors:
+        - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+          the size limit.
+        """
 
     @_abc_1.abstractmethod
     def ReadSnapshotTag(
@@ -247,8 +340,11 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.ReadSnapshotTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ReadSnapshotTagResponse, _abc.Awaitable[_connection_pb2.ReadSnapshotTagResponse]]:
-        """Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-        Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+        """Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency).
+        Errors:
+        - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
 
     @_abc_1.abstractmethod
@@ -257,11 +353,12 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.WriteSnapshotTagRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.WriteSnapshotTagResponse, _abc.Awaitable[_connection_pb2.WriteSnapshotTagResponse]]:
-        """Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-        = where it points) when the tag exists and overwrite is false, even if it already points
-        at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-        when expected_snapshot_fingerprint is set and the tag does not point there.
-        NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+        """Creates or moves a tag; of concurrent creators exactly one wins.
+        Errors:
+        - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+          points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+        - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+        - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
         """
 
     @_abc_1.abstractmethod
@@ -272,6 +369,7 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_connection_pb2.ReadSnapshotPartitionsResponse], _abc.AsyncIterator[_connection_pb2.ReadSnapshotPartitionsResponse]]:
         """Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
         streams nothing (it is not an error).
+        Errors: none of its own.
         """
 
     @_abc_1.abstractmethod
@@ -280,7 +378,11 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.WriteSnapshotPartitionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.WriteSnapshotPartitionsResponse, _abc.Awaitable[_connection_pb2.WriteSnapshotPartitionsResponse]]:
-        """Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction."""
+        """Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+          is written then.
+        """
 
     @_abc_1.abstractmethod
     def WriteArtifactAndGraphPartitions(
@@ -290,6 +392,9 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_connection_pb2.WriteArtifactAndGraphPartitionsResponse, _abc.Awaitable[_connection_pb2.WriteArtifactAndGraphPartitionsResponse]]:
         """WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
         transaction: both are applied or neither.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+          is written then.
         """
 
     @_abc_1.abstractmethod
@@ -299,7 +404,8 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ListGraphsResponse, _abc.Awaitable[_connection_pb2.ListGraphsResponse]]:
         """Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
 
     @_abc_1.abstractmethod
@@ -308,7 +414,10 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.ListSnapshotsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ListSnapshotsResponse, _abc.Awaitable[_connection_pb2.ListSnapshotsResponse]]:
-        """Lists the snapshots of a graph name, newest first, without documents; keyset-paginated."""
+        """Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+        """
 
     @_abc_1.abstractmethod
     def ListSnapshotTags(
@@ -316,7 +425,10 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.ListSnapshotTagsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ListSnapshotTagsResponse, _abc.Awaitable[_connection_pb2.ListSnapshotTagsResponse]]:
-        """Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated."""
+        """Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+        """
 
     @_abc_1.abstractmethod
     def ListSnapshotTagHistory(
@@ -324,7 +436,10 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.ListSnapshotTagHistoryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.ListSnapshotTagHistoryResponse, _abc.Awaitable[_connection_pb2.ListSnapshotTagHistoryResponse]]:
-        """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history."""
+        """Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+        """
 
     @_abc_1.abstractmethod
     def GetGraphLineage(
@@ -332,9 +447,10 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _connection_pb2.GetGraphLineageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_connection_pb2.GetGraphLineageResponse, _abc.Awaitable[_connection_pb2.GetGraphLineageResponse]]:
-        """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-        NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-        answers with `lineage` unset.
+        """Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+        written without lineage answers with `lineage` unset.
+        Errors:
+        - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
         """
 
     @_abc_1.abstractmethod
@@ -345,8 +461,9 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_connection_pb2.ListSnapshotPartitionsResponse, _abc.Awaitable[_connection_pb2.ListSnapshotPartitionsResponse]]:
         """Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
         keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-        has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-        bad token or size.
+        has no partitions.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
 
 def add_ConnectionServiceServicer_to_server(servicer: ConnectionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

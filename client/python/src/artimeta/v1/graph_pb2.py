@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61rtimeta/v1/graph.proto\x12\x0b\x61rtimeta.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x01\n\x05Graph\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\x03\x12\x10\n\x08\x64ocument\x18\x03 \x01(\x0c\x12\x17\n\x0f\x64ocument_format\x18\x04 \x01(\t\x12\x11\n\tcode_refs\x18\x05 \x03(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdocument_size\x18\x07 \x01(\x03\"\xdf\x01\n\rGraphSnapshot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\x03\x12\n\n\x02id\x18\x03 \x01(\x03\x12\x19\n\x11graph_fingerprint\x18\x04 \x01(\x03\x12\x10\n\x08\x64ocument\x18\x05 \x01(\x0c\x12\x17\n\x0f\x64ocument_format\x18\x06 \x01(\t\x12\x11\n\tcode_refs\x18\x07 \x03(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdocument_size\x18\t \x01(\x03\"\x86\x01\n\x0bSnapshotTag\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12/\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\"\xe3\x01\n\x0fSnapshotTagMove\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12&\n\x19\x66rom_snapshot_fingerprint\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1f\n\x17to_snapshot_fingerprint\x18\x04 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12-\n\tmove_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x07 \x01(\x03\x42\x1c\n\x1a_from_snapshot_fingerprint\"\x99\x01\n\x0cGraphLineage\x12/\n\tartifacts\x18\x01 \x03(\x0b\x32\x1c.artimeta.v1.LineageArtifact\x12/\n\tproducers\x18\x02 \x03(\x0b\x32\x1c.artimeta.v1.LineageProducer\x12\'\n\x05\x65\x64ges\x18\x03 \x03(\x0b\x32\x18.artimeta.v1.LineageEdge\"~\n\x0fLineageArtifact\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0e\x61rtifact_class\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x0f\n\x07storage\x18\x05 \x01(\t\x12\x17\n\x0fstored_by_value\x18\x06 \x01(\x08\"h\n\x0fLineageProducer\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08qualname\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x17\n\x0fstored_by_value\x18\x05 \x01(\x08\"\x92\x01\n\x0bLineageEdge\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.artimeta.v1.LineageEdgeKind\x12\x14\n\x0c\x61rtifact_key\x18\x02 \x01(\t\x12\x14\n\x0cproducer_key\x18\x03 \x01(\t\x12\x12\n\ninput_name\x18\x04 \x01(\t\x12\x17\n\x0foutput_position\x18\x05 \x01(\x05*o\n\x0fLineageEdgeKind\x12!\n\x1dLINEAGE_EDGE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17LINEAGE_EDGE_KIND_INPUT\x10\x01\x12\x1c\n\x18LINEAGE_EDGE_KIND_OUTPUT\x10\x02\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61rtimeta/v1/graph.proto\x12\x0b\x61rtimeta.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x01\n\x05Graph\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\x03\x12\x10\n\x08\x64ocument\x18\x03 \x01(\x0c\x12\x17\n\x0f\x64ocument_format\x18\x04 \x01(\t\x12\x11\n\tcode_refs\x18\x05 \x03(\t\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\rdocument_size\x18\x07 \x01(\x03\"\xe5\x01\n\rGraphSnapshot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x02 \x01(\x03\x12\n\n\x02id\x18\x03 \x01(\x03\x12\x19\n\x11graph_fingerprint\x18\x04 \x01(\x03\x12\x10\n\x08\x64ocument\x18\x05 \x01(\x0c\x12\x17\n\x0f\x64ocument_format\x18\x06 \x01(\t\x12\x11\n\tcode_refs\x18\x07 \x03(\t\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\rdocument_size\x18\t \x01(\x03\"\x8c\x01\n\x0bSnapshotTag\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\x1c\n\x14snapshot_fingerprint\x18\x03 \x01(\x03\x12\x35\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\"\xe3\x01\n\x0fSnapshotTagMove\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12&\n\x19\x66rom_snapshot_fingerprint\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1f\n\x17to_snapshot_fingerprint\x18\x04 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12-\n\tmove_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x07 \x01(\x03\x42\x1c\n\x1a_from_snapshot_fingerprint\"\x99\x01\n\x0cGraphLineage\x12/\n\tartifacts\x18\x01 \x03(\x0b\x32\x1c.artimeta.v1.LineageArtifact\x12/\n\tproducers\x18\x02 \x03(\x0b\x32\x1c.artimeta.v1.LineageProducer\x12\'\n\x05\x65\x64ges\x18\x03 \x03(\x0b\x32\x18.artimeta.v1.LineageEdge\"~\n\x0fLineageArtifact\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0e\x61rtifact_class\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x0f\n\x07storage\x18\x05 \x01(\t\x12\x17\n\x0fstored_by_value\x18\x06 \x01(\x08\"h\n\x0fLineageProducer\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08qualname\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x17\n\x0fstored_by_value\x18\x05 \x01(\x08\"\x92\x01\n\x0bLineageEdge\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.artimeta.v1.LineageEdgeKind\x12\x14\n\x0c\x61rtifact_key\x18\x02 \x01(\t\x12\x14\n\x0cproducer_key\x18\x03 \x01(\t\x12\x12\n\ninput_name\x18\x04 \x01(\t\x12\x17\n\x0foutput_position\x18\x05 \x01(\x05*o\n\x0fLineageEdgeKind\x12!\n\x1dLINEAGE_EDGE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17LINEAGE_EDGE_KIND_INPUT\x10\x01\x12\x1c\n\x18LINEAGE_EDGE_KIND_OUTPUT\x10\x02\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,22 +34,28 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'artimeta.v1.graph_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.artimeta.v1P\001Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1'
-  _globals['_LINEAGEEDGEKIND']._serialized_start=1384
-  _globals['_LINEAGEEDGEKIND']._serialized_end=1495
-  _globals['_GRAPH']._serialized_start=74
-  _globals['_GRAPH']._serialized_end=250
-  _globals['_GRAPHSNAPSHOT']._serialized_start=253
-  _globals['_GRAPHSNAPSHOT']._serialized_end=476
-  _globals['_SNAPSHOTTAG']._serialized_start=479
-  _globals['_SNAPSHOTTAG']._serialized_end=613
-  _globals['_SNAPSHOTTAGMOVE']._serialized_start=616
-  _globals['_SNAPSHOTTAGMOVE']._serialized_end=843
-  _globals['_GRAPHLINEAGE']._serialized_start=846
-  _globals['_GRAPHLINEAGE']._serialized_end=999
-  _globals['_LINEAGEARTIFACT']._serialized_start=1001
-  _globals['_LINEAGEARTIFACT']._serialized_end=1127
-  _globals['_LINEAGEPRODUCER']._serialized_start=1129
-  _globals['_LINEAGEPRODUCER']._serialized_end=1233
-  _globals['_LINEAGEEDGE']._serialized_start=1236
-  _globals['_LINEAGEEDGE']._serialized_end=1382
+  _globals['_GRAPH'].fields_by_name['create_time']._loaded_options = None
+  _globals['_GRAPH'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_GRAPHSNAPSHOT'].fields_by_name['create_time']._loaded_options = None
+  _globals['_GRAPHSNAPSHOT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_SNAPSHOTTAG'].fields_by_name['update_time']._loaded_options = None
+  _globals['_SNAPSHOTTAG'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_LINEAGEEDGEKIND']._serialized_start=1435
+  _globals['_LINEAGEEDGEKIND']._serialized_end=1546
+  _globals['_GRAPH']._serialized_start=107
+  _globals['_GRAPH']._serialized_end=289
+  _globals['_GRAPHSNAPSHOT']._serialized_start=292
+  _globals['_GRAPHSNAPSHOT']._serialized_end=521
+  _globals['_SNAPSHOTTAG']._serialized_start=524
+  _globals['_SNAPSHOTTAG']._serialized_end=664
+  _globals['_SNAPSHOTTAGMOVE']._serialized_start=667
+  _globals['_SNAPSHOTTAGMOVE']._serialized_end=894
+  _globals['_GRAPHLINEAGE']._serialized_start=897
+  _globals['_GRAPHLINEAGE']._serialized_end=1050
+  _globals['_LINEAGEARTIFACT']._serialized_start=1052
+  _globals['_LINEAGEARTIFACT']._serialized_end=1178
+  _globals['_LINEAGEPRODUCER']._serialized_start=1180
+  _globals['_LINEAGEPRODUCER']._serialized_end=1284
+  _globals['_LINEAGEEDGE']._serialized_start=1287
+  _globals['_LINEAGEEDGE']._serialized_end=1433
 # @@protoc_insertion_point(module_scope)

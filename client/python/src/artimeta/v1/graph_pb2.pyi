@@ -27,6 +27,7 @@ class _LineageEdgeKind:
 class _LineageEdgeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LineageEdgeKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     LINEAGE_EDGE_KIND_UNSPECIFIED: _LineageEdgeKind.ValueType  # 0
+    """Not a valid edge kind (INVALID_LINEAGE_EDGE)."""
     LINEAGE_EDGE_KIND_INPUT: _LineageEdgeKind.ValueType  # 1
     """The artifact is an input of the producer."""
     LINEAGE_EDGE_KIND_OUTPUT: _LineageEdgeKind.ValueType  # 2
@@ -36,6 +37,7 @@ class LineageEdgeKind(_LineageEdgeKind, metaclass=_LineageEdgeKindEnumTypeWrappe
     """Which way an edge goes."""
 
 LINEAGE_EDGE_KIND_UNSPECIFIED: LineageEdgeKind.ValueType  # 0
+"""Not a valid edge kind (INVALID_LINEAGE_EDGE)."""
 LINEAGE_EDGE_KIND_INPUT: LineageEdgeKind.ValueType  # 1
 """The artifact is an input of the producer."""
 LINEAGE_EDGE_KIND_OUTPUT: LineageEdgeKind.ValueType  # 2

@@ -45,28 +45,35 @@ class NamespaceService(Protocol):
     async def create_namespace(self, request: CreateNamespaceRequest, ctx: RequestContext[CreateNamespaceRequest, CreateNamespaceResponse], /) -> CreateNamespaceResponse:
         """
         Creates a namespace.
-        INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-        ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+          description.
+        - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_namespace(self, request: GetNamespaceRequest, ctx: RequestContext[GetNamespaceRequest, GetNamespaceResponse], /) -> GetNamespaceResponse:
         """
-        Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist.
+        Returns one namespace.
+        Errors:
+        - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_namespaces(self, request: ListNamespacesRequest, ctx: RequestContext[ListNamespacesRequest, ListNamespacesResponse], /) -> ListNamespacesResponse:
         """
         Lists namespaces ordered by name, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def delete_namespace(self, request: DeleteNamespaceRequest, ctx: RequestContext[DeleteNamespaceRequest, DeleteNamespaceResponse], /) -> DeleteNamespaceResponse:
         """
         Deletes a namespace with every row and blob it holds.
-        NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -179,8 +186,10 @@ class NamespaceServiceClient(ConnectClient):
     ) -> CreateNamespaceResponse:
         """
         Creates a namespace.
-        INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-        ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+          description.
+        - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
         """
         return await self.execute_unary(
             request=request,
@@ -203,7 +212,10 @@ class NamespaceServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> GetNamespaceResponse:
         """
-        Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist.
+        Returns one namespace.
+        Errors:
+        - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         return await self.execute_unary(
             request=request,
@@ -227,7 +239,8 @@ class NamespaceServiceClient(ConnectClient):
     ) -> ListNamespacesResponse:
         """
         Lists namespaces ordered by name, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         return await self.execute_unary(
             request=request,
@@ -251,7 +264,8 @@ class NamespaceServiceClient(ConnectClient):
     ) -> DeleteNamespaceResponse:
         """
         Deletes a namespace with every row and blob it holds.
-        NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
         """
         return await self.execute_unary(
             request=request,

@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from artimeta.v1 import consistency_pb2 as artimeta_dot_v1_dot_consistency__pb2
 from artimeta.v1 import options_pb2 as artimeta_dot_v1_dot_options__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61rtimeta/v1/namespace.proto\x12\x0b\x61rtimeta.v1\x1a\x1d\x61rtimeta/v1/consistency.proto\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n\tNamespace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".artimeta.v1.Namespace.LabelsEntry\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x16\x43reateNamespaceRequest\x12)\n\tnamespace\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.Namespace\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"D\n\x17\x43reateNamespaceResponse\x12)\n\tnamespace\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.Namespace\"V\n\x13GetNamespaceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1c.artimeta.v1.ReadConsistency\"A\n\x14GetNamespaceResponse\x12)\n\tnamespace\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.Namespace\">\n\x15ListNamespacesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"]\n\x16ListNamespacesResponse\x12*\n\nnamespaces\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.Namespace\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Q\n\x16\x44\x65leteNamespaceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rallow_missing\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"A\n\x17\x44\x65leteNamespaceResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x12\x15\n\rblobs_deleted\x18\x02 \x01(\x03\x32\x96\x03\n\x10NamespaceService\x12\x62\n\x0f\x43reateNamespace\x12#.artimeta.v1.CreateNamespaceRequest\x1a$.artimeta.v1.CreateNamespaceResponse\"\x04\x88\xb5\x18\x03\x12Y\n\x0cGetNamespace\x12 .artimeta.v1.GetNamespaceRequest\x1a!.artimeta.v1.GetNamespaceResponse\"\x04\x88\xb5\x18\x01\x12_\n\x0eListNamespaces\x12\".artimeta.v1.ListNamespacesRequest\x1a#.artimeta.v1.ListNamespacesResponse\"\x04\x88\xb5\x18\x01\x12\x62\n\x0f\x44\x65leteNamespace\x12#.artimeta.v1.DeleteNamespaceRequest\x1a$.artimeta.v1.DeleteNamespaceResponse\"\x04\x88\xb5\x18\x03\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61rtimeta/v1/namespace.proto\x12\x0b\x61rtimeta.v1\x1a\x1d\x61rtimeta/v1/consistency.proto\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x01\n\tNamespace\x12\x13\n\x04name\x18\x01 \x01(\tB\x05\xe2\x41\x02\x02\x05\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".artimeta.v1.Namespace.LabelsEntry\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x16\x43reateNamespaceRequest\x12/\n\tnamespace\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.NamespaceB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"D\n\x17\x43reateNamespaceResponse\x12)\n\tnamespace\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.Namespace\"\\\n\x13GetNamespaceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x31\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1c.artimeta.v1.ReadConsistency\"A\n\x14GetNamespaceResponse\x12)\n\tnamespace\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.Namespace\">\n\x15ListNamespacesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"]\n\x16ListNamespacesResponse\x12*\n\nnamespaces\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.Namespace\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"W\n\x16\x44\x65leteNamespaceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rallow_missing\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"A\n\x17\x44\x65leteNamespaceResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x12\x15\n\rblobs_deleted\x18\x02 \x01(\x03\x32\x96\x03\n\x10NamespaceService\x12\x62\n\x0f\x43reateNamespace\x12#.artimeta.v1.CreateNamespaceRequest\x1a$.artimeta.v1.CreateNamespaceResponse\"\x04\x88\xb5\x18\x03\x12Y\n\x0cGetNamespace\x12 .artimeta.v1.GetNamespaceRequest\x1a!.artimeta.v1.GetNamespaceResponse\"\x04\x88\xb5\x18\x01\x12_\n\x0eListNamespaces\x12\".artimeta.v1.ListNamespacesRequest\x1a#.artimeta.v1.ListNamespacesResponse\"\x04\x88\xb5\x18\x01\x12\x62\n\x0f\x44\x65leteNamespace\x12#.artimeta.v1.DeleteNamespaceRequest\x1a$.artimeta.v1.DeleteNamespaceResponse\"\x04\x88\xb5\x18\x03\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +38,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.artimeta.v1P\001Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1'
   _globals['_NAMESPACE_LABELSENTRY']._loaded_options = None
   _globals['_NAMESPACE_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_NAMESPACE'].fields_by_name['name']._loaded_options = None
+  _globals['_NAMESPACE'].fields_by_name['name']._serialized_options = b'\342A\002\002\005'
+  _globals['_NAMESPACE'].fields_by_name['create_time']._loaded_options = None
+  _globals['_NAMESPACE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_CREATENAMESPACEREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_CREATENAMESPACEREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_GETNAMESPACEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETNAMESPACEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_DELETENAMESPACEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DELETENAMESPACEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_NAMESPACESERVICE'].methods_by_name['CreateNamespace']._loaded_options = None
   _globals['_NAMESPACESERVICE'].methods_by_name['CreateNamespace']._serialized_options = b'\210\265\030\003'
   _globals['_NAMESPACESERVICE'].methods_by_name['GetNamespace']._loaded_options = None
@@ -45,26 +56,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NAMESPACESERVICE'].methods_by_name['ListNamespaces']._serialized_options = b'\210\265\030\001'
   _globals['_NAMESPACESERVICE'].methods_by_name['DeleteNamespace']._loaded_options = None
   _globals['_NAMESPACESERVICE'].methods_by_name['DeleteNamespace']._serialized_options = b'\210\265\030\003'
-  _globals['_NAMESPACE']._serialized_start=136
-  _globals['_NAMESPACE']._serialized_end=330
-  _globals['_NAMESPACE_LABELSENTRY']._serialized_start=285
-  _globals['_NAMESPACE_LABELSENTRY']._serialized_end=330
-  _globals['_CREATENAMESPACEREQUEST']._serialized_start=332
-  _globals['_CREATENAMESPACEREQUEST']._serialized_end=419
-  _globals['_CREATENAMESPACERESPONSE']._serialized_start=421
-  _globals['_CREATENAMESPACERESPONSE']._serialized_end=489
-  _globals['_GETNAMESPACEREQUEST']._serialized_start=491
-  _globals['_GETNAMESPACEREQUEST']._serialized_end=577
-  _globals['_GETNAMESPACERESPONSE']._serialized_start=579
-  _globals['_GETNAMESPACERESPONSE']._serialized_end=644
-  _globals['_LISTNAMESPACESREQUEST']._serialized_start=646
-  _globals['_LISTNAMESPACESREQUEST']._serialized_end=708
-  _globals['_LISTNAMESPACESRESPONSE']._serialized_start=710
-  _globals['_LISTNAMESPACESRESPONSE']._serialized_end=803
-  _globals['_DELETENAMESPACEREQUEST']._serialized_start=805
-  _globals['_DELETENAMESPACEREQUEST']._serialized_end=886
-  _globals['_DELETENAMESPACERESPONSE']._serialized_start=888
-  _globals['_DELETENAMESPACERESPONSE']._serialized_end=953
-  _globals['_NAMESPACESERVICE']._serialized_start=956
-  _globals['_NAMESPACESERVICE']._serialized_end=1362
+  _globals['_NAMESPACE']._serialized_start=169
+  _globals['_NAMESPACE']._serialized_end=376
+  _globals['_NAMESPACE_LABELSENTRY']._serialized_start=331
+  _globals['_NAMESPACE_LABELSENTRY']._serialized_end=376
+  _globals['_CREATENAMESPACEREQUEST']._serialized_start=378
+  _globals['_CREATENAMESPACEREQUEST']._serialized_end=471
+  _globals['_CREATENAMESPACERESPONSE']._serialized_start=473
+  _globals['_CREATENAMESPACERESPONSE']._serialized_end=541
+  _globals['_GETNAMESPACEREQUEST']._serialized_start=543
+  _globals['_GETNAMESPACEREQUEST']._serialized_end=635
+  _globals['_GETNAMESPACERESPONSE']._serialized_start=637
+  _globals['_GETNAMESPACERESPONSE']._serialized_end=702
+  _globals['_LISTNAMESPACESREQUEST']._serialized_start=704
+  _globals['_LISTNAMESPACESREQUEST']._serialized_end=766
+  _globals['_LISTNAMESPACESRESPONSE']._serialized_start=768
+  _globals['_LISTNAMESPACESRESPONSE']._serialized_end=861
+  _globals['_DELETENAMESPACEREQUEST']._serialized_start=863
+  _globals['_DELETENAMESPACEREQUEST']._serialized_end=950
+  _globals['_DELETENAMESPACERESPONSE']._serialized_start=952
+  _globals['_DELETENAMESPACERESPONSE']._serialized_end=1017
+  _globals['_NAMESPACESERVICE']._serialized_start=1020
+  _globals['_NAMESPACESERVICE']._serialized_end=1426
 # @@protoc_insertion_point(module_scope)

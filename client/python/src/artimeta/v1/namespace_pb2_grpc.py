@@ -65,15 +65,20 @@ class NamespaceServiceServicer:
 
     def CreateNamespace(self, request, context):
         """Creates a namespace.
-        INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-        ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+        description.
+        - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetNamespace(self, request, context):
-        """Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist.
+        """Returns one namespace.
+        Errors:
+        - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,7 +86,8 @@ class NamespaceServiceServicer:
 
     def ListNamespaces(self, request, context):
         """Lists namespaces ordered by name, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -89,7 +95,8 @@ class NamespaceServiceServicer:
 
     def DeleteNamespace(self, request, context):
         """Deletes a namespace with every row and blob it holds.
-        NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -37,18 +37,26 @@ class NamespaceServiceStub:
     def __new__(cls, channel: _aio.Channel) -> NamespaceServiceAsyncStub: ...
     CreateNamespace: _grpc.UnaryUnaryMultiCallable[_namespace_pb2.CreateNamespaceRequest, _namespace_pb2.CreateNamespaceResponse]
     """Creates a namespace.
-    INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-    ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+      description.
+    - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
     """
     GetNamespace: _grpc.UnaryUnaryMultiCallable[_namespace_pb2.GetNamespaceRequest, _namespace_pb2.GetNamespaceResponse]
-    """Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist."""
+    """Returns one namespace.
+    Errors:
+    - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
+    """
     ListNamespaces: _grpc.UnaryUnaryMultiCallable[_namespace_pb2.ListNamespacesRequest, _namespace_pb2.ListNamespacesResponse]
     """Lists namespaces ordered by name, keyset-paginated.
-    INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
     DeleteNamespace: _grpc.UnaryUnaryMultiCallable[_namespace_pb2.DeleteNamespaceRequest, _namespace_pb2.DeleteNamespaceResponse]
     """Deletes a namespace with every row and blob it holds.
-    NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+    Errors:
+    - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
     """
 
 @_typing.type_check_only
@@ -60,18 +68,26 @@ class NamespaceServiceAsyncStub(NamespaceServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateNamespace: _aio.UnaryUnaryMultiCallable[_namespace_pb2.CreateNamespaceRequest, _namespace_pb2.CreateNamespaceResponse]  # type: ignore[assignment]
     """Creates a namespace.
-    INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-    ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+      description.
+    - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
     """
     GetNamespace: _aio.UnaryUnaryMultiCallable[_namespace_pb2.GetNamespaceRequest, _namespace_pb2.GetNamespaceResponse]  # type: ignore[assignment]
-    """Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist."""
+    """Returns one namespace.
+    Errors:
+    - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
+    """
     ListNamespaces: _aio.UnaryUnaryMultiCallable[_namespace_pb2.ListNamespacesRequest, _namespace_pb2.ListNamespacesResponse]  # type: ignore[assignment]
     """Lists namespaces ordered by name, keyset-paginated.
-    INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
     DeleteNamespace: _aio.UnaryUnaryMultiCallable[_namespace_pb2.DeleteNamespaceRequest, _namespace_pb2.DeleteNamespaceResponse]  # type: ignore[assignment]
     """Deletes a namespace with every row and blob it holds.
-    NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+    Errors:
+    - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
     """
 
 class NamespaceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -86,8 +102,10 @@ class NamespaceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_namespace_pb2.CreateNamespaceResponse, _abc.Awaitable[_namespace_pb2.CreateNamespaceResponse]]:
         """Creates a namespace.
-        INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-        ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+          description.
+        - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
         """
 
     @_abc_1.abstractmethod
@@ -96,7 +114,11 @@ class NamespaceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _namespace_pb2.GetNamespaceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_namespace_pb2.GetNamespaceResponse, _abc.Awaitable[_namespace_pb2.GetNamespaceResponse]]:
-        """Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist."""
+        """Returns one namespace.
+        Errors:
+        - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
+        """
 
     @_abc_1.abstractmethod
     def ListNamespaces(
@@ -105,7 +127,8 @@ class NamespaceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_namespace_pb2.ListNamespacesResponse, _abc.Awaitable[_namespace_pb2.ListNamespacesResponse]]:
         """Lists namespaces ordered by name, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
 
     @_abc_1.abstractmethod
@@ -115,7 +138,8 @@ class NamespaceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_namespace_pb2.DeleteNamespaceResponse, _abc.Awaitable[_namespace_pb2.DeleteNamespaceResponse]]:
         """Deletes a namespace with every row and blob it holds.
-        NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
         """
 
 def add_NamespaceServiceServicer_to_server(servicer: NamespaceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -49,44 +49,58 @@ class OpStoreService(Protocol):
         """
         Registers the upstream op and version if absent (numbering a new version against the op's
         latest one) and, when a downstream op is named, links them (idempotent).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+          or a malformed version.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_all_versions_of_op(self, request: GetAllVersionsOfOpRequest, ctx: RequestContext[GetAllVersionsOfOpRequest, GetAllVersionsOfOpResponse], /) -> GetAllVersionsOfOpResponse:
         """
         Every version of an op, oldest first; empty when the op is unknown.
+        Errors: none of its own.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_validated_links(self, request: GetValidatedLinksRequest, ctx: RequestContext[GetValidatedLinksRequest, GetValidatedLinksResponse], /) -> GetValidatedLinksResponse:
         """
         The upstream versions validated for a downstream op, oldest first; empty when there are none.
+        Errors: none of its own.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def save_op_bytes(self, request: SaveOpBytesRequest, ctx: RequestContext[SaveOpBytesRequest, SaveOpBytesResponse], /) -> SaveOpBytesResponse:
         """
         Stores the serialized bytes of a registered version (overwriting earlier bytes).
-        FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-        (OP_BYTES_TOO_LARGE).
+        Errors:
+        - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+          registered.
+        - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+          malformed version.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_op_bytes(self, request: GetOpBytesRequest, ctx: RequestContext[GetOpBytesRequest, GetOpBytesResponse], /) -> GetOpBytesResponse:
         """
-        The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND).
+        The bytes of a version.
+        Errors:
+        - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+          bytes are unknown.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def pipeline_exists(self, request: PipelineExistsRequest, ctx: RequestContext[PipelineExistsRequest, PipelineExistsResponse], /) -> PipelineExistsResponse:
         """
         Whether a pipeline is registered.
+        Errors: none of its own.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def register_pipeline(self, request: RegisterPipelineRequest, ctx: RequestContext[RegisterPipelineRequest, RegisterPipelineResponse], /) -> RegisterPipelineResponse:
         """
         Registers a pipeline and its last op (idempotent; a second call moves the last op).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -94,8 +108,10 @@ class OpStoreService(Protocol):
         """
         Lists the namespace's ops by name (those only named as a downstream op too, with no
         versions), optionally only names starting with a prefix, keyset paged, each with its number
-        of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-        FIELD_TOO_LONG).
+        of versions and its latest version.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+          token, or an overlong prefix.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -256,6 +272,9 @@ class OpStoreServiceClient(ConnectClient):
         """
         Registers the upstream op and version if absent (numbering a new version against the op's
         latest one) and, when a downstream op is named, links them (idempotent).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+          or a malformed version.
         """
         return await self.execute_unary(
             request=request,
@@ -279,6 +298,7 @@ class OpStoreServiceClient(ConnectClient):
     ) -> GetAllVersionsOfOpResponse:
         """
         Every version of an op, oldest first; empty when the op is unknown.
+        Errors: none of its own.
         """
         return await self.execute_unary(
             request=request,
@@ -302,6 +322,7 @@ class OpStoreServiceClient(ConnectClient):
     ) -> GetValidatedLinksResponse:
         """
         The upstream versions validated for a downstream op, oldest first; empty when there are none.
+        Errors: none of its own.
         """
         return await self.execute_unary(
             request=request,
@@ -325,8 +346,11 @@ class OpStoreServiceClient(ConnectClient):
     ) -> SaveOpBytesResponse:
         """
         Stores the serialized bytes of a registered version (overwriting earlier bytes).
-        FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-        (OP_BYTES_TOO_LARGE).
+        Errors:
+        - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+          registered.
+        - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+          malformed version.
         """
         return await self.execute_unary(
             request=request,
@@ -349,7 +373,10 @@ class OpStoreServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> GetOpBytesResponse:
         """
-        The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND).
+        The bytes of a version.
+        Errors:
+        - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+          bytes are unknown.
         """
         return await self.execute_unary(
             request=request,
@@ -373,6 +400,7 @@ class OpStoreServiceClient(ConnectClient):
     ) -> PipelineExistsResponse:
         """
         Whether a pipeline is registered.
+        Errors: none of its own.
         """
         return await self.execute_unary(
             request=request,
@@ -396,6 +424,8 @@ class OpStoreServiceClient(ConnectClient):
     ) -> RegisterPipelineResponse:
         """
         Registers a pipeline and its last op (idempotent; a second call moves the last op).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
         """
         return await self.execute_unary(
             request=request,
@@ -420,8 +450,10 @@ class OpStoreServiceClient(ConnectClient):
         """
         Lists the namespace's ops by name (those only named as a downstream op too, with no
         versions), optionally only names starting with a prefix, keyset paged, each with its number
-        of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-        FIELD_TOO_LONG).
+        of versions and its latest version.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+          token, or an overlong prefix.
         """
         return await self.execute_unary(
             request=request,

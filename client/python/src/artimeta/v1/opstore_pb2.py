@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from artimeta.v1 import options_pb2 as artimeta_dot_v1_dot_options__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61rtimeta/v1/opstore.proto\x12\x0b\x61rtimeta.v1\x1a\x19\x61rtimeta/v1/options.proto\"\x91\x01\n\tOpVersion\x12\r\n\x05major\x18\x01 \x01(\t\x12\r\n\x05minor\x18\x02 \x01(\t\x12\r\n\x05patch\x18\x03 \x01(\t\x12\x15\n\rcreation_time\x18\x04 \x01(\x01\x12\x14\n\x0cmajor_number\x18\x05 \x01(\x05\x12\x14\n\x0cminor_number\x18\x06 \x01(\x05\x12\x14\n\x0cpatch_number\x18\x07 \x01(\x05\"\x95\x01\n\x18RegisterValidLinkRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x1a\n\x12\x64ownstream_op_name\x18\x02 \x01(\t\x12\x18\n\x10upstream_op_name\x18\x03 \x01(\t\x12\x30\n\x10upstream_version\x18\x04 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"M\n\x19RegisterValidLinkResponse\x12\x30\n\x10upstream_version\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"?\n\x19GetAllVersionsOfOpRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0f\n\x07op_name\x18\x02 \x01(\t\"F\n\x1aGetAllVersionsOfOpResponse\x12(\n\x08versions\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpVersion\"c\n\x18GetValidatedLinksRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x1a\n\x12\x64ownstream_op_name\x18\x02 \x01(\t\x12\x18\n\x10upstream_op_name\x18\x03 \x01(\t\"N\n\x19GetValidatedLinksResponse\x12\x31\n\x11upstream_versions\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpVersion\"\x87\x01\n\x12SaveOpBytesRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0f\n\x07op_name\x18\x02 \x01(\t\x12\'\n\x07version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\x12\x10\n\x08op_bytes\x18\x04 \x01(\x0c\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\x15\n\x13SaveOpBytesResponse\"`\n\x11GetOpBytesRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0f\n\x07op_name\x18\x02 \x01(\t\x12\'\n\x07version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"O\n\x12GetOpBytesResponse\x12\'\n\x07version\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\x12\x10\n\x08op_bytes\x18\x02 \x01(\x0c\"A\n\x15PipelineExistsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x15\n\rpipeline_name\x18\x02 \x01(\t\"(\n\x16PipelineExistsResponse\x12\x0e\n\x06\x65xists\x18\x01 \x01(\x08\"m\n\x17RegisterPipelineRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x15\n\rpipeline_name\x18\x02 \x01(\t\x12\x14\n\x0clast_op_name\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x1a\n\x18RegisterPipelineResponse\"`\n\tOpSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rversion_count\x18\x02 \x01(\x03\x12.\n\x0elatest_version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"_\n\x0eListOpsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x13\n\x0bname_prefix\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"O\n\x0fListOpsResponse\x12#\n\x03ops\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x92\x06\n\x0eOpStoreService\x12h\n\x11RegisterValidLink\x12%.artimeta.v1.RegisterValidLinkRequest\x1a&.artimeta.v1.RegisterValidLinkResponse\"\x04\x88\xb5\x18\x02\x12k\n\x12GetAllVersionsOfOp\x12&.artimeta.v1.GetAllVersionsOfOpRequest\x1a\'.artimeta.v1.GetAllVersionsOfOpResponse\"\x04\x88\xb5\x18\x01\x12h\n\x11GetValidatedLinks\x12%.artimeta.v1.GetValidatedLinksRequest\x1a&.artimeta.v1.GetValidatedLinksResponse\"\x04\x88\xb5\x18\x01\x12V\n\x0bSaveOpBytes\x12\x1f.artimeta.v1.SaveOpBytesRequest\x1a .artimeta.v1.SaveOpBytesResponse\"\x04\x88\xb5\x18\x03\x12S\n\nGetOpBytes\x12\x1e.artimeta.v1.GetOpBytesRequest\x1a\x1f.artimeta.v1.GetOpBytesResponse\"\x04\x88\xb5\x18\x01\x12_\n\x0ePipelineExists\x12\".artimeta.v1.PipelineExistsRequest\x1a#.artimeta.v1.PipelineExistsResponse\"\x04\x88\xb5\x18\x01\x12\x65\n\x10RegisterPipeline\x12$.artimeta.v1.RegisterPipelineRequest\x1a%.artimeta.v1.RegisterPipelineResponse\"\x04\x88\xb5\x18\x03\x12J\n\x07ListOps\x12\x1b.artimeta.v1.ListOpsRequest\x1a\x1c.artimeta.v1.ListOpsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61rtimeta/v1/opstore.proto\x12\x0b\x61rtimeta.v1\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x91\x01\n\tOpVersion\x12\r\n\x05major\x18\x01 \x01(\t\x12\r\n\x05minor\x18\x02 \x01(\t\x12\r\n\x05patch\x18\x03 \x01(\t\x12\x15\n\rcreation_time\x18\x04 \x01(\x01\x12\x14\n\x0cmajor_number\x18\x05 \x01(\x05\x12\x14\n\x0cminor_number\x18\x06 \x01(\x05\x12\x14\n\x0cpatch_number\x18\x07 \x01(\x05\"\x9b\x01\n\x18RegisterValidLinkRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x12\x64ownstream_op_name\x18\x02 \x01(\t\x12\x18\n\x10upstream_op_name\x18\x03 \x01(\t\x12\x30\n\x10upstream_version\x18\x04 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"M\n\x19RegisterValidLinkResponse\x12\x30\n\x10upstream_version\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"E\n\x19GetAllVersionsOfOpRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07op_name\x18\x02 \x01(\t\"F\n\x1aGetAllVersionsOfOpResponse\x12(\n\x08versions\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpVersion\"i\n\x18GetValidatedLinksRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x12\x64ownstream_op_name\x18\x02 \x01(\t\x12\x18\n\x10upstream_op_name\x18\x03 \x01(\t\"N\n\x19GetValidatedLinksResponse\x12\x31\n\x11upstream_versions\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpVersion\"\x8d\x01\n\x12SaveOpBytesRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07op_name\x18\x02 \x01(\t\x12\'\n\x07version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\x12\x10\n\x08op_bytes\x18\x04 \x01(\x0c\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\x15\n\x13SaveOpBytesResponse\"f\n\x11GetOpBytesRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07op_name\x18\x02 \x01(\t\x12\'\n\x07version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"O\n\x12GetOpBytesResponse\x12\'\n\x07version\x18\x01 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\x12\x10\n\x08op_bytes\x18\x02 \x01(\x0c\"G\n\x15PipelineExistsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rpipeline_name\x18\x02 \x01(\t\"(\n\x16PipelineExistsResponse\x12\x0e\n\x06\x65xists\x18\x01 \x01(\x08\"s\n\x17RegisterPipelineRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rpipeline_name\x18\x02 \x01(\t\x12\x14\n\x0clast_op_name\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x1a\n\x18RegisterPipelineResponse\"`\n\tOpSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rversion_count\x18\x02 \x01(\x03\x12.\n\x0elatest_version\x18\x03 \x01(\x0b\x32\x16.artimeta.v1.OpVersion\"e\n\x0eListOpsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bname_prefix\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"O\n\x0fListOpsResponse\x12#\n\x03ops\x18\x01 \x03(\x0b\x32\x16.artimeta.v1.OpSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x92\x06\n\x0eOpStoreService\x12h\n\x11RegisterValidLink\x12%.artimeta.v1.RegisterValidLinkRequest\x1a&.artimeta.v1.RegisterValidLinkResponse\"\x04\x88\xb5\x18\x02\x12k\n\x12GetAllVersionsOfOp\x12&.artimeta.v1.GetAllVersionsOfOpRequest\x1a\'.artimeta.v1.GetAllVersionsOfOpResponse\"\x04\x88\xb5\x18\x01\x12h\n\x11GetValidatedLinks\x12%.artimeta.v1.GetValidatedLinksRequest\x1a&.artimeta.v1.GetValidatedLinksResponse\"\x04\x88\xb5\x18\x01\x12V\n\x0bSaveOpBytes\x12\x1f.artimeta.v1.SaveOpBytesRequest\x1a .artimeta.v1.SaveOpBytesResponse\"\x04\x88\xb5\x18\x03\x12S\n\nGetOpBytes\x12\x1e.artimeta.v1.GetOpBytesRequest\x1a\x1f.artimeta.v1.GetOpBytesResponse\"\x04\x88\xb5\x18\x01\x12_\n\x0ePipelineExists\x12\".artimeta.v1.PipelineExistsRequest\x1a#.artimeta.v1.PipelineExistsResponse\"\x04\x88\xb5\x18\x01\x12\x65\n\x10RegisterPipeline\x12$.artimeta.v1.RegisterPipelineRequest\x1a%.artimeta.v1.RegisterPipelineResponse\"\x04\x88\xb5\x18\x03\x12J\n\x07ListOps\x12\x1b.artimeta.v1.ListOpsRequest\x1a\x1c.artimeta.v1.ListOpsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +34,22 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'artimeta.v1.opstore_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.artimeta.v1P\001Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1'
+  _globals['_REGISTERVALIDLINKREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_REGISTERVALIDLINKREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_GETALLVERSIONSOFOPREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_GETALLVERSIONSOFOPREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_GETVALIDATEDLINKSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_GETVALIDATEDLINKSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_SAVEOPBYTESREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_SAVEOPBYTESREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_GETOPBYTESREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_GETOPBYTESREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_PIPELINEEXISTSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_PIPELINEEXISTSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_REGISTERPIPELINEREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_REGISTERPIPELINEREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_LISTOPSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_LISTOPSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
   _globals['_OPSTORESERVICE'].methods_by_name['RegisterValidLink']._loaded_options = None
   _globals['_OPSTORESERVICE'].methods_by_name['RegisterValidLink']._serialized_options = b'\210\265\030\002'
   _globals['_OPSTORESERVICE'].methods_by_name['GetAllVersionsOfOp']._loaded_options = None
@@ -49,42 +66,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OPSTORESERVICE'].methods_by_name['RegisterPipeline']._serialized_options = b'\210\265\030\003'
   _globals['_OPSTORESERVICE'].methods_by_name['ListOps']._loaded_options = None
   _globals['_OPSTORESERVICE'].methods_by_name['ListOps']._serialized_options = b'\210\265\030\001'
-  _globals['_OPVERSION']._serialized_start=70
-  _globals['_OPVERSION']._serialized_end=215
-  _globals['_REGISTERVALIDLINKREQUEST']._serialized_start=218
-  _globals['_REGISTERVALIDLINKREQUEST']._serialized_end=367
-  _globals['_REGISTERVALIDLINKRESPONSE']._serialized_start=369
-  _globals['_REGISTERVALIDLINKRESPONSE']._serialized_end=446
-  _globals['_GETALLVERSIONSOFOPREQUEST']._serialized_start=448
-  _globals['_GETALLVERSIONSOFOPREQUEST']._serialized_end=511
-  _globals['_GETALLVERSIONSOFOPRESPONSE']._serialized_start=513
-  _globals['_GETALLVERSIONSOFOPRESPONSE']._serialized_end=583
-  _globals['_GETVALIDATEDLINKSREQUEST']._serialized_start=585
-  _globals['_GETVALIDATEDLINKSREQUEST']._serialized_end=684
-  _globals['_GETVALIDATEDLINKSRESPONSE']._serialized_start=686
-  _globals['_GETVALIDATEDLINKSRESPONSE']._serialized_end=764
-  _globals['_SAVEOPBYTESREQUEST']._serialized_start=767
-  _globals['_SAVEOPBYTESREQUEST']._serialized_end=902
-  _globals['_SAVEOPBYTESRESPONSE']._serialized_start=904
-  _globals['_SAVEOPBYTESRESPONSE']._serialized_end=925
-  _globals['_GETOPBYTESREQUEST']._serialized_start=927
-  _globals['_GETOPBYTESREQUEST']._serialized_end=1023
-  _globals['_GETOPBYTESRESPONSE']._serialized_start=1025
-  _globals['_GETOPBYTESRESPONSE']._serialized_end=1104
-  _globals['_PIPELINEEXISTSREQUEST']._serialized_start=1106
-  _globals['_PIPELINEEXISTSREQUEST']._serialized_end=1171
-  _globals['_PIPELINEEXISTSRESPONSE']._serialized_start=1173
-  _globals['_PIPELINEEXISTSRESPONSE']._serialized_end=1213
-  _globals['_REGISTERPIPELINEREQUEST']._serialized_start=1215
-  _globals['_REGISTERPIPELINEREQUEST']._serialized_end=1324
-  _globals['_REGISTERPIPELINERESPONSE']._serialized_start=1326
-  _globals['_REGISTERPIPELINERESPONSE']._serialized_end=1352
-  _globals['_OPSUMMARY']._serialized_start=1354
-  _globals['_OPSUMMARY']._serialized_end=1450
-  _globals['_LISTOPSREQUEST']._serialized_start=1452
-  _globals['_LISTOPSREQUEST']._serialized_end=1547
-  _globals['_LISTOPSRESPONSE']._serialized_start=1549
-  _globals['_LISTOPSRESPONSE']._serialized_end=1628
-  _globals['_OPSTORESERVICE']._serialized_start=1631
-  _globals['_OPSTORESERVICE']._serialized_end=2417
+  _globals['_OPVERSION']._serialized_start=103
+  _globals['_OPVERSION']._serialized_end=248
+  _globals['_REGISTERVALIDLINKREQUEST']._serialized_start=251
+  _globals['_REGISTERVALIDLINKREQUEST']._serialized_end=406
+  _globals['_REGISTERVALIDLINKRESPONSE']._serialized_start=408
+  _globals['_REGISTERVALIDLINKRESPONSE']._serialized_end=485
+  _globals['_GETALLVERSIONSOFOPREQUEST']._serialized_start=487
+  _globals['_GETALLVERSIONSOFOPREQUEST']._serialized_end=556
+  _globals['_GETALLVERSIONSOFOPRESPONSE']._serialized_start=558
+  _globals['_GETALLVERSIONSOFOPRESPONSE']._serialized_end=628
+  _globals['_GETVALIDATEDLINKSREQUEST']._serialized_start=630
+  _globals['_GETVALIDATEDLINKSREQUEST']._serialized_end=735
+  _globals['_GETVALIDATEDLINKSRESPONSE']._serialized_start=737
+  _globals['_GETVALIDATEDLINKSRESPONSE']._serialized_end=815
+  _globals['_SAVEOPBYTESREQUEST']._serialized_start=818
+  _globals['_SAVEOPBYTESREQUEST']._serialized_end=959
+  _globals['_SAVEOPBYTESRESPONSE']._serialized_start=961
+  _globals['_SAVEOPBYTESRESPONSE']._serialized_end=982
+  _globals['_GETOPBYTESREQUEST']._serialized_start=984
+  _globals['_GETOPBYTESREQUEST']._serialized_end=1086
+  _globals['_GETOPBYTESRESPONSE']._serialized_start=1088
+  _globals['_GETOPBYTESRESPONSE']._serialized_end=1167
+  _globals['_PIPELINEEXISTSREQUEST']._serialized_start=1169
+  _globals['_PIPELINEEXISTSREQUEST']._serialized_end=1240
+  _globals['_PIPELINEEXISTSRESPONSE']._serialized_start=1242
+  _globals['_PIPELINEEXISTSRESPONSE']._serialized_end=1282
+  _globals['_REGISTERPIPELINEREQUEST']._serialized_start=1284
+  _globals['_REGISTERPIPELINEREQUEST']._serialized_end=1399
+  _globals['_REGISTERPIPELINERESPONSE']._serialized_start=1401
+  _globals['_REGISTERPIPELINERESPONSE']._serialized_end=1427
+  _globals['_OPSUMMARY']._serialized_start=1429
+  _globals['_OPSUMMARY']._serialized_end=1525
+  _globals['_LISTOPSREQUEST']._serialized_start=1527
+  _globals['_LISTOPSREQUEST']._serialized_end=1628
+  _globals['_LISTOPSRESPONSE']._serialized_start=1630
+  _globals['_LISTOPSRESPONSE']._serialized_end=1709
+  _globals['_OPSTORESERVICE']._serialized_start=1712
+  _globals['_OPSTORESERVICE']._serialized_end=2498
 # @@protoc_insertion_point(module_scope)

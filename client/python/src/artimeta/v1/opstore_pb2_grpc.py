@@ -92,6 +92,9 @@ class OpStoreServiceServicer:
     def RegisterValidLink(self, request, context):
         """Registers the upstream op and version if absent (numbering a new version against the op's
         latest one) and, when a downstream op is named, links them (idempotent).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+        or a malformed version.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,6 +102,7 @@ class OpStoreServiceServicer:
 
     def GetAllVersionsOfOp(self, request, context):
         """Every version of an op, oldest first; empty when the op is unknown.
+        Errors: none of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,6 +110,7 @@ class OpStoreServiceServicer:
 
     def GetValidatedLinks(self, request, context):
         """The upstream versions validated for a downstream op, oldest first; empty when there are none.
+        Errors: none of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -113,15 +118,21 @@ class OpStoreServiceServicer:
 
     def SaveOpBytes(self, request, context):
         """Stores the serialized bytes of a registered version (overwriting earlier bytes).
-        FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-        (OP_BYTES_TOO_LARGE).
+        Errors:
+        - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+        registered.
+        - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+        malformed version.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetOpBytes(self, request, context):
-        """The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND).
+        """The bytes of a version.
+        Errors:
+        - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+        bytes are unknown.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +140,7 @@ class OpStoreServiceServicer:
 
     def PipelineExists(self, request, context):
         """Whether a pipeline is registered.
+        Errors: none of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,6 +148,8 @@ class OpStoreServiceServicer:
 
     def RegisterPipeline(self, request, context):
         """Registers a pipeline and its last op (idempotent; a second call moves the last op).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,8 +158,10 @@ class OpStoreServiceServicer:
     def ListOps(self, request, context):
         """Lists the namespace's ops by name (those only named as a downstream op too, with no
         versions), optionally only names starting with a prefix, keyset paged, each with its number
-        of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-        FIELD_TOO_LONG).
+        of versions and its latest version.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+        token, or an overlong prefix.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,27 +41,48 @@ class OpStoreServiceStub:
     RegisterValidLink: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.RegisterValidLinkRequest, _opstore_pb2.RegisterValidLinkResponse]
     """Registers the upstream op and version if absent (numbering a new version against the op's
     latest one) and, when a downstream op is named, links them (idempotent).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+      or a malformed version.
     """
     GetAllVersionsOfOp: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.GetAllVersionsOfOpRequest, _opstore_pb2.GetAllVersionsOfOpResponse]
-    """Every version of an op, oldest first; empty when the op is unknown."""
+    """Every version of an op, oldest first; empty when the op is unknown.
+    Errors: none of its own.
+    """
     GetValidatedLinks: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.GetValidatedLinksRequest, _opstore_pb2.GetValidatedLinksResponse]
-    """The upstream versions validated for a downstream op, oldest first; empty when there are none."""
+    """The upstream versions validated for a downstream op, oldest first; empty when there are none.
+    Errors: none of its own.
+    """
     SaveOpBytes: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.SaveOpBytesRequest, _opstore_pb2.SaveOpBytesResponse]
     """Stores the serialized bytes of a registered version (overwriting earlier bytes).
-    FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-    (OP_BYTES_TOO_LARGE).
+    Errors:
+    - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+      registered.
+    - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+      malformed version.
     """
     GetOpBytes: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.GetOpBytesRequest, _opstore_pb2.GetOpBytesResponse]
-    """The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND)."""
+    """The bytes of a version.
+    Errors:
+    - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+      bytes are unknown.
+    """
     PipelineExists: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.PipelineExistsRequest, _opstore_pb2.PipelineExistsResponse]
-    """Whether a pipeline is registered."""
+    """Whether a pipeline is registered.
+    Errors: none of its own.
+    """
     RegisterPipeline: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.RegisterPipelineRequest, _opstore_pb2.RegisterPipelineResponse]
-    """Registers a pipeline and its last op (idempotent; a second call moves the last op)."""
+    """Registers a pipeline and its last op (idempotent; a second call moves the last op).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
+    """
     ListOps: _grpc.UnaryUnaryMultiCallable[_opstore_pb2.ListOpsRequest, _opstore_pb2.ListOpsResponse]
     """Lists the namespace's ops by name (those only named as a downstream op too, with no
     versions), optionally only names starting with a prefix, keyset paged, each with its number
-    of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-    FIELD_TOO_LONG).
+    of versions and its latest version.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+      token, or an overlong prefix.
     """
 
 @_typing.type_check_only
@@ -77,27 +98,48 @@ class OpStoreServiceAsyncStub(OpStoreServiceStub):
     RegisterValidLink: _aio.UnaryUnaryMultiCallable[_opstore_pb2.RegisterValidLinkRequest, _opstore_pb2.RegisterValidLinkResponse]  # type: ignore[assignment]
     """Registers the upstream op and version if absent (numbering a new version against the op's
     latest one) and, when a downstream op is named, links them (idempotent).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+      or a malformed version.
     """
     GetAllVersionsOfOp: _aio.UnaryUnaryMultiCallable[_opstore_pb2.GetAllVersionsOfOpRequest, _opstore_pb2.GetAllVersionsOfOpResponse]  # type: ignore[assignment]
-    """Every version of an op, oldest first; empty when the op is unknown."""
+    """Every version of an op, oldest first; empty when the op is unknown.
+    Errors: none of its own.
+    """
     GetValidatedLinks: _aio.UnaryUnaryMultiCallable[_opstore_pb2.GetValidatedLinksRequest, _opstore_pb2.GetValidatedLinksResponse]  # type: ignore[assignment]
-    """The upstream versions validated for a downstream op, oldest first; empty when there are none."""
+    """The upstream versions validated for a downstream op, oldest first; empty when there are none.
+    Errors: none of its own.
+    """
     SaveOpBytes: _aio.UnaryUnaryMultiCallable[_opstore_pb2.SaveOpBytesRequest, _opstore_pb2.SaveOpBytesResponse]  # type: ignore[assignment]
     """Stores the serialized bytes of a registered version (overwriting earlier bytes).
-    FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-    (OP_BYTES_TOO_LARGE).
+    Errors:
+    - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+      registered.
+    - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+      malformed version.
     """
     GetOpBytes: _aio.UnaryUnaryMultiCallable[_opstore_pb2.GetOpBytesRequest, _opstore_pb2.GetOpBytesResponse]  # type: ignore[assignment]
-    """The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND)."""
+    """The bytes of a version.
+    Errors:
+    - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+      bytes are unknown.
+    """
     PipelineExists: _aio.UnaryUnaryMultiCallable[_opstore_pb2.PipelineExistsRequest, _opstore_pb2.PipelineExistsResponse]  # type: ignore[assignment]
-    """Whether a pipeline is registered."""
+    """Whether a pipeline is registered.
+    Errors: none of its own.
+    """
     RegisterPipeline: _aio.UnaryUnaryMultiCallable[_opstore_pb2.RegisterPipelineRequest, _opstore_pb2.RegisterPipelineResponse]  # type: ignore[assignment]
-    """Registers a pipeline and its last op (idempotent; a second call moves the last op)."""
+    """Registers a pipeline and its last op (idempotent; a second call moves the last op).
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
+    """
     ListOps: _aio.UnaryUnaryMultiCallable[_opstore_pb2.ListOpsRequest, _opstore_pb2.ListOpsResponse]  # type: ignore[assignment]
     """Lists the namespace's ops by name (those only named as a downstream op too, with no
     versions), optionally only names starting with a prefix, keyset paged, each with its number
-    of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-    FIELD_TOO_LONG).
+    of versions and its latest version.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+      token, or an overlong prefix.
     """
 
 class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -116,6 +158,9 @@ class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_opstore_pb2.RegisterValidLinkResponse, _abc.Awaitable[_opstore_pb2.RegisterValidLinkResponse]]:
         """Registers the upstream op and version if absent (numbering a new version against the op's
         latest one) and, when a downstream op is named, links them (idempotent).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+          or a malformed version.
         """
 
     @_abc_1.abstractmethod
@@ -124,7 +169,9 @@ class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _opstore_pb2.GetAllVersionsOfOpRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_opstore_pb2.GetAllVersionsOfOpResponse, _abc.Awaitable[_opstore_pb2.GetAllVersionsOfOpResponse]]:
-        """Every version of an op, oldest first; empty when the op is unknown."""
+        """Every version of an op, oldest first; empty when the op is unknown.
+        Errors: none of its own.
+        """
 
     @_abc_1.abstractmethod
     def GetValidatedLinks(
@@ -132,7 +179,9 @@ class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _opstore_pb2.GetValidatedLinksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_opstore_pb2.GetValidatedLinksResponse, _abc.Awaitable[_opstore_pb2.GetValidatedLinksResponse]]:
-        """The upstream versions validated for a downstream op, oldest first; empty when there are none."""
+        """The upstream versions validated for a downstream op, oldest first; empty when there are none.
+        Errors: none of its own.
+        """
 
     @_abc_1.abstractmethod
     def SaveOpBytes(
@@ -141,8 +190,11 @@ class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_opstore_pb2.SaveOpBytesResponse, _abc.Awaitable[_opstore_pb2.SaveOpBytesResponse]]:
         """Stores the serialized bytes of a registered version (overwriting earlier bytes).
-        FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-        (OP_BYTES_TOO_LARGE).
+        Errors:
+        - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+          registered.
+        - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+          malformed version.
         """
 
     @_abc_1.abstractmethod
@@ -151,7 +203,11 @@ class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _opstore_pb2.GetOpBytesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_opstore_pb2.GetOpBytesResponse, _abc.Awaitable[_opstore_pb2.GetOpBytesResponse]]:
-        """The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND)."""
+        """The bytes of a version.
+        Errors:
+        - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+          bytes are unknown.
+        """
 
     @_abc_1.abstractmethod
     def PipelineExists(
@@ -159,7 +215,9 @@ class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _opstore_pb2.PipelineExistsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_opstore_pb2.PipelineExistsResponse, _abc.Awaitable[_opstore_pb2.PipelineExistsResponse]]:
-        """Whether a pipeline is registered."""
+        """Whether a pipeline is registered.
+        Errors: none of its own.
+        """
 
     @_abc_1.abstractmethod
     def RegisterPipeline(
@@ -167,7 +225,10 @@ class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _opstore_pb2.RegisterPipelineRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_opstore_pb2.RegisterPipelineResponse, _abc.Awaitable[_opstore_pb2.RegisterPipelineResponse]]:
-        """Registers a pipeline and its last op (idempotent; a second call moves the last op)."""
+        """Registers a pipeline and its last op (idempotent; a second call moves the last op).
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
+        """
 
     @_abc_1.abstractmethod
     def ListOps(
@@ -177,8 +238,10 @@ class OpStoreServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_opstore_pb2.ListOpsResponse, _abc.Awaitable[_opstore_pb2.ListOpsResponse]]:
         """Lists the namespace's ops by name (those only named as a downstream op too, with no
         versions), optionally only names starting with a prefix, keyset paged, each with its number
-        of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-        FIELD_TOO_LONG).
+        of versions and its latest version.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+          token, or an overlong prefix.
         """
 
 def add_OpStoreServiceServicer_to_server(servicer: OpStoreServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,6 +25,7 @@ class _RetryClass:
 class _RetryClassEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RetryClass.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     RETRY_CLASS_UNSPECIFIED: _RetryClass.ValueType  # 0
+    """Not declared; every RPC declares one of the classes below."""
     RETRY_CLASS_READ: _RetryClass.ValueType  # 1
     """Changes nothing: retried on UNAVAILABLE."""
     RETRY_CLASS_IDEMPOTENT: _RetryClass.ValueType  # 2
@@ -46,6 +47,7 @@ class RetryClass(_RetryClass, metaclass=_RetryClassEnumTypeWrapper):
     """
 
 RETRY_CLASS_UNSPECIFIED: RetryClass.ValueType  # 0
+"""Not declared; every RPC declares one of the classes below."""
 RETRY_CLASS_READ: RetryClass.ValueType  # 1
 """Changes nothing: retried on UNAVAILABLE."""
 RETRY_CLASS_IDEMPOTENT: RetryClass.ValueType  # 2

@@ -47,42 +47,57 @@ class RecordService(Protocol):
     async def commit_record(self, request: CommitRecordRequest, ctx: RequestContext[CommitRecordRequest, CommitRecordResponse], /) -> CommitRecordResponse:
         """
         Commits a record directory (creating or updating it) with its metadata and relations.
-        FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-        is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-        DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+        Errors:
+        - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+          upload those first.
+        - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+          MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+          manifest.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_record(self, request: GetRecordRequest, ctx: RequestContext[GetRecordRequest, GetRecordResponse], /) -> GetRecordResponse:
         """
-        A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND).
+        A record with its manifest.
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def contains_record(self, request: ContainsRecordRequest, ctx: RequestContext[ContainsRecordRequest, ContainsRecordResponse], /) -> ContainsRecordResponse:
         """
         Whether the record is known AND every blob it lists is present.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def delete_record(self, request: DeleteRecordRequest, ctx: RequestContext[DeleteRecordRequest, DeleteRecordResponse], /) -> DeleteRecordResponse:
         """
         Deletes a record (its blobs go once garbage collection finds them unreferenced).
-        NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_records(self, request: ListRecordsRequest, ctx: RequestContext[ListRecordsRequest, ListRecordsResponse], /) -> ListRecordsResponse:
         """
         Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def list_related_records(self, request: ListRelatedRecordsRequest, ctx: RequestContext[ListRelatedRecordsRequest, ListRelatedRecordsResponse], /) -> ListRelatedRecordsResponse:
         """
         The uuids related to a record, directly or (deep) transitively, in both directions.
-        NOT_FOUND (reason RECORD_NOT_FOUND).
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+          walk level by level (deep = false).
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -219,9 +234,12 @@ class RecordServiceClient(ConnectClient):
     ) -> CommitRecordResponse:
         """
         Commits a record directory (creating or updating it) with its metadata and relations.
-        FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-        is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-        DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+        Errors:
+        - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+          upload those first.
+        - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+          MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+          manifest.
         """
         return await self.execute_unary(
             request=request,
@@ -244,7 +262,10 @@ class RecordServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> GetRecordResponse:
         """
-        A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND).
+        A record with its manifest.
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         return await self.execute_unary(
             request=request,
@@ -268,6 +289,8 @@ class RecordServiceClient(ConnectClient):
     ) -> ContainsRecordResponse:
         """
         Whether the record is known AND every blob it lists is present.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         return await self.execute_unary(
             request=request,
@@ -291,7 +314,9 @@ class RecordServiceClient(ConnectClient):
     ) -> DeleteRecordResponse:
         """
         Deletes a record (its blobs go once garbage collection finds them unreferenced).
-        NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         return await self.execute_unary(
             request=request,
@@ -315,7 +340,8 @@ class RecordServiceClient(ConnectClient):
     ) -> ListRecordsResponse:
         """
         Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         return await self.execute_unary(
             request=request,
@@ -339,7 +365,11 @@ class RecordServiceClient(ConnectClient):
     ) -> ListRelatedRecordsResponse:
         """
         The uuids related to a record, directly or (deep) transitively, in both directions.
-        NOT_FOUND (reason RECORD_NOT_FOUND).
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+          walk level by level (deep = false).
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         return await self.execute_unary(
             request=request,

@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from artimeta.v1 import digest_pb2 as artimeta_dot_v1_dot_digest__pb2
 from artimeta.v1 import options_pb2 as artimeta_dot_v1_dot_options__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61rtimeta/v1/records.proto\x12\x0b\x61rtimeta.v1\x1a\x18\x61rtimeta/v1/digest.proto\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x01\n\x0bRecordEntry\x12\x0c\n\x04path\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.artimeta.v1.RecordEntryKind\x12\x0c\n\x04mode\x18\x03 \x01(\r\x12#\n\x06\x64igest\x18\x04 \x01(\x0b\x32\x13.artimeta.v1.Digest\x12\x16\n\x0emodify_time_ns\x18\x05 \x01(\x03\x12\x13\n\x0blink_target\x18\x06 \x01(\t\"4\n\x0eRecordRelation\x12\x14\n\x0crelated_uuid\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xe7\x02\n\x06Record\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x33\n\x08metadata\x18\x02 \x03(\x0b\x32!.artimeta.v1.Record.MetadataEntry\x12.\n\trelations\x18\x03 \x03(\x0b\x32\x1b.artimeta.v1.RecordRelation\x12)\n\x07\x65ntries\x18\x04 \x03(\x0b\x32\x18.artimeta.v1.RecordEntry\x12\x12\n\nfile_count\x18\x05 \x01(\x03\x12\x18\n\x10total_size_bytes\x18\x06 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd5\x02\n\x13\x43ommitRecordRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04uuid\x18\x02 \x01(\t\x12)\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x18.artimeta.v1.RecordEntry\x12@\n\x08metadata\x18\x04 \x03(\x0b\x32..artimeta.v1.CommitRecordRequest.MetadataEntry\x12\x14\n\x0cset_metadata\x18\x05 \x01(\x08\x12.\n\trelations\x18\x06 \x03(\x0b\x32\x1b.artimeta.v1.RecordRelation\x12%\n\x04mode\x18\x07 \x01(\x0e\x32\x17.artimeta.v1.CommitMode\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x14\x43ommitRecordResponse\x12#\n\x06record\x18\x01 \x01(\x0b\x32\x13.artimeta.v1.Record\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"3\n\x10GetRecordRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04uuid\x18\x02 \x01(\t\"8\n\x11GetRecordResponse\x12#\n\x06record\x18\x01 \x01(\x0b\x32\x13.artimeta.v1.Record\"8\n\x15\x43ontainsRecordRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04uuid\x18\x02 \x01(\t\"R\n\x16\x43ontainsRecordResponse\x12\x10\n\x08\x63ontains\x18\x01 \x01(\x08\x12\x0f\n\x07indexed\x18\x02 \x01(\x08\x12\x15\n\rmissing_blobs\x18\x03 \x01(\x03\"a\n\x13\x44\x65leteRecordRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04uuid\x18\x02 \x01(\t\x12\x15\n\rallow_missing\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\'\n\x14\x44\x65leteRecordResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\xd5\x01\n\x12ListRecordsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x13\n\x0buuid_prefix\x18\x02 \x01(\t\x12?\n\x08metadata\x18\x03 \x03(\x0b\x32-.artimeta.v1.ListRecordsRequest.MetadataEntry\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\x13ListRecordsResponse\x12$\n\x07records\x18\x01 \x03(\x0b\x32\x13.artimeta.v1.Record\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x19ListRelatedRecordsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04uuid\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x65\x65p\x18\x03 \x01(\x08\"+\n\x1aListRelatedRecordsResponse\x12\r\n\x05uuids\x18\x01 \x03(\t*\x90\x01\n\x0fRecordEntryKind\x12!\n\x1dRECORD_ENTRY_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECORD_ENTRY_KIND_FILE\x10\x01\x12\x1f\n\x1bRECORD_ENTRY_KIND_DIRECTORY\x10\x02\x12\x1d\n\x19RECORD_ENTRY_KIND_SYMLINK\x10\x03*Y\n\nCommitMode\x12\x1b\n\x17\x43OMMIT_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43OMMIT_MODE_MERGE\x10\x01\x12\x17\n\x13\x43OMMIT_MODE_REPLACE\x10\x02\x32\xbd\x04\n\rRecordService\x12Y\n\x0c\x43ommitRecord\x12 .artimeta.v1.CommitRecordRequest\x1a!.artimeta.v1.CommitRecordResponse\"\x04\x88\xb5\x18\x03\x12P\n\tGetRecord\x12\x1d.artimeta.v1.GetRecordRequest\x1a\x1e.artimeta.v1.GetRecordResponse\"\x04\x88\xb5\x18\x01\x12_\n\x0e\x43ontainsRecord\x12\".artimeta.v1.ContainsRecordRequest\x1a#.artimeta.v1.ContainsRecordResponse\"\x04\x88\xb5\x18\x01\x12Y\n\x0c\x44\x65leteRecord\x12 .artimeta.v1.DeleteRecordRequest\x1a!.artimeta.v1.DeleteRecordResponse\"\x04\x88\xb5\x18\x03\x12V\n\x0bListRecords\x12\x1f.artimeta.v1.ListRecordsRequest\x1a .artimeta.v1.ListRecordsResponse\"\x04\x88\xb5\x18\x01\x12k\n\x12ListRelatedRecords\x12&.artimeta.v1.ListRelatedRecordsRequest\x1a\'.artimeta.v1.ListRelatedRecordsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61rtimeta/v1/records.proto\x12\x0b\x61rtimeta.v1\x1a\x18\x61rtimeta/v1/digest.proto\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x01\n\x0bRecordEntry\x12\x0c\n\x04path\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.artimeta.v1.RecordEntryKind\x12\x0c\n\x04mode\x18\x03 \x01(\r\x12#\n\x06\x64igest\x18\x04 \x01(\x0b\x32\x13.artimeta.v1.Digest\x12\x16\n\x0emodify_time_ns\x18\x05 \x01(\x03\x12\x13\n\x0blink_target\x18\x06 \x01(\t\"4\n\x0eRecordRelation\x12\x14\n\x0crelated_uuid\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xf3\x02\n\x06Record\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x33\n\x08metadata\x18\x02 \x03(\x0b\x32!.artimeta.v1.Record.MetadataEntry\x12.\n\trelations\x18\x03 \x03(\x0b\x32\x1b.artimeta.v1.RecordRelation\x12)\n\x07\x65ntries\x18\x04 \x03(\x0b\x32\x18.artimeta.v1.RecordEntry\x12\x12\n\nfile_count\x18\x05 \x01(\x03\x12\x18\n\x10total_size_bytes\x18\x06 \x01(\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe1\x02\n\x13\x43ommitRecordRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04uuid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12)\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x18.artimeta.v1.RecordEntry\x12@\n\x08metadata\x18\x04 \x03(\x0b\x32..artimeta.v1.CommitRecordRequest.MetadataEntry\x12\x14\n\x0cset_metadata\x18\x05 \x01(\x08\x12.\n\trelations\x18\x06 \x03(\x0b\x32\x1b.artimeta.v1.RecordRelation\x12%\n\x04mode\x18\x07 \x01(\x0e\x32\x17.artimeta.v1.CommitMode\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x14\x43ommitRecordResponse\x12#\n\x06record\x18\x01 \x01(\x0b\x32\x13.artimeta.v1.Record\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"?\n\x10GetRecordRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04uuid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x11GetRecordResponse\x12#\n\x06record\x18\x01 \x01(\x0b\x32\x13.artimeta.v1.Record\"D\n\x15\x43ontainsRecordRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04uuid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"R\n\x16\x43ontainsRecordResponse\x12\x10\n\x08\x63ontains\x18\x01 \x01(\x08\x12\x0f\n\x07indexed\x18\x02 \x01(\x08\x12\x15\n\rmissing_blobs\x18\x03 \x01(\x03\"m\n\x13\x44\x65leteRecordRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04uuid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\rallow_missing\x18\x03 \x01(\x08\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\'\n\x14\x44\x65leteRecordResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\xdb\x01\n\x12ListRecordsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0buuid_prefix\x18\x02 \x01(\t\x12?\n\x08metadata\x18\x03 \x03(\x0b\x32-.artimeta.v1.ListRecordsRequest.MetadataEntry\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\x13ListRecordsResponse\x12$\n\x07records\x18\x01 \x03(\x0b\x32\x13.artimeta.v1.Record\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"V\n\x19ListRelatedRecordsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04uuid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x64\x65\x65p\x18\x03 \x01(\x08\"+\n\x1aListRelatedRecordsResponse\x12\r\n\x05uuids\x18\x01 \x03(\t*\x90\x01\n\x0fRecordEntryKind\x12!\n\x1dRECORD_ENTRY_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECORD_ENTRY_KIND_FILE\x10\x01\x12\x1f\n\x1bRECORD_ENTRY_KIND_DIRECTORY\x10\x02\x12\x1d\n\x19RECORD_ENTRY_KIND_SYMLINK\x10\x03*Y\n\nCommitMode\x12\x1b\n\x17\x43OMMIT_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43OMMIT_MODE_MERGE\x10\x01\x12\x17\n\x13\x43OMMIT_MODE_REPLACE\x10\x02\x32\xbd\x04\n\rRecordService\x12Y\n\x0c\x43ommitRecord\x12 .artimeta.v1.CommitRecordRequest\x1a!.artimeta.v1.CommitRecordResponse\"\x04\x88\xb5\x18\x03\x12P\n\tGetRecord\x12\x1d.artimeta.v1.GetRecordRequest\x1a\x1e.artimeta.v1.GetRecordResponse\"\x04\x88\xb5\x18\x01\x12_\n\x0e\x43ontainsRecord\x12\".artimeta.v1.ContainsRecordRequest\x1a#.artimeta.v1.ContainsRecordResponse\"\x04\x88\xb5\x18\x01\x12Y\n\x0c\x44\x65leteRecord\x12 .artimeta.v1.DeleteRecordRequest\x1a!.artimeta.v1.DeleteRecordResponse\"\x04\x88\xb5\x18\x03\x12V\n\x0bListRecords\x12\x1f.artimeta.v1.ListRecordsRequest\x1a .artimeta.v1.ListRecordsResponse\"\x04\x88\xb5\x18\x01\x12k\n\x12ListRelatedRecords\x12&.artimeta.v1.ListRelatedRecordsRequest\x1a\'.artimeta.v1.ListRelatedRecordsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,10 +38,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.artimeta.v1P\001Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1'
   _globals['_RECORD_METADATAENTRY']._loaded_options = None
   _globals['_RECORD_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_RECORD'].fields_by_name['create_time']._loaded_options = None
+  _globals['_RECORD'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_RECORD'].fields_by_name['update_time']._loaded_options = None
+  _globals['_RECORD'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_COMMITRECORDREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_COMMITRECORDREQUEST_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_COMMITRECORDREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_COMMITRECORDREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_COMMITRECORDREQUEST'].fields_by_name['uuid']._loaded_options = None
+  _globals['_COMMITRECORDREQUEST'].fields_by_name['uuid']._serialized_options = b'\342A\001\002'
+  _globals['_GETRECORDREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_GETRECORDREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_GETRECORDREQUEST'].fields_by_name['uuid']._loaded_options = None
+  _globals['_GETRECORDREQUEST'].fields_by_name['uuid']._serialized_options = b'\342A\001\002'
+  _globals['_CONTAINSRECORDREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_CONTAINSRECORDREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_CONTAINSRECORDREQUEST'].fields_by_name['uuid']._loaded_options = None
+  _globals['_CONTAINSRECORDREQUEST'].fields_by_name['uuid']._serialized_options = b'\342A\001\002'
+  _globals['_DELETERECORDREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_DELETERECORDREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_DELETERECORDREQUEST'].fields_by_name['uuid']._loaded_options = None
+  _globals['_DELETERECORDREQUEST'].fields_by_name['uuid']._serialized_options = b'\342A\001\002'
   _globals['_LISTRECORDSREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_LISTRECORDSREQUEST_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_LISTRECORDSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_LISTRELATEDRECORDSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_LISTRELATEDRECORDSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_LISTRELATEDRECORDSREQUEST'].fields_by_name['uuid']._loaded_options = None
+  _globals['_LISTRELATEDRECORDSREQUEST'].fields_by_name['uuid']._serialized_options = b'\342A\001\002'
   _globals['_RECORDSERVICE'].methods_by_name['CommitRecord']._loaded_options = None
   _globals['_RECORDSERVICE'].methods_by_name['CommitRecord']._serialized_options = b'\210\265\030\003'
   _globals['_RECORDSERVICE'].methods_by_name['GetRecord']._loaded_options = None
@@ -53,46 +80,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORDSERVICE'].methods_by_name['ListRecords']._serialized_options = b'\210\265\030\001'
   _globals['_RECORDSERVICE'].methods_by_name['ListRelatedRecords']._loaded_options = None
   _globals['_RECORDSERVICE'].methods_by_name['ListRelatedRecords']._serialized_options = b'\210\265\030\001'
-  _globals['_RECORDENTRYKIND']._serialized_start=1953
-  _globals['_RECORDENTRYKIND']._serialized_end=2097
-  _globals['_COMMITMODE']._serialized_start=2099
-  _globals['_COMMITMODE']._serialized_end=2188
-  _globals['_RECORDENTRY']._serialized_start=129
-  _globals['_RECORDENTRY']._serialized_end=296
-  _globals['_RECORDRELATION']._serialized_start=298
-  _globals['_RECORDRELATION']._serialized_end=350
-  _globals['_RECORD']._serialized_start=353
-  _globals['_RECORD']._serialized_end=712
-  _globals['_RECORD_METADATAENTRY']._serialized_start=665
-  _globals['_RECORD_METADATAENTRY']._serialized_end=712
-  _globals['_COMMITRECORDREQUEST']._serialized_start=715
-  _globals['_COMMITRECORDREQUEST']._serialized_end=1056
-  _globals['_COMMITRECORDREQUEST_METADATAENTRY']._serialized_start=665
-  _globals['_COMMITRECORDREQUEST_METADATAENTRY']._serialized_end=712
-  _globals['_COMMITRECORDRESPONSE']._serialized_start=1058
-  _globals['_COMMITRECORDRESPONSE']._serialized_end=1134
-  _globals['_GETRECORDREQUEST']._serialized_start=1136
-  _globals['_GETRECORDREQUEST']._serialized_end=1187
-  _globals['_GETRECORDRESPONSE']._serialized_start=1189
-  _globals['_GETRECORDRESPONSE']._serialized_end=1245
-  _globals['_CONTAINSRECORDREQUEST']._serialized_start=1247
-  _globals['_CONTAINSRECORDREQUEST']._serialized_end=1303
-  _globals['_CONTAINSRECORDRESPONSE']._serialized_start=1305
-  _globals['_CONTAINSRECORDRESPONSE']._serialized_end=1387
-  _globals['_DELETERECORDREQUEST']._serialized_start=1389
-  _globals['_DELETERECORDREQUEST']._serialized_end=1486
-  _globals['_DELETERECORDRESPONSE']._serialized_start=1488
-  _globals['_DELETERECORDRESPONSE']._serialized_end=1527
-  _globals['_LISTRECORDSREQUEST']._serialized_start=1530
-  _globals['_LISTRECORDSREQUEST']._serialized_end=1743
-  _globals['_LISTRECORDSREQUEST_METADATAENTRY']._serialized_start=665
-  _globals['_LISTRECORDSREQUEST_METADATAENTRY']._serialized_end=712
-  _globals['_LISTRECORDSRESPONSE']._serialized_start=1745
-  _globals['_LISTRECORDSRESPONSE']._serialized_end=1829
-  _globals['_LISTRELATEDRECORDSREQUEST']._serialized_start=1831
-  _globals['_LISTRELATEDRECORDSREQUEST']._serialized_end=1905
-  _globals['_LISTRELATEDRECORDSRESPONSE']._serialized_start=1907
-  _globals['_LISTRELATEDRECORDSRESPONSE']._serialized_end=1950
-  _globals['_RECORDSERVICE']._serialized_start=2191
-  _globals['_RECORDSERVICE']._serialized_end=2764
+  _globals['_RECORDENTRYKIND']._serialized_start=2064
+  _globals['_RECORDENTRYKIND']._serialized_end=2208
+  _globals['_COMMITMODE']._serialized_start=2210
+  _globals['_COMMITMODE']._serialized_end=2299
+  _globals['_RECORDENTRY']._serialized_start=162
+  _globals['_RECORDENTRY']._serialized_end=329
+  _globals['_RECORDRELATION']._serialized_start=331
+  _globals['_RECORDRELATION']._serialized_end=383
+  _globals['_RECORD']._serialized_start=386
+  _globals['_RECORD']._serialized_end=757
+  _globals['_RECORD_METADATAENTRY']._serialized_start=710
+  _globals['_RECORD_METADATAENTRY']._serialized_end=757
+  _globals['_COMMITRECORDREQUEST']._serialized_start=760
+  _globals['_COMMITRECORDREQUEST']._serialized_end=1113
+  _globals['_COMMITRECORDREQUEST_METADATAENTRY']._serialized_start=710
+  _globals['_COMMITRECORDREQUEST_METADATAENTRY']._serialized_end=757
+  _globals['_COMMITRECORDRESPONSE']._serialized_start=1115
+  _globals['_COMMITRECORDRESPONSE']._serialized_end=1191
+  _globals['_GETRECORDREQUEST']._serialized_start=1193
+  _globals['_GETRECORDREQUEST']._serialized_end=1256
+  _globals['_GETRECORDRESPONSE']._serialized_start=1258
+  _globals['_GETRECORDRESPONSE']._serialized_end=1314
+  _globals['_CONTAINSRECORDREQUEST']._serialized_start=1316
+  _globals['_CONTAINSRECORDREQUEST']._serialized_end=1384
+  _globals['_CONTAINSRECORDRESPONSE']._serialized_start=1386
+  _globals['_CONTAINSRECORDRESPONSE']._serialized_end=1468
+  _globals['_DELETERECORDREQUEST']._serialized_start=1470
+  _globals['_DELETERECORDREQUEST']._serialized_end=1579
+  _globals['_DELETERECORDRESPONSE']._serialized_start=1581
+  _globals['_DELETERECORDRESPONSE']._serialized_end=1620
+  _globals['_LISTRECORDSREQUEST']._serialized_start=1623
+  _globals['_LISTRECORDSREQUEST']._serialized_end=1842
+  _globals['_LISTRECORDSREQUEST_METADATAENTRY']._serialized_start=710
+  _globals['_LISTRECORDSREQUEST_METADATAENTRY']._serialized_end=757
+  _globals['_LISTRECORDSRESPONSE']._serialized_start=1844
+  _globals['_LISTRECORDSRESPONSE']._serialized_end=1928
+  _globals['_LISTRELATEDRECORDSREQUEST']._serialized_start=1930
+  _globals['_LISTRELATEDRECORDSREQUEST']._serialized_end=2016
+  _globals['_LISTRELATEDRECORDSRESPONSE']._serialized_start=2018
+  _globals['_LISTRELATEDRECORDSRESPONSE']._serialized_end=2061
+  _globals['_RECORDSERVICE']._serialized_start=2302
+  _globals['_RECORDSERVICE']._serialized_end=2875
 # @@protoc_insertion_point(module_scope)

@@ -28,6 +28,7 @@ class _RecordEntryKind:
 class _RecordEntryKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RecordEntryKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     RECORD_ENTRY_KIND_UNSPECIFIED: _RecordEntryKind.ValueType  # 0
+    """Not a valid entry kind (INVALID_ENTRY)."""
     RECORD_ENTRY_KIND_FILE: _RecordEntryKind.ValueType  # 1
     """A regular file whose bytes are the blob `digest`."""
     RECORD_ENTRY_KIND_DIRECTORY: _RecordEntryKind.ValueType  # 2
@@ -39,6 +40,7 @@ class RecordEntryKind(_RecordEntryKind, metaclass=_RecordEntryKindEnumTypeWrappe
     """What a manifest entry is."""
 
 RECORD_ENTRY_KIND_UNSPECIFIED: RecordEntryKind.ValueType  # 0
+"""Not a valid entry kind (INVALID_ENTRY)."""
 RECORD_ENTRY_KIND_FILE: RecordEntryKind.ValueType  # 1
 """A regular file whose bytes are the blob `digest`."""
 RECORD_ENTRY_KIND_DIRECTORY: RecordEntryKind.ValueType  # 2
@@ -54,6 +56,7 @@ class _CommitMode:
 class _CommitModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CommitMode.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     COMMIT_MODE_UNSPECIFIED: _CommitMode.ValueType  # 0
+    """Not set: the same as COMMIT_MODE_MERGE."""
     COMMIT_MODE_MERGE: _CommitMode.ValueType  # 1
     """Entries of the new manifest overwrite those at the same path; the others stay (a copy
     into an existing directory). The default.
@@ -65,6 +68,7 @@ class CommitMode(_CommitMode, metaclass=_CommitModeEnumTypeWrapper):
     """How CommitRecord combines a new manifest with a stored one."""
 
 COMMIT_MODE_UNSPECIFIED: CommitMode.ValueType  # 0
+"""Not set: the same as COMMIT_MODE_MERGE."""
 COMMIT_MODE_MERGE: CommitMode.ValueType  # 1
 """Entries of the new manifest overwrite those at the same path; the others stay (a copy
 into an existing directory). The default.

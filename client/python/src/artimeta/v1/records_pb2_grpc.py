@@ -79,16 +79,22 @@ class RecordServiceServicer:
 
     def CommitRecord(self, request, context):
         """Commits a record directory (creating or updating it) with its metadata and relations.
-        FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-        is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-        DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+        Errors:
+        - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+        upload those first.
+        - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+        MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+        manifest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRecord(self, request, context):
-        """A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND).
+        """A record with its manifest.
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,6 +102,8 @@ class RecordServiceServicer:
 
     def ContainsRecord(self, request, context):
         """Whether the record is known AND every blob it lists is present.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -103,7 +111,9 @@ class RecordServiceServicer:
 
     def DeleteRecord(self, request, context):
         """Deletes a record (its blobs go once garbage collection finds them unreferenced).
-        NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,7 +121,8 @@ class RecordServiceServicer:
 
     def ListRecords(self, request, context):
         """Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,7 +130,11 @@ class RecordServiceServicer:
 
     def ListRelatedRecords(self, request, context):
         """The uuids related to a record, directly or (deep) transitively, in both directions.
-        NOT_FOUND (reason RECORD_NOT_FOUND).
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+        walk level by level (deep = false).
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -39,25 +39,42 @@ class RecordServiceStub:
     def __new__(cls, channel: _aio.Channel) -> RecordServiceAsyncStub: ...
     CommitRecord: _grpc.UnaryUnaryMultiCallable[_records_pb2.CommitRecordRequest, _records_pb2.CommitRecordResponse]
     """Commits a record directory (creating or updating it) with its metadata and relations.
-    FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-    is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-    DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+    Errors:
+    - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+      upload those first.
+    - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+      MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+      manifest.
     """
     GetRecord: _grpc.UnaryUnaryMultiCallable[_records_pb2.GetRecordRequest, _records_pb2.GetRecordResponse]
-    """A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND)."""
+    """A record with its manifest.
+    Errors:
+    - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+    - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+    """
     ContainsRecord: _grpc.UnaryUnaryMultiCallable[_records_pb2.ContainsRecordRequest, _records_pb2.ContainsRecordResponse]
-    """Whether the record is known AND every blob it lists is present."""
+    """Whether the record is known AND every blob it lists is present.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+    """
     DeleteRecord: _grpc.UnaryUnaryMultiCallable[_records_pb2.DeleteRecordRequest, _records_pb2.DeleteRecordResponse]
     """Deletes a record (its blobs go once garbage collection finds them unreferenced).
-    NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+    Errors:
+    - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+    - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
     """
     ListRecords: _grpc.UnaryUnaryMultiCallable[_records_pb2.ListRecordsRequest, _records_pb2.ListRecordsResponse]
     """Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-    INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
     ListRelatedRecords: _grpc.UnaryUnaryMultiCallable[_records_pb2.ListRelatedRecordsRequest, _records_pb2.ListRelatedRecordsResponse]
     """The uuids related to a record, directly or (deep) transitively, in both directions.
-    NOT_FOUND (reason RECORD_NOT_FOUND).
+    Errors:
+    - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+    - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+      walk level by level (deep = false).
+    - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
     """
 
 @_typing.type_check_only
@@ -71,25 +88,42 @@ class RecordServiceAsyncStub(RecordServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CommitRecord: _aio.UnaryUnaryMultiCallable[_records_pb2.CommitRecordRequest, _records_pb2.CommitRecordResponse]  # type: ignore[assignment]
     """Commits a record directory (creating or updating it) with its metadata and relations.
-    FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-    is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-    DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+    Errors:
+    - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+      upload those first.
+    - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+      MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+      manifest.
     """
     GetRecord: _aio.UnaryUnaryMultiCallable[_records_pb2.GetRecordRequest, _records_pb2.GetRecordResponse]  # type: ignore[assignment]
-    """A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND)."""
+    """A record with its manifest.
+    Errors:
+    - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+    - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+    """
     ContainsRecord: _aio.UnaryUnaryMultiCallable[_records_pb2.ContainsRecordRequest, _records_pb2.ContainsRecordResponse]  # type: ignore[assignment]
-    """Whether the record is known AND every blob it lists is present."""
+    """Whether the record is known AND every blob it lists is present.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+    """
     DeleteRecord: _aio.UnaryUnaryMultiCallable[_records_pb2.DeleteRecordRequest, _records_pb2.DeleteRecordResponse]  # type: ignore[assignment]
     """Deletes a record (its blobs go once garbage collection finds them unreferenced).
-    NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+    Errors:
+    - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+    - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
     """
     ListRecords: _aio.UnaryUnaryMultiCallable[_records_pb2.ListRecordsRequest, _records_pb2.ListRecordsResponse]  # type: ignore[assignment]
     """Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-    INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+    Errors:
+    - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
     """
     ListRelatedRecords: _aio.UnaryUnaryMultiCallable[_records_pb2.ListRelatedRecordsRequest, _records_pb2.ListRelatedRecordsResponse]  # type: ignore[assignment]
     """The uuids related to a record, directly or (deep) transitively, in both directions.
-    NOT_FOUND (reason RECORD_NOT_FOUND).
+    Errors:
+    - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+    - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+      walk level by level (deep = false).
+    - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
     """
 
 class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -106,9 +140,12 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_records_pb2.CommitRecordResponse, _abc.Awaitable[_records_pb2.CommitRecordResponse]]:
         """Commits a record directory (creating or updating it) with its metadata and relations.
-        FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-        is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-        DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+        Errors:
+        - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+          upload those first.
+        - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+          MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+          manifest.
         """
 
     @_abc_1.abstractmethod
@@ -117,7 +154,11 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _records_pb2.GetRecordRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_records_pb2.GetRecordResponse, _abc.Awaitable[_records_pb2.GetRecordResponse]]:
-        """A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND)."""
+        """A record with its manifest.
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+        """
 
     @_abc_1.abstractmethod
     def ContainsRecord(
@@ -125,7 +166,10 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _records_pb2.ContainsRecordRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_records_pb2.ContainsRecordResponse, _abc.Awaitable[_records_pb2.ContainsRecordResponse]]:
-        """Whether the record is known AND every blob it lists is present."""
+        """Whether the record is known AND every blob it lists is present.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+        """
 
     @_abc_1.abstractmethod
     def DeleteRecord(
@@ -134,7 +178,9 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_records_pb2.DeleteRecordResponse, _abc.Awaitable[_records_pb2.DeleteRecordResponse]]:
         """Deletes a record (its blobs go once garbage collection finds them unreferenced).
-        NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
 
     @_abc_1.abstractmethod
@@ -144,7 +190,8 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_records_pb2.ListRecordsResponse, _abc.Awaitable[_records_pb2.ListRecordsResponse]]:
         """Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-        INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        Errors:
+        - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
         """
 
     @_abc_1.abstractmethod
@@ -154,7 +201,11 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_records_pb2.ListRelatedRecordsResponse, _abc.Awaitable[_records_pb2.ListRelatedRecordsResponse]]:
         """The uuids related to a record, directly or (deep) transitively, in both directions.
-        NOT_FOUND (reason RECORD_NOT_FOUND).
+        Errors:
+        - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+        - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+          walk level by level (deep = false).
+        - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
         """
 
 def add_RecordServiceServicer_to_server(servicer: RecordServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

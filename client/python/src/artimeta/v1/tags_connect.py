@@ -47,41 +47,57 @@ class TagService(Protocol):
         Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
         edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
         the written tags current even when an identical tag was superseded before. Identical writes are
-        idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-        FIELD_TOO_LONG).
+        idempotent.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+          FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+          tags.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def delete_tags(self, request: DeleteTagsRequest, ctx: RequestContext[DeleteTagsRequest, DeleteTagsResponse], /) -> DeleteTagsResponse:
         """
         Deletes tags by writing a delete tag whose parents are the current tags of the entity
-        matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+        matching any (key, value) pair or any key.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+          too many of them.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def update_tags(self, request: UpdateTagsRequest, ctx: RequestContext[UpdateTagsRequest, UpdateTagsResponse], /) -> UpdateTagsResponse:
         """
-        Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags.
+        Supersedes the current tags of `old_keys` with `new_tags`.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+          FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_tags(self, request: GetTagsRequest, ctx: RequestContext[GetTagsRequest, GetTagsResponse], /) -> GetTagsResponse:
         """
-        The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS).
+        The current tags of each entity, as a multimap.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def get_tag_history(self, request: GetTagHistoryRequest, ctx: RequestContext[GetTagHistoryRequest, GetTagHistoryResponse], /) -> GetTagHistoryResponse:
         """
         Every tag ever written for an entity and key (current or superseded), oldest first, with its
-        edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+        edit edges.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
     async def search_tags(self, request: SearchTagsRequest, ctx: RequestContext[SearchTagsRequest, SearchTagsResponse], /) -> SearchTagsResponse:
         """
         Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-        first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        first.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+          INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -218,8 +234,11 @@ class TagServiceClient(ConnectClient):
         Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
         edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
         the written tags current even when an identical tag was superseded before. Identical writes are
-        idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-        FIELD_TOO_LONG).
+        idempotent.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+          FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+          tags.
         """
         return await self.execute_unary(
             request=request,
@@ -243,7 +262,10 @@ class TagServiceClient(ConnectClient):
     ) -> DeleteTagsResponse:
         """
         Deletes tags by writing a delete tag whose parents are the current tags of the entity
-        matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+        matching any (key, value) pair or any key.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+          too many of them.
         """
         return await self.execute_unary(
             request=request,
@@ -266,7 +288,10 @@ class TagServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> UpdateTagsResponse:
         """
-        Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags.
+        Supersedes the current tags of `old_keys` with `new_tags`.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+          FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
         """
         return await self.execute_unary(
             request=request,
@@ -289,7 +314,9 @@ class TagServiceClient(ConnectClient):
         timeout_ms: int | None = None,
     ) -> GetTagsResponse:
         """
-        The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS).
+        The current tags of each entity, as a multimap.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
         """
         return await self.execute_unary(
             request=request,
@@ -313,7 +340,9 @@ class TagServiceClient(ConnectClient):
     ) -> GetTagHistoryResponse:
         """
         Every tag ever written for an entity and key (current or superseded), oldest first, with its
-        edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+        edit edges.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
         """
         return await self.execute_unary(
             request=request,
@@ -337,7 +366,10 @@ class TagServiceClient(ConnectClient):
     ) -> SearchTagsResponse:
         """
         Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-        first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        first.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+          INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
         """
         return await self.execute_unary(
             request=request,

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from artimeta.v1 import options_pb2 as artimeta_dot_v1_dot_options__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61rtimeta/v1/tags.proto\x12\x0b\x61rtimeta.v1\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x0bTagKeyValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nvalue_json\x18\x02 \x01(\t\"\xd8\x01\n\x03Tag\x12\x10\n\x08tag_hash\x18\x01 \x01(\t\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x12\n\nvalue_json\x18\x05 \x01(\t\x12\x12\n\nis_current\x18\x06 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rparent_hashes\x18\x08 \x03(\t\"?\n\nEntityTags\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x04tags\x18\x02 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xd4\x01\n\x11RecordTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12&\n\x04tags\x18\x04 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x0f\n\x07parents\x18\x05 \x03(\t\x12\x0e\n\x06update\x18\x06 \x01(\x08\x12\x0b\n\x03new\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"4\n\x12RecordTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\x83\x01\n\x11\x44\x65leteTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12&\n\x04tags\x18\x03 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x0c\n\x04keys\x18\x04 \x03(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"4\n\x12\x44\x65leteTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xbc\x01\n\x11UpdateTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x10\n\x08old_keys\x18\x04 \x03(\t\x12*\n\x08new_tags\x18\x05 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"4\n\x12UpdateTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"7\n\x0eGetTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\nentity_ids\x18\x02 \x03(\t\"<\n\x0fGetTagsResponse\x12)\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x17.artimeta.v1.EntityTags\"I\n\x14GetTagHistoryRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\"7\n\x15GetTagHistoryResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xb3\x01\n\x11SearchTagsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x17\n\nvalue_json\x18\x03 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x65ntity_type\x18\x04 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\tB\r\n\x0b_value_json\"M\n\x12SearchTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xd6\x01\n\rTagEntityType\x12\x1f\n\x1bTAG_ENTITY_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19TAG_ENTITY_TYPE_EXECUTION\x10\x01\x12\x17\n\x13TAG_ENTITY_TYPE_JOB\x10\x02\x12\x1d\n\x19TAG_ENTITY_TYPE_CALL_NODE\x10\x03\x12\x18\n\x14TAG_ENTITY_TYPE_TASK\x10\x04\x12\x19\n\x15TAG_ENTITY_TYPE_VALUE\x10\x05\x12\x18\n\x14TAG_ENTITY_TYPE_NULL\x10\x06\x32\x8a\x04\n\nTagService\x12S\n\nRecordTags\x12\x1e.artimeta.v1.RecordTagsRequest\x1a\x1f.artimeta.v1.RecordTagsResponse\"\x04\x88\xb5\x18\x03\x12S\n\nDeleteTags\x12\x1e.artimeta.v1.DeleteTagsRequest\x1a\x1f.artimeta.v1.DeleteTagsResponse\"\x04\x88\xb5\x18\x03\x12S\n\nUpdateTags\x12\x1e.artimeta.v1.UpdateTagsRequest\x1a\x1f.artimeta.v1.UpdateTagsResponse\"\x04\x88\xb5\x18\x03\x12J\n\x07GetTags\x12\x1b.artimeta.v1.GetTagsRequest\x1a\x1c.artimeta.v1.GetTagsResponse\"\x04\x88\xb5\x18\x01\x12\\\n\rGetTagHistory\x12!.artimeta.v1.GetTagHistoryRequest\x1a\".artimeta.v1.GetTagHistoryResponse\"\x04\x88\xb5\x18\x01\x12S\n\nSearchTags\x12\x1e.artimeta.v1.SearchTagsRequest\x1a\x1f.artimeta.v1.SearchTagsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61rtimeta/v1/tags.proto\x12\x0b\x61rtimeta.v1\x1a\x19\x61rtimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x0bTagKeyValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\nvalue_json\x18\x02 \x01(\t\"\xea\x01\n\x03Tag\x12\x16\n\x08tag_hash\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x12\n\nvalue_json\x18\x05 \x01(\t\x12\x18\n\nis_current\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\rparent_hashes\x18\x08 \x03(\t\"?\n\nEntityTags\x12\x11\n\tentity_id\x18\x01 \x01(\t\x12\x1e\n\x04tags\x18\x02 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xda\x01\n\x11RecordTagsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12&\n\x04tags\x18\x04 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x0f\n\x07parents\x18\x05 \x03(\t\x12\x0e\n\x06update\x18\x06 \x01(\x08\x12\x0b\n\x03new\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"4\n\x12RecordTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\x89\x01\n\x11\x44\x65leteTagsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12&\n\x04tags\x18\x03 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x0c\n\x04keys\x18\x04 \x03(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"4\n\x12\x44\x65leteTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xc2\x01\n\x11UpdateTagsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x0b\x65ntity_type\x18\x02 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x10\n\x08old_keys\x18\x04 \x03(\t\x12*\n\x08new_tags\x18\x05 \x03(\x0b\x32\x18.artimeta.v1.TagKeyValue\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"4\n\x12UpdateTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"=\n\x0eGetTagsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nentity_ids\x18\x02 \x03(\t\"<\n\x0fGetTagsResponse\x12)\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x17.artimeta.v1.EntityTags\"O\n\x14GetTagHistoryRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\"7\n\x15GetTagHistoryResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\"\xb9\x01\n\x11SearchTagsRequest\x12\x17\n\tnamespace\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x17\n\nvalue_json\x18\x03 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x65ntity_type\x18\x04 \x01(\x0e\x32\x1a.artimeta.v1.TagEntityType\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\tB\r\n\x0b_value_json\"M\n\x12SearchTagsResponse\x12\x1e\n\x04tags\x18\x01 \x03(\x0b\x32\x10.artimeta.v1.Tag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xd6\x01\n\rTagEntityType\x12\x1f\n\x1bTAG_ENTITY_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19TAG_ENTITY_TYPE_EXECUTION\x10\x01\x12\x17\n\x13TAG_ENTITY_TYPE_JOB\x10\x02\x12\x1d\n\x19TAG_ENTITY_TYPE_CALL_NODE\x10\x03\x12\x18\n\x14TAG_ENTITY_TYPE_TASK\x10\x04\x12\x19\n\x15TAG_ENTITY_TYPE_VALUE\x10\x05\x12\x18\n\x14TAG_ENTITY_TYPE_NULL\x10\x06\x32\x8a\x04\n\nTagService\x12S\n\nRecordTags\x12\x1e.artimeta.v1.RecordTagsRequest\x1a\x1f.artimeta.v1.RecordTagsResponse\"\x04\x88\xb5\x18\x03\x12S\n\nDeleteTags\x12\x1e.artimeta.v1.DeleteTagsRequest\x1a\x1f.artimeta.v1.DeleteTagsResponse\"\x04\x88\xb5\x18\x03\x12S\n\nUpdateTags\x12\x1e.artimeta.v1.UpdateTagsRequest\x1a\x1f.artimeta.v1.UpdateTagsResponse\"\x04\x88\xb5\x18\x03\x12J\n\x07GetTags\x12\x1b.artimeta.v1.GetTagsRequest\x1a\x1c.artimeta.v1.GetTagsResponse\"\x04\x88\xb5\x18\x01\x12\\\n\rGetTagHistory\x12!.artimeta.v1.GetTagHistoryRequest\x1a\".artimeta.v1.GetTagHistoryResponse\"\x04\x88\xb5\x18\x01\x12S\n\nSearchTags\x12\x1e.artimeta.v1.SearchTagsRequest\x1a\x1f.artimeta.v1.SearchTagsResponse\"\x04\x88\xb5\x18\x01\x42R\n\x0f\x64\x65v.artimeta.v1P\x01Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +35,24 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'artimeta.v1.tags_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.artimeta.v1P\001Z=github.com/artimeta/artimeta/client/go/artimeta/v1;artimetav1'
+  _globals['_TAG'].fields_by_name['tag_hash']._loaded_options = None
+  _globals['_TAG'].fields_by_name['tag_hash']._serialized_options = b'\342A\001\003'
+  _globals['_TAG'].fields_by_name['is_current']._loaded_options = None
+  _globals['_TAG'].fields_by_name['is_current']._serialized_options = b'\342A\001\003'
+  _globals['_TAG'].fields_by_name['create_time']._loaded_options = None
+  _globals['_TAG'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_RECORDTAGSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_RECORDTAGSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_DELETETAGSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_DELETETAGSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATETAGSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_UPDATETAGSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_GETTAGSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_GETTAGSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_GETTAGHISTORYREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_GETTAGHISTORYREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
+  _globals['_SEARCHTAGSREQUEST'].fields_by_name['namespace']._loaded_options = None
+  _globals['_SEARCHTAGSREQUEST'].fields_by_name['namespace']._serialized_options = b'\342A\001\002'
   _globals['_TAGSERVICE'].methods_by_name['RecordTags']._loaded_options = None
   _globals['_TAGSERVICE'].methods_by_name['RecordTags']._serialized_options = b'\210\265\030\003'
   _globals['_TAGSERVICE'].methods_by_name['DeleteTags']._loaded_options = None
@@ -46,38 +65,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TAGSERVICE'].methods_by_name['GetTagHistory']._serialized_options = b'\210\265\030\001'
   _globals['_TAGSERVICE'].methods_by_name['SearchTags']._loaded_options = None
   _globals['_TAGSERVICE'].methods_by_name['SearchTags']._serialized_options = b'\210\265\030\001'
-  _globals['_TAGENTITYTYPE']._serialized_start=1646
-  _globals['_TAGENTITYTYPE']._serialized_end=1860
-  _globals['_TAGKEYVALUE']._serialized_start=99
-  _globals['_TAGKEYVALUE']._serialized_end=145
-  _globals['_TAG']._serialized_start=148
-  _globals['_TAG']._serialized_end=364
-  _globals['_ENTITYTAGS']._serialized_start=366
-  _globals['_ENTITYTAGS']._serialized_end=429
-  _globals['_RECORDTAGSREQUEST']._serialized_start=432
-  _globals['_RECORDTAGSREQUEST']._serialized_end=644
-  _globals['_RECORDTAGSRESPONSE']._serialized_start=646
-  _globals['_RECORDTAGSRESPONSE']._serialized_end=698
-  _globals['_DELETETAGSREQUEST']._serialized_start=701
-  _globals['_DELETETAGSREQUEST']._serialized_end=832
-  _globals['_DELETETAGSRESPONSE']._serialized_start=834
-  _globals['_DELETETAGSRESPONSE']._serialized_end=886
-  _globals['_UPDATETAGSREQUEST']._serialized_start=889
-  _globals['_UPDATETAGSREQUEST']._serialized_end=1077
-  _globals['_UPDATETAGSRESPONSE']._serialized_start=1079
-  _globals['_UPDATETAGSRESPONSE']._serialized_end=1131
-  _globals['_GETTAGSREQUEST']._serialized_start=1133
-  _globals['_GETTAGSREQUEST']._serialized_end=1188
-  _globals['_GETTAGSRESPONSE']._serialized_start=1190
-  _globals['_GETTAGSRESPONSE']._serialized_end=1250
-  _globals['_GETTAGHISTORYREQUEST']._serialized_start=1252
-  _globals['_GETTAGHISTORYREQUEST']._serialized_end=1325
-  _globals['_GETTAGHISTORYRESPONSE']._serialized_start=1327
-  _globals['_GETTAGHISTORYRESPONSE']._serialized_end=1382
-  _globals['_SEARCHTAGSREQUEST']._serialized_start=1385
-  _globals['_SEARCHTAGSREQUEST']._serialized_end=1564
-  _globals['_SEARCHTAGSRESPONSE']._serialized_start=1566
-  _globals['_SEARCHTAGSRESPONSE']._serialized_end=1643
-  _globals['_TAGSERVICE']._serialized_start=1863
-  _globals['_TAGSERVICE']._serialized_end=2385
+  _globals['_TAGENTITYTYPE']._serialized_start=1733
+  _globals['_TAGENTITYTYPE']._serialized_end=1947
+  _globals['_TAGKEYVALUE']._serialized_start=132
+  _globals['_TAGKEYVALUE']._serialized_end=178
+  _globals['_TAG']._serialized_start=181
+  _globals['_TAG']._serialized_end=415
+  _globals['_ENTITYTAGS']._serialized_start=417
+  _globals['_ENTITYTAGS']._serialized_end=480
+  _globals['_RECORDTAGSREQUEST']._serialized_start=483
+  _globals['_RECORDTAGSREQUEST']._serialized_end=701
+  _globals['_RECORDTAGSRESPONSE']._serialized_start=703
+  _globals['_RECORDTAGSRESPONSE']._serialized_end=755
+  _globals['_DELETETAGSREQUEST']._serialized_start=758
+  _globals['_DELETETAGSREQUEST']._serialized_end=895
+  _globals['_DELETETAGSRESPONSE']._serialized_start=897
+  _globals['_DELETETAGSRESPONSE']._serialized_end=949
+  _globals['_UPDATETAGSREQUEST']._serialized_start=952
+  _globals['_UPDATETAGSREQUEST']._serialized_end=1146
+  _globals['_UPDATETAGSRESPONSE']._serialized_start=1148
+  _globals['_UPDATETAGSRESPONSE']._serialized_end=1200
+  _globals['_GETTAGSREQUEST']._serialized_start=1202
+  _globals['_GETTAGSREQUEST']._serialized_end=1263
+  _globals['_GETTAGSRESPONSE']._serialized_start=1265
+  _globals['_GETTAGSRESPONSE']._serialized_end=1325
+  _globals['_GETTAGHISTORYREQUEST']._serialized_start=1327
+  _globals['_GETTAGHISTORYREQUEST']._serialized_end=1406
+  _globals['_GETTAGHISTORYRESPONSE']._serialized_start=1408
+  _globals['_GETTAGHISTORYRESPONSE']._serialized_end=1463
+  _globals['_SEARCHTAGSREQUEST']._serialized_start=1466
+  _globals['_SEARCHTAGSREQUEST']._serialized_end=1651
+  _globals['_SEARCHTAGSRESPONSE']._serialized_start=1653
+  _globals['_SEARCHTAGSRESPONSE']._serialized_end=1730
+  _globals['_TAGSERVICE']._serialized_start=1950
+  _globals['_TAGSERVICE']._serialized_end=2472
 # @@protoc_insertion_point(module_scope)

@@ -27,11 +27,17 @@ class _TagEntityType:
 class _TagEntityTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TagEntityType.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     TAG_ENTITY_TYPE_UNSPECIFIED: _TagEntityType.ValueType  # 0
+    """Not a valid entity type (INVALID_ENTITY_TYPE)."""
     TAG_ENTITY_TYPE_EXECUTION: _TagEntityType.ValueType  # 1
+    """An execution, by its id."""
     TAG_ENTITY_TYPE_JOB: _TagEntityType.ValueType  # 2
+    """A job, by its id."""
     TAG_ENTITY_TYPE_CALL_NODE: _TagEntityType.ValueType  # 3
+    """A call node, by its call hash."""
     TAG_ENTITY_TYPE_TASK: _TagEntityType.ValueType  # 4
+    """A task, by its task hash."""
     TAG_ENTITY_TYPE_VALUE: _TagEntityType.ValueType  # 5
+    """A value, by its value hash."""
     TAG_ENTITY_TYPE_NULL: _TagEntityType.ValueType  # 6
     """The entity of a "delete tag": the tag that supersedes deleted tags."""
 
@@ -39,11 +45,17 @@ class TagEntityType(_TagEntityType, metaclass=_TagEntityTypeEnumTypeWrapper):
     """The kind of entity a tag is attached to."""
 
 TAG_ENTITY_TYPE_UNSPECIFIED: TagEntityType.ValueType  # 0
+"""Not a valid entity type (INVALID_ENTITY_TYPE)."""
 TAG_ENTITY_TYPE_EXECUTION: TagEntityType.ValueType  # 1
+"""An execution, by its id."""
 TAG_ENTITY_TYPE_JOB: TagEntityType.ValueType  # 2
+"""A job, by its id."""
 TAG_ENTITY_TYPE_CALL_NODE: TagEntityType.ValueType  # 3
+"""A call node, by its call hash."""
 TAG_ENTITY_TYPE_TASK: TagEntityType.ValueType  # 4
+"""A task, by its task hash."""
 TAG_ENTITY_TYPE_VALUE: TagEntityType.ValueType  # 5
+"""A value, by its value hash."""
 TAG_ENTITY_TYPE_NULL: TagEntityType.ValueType  # 6
 """The entity of a "delete tag": the tag that supersedes deleted tags."""
 Global___TagEntityType: _TypeAlias = TagEntityType  # noqa: Y015
@@ -124,6 +136,8 @@ Global___Tag: _TypeAlias = Tag  # noqa: Y015
 
 @_typing.final
 class EntityTags(_message.Message):
+    """The current tags of one entity."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTITY_ID_FIELD_NUMBER: _builtins.int

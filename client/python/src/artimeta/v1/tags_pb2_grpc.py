@@ -77,8 +77,11 @@ class TagServiceServicer:
         """Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
         edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
         the written tags current even when an identical tag was superseded before. Identical writes are
-        idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-        FIELD_TOO_LONG).
+        idempotent.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+        FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+        tags.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,21 +89,29 @@ class TagServiceServicer:
 
     def DeleteTags(self, request, context):
         """Deletes tags by writing a delete tag whose parents are the current tags of the entity
-        matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+        matching any (key, value) pair or any key.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+        too many of them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateTags(self, request, context):
-        """Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags.
+        """Supersedes the current tags of `old_keys` with `new_tags`.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+        FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTags(self, request, context):
-        """The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS).
+        """The current tags of each entity, as a multimap.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,7 +119,9 @@ class TagServiceServicer:
 
     def GetTagHistory(self, request, context):
         """Every tag ever written for an entity and key (current or superseded), oldest first, with its
-        edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+        edit edges.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -116,7 +129,10 @@ class TagServiceServicer:
 
     def SearchTags(self, request, context):
         """Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-        first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        first.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+        INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -39,24 +39,42 @@ class TagServiceStub:
     """Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
     edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
     the written tags current even when an identical tag was superseded before. Identical writes are
-    idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-    FIELD_TOO_LONG).
+    idempotent.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+      FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+      tags.
     """
     DeleteTags: _grpc.UnaryUnaryMultiCallable[_tags_pb2.DeleteTagsRequest, _tags_pb2.DeleteTagsResponse]
     """Deletes tags by writing a delete tag whose parents are the current tags of the entity
-    matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+    matching any (key, value) pair or any key.
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+      too many of them.
     """
     UpdateTags: _grpc.UnaryUnaryMultiCallable[_tags_pb2.UpdateTagsRequest, _tags_pb2.UpdateTagsResponse]
-    """Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags."""
+    """Supersedes the current tags of `old_keys` with `new_tags`.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+      FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
+    """
     GetTags: _grpc.UnaryUnaryMultiCallable[_tags_pb2.GetTagsRequest, _tags_pb2.GetTagsResponse]
-    """The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS)."""
+    """The current tags of each entity, as a multimap.
+    Errors:
+    - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
+    """
     GetTagHistory: _grpc.UnaryUnaryMultiCallable[_tags_pb2.GetTagHistoryRequest, _tags_pb2.GetTagHistoryResponse]
     """Every tag ever written for an entity and key (current or superseded), oldest first, with its
-    edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+    edit edges.
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
     """
     SearchTags: _grpc.UnaryUnaryMultiCallable[_tags_pb2.SearchTagsRequest, _tags_pb2.SearchTagsResponse]
     """Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-    first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+    first.
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+      INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
     """
 
 @_typing.type_check_only
@@ -70,24 +88,42 @@ class TagServiceAsyncStub(TagServiceStub):
     """Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
     edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
     the written tags current even when an identical tag was superseded before. Identical writes are
-    idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-    FIELD_TOO_LONG).
+    idempotent.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+      FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+      tags.
     """
     DeleteTags: _aio.UnaryUnaryMultiCallable[_tags_pb2.DeleteTagsRequest, _tags_pb2.DeleteTagsResponse]  # type: ignore[assignment]
     """Deletes tags by writing a delete tag whose parents are the current tags of the entity
-    matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+    matching any (key, value) pair or any key.
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+      too many of them.
     """
     UpdateTags: _aio.UnaryUnaryMultiCallable[_tags_pb2.UpdateTagsRequest, _tags_pb2.UpdateTagsResponse]  # type: ignore[assignment]
-    """Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags."""
+    """Supersedes the current tags of `old_keys` with `new_tags`.
+    Errors:
+    - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+      FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
+    """
     GetTags: _aio.UnaryUnaryMultiCallable[_tags_pb2.GetTagsRequest, _tags_pb2.GetTagsResponse]  # type: ignore[assignment]
-    """The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS)."""
+    """The current tags of each entity, as a multimap.
+    Errors:
+    - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
+    """
     GetTagHistory: _aio.UnaryUnaryMultiCallable[_tags_pb2.GetTagHistoryRequest, _tags_pb2.GetTagHistoryResponse]  # type: ignore[assignment]
     """Every tag ever written for an entity and key (current or superseded), oldest first, with its
-    edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+    edit edges.
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
     """
     SearchTags: _aio.UnaryUnaryMultiCallable[_tags_pb2.SearchTagsRequest, _tags_pb2.SearchTagsResponse]  # type: ignore[assignment]
     """Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-    first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+    first.
+    Errors:
+    - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+      INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
     """
 
 class TagServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -104,8 +140,11 @@ class TagServiceServicer(metaclass=_abc_1.ABCMeta):
         """Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
         edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
         the written tags current even when an identical tag was superseded before. Identical writes are
-        idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-        FIELD_TOO_LONG).
+        idempotent.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+          FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+          tags.
         """
 
     @_abc_1.abstractmethod
@@ -115,7 +154,10 @@ class TagServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tags_pb2.DeleteTagsResponse, _abc.Awaitable[_tags_pb2.DeleteTagsResponse]]:
         """Deletes tags by writing a delete tag whose parents are the current tags of the entity
-        matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+        matching any (key, value) pair or any key.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+          too many of them.
         """
 
     @_abc_1.abstractmethod
@@ -124,7 +166,11 @@ class TagServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tags_pb2.UpdateTagsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tags_pb2.UpdateTagsResponse, _abc.Awaitable[_tags_pb2.UpdateTagsResponse]]:
-        """Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags."""
+        """Supersedes the current tags of `old_keys` with `new_tags`.
+        Errors:
+        - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+          FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
+        """
 
     @_abc_1.abstractmethod
     def GetTags(
@@ -132,7 +178,10 @@ class TagServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tags_pb2.GetTagsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tags_pb2.GetTagsResponse, _abc.Awaitable[_tags_pb2.GetTagsResponse]]:
-        """The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS)."""
+        """The current tags of each entity, as a multimap.
+        Errors:
+        - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
+        """
 
     @_abc_1.abstractmethod
     def GetTagHistory(
@@ -141,7 +190,9 @@ class TagServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tags_pb2.GetTagHistoryResponse, _abc.Awaitable[_tags_pb2.GetTagHistoryResponse]]:
         """Every tag ever written for an entity and key (current or superseded), oldest first, with its
-        edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+        edit edges.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
         """
 
     @_abc_1.abstractmethod
@@ -151,7 +202,10 @@ class TagServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tags_pb2.SearchTagsResponse, _abc.Awaitable[_tags_pb2.SearchTagsResponse]]:
         """Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-        first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+        first.
+        Errors:
+        - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+          INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
         """
 
 def add_TagServiceServicer_to_server(servicer: TagServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

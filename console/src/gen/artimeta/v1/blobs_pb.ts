@@ -6,6 +6,8 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Digest } from "./digest_pb";
 import { file_artimeta_v1_digest } from "./digest_pb";
+import { file_artimeta_v1_options } from "./options_pb";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Status } from "../../google/rpc/status_pb";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/blobs.proto.
  */
 export const file_artimeta_v1_blobs: GenFile = /*@__PURE__*/
-  fileDesc("ChdhcnRpbWV0YS92MS9ibG9icy5wcm90bxILYXJ0aW1ldGEudjEiGAoWR2V0Q2FwYWJpbGl0aWVzUmVxdWVzdCLvAQoXR2V0Q2FwYWJpbGl0aWVzUmVzcG9uc2USFwoPZGlnZXN0X2Z1bmN0aW9uGAEgASgJEhkKEW1heF9tZXNzYWdlX2J5dGVzGAIgASgDEhgKEGNodW5rX3NpemVfYnl0ZXMYAyABKAMSFwoPbWF4X2JhdGNoX2l0ZW1zGAQgASgFEh0KFW1heF9iYXRjaF90b3RhbF9ieXRlcxgFIAEoAxIWCg5tYXhfYmxvYl9ieXRlcxgGIAEoAxIWCg5wcmVzaWduZWRfdXJscxgHIAEoCBIeChZtYXhfZmluZF9taXNzaW5nX2l0ZW1zGAggASgFIlUKDVVwbG9hZFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiMKBmRpZ2VzdBgCIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdBIMCgRkYXRhGAMgASgMIk4KDlVwbG9hZFJlc3BvbnNlEiMKBmRpZ2VzdBgBIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdBIXCg9hbHJlYWR5X3ByZXNlbnQYAiABKAgiaQoPRG93bmxvYWRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIjCgZkaWdlc3QYAiABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QSDgoGb2Zmc2V0GAMgASgDEg4KBmxlbmd0aBgEIAEoAyIgChBEb3dubG9hZFJlc3BvbnNlEgwKBGRhdGEYASABKAwiUgoXRmluZE1pc3NpbmdCbG9ic1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiQKB2RpZ2VzdHMYAiADKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QiSAoYRmluZE1pc3NpbmdCbG9ic1Jlc3BvbnNlEiwKD21pc3NpbmdfZGlnZXN0cxgBIAMoCzITLmFydGltZXRhLnYxLkRpZ2VzdCJJCg9TdGF0QmxvYlJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiMKBmRpZ2VzdBgCIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdCJoChBTdGF0QmxvYlJlc3BvbnNlEiMKBmRpZ2VzdBgBIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdBIvCgtjcmVhdGVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAioQEKF0JhdGNoVXBkYXRlQmxvYnNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRI4CgVpdGVtcxgCIAMoCzIpLmFydGltZXRhLnYxLkJhdGNoVXBkYXRlQmxvYnNSZXF1ZXN0Lkl0ZW0aOQoESXRlbRIjCgZkaWdlc3QYASABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QSDAoEZGF0YRgCIAEoDCKsAQoYQmF0Y2hVcGRhdGVCbG9ic1Jlc3BvbnNlEj0KB3Jlc3VsdHMYASADKAsyLC5hcnRpbWV0YS52MS5CYXRjaFVwZGF0ZUJsb2JzUmVzcG9uc2UuUmVzdWx0GlEKBlJlc3VsdBIjCgZkaWdlc3QYASABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QSIgoGc3RhdHVzGAIgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXMiUAoVQmF0Y2hSZWFkQmxvYnNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIkCgdkaWdlc3RzGAIgAygLMhMuYXJ0aW1ldGEudjEuRGlnZXN0IrYBChZCYXRjaFJlYWRCbG9ic1Jlc3BvbnNlEjsKB3Jlc3VsdHMYASADKAsyKi5hcnRpbWV0YS52MS5CYXRjaFJlYWRCbG9ic1Jlc3BvbnNlLlJlc3VsdBpfCgZSZXN1bHQSIwoGZGlnZXN0GAEgASgLMhMuYXJ0aW1ldGEudjEuRGlnZXN0EgwKBGRhdGEYAiABKAwSIgoGc3RhdHVzGAMgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXMiWgoRRGVsZXRlQmxvYlJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiMKBmRpZ2VzdBgCIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdBINCgVmb3JjZRgDIAEoCCIlChJEZWxldGVCbG9iUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCJsChZDcmVhdGVVcGxvYWRVcmxSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIjCgZkaWdlc3QYAiABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QSGgoSZXhwaXJlc19pbl9zZWNvbmRzGAMgASgFIoMBChdDcmVhdGVVcGxvYWRVcmxSZXNwb25zZRIXCg9hbHJlYWR5X3ByZXNlbnQYASABKAgSEQoJdXBsb2FkX2lkGAIgASgJEgsKA3VybBgDIAEoCRIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOwoTQ29tbWl0VXBsb2FkUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJdXBsb2FkX2lkGAIgASgJIjsKFENvbW1pdFVwbG9hZFJlc3BvbnNlEiMKBmRpZ2VzdBgBIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdCJuChhDcmVhdGVEb3dubG9hZFVybFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiMKBmRpZ2VzdBgCIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdBIaChJleHBpcmVzX2luX3NlY29uZHMYAyABKAUiWQoZQ3JlYXRlRG93bmxvYWRVcmxSZXNwb25zZRILCgN1cmwYASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIm0KCEtleUVudHJ5EgsKA2tleRgBIAEoCRIjCgZkaWdlc3QYAiABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QSLwoLdXBkYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlQKDVB1dEtleVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRIjCgZkaWdlc3QYAyABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QiZAoOUHV0S2V5UmVzcG9uc2USJAoFZW50cnkYASABKAsyFS5hcnRpbWV0YS52MS5LZXlFbnRyeRIsCg9wcmV2aW91c19kaWdlc3QYAiABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QiRQoNR2V0S2V5UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJEhQKDGluY2x1ZGVfZGF0YRgDIAEoCCJbCg5HZXRLZXlSZXNwb25zZRIkCgVlbnRyeRgBIAEoCzIVLmFydGltZXRhLnYxLktleUVudHJ5EhUKDWRhdGFfaW5jbHVkZWQYAiABKAgSDAoEZGF0YRgDIAEoDCJJChBEZWxldGVLZXlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSFQoNYWxsb3dfbWlzc2luZxgDIAEoCCIkChFEZWxldGVLZXlSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIIlsKD0xpc3RLZXlzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDgoGcHJlZml4GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlMKEExpc3RLZXlzUmVzcG9uc2USJgoHZW50cmllcxgBIAMoCzIVLmFydGltZXRhLnYxLktleUVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTLiCQoLQmxvYlNlcnZpY2USXAoPR2V0Q2FwYWJpbGl0aWVzEiMuYXJ0aW1ldGEudjEuR2V0Q2FwYWJpbGl0aWVzUmVxdWVzdBokLmFydGltZXRhLnYxLkdldENhcGFiaWxpdGllc1Jlc3BvbnNlEkMKBlVwbG9hZBIaLmFydGltZXRhLnYxLlVwbG9hZFJlcXVlc3QaGy5hcnRpbWV0YS52MS5VcGxvYWRSZXNwb25zZSgBEkkKCERvd25sb2FkEhwuYXJ0aW1ldGEudjEuRG93bmxvYWRSZXF1ZXN0Gh0uYXJ0aW1ldGEudjEuRG93bmxvYWRSZXNwb25zZTABEl8KEEZpbmRNaXNzaW5nQmxvYnMSJC5hcnRpbWV0YS52MS5GaW5kTWlzc2luZ0Jsb2JzUmVxdWVzdBolLmFydGltZXRhLnYxLkZpbmRNaXNzaW5nQmxvYnNSZXNwb25zZRJHCghTdGF0QmxvYhIcLmFydGltZXRhLnYxLlN0YXRCbG9iUmVxdWVzdBodLmFydGltZXRhLnYxLlN0YXRCbG9iUmVzcG9uc2USXwoQQmF0Y2hVcGRhdGVCbG9icxIkLmFydGltZXRhLnYxLkJhdGNoVXBkYXRlQmxvYnNSZXF1ZXN0GiUuYXJ0aW1ldGEudjEuQmF0Y2hVcGRhdGVCbG9ic1Jlc3BvbnNlElkKDkJhdGNoUmVhZEJsb2JzEiIuYXJ0aW1ldGEudjEuQmF0Y2hSZWFkQmxvYnNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuQmF0Y2hSZWFkQmxvYnNSZXNwb25zZRJNCgpEZWxldGVCbG9iEh4uYXJ0aW1ldGEudjEuRGVsZXRlQmxvYlJlcXVlc3QaHy5hcnRpbWV0YS52MS5EZWxldGVCbG9iUmVzcG9uc2USXAoPQ3JlYXRlVXBsb2FkVXJsEiMuYXJ0aW1ldGEudjEuQ3JlYXRlVXBsb2FkVXJsUmVxdWVzdBokLmFydGltZXRhLnYxLkNyZWF0ZVVwbG9hZFVybFJlc3BvbnNlElMKDENvbW1pdFVwbG9hZBIgLmFydGltZXRhLnYxLkNvbW1pdFVwbG9hZFJlcXVlc3QaIS5hcnRpbWV0YS52MS5Db21taXRVcGxvYWRSZXNwb25zZRJiChFDcmVhdGVEb3dubG9hZFVybBIlLmFydGltZXRhLnYxLkNyZWF0ZURvd25sb2FkVXJsUmVxdWVzdBomLmFydGltZXRhLnYxLkNyZWF0ZURvd25sb2FkVXJsUmVzcG9uc2USQQoGUHV0S2V5EhouYXJ0aW1ldGEudjEuUHV0S2V5UmVxdWVzdBobLmFydGltZXRhLnYxLlB1dEtleVJlc3BvbnNlEkEKBkdldEtleRIaLmFydGltZXRhLnYxLkdldEtleVJlcXVlc3QaGy5hcnRpbWV0YS52MS5HZXRLZXlSZXNwb25zZRJKCglEZWxldGVLZXkSHS5hcnRpbWV0YS52MS5EZWxldGVLZXlSZXF1ZXN0Gh4uYXJ0aW1ldGEudjEuRGVsZXRlS2V5UmVzcG9uc2USRwoITGlzdEtleXMSHC5hcnRpbWV0YS52MS5MaXN0S2V5c1JlcXVlc3QaHS5hcnRpbWV0YS52MS5MaXN0S2V5c1Jlc3BvbnNlQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM", [file_artimeta_v1_digest, file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("ChdhcnRpbWV0YS92MS9ibG9icy5wcm90bxILYXJ0aW1ldGEudjEiGAoWR2V0Q2FwYWJpbGl0aWVzUmVxdWVzdCLvAQoXR2V0Q2FwYWJpbGl0aWVzUmVzcG9uc2USFwoPZGlnZXN0X2Z1bmN0aW9uGAEgASgJEhkKEW1heF9tZXNzYWdlX2J5dGVzGAIgASgDEhgKEGNodW5rX3NpemVfYnl0ZXMYAyABKAMSFwoPbWF4X2JhdGNoX2l0ZW1zGAQgASgFEh0KFW1heF9iYXRjaF90b3RhbF9ieXRlcxgFIAEoAxIWCg5tYXhfYmxvYl9ieXRlcxgGIAEoAxIWCg5wcmVzaWduZWRfdXJscxgHIAEoCBIeChZtYXhfZmluZF9taXNzaW5nX2l0ZW1zGAggASgFIlUKDVVwbG9hZFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiMKBmRpZ2VzdBgCIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdBIMCgRkYXRhGAMgASgMIk4KDlVwbG9hZFJlc3BvbnNlEiMKBmRpZ2VzdBgBIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdBIXCg9hbHJlYWR5X3ByZXNlbnQYAiABKAgidQoPRG93bmxvYWRSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIpCgZkaWdlc3QYAiABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3RCBOJBAQISDgoGb2Zmc2V0GAMgASgDEg4KBmxlbmd0aBgEIAEoAyIgChBEb3dubG9hZFJlc3BvbnNlEgwKBGRhdGEYASABKAwiWAoXRmluZE1pc3NpbmdCbG9ic1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEiQKB2RpZ2VzdHMYAiADKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QiSAoYRmluZE1pc3NpbmdCbG9ic1Jlc3BvbnNlEiwKD21pc3NpbmdfZGlnZXN0cxgBIAMoCzITLmFydGltZXRhLnYxLkRpZ2VzdCJVCg9TdGF0QmxvYlJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEikKBmRpZ2VzdBgCIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdEIE4kEBAiJuChBTdGF0QmxvYlJlc3BvbnNlEiMKBmRpZ2VzdBgBIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdBI1CgtjcmVhdGVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMipwEKF0JhdGNoVXBkYXRlQmxvYnNSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhI4CgVpdGVtcxgCIAMoCzIpLmFydGltZXRhLnYxLkJhdGNoVXBkYXRlQmxvYnNSZXF1ZXN0Lkl0ZW0aOQoESXRlbRIjCgZkaWdlc3QYASABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QSDAoEZGF0YRgCIAEoDCKsAQoYQmF0Y2hVcGRhdGVCbG9ic1Jlc3BvbnNlEj0KB3Jlc3VsdHMYASADKAsyLC5hcnRpbWV0YS52MS5CYXRjaFVwZGF0ZUJsb2JzUmVzcG9uc2UuUmVzdWx0GlEKBlJlc3VsdBIjCgZkaWdlc3QYASABKAsyEy5hcnRpbWV0YS52MS5EaWdlc3QSIgoGc3RhdHVzGAIgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXMiVgoVQmF0Y2hSZWFkQmxvYnNSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIkCgdkaWdlc3RzGAIgAygLMhMuYXJ0aW1ldGEudjEuRGlnZXN0IrYBChZCYXRjaFJlYWRCbG9ic1Jlc3BvbnNlEjsKB3Jlc3VsdHMYASADKAsyKi5hcnRpbWV0YS52MS5CYXRjaFJlYWRCbG9ic1Jlc3BvbnNlLlJlc3VsdBpfCgZSZXN1bHQSIwoGZGlnZXN0GAEgASgLMhMuYXJ0aW1ldGEudjEuRGlnZXN0EgwKBGRhdGEYAiABKAwSIgoGc3RhdHVzGAMgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXMiegoRRGVsZXRlQmxvYlJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEikKBmRpZ2VzdBgCIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdEIE4kEBAhINCgVmb3JjZRgDIAEoCBISCgpyZXF1ZXN0X2lkGAQgASgJIiUKEkRlbGV0ZUJsb2JSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIIngKFkNyZWF0ZVVwbG9hZFVybFJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEikKBmRpZ2VzdBgCIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdEIE4kEBAhIaChJleHBpcmVzX2luX3NlY29uZHMYAyABKAUigwEKF0NyZWF0ZVVwbG9hZFVybFJlc3BvbnNlEhcKD2FscmVhZHlfcHJlc2VudBgBIAEoCBIRCgl1cGxvYWRfaWQYAiABKAkSCwoDdXJsGAMgASgJEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChNDb21taXRVcGxvYWRSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIXCgl1cGxvYWRfaWQYAiABKAlCBOJBAQIiOwoUQ29tbWl0VXBsb2FkUmVzcG9uc2USIwoGZGlnZXN0GAEgASgLMhMuYXJ0aW1ldGEudjEuRGlnZXN0InoKGENyZWF0ZURvd25sb2FkVXJsUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISKQoGZGlnZXN0GAIgASgLMhMuYXJ0aW1ldGEudjEuRGlnZXN0QgTiQQECEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgDIAEoBSJZChlDcmVhdGVEb3dubG9hZFVybFJlc3BvbnNlEgsKA3VybBgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAicwoIS2V5RW50cnkSCwoDa2V5GAEgASgJEiMKBmRpZ2VzdBgCIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdBI1Cgt1cGRhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiegoNUHV0S2V5UmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISEQoDa2V5GAIgASgJQgTiQQECEikKBmRpZ2VzdBgDIAEoCzITLmFydGltZXRhLnYxLkRpZ2VzdEIE4kEBAhISCgpyZXF1ZXN0X2lkGAQgASgJImQKDlB1dEtleVJlc3BvbnNlEiQKBWVudHJ5GAEgASgLMhUuYXJ0aW1ldGEudjEuS2V5RW50cnkSLAoPcHJldmlvdXNfZGlnZXN0GAIgASgLMhMuYXJ0aW1ldGEudjEuRGlnZXN0IlEKDUdldEtleVJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhEKA2tleRgCIAEoCUIE4kEBAhIUCgxpbmNsdWRlX2RhdGEYAyABKAgiWwoOR2V0S2V5UmVzcG9uc2USJAoFZW50cnkYASABKAsyFS5hcnRpbWV0YS52MS5LZXlFbnRyeRIVCg1kYXRhX2luY2x1ZGVkGAIgASgIEgwKBGRhdGEYAyABKAwiaQoQRGVsZXRlS2V5UmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISEQoDa2V5GAIgASgJQgTiQQECEhUKDWFsbG93X21pc3NpbmcYAyABKAgSEgoKcmVxdWVzdF9pZBgEIAEoCSIkChFEZWxldGVLZXlSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIImEKD0xpc3RLZXlzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDgoGcHJlZml4GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlMKEExpc3RLZXlzUmVzcG9uc2USJgoHZW50cmllcxgBIAMoCzIVLmFydGltZXRhLnYxLktleUVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTK8CgoLQmxvYlNlcnZpY2USYgoPR2V0Q2FwYWJpbGl0aWVzEiMuYXJ0aW1ldGEudjEuR2V0Q2FwYWJpbGl0aWVzUmVxdWVzdBokLmFydGltZXRhLnYxLkdldENhcGFiaWxpdGllc1Jlc3BvbnNlIgSItRgBEkkKBlVwbG9hZBIaLmFydGltZXRhLnYxLlVwbG9hZFJlcXVlc3QaGy5hcnRpbWV0YS52MS5VcGxvYWRSZXNwb25zZSIEiLUYAigBEk8KCERvd25sb2FkEhwuYXJ0aW1ldGEudjEuRG93bmxvYWRSZXF1ZXN0Gh0uYXJ0aW1ldGEudjEuRG93bmxvYWRSZXNwb25zZSIEiLUYATABEmUKEEZpbmRNaXNzaW5nQmxvYnMSJC5hcnRpbWV0YS52MS5GaW5kTWlzc2luZ0Jsb2JzUmVxdWVzdBolLmFydGltZXRhLnYxLkZpbmRNaXNzaW5nQmxvYnNSZXNwb25zZSIEiLUYARJNCghTdGF0QmxvYhIcLmFydGltZXRhLnYxLlN0YXRCbG9iUmVxdWVzdBodLmFydGltZXRhLnYxLlN0YXRCbG9iUmVzcG9uc2UiBIi1GAESZQoQQmF0Y2hVcGRhdGVCbG9icxIkLmFydGltZXRhLnYxLkJhdGNoVXBkYXRlQmxvYnNSZXF1ZXN0GiUuYXJ0aW1ldGEudjEuQmF0Y2hVcGRhdGVCbG9ic1Jlc3BvbnNlIgSItRgCEl8KDkJhdGNoUmVhZEJsb2JzEiIuYXJ0aW1ldGEudjEuQmF0Y2hSZWFkQmxvYnNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuQmF0Y2hSZWFkQmxvYnNSZXNwb25zZSIEiLUYARJTCgpEZWxldGVCbG9iEh4uYXJ0aW1ldGEudjEuRGVsZXRlQmxvYlJlcXVlc3QaHy5hcnRpbWV0YS52MS5EZWxldGVCbG9iUmVzcG9uc2UiBIi1GAMSYgoPQ3JlYXRlVXBsb2FkVXJsEiMuYXJ0aW1ldGEudjEuQ3JlYXRlVXBsb2FkVXJsUmVxdWVzdBokLmFydGltZXRhLnYxLkNyZWF0ZVVwbG9hZFVybFJlc3BvbnNlIgSItRgCElkKDENvbW1pdFVwbG9hZBIgLmFydGltZXRhLnYxLkNvbW1pdFVwbG9hZFJlcXVlc3QaIS5hcnRpbWV0YS52MS5Db21taXRVcGxvYWRSZXNwb25zZSIEiLUYAhJoChFDcmVhdGVEb3dubG9hZFVybBIlLmFydGltZXRhLnYxLkNyZWF0ZURvd25sb2FkVXJsUmVxdWVzdBomLmFydGltZXRhLnYxLkNyZWF0ZURvd25sb2FkVXJsUmVzcG9uc2UiBIi1GAESRwoGUHV0S2V5EhouYXJ0aW1ldGEudjEuUHV0S2V5UmVxdWVzdBobLmFydGltZXRhLnYxLlB1dEtleVJlc3BvbnNlIgSItRgDEkcKBkdldEtleRIaLmFydGltZXRhLnYxLkdldEtleVJlcXVlc3QaGy5hcnRpbWV0YS52MS5HZXRLZXlSZXNwb25zZSIEiLUYARJQCglEZWxldGVLZXkSHS5hcnRpbWV0YS52MS5EZWxldGVLZXlSZXF1ZXN0Gh4uYXJ0aW1ldGEudjEuRGVsZXRlS2V5UmVzcG9uc2UiBIi1GAMSTQoITGlzdEtleXMSHC5hcnRpbWV0YS52MS5MaXN0S2V5c1JlcXVlc3QaHS5hcnRpbWV0YS52MS5MaXN0S2V5c1Jlc3BvbnNlIgSItRgBQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM", [file_artimeta_v1_digest, file_artimeta_v1_options, file_google_api_field_behavior, file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * @generated from message artimeta.v1.GetCapabilitiesRequest
@@ -317,6 +319,8 @@ export const BatchUpdateBlobsRequestSchema: GenMessage<BatchUpdateBlobsRequest> 
   messageDesc(file_artimeta_v1_blobs, 10);
 
 /**
+ * One blob to store.
+ *
  * @generated from message artimeta.v1.BatchUpdateBlobsRequest.Item
  */
 export type BatchUpdateBlobsRequest_Item = Message<"artimeta.v1.BatchUpdateBlobsRequest.Item"> & {
@@ -358,6 +362,8 @@ export const BatchUpdateBlobsResponseSchema: GenMessage<BatchUpdateBlobsResponse
   messageDesc(file_artimeta_v1_blobs, 11);
 
 /**
+ * The outcome of one item.
+ *
  * @generated from message artimeta.v1.BatchUpdateBlobsResponse.Result
  */
 export type BatchUpdateBlobsResponse_Result = Message<"artimeta.v1.BatchUpdateBlobsResponse.Result"> & {
@@ -423,6 +429,8 @@ export const BatchReadBlobsResponseSchema: GenMessage<BatchReadBlobsResponse> = 
   messageDesc(file_artimeta_v1_blobs, 13);
 
 /**
+ * One blob read, or why it could not be.
+ *
  * @generated from message artimeta.v1.BatchReadBlobsResponse.Result
  */
 export type BatchReadBlobsResponse_Result = Message<"artimeta.v1.BatchReadBlobsResponse.Result"> & {
@@ -469,6 +477,14 @@ export type DeleteBlobRequest = Message<"artimeta.v1.DeleteBlobRequest"> & {
    * @generated from field: bool force = 3;
    */
   force: boolean;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
 };
 
 /**
@@ -701,6 +717,14 @@ export type PutKeyRequest = Message<"artimeta.v1.PutKeyRequest"> & {
    * @generated from field: artimeta.v1.Digest digest = 3;
    */
   digest?: Digest | undefined;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
 };
 
 /**
@@ -808,6 +832,14 @@ export type DeleteKeyRequest = Message<"artimeta.v1.DeleteKeyRequest"> & {
    * @generated from field: bool allow_missing = 3;
    */
   allowMissing: boolean;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
 };
 
 /**
@@ -903,6 +935,7 @@ export const ListKeysResponseSchema: GenMessage<ListKeysResponse> = /*@__PURE__*
 export const BlobService: GenService<{
   /**
    * The limits a client must respect: message size, batch sizes, chunk size, digest function.
+   * Errors: none of its own.
    *
    * @generated from rpc artimeta.v1.BlobService.GetCapabilities
    */
@@ -914,9 +947,15 @@ export const BlobService: GenService<{
   /**
    * Streams one blob in. The first message names the namespace; the expected digest comes in the
    * first message (then an existing blob completes at once) or in the last one. The blob is
-   * visible only after size and sha256 match.
-   * FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-   * nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+   * visible only after size and sha256 match; nothing is stored otherwise.
+   * Errors:
+   * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+   *   malformed or missing digest or namespace, or a blob over the size limit.
+   * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+   * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+   *   too long; upload again.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    *
    * @generated from rpc artimeta.v1.BlobService.Upload
    */
@@ -927,8 +966,11 @@ export const BlobService: GenService<{
   },
   /**
    * Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-   * NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-   * the blob.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+   *   blob.
+   * - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
    *
    * @generated from rpc artimeta.v1.BlobService.Download
    */
@@ -938,7 +980,9 @@ export const BlobService: GenService<{
     output: typeof DownloadResponseSchema;
   },
   /**
-   * Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE).
+   * Which of the given digests are absent.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
    *
    * @generated from rpc artimeta.v1.BlobService.FindMissingBlobs
    */
@@ -948,7 +992,10 @@ export const BlobService: GenService<{
     output: typeof FindMissingBlobsResponseSchema;
   },
   /**
-   * Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND).
+   * Whether one blob exists and when it was stored.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
    *
    * @generated from rpc artimeta.v1.BlobService.StatBlob
    */
@@ -959,8 +1006,10 @@ export const BlobService: GenService<{
   },
   /**
    * Stores many small blobs; each item is verified on its own and gets its own status
-   * (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-   * INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+   * (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+   * others).
+   * Errors:
+   * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
    *
    * @generated from rpc artimeta.v1.BlobService.BatchUpdateBlobs
    */
@@ -970,8 +1019,10 @@ export const BlobService: GenService<{
     output: typeof BatchUpdateBlobsResponseSchema;
   },
   /**
-   * Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-   * INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+   * Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+   * with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+   * Errors:
+   * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
    *
    * @generated from rpc artimeta.v1.BlobService.BatchReadBlobs
    */
@@ -981,8 +1032,10 @@ export const BlobService: GenService<{
     output: typeof BatchReadBlobsResponseSchema;
   },
   /**
-   * Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-   * refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+   * Deletes one blob; deleting an absent blob succeeds with deleted = false.
+   * Errors:
+   * - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+   * - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
    *
    * @generated from rpc artimeta.v1.BlobService.DeleteBlob
    */
@@ -994,7 +1047,9 @@ export const BlobService: GenService<{
   /**
    * A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
    * visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-   * INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+   *   expiry out of range, or a blob over the size limit.
    *
    * @generated from rpc artimeta.v1.BlobService.CreateUploadUrl
    */
@@ -1005,8 +1060,12 @@ export const BlobService: GenService<{
   },
   /**
    * Verifies the staged bytes of a presigned upload and makes the blob visible.
-   * FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-   * or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+   * Errors:
+   * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+   *   discarded.
+   * - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+   * - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    *
    * @generated from rpc artimeta.v1.BlobService.CommitUpload
    */
@@ -1016,7 +1075,11 @@ export const BlobService: GenService<{
     output: typeof CommitUploadResponseSchema;
   },
   /**
-   * A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND).
+   * A presigned S3 GET URL for a direct download of one blob.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+   *   range.
    *
    * @generated from rpc artimeta.v1.BlobService.CreateDownloadUrl
    */
@@ -1027,8 +1090,9 @@ export const BlobService: GenService<{
   },
   /**
    * Points a user key at a blob, replacing what it pointed at.
-   * FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-   * INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+   * Errors:
+   * - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+   * - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
    *
    * @generated from rpc artimeta.v1.BlobService.PutKey
    */
@@ -1039,7 +1103,10 @@ export const BlobService: GenService<{
   },
   /**
    * The blob a key points at, with its bytes when asked and small enough.
-   * NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+   * Errors:
+   * - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+   * - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+   * - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
    *
    * @generated from rpc artimeta.v1.BlobService.GetKey
    */
@@ -1050,7 +1117,9 @@ export const BlobService: GenService<{
   },
   /**
    * Removes a key (the blob stays until garbage collection finds it unreferenced).
-   * NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+   * - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
    *
    * @generated from rpc artimeta.v1.BlobService.DeleteKey
    */
@@ -1061,7 +1130,8 @@ export const BlobService: GenService<{
   },
   /**
    * Keys in order, optionally under a prefix, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.BlobService.ListKeys
    */

@@ -4,6 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_artimeta_v1_options } from "./options_pb";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/cache.proto.
  */
 export const file_artimeta_v1_cache: GenFile = /*@__PURE__*/
-  fileDesc("ChdhcnRpbWV0YS92MS9jYWNoZS5wcm90bxILYXJ0aW1ldGEudjEiUQoKQ2FjaGVWYWx1ZRISCgp2YWx1ZV9oYXNoGAEgASgJEhEKCXR5cGVfbmFtZRgCIAEoCRIOCgZmb3JtYXQYAyABKAkSDAoEZGF0YRgEIAEoDCJ+CgxDYWxsQXJndW1lbnQSFQoIcG9zaXRpb24YASABKAVIAIgBARIQCgNrZXkYAiABKAlIAYgBARISCgp2YWx1ZV9oYXNoGAMgASgJEhwKFHVwc3RyZWFtX2NhbGxfaGFzaGVzGAQgAygJQgsKCV9wb3NpdGlvbkIGCgRfa2V5IrYBCghDYWxsTm9kZRIRCgljYWxsX2hhc2gYASABKAkSEQoJdGFza19uYW1lGAIgASgJEhEKCXRhc2tfaGFzaBgDIAEoCRIRCglhcmdzX2hhc2gYBCABKAkSEgoKdmFsdWVfaGFzaBgFIAEoCRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRY2hpbGRfY2FsbF9oYXNoZXMYByADKAki3gEKA0pvYhIKCgJpZBgBIAEoCRIRCgl0YXNrX2hhc2gYAiABKAkSFAoMZXhlY3V0aW9uX2lkGAMgASgJEhEKCXBhcmVudF9pZBgEIAEoCRIRCgljYWxsX2hhc2gYBSABKAkSDgoGY2FjaGVkGAYgASgIEi4KCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzdGF0dXMYCSABKAkiSQoGSGFuZGxlEgwKBGhhc2gYASABKAkSEAoIZnVsbG5hbWUYAiABKAkSCwoDa2V5GAMgASgJEhIKCnZhbHVlX2hhc2gYBCABKAkiJwoLQ2FjaGVSZWNvcmQSCgoCaWQYASABKAkSDAoEanNvbhgCIAEoCSJRChNSZWNvcmRWYWx1ZXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRInCgZ2YWx1ZXMYAiADKAsyFy5hcnRpbWV0YS52MS5DYWNoZVZhbHVlIicKFFJlY29yZFZhbHVlc1Jlc3BvbnNlEg8KB2NyZWF0ZWQYASABKAMiOwoQR2V0VmFsdWVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFAoMdmFsdWVfaGFzaGVzGAIgAygJIjwKEUdldFZhbHVlc1Jlc3BvbnNlEicKBnZhbHVlcxgBIAMoCzIXLmFydGltZXRhLnYxLkNhY2hlVmFsdWUihwIKFVJlY29yZENhbGxOb2RlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJdGFza19uYW1lGAIgASgJEhEKCXRhc2tfaGFzaBgDIAEoCRIRCglhcmdzX2hhc2gYBCABKAkSEwoLcmVzdWx0X2hhc2gYBSABKAkSGQoRY2hpbGRfY2FsbF9oYXNoZXMYBiADKAkSLAoJYXJndW1lbnRzGAcgAygLMhkuYXJ0aW1ldGEudjEuQ2FsbEFyZ3VtZW50EhsKE3N1YnRyZWVfdGFza19oYXNoZXMYCCADKAkSJwoGdmFsdWVzGAkgAygLMhcuYXJ0aW1ldGEudjEuQ2FjaGVWYWx1ZSIrChZSZWNvcmRDYWxsTm9kZVJlc3BvbnNlEhEKCWNhbGxfaGFzaBgBIAEoCSI6ChJHZXRDYWxsTm9kZVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhEKCWNhbGxfaGFzaBgCIAEoCSJcChNHZXRDYWxsTm9kZVJlc3BvbnNlEigKCWNhbGxfbm9kZRgBIAEoCzIVLmFydGltZXRhLnYxLkNhbGxOb2RlEhsKE3N1YnRyZWVfdGFza19oYXNoZXMYAiADKAkixwIKEUNoZWNrQ2FjaGVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIRCgl0YXNrX2hhc2gYAiABKAkSEQoJYXJnc19oYXNoGAMgASgJEhEKCWV2YWxfaGFzaBgEIAEoCRIUCgxleGVjdXRpb25faWQYBSABKAkSHQoVc2NoZWR1bGVyX3Rhc2tfaGFzaGVzGAYgAygJEiYKBXNjb3BlGAcgASgOMhcuYXJ0aW1ldGEudjEuQ2FjaGVTY29wZRImCgVjaGVjaxgIIAEoDjIXLmFydGltZXRhLnYxLkNhY2hlQ2hlY2sSGQoMY29udGV4dF9oYXNoGAkgASgJSACIAQESNQoPYWxsb3dlZF9yZXN1bHRzGAogAygOMhwuYXJ0aW1ldGEudjEuQ2FjaGVSZXN1bHRLaW5kQg8KDV9jb250ZXh0X2hhc2gimgEKEkNoZWNrQ2FjaGVSZXNwb25zZRIsCgZyZXN1bHQYASABKA4yHC5hcnRpbWV0YS52MS5DYWNoZVJlc3VsdEtpbmQSEQoJY2FsbF9oYXNoGAIgASgJEiYKBXZhbHVlGAMgASgLMhcuYXJ0aW1ldGEudjEuQ2FjaGVWYWx1ZRIbChNzdWJ0cmVlX3Rhc2tfaGFzaGVzGAQgAygJIp0BChNTZXRFdmFsQ2FjaGVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIRCglldmFsX2hhc2gYAiABKAkSEQoJdGFza19oYXNoGAMgASgJEhEKCWFyZ3NfaGFzaBgEIAEoCRISCgp2YWx1ZV9oYXNoGAUgASgJEiYKBXZhbHVlGAYgASgLMhcuYXJ0aW1ldGEudjEuQ2FjaGVWYWx1ZSIWChRTZXRFdmFsQ2FjaGVSZXNwb25zZSJlChdFeHBsYWluQ2FjaGVNaXNzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJdGFza19uYW1lGAIgASgJEhEKCXRhc2tfaGFzaBgDIAEoCRIRCglhcmdzX2hhc2gYBCABKAkiiwEKGEV4cGxhaW5DYWNoZU1pc3NSZXNwb25zZRIsCgZyZWFzb24YASABKA4yHC5hcnRpbWV0YS52MS5DYWNoZU1pc3NSZWFzb24SEQoJY2FsbF9oYXNoGAIgASgJEhYKDmNhbGxfdGFza19oYXNoGAMgASgJEhYKDmNhbGxfYXJnc19oYXNoGAQgASgJIkUKFlJlY29yZEV4ZWN1dGlvblJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgoKAmlkGAIgASgJEgwKBGFyZ3MYAyADKAkiGQoXUmVjb3JkRXhlY3V0aW9uUmVzcG9uc2UiQwoYUmVjb3JkVXBkYXRlZFRpbWVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIUCgxleGVjdXRpb25faWQYAiABKAkiGwoZUmVjb3JkVXBkYXRlZFRpbWVSZXNwb25zZSJJChVSZWNvcmRKb2JTdGFydFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEh0KA2pvYhgCIAEoCzIQLmFydGltZXRhLnYxLkpvYiIYChZSZWNvcmRKb2JTdGFydFJlc3BvbnNlIkcKE1JlY29yZEpvYkVuZFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEh0KA2pvYhgCIAEoCzIQLmFydGltZXRhLnYxLkpvYiIWChRSZWNvcmRKb2JFbmRSZXNwb25zZSIuCg1HZXRKb2JSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIKCgJpZBgCIAEoCSIvCg5HZXRKb2JSZXNwb25zZRIdCgNqb2IYASABKAsyEC5hcnRpbWV0YS52MS5Kb2IixAEKFEFkdmFuY2VIYW5kbGVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIkCgdwYXJlbnRzGAIgAygLMhMuYXJ0aW1ldGEudjEuSGFuZGxlEiIKBWNoaWxkGAMgASgLMhMuYXJ0aW1ldGEudjEuSGFuZGxlEiYKCWFuY2VzdG9ycxgEIAMoCzITLmFydGltZXRhLnYxLkhhbmRsZRInCgZ2YWx1ZXMYBSADKAsyFy5hcnRpbWV0YS52MS5DYWNoZVZhbHVlIhcKFUFkdmFuY2VIYW5kbGVSZXNwb25zZSJKChVSb2xsYmFja0hhbmRsZVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGhhc2gYAiABKAkSEAoIZnVsbG5hbWUYAyABKAkiLQoWUm9sbGJhY2tIYW5kbGVSZXNwb25zZRITCgtpbnZhbGlkYXRlZBgBIAEoAyI3ChRJc1ZhbGlkSGFuZGxlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEaGFzaBgCIAEoCSImChVJc1ZhbGlkSGFuZGxlUmVzcG9uc2USDQoFdmFsaWQYASABKAgiMwoRR2V0UmVjb3Jkc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2lkcxgCIAMoCSI/ChJHZXRSZWNvcmRzUmVzcG9uc2USKQoHcmVjb3JkcxgBIAMoCzIYLmFydGltZXRhLnYxLkNhY2hlUmVjb3JkIlEKEVB1dFJlY29yZHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIpCgdyZWNvcmRzGAIgAygLMhguYXJ0aW1ldGEudjEuQ2FjaGVSZWNvcmQiJQoSUHV0UmVjb3Jkc1Jlc3BvbnNlEg8KB2NyZWF0ZWQYASABKAMiOwoUSXRlclJlY29yZElkc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhAKCHJvb3RfaWRzGAIgAygJIisKFUl0ZXJSZWNvcmRJZHNSZXNwb25zZRISCgpyZWNvcmRfaWRzGAEgAygJIu8CChBFeGVjdXRpb25TdW1tYXJ5EgoKAmlkGAEgASgJEgwKBGFyZ3MYAiADKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHVwZGF0ZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLcm9vdF9qb2JfaWQYBSABKAkSFgoOcm9vdF90YXNrX2hhc2gYBiABKAkSFgoOcm9vdF90YXNrX25hbWUYByABKAkSLgoKc3RhcnRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgKIAEoCRIRCglqb2JfY291bnQYCyABKAMSGAoQY2FjaGVkX2pvYl9jb3VudBgMIAEoAyJRChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImQKFkxpc3RFeGVjdXRpb25zUmVzcG9uc2USMQoKZXhlY3V0aW9ucxgBIAMoCzIdLmFydGltZXRhLnYxLkV4ZWN1dGlvblN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKm0KCkNhY2hlU2NvcGUSGwoXQ0FDSEVfU0NPUEVfVU5TUEVDSUZJRUQQABIUChBDQUNIRV9TQ09QRV9OT05FEAESEwoPQ0FDSEVfU0NPUEVfQ1NFEAISFwoTQ0FDSEVfU0NPUEVfQkFDS0VORBADKlgKCkNhY2hlQ2hlY2sSGwoXQ0FDSEVfQ0hFQ0tfVU5TUEVDSUZJRUQQABIUChBDQUNIRV9DSEVDS19GVUxMEAESFwoTQ0FDSEVfQ0hFQ0tfU0hBTExPVxACKqkBCg9DYWNoZVJlc3VsdEtpbmQSIQodQ0FDSEVfUkVTVUxUX0tJTkRfVU5TUEVDSUZJRUQQABIaChZDQUNIRV9SRVNVTFRfS0lORF9NSVNTEAESGQoVQ0FDSEVfUkVTVUxUX0tJTkRfQ1NFEAISHAoYQ0FDSEVfUkVTVUxUX0tJTkRfU0lOR0xFEAMSHgoaQ0FDSEVfUkVTVUxUX0tJTkRfVUxUSU1BVEUQBCqUAQoPQ2FjaGVNaXNzUmVhc29uEiEKHUNBQ0hFX01JU1NfUkVBU09OX1VOU1BFQ0lGSUVEEAASHgoaQ0FDSEVfTUlTU19SRUFTT05fTkVXX1RBU0sQARIeChpDQUNIRV9NSVNTX1JFQVNPTl9ORVdfQVJHUxACEh4KGkNBQ0hFX01JU1NfUkVBU09OX05FV19DQUxMEAMy9AwKDENhY2hlU2VydmljZRJTCgxSZWNvcmRWYWx1ZXMSIC5hcnRpbWV0YS52MS5SZWNvcmRWYWx1ZXNSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuUmVjb3JkVmFsdWVzUmVzcG9uc2USSgoJR2V0VmFsdWVzEh0uYXJ0aW1ldGEudjEuR2V0VmFsdWVzUmVxdWVzdBoeLmFydGltZXRhLnYxLkdldFZhbHVlc1Jlc3BvbnNlElkKDlJlY29yZENhbGxOb2RlEiIuYXJ0aW1ldGEudjEuUmVjb3JkQ2FsbE5vZGVSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuUmVjb3JkQ2FsbE5vZGVSZXNwb25zZRJQCgtHZXRDYWxsTm9kZRIfLmFydGltZXRhLnYxLkdldENhbGxOb2RlUmVxdWVzdBogLmFydGltZXRhLnYxLkdldENhbGxOb2RlUmVzcG9uc2USTQoKQ2hlY2tDYWNoZRIeLmFydGltZXRhLnYxLkNoZWNrQ2FjaGVSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuQ2hlY2tDYWNoZVJlc3BvbnNlElMKDFNldEV2YWxDYWNoZRIgLmFydGltZXRhLnYxLlNldEV2YWxDYWNoZVJlcXVlc3QaIS5hcnRpbWV0YS52MS5TZXRFdmFsQ2FjaGVSZXNwb25zZRJfChBFeHBsYWluQ2FjaGVNaXNzEiQuYXJ0aW1ldGEudjEuRXhwbGFpbkNhY2hlTWlzc1JlcXVlc3QaJS5hcnRpbWV0YS52MS5FeHBsYWluQ2FjaGVNaXNzUmVzcG9uc2USXAoPUmVjb3JkRXhlY3V0aW9uEiMuYXJ0aW1ldGEudjEuUmVjb3JkRXhlY3V0aW9uUmVxdWVzdBokLmFydGltZXRhLnYxLlJlY29yZEV4ZWN1dGlvblJlc3BvbnNlEmIKEVJlY29yZFVwZGF0ZWRUaW1lEiUuYXJ0aW1ldGEudjEuUmVjb3JkVXBkYXRlZFRpbWVSZXF1ZXN0GiYuYXJ0aW1ldGEudjEuUmVjb3JkVXBkYXRlZFRpbWVSZXNwb25zZRJZCg5SZWNvcmRKb2JTdGFydBIiLmFydGltZXRhLnYxLlJlY29yZEpvYlN0YXJ0UmVxdWVzdBojLmFydGltZXRhLnYxLlJlY29yZEpvYlN0YXJ0UmVzcG9uc2USUwoMUmVjb3JkSm9iRW5kEiAuYXJ0aW1ldGEudjEuUmVjb3JkSm9iRW5kUmVxdWVzdBohLmFydGltZXRhLnYxLlJlY29yZEpvYkVuZFJlc3BvbnNlEkEKBkdldEpvYhIaLmFydGltZXRhLnYxLkdldEpvYlJlcXVlc3QaGy5hcnRpbWV0YS52MS5HZXRKb2JSZXNwb25zZRJWCg1BZHZhbmNlSGFuZGxlEiEuYXJ0aW1ldGEudjEuQWR2YW5jZUhhbmRsZVJlcXVlc3QaIi5hcnRpbWV0YS52MS5BZHZhbmNlSGFuZGxlUmVzcG9uc2USWQoOUm9sbGJhY2tIYW5kbGUSIi5hcnRpbWV0YS52MS5Sb2xsYmFja0hhbmRsZVJlcXVlc3QaIy5hcnRpbWV0YS52MS5Sb2xsYmFja0hhbmRsZVJlc3BvbnNlElYKDUlzVmFsaWRIYW5kbGUSIS5hcnRpbWV0YS52MS5Jc1ZhbGlkSGFuZGxlUmVxdWVzdBoiLmFydGltZXRhLnYxLklzVmFsaWRIYW5kbGVSZXNwb25zZRJNCgpHZXRSZWNvcmRzEh4uYXJ0aW1ldGEudjEuR2V0UmVjb3Jkc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5HZXRSZWNvcmRzUmVzcG9uc2USTQoKUHV0UmVjb3JkcxIeLmFydGltZXRhLnYxLlB1dFJlY29yZHNSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuUHV0UmVjb3Jkc1Jlc3BvbnNlElgKDUl0ZXJSZWNvcmRJZHMSIS5hcnRpbWV0YS52MS5JdGVyUmVjb3JkSWRzUmVxdWVzdBoiLmFydGltZXRhLnYxLkl0ZXJSZWNvcmRJZHNSZXNwb25zZTABElkKDkxpc3RFeGVjdXRpb25zEiIuYXJ0aW1ldGEudjEuTGlzdEV4ZWN1dGlvbnNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuTGlzdEV4ZWN1dGlvbnNSZXNwb25zZUJSCg9kZXYuYXJ0aW1ldGEudjFQAVo9Z2l0aHViLmNvbS9hcnRpbWV0YS9hcnRpbWV0YS9jbGllbnQvZ28vYXJ0aW1ldGEvdjE7YXJ0aW1ldGF2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChdhcnRpbWV0YS92MS9jYWNoZS5wcm90bxILYXJ0aW1ldGEudjEiUQoKQ2FjaGVWYWx1ZRISCgp2YWx1ZV9oYXNoGAEgASgJEhEKCXR5cGVfbmFtZRgCIAEoCRIOCgZmb3JtYXQYAyABKAkSDAoEZGF0YRgEIAEoDCJ+CgxDYWxsQXJndW1lbnQSFQoIcG9zaXRpb24YASABKAVIAIgBARIQCgNrZXkYAiABKAlIAYgBARISCgp2YWx1ZV9oYXNoGAMgASgJEhwKFHVwc3RyZWFtX2NhbGxfaGFzaGVzGAQgAygJQgsKCV9wb3NpdGlvbkIGCgRfa2V5IrwBCghDYWxsTm9kZRIRCgljYWxsX2hhc2gYASABKAkSEQoJdGFza19uYW1lGAIgASgJEhEKCXRhc2tfaGFzaBgDIAEoCRIRCglhcmdzX2hhc2gYBCABKAkSEgoKdmFsdWVfaGFzaBgFIAEoCRI1CgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSGQoRY2hpbGRfY2FsbF9oYXNoZXMYByADKAki3gEKA0pvYhIKCgJpZBgBIAEoCRIRCgl0YXNrX2hhc2gYAiABKAkSFAoMZXhlY3V0aW9uX2lkGAMgASgJEhEKCXBhcmVudF9pZBgEIAEoCRIRCgljYWxsX2hhc2gYBSABKAkSDgoGY2FjaGVkGAYgASgIEi4KCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzdGF0dXMYCSABKAkiSQoGSGFuZGxlEgwKBGhhc2gYASABKAkSEAoIZnVsbG5hbWUYAiABKAkSCwoDa2V5GAMgASgJEhIKCnZhbHVlX2hhc2gYBCABKAkiJwoLQ2FjaGVSZWNvcmQSCgoCaWQYASABKAkSDAoEanNvbhgCIAEoCSJXChNSZWNvcmRWYWx1ZXNSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhInCgZ2YWx1ZXMYAiADKAsyFy5hcnRpbWV0YS52MS5DYWNoZVZhbHVlIicKFFJlY29yZFZhbHVlc1Jlc3BvbnNlEg8KB2NyZWF0ZWQYASABKAMiQQoQR2V0VmFsdWVzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISFAoMdmFsdWVfaGFzaGVzGAIgAygJIjwKEUdldFZhbHVlc1Jlc3BvbnNlEicKBnZhbHVlcxgBIAMoCzIXLmFydGltZXRhLnYxLkNhY2hlVmFsdWUijQIKFVJlY29yZENhbGxOb2RlUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISEQoJdGFza19uYW1lGAIgASgJEhEKCXRhc2tfaGFzaBgDIAEoCRIRCglhcmdzX2hhc2gYBCABKAkSEwoLcmVzdWx0X2hhc2gYBSABKAkSGQoRY2hpbGRfY2FsbF9oYXNoZXMYBiADKAkSLAoJYXJndW1lbnRzGAcgAygLMhkuYXJ0aW1ldGEudjEuQ2FsbEFyZ3VtZW50EhsKE3N1YnRyZWVfdGFza19oYXNoZXMYCCADKAkSJwoGdmFsdWVzGAkgAygLMhcuYXJ0aW1ldGEudjEuQ2FjaGVWYWx1ZSIrChZSZWNvcmRDYWxsTm9kZVJlc3BvbnNlEhEKCWNhbGxfaGFzaBgBIAEoCSJAChJHZXRDYWxsTm9kZVJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhEKCWNhbGxfaGFzaBgCIAEoCSJcChNHZXRDYWxsTm9kZVJlc3BvbnNlEigKCWNhbGxfbm9kZRgBIAEoCzIVLmFydGltZXRhLnYxLkNhbGxOb2RlEhsKE3N1YnRyZWVfdGFza19oYXNoZXMYAiADKAkizQIKEUNoZWNrQ2FjaGVSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIRCgl0YXNrX2hhc2gYAiABKAkSEQoJYXJnc19oYXNoGAMgASgJEhEKCWV2YWxfaGFzaBgEIAEoCRIUCgxleGVjdXRpb25faWQYBSABKAkSHQoVc2NoZWR1bGVyX3Rhc2tfaGFzaGVzGAYgAygJEiYKBXNjb3BlGAcgASgOMhcuYXJ0aW1ldGEudjEuQ2FjaGVTY29wZRImCgVjaGVjaxgIIAEoDjIXLmFydGltZXRhLnYxLkNhY2hlQ2hlY2sSGQoMY29udGV4dF9oYXNoGAkgASgJSACIAQESNQoPYWxsb3dlZF9yZXN1bHRzGAogAygOMhwuYXJ0aW1ldGEudjEuQ2FjaGVSZXN1bHRLaW5kQg8KDV9jb250ZXh0X2hhc2gimgEKEkNoZWNrQ2FjaGVSZXNwb25zZRIsCgZyZXN1bHQYASABKA4yHC5hcnRpbWV0YS52MS5DYWNoZVJlc3VsdEtpbmQSEQoJY2FsbF9oYXNoGAIgASgJEiYKBXZhbHVlGAMgASgLMhcuYXJ0aW1ldGEudjEuQ2FjaGVWYWx1ZRIbChNzdWJ0cmVlX3Rhc2tfaGFzaGVzGAQgAygJIqMBChNTZXRFdmFsQ2FjaGVSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIRCglldmFsX2hhc2gYAiABKAkSEQoJdGFza19oYXNoGAMgASgJEhEKCWFyZ3NfaGFzaBgEIAEoCRISCgp2YWx1ZV9oYXNoGAUgASgJEiYKBXZhbHVlGAYgASgLMhcuYXJ0aW1ldGEudjEuQ2FjaGVWYWx1ZSIWChRTZXRFdmFsQ2FjaGVSZXNwb25zZSJrChdFeHBsYWluQ2FjaGVNaXNzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISEQoJdGFza19uYW1lGAIgASgJEhEKCXRhc2tfaGFzaBgDIAEoCRIRCglhcmdzX2hhc2gYBCABKAkiiwEKGEV4cGxhaW5DYWNoZU1pc3NSZXNwb25zZRIsCgZyZWFzb24YASABKA4yHC5hcnRpbWV0YS52MS5DYWNoZU1pc3NSZWFzb24SEQoJY2FsbF9oYXNoGAIgASgJEhYKDmNhbGxfdGFza19oYXNoGAMgASgJEhYKDmNhbGxfYXJnc19oYXNoGAQgASgJIksKFlJlY29yZEV4ZWN1dGlvblJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEgoKAmlkGAIgASgJEgwKBGFyZ3MYAyADKAkiGQoXUmVjb3JkRXhlY3V0aW9uUmVzcG9uc2UiSQoYUmVjb3JkVXBkYXRlZFRpbWVSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIUCgxleGVjdXRpb25faWQYAiABKAkiGwoZUmVjb3JkVXBkYXRlZFRpbWVSZXNwb25zZSJPChVSZWNvcmRKb2JTdGFydFJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEh0KA2pvYhgCIAEoCzIQLmFydGltZXRhLnYxLkpvYiIYChZSZWNvcmRKb2JTdGFydFJlc3BvbnNlImEKE1JlY29yZEpvYkVuZFJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEh0KA2pvYhgCIAEoCzIQLmFydGltZXRhLnYxLkpvYhISCgpyZXF1ZXN0X2lkGAMgASgJIhYKFFJlY29yZEpvYkVuZFJlc3BvbnNlIjQKDUdldEpvYlJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEgoKAmlkGAIgASgJIi8KDkdldEpvYlJlc3BvbnNlEh0KA2pvYhgBIAEoCzIQLmFydGltZXRhLnYxLkpvYiLKAQoUQWR2YW5jZUhhbmRsZVJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEiQKB3BhcmVudHMYAiADKAsyEy5hcnRpbWV0YS52MS5IYW5kbGUSIgoFY2hpbGQYAyABKAsyEy5hcnRpbWV0YS52MS5IYW5kbGUSJgoJYW5jZXN0b3JzGAQgAygLMhMuYXJ0aW1ldGEudjEuSGFuZGxlEicKBnZhbHVlcxgFIAMoCzIXLmFydGltZXRhLnYxLkNhY2hlVmFsdWUiFwoVQWR2YW5jZUhhbmRsZVJlc3BvbnNlImQKFVJvbGxiYWNrSGFuZGxlUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDAoEaGFzaBgCIAEoCRIQCghmdWxsbmFtZRgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIi0KFlJvbGxiYWNrSGFuZGxlUmVzcG9uc2USEwoLaW52YWxpZGF0ZWQYASABKAMiPQoUSXNWYWxpZEhhbmRsZVJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEgwKBGhhc2gYAiABKAkiJgoVSXNWYWxpZEhhbmRsZVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIIjkKEUdldFJlY29yZHNSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhILCgNpZHMYAiADKAkiPwoSR2V0UmVjb3Jkc1Jlc3BvbnNlEikKB3JlY29yZHMYASADKAsyGC5hcnRpbWV0YS52MS5DYWNoZVJlY29yZCJrChFQdXRSZWNvcmRzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISKQoHcmVjb3JkcxgCIAMoCzIYLmFydGltZXRhLnYxLkNhY2hlUmVjb3JkEhIKCnJlcXVlc3RfaWQYAyABKAkiJQoSUHV0UmVjb3Jkc1Jlc3BvbnNlEg8KB2NyZWF0ZWQYASABKAMiQQoUSXRlclJlY29yZElkc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhAKCHJvb3RfaWRzGAIgAygJIisKFUl0ZXJSZWNvcmRJZHNSZXNwb25zZRISCgpyZWNvcmRfaWRzGAEgAygJIvUCChBFeGVjdXRpb25TdW1tYXJ5EgoKAmlkGAEgASgJEgwKBGFyZ3MYAiADKAkSNQoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjAKDHVwZGF0ZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLcm9vdF9qb2JfaWQYBSABKAkSFgoOcm9vdF90YXNrX2hhc2gYBiABKAkSFgoOcm9vdF90YXNrX25hbWUYByABKAkSLgoKc3RhcnRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgKIAEoCRIRCglqb2JfY291bnQYCyABKAMSGAoQY2FjaGVkX2pvYl9jb3VudBgMIAEoAyJXChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImQKFkxpc3RFeGVjdXRpb25zUmVzcG9uc2USMQoKZXhlY3V0aW9ucxgBIAMoCzIdLmFydGltZXRhLnYxLkV4ZWN1dGlvblN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKm0KCkNhY2hlU2NvcGUSGwoXQ0FDSEVfU0NPUEVfVU5TUEVDSUZJRUQQABIUChBDQUNIRV9TQ09QRV9OT05FEAESEwoPQ0FDSEVfU0NPUEVfQ1NFEAISFwoTQ0FDSEVfU0NPUEVfQkFDS0VORBADKlgKCkNhY2hlQ2hlY2sSGwoXQ0FDSEVfQ0hFQ0tfVU5TUEVDSUZJRUQQABIUChBDQUNIRV9DSEVDS19GVUxMEAESFwoTQ0FDSEVfQ0hFQ0tfU0hBTExPVxACKqkBCg9DYWNoZVJlc3VsdEtpbmQSIQodQ0FDSEVfUkVTVUxUX0tJTkRfVU5TUEVDSUZJRUQQABIaChZDQUNIRV9SRVNVTFRfS0lORF9NSVNTEAESGQoVQ0FDSEVfUkVTVUxUX0tJTkRfQ1NFEAISHAoYQ0FDSEVfUkVTVUxUX0tJTkRfU0lOR0xFEAMSHgoaQ0FDSEVfUkVTVUxUX0tJTkRfVUxUSU1BVEUQBCqUAQoPQ2FjaGVNaXNzUmVhc29uEiEKHUNBQ0hFX01JU1NfUkVBU09OX1VOU1BFQ0lGSUVEEAASHgoaQ0FDSEVfTUlTU19SRUFTT05fTkVXX1RBU0sQARIeChpDQUNIRV9NSVNTX1JFQVNPTl9ORVdfQVJHUxACEh4KGkNBQ0hFX01JU1NfUkVBU09OX05FV19DQUxMEAMy5g0KDENhY2hlU2VydmljZRJZCgxSZWNvcmRWYWx1ZXMSIC5hcnRpbWV0YS52MS5SZWNvcmRWYWx1ZXNSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuUmVjb3JkVmFsdWVzUmVzcG9uc2UiBIi1GAISUAoJR2V0VmFsdWVzEh0uYXJ0aW1ldGEudjEuR2V0VmFsdWVzUmVxdWVzdBoeLmFydGltZXRhLnYxLkdldFZhbHVlc1Jlc3BvbnNlIgSItRgBEl8KDlJlY29yZENhbGxOb2RlEiIuYXJ0aW1ldGEudjEuUmVjb3JkQ2FsbE5vZGVSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuUmVjb3JkQ2FsbE5vZGVSZXNwb25zZSIEiLUYAhJWCgtHZXRDYWxsTm9kZRIfLmFydGltZXRhLnYxLkdldENhbGxOb2RlUmVxdWVzdBogLmFydGltZXRhLnYxLkdldENhbGxOb2RlUmVzcG9uc2UiBIi1GAESUwoKQ2hlY2tDYWNoZRIeLmFydGltZXRhLnYxLkNoZWNrQ2FjaGVSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuQ2hlY2tDYWNoZVJlc3BvbnNlIgSItRgBElkKDFNldEV2YWxDYWNoZRIgLmFydGltZXRhLnYxLlNldEV2YWxDYWNoZVJlcXVlc3QaIS5hcnRpbWV0YS52MS5TZXRFdmFsQ2FjaGVSZXNwb25zZSIEiLUYAhJlChBFeHBsYWluQ2FjaGVNaXNzEiQuYXJ0aW1ldGEudjEuRXhwbGFpbkNhY2hlTWlzc1JlcXVlc3QaJS5hcnRpbWV0YS52MS5FeHBsYWluQ2FjaGVNaXNzUmVzcG9uc2UiBIi1GAESYgoPUmVjb3JkRXhlY3V0aW9uEiMuYXJ0aW1ldGEudjEuUmVjb3JkRXhlY3V0aW9uUmVxdWVzdBokLmFydGltZXRhLnYxLlJlY29yZEV4ZWN1dGlvblJlc3BvbnNlIgSItRgCEmgKEVJlY29yZFVwZGF0ZWRUaW1lEiUuYXJ0aW1ldGEudjEuUmVjb3JkVXBkYXRlZFRpbWVSZXF1ZXN0GiYuYXJ0aW1ldGEudjEuUmVjb3JkVXBkYXRlZFRpbWVSZXNwb25zZSIEiLUYAhJfCg5SZWNvcmRKb2JTdGFydBIiLmFydGltZXRhLnYxLlJlY29yZEpvYlN0YXJ0UmVxdWVzdBojLmFydGltZXRhLnYxLlJlY29yZEpvYlN0YXJ0UmVzcG9uc2UiBIi1GAISWQoMUmVjb3JkSm9iRW5kEiAuYXJ0aW1ldGEudjEuUmVjb3JkSm9iRW5kUmVxdWVzdBohLmFydGltZXRhLnYxLlJlY29yZEpvYkVuZFJlc3BvbnNlIgSItRgDEkcKBkdldEpvYhIaLmFydGltZXRhLnYxLkdldEpvYlJlcXVlc3QaGy5hcnRpbWV0YS52MS5HZXRKb2JSZXNwb25zZSIEiLUYARJcCg1BZHZhbmNlSGFuZGxlEiEuYXJ0aW1ldGEudjEuQWR2YW5jZUhhbmRsZVJlcXVlc3QaIi5hcnRpbWV0YS52MS5BZHZhbmNlSGFuZGxlUmVzcG9uc2UiBIi1GAISXwoOUm9sbGJhY2tIYW5kbGUSIi5hcnRpbWV0YS52MS5Sb2xsYmFja0hhbmRsZVJlcXVlc3QaIy5hcnRpbWV0YS52MS5Sb2xsYmFja0hhbmRsZVJlc3BvbnNlIgSItRgDElwKDUlzVmFsaWRIYW5kbGUSIS5hcnRpbWV0YS52MS5Jc1ZhbGlkSGFuZGxlUmVxdWVzdBoiLmFydGltZXRhLnYxLklzVmFsaWRIYW5kbGVSZXNwb25zZSIEiLUYARJTCgpHZXRSZWNvcmRzEh4uYXJ0aW1ldGEudjEuR2V0UmVjb3Jkc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5HZXRSZWNvcmRzUmVzcG9uc2UiBIi1GAESUwoKUHV0UmVjb3JkcxIeLmFydGltZXRhLnYxLlB1dFJlY29yZHNSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuUHV0UmVjb3Jkc1Jlc3BvbnNlIgSItRgDEl4KDUl0ZXJSZWNvcmRJZHMSIS5hcnRpbWV0YS52MS5JdGVyUmVjb3JkSWRzUmVxdWVzdBoiLmFydGltZXRhLnYxLkl0ZXJSZWNvcmRJZHNSZXNwb25zZSIEiLUYATABEl8KDkxpc3RFeGVjdXRpb25zEiIuYXJ0aW1ldGEudjEuTGlzdEV4ZWN1dGlvbnNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuTGlzdEV4ZWN1dGlvbnNSZXNwb25zZSIEiLUYAUJSCg9kZXYuYXJ0aW1ldGEudjFQAVo9Z2l0aHViLmNvbS9hcnRpbWV0YS9hcnRpbWV0YS9jbGllbnQvZ28vYXJ0aW1ldGEvdjE7YXJ0aW1ldGF2MWIGcHJvdG8z", [file_artimeta_v1_options, file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * A value of a workflow's call graph, addressed by a hash its client computed (40 lower-case hex
@@ -94,6 +96,9 @@ export const CallArgumentSchema: GenMessage<CallArgument> = /*@__PURE__*/
   messageDesc(file_artimeta_v1_cache, 1);
 
 /**
+ * One completed call: a task applied to arguments, with its result and child calls (redun's
+ * CallNode).
+ *
  * @generated from message artimeta.v1.CallNode
  */
 export type CallNode = Message<"artimeta.v1.CallNode"> & {
@@ -143,6 +148,8 @@ export const CallNodeSchema: GenMessage<CallNode> = /*@__PURE__*/
   messageDesc(file_artimeta_v1_cache, 2);
 
 /**
+ * One run of a task inside an execution; its call_hash links it to the call node it produced.
+ *
  * @generated from message artimeta.v1.Job
  */
 export type Job = Message<"artimeta.v1.Job"> & {
@@ -204,6 +211,8 @@ export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_artimeta_v1_cache, 3);
 
 /**
+ * One state of a redun handle: a hash in the history of a full name.
+ *
  * @generated from message artimeta.v1.Handle
  */
 export type Handle = Message<"artimeta.v1.Handle"> & {
@@ -824,6 +833,14 @@ export type RecordJobEndRequest = Message<"artimeta.v1.RecordJobEndRequest"> & {
    * @generated from field: artimeta.v1.Job job = 2;
    */
   job?: Job | undefined;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
 };
 
 /**
@@ -957,6 +974,14 @@ export type RollbackHandleRequest = Message<"artimeta.v1.RollbackHandleRequest">
    * @generated from field: string fullname = 3;
    */
   fullname: string;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
 };
 
 /**
@@ -1076,6 +1101,14 @@ export type PutRecordsRequest = Message<"artimeta.v1.PutRecordsRequest"> & {
    * @generated from field: repeated artimeta.v1.CacheRecord records = 2;
    */
   records: CacheRecord[];
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
 };
 
 /**
@@ -1291,6 +1324,8 @@ export const ListExecutionsResponseSchema: GenMessage<ListExecutionsResponse> = 
  */
 export enum CacheScope {
   /**
+   * Not set: the server reads it as CACHE_SCOPE_BACKEND.
+   *
    * @generated from enum value: CACHE_SCOPE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -1330,6 +1365,8 @@ export const CacheScopeSchema: GenEnum<CacheScope> = /*@__PURE__*/
  */
 export enum CacheCheck {
   /**
+   * Not set: the server reads it as CACHE_CHECK_FULL.
+   *
    * @generated from enum value: CACHE_CHECK_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -1363,26 +1400,36 @@ export const CacheCheckSchema: GenEnum<CacheCheck> = /*@__PURE__*/
  */
 export enum CacheResultKind {
   /**
+   * Never sent by the server.
+   *
    * @generated from enum value: CACHE_RESULT_KIND_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * No cache had a usable result.
+   *
    * @generated from enum value: CACHE_RESULT_KIND_MISS = 1;
    */
   MISS = 1,
 
   /**
+   * A job of the same execution with the same task and arguments.
+   *
    * @generated from enum value: CACHE_RESULT_KIND_CSE = 2;
    */
   CSE = 2,
 
   /**
+   * The evaluation cache (one reduction, by eval hash).
+   *
    * @generated from enum value: CACHE_RESULT_KIND_SINGLE = 3;
    */
   SINGLE = 3,
 
   /**
+   * The call cache: a call node whose subtree tasks are all current.
+   *
    * @generated from enum value: CACHE_RESULT_KIND_ULTIMATE = 4;
    */
   ULTIMATE = 4,
@@ -1401,6 +1448,8 @@ export const CacheResultKindSchema: GenEnum<CacheResultKind> = /*@__PURE__*/
  */
 export enum CacheMissReason {
   /**
+   * Never sent by the server.
+   *
    * @generated from enum value: CACHE_MISS_REASON_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -1445,7 +1494,9 @@ export const CacheService: GenService<{
   /**
    * Records values, each only if absent (an existing hash keeps its row). Values of
    * `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-   * INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+   *   hash, an empty field, a value over the size limit or too many values.
    *
    * @generated from rpc artimeta.v1.CacheService.RecordValues
    */
@@ -1456,7 +1507,9 @@ export const CacheService: GenService<{
   },
   /**
    * Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-   * reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+   * reported as not found in the response (never an error).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
    *
    * @generated from rpc artimeta.v1.CacheService.GetValues
    */
@@ -1468,7 +1521,10 @@ export const CacheService: GenService<{
   /**
    * Records a completed call node (insert-if-absent; the server computes the call hash) with its
    * ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-   * transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+   * transaction.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+   *   field or a value over the size limit.
    *
    * @generated from rpc artimeta.v1.CacheService.RecordCallNode
    */
@@ -1478,7 +1534,10 @@ export const CacheService: GenService<{
     output: typeof RecordCallNodeResponseSchema;
   },
   /**
-   * Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND).
+   * Returns a call node and the task hashes of its subtree.
+   * Errors:
+   * - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
    *
    * @generated from rpc artimeta.v1.CacheService.GetCallNode
    */
@@ -1492,7 +1551,9 @@ export const CacheService: GenService<{
    * execution with the same task and arguments); then for SHALLOW checks the newest call node
    * with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
    * evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-   * the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+   * the blob store, is skipped, so a hit always carries its value.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
    *
    * @generated from rpc artimeta.v1.CacheService.CheckCache
    */
@@ -1503,8 +1564,10 @@ export const CacheService: GenService<{
   },
   /**
    * Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-   * INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-   * neither given nor already recorded.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+   *   limit or whose hash differs from value_hash.
+   * - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
    *
    * @generated from rpc artimeta.v1.CacheService.SetEvalCache
    */
@@ -1514,7 +1577,9 @@ export const CacheService: GenService<{
     output: typeof SetEvalCacheResponseSchema;
   },
   /**
-   * Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH).
+   * Why a call missed the cache: new_task, new_args or new_call.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
    *
    * @generated from rpc artimeta.v1.CacheService.ExplainCacheMiss
    */
@@ -1524,7 +1589,9 @@ export const CacheService: GenService<{
     output: typeof ExplainCacheMissResponseSchema;
   },
   /**
-   * Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD).
+   * Records an execution (idempotent).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
    *
    * @generated from rpc artimeta.v1.CacheService.RecordExecution
    */
@@ -1534,7 +1601,9 @@ export const CacheService: GenService<{
     output: typeof RecordExecutionResponseSchema;
   },
   /**
-   * Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND).
+   * Refreshes an execution's updated time (heartbeat).
+   * Errors:
+   * - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
    *
    * @generated from rpc artimeta.v1.CacheService.RecordUpdatedTime
    */
@@ -1545,7 +1614,9 @@ export const CacheService: GenService<{
   },
   /**
    * Records the start of a job (idempotent); a root job becomes its execution's job.
-   * INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+   *   malformed hash.
    *
    * @generated from rpc artimeta.v1.CacheService.RecordJobStart
    */
@@ -1556,7 +1627,9 @@ export const CacheService: GenService<{
   },
   /**
    * Records the end of a job, creating it (start time = end time) when its start was not recorded.
-   * INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+   *   malformed hash.
    *
    * @generated from rpc artimeta.v1.CacheService.RecordJobEnd
    */
@@ -1566,7 +1639,9 @@ export const CacheService: GenService<{
     output: typeof RecordJobEndResponseSchema;
   },
   /**
-   * Returns a job. NOT_FOUND (JOB_NOT_FOUND).
+   * Returns a job.
+   * Errors:
+   * - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
    *
    * @generated from rpc artimeta.v1.CacheService.GetJob
    */
@@ -1577,7 +1652,8 @@ export const CacheService: GenService<{
   },
   /**
    * Records parent -> child edges between handles (creating the handles as valid).
-   * INVALID_ARGUMENT (INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
    *
    * @generated from rpc artimeta.v1.CacheService.AdvanceHandle
    */
@@ -1588,7 +1664,8 @@ export const CacheService: GenService<{
   },
   /**
    * Invalidates every descendant of a handle among the valid handles of the same full name.
-   * INVALID_ARGUMENT (INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
    *
    * @generated from rpc artimeta.v1.CacheService.RollbackHandle
    */
@@ -1598,7 +1675,9 @@ export const CacheService: GenService<{
     output: typeof RollbackHandleResponseSchema;
   },
   /**
-   * Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH).
+   * Whether a handle is recorded and valid.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
    *
    * @generated from rpc artimeta.v1.CacheService.IsValidHandle
    */
@@ -1610,6 +1689,8 @@ export const CacheService: GenService<{
   /**
    * Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
    * asked; unknown ids are skipped.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
    *
    * @generated from rpc artimeta.v1.CacheService.GetRecords
    */
@@ -1620,7 +1701,9 @@ export const CacheService: GenService<{
   },
   /**
    * Writes records whose ids are not yet known, in one transaction; returns how many were new.
-   * INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+   *   nothing is written then.
    *
    * @generated from rpc artimeta.v1.CacheService.PutRecords
    */
@@ -1631,6 +1714,8 @@ export const CacheService: GenService<{
   },
   /**
    * Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
    *
    * @generated from rpc artimeta.v1.CacheService.IterRecordIds
    */
@@ -1641,8 +1726,9 @@ export const CacheService: GenService<{
   },
   /**
    * Lists the namespace's executions, newest first (by when the server recorded them), keyset
-   * paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-   * INVALID_PAGE_TOKEN).
+   * paged, with their root job, root task and job counts.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
    *
    * @generated from rpc artimeta.v1.CacheService.ListExecutions
    */

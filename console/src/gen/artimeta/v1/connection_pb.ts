@@ -4,17 +4,21 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ReadConsistency } from "./consistency_pb";
+import { file_artimeta_v1_consistency } from "./consistency_pb";
 import type { Graph, GraphLineage, GraphSnapshot, SnapshotTag, SnapshotTagMove } from "./graph_pb";
 import { file_artimeta_v1_graph } from "./graph_pb";
+import { file_artimeta_v1_options } from "./options_pb";
 import type { InputFingerprint, StoragePartition } from "./partition_pb";
 import { file_artimeta_v1_partition } from "./partition_pb";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file artimeta/v1/connection.proto.
  */
 export const file_artimeta_v1_connection: GenFile = /*@__PURE__*/
-  fileDesc("ChxhcnRpbWV0YS92MS9jb25uZWN0aW9uLnByb3RvEgthcnRpbWV0YS52MSKKAQodUmVhZEFydGlmYWN0UGFydGl0aW9uc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhsKE3N0b3JhZ2VfZmluZ2VycHJpbnQYAiABKAMSOQoSaW5wdXRfZmluZ2VycHJpbnRzGAMgAygLMh0uYXJ0aW1ldGEudjEuSW5wdXRGaW5nZXJwcmludCJTCh5SZWFkQXJ0aWZhY3RQYXJ0aXRpb25zUmVzcG9uc2USMQoKcGFydGl0aW9ucxgBIAMoCzIdLmFydGltZXRhLnYxLlN0b3JhZ2VQYXJ0aXRpb24igwEKHldyaXRlQXJ0aWZhY3RQYXJ0aXRpb25zUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSGwoTc3RvcmFnZV9maW5nZXJwcmludBgCIAEoAxIxCgpwYXJ0aXRpb25zGAMgAygLMh0uYXJ0aW1ldGEudjEuU3RvcmFnZVBhcnRpdGlvbiI2Ch9Xcml0ZUFydGlmYWN0UGFydGl0aW9uc1Jlc3BvbnNlEhMKC2FkZGVkX2NvdW50GAEgASgDIkgKEFJlYWRHcmFwaFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZmluZ2VycHJpbnQYAyABKAMiNgoRUmVhZEdyYXBoUmVzcG9uc2USIQoFZ3JhcGgYASABKAsyEi5hcnRpbWV0YS52MS5HcmFwaCJ1ChFXcml0ZUdyYXBoUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSIQoFZ3JhcGgYAiABKAsyEi5hcnRpbWV0YS52MS5HcmFwaBIqCgdsaW5lYWdlGAMgASgLMhkuYXJ0aW1ldGEudjEuR3JhcGhMaW5lYWdlIiUKEldyaXRlR3JhcGhSZXNwb25zZRIPCgdjcmVhdGVkGAEgASgIIksKE1JlYWRTbmFwc2hvdFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZmluZ2VycHJpbnQYAyABKAMiRAoUUmVhZFNuYXBzaG90UmVzcG9uc2USLAoIc25hcHNob3QYASABKAsyGi5hcnRpbWV0YS52MS5HcmFwaFNuYXBzaG90IlcKFFdyaXRlU25hcHNob3RSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIsCghzbmFwc2hvdBgCIAEoCzIaLmFydGltZXRhLnYxLkdyYXBoU25hcHNob3QiKAoVV3JpdGVTbmFwc2hvdFJlc3BvbnNlEg8KB2NyZWF0ZWQYASABKAgiRgoWUmVhZFNuYXBzaG90VGFnUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRILCgN0YWcYAyABKAkibgoXUmVhZFNuYXBzaG90VGFnUmVzcG9uc2USLAoIc25hcHNob3QYASABKAsyGi5hcnRpbWV0YS52MS5HcmFwaFNuYXBzaG90EiUKA3RhZxgCIAEoCzIYLmFydGltZXRhLnYxLlNuYXBzaG90VGFnItUBChdXcml0ZVNuYXBzaG90VGFnUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRILCgN0YWcYAyABKAkSHAoUc25hcHNob3RfZmluZ2VycHJpbnQYBCABKAMSEQoJb3ZlcndyaXRlGAUgASgIEioKHWV4cGVjdGVkX3NuYXBzaG90X2ZpbmdlcnByaW50GAYgASgDSACIAQESDQoFYWN0b3IYByABKAlCIAoeX2V4cGVjdGVkX3NuYXBzaG90X2ZpbmdlcnByaW50Io8BChhXcml0ZVNuYXBzaG90VGFnUmVzcG9uc2USJQoDdGFnGAEgASgLMhguYXJ0aW1ldGEudjEuU25hcHNob3RUYWcSKgodcHJldmlvdXNfc25hcHNob3RfZmluZ2VycHJpbnQYAiABKANIAIgBAUIgCh5fcHJldmlvdXNfc25hcHNob3RfZmluZ2VycHJpbnQidAodUmVhZFNuYXBzaG90UGFydGl0aW9uc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSHAoUc25hcHNob3RfZmluZ2VycHJpbnQYAyABKAMSFAoMYXJ0aWZhY3Rfa2V5GAQgASgJIlMKHlJlYWRTbmFwc2hvdFBhcnRpdGlvbnNSZXNwb25zZRIxCgpwYXJ0aXRpb25zGAEgAygLMh0uYXJ0aW1ldGEudjEuU3RvcmFnZVBhcnRpdGlvbiKoAQoeV3JpdGVTbmFwc2hvdFBhcnRpdGlvbnNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJEhwKFHNuYXBzaG90X2ZpbmdlcnByaW50GAMgASgDEhQKDGFydGlmYWN0X2tleRgEIAEoCRIxCgpwYXJ0aXRpb25zGAUgAygLMh0uYXJ0aW1ldGEudjEuU3RvcmFnZVBhcnRpdGlvbiI2Ch9Xcml0ZVNuYXBzaG90UGFydGl0aW9uc1Jlc3BvbnNlEhMKC2FkZGVkX2NvdW50GAEgASgDIs0BCiZXcml0ZUFydGlmYWN0QW5kR3JhcGhQYXJ0aXRpb25zUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIcChRzbmFwc2hvdF9maW5nZXJwcmludBgDIAEoAxIUCgxhcnRpZmFjdF9rZXkYBCABKAkSGwoTc3RvcmFnZV9maW5nZXJwcmludBgFIAEoAxIxCgpwYXJ0aXRpb25zGAYgAygLMh0uYXJ0aW1ldGEudjEuU3RvcmFnZVBhcnRpdGlvbiJlCidXcml0ZUFydGlmYWN0QW5kR3JhcGhQYXJ0aXRpb25zUmVzcG9uc2USHAoUYXJ0aWZhY3RfYWRkZWRfY291bnQYASABKAMSHAoUc25hcHNob3RfYWRkZWRfY291bnQYAiABKAMiWwoRTGlzdEdyYXBoc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiUQoSTGlzdEdyYXBoc1Jlc3BvbnNlEiIKBmdyYXBocxgBIAMoCzISLmFydGltZXRhLnYxLkdyYXBoEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJeChRMaXN0U25hcHNob3RzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJfChVMaXN0U25hcHNob3RzUmVzcG9uc2USLQoJc25hcHNob3RzGAEgAygLMhouYXJ0aW1ldGEudjEuR3JhcGhTbmFwc2hvdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiYQoXTGlzdFNuYXBzaG90VGFnc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiWwoYTGlzdFNuYXBzaG90VGFnc1Jlc3BvbnNlEiYKBHRhZ3MYASADKAsyGC5hcnRpbWV0YS52MS5TbmFwc2hvdFRhZxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidAodTGlzdFNuYXBzaG90VGFnSGlzdG9yeVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSCwoDdGFnGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJImYKHkxpc3RTbmFwc2hvdFRhZ0hpc3RvcnlSZXNwb25zZRIrCgVtb3ZlcxgBIAMoCzIcLmFydGltZXRhLnYxLlNuYXBzaG90VGFnTW92ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTgoWR2V0R3JhcGhMaW5lYWdlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRITCgtmaW5nZXJwcmludBgDIAEoAyJFChdHZXRHcmFwaExpbmVhZ2VSZXNwb25zZRIqCgdsaW5lYWdlGAEgASgLMhkuYXJ0aW1ldGEudjEuR3JhcGhMaW5lYWdlIpsBCh1MaXN0U25hcHNob3RQYXJ0aXRpb25zUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIcChRzbmFwc2hvdF9maW5nZXJwcmludBgDIAEoAxIUCgxhcnRpZmFjdF9rZXkYBCABKAkSEQoJcGFnZV9zaXplGAUgASgFEhIKCnBhZ2VfdG9rZW4YBiABKAkibAoeTGlzdFNuYXBzaG90UGFydGl0aW9uc1Jlc3BvbnNlEjEKCnBhcnRpdGlvbnMYASADKAsyHS5hcnRpbWV0YS52MS5TdG9yYWdlUGFydGl0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTLLDQoRQ29ubmVjdGlvblNlcnZpY2UScwoWUmVhZEFydGlmYWN0UGFydGl0aW9ucxIqLmFydGltZXRhLnYxLlJlYWRBcnRpZmFjdFBhcnRpdGlvbnNSZXF1ZXN0GisuYXJ0aW1ldGEudjEuUmVhZEFydGlmYWN0UGFydGl0aW9uc1Jlc3BvbnNlMAESdAoXV3JpdGVBcnRpZmFjdFBhcnRpdGlvbnMSKy5hcnRpbWV0YS52MS5Xcml0ZUFydGlmYWN0UGFydGl0aW9uc1JlcXVlc3QaLC5hcnRpbWV0YS52MS5Xcml0ZUFydGlmYWN0UGFydGl0aW9uc1Jlc3BvbnNlEkoKCVJlYWRHcmFwaBIdLmFydGltZXRhLnYxLlJlYWRHcmFwaFJlcXVlc3QaHi5hcnRpbWV0YS52MS5SZWFkR3JhcGhSZXNwb25zZRJNCgpXcml0ZUdyYXBoEh4uYXJ0aW1ldGEudjEuV3JpdGVHcmFwaFJlcXVlc3QaHy5hcnRpbWV0YS52MS5Xcml0ZUdyYXBoUmVzcG9uc2USUwoMUmVhZFNuYXBzaG90EiAuYXJ0aW1ldGEudjEuUmVhZFNuYXBzaG90UmVxdWVzdBohLmFydGltZXRhLnYxLlJlYWRTbmFwc2hvdFJlc3BvbnNlElYKDVdyaXRlU25hcHNob3QSIS5hcnRpbWV0YS52MS5Xcml0ZVNuYXBzaG90UmVxdWVzdBoiLmFydGltZXRhLnYxLldyaXRlU25hcHNob3RSZXNwb25zZRJcCg9SZWFkU25hcHNob3RUYWcSIy5hcnRpbWV0YS52MS5SZWFkU25hcHNob3RUYWdSZXF1ZXN0GiQuYXJ0aW1ldGEudjEuUmVhZFNuYXBzaG90VGFnUmVzcG9uc2USXwoQV3JpdGVTbmFwc2hvdFRhZxIkLmFydGltZXRhLnYxLldyaXRlU25hcHNob3RUYWdSZXF1ZXN0GiUuYXJ0aW1ldGEudjEuV3JpdGVTbmFwc2hvdFRhZ1Jlc3BvbnNlEnMKFlJlYWRTbmFwc2hvdFBhcnRpdGlvbnMSKi5hcnRpbWV0YS52MS5SZWFkU25hcHNob3RQYXJ0aXRpb25zUmVxdWVzdBorLmFydGltZXRhLnYxLlJlYWRTbmFwc2hvdFBhcnRpdGlvbnNSZXNwb25zZTABEnQKF1dyaXRlU25hcHNob3RQYXJ0aXRpb25zEisuYXJ0aW1ldGEudjEuV3JpdGVTbmFwc2hvdFBhcnRpdGlvbnNSZXF1ZXN0GiwuYXJ0aW1ldGEudjEuV3JpdGVTbmFwc2hvdFBhcnRpdGlvbnNSZXNwb25zZRKMAQofV3JpdGVBcnRpZmFjdEFuZEdyYXBoUGFydGl0aW9ucxIzLmFydGltZXRhLnYxLldyaXRlQXJ0aWZhY3RBbmRHcmFwaFBhcnRpdGlvbnNSZXF1ZXN0GjQuYXJ0aW1ldGEudjEuV3JpdGVBcnRpZmFjdEFuZEdyYXBoUGFydGl0aW9uc1Jlc3BvbnNlEk0KCkxpc3RHcmFwaHMSHi5hcnRpbWV0YS52MS5MaXN0R3JhcGhzUmVxdWVzdBofLmFydGltZXRhLnYxLkxpc3RHcmFwaHNSZXNwb25zZRJWCg1MaXN0U25hcHNob3RzEiEuYXJ0aW1ldGEudjEuTGlzdFNuYXBzaG90c1JlcXVlc3QaIi5hcnRpbWV0YS52MS5MaXN0U25hcHNob3RzUmVzcG9uc2USXwoQTGlzdFNuYXBzaG90VGFncxIkLmFydGltZXRhLnYxLkxpc3RTbmFwc2hvdFRhZ3NSZXF1ZXN0GiUuYXJ0aW1ldGEudjEuTGlzdFNuYXBzaG90VGFnc1Jlc3BvbnNlEnEKFkxpc3RTbmFwc2hvdFRhZ0hpc3RvcnkSKi5hcnRpbWV0YS52MS5MaXN0U25hcHNob3RUYWdIaXN0b3J5UmVxdWVzdBorLmFydGltZXRhLnYxLkxpc3RTbmFwc2hvdFRhZ0hpc3RvcnlSZXNwb25zZRJcCg9HZXRHcmFwaExpbmVhZ2USIy5hcnRpbWV0YS52MS5HZXRHcmFwaExpbmVhZ2VSZXF1ZXN0GiQuYXJ0aW1ldGEudjEuR2V0R3JhcGhMaW5lYWdlUmVzcG9uc2UScQoWTGlzdFNuYXBzaG90UGFydGl0aW9ucxIqLmFydGltZXRhLnYxLkxpc3RTbmFwc2hvdFBhcnRpdGlvbnNSZXF1ZXN0GisuYXJ0aW1ldGEudjEuTGlzdFNuYXBzaG90UGFydGl0aW9uc1Jlc3BvbnNlQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM", [file_artimeta_v1_graph, file_artimeta_v1_partition]);
+  fileDesc("ChxhcnRpbWV0YS92MS9jb25uZWN0aW9uLnByb3RvEgthcnRpbWV0YS52MSKQAQodUmVhZEFydGlmYWN0UGFydGl0aW9uc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhsKE3N0b3JhZ2VfZmluZ2VycHJpbnQYAiABKAMSOQoSaW5wdXRfZmluZ2VycHJpbnRzGAMgAygLMh0uYXJ0aW1ldGEudjEuSW5wdXRGaW5nZXJwcmludCJTCh5SZWFkQXJ0aWZhY3RQYXJ0aXRpb25zUmVzcG9uc2USMQoKcGFydGl0aW9ucxgBIAMoCzIdLmFydGltZXRhLnYxLlN0b3JhZ2VQYXJ0aXRpb24iiQEKHldyaXRlQXJ0aWZhY3RQYXJ0aXRpb25zUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISGwoTc3RvcmFnZV9maW5nZXJwcmludBgCIAEoAxIxCgpwYXJ0aXRpb25zGAMgAygLMh0uYXJ0aW1ldGEudjEuU3RvcmFnZVBhcnRpdGlvbiI2Ch9Xcml0ZUFydGlmYWN0UGFydGl0aW9uc1Jlc3BvbnNlEhMKC2FkZGVkX2NvdW50GAEgASgDIk4KEFJlYWRHcmFwaFJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEgwKBG5hbWUYAiABKAkSEwoLZmluZ2VycHJpbnQYAyABKAMiNgoRUmVhZEdyYXBoUmVzcG9uc2USIQoFZ3JhcGgYASABKAsyEi5hcnRpbWV0YS52MS5HcmFwaCJ7ChFXcml0ZUdyYXBoUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISIQoFZ3JhcGgYAiABKAsyEi5hcnRpbWV0YS52MS5HcmFwaBIqCgdsaW5lYWdlGAMgASgLMhkuYXJ0aW1ldGEudjEuR3JhcGhMaW5lYWdlIiUKEldyaXRlR3JhcGhSZXNwb25zZRIPCgdjcmVhdGVkGAEgASgIIlEKE1JlYWRTbmFwc2hvdFJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEgwKBG5hbWUYAiABKAkSEwoLZmluZ2VycHJpbnQYAyABKAMiRAoUUmVhZFNuYXBzaG90UmVzcG9uc2USLAoIc25hcHNob3QYASABKAsyGi5hcnRpbWV0YS52MS5HcmFwaFNuYXBzaG90Il0KFFdyaXRlU25hcHNob3RSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIsCghzbmFwc2hvdBgCIAEoCzIaLmFydGltZXRhLnYxLkdyYXBoU25hcHNob3QiKAoVV3JpdGVTbmFwc2hvdFJlc3BvbnNlEg8KB2NyZWF0ZWQYASABKAgifwoWUmVhZFNuYXBzaG90VGFnUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDAoEbmFtZRgCIAEoCRILCgN0YWcYAyABKAkSMQoLY29uc2lzdGVuY3kYBCABKA4yHC5hcnRpbWV0YS52MS5SZWFkQ29uc2lzdGVuY3kibgoXUmVhZFNuYXBzaG90VGFnUmVzcG9uc2USLAoIc25hcHNob3QYASABKAsyGi5hcnRpbWV0YS52MS5HcmFwaFNuYXBzaG90EiUKA3RhZxgCIAEoCzIYLmFydGltZXRhLnYxLlNuYXBzaG90VGFnIu8BChdXcml0ZVNuYXBzaG90VGFnUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDAoEbmFtZRgCIAEoCRILCgN0YWcYAyABKAkSHAoUc25hcHNob3RfZmluZ2VycHJpbnQYBCABKAMSEQoJb3ZlcndyaXRlGAUgASgIEioKHWV4cGVjdGVkX3NuYXBzaG90X2ZpbmdlcnByaW50GAYgASgDSACIAQESDQoFYWN0b3IYByABKAkSEgoKcmVxdWVzdF9pZBgIIAEoCUIgCh5fZXhwZWN0ZWRfc25hcHNob3RfZmluZ2VycHJpbnQijwEKGFdyaXRlU25hcHNob3RUYWdSZXNwb25zZRIlCgN0YWcYASABKAsyGC5hcnRpbWV0YS52MS5TbmFwc2hvdFRhZxIqCh1wcmV2aW91c19zbmFwc2hvdF9maW5nZXJwcmludBgCIAEoA0gAiAEBQiAKHl9wcmV2aW91c19zbmFwc2hvdF9maW5nZXJwcmludCJ6Ch1SZWFkU25hcHNob3RQYXJ0aXRpb25zUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDAoEbmFtZRgCIAEoCRIcChRzbmFwc2hvdF9maW5nZXJwcmludBgDIAEoAxIUCgxhcnRpZmFjdF9rZXkYBCABKAkiUwoeUmVhZFNuYXBzaG90UGFydGl0aW9uc1Jlc3BvbnNlEjEKCnBhcnRpdGlvbnMYASADKAsyHS5hcnRpbWV0YS52MS5TdG9yYWdlUGFydGl0aW9uIq4BCh5Xcml0ZVNuYXBzaG90UGFydGl0aW9uc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEgwKBG5hbWUYAiABKAkSHAoUc25hcHNob3RfZmluZ2VycHJpbnQYAyABKAMSFAoMYXJ0aWZhY3Rfa2V5GAQgASgJEjEKCnBhcnRpdGlvbnMYBSADKAsyHS5hcnRpbWV0YS52MS5TdG9yYWdlUGFydGl0aW9uIjYKH1dyaXRlU25hcHNob3RQYXJ0aXRpb25zUmVzcG9uc2USEwoLYWRkZWRfY291bnQYASABKAMi0wEKJldyaXRlQXJ0aWZhY3RBbmRHcmFwaFBhcnRpdGlvbnNSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIMCgRuYW1lGAIgASgJEhwKFHNuYXBzaG90X2ZpbmdlcnByaW50GAMgASgDEhQKDGFydGlmYWN0X2tleRgEIAEoCRIbChNzdG9yYWdlX2ZpbmdlcnByaW50GAUgASgDEjEKCnBhcnRpdGlvbnMYBiADKAsyHS5hcnRpbWV0YS52MS5TdG9yYWdlUGFydGl0aW9uImUKJ1dyaXRlQXJ0aWZhY3RBbmRHcmFwaFBhcnRpdGlvbnNSZXNwb25zZRIcChRhcnRpZmFjdF9hZGRlZF9jb3VudBgBIAEoAxIcChRzbmFwc2hvdF9hZGRlZF9jb3VudBgCIAEoAyJhChFMaXN0R3JhcGhzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDAoEbmFtZRgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJRChJMaXN0R3JhcGhzUmVzcG9uc2USIgoGZ3JhcGhzGAEgAygLMhIuYXJ0aW1ldGEudjEuR3JhcGgSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImQKFExpc3RTbmFwc2hvdHNSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIMCgRuYW1lGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIl8KFUxpc3RTbmFwc2hvdHNSZXNwb25zZRItCglzbmFwc2hvdHMYASADKAsyGi5hcnRpbWV0YS52MS5HcmFwaFNuYXBzaG90EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJnChdMaXN0U25hcHNob3RUYWdzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDAoEbmFtZRgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJbChhMaXN0U25hcHNob3RUYWdzUmVzcG9uc2USJgoEdGFncxgBIAMoCzIYLmFydGltZXRhLnYxLlNuYXBzaG90VGFnEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ6Ch1MaXN0U25hcHNob3RUYWdIaXN0b3J5UmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDAoEbmFtZRgCIAEoCRILCgN0YWcYAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiZgoeTGlzdFNuYXBzaG90VGFnSGlzdG9yeVJlc3BvbnNlEisKBW1vdmVzGAEgAygLMhwuYXJ0aW1ldGEudjEuU25hcHNob3RUYWdNb3ZlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJUChZHZXRHcmFwaExpbmVhZ2VSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIMCgRuYW1lGAIgASgJEhMKC2ZpbmdlcnByaW50GAMgASgDIkUKF0dldEdyYXBoTGluZWFnZVJlc3BvbnNlEioKB2xpbmVhZ2UYASABKAsyGS5hcnRpbWV0YS52MS5HcmFwaExpbmVhZ2UioQEKHUxpc3RTbmFwc2hvdFBhcnRpdGlvbnNSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIMCgRuYW1lGAIgASgJEhwKFHNuYXBzaG90X2ZpbmdlcnByaW50GAMgASgDEhQKDGFydGlmYWN0X2tleRgEIAEoCRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJsCh5MaXN0U25hcHNob3RQYXJ0aXRpb25zUmVzcG9uc2USMQoKcGFydGl0aW9ucxgBIAMoCzIdLmFydGltZXRhLnYxLlN0b3JhZ2VQYXJ0aXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMrEOChFDb25uZWN0aW9uU2VydmljZRJ5ChZSZWFkQXJ0aWZhY3RQYXJ0aXRpb25zEiouYXJ0aW1ldGEudjEuUmVhZEFydGlmYWN0UGFydGl0aW9uc1JlcXVlc3QaKy5hcnRpbWV0YS52MS5SZWFkQXJ0aWZhY3RQYXJ0aXRpb25zUmVzcG9uc2UiBIi1GAEwARJ6ChdXcml0ZUFydGlmYWN0UGFydGl0aW9ucxIrLmFydGltZXRhLnYxLldyaXRlQXJ0aWZhY3RQYXJ0aXRpb25zUmVxdWVzdBosLmFydGltZXRhLnYxLldyaXRlQXJ0aWZhY3RQYXJ0aXRpb25zUmVzcG9uc2UiBIi1GAISUAoJUmVhZEdyYXBoEh0uYXJ0aW1ldGEudjEuUmVhZEdyYXBoUmVxdWVzdBoeLmFydGltZXRhLnYxLlJlYWRHcmFwaFJlc3BvbnNlIgSItRgBElMKCldyaXRlR3JhcGgSHi5hcnRpbWV0YS52MS5Xcml0ZUdyYXBoUmVxdWVzdBofLmFydGltZXRhLnYxLldyaXRlR3JhcGhSZXNwb25zZSIEiLUYAhJZCgxSZWFkU25hcHNob3QSIC5hcnRpbWV0YS52MS5SZWFkU25hcHNob3RSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuUmVhZFNuYXBzaG90UmVzcG9uc2UiBIi1GAESXAoNV3JpdGVTbmFwc2hvdBIhLmFydGltZXRhLnYxLldyaXRlU25hcHNob3RSZXF1ZXN0GiIuYXJ0aW1ldGEudjEuV3JpdGVTbmFwc2hvdFJlc3BvbnNlIgSItRgCEmIKD1JlYWRTbmFwc2hvdFRhZxIjLmFydGltZXRhLnYxLlJlYWRTbmFwc2hvdFRhZ1JlcXVlc3QaJC5hcnRpbWV0YS52MS5SZWFkU25hcHNob3RUYWdSZXNwb25zZSIEiLUYARJlChBXcml0ZVNuYXBzaG90VGFnEiQuYXJ0aW1ldGEudjEuV3JpdGVTbmFwc2hvdFRhZ1JlcXVlc3QaJS5hcnRpbWV0YS52MS5Xcml0ZVNuYXBzaG90VGFnUmVzcG9uc2UiBIi1GAMSeQoWUmVhZFNuYXBzaG90UGFydGl0aW9ucxIqLmFydGltZXRhLnYxLlJlYWRTbmFwc2hvdFBhcnRpdGlvbnNSZXF1ZXN0GisuYXJ0aW1ldGEudjEuUmVhZFNuYXBzaG90UGFydGl0aW9uc1Jlc3BvbnNlIgSItRgBMAESegoXV3JpdGVTbmFwc2hvdFBhcnRpdGlvbnMSKy5hcnRpbWV0YS52MS5Xcml0ZVNuYXBzaG90UGFydGl0aW9uc1JlcXVlc3QaLC5hcnRpbWV0YS52MS5Xcml0ZVNuYXBzaG90UGFydGl0aW9uc1Jlc3BvbnNlIgSItRgCEpIBCh9Xcml0ZUFydGlmYWN0QW5kR3JhcGhQYXJ0aXRpb25zEjMuYXJ0aW1ldGEudjEuV3JpdGVBcnRpZmFjdEFuZEdyYXBoUGFydGl0aW9uc1JlcXVlc3QaNC5hcnRpbWV0YS52MS5Xcml0ZUFydGlmYWN0QW5kR3JhcGhQYXJ0aXRpb25zUmVzcG9uc2UiBIi1GAISUwoKTGlzdEdyYXBocxIeLmFydGltZXRhLnYxLkxpc3RHcmFwaHNSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuTGlzdEdyYXBoc1Jlc3BvbnNlIgSItRgBElwKDUxpc3RTbmFwc2hvdHMSIS5hcnRpbWV0YS52MS5MaXN0U25hcHNob3RzUmVxdWVzdBoiLmFydGltZXRhLnYxLkxpc3RTbmFwc2hvdHNSZXNwb25zZSIEiLUYARJlChBMaXN0U25hcHNob3RUYWdzEiQuYXJ0aW1ldGEudjEuTGlzdFNuYXBzaG90VGFnc1JlcXVlc3QaJS5hcnRpbWV0YS52MS5MaXN0U25hcHNob3RUYWdzUmVzcG9uc2UiBIi1GAESdwoWTGlzdFNuYXBzaG90VGFnSGlzdG9yeRIqLmFydGltZXRhLnYxLkxpc3RTbmFwc2hvdFRhZ0hpc3RvcnlSZXF1ZXN0GisuYXJ0aW1ldGEudjEuTGlzdFNuYXBzaG90VGFnSGlzdG9yeVJlc3BvbnNlIgSItRgBEmIKD0dldEdyYXBoTGluZWFnZRIjLmFydGltZXRhLnYxLkdldEdyYXBoTGluZWFnZVJlcXVlc3QaJC5hcnRpbWV0YS52MS5HZXRHcmFwaExpbmVhZ2VSZXNwb25zZSIEiLUYARJ3ChZMaXN0U25hcHNob3RQYXJ0aXRpb25zEiouYXJ0aW1ldGEudjEuTGlzdFNuYXBzaG90UGFydGl0aW9uc1JlcXVlc3QaKy5hcnRpbWV0YS52MS5MaXN0U25hcHNob3RQYXJ0aXRpb25zUmVzcG9uc2UiBIi1GAFCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw", [file_artimeta_v1_consistency, file_artimeta_v1_graph, file_artimeta_v1_options, file_artimeta_v1_partition, file_google_api_field_behavior]);
 
 /**
  * @generated from message artimeta.v1.ReadArtifactPartitionsRequest
@@ -315,6 +319,14 @@ export type ReadSnapshotTagRequest = Message<"artimeta.v1.ReadSnapshotTagRequest
    * @generated from field: string tag = 3;
    */
   tag: string;
+
+  /**
+   * STRONG reads the tag (and the namespace) from the database; see ReadConsistency for the
+   * staleness bound of the default.
+   *
+   * @generated from field: artimeta.v1.ReadConsistency consistency = 4;
+   */
+  consistency: ReadConsistency;
 };
 
 /**
@@ -391,6 +403,14 @@ export type WriteSnapshotTagRequest = Message<"artimeta.v1.WriteSnapshotTagReque
    * @generated from field: string actor = 7;
    */
   actor: string;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 8;
+   */
+  requestId: string;
 };
 
 /**
@@ -959,6 +979,7 @@ export const ConnectionService: GenService<{
    * Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
    * particular order. With a non-empty filter, only partitions whose keys are in the filter and
    * whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+   * Errors: none of its own.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ReadArtifactPartitions
    */
@@ -969,8 +990,9 @@ export const ConnectionService: GenService<{
   },
   /**
    * Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-   * INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-   * nothing is written then.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
    *
    * @generated from rpc artimeta.v1.ConnectionService.WriteArtifactPartitions
    */
@@ -980,7 +1002,9 @@ export const ConnectionService: GenService<{
     output: typeof WriteArtifactPartitionsResponseSchema;
   },
   /**
-   * Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent.
+   * Returns a graph by name and fingerprint.
+   * Errors:
+   * - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ReadGraph
    */
@@ -991,6 +1015,10 @@ export const ConnectionService: GenService<{
   },
   /**
    * Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+   * Errors:
+   * - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+   *   DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+   *   document over the size limit, or a malformed lineage.
    *
    * @generated from rpc artimeta.v1.ConnectionService.WriteGraph
    */
@@ -1001,7 +1029,8 @@ export const ConnectionService: GenService<{
   },
   /**
    * Returns a snapshot by graph name and snapshot fingerprint.
-   * NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+   * Errors:
+   * - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ReadSnapshot
    */
@@ -1012,6 +1041,9 @@ export const ConnectionService: GenService<{
   },
   /**
    * Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+   * Errors:
+   * - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+   *   the size limit.
    *
    * @generated from rpc artimeta.v1.ConnectionService.WriteSnapshot
    */
@@ -1021,7 +1053,11 @@ export const ConnectionService: GenService<{
     output: typeof WriteSnapshotResponseSchema;
   },
   /**
-   * Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
+   * Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency).
+   * Errors:
+   * - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ReadSnapshotTag
    */
@@ -1031,11 +1067,12 @@ export const ConnectionService: GenService<{
     output: typeof ReadSnapshotTagResponseSchema;
   },
   /**
-   * Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-   * = where it points) when the tag exists and overwrite is false, even if it already points
-   * at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-   * when expected_snapshot_fingerprint is set and the tag does not point there.
-   * NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+   * Creates or moves a tag; of concurrent creators exactly one wins.
+   * Errors:
+   * - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+   *   points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+   * - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+   * - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
    *
    * @generated from rpc artimeta.v1.ConnectionService.WriteSnapshotTag
    */
@@ -1047,6 +1084,7 @@ export const ConnectionService: GenService<{
   /**
    * Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
    * streams nothing (it is not an error).
+   * Errors: none of its own.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ReadSnapshotPartitions
    */
@@ -1057,6 +1095,9 @@ export const ConnectionService: GenService<{
   },
   /**
    * Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
    *
    * @generated from rpc artimeta.v1.ConnectionService.WriteSnapshotPartitions
    */
@@ -1068,6 +1109,9 @@ export const ConnectionService: GenService<{
   /**
    * WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
    * transaction: both are applied or neither.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
    *
    * @generated from rpc artimeta.v1.ConnectionService.WriteArtifactAndGraphPartitions
    */
@@ -1078,7 +1122,8 @@ export const ConnectionService: GenService<{
   },
   /**
    * Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ListGraphs
    */
@@ -1089,6 +1134,8 @@ export const ConnectionService: GenService<{
   },
   /**
    * Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ListSnapshots
    */
@@ -1099,6 +1146,8 @@ export const ConnectionService: GenService<{
   },
   /**
    * Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ListSnapshotTags
    */
@@ -1109,6 +1158,8 @@ export const ConnectionService: GenService<{
   },
   /**
    * Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ListSnapshotTagHistory
    */
@@ -1118,9 +1169,10 @@ export const ConnectionService: GenService<{
     output: typeof ListSnapshotTagHistoryResponseSchema;
   },
   /**
-   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-   * NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-   * answers with `lineage` unset.
+   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+   * written without lineage answers with `lineage` unset.
+   * Errors:
+   * - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
    *
    * @generated from rpc artimeta.v1.ConnectionService.GetGraphLineage
    */
@@ -1132,8 +1184,9 @@ export const ConnectionService: GenService<{
   /**
    * Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
    * keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-   * has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-   * bad token or size.
+   * has no partitions.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.ConnectionService.ListSnapshotPartitions
    */

@@ -4,6 +4,10 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ReadConsistency } from "./consistency_pb";
+import { file_artimeta_v1_consistency } from "./consistency_pb";
+import { file_artimeta_v1_options } from "./options_pb";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/namespace.proto.
  */
 export const file_artimeta_v1_namespace: GenFile = /*@__PURE__*/
-  fileDesc("ChthcnRpbWV0YS92MS9uYW1lc3BhY2UucHJvdG8SC2FydGltZXRhLnYxIsIBCglOYW1lc3BhY2USDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIyCgZsYWJlbHMYAyADKAsyIi5hcnRpbWV0YS52MS5OYW1lc3BhY2UuTGFiZWxzRW50cnkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQwoWQ3JlYXRlTmFtZXNwYWNlUmVxdWVzdBIpCgluYW1lc3BhY2UYASABKAsyFi5hcnRpbWV0YS52MS5OYW1lc3BhY2UiRAoXQ3JlYXRlTmFtZXNwYWNlUmVzcG9uc2USKQoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlIiMKE0dldE5hbWVzcGFjZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJBChRHZXROYW1lc3BhY2VSZXNwb25zZRIpCgluYW1lc3BhY2UYASABKAsyFi5hcnRpbWV0YS52MS5OYW1lc3BhY2UiPgoVTGlzdE5hbWVzcGFjZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIl0KFkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USKgoKbmFtZXNwYWNlcxgBIAMoCzIWLmFydGltZXRhLnYxLk5hbWVzcGFjZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPQoWRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDWFsbG93X21pc3NpbmcYAiABKAgiQQoXRGVsZXRlTmFtZXNwYWNlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCBIVCg1ibG9ic19kZWxldGVkGAIgASgDMv4CChBOYW1lc3BhY2VTZXJ2aWNlElwKD0NyZWF0ZU5hbWVzcGFjZRIjLmFydGltZXRhLnYxLkNyZWF0ZU5hbWVzcGFjZVJlcXVlc3QaJC5hcnRpbWV0YS52MS5DcmVhdGVOYW1lc3BhY2VSZXNwb25zZRJTCgxHZXROYW1lc3BhY2USIC5hcnRpbWV0YS52MS5HZXROYW1lc3BhY2VSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuR2V0TmFtZXNwYWNlUmVzcG9uc2USWQoOTGlzdE5hbWVzcGFjZXMSIi5hcnRpbWV0YS52MS5MaXN0TmFtZXNwYWNlc1JlcXVlc3QaIy5hcnRpbWV0YS52MS5MaXN0TmFtZXNwYWNlc1Jlc3BvbnNlElwKD0RlbGV0ZU5hbWVzcGFjZRIjLmFydGltZXRhLnYxLkRlbGV0ZU5hbWVzcGFjZVJlcXVlc3QaJC5hcnRpbWV0YS52MS5EZWxldGVOYW1lc3BhY2VSZXNwb25zZUJSCg9kZXYuYXJ0aW1ldGEudjFQAVo9Z2l0aHViLmNvbS9hcnRpbWV0YS9hcnRpbWV0YS9jbGllbnQvZ28vYXJ0aW1ldGEvdjE7YXJ0aW1ldGF2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChthcnRpbWV0YS92MS9uYW1lc3BhY2UucHJvdG8SC2FydGltZXRhLnYxIs8BCglOYW1lc3BhY2USEwoEbmFtZRgBIAEoCUIF4kECAgUSEwoLZGVzY3JpcHRpb24YAiABKAkSMgoGbGFiZWxzGAMgAygLMiIuYXJ0aW1ldGEudjEuTmFtZXNwYWNlLkxhYmVsc0VudHJ5EjUKC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl0KFkNyZWF0ZU5hbWVzcGFjZVJlcXVlc3QSLwoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlQgTiQQECEhIKCnJlcXVlc3RfaWQYAiABKAkiRAoXQ3JlYXRlTmFtZXNwYWNlUmVzcG9uc2USKQoJbmFtZXNwYWNlGAEgASgLMhYuYXJ0aW1ldGEudjEuTmFtZXNwYWNlIlwKE0dldE5hbWVzcGFjZVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAhIxCgtjb25zaXN0ZW5jeRgCIAEoDjIcLmFydGltZXRhLnYxLlJlYWRDb25zaXN0ZW5jeSJBChRHZXROYW1lc3BhY2VSZXNwb25zZRIpCgluYW1lc3BhY2UYASABKAsyFi5hcnRpbWV0YS52MS5OYW1lc3BhY2UiPgoVTGlzdE5hbWVzcGFjZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIl0KFkxpc3ROYW1lc3BhY2VzUmVzcG9uc2USKgoKbmFtZXNwYWNlcxgBIAMoCzIWLmFydGltZXRhLnYxLk5hbWVzcGFjZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVwoWRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECEhUKDWFsbG93X21pc3NpbmcYAiABKAgSEgoKcmVxdWVzdF9pZBgDIAEoCSJBChdEZWxldGVOYW1lc3BhY2VSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIEhUKDWJsb2JzX2RlbGV0ZWQYAiABKAMylgMKEE5hbWVzcGFjZVNlcnZpY2USYgoPQ3JlYXRlTmFtZXNwYWNlEiMuYXJ0aW1ldGEudjEuQ3JlYXRlTmFtZXNwYWNlUmVxdWVzdBokLmFydGltZXRhLnYxLkNyZWF0ZU5hbWVzcGFjZVJlc3BvbnNlIgSItRgDElkKDEdldE5hbWVzcGFjZRIgLmFydGltZXRhLnYxLkdldE5hbWVzcGFjZVJlcXVlc3QaIS5hcnRpbWV0YS52MS5HZXROYW1lc3BhY2VSZXNwb25zZSIEiLUYARJfCg5MaXN0TmFtZXNwYWNlcxIiLmFydGltZXRhLnYxLkxpc3ROYW1lc3BhY2VzUmVxdWVzdBojLmFydGltZXRhLnYxLkxpc3ROYW1lc3BhY2VzUmVzcG9uc2UiBIi1GAESYgoPRGVsZXRlTmFtZXNwYWNlEiMuYXJ0aW1ldGEudjEuRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBokLmFydGltZXRhLnYxLkRlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlIgSItRgDQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM", [file_artimeta_v1_consistency, file_artimeta_v1_options, file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * A namespace is the unit of tenancy: every row and every blob belongs to exactly one, and no
@@ -64,6 +68,14 @@ export type CreateNamespaceRequest = Message<"artimeta.v1.CreateNamespaceRequest
    * @generated from field: artimeta.v1.Namespace namespace = 1;
    */
   namespace?: Namespace | undefined;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
 };
 
 /**
@@ -98,6 +110,13 @@ export type GetNamespaceRequest = Message<"artimeta.v1.GetNamespaceRequest"> & {
    * @generated from field: string name = 1;
    */
   name: string;
+
+  /**
+   * STRONG reads the database; see ReadConsistency for the staleness bound of the default.
+   *
+   * @generated from field: artimeta.v1.ReadConsistency consistency = 2;
+   */
+  consistency: ReadConsistency;
 };
 
 /**
@@ -189,6 +208,14 @@ export type DeleteNamespaceRequest = Message<"artimeta.v1.DeleteNamespaceRequest
    * @generated from field: bool allow_missing = 2;
    */
   allowMissing: boolean;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
 };
 
 /**
@@ -233,8 +260,10 @@ export const DeleteNamespaceResponseSchema: GenMessage<DeleteNamespaceResponse> 
 export const NamespaceService: GenService<{
   /**
    * Creates a namespace.
-   * INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-   * ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+   *   description.
+   * - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
    *
    * @generated from rpc artimeta.v1.NamespaceService.CreateNamespace
    */
@@ -244,7 +273,10 @@ export const NamespaceService: GenService<{
     output: typeof CreateNamespaceResponseSchema;
   },
   /**
-   * Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist.
+   * Returns one namespace.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    *
    * @generated from rpc artimeta.v1.NamespaceService.GetNamespace
    */
@@ -255,7 +287,8 @@ export const NamespaceService: GenService<{
   },
   /**
    * Lists namespaces ordered by name, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.NamespaceService.ListNamespaces
    */
@@ -266,7 +299,8 @@ export const NamespaceService: GenService<{
   },
   /**
    * Deletes a namespace with every row and blob it holds.
-   * NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
    *
    * @generated from rpc artimeta.v1.NamespaceService.DeleteNamespace
    */

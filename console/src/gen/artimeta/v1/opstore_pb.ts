@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_artimeta_v1_options } from "./options_pb";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file artimeta/v1/opstore.proto.
  */
 export const file_artimeta_v1_opstore: GenFile = /*@__PURE__*/
-  fileDesc("ChlhcnRpbWV0YS92MS9vcHN0b3JlLnByb3RvEgthcnRpbWV0YS52MSKRAQoJT3BWZXJzaW9uEg0KBW1ham9yGAEgASgJEg0KBW1pbm9yGAIgASgJEg0KBXBhdGNoGAMgASgJEhUKDWNyZWF0aW9uX3RpbWUYBCABKAESFAoMbWFqb3JfbnVtYmVyGAUgASgFEhQKDG1pbm9yX251bWJlchgGIAEoBRIUCgxwYXRjaF9udW1iZXIYByABKAUilQEKGFJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSGgoSZG93bnN0cmVhbV9vcF9uYW1lGAIgASgJEhgKEHVwc3RyZWFtX29wX25hbWUYAyABKAkSMAoQdXBzdHJlYW1fdmVyc2lvbhgEIAEoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJNChlSZWdpc3RlclZhbGlkTGlua1Jlc3BvbnNlEjAKEHVwc3RyZWFtX3ZlcnNpb24YASABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iPwoZR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHb3BfbmFtZRgCIAEoCSJGChpHZXRBbGxWZXJzaW9uc09mT3BSZXNwb25zZRIoCgh2ZXJzaW9ucxgBIAMoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJjChhHZXRWYWxpZGF0ZWRMaW5rc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhoKEmRvd25zdHJlYW1fb3BfbmFtZRgCIAEoCRIYChB1cHN0cmVhbV9vcF9uYW1lGAMgASgJIk4KGUdldFZhbGlkYXRlZExpbmtzUmVzcG9uc2USMQoRdXBzdHJlYW1fdmVyc2lvbnMYASADKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24icwoSU2F2ZU9wQnl0ZXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIPCgdvcF9uYW1lGAIgASgJEicKB3ZlcnNpb24YAyABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24SEAoIb3BfYnl0ZXMYBCABKAwiFQoTU2F2ZU9wQnl0ZXNSZXNwb25zZSJgChFHZXRPcEJ5dGVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDwoHb3BfbmFtZRgCIAEoCRInCgd2ZXJzaW9uGAMgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uIk8KEkdldE9wQnl0ZXNSZXNwb25zZRInCgd2ZXJzaW9uGAEgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uEhAKCG9wX2J5dGVzGAIgASgMIkEKFVBpcGVsaW5lRXhpc3RzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFQoNcGlwZWxpbmVfbmFtZRgCIAEoCSIoChZQaXBlbGluZUV4aXN0c1Jlc3BvbnNlEg4KBmV4aXN0cxgBIAEoCCJZChdSZWdpc3RlclBpcGVsaW5lUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSFQoNcGlwZWxpbmVfbmFtZRgCIAEoCRIUCgxsYXN0X29wX25hbWUYAyABKAkiGgoYUmVnaXN0ZXJQaXBlbGluZVJlc3BvbnNlImAKCU9wU3VtbWFyeRIMCgRuYW1lGAEgASgJEhUKDXZlcnNpb25fY291bnQYAiABKAMSLgoObGF0ZXN0X3ZlcnNpb24YAyABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iXwoOTGlzdE9wc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhMKC25hbWVfcHJlZml4GAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIk8KD0xpc3RPcHNSZXNwb25zZRIjCgNvcHMYASADKAsyFi5hcnRpbWV0YS52MS5PcFN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMuIFCg5PcFN0b3JlU2VydmljZRJiChFSZWdpc3RlclZhbGlkTGluaxIlLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBomLmFydGltZXRhLnYxLlJlZ2lzdGVyVmFsaWRMaW5rUmVzcG9uc2USZQoSR2V0QWxsVmVyc2lvbnNPZk9wEiYuYXJ0aW1ldGEudjEuR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBonLmFydGltZXRhLnYxLkdldEFsbFZlcnNpb25zT2ZPcFJlc3BvbnNlEmIKEUdldFZhbGlkYXRlZExpbmtzEiUuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXF1ZXN0GiYuYXJ0aW1ldGEudjEuR2V0VmFsaWRhdGVkTGlua3NSZXNwb25zZRJQCgtTYXZlT3BCeXRlcxIfLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVxdWVzdBogLmFydGltZXRhLnYxLlNhdmVPcEJ5dGVzUmVzcG9uc2USTQoKR2V0T3BCeXRlcxIeLmFydGltZXRhLnYxLkdldE9wQnl0ZXNSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuR2V0T3BCeXRlc1Jlc3BvbnNlElkKDlBpcGVsaW5lRXhpc3RzEiIuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuUGlwZWxpbmVFeGlzdHNSZXNwb25zZRJfChBSZWdpc3RlclBpcGVsaW5lEiQuYXJ0aW1ldGEudjEuUmVnaXN0ZXJQaXBlbGluZVJlcXVlc3QaJS5hcnRpbWV0YS52MS5SZWdpc3RlclBpcGVsaW5lUmVzcG9uc2USRAoHTGlzdE9wcxIbLmFydGltZXRhLnYxLkxpc3RPcHNSZXF1ZXN0GhwuYXJ0aW1ldGEudjEuTGlzdE9wc1Jlc3BvbnNlQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM");
+  fileDesc("ChlhcnRpbWV0YS92MS9vcHN0b3JlLnByb3RvEgthcnRpbWV0YS52MSKRAQoJT3BWZXJzaW9uEg0KBW1ham9yGAEgASgJEg0KBW1pbm9yGAIgASgJEg0KBXBhdGNoGAMgASgJEhUKDWNyZWF0aW9uX3RpbWUYBCABKAESFAoMbWFqb3JfbnVtYmVyGAUgASgFEhQKDG1pbm9yX251bWJlchgGIAEoBRIUCgxwYXRjaF9udW1iZXIYByABKAUimwEKGFJlZ2lzdGVyVmFsaWRMaW5rUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISGgoSZG93bnN0cmVhbV9vcF9uYW1lGAIgASgJEhgKEHVwc3RyZWFtX29wX25hbWUYAyABKAkSMAoQdXBzdHJlYW1fdmVyc2lvbhgEIAEoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJNChlSZWdpc3RlclZhbGlkTGlua1Jlc3BvbnNlEjAKEHVwc3RyZWFtX3ZlcnNpb24YASABKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24iRQoZR2V0QWxsVmVyc2lvbnNPZk9wUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDwoHb3BfbmFtZRgCIAEoCSJGChpHZXRBbGxWZXJzaW9uc09mT3BSZXNwb25zZRIoCgh2ZXJzaW9ucxgBIAMoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJpChhHZXRWYWxpZGF0ZWRMaW5rc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhoKEmRvd25zdHJlYW1fb3BfbmFtZRgCIAEoCRIYChB1cHN0cmVhbV9vcF9uYW1lGAMgASgJIk4KGUdldFZhbGlkYXRlZExpbmtzUmVzcG9uc2USMQoRdXBzdHJlYW1fdmVyc2lvbnMYASADKAsyFi5hcnRpbWV0YS52MS5PcFZlcnNpb24ijQEKElNhdmVPcEJ5dGVzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDwoHb3BfbmFtZRgCIAEoCRInCgd2ZXJzaW9uGAMgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uEhAKCG9wX2J5dGVzGAQgASgMEhIKCnJlcXVlc3RfaWQYBSABKAkiFQoTU2F2ZU9wQnl0ZXNSZXNwb25zZSJmChFHZXRPcEJ5dGVzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISDwoHb3BfbmFtZRgCIAEoCRInCgd2ZXJzaW9uGAMgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uIk8KEkdldE9wQnl0ZXNSZXNwb25zZRInCgd2ZXJzaW9uGAEgASgLMhYuYXJ0aW1ldGEudjEuT3BWZXJzaW9uEhAKCG9wX2J5dGVzGAIgASgMIkcKFVBpcGVsaW5lRXhpc3RzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISFQoNcGlwZWxpbmVfbmFtZRgCIAEoCSIoChZQaXBlbGluZUV4aXN0c1Jlc3BvbnNlEg4KBmV4aXN0cxgBIAEoCCJzChdSZWdpc3RlclBpcGVsaW5lUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISFQoNcGlwZWxpbmVfbmFtZRgCIAEoCRIUCgxsYXN0X29wX25hbWUYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSIaChhSZWdpc3RlclBpcGVsaW5lUmVzcG9uc2UiYAoJT3BTdW1tYXJ5EgwKBG5hbWUYASABKAkSFQoNdmVyc2lvbl9jb3VudBgCIAEoAxIuCg5sYXRlc3RfdmVyc2lvbhgDIAEoCzIWLmFydGltZXRhLnYxLk9wVmVyc2lvbiJlCg5MaXN0T3BzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISEwoLbmFtZV9wcmVmaXgYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiTwoPTGlzdE9wc1Jlc3BvbnNlEiMKA29wcxgBIAMoCzIWLmFydGltZXRhLnYxLk9wU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkykgYKDk9wU3RvcmVTZXJ2aWNlEmgKEVJlZ2lzdGVyVmFsaWRMaW5rEiUuYXJ0aW1ldGEudjEuUmVnaXN0ZXJWYWxpZExpbmtSZXF1ZXN0GiYuYXJ0aW1ldGEudjEuUmVnaXN0ZXJWYWxpZExpbmtSZXNwb25zZSIEiLUYAhJrChJHZXRBbGxWZXJzaW9uc09mT3ASJi5hcnRpbWV0YS52MS5HZXRBbGxWZXJzaW9uc09mT3BSZXF1ZXN0GicuYXJ0aW1ldGEudjEuR2V0QWxsVmVyc2lvbnNPZk9wUmVzcG9uc2UiBIi1GAESaAoRR2V0VmFsaWRhdGVkTGlua3MSJS5hcnRpbWV0YS52MS5HZXRWYWxpZGF0ZWRMaW5rc1JlcXVlc3QaJi5hcnRpbWV0YS52MS5HZXRWYWxpZGF0ZWRMaW5rc1Jlc3BvbnNlIgSItRgBElYKC1NhdmVPcEJ5dGVzEh8uYXJ0aW1ldGEudjEuU2F2ZU9wQnl0ZXNSZXF1ZXN0GiAuYXJ0aW1ldGEudjEuU2F2ZU9wQnl0ZXNSZXNwb25zZSIEiLUYAxJTCgpHZXRPcEJ5dGVzEh4uYXJ0aW1ldGEudjEuR2V0T3BCeXRlc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5HZXRPcEJ5dGVzUmVzcG9uc2UiBIi1GAESXwoOUGlwZWxpbmVFeGlzdHMSIi5hcnRpbWV0YS52MS5QaXBlbGluZUV4aXN0c1JlcXVlc3QaIy5hcnRpbWV0YS52MS5QaXBlbGluZUV4aXN0c1Jlc3BvbnNlIgSItRgBEmUKEFJlZ2lzdGVyUGlwZWxpbmUSJC5hcnRpbWV0YS52MS5SZWdpc3RlclBpcGVsaW5lUmVxdWVzdBolLmFydGltZXRhLnYxLlJlZ2lzdGVyUGlwZWxpbmVSZXNwb25zZSIEiLUYAxJKCgdMaXN0T3BzEhsuYXJ0aW1ldGEudjEuTGlzdE9wc1JlcXVlc3QaHC5hcnRpbWV0YS52MS5MaXN0T3BzUmVzcG9uc2UiBIi1GAFCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw", [file_artimeta_v1_options, file_google_api_field_behavior]);
 
 /**
  * A version of an op (chariots): three sub-version hashes and a creation time. Two versions are
@@ -227,6 +229,14 @@ export type SaveOpBytesRequest = Message<"artimeta.v1.SaveOpBytesRequest"> & {
    * @generated from field: bytes op_bytes = 4;
    */
   opBytes: Uint8Array;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
 };
 
 /**
@@ -357,6 +367,14 @@ export type RegisterPipelineRequest = Message<"artimeta.v1.RegisterPipelineReque
    * @generated from field: string last_op_name = 3;
    */
   lastOpName: string;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
 };
 
 /**
@@ -485,6 +503,9 @@ export const OpStoreService: GenService<{
   /**
    * Registers the upstream op and version if absent (numbering a new version against the op's
    * latest one) and, when a downstream op is named, links them (idempotent).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+   *   or a malformed version.
    *
    * @generated from rpc artimeta.v1.OpStoreService.RegisterValidLink
    */
@@ -495,6 +516,7 @@ export const OpStoreService: GenService<{
   },
   /**
    * Every version of an op, oldest first; empty when the op is unknown.
+   * Errors: none of its own.
    *
    * @generated from rpc artimeta.v1.OpStoreService.GetAllVersionsOfOp
    */
@@ -505,6 +527,7 @@ export const OpStoreService: GenService<{
   },
   /**
    * The upstream versions validated for a downstream op, oldest first; empty when there are none.
+   * Errors: none of its own.
    *
    * @generated from rpc artimeta.v1.OpStoreService.GetValidatedLinks
    */
@@ -515,8 +538,11 @@ export const OpStoreService: GenService<{
   },
   /**
    * Stores the serialized bytes of a registered version (overwriting earlier bytes).
-   * FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-   * (OP_BYTES_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+   *   registered.
+   * - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+   *   malformed version.
    *
    * @generated from rpc artimeta.v1.OpStoreService.SaveOpBytes
    */
@@ -526,7 +552,10 @@ export const OpStoreService: GenService<{
     output: typeof SaveOpBytesResponseSchema;
   },
   /**
-   * The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND).
+   * The bytes of a version.
+   * Errors:
+   * - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+   *   bytes are unknown.
    *
    * @generated from rpc artimeta.v1.OpStoreService.GetOpBytes
    */
@@ -537,6 +566,7 @@ export const OpStoreService: GenService<{
   },
   /**
    * Whether a pipeline is registered.
+   * Errors: none of its own.
    *
    * @generated from rpc artimeta.v1.OpStoreService.PipelineExists
    */
@@ -547,6 +577,8 @@ export const OpStoreService: GenService<{
   },
   /**
    * Registers a pipeline and its last op (idempotent; a second call moves the last op).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
    *
    * @generated from rpc artimeta.v1.OpStoreService.RegisterPipeline
    */
@@ -558,8 +590,10 @@ export const OpStoreService: GenService<{
   /**
    * Lists the namespace's ops by name (those only named as a downstream op too, with no
    * versions), optionally only names starting with a prefix, keyset paged, each with its number
-   * of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-   * FIELD_TOO_LONG).
+   * of versions and its latest version.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+   *   token, or an overlong prefix.
    *
    * @generated from rpc artimeta.v1.OpStoreService.ListOps
    */

@@ -68,6 +68,8 @@ export const NullPartitionKeySchema: GenMessage<NullPartitionKey> = /*@__PURE__*
  */
 export type PartitionKey = Message<"artimeta.v1.PartitionKey"> & {
   /**
+   * Exactly one is set: the key's type.
+   *
    * @generated from oneof artimeta.v1.PartitionKey.key
    */
   key: {

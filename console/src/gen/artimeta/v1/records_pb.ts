@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Digest } from "./digest_pb";
 import { file_artimeta_v1_digest } from "./digest_pb";
+import { file_artimeta_v1_options } from "./options_pb";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/records.proto.
  */
 export const file_artimeta_v1_records: GenFile = /*@__PURE__*/
-  fileDesc("ChlhcnRpbWV0YS92MS9yZWNvcmRzLnByb3RvEgthcnRpbWV0YS52MSKnAQoLUmVjb3JkRW50cnkSDAoEcGF0aBgBIAEoCRIqCgRraW5kGAIgASgOMhwuYXJ0aW1ldGEudjEuUmVjb3JkRW50cnlLaW5kEgwKBG1vZGUYAyABKA0SIwoGZGlnZXN0GAQgASgLMhMuYXJ0aW1ldGEudjEuRGlnZXN0EhYKDm1vZGlmeV90aW1lX25zGAUgASgDEhMKC2xpbmtfdGFyZ2V0GAYgASgJIjQKDlJlY29yZFJlbGF0aW9uEhQKDHJlbGF0ZWRfdXVpZBgBIAEoCRIMCgRuYW1lGAIgASgJIucCCgZSZWNvcmQSDAoEdXVpZBgBIAEoCRIzCghtZXRhZGF0YRgCIAMoCzIhLmFydGltZXRhLnYxLlJlY29yZC5NZXRhZGF0YUVudHJ5Ei4KCXJlbGF0aW9ucxgDIAMoCzIbLmFydGltZXRhLnYxLlJlY29yZFJlbGF0aW9uEikKB2VudHJpZXMYBCADKAsyGC5hcnRpbWV0YS52MS5SZWNvcmRFbnRyeRISCgpmaWxlX2NvdW50GAUgASgDEhgKEHRvdGFsX3NpemVfYnl0ZXMYBiABKAMSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiwQIKE0NvbW1pdFJlY29yZFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBHV1aWQYAiABKAkSKQoHZW50cmllcxgDIAMoCzIYLmFydGltZXRhLnYxLlJlY29yZEVudHJ5EkAKCG1ldGFkYXRhGAQgAygLMi4uYXJ0aW1ldGEudjEuQ29tbWl0UmVjb3JkUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhQKDHNldF9tZXRhZGF0YRgFIAEoCBIuCglyZWxhdGlvbnMYBiADKAsyGy5hcnRpbWV0YS52MS5SZWNvcmRSZWxhdGlvbhIlCgRtb2RlGAcgASgOMhcuYXJ0aW1ldGEudjEuQ29tbWl0TW9kZRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTAoUQ29tbWl0UmVjb3JkUmVzcG9uc2USIwoGcmVjb3JkGAEgASgLMhMuYXJ0aW1ldGEudjEuUmVjb3JkEg8KB2NyZWF0ZWQYAiABKAgiMwoQR2V0UmVjb3JkUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEdXVpZBgCIAEoCSI4ChFHZXRSZWNvcmRSZXNwb25zZRIjCgZyZWNvcmQYASABKAsyEy5hcnRpbWV0YS52MS5SZWNvcmQiOAoVQ29udGFpbnNSZWNvcmRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgR1dWlkGAIgASgJIlIKFkNvbnRhaW5zUmVjb3JkUmVzcG9uc2USEAoIY29udGFpbnMYASABKAgSDwoHaW5kZXhlZBgCIAEoCBIVCg1taXNzaW5nX2Jsb2JzGAMgASgDIk0KE0RlbGV0ZVJlY29yZFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBHV1aWQYAiABKAkSFQoNYWxsb3dfbWlzc2luZxgDIAEoCCInChREZWxldGVSZWNvcmRSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIItUBChJMaXN0UmVjb3Jkc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhMKC3V1aWRfcHJlZml4GAIgASgJEj8KCG1ldGFkYXRhGAMgAygLMi0uYXJ0aW1ldGEudjEuTGlzdFJlY29yZHNSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlQKE0xpc3RSZWNvcmRzUmVzcG9uc2USJAoHcmVjb3JkcxgBIAMoCzITLmFydGltZXRhLnYxLlJlY29yZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSgoZTGlzdFJlbGF0ZWRSZWNvcmRzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEdXVpZBgCIAEoCRIMCgRkZWVwGAMgASgIIisKGkxpc3RSZWxhdGVkUmVjb3Jkc1Jlc3BvbnNlEg0KBXV1aWRzGAEgAygJKpABCg9SZWNvcmRFbnRyeUtpbmQSIQodUkVDT1JEX0VOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABIaChZSRUNPUkRfRU5UUllfS0lORF9GSUxFEAESHwobUkVDT1JEX0VOVFJZX0tJTkRfRElSRUNUT1JZEAISHQoZUkVDT1JEX0VOVFJZX0tJTkRfU1lNTElOSxADKlkKCkNvbW1pdE1vZGUSGwoXQ09NTUlUX01PREVfVU5TUEVDSUZJRUQQABIVChFDT01NSVRfTU9ERV9NRVJHRRABEhcKE0NPTU1JVF9NT0RFX1JFUExBQ0UQAjKZBAoNUmVjb3JkU2VydmljZRJTCgxDb21taXRSZWNvcmQSIC5hcnRpbWV0YS52MS5Db21taXRSZWNvcmRSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuQ29tbWl0UmVjb3JkUmVzcG9uc2USSgoJR2V0UmVjb3JkEh0uYXJ0aW1ldGEudjEuR2V0UmVjb3JkUmVxdWVzdBoeLmFydGltZXRhLnYxLkdldFJlY29yZFJlc3BvbnNlElkKDkNvbnRhaW5zUmVjb3JkEiIuYXJ0aW1ldGEudjEuQ29udGFpbnNSZWNvcmRSZXF1ZXN0GiMuYXJ0aW1ldGEudjEuQ29udGFpbnNSZWNvcmRSZXNwb25zZRJTCgxEZWxldGVSZWNvcmQSIC5hcnRpbWV0YS52MS5EZWxldGVSZWNvcmRSZXF1ZXN0GiEuYXJ0aW1ldGEudjEuRGVsZXRlUmVjb3JkUmVzcG9uc2USUAoLTGlzdFJlY29yZHMSHy5hcnRpbWV0YS52MS5MaXN0UmVjb3Jkc1JlcXVlc3QaIC5hcnRpbWV0YS52MS5MaXN0UmVjb3Jkc1Jlc3BvbnNlEmUKEkxpc3RSZWxhdGVkUmVjb3JkcxImLmFydGltZXRhLnYxLkxpc3RSZWxhdGVkUmVjb3Jkc1JlcXVlc3QaJy5hcnRpbWV0YS52MS5MaXN0UmVsYXRlZFJlY29yZHNSZXNwb25zZUJSCg9kZXYuYXJ0aW1ldGEudjFQAVo9Z2l0aHViLmNvbS9hcnRpbWV0YS9hcnRpbWV0YS9jbGllbnQvZ28vYXJ0aW1ldGEvdjE7YXJ0aW1ldGF2MWIGcHJvdG8z", [file_artimeta_v1_digest, file_google_protobuf_timestamp]);
+  fileDesc("ChlhcnRpbWV0YS92MS9yZWNvcmRzLnByb3RvEgthcnRpbWV0YS52MSKnAQoLUmVjb3JkRW50cnkSDAoEcGF0aBgBIAEoCRIqCgRraW5kGAIgASgOMhwuYXJ0aW1ldGEudjEuUmVjb3JkRW50cnlLaW5kEgwKBG1vZGUYAyABKA0SIwoGZGlnZXN0GAQgASgLMhMuYXJ0aW1ldGEudjEuRGlnZXN0EhYKDm1vZGlmeV90aW1lX25zGAUgASgDEhMKC2xpbmtfdGFyZ2V0GAYgASgJIjQKDlJlY29yZFJlbGF0aW9uEhQKDHJlbGF0ZWRfdXVpZBgBIAEoCRIMCgRuYW1lGAIgASgJIvMCCgZSZWNvcmQSDAoEdXVpZBgBIAEoCRIzCghtZXRhZGF0YRgCIAMoCzIhLmFydGltZXRhLnYxLlJlY29yZC5NZXRhZGF0YUVudHJ5Ei4KCXJlbGF0aW9ucxgDIAMoCzIbLmFydGltZXRhLnYxLlJlY29yZFJlbGF0aW9uEikKB2VudHJpZXMYBCADKAsyGC5hcnRpbWV0YS52MS5SZWNvcmRFbnRyeRISCgpmaWxlX2NvdW50GAUgASgDEhgKEHRvdGFsX3NpemVfYnl0ZXMYBiABKAMSNQoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4QIKE0NvbW1pdFJlY29yZFJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhIKBHV1aWQYAiABKAlCBOJBAQISKQoHZW50cmllcxgDIAMoCzIYLmFydGltZXRhLnYxLlJlY29yZEVudHJ5EkAKCG1ldGFkYXRhGAQgAygLMi4uYXJ0aW1ldGEudjEuQ29tbWl0UmVjb3JkUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhQKDHNldF9tZXRhZGF0YRgFIAEoCBIuCglyZWxhdGlvbnMYBiADKAsyGy5hcnRpbWV0YS52MS5SZWNvcmRSZWxhdGlvbhIlCgRtb2RlGAcgASgOMhcuYXJ0aW1ldGEudjEuQ29tbWl0TW9kZRISCgpyZXF1ZXN0X2lkGAggASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJMChRDb21taXRSZWNvcmRSZXNwb25zZRIjCgZyZWNvcmQYASABKAsyEy5hcnRpbWV0YS52MS5SZWNvcmQSDwoHY3JlYXRlZBgCIAEoCCI/ChBHZXRSZWNvcmRSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhISCgR1dWlkGAIgASgJQgTiQQECIjgKEUdldFJlY29yZFJlc3BvbnNlEiMKBnJlY29yZBgBIAEoCzITLmFydGltZXRhLnYxLlJlY29yZCJEChVDb250YWluc1JlY29yZFJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhIKBHV1aWQYAiABKAlCBOJBAQIiUgoWQ29udGFpbnNSZWNvcmRSZXNwb25zZRIQCghjb250YWlucxgBIAEoCBIPCgdpbmRleGVkGAIgASgIEhUKDW1pc3NpbmdfYmxvYnMYAyABKAMibQoTRGVsZXRlUmVjb3JkUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISEgoEdXVpZBgCIAEoCUIE4kEBAhIVCg1hbGxvd19taXNzaW5nGAMgASgIEhIKCnJlcXVlc3RfaWQYBCABKAkiJwoURGVsZXRlUmVjb3JkUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCLbAQoSTGlzdFJlY29yZHNSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhITCgt1dWlkX3ByZWZpeBgCIAEoCRI/CghtZXRhZGF0YRgDIAMoCzItLmFydGltZXRhLnYxLkxpc3RSZWNvcmRzUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJUChNMaXN0UmVjb3Jkc1Jlc3BvbnNlEiQKB3JlY29yZHMYASADKAsyEy5hcnRpbWV0YS52MS5SZWNvcmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlYKGUxpc3RSZWxhdGVkUmVjb3Jkc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhIKBHV1aWQYAiABKAlCBOJBAQISDAoEZGVlcBgDIAEoCCIrChpMaXN0UmVsYXRlZFJlY29yZHNSZXNwb25zZRINCgV1dWlkcxgBIAMoCSqQAQoPUmVjb3JkRW50cnlLaW5kEiEKHVJFQ09SRF9FTlRSWV9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWUkVDT1JEX0VOVFJZX0tJTkRfRklMRRABEh8KG1JFQ09SRF9FTlRSWV9LSU5EX0RJUkVDVE9SWRACEh0KGVJFQ09SRF9FTlRSWV9LSU5EX1NZTUxJTksQAypZCgpDb21taXRNb2RlEhsKF0NPTU1JVF9NT0RFX1VOU1BFQ0lGSUVEEAASFQoRQ09NTUlUX01PREVfTUVSR0UQARIXChNDT01NSVRfTU9ERV9SRVBMQUNFEAIyvQQKDVJlY29yZFNlcnZpY2USWQoMQ29tbWl0UmVjb3JkEiAuYXJ0aW1ldGEudjEuQ29tbWl0UmVjb3JkUmVxdWVzdBohLmFydGltZXRhLnYxLkNvbW1pdFJlY29yZFJlc3BvbnNlIgSItRgDElAKCUdldFJlY29yZBIdLmFydGltZXRhLnYxLkdldFJlY29yZFJlcXVlc3QaHi5hcnRpbWV0YS52MS5HZXRSZWNvcmRSZXNwb25zZSIEiLUYARJfCg5Db250YWluc1JlY29yZBIiLmFydGltZXRhLnYxLkNvbnRhaW5zUmVjb3JkUmVxdWVzdBojLmFydGltZXRhLnYxLkNvbnRhaW5zUmVjb3JkUmVzcG9uc2UiBIi1GAESWQoMRGVsZXRlUmVjb3JkEiAuYXJ0aW1ldGEudjEuRGVsZXRlUmVjb3JkUmVxdWVzdBohLmFydGltZXRhLnYxLkRlbGV0ZVJlY29yZFJlc3BvbnNlIgSItRgDElYKC0xpc3RSZWNvcmRzEh8uYXJ0aW1ldGEudjEuTGlzdFJlY29yZHNSZXF1ZXN0GiAuYXJ0aW1ldGEudjEuTGlzdFJlY29yZHNSZXNwb25zZSIEiLUYARJrChJMaXN0UmVsYXRlZFJlY29yZHMSJi5hcnRpbWV0YS52MS5MaXN0UmVsYXRlZFJlY29yZHNSZXF1ZXN0GicuYXJ0aW1ldGEudjEuTGlzdFJlbGF0ZWRSZWNvcmRzUmVzcG9uc2UiBIi1GAFCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw", [file_artimeta_v1_digest, file_artimeta_v1_options, file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * One entry of a record directory.
@@ -198,6 +200,14 @@ export type CommitRecordRequest = Message<"artimeta.v1.CommitRecordRequest"> & {
    * @generated from field: artimeta.v1.CommitMode mode = 7;
    */
   mode: CommitMode;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 8;
+   */
+  requestId: string;
 };
 
 /**
@@ -343,6 +353,14 @@ export type DeleteRecordRequest = Message<"artimeta.v1.DeleteRecordRequest"> & {
    * @generated from field: bool allow_missing = 3;
    */
   allowMissing: boolean;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
 };
 
 /**
@@ -489,6 +507,8 @@ export const ListRelatedRecordsResponseSchema: GenMessage<ListRelatedRecordsResp
  */
 export enum RecordEntryKind {
   /**
+   * Not a valid entry kind (INVALID_ENTRY).
+   *
    * @generated from enum value: RECORD_ENTRY_KIND_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -528,6 +548,8 @@ export const RecordEntryKindSchema: GenEnum<RecordEntryKind> = /*@__PURE__*/
  */
 export enum CommitMode {
   /**
+   * Not set: the same as COMMIT_MODE_MERGE.
+   *
    * @generated from enum value: COMMIT_MODE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -565,9 +587,12 @@ export const CommitModeSchema: GenEnum<CommitMode> = /*@__PURE__*/
 export const RecordService: GenService<{
   /**
    * Commits a record directory (creating or updating it) with its metadata and relations.
-   * FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-   * is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-   * DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+   *   upload those first.
+   * - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+   *   MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+   *   manifest.
    *
    * @generated from rpc artimeta.v1.RecordService.CommitRecord
    */
@@ -577,7 +602,10 @@ export const RecordService: GenService<{
     output: typeof CommitRecordResponseSchema;
   },
   /**
-   * A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND).
+   * A record with its manifest.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    *
    * @generated from rpc artimeta.v1.RecordService.GetRecord
    */
@@ -588,6 +616,8 @@ export const RecordService: GenService<{
   },
   /**
    * Whether the record is known AND every blob it lists is present.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    *
    * @generated from rpc artimeta.v1.RecordService.ContainsRecord
    */
@@ -598,7 +628,9 @@ export const RecordService: GenService<{
   },
   /**
    * Deletes a record (its blobs go once garbage collection finds them unreferenced).
-   * NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    *
    * @generated from rpc artimeta.v1.RecordService.DeleteRecord
    */
@@ -609,7 +641,8 @@ export const RecordService: GenService<{
   },
   /**
    * Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    *
    * @generated from rpc artimeta.v1.RecordService.ListRecords
    */
@@ -620,7 +653,11 @@ export const RecordService: GenService<{
   },
   /**
    * The uuids related to a record, directly or (deep) transitively, in both directions.
-   * NOT_FOUND (reason RECORD_NOT_FOUND).
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+   *   walk level by level (deep = false).
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    *
    * @generated from rpc artimeta.v1.RecordService.ListRelatedRecords
    */

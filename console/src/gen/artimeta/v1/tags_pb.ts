@@ -4,6 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_artimeta_v1_options } from "./options_pb";
+import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artimeta/v1/tags.proto.
  */
 export const file_artimeta_v1_tags: GenFile = /*@__PURE__*/
-  fileDesc("ChZhcnRpbWV0YS92MS90YWdzLnByb3RvEgthcnRpbWV0YS52MSIuCgtUYWdLZXlWYWx1ZRILCgNrZXkYASABKAkSEgoKdmFsdWVfanNvbhgCIAEoCSLYAQoDVGFnEhAKCHRhZ19oYXNoGAEgASgJEi8KC2VudGl0eV90eXBlGAIgASgOMhouYXJ0aW1ldGEudjEuVGFnRW50aXR5VHlwZRIRCgllbnRpdHlfaWQYAyABKAkSCwoDa2V5GAQgASgJEhIKCnZhbHVlX2pzb24YBSABKAkSEgoKaXNfY3VycmVudBgGIAEoCBIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcGFyZW50X2hhc2hlcxgIIAMoCSI/CgpFbnRpdHlUYWdzEhEKCWVudGl0eV9pZBgBIAEoCRIeCgR0YWdzGAIgAygLMhAuYXJ0aW1ldGEudjEuVGFnIsABChFSZWNvcmRUYWdzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSLwoLZW50aXR5X3R5cGUYAiABKA4yGi5hcnRpbWV0YS52MS5UYWdFbnRpdHlUeXBlEhEKCWVudGl0eV9pZBgDIAEoCRImCgR0YWdzGAQgAygLMhguYXJ0aW1ldGEudjEuVGFnS2V5VmFsdWUSDwoHcGFyZW50cxgFIAMoCRIOCgZ1cGRhdGUYBiABKAgSCwoDbmV3GAcgASgIIjQKElJlY29yZFRhZ3NSZXNwb25zZRIeCgR0YWdzGAEgAygLMhAuYXJ0aW1ldGEudjEuVGFnIm8KEURlbGV0ZVRhZ3NSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIRCgllbnRpdHlfaWQYAiABKAkSJgoEdGFncxgDIAMoCzIYLmFydGltZXRhLnYxLlRhZ0tleVZhbHVlEgwKBGtleXMYBCADKAkiNAoSRGVsZXRlVGFnc1Jlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpbWV0YS52MS5UYWciqAEKEVVwZGF0ZVRhZ3NSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIvCgtlbnRpdHlfdHlwZRgCIAEoDjIaLmFydGltZXRhLnYxLlRhZ0VudGl0eVR5cGUSEQoJZW50aXR5X2lkGAMgASgJEhAKCG9sZF9rZXlzGAQgAygJEioKCG5ld190YWdzGAUgAygLMhguYXJ0aW1ldGEudjEuVGFnS2V5VmFsdWUiNAoSVXBkYXRlVGFnc1Jlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpbWV0YS52MS5UYWciNwoOR2V0VGFnc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhIKCmVudGl0eV9pZHMYAiADKAkiPAoPR2V0VGFnc1Jlc3BvbnNlEikKCGVudGl0aWVzGAEgAygLMhcuYXJ0aW1ldGEudjEuRW50aXR5VGFncyJJChRHZXRUYWdIaXN0b3J5UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJZW50aXR5X2lkGAIgASgJEgsKA2tleRgDIAEoCSI3ChVHZXRUYWdIaXN0b3J5UmVzcG9uc2USHgoEdGFncxgBIAMoCzIQLmFydGltZXRhLnYxLlRhZyKzAQoRU2VhcmNoVGFnc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRIXCgp2YWx1ZV9qc29uGAMgASgJSACIAQESLwoLZW50aXR5X3R5cGUYBCABKA4yGi5hcnRpbWV0YS52MS5UYWdFbnRpdHlUeXBlEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJQg0KC192YWx1ZV9qc29uIk0KElNlYXJjaFRhZ3NSZXNwb25zZRIeCgR0YWdzGAEgAygLMhAuYXJ0aW1ldGEudjEuVGFnEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSrWAQoNVGFnRW50aXR5VHlwZRIfChtUQUdfRU5USVRZX1RZUEVfVU5TUEVDSUZJRUQQABIdChlUQUdfRU5USVRZX1RZUEVfRVhFQ1VUSU9OEAESFwoTVEFHX0VOVElUWV9UWVBFX0pPQhACEh0KGVRBR19FTlRJVFlfVFlQRV9DQUxMX05PREUQAxIYChRUQUdfRU5USVRZX1RZUEVfVEFTSxAEEhkKFVRBR19FTlRJVFlfVFlQRV9WQUxVRRAFEhgKFFRBR19FTlRJVFlfVFlQRV9OVUxMEAYy5gMKClRhZ1NlcnZpY2USTQoKUmVjb3JkVGFncxIeLmFydGltZXRhLnYxLlJlY29yZFRhZ3NSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuUmVjb3JkVGFnc1Jlc3BvbnNlEk0KCkRlbGV0ZVRhZ3MSHi5hcnRpbWV0YS52MS5EZWxldGVUYWdzUmVxdWVzdBofLmFydGltZXRhLnYxLkRlbGV0ZVRhZ3NSZXNwb25zZRJNCgpVcGRhdGVUYWdzEh4uYXJ0aW1ldGEudjEuVXBkYXRlVGFnc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5VcGRhdGVUYWdzUmVzcG9uc2USRAoHR2V0VGFncxIbLmFydGltZXRhLnYxLkdldFRhZ3NSZXF1ZXN0GhwuYXJ0aW1ldGEudjEuR2V0VGFnc1Jlc3BvbnNlElYKDUdldFRhZ0hpc3RvcnkSIS5hcnRpbWV0YS52MS5HZXRUYWdIaXN0b3J5UmVxdWVzdBoiLmFydGltZXRhLnYxLkdldFRhZ0hpc3RvcnlSZXNwb25zZRJNCgpTZWFyY2hUYWdzEh4uYXJ0aW1ldGEudjEuU2VhcmNoVGFnc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5TZWFyY2hUYWdzUmVzcG9uc2VCUgoPZGV2LmFydGltZXRhLnYxUAFaPWdpdGh1Yi5jb20vYXJ0aW1ldGEvYXJ0aW1ldGEvY2xpZW50L2dvL2FydGltZXRhL3YxO2FydGltZXRhdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZhcnRpbWV0YS92MS90YWdzLnByb3RvEgthcnRpbWV0YS52MSIuCgtUYWdLZXlWYWx1ZRILCgNrZXkYASABKAkSEgoKdmFsdWVfanNvbhgCIAEoCSLqAQoDVGFnEhYKCHRhZ19oYXNoGAEgASgJQgTiQQEDEi8KC2VudGl0eV90eXBlGAIgASgOMhouYXJ0aW1ldGEudjEuVGFnRW50aXR5VHlwZRIRCgllbnRpdHlfaWQYAyABKAkSCwoDa2V5GAQgASgJEhIKCnZhbHVlX2pzb24YBSABKAkSGAoKaXNfY3VycmVudBgGIAEoCEIE4kEBAxI1CgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSFQoNcGFyZW50X2hhc2hlcxgIIAMoCSI/CgpFbnRpdHlUYWdzEhEKCWVudGl0eV9pZBgBIAEoCRIeCgR0YWdzGAIgAygLMhAuYXJ0aW1ldGEudjEuVGFnItoBChFSZWNvcmRUYWdzUmVxdWVzdBIXCgluYW1lc3BhY2UYASABKAlCBOJBAQISLwoLZW50aXR5X3R5cGUYAiABKA4yGi5hcnRpbWV0YS52MS5UYWdFbnRpdHlUeXBlEhEKCWVudGl0eV9pZBgDIAEoCRImCgR0YWdzGAQgAygLMhguYXJ0aW1ldGEudjEuVGFnS2V5VmFsdWUSDwoHcGFyZW50cxgFIAMoCRIOCgZ1cGRhdGUYBiABKAgSCwoDbmV3GAcgASgIEhIKCnJlcXVlc3RfaWQYCCABKAkiNAoSUmVjb3JkVGFnc1Jlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpbWV0YS52MS5UYWciiQEKEURlbGV0ZVRhZ3NSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhIRCgllbnRpdHlfaWQYAiABKAkSJgoEdGFncxgDIAMoCzIYLmFydGltZXRhLnYxLlRhZ0tleVZhbHVlEgwKBGtleXMYBCADKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI0ChJEZWxldGVUYWdzUmVzcG9uc2USHgoEdGFncxgBIAMoCzIQLmFydGltZXRhLnYxLlRhZyLCAQoRVXBkYXRlVGFnc1JlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEi8KC2VudGl0eV90eXBlGAIgASgOMhouYXJ0aW1ldGEudjEuVGFnRW50aXR5VHlwZRIRCgllbnRpdHlfaWQYAyABKAkSEAoIb2xkX2tleXMYBCADKAkSKgoIbmV3X3RhZ3MYBSADKAsyGC5hcnRpbWV0YS52MS5UYWdLZXlWYWx1ZRISCgpyZXF1ZXN0X2lkGAYgASgJIjQKElVwZGF0ZVRhZ3NSZXNwb25zZRIeCgR0YWdzGAEgAygLMhAuYXJ0aW1ldGEudjEuVGFnIj0KDkdldFRhZ3NSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhISCgplbnRpdHlfaWRzGAIgAygJIjwKD0dldFRhZ3NSZXNwb25zZRIpCghlbnRpdGllcxgBIAMoCzIXLmFydGltZXRhLnYxLkVudGl0eVRhZ3MiTwoUR2V0VGFnSGlzdG9yeVJlcXVlc3QSFwoJbmFtZXNwYWNlGAEgASgJQgTiQQECEhEKCWVudGl0eV9pZBgCIAEoCRILCgNrZXkYAyABKAkiNwoVR2V0VGFnSGlzdG9yeVJlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpbWV0YS52MS5UYWciuQEKEVNlYXJjaFRhZ3NSZXF1ZXN0EhcKCW5hbWVzcGFjZRgBIAEoCUIE4kEBAhILCgNrZXkYAiABKAkSFwoKdmFsdWVfanNvbhgDIAEoCUgAiAEBEi8KC2VudGl0eV90eXBlGAQgASgOMhouYXJ0aW1ldGEudjEuVGFnRW50aXR5VHlwZRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCUINCgtfdmFsdWVfanNvbiJNChJTZWFyY2hUYWdzUmVzcG9uc2USHgoEdGFncxgBIAMoCzIQLmFydGltZXRhLnYxLlRhZxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkq1gEKDVRhZ0VudGl0eVR5cGUSHwobVEFHX0VOVElUWV9UWVBFX1VOU1BFQ0lGSUVEEAASHQoZVEFHX0VOVElUWV9UWVBFX0VYRUNVVElPThABEhcKE1RBR19FTlRJVFlfVFlQRV9KT0IQAhIdChlUQUdfRU5USVRZX1RZUEVfQ0FMTF9OT0RFEAMSGAoUVEFHX0VOVElUWV9UWVBFX1RBU0sQBBIZChVUQUdfRU5USVRZX1RZUEVfVkFMVUUQBRIYChRUQUdfRU5USVRZX1RZUEVfTlVMTBAGMooECgpUYWdTZXJ2aWNlElMKClJlY29yZFRhZ3MSHi5hcnRpbWV0YS52MS5SZWNvcmRUYWdzUmVxdWVzdBofLmFydGltZXRhLnYxLlJlY29yZFRhZ3NSZXNwb25zZSIEiLUYAxJTCgpEZWxldGVUYWdzEh4uYXJ0aW1ldGEudjEuRGVsZXRlVGFnc1JlcXVlc3QaHy5hcnRpbWV0YS52MS5EZWxldGVUYWdzUmVzcG9uc2UiBIi1GAMSUwoKVXBkYXRlVGFncxIeLmFydGltZXRhLnYxLlVwZGF0ZVRhZ3NSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuVXBkYXRlVGFnc1Jlc3BvbnNlIgSItRgDEkoKB0dldFRhZ3MSGy5hcnRpbWV0YS52MS5HZXRUYWdzUmVxdWVzdBocLmFydGltZXRhLnYxLkdldFRhZ3NSZXNwb25zZSIEiLUYARJcCg1HZXRUYWdIaXN0b3J5EiEuYXJ0aW1ldGEudjEuR2V0VGFnSGlzdG9yeVJlcXVlc3QaIi5hcnRpbWV0YS52MS5HZXRUYWdIaXN0b3J5UmVzcG9uc2UiBIi1GAESUwoKU2VhcmNoVGFncxIeLmFydGltZXRhLnYxLlNlYXJjaFRhZ3NSZXF1ZXN0Gh8uYXJ0aW1ldGEudjEuU2VhcmNoVGFnc1Jlc3BvbnNlIgSItRgBQlIKD2Rldi5hcnRpbWV0YS52MVABWj1naXRodWIuY29tL2FydGltZXRhL2FydGltZXRhL2NsaWVudC9nby9hcnRpbWV0YS92MTthcnRpbWV0YXYxYgZwcm90bzM", [file_artimeta_v1_options, file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * A key and a JSON value.
@@ -100,6 +102,8 @@ export const TagSchema: GenMessage<Tag> = /*@__PURE__*/
   messageDesc(file_artimeta_v1_tags, 1);
 
 /**
+ * The current tags of one entity.
+ *
  * @generated from message artimeta.v1.EntityTags
  */
 export type EntityTags = Message<"artimeta.v1.EntityTags"> & {
@@ -161,6 +165,14 @@ export type RecordTagsRequest = Message<"artimeta.v1.RecordTagsRequest"> & {
    * @generated from field: bool new = 7;
    */
   new: boolean;
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 8;
+   */
+  requestId: string;
 };
 
 /**
@@ -212,6 +224,14 @@ export type DeleteTagsRequest = Message<"artimeta.v1.DeleteTagsRequest"> & {
    * @generated from field: repeated string keys = 4;
    */
   keys: string[];
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
 };
 
 /**
@@ -268,6 +288,14 @@ export type UpdateTagsRequest = Message<"artimeta.v1.UpdateTagsRequest"> & {
    * @generated from field: repeated artimeta.v1.TagKeyValue new_tags = 5;
    */
   newTags: TagKeyValue[];
+
+  /**
+   * A client-chosen UUID (AIP-155) naming this logical call: a retry with the same id gets the
+   * first attempt's result instead of doing the work again. Empty: no deduplication.
+   *
+   * @generated from field: string request_id = 6;
+   */
+  requestId: string;
 };
 
 /**
@@ -456,31 +484,43 @@ export const SearchTagsResponseSchema: GenMessage<SearchTagsResponse> = /*@__PUR
  */
 export enum TagEntityType {
   /**
+   * Not a valid entity type (INVALID_ENTITY_TYPE).
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * An execution, by its id.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_EXECUTION = 1;
    */
   EXECUTION = 1,
 
   /**
+   * A job, by its id.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_JOB = 2;
    */
   JOB = 2,
 
   /**
+   * A call node, by its call hash.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_CALL_NODE = 3;
    */
   CALL_NODE = 3,
 
   /**
+   * A task, by its task hash.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_TASK = 4;
    */
   TASK = 4,
 
   /**
+   * A value, by its value hash.
+   *
    * @generated from enum value: TAG_ENTITY_TYPE_VALUE = 5;
    */
   VALUE = 5,
@@ -510,8 +550,11 @@ export const TagService: GenService<{
    * Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
    * edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
    * the written tags current even when an identical tag was superseded before. Identical writes are
-   * idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-   * FIELD_TOO_LONG).
+   * idempotent.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+   *   tags.
    *
    * @generated from rpc artimeta.v1.TagService.RecordTags
    */
@@ -522,7 +565,10 @@ export const TagService: GenService<{
   },
   /**
    * Deletes tags by writing a delete tag whose parents are the current tags of the entity
-   * matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+   * matching any (key, value) pair or any key.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+   *   too many of them.
    *
    * @generated from rpc artimeta.v1.TagService.DeleteTags
    */
@@ -532,7 +578,10 @@ export const TagService: GenService<{
     output: typeof DeleteTagsResponseSchema;
   },
   /**
-   * Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags.
+   * Supersedes the current tags of `old_keys` with `new_tags`.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
    *
    * @generated from rpc artimeta.v1.TagService.UpdateTags
    */
@@ -542,7 +591,9 @@ export const TagService: GenService<{
     output: typeof UpdateTagsResponseSchema;
   },
   /**
-   * The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS).
+   * The current tags of each entity, as a multimap.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
    *
    * @generated from rpc artimeta.v1.TagService.GetTags
    */
@@ -553,7 +604,9 @@ export const TagService: GenService<{
   },
   /**
    * Every tag ever written for an entity and key (current or superseded), oldest first, with its
-   * edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+   * edit edges.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
    *
    * @generated from rpc artimeta.v1.TagService.GetTagHistory
    */
@@ -564,7 +617,10 @@ export const TagService: GenService<{
   },
   /**
    * Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-   * first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * first.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+   *   INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
    *
    * @generated from rpc artimeta.v1.TagService.SearchTags
    */

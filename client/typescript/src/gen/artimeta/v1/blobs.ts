@@ -109,6 +109,7 @@ export interface BatchUpdateBlobsRequest {
   items: BatchUpdateBlobsRequest_Item[];
 }
 
+/** One blob to store. */
 export interface BatchUpdateBlobsRequest_Item {
   digest?: Digest | undefined;
   data: Buffer;
@@ -119,6 +120,7 @@ export interface BatchUpdateBlobsResponse {
   results: BatchUpdateBlobsResponse_Result[];
 }
 
+/** The outcome of one item. */
 export interface BatchUpdateBlobsResponse_Result {
   digest?:
     | Digest
@@ -137,6 +139,7 @@ export interface BatchReadBlobsResponse {
   results: BatchReadBlobsResponse_Result[];
 }
 
+/** One blob read, or why it could not be. */
 export interface BatchReadBlobsResponse_Result {
   digest?: Digest | undefined;
   data: Buffer;
@@ -3593,7 +3596,10 @@ export const ListKeysResponse: MessageFns<ListKeysResponse> = {
  */
 export type BlobServiceService = typeof BlobServiceService;
 export const BlobServiceService = {
-  /** The limits a client must respect: message size, batch sizes, chunk size, digest function. */
+  /**
+   * The limits a client must respect: message size, batch sizes, chunk size, digest function.
+   * Errors: none of its own.
+   */
   getCapabilities: {
     path: "/artimeta.v1.BlobService/GetCapabilities" as const,
     requestStream: false as const,
@@ -3608,9 +3614,15 @@ export const BlobServiceService = {
   /**
    * Streams one blob in. The first message names the namespace; the expected digest comes in the
    * first message (then an existing blob completes at once) or in the last one. The blob is
-   * visible only after size and sha256 match.
-   * FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-   * nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+   * visible only after size and sha256 match; nothing is stored otherwise.
+   * Errors:
+   * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+   *   malformed or missing digest or namespace, or a blob over the size limit.
+   * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+   * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+   *   too long; upload again.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   upload: {
     path: "/artimeta.v1.BlobService/Upload" as const,
@@ -3623,8 +3635,11 @@ export const BlobServiceService = {
   },
   /**
    * Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-   * NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-   * the blob.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+   *   blob.
+   * - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
    */
   download: {
     path: "/artimeta.v1.BlobService/Download" as const,
@@ -3635,7 +3650,11 @@ export const BlobServiceService = {
     responseSerialize: (value: DownloadResponse): Buffer => Buffer.from(DownloadResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DownloadResponse => DownloadResponse.decode(value),
   },
-  /** Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE). */
+  /**
+   * Which of the given digests are absent.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
+   */
   findMissingBlobs: {
     path: "/artimeta.v1.BlobService/FindMissingBlobs" as const,
     requestStream: false as const,
@@ -3647,7 +3666,12 @@ export const BlobServiceService = {
       Buffer.from(FindMissingBlobsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): FindMissingBlobsResponse => FindMissingBlobsResponse.decode(value),
   },
-  /** Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND). */
+  /**
+   * Whether one blob exists and when it was stored.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
+   */
   statBlob: {
     path: "/artimeta.v1.BlobService/StatBlob" as const,
     requestStream: false as const,
@@ -3659,8 +3683,10 @@ export const BlobServiceService = {
   },
   /**
    * Stores many small blobs; each item is verified on its own and gets its own status
-   * (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-   * INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+   * (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+   * others).
+   * Errors:
+   * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
    */
   batchUpdateBlobs: {
     path: "/artimeta.v1.BlobService/BatchUpdateBlobs" as const,
@@ -3674,8 +3700,10 @@ export const BlobServiceService = {
     responseDeserialize: (value: Buffer): BatchUpdateBlobsResponse => BatchUpdateBlobsResponse.decode(value),
   },
   /**
-   * Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-   * INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+   * Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+   * with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+   * Errors:
+   * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
    */
   batchReadBlobs: {
     path: "/artimeta.v1.BlobService/BatchReadBlobs" as const,
@@ -3689,8 +3717,10 @@ export const BlobServiceService = {
     responseDeserialize: (value: Buffer): BatchReadBlobsResponse => BatchReadBlobsResponse.decode(value),
   },
   /**
-   * Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-   * refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+   * Deletes one blob; deleting an absent blob succeeds with deleted = false.
+   * Errors:
+   * - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+   * - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
    */
   deleteBlob: {
     path: "/artimeta.v1.BlobService/DeleteBlob" as const,
@@ -3704,7 +3734,9 @@ export const BlobServiceService = {
   /**
    * A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
    * visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-   * INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+   *   expiry out of range, or a blob over the size limit.
    */
   createUploadUrl: {
     path: "/artimeta.v1.BlobService/CreateUploadUrl" as const,
@@ -3719,8 +3751,12 @@ export const BlobServiceService = {
   },
   /**
    * Verifies the staged bytes of a presigned upload and makes the blob visible.
-   * FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-   * or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+   * Errors:
+   * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+   *   discarded.
+   * - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+   * - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   commitUpload: {
     path: "/artimeta.v1.BlobService/CommitUpload" as const,
@@ -3732,7 +3768,13 @@ export const BlobServiceService = {
       Buffer.from(CommitUploadResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CommitUploadResponse => CommitUploadResponse.decode(value),
   },
-  /** A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND). */
+  /**
+   * A presigned S3 GET URL for a direct download of one blob.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+   *   range.
+   */
   createDownloadUrl: {
     path: "/artimeta.v1.BlobService/CreateDownloadUrl" as const,
     requestStream: false as const,
@@ -3746,8 +3788,9 @@ export const BlobServiceService = {
   },
   /**
    * Points a user key at a blob, replacing what it pointed at.
-   * FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-   * INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+   * Errors:
+   * - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+   * - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
    */
   putKey: {
     path: "/artimeta.v1.BlobService/PutKey" as const,
@@ -3760,7 +3803,10 @@ export const BlobServiceService = {
   },
   /**
    * The blob a key points at, with its bytes when asked and small enough.
-   * NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+   * Errors:
+   * - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+   * - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+   * - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
    */
   getKey: {
     path: "/artimeta.v1.BlobService/GetKey" as const,
@@ -3773,7 +3819,9 @@ export const BlobServiceService = {
   },
   /**
    * Removes a key (the blob stays until garbage collection finds it unreferenced).
-   * NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+   * - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
    */
   deleteKey: {
     path: "/artimeta.v1.BlobService/DeleteKey" as const,
@@ -3786,7 +3834,8 @@ export const BlobServiceService = {
   },
   /**
    * Keys in order, optionally under a prefix, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listKeys: {
     path: "/artimeta.v1.BlobService/ListKeys" as const,
@@ -3800,81 +3849,130 @@ export const BlobServiceService = {
 } as const;
 
 export interface BlobServiceServer extends UntypedServiceImplementation {
-  /** The limits a client must respect: message size, batch sizes, chunk size, digest function. */
+  /**
+   * The limits a client must respect: message size, batch sizes, chunk size, digest function.
+   * Errors: none of its own.
+   */
   getCapabilities: handleUnaryCall<GetCapabilitiesRequest, GetCapabilitiesResponse>;
   /**
    * Streams one blob in. The first message names the namespace; the expected digest comes in the
    * first message (then an existing blob completes at once) or in the last one. The blob is
-   * visible only after size and sha256 match.
-   * FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-   * nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+   * visible only after size and sha256 match; nothing is stored otherwise.
+   * Errors:
+   * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+   *   malformed or missing digest or namespace, or a blob over the size limit.
+   * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+   * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+   *   too long; upload again.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   upload: handleClientStreamingCall<UploadRequest, UploadResponse>;
   /**
    * Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-   * NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-   * the blob.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+   *   blob.
+   * - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
    */
   download: handleServerStreamingCall<DownloadRequest, DownloadResponse>;
-  /** Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE). */
+  /**
+   * Which of the given digests are absent.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
+   */
   findMissingBlobs: handleUnaryCall<FindMissingBlobsRequest, FindMissingBlobsResponse>;
-  /** Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND). */
+  /**
+   * Whether one blob exists and when it was stored.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
+   */
   statBlob: handleUnaryCall<StatBlobRequest, StatBlobResponse>;
   /**
    * Stores many small blobs; each item is verified on its own and gets its own status
-   * (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-   * INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+   * (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+   * others).
+   * Errors:
+   * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
    */
   batchUpdateBlobs: handleUnaryCall<BatchUpdateBlobsRequest, BatchUpdateBlobsResponse>;
   /**
-   * Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-   * INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+   * Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+   * with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+   * Errors:
+   * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
    */
   batchReadBlobs: handleUnaryCall<BatchReadBlobsRequest, BatchReadBlobsResponse>;
   /**
-   * Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-   * refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+   * Deletes one blob; deleting an absent blob succeeds with deleted = false.
+   * Errors:
+   * - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+   * - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
    */
   deleteBlob: handleUnaryCall<DeleteBlobRequest, DeleteBlobResponse>;
   /**
    * A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
    * visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-   * INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+   *   expiry out of range, or a blob over the size limit.
    */
   createUploadUrl: handleUnaryCall<CreateUploadUrlRequest, CreateUploadUrlResponse>;
   /**
    * Verifies the staged bytes of a presigned upload and makes the blob visible.
-   * FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-   * or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+   * Errors:
+   * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+   *   discarded.
+   * - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+   * - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   commitUpload: handleUnaryCall<CommitUploadRequest, CommitUploadResponse>;
-  /** A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND). */
+  /**
+   * A presigned S3 GET URL for a direct download of one blob.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+   *   range.
+   */
   createDownloadUrl: handleUnaryCall<CreateDownloadUrlRequest, CreateDownloadUrlResponse>;
   /**
    * Points a user key at a blob, replacing what it pointed at.
-   * FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-   * INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+   * Errors:
+   * - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+   * - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
    */
   putKey: handleUnaryCall<PutKeyRequest, PutKeyResponse>;
   /**
    * The blob a key points at, with its bytes when asked and small enough.
-   * NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+   * Errors:
+   * - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+   * - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+   * - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
    */
   getKey: handleUnaryCall<GetKeyRequest, GetKeyResponse>;
   /**
    * Removes a key (the blob stays until garbage collection finds it unreferenced).
-   * NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+   * - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
    */
   deleteKey: handleUnaryCall<DeleteKeyRequest, DeleteKeyResponse>;
   /**
    * Keys in order, optionally under a prefix, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listKeys: handleUnaryCall<ListKeysRequest, ListKeysResponse>;
 }
 
 export interface BlobServiceClient extends Client {
-  /** The limits a client must respect: message size, batch sizes, chunk size, digest function. */
+  /**
+   * The limits a client must respect: message size, batch sizes, chunk size, digest function.
+   * Errors: none of its own.
+   */
   getCapabilities(
     request: GetCapabilitiesRequest,
     callback: (error: ServiceError | null, response: GetCapabilitiesResponse) => void,
@@ -3893,9 +3991,15 @@ export interface BlobServiceClient extends Client {
   /**
    * Streams one blob in. The first message names the namespace; the expected digest comes in the
    * first message (then an existing blob completes at once) or in the last one. The blob is
-   * visible only after size and sha256 match.
-   * FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH) when the bytes do not match, and
-   * nothing is stored; INVALID_ARGUMENT (reason INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED).
+   * visible only after size and sha256 match; nothing is stored otherwise.
+   * Errors:
+   * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the bytes do not match the digest.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, DIGEST_REQUIRED, NAMESPACE_REQUIRED, BLOB_TOO_LARGE): a
+   *   malformed or missing digest or namespace, or a blob over the size limit.
+   * - INVALID_ARGUMENT (NAMESPACE_MISMATCH): a later message names another namespace.
+   * - ABORTED (UPLOAD_EXPIRED, UPLOAD_IDLE): the upload stalled past its lease, or sent nothing for
+   *   too long; upload again.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   upload(callback: (error: ServiceError | null, response: UploadResponse) => void): ClientWritableStream<UploadRequest>;
   upload(
@@ -3913,8 +4017,11 @@ export interface BlobServiceClient extends Client {
   ): ClientWritableStream<UploadRequest>;
   /**
    * Streams a blob, or a byte range of it, out in chunks of at most the advertised chunk size.
-   * NOT_FOUND (reason BLOB_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_RANGE) for a range outside
-   * the blob.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_RANGE): a malformed digest or a range outside the
+   *   blob.
+   * - DATA_LOSS (BLOB_CORRUPT): the stored bytes no longer match the digest.
    */
   download(request: DownloadRequest, options?: Partial<CallOptions>): ClientReadableStream<DownloadResponse>;
   download(
@@ -3922,7 +4029,11 @@ export interface BlobServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DownloadResponse>;
-  /** Which of the given digests are absent. INVALID_ARGUMENT (reason INVALID_DIGEST, BATCH_TOO_LARGE). */
+  /**
+   * Which of the given digests are absent.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_DIGEST, BATCH_TOO_LARGE): a malformed digest or too many digests.
+   */
   findMissingBlobs(
     request: FindMissingBlobsRequest,
     callback: (error: ServiceError | null, response: FindMissingBlobsResponse) => void,
@@ -3938,7 +4049,12 @@ export interface BlobServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: FindMissingBlobsResponse) => void,
   ): ClientUnaryCall;
-  /** Whether one blob exists and when it was stored. NOT_FOUND (reason BLOB_NOT_FOUND). */
+  /**
+   * Whether one blob exists and when it was stored.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
+   */
   statBlob(
     request: StatBlobRequest,
     callback: (error: ServiceError | null, response: StatBlobResponse) => void,
@@ -3956,8 +4072,10 @@ export interface BlobServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Stores many small blobs; each item is verified on its own and gets its own status
-   * (FAILED_PRECONDITION reason DIGEST_MISMATCH for one bad item does not fail the others).
-   * INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the batch exceeds the advertised limits.
+   * (FAILED_PRECONDITION with DIGEST_MISMATCH or SIZE_MISMATCH for one bad item does not fail the
+   * others).
+   * Errors:
+   * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the batch exceeds the advertised limits.
    */
   batchUpdateBlobs(
     request: BatchUpdateBlobsRequest,
@@ -3975,8 +4093,10 @@ export interface BlobServiceClient extends Client {
     callback: (error: ServiceError | null, response: BatchUpdateBlobsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Reads many small blobs; each item has its own status (NOT_FOUND reason BLOB_NOT_FOUND).
-   * INVALID_ARGUMENT (reason BATCH_TOO_LARGE) when the sizes add up beyond the advertised limit.
+   * Reads many small blobs; each item has its own status (NOT_FOUND with BLOB_NOT_FOUND, DATA_LOSS
+   * with BLOB_CORRUPT, INVALID_ARGUMENT with BLOB_TOO_LARGE_FOR_BATCH for a blob to Download).
+   * Errors:
+   * - INVALID_ARGUMENT (BATCH_TOO_LARGE): the sizes add up beyond the advertised limit.
    */
   batchReadBlobs(
     request: BatchReadBlobsRequest,
@@ -3994,8 +4114,10 @@ export interface BlobServiceClient extends Client {
     callback: (error: ServiceError | null, response: BatchReadBlobsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Deletes one blob. FAILED_PRECONDITION (reason BLOB_REFERENCED) when a row or key still
-   * refers to it, unless force is set; deleting an absent blob succeeds with deleted = false.
+   * Deletes one blob; deleting an absent blob succeeds with deleted = false.
+   * Errors:
+   * - FAILED_PRECONDITION (BLOB_REFERENCED): a row or key still refers to it and force is not set.
+   * - INVALID_ARGUMENT (INVALID_DIGEST): a malformed digest.
    */
   deleteBlob(
     request: DeleteBlobRequest,
@@ -4015,7 +4137,9 @@ export interface BlobServiceClient extends Client {
   /**
    * A presigned S3 PUT URL for a direct upload of one blob to a staging object; the blob becomes
    * visible only through CommitUpload, which verifies it. An existing blob needs no URL.
-   * INVALID_ARGUMENT (reason INVALID_DIGEST, INVALID_EXPIRY).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY, BLOB_TOO_LARGE): a malformed digest, an
+   *   expiry out of range, or a blob over the size limit.
    */
   createUploadUrl(
     request: CreateUploadUrlRequest,
@@ -4034,8 +4158,12 @@ export interface BlobServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Verifies the staged bytes of a presigned upload and makes the blob visible.
-   * FAILED_PRECONDITION (reason DIGEST_MISMATCH, SIZE_MISMATCH; the staged bytes are discarded,
-   * or UPLOAD_NOT_STAGED when nothing was PUT yet); NOT_FOUND (reason UPLOAD_NOT_FOUND).
+   * Errors:
+   * - FAILED_PRECONDITION (DIGEST_MISMATCH, SIZE_MISMATCH): the staged bytes do not match; they are
+   *   discarded.
+   * - FAILED_PRECONDITION (UPLOAD_NOT_STAGED): nothing was PUT to the URL yet.
+   * - NOT_FOUND (UPLOAD_NOT_FOUND): no upload with this id.
+   * - ABORTED (BLOB_DELETED_DURING_WRITE): the blob was deleted while it was stored; upload again.
    */
   commitUpload(
     request: CommitUploadRequest,
@@ -4052,7 +4180,13 @@ export interface BlobServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CommitUploadResponse) => void,
   ): ClientUnaryCall;
-  /** A presigned S3 GET URL for a direct download of one blob. NOT_FOUND (reason BLOB_NOT_FOUND). */
+  /**
+   * A presigned S3 GET URL for a direct download of one blob.
+   * Errors:
+   * - NOT_FOUND (BLOB_NOT_FOUND): the blob does not exist.
+   * - INVALID_ARGUMENT (INVALID_DIGEST, INVALID_EXPIRY): a malformed digest or an expiry out of
+   *   range.
+   */
   createDownloadUrl(
     request: CreateDownloadUrlRequest,
     callback: (error: ServiceError | null, response: CreateDownloadUrlResponse) => void,
@@ -4070,8 +4204,9 @@ export interface BlobServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Points a user key at a blob, replacing what it pointed at.
-   * FAILED_PRECONDITION (reason BLOB_NOT_FOUND) when the blob is absent;
-   * INVALID_ARGUMENT (reason INVALID_KEY, INVALID_DIGEST).
+   * Errors:
+   * - FAILED_PRECONDITION (BLOB_NOT_FOUND): the blob is absent.
+   * - INVALID_ARGUMENT (INVALID_KEY, INVALID_DIGEST): a malformed key or digest.
    */
   putKey(
     request: PutKeyRequest,
@@ -4090,7 +4225,10 @@ export interface BlobServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * The blob a key points at, with its bytes when asked and small enough.
-   * NOT_FOUND (reason KEY_NOT_FOUND); INVALID_ARGUMENT (reason INVALID_KEY).
+   * Errors:
+   * - NOT_FOUND (KEY_NOT_FOUND): the key does not exist.
+   * - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
+   * - DATA_LOSS (BLOB_MISSING, BLOB_CORRUPT): the key's blob is gone or no longer matches.
    */
   getKey(
     request: GetKeyRequest,
@@ -4109,7 +4247,9 @@ export interface BlobServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Removes a key (the blob stays until garbage collection finds it unreferenced).
-   * NOT_FOUND (reason KEY_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (KEY_NOT_FOUND): the key does not exist and allow_missing is not set.
+   * - INVALID_ARGUMENT (INVALID_KEY): a malformed key.
    */
   deleteKey(
     request: DeleteKeyRequest,
@@ -4128,7 +4268,8 @@ export interface BlobServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Keys in order, optionally under a prefix, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listKeys(
     request: ListKeysRequest,

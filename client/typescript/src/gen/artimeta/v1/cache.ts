@@ -24,6 +24,7 @@ import { Timestamp } from "../../google/protobuf/timestamp";
 
 /** Which cache checks a CheckCache call may perform. */
 export enum CacheScope {
+  /** CACHE_SCOPE_UNSPECIFIED - Not set: the server reads it as CACHE_SCOPE_BACKEND. */
   CACHE_SCOPE_UNSPECIFIED = 0,
   /** CACHE_SCOPE_NONE - No caching: every check is a miss. */
   CACHE_SCOPE_NONE = 1,
@@ -73,6 +74,7 @@ export function cacheScopeToJSON(object: CacheScope): string {
 
 /** How deeply a cached result is validated. */
 export enum CacheCheck {
+  /** CACHE_CHECK_UNSPECIFIED - Not set: the server reads it as CACHE_CHECK_FULL. */
   CACHE_CHECK_UNSPECIFIED = 0,
   /** CACHE_CHECK_FULL - Consult the evaluation cache (one reduction, by eval hash). */
   CACHE_CHECK_FULL = 1,
@@ -118,10 +120,15 @@ export function cacheCheckToJSON(object: CacheCheck): string {
 
 /** Which cache answered. */
 export enum CacheResultKind {
+  /** CACHE_RESULT_KIND_UNSPECIFIED - Never sent by the server. */
   CACHE_RESULT_KIND_UNSPECIFIED = 0,
+  /** CACHE_RESULT_KIND_MISS - No cache had a usable result. */
   CACHE_RESULT_KIND_MISS = 1,
+  /** CACHE_RESULT_KIND_CSE - A job of the same execution with the same task and arguments. */
   CACHE_RESULT_KIND_CSE = 2,
+  /** CACHE_RESULT_KIND_SINGLE - The evaluation cache (one reduction, by eval hash). */
   CACHE_RESULT_KIND_SINGLE = 3,
+  /** CACHE_RESULT_KIND_ULTIMATE - The call cache: a call node whose subtree tasks are all current. */
   CACHE_RESULT_KIND_ULTIMATE = 4,
   UNRECOGNIZED = -1,
 }
@@ -170,6 +177,7 @@ export function cacheResultKindToJSON(object: CacheResultKind): string {
 
 /** Why a call was not cached. */
 export enum CacheMissReason {
+  /** CACHE_MISS_REASON_UNSPECIFIED - Never sent by the server. */
   CACHE_MISS_REASON_UNSPECIFIED = 0,
   /** CACHE_MISS_REASON_NEW_TASK - A call with the same task name and arguments exists, made by another version of the task. */
   CACHE_MISS_REASON_NEW_TASK = 1,
@@ -243,6 +251,10 @@ export interface CallArgument {
   upstreamCallHashes: string[];
 }
 
+/**
+ * One completed call: a task applied to arguments, with its result and child calls (redun's
+ * CallNode).
+ */
 export interface CallNode {
   callHash: string;
   taskName: string;
@@ -256,6 +268,7 @@ export interface CallNode {
   childCallHashes: string[];
 }
 
+/** One run of a task inside an execution; its call_hash links it to the call node it produced. */
 export interface Job {
   id: string;
   taskHash: string;
@@ -270,6 +283,7 @@ export interface Job {
   status: string;
 }
 
+/** One state of a redun handle: a hash in the history of a full name. */
 export interface Handle {
   hash: string;
   fullname: string;
@@ -5383,7 +5397,9 @@ export const CacheServiceService = {
   /**
    * Records values, each only if absent (an existing hash keeps its row). Values of
    * `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-   * INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+   *   hash, an empty field, a value over the size limit or too many values.
    */
   recordValues: {
     path: "/artimeta.v1.CacheService/RecordValues" as const,
@@ -5397,7 +5413,9 @@ export const CacheServiceService = {
   },
   /**
    * Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-   * reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+   * reported as not found in the response (never an error).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
    */
   getValues: {
     path: "/artimeta.v1.CacheService/GetValues" as const,
@@ -5411,7 +5429,10 @@ export const CacheServiceService = {
   /**
    * Records a completed call node (insert-if-absent; the server computes the call hash) with its
    * ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-   * transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+   * transaction.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+   *   field or a value over the size limit.
    */
   recordCallNode: {
     path: "/artimeta.v1.CacheService/RecordCallNode" as const,
@@ -5424,7 +5445,12 @@ export const CacheServiceService = {
       Buffer.from(RecordCallNodeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RecordCallNodeResponse => RecordCallNodeResponse.decode(value),
   },
-  /** Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND). */
+  /**
+   * Returns a call node and the task hashes of its subtree.
+   * Errors:
+   * - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+   */
   getCallNode: {
     path: "/artimeta.v1.CacheService/GetCallNode" as const,
     requestStream: false as const,
@@ -5439,7 +5465,9 @@ export const CacheServiceService = {
    * execution with the same task and arguments); then for SHALLOW checks the newest call node
    * with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
    * evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-   * the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+   * the blob store, is skipped, so a hit always carries its value.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
    */
   checkCache: {
     path: "/artimeta.v1.CacheService/CheckCache" as const,
@@ -5452,8 +5480,10 @@ export const CacheServiceService = {
   },
   /**
    * Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-   * INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-   * neither given nor already recorded.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+   *   limit or whose hash differs from value_hash.
+   * - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
    */
   setEvalCache: {
     path: "/artimeta.v1.CacheService/SetEvalCache" as const,
@@ -5465,7 +5495,11 @@ export const CacheServiceService = {
       Buffer.from(SetEvalCacheResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetEvalCacheResponse => SetEvalCacheResponse.decode(value),
   },
-  /** Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH). */
+  /**
+   * Why a call missed the cache: new_task, new_args or new_call.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+   */
   explainCacheMiss: {
     path: "/artimeta.v1.CacheService/ExplainCacheMiss" as const,
     requestStream: false as const,
@@ -5477,7 +5511,11 @@ export const CacheServiceService = {
       Buffer.from(ExplainCacheMissResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExplainCacheMissResponse => ExplainCacheMissResponse.decode(value),
   },
-  /** Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD). */
+  /**
+   * Records an execution (idempotent).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
+   */
   recordExecution: {
     path: "/artimeta.v1.CacheService/RecordExecution" as const,
     requestStream: false as const,
@@ -5489,7 +5527,11 @@ export const CacheServiceService = {
       Buffer.from(RecordExecutionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RecordExecutionResponse => RecordExecutionResponse.decode(value),
   },
-  /** Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND). */
+  /**
+   * Refreshes an execution's updated time (heartbeat).
+   * Errors:
+   * - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
+   */
   recordUpdatedTime: {
     path: "/artimeta.v1.CacheService/RecordUpdatedTime" as const,
     requestStream: false as const,
@@ -5503,7 +5545,9 @@ export const CacheServiceService = {
   },
   /**
    * Records the start of a job (idempotent); a root job becomes its execution's job.
-   * INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+   *   malformed hash.
    */
   recordJobStart: {
     path: "/artimeta.v1.CacheService/RecordJobStart" as const,
@@ -5518,7 +5562,9 @@ export const CacheServiceService = {
   },
   /**
    * Records the end of a job, creating it (start time = end time) when its start was not recorded.
-   * INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+   *   malformed hash.
    */
   recordJobEnd: {
     path: "/artimeta.v1.CacheService/RecordJobEnd" as const,
@@ -5530,7 +5576,11 @@ export const CacheServiceService = {
       Buffer.from(RecordJobEndResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RecordJobEndResponse => RecordJobEndResponse.decode(value),
   },
-  /** Returns a job. NOT_FOUND (JOB_NOT_FOUND). */
+  /**
+   * Returns a job.
+   * Errors:
+   * - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
+   */
   getJob: {
     path: "/artimeta.v1.CacheService/GetJob" as const,
     requestStream: false as const,
@@ -5542,7 +5592,8 @@ export const CacheServiceService = {
   },
   /**
    * Records parent -> child edges between handles (creating the handles as valid).
-   * INVALID_ARGUMENT (INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
    */
   advanceHandle: {
     path: "/artimeta.v1.CacheService/AdvanceHandle" as const,
@@ -5556,7 +5607,8 @@ export const CacheServiceService = {
   },
   /**
    * Invalidates every descendant of a handle among the valid handles of the same full name.
-   * INVALID_ARGUMENT (INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
    */
   rollbackHandle: {
     path: "/artimeta.v1.CacheService/RollbackHandle" as const,
@@ -5569,7 +5621,11 @@ export const CacheServiceService = {
       Buffer.from(RollbackHandleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RollbackHandleResponse => RollbackHandleResponse.decode(value),
   },
-  /** Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH). */
+  /**
+   * Whether a handle is recorded and valid.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
+   */
   isValidHandle: {
     path: "/artimeta.v1.CacheService/IsValidHandle" as const,
     requestStream: false as const,
@@ -5583,6 +5639,8 @@ export const CacheServiceService = {
   /**
    * Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
    * asked; unknown ids are skipped.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
    */
   getRecords: {
     path: "/artimeta.v1.CacheService/GetRecords" as const,
@@ -5595,7 +5653,9 @@ export const CacheServiceService = {
   },
   /**
    * Writes records whose ids are not yet known, in one transaction; returns how many were new.
-   * INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+   *   nothing is written then.
    */
   putRecords: {
     path: "/artimeta.v1.CacheService/PutRecords" as const,
@@ -5606,7 +5666,11 @@ export const CacheServiceService = {
     responseSerialize: (value: PutRecordsResponse): Buffer => Buffer.from(PutRecordsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PutRecordsResponse => PutRecordsResponse.decode(value),
   },
-  /** Streams the ids of the records reachable from the roots (the roots first), breadth-first. */
+  /**
+   * Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
+   */
   iterRecordIds: {
     path: "/artimeta.v1.CacheService/IterRecordIds" as const,
     requestStream: false as const,
@@ -5619,8 +5683,9 @@ export const CacheServiceService = {
   },
   /**
    * Lists the namespace's executions, newest first (by when the server recorded them), keyset
-   * paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-   * INVALID_PAGE_TOKEN).
+   * paged, with their root job, root task and job counts.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
    */
   listExecutions: {
     path: "/artimeta.v1.CacheService/ListExecutions" as const,
@@ -5639,82 +5704,133 @@ export interface CacheServiceServer extends UntypedServiceImplementation {
   /**
    * Records values, each only if absent (an existing hash keeps its row). Values of
    * `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-   * INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+   *   hash, an empty field, a value over the size limit or too many values.
    */
   recordValues: handleUnaryCall<RecordValuesRequest, RecordValuesResponse>;
   /**
    * Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-   * reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+   * reported as not found in the response (never an error).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
    */
   getValues: handleUnaryCall<GetValuesRequest, GetValuesResponse>;
   /**
    * Records a completed call node (insert-if-absent; the server computes the call hash) with its
    * ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-   * transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+   * transaction.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+   *   field or a value over the size limit.
    */
   recordCallNode: handleUnaryCall<RecordCallNodeRequest, RecordCallNodeResponse>;
-  /** Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND). */
+  /**
+   * Returns a call node and the task hashes of its subtree.
+   * Errors:
+   * - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+   */
   getCallNode: handleUnaryCall<GetCallNodeRequest, GetCallNodeResponse>;
   /**
    * The whole cache decision in one round trip: scope NONE is a miss; then CSE (a job of the same
    * execution with the same task and arguments); then for SHALLOW checks the newest call node
    * with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
    * evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-   * the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+   * the blob store, is skipped, so a hit always carries its value.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
    */
   checkCache: handleUnaryCall<CheckCacheRequest, CheckCacheResponse>;
   /**
    * Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-   * INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-   * neither given nor already recorded.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+   *   limit or whose hash differs from value_hash.
+   * - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
    */
   setEvalCache: handleUnaryCall<SetEvalCacheRequest, SetEvalCacheResponse>;
-  /** Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH). */
+  /**
+   * Why a call missed the cache: new_task, new_args or new_call.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+   */
   explainCacheMiss: handleUnaryCall<ExplainCacheMissRequest, ExplainCacheMissResponse>;
-  /** Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD). */
+  /**
+   * Records an execution (idempotent).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
+   */
   recordExecution: handleUnaryCall<RecordExecutionRequest, RecordExecutionResponse>;
-  /** Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND). */
+  /**
+   * Refreshes an execution's updated time (heartbeat).
+   * Errors:
+   * - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
+   */
   recordUpdatedTime: handleUnaryCall<RecordUpdatedTimeRequest, RecordUpdatedTimeResponse>;
   /**
    * Records the start of a job (idempotent); a root job becomes its execution's job.
-   * INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+   *   malformed hash.
    */
   recordJobStart: handleUnaryCall<RecordJobStartRequest, RecordJobStartResponse>;
   /**
    * Records the end of a job, creating it (start time = end time) when its start was not recorded.
-   * INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+   *   malformed hash.
    */
   recordJobEnd: handleUnaryCall<RecordJobEndRequest, RecordJobEndResponse>;
-  /** Returns a job. NOT_FOUND (JOB_NOT_FOUND). */
+  /**
+   * Returns a job.
+   * Errors:
+   * - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
+   */
   getJob: handleUnaryCall<GetJobRequest, GetJobResponse>;
   /**
    * Records parent -> child edges between handles (creating the handles as valid).
-   * INVALID_ARGUMENT (INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
    */
   advanceHandle: handleUnaryCall<AdvanceHandleRequest, AdvanceHandleResponse>;
   /**
    * Invalidates every descendant of a handle among the valid handles of the same full name.
-   * INVALID_ARGUMENT (INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
    */
   rollbackHandle: handleUnaryCall<RollbackHandleRequest, RollbackHandleResponse>;
-  /** Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH). */
+  /**
+   * Whether a handle is recorded and valid.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
+   */
   isValidHandle: handleUnaryCall<IsValidHandleRequest, IsValidHandleResponse>;
   /**
    * Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
    * asked; unknown ids are skipped.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
    */
   getRecords: handleUnaryCall<GetRecordsRequest, GetRecordsResponse>;
   /**
    * Writes records whose ids are not yet known, in one transaction; returns how many were new.
-   * INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+   *   nothing is written then.
    */
   putRecords: handleUnaryCall<PutRecordsRequest, PutRecordsResponse>;
-  /** Streams the ids of the records reachable from the roots (the roots first), breadth-first. */
+  /**
+   * Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
+   */
   iterRecordIds: handleServerStreamingCall<IterRecordIdsRequest, IterRecordIdsResponse>;
   /**
    * Lists the namespace's executions, newest first (by when the server recorded them), keyset
-   * paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-   * INVALID_PAGE_TOKEN).
+   * paged, with their root job, root task and job counts.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
    */
   listExecutions: handleUnaryCall<ListExecutionsRequest, ListExecutionsResponse>;
 }
@@ -5723,7 +5839,9 @@ export interface CacheServiceClient extends Client {
   /**
    * Records values, each only if absent (an existing hash keeps its row). Values of
    * `blob_threshold` bytes or more are stored in the blob store and the row keeps their digest.
-   * INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE, TOO_MANY_ITEMS): a malformed
+   *   hash, an empty field, a value over the size limit or too many values.
    */
   recordValues(
     request: RecordValuesRequest,
@@ -5742,7 +5860,9 @@ export interface CacheServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Returns values by hash; a missing value, or one whose bytes are gone from the blob store, is
-   * reported as not found in the response (never an error). INVALID_ARGUMENT (INVALID_HASH).
+   * reported as not found in the response (never an error).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, TOO_MANY_ITEMS): a malformed hash or too many hashes.
    */
   getValues(
     request: GetValuesRequest,
@@ -5762,7 +5882,10 @@ export interface CacheServiceClient extends Client {
   /**
    * Records a completed call node (insert-if-absent; the server computes the call hash) with its
    * ordered children, arguments, dataflow and subtree tasks, plus any values it references, in one
-   * transaction. INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD).
+   * transaction.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, EMPTY_FIELD, VALUE_TOO_LARGE): a malformed hash, an empty
+   *   field or a value over the size limit.
    */
   recordCallNode(
     request: RecordCallNodeRequest,
@@ -5779,7 +5902,12 @@ export interface CacheServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RecordCallNodeResponse) => void,
   ): ClientUnaryCall;
-  /** Returns a call node and the task hashes of its subtree. NOT_FOUND (CALL_NODE_NOT_FOUND). */
+  /**
+   * Returns a call node and the task hashes of its subtree.
+   * Errors:
+   * - NOT_FOUND (CALL_NODE_NOT_FOUND): no call node with this hash.
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+   */
   getCallNode(
     request: GetCallNodeRequest,
     callback: (error: ServiceError | null, response: GetCallNodeResponse) => void,
@@ -5800,7 +5928,9 @@ export interface CacheServiceClient extends Client {
    * execution with the same task and arguments); then for SHALLOW checks the newest call node
    * with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
    * evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
-   * the blob store, is skipped, so a hit always carries its value. INVALID_ARGUMENT (INVALID_HASH).
+   * the blob store, is skipped, so a hit always carries its value.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
    */
   checkCache(
     request: CheckCacheRequest,
@@ -5819,8 +5949,10 @@ export interface CacheServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
-   * INVALID_ARGUMENT (INVALID_HASH); FAILED_PRECONDITION (VALUE_NOT_RECORDED) when the value is
-   * neither given nor already recorded.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH, VALUE_TOO_LARGE): a malformed hash, or a value over the size
+   *   limit or whose hash differs from value_hash.
+   * - FAILED_PRECONDITION (VALUE_NOT_RECORDED): the value is neither given nor already recorded.
    */
   setEvalCache(
     request: SetEvalCacheRequest,
@@ -5837,7 +5969,11 @@ export interface CacheServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetEvalCacheResponse) => void,
   ): ClientUnaryCall;
-  /** Why a call missed the cache: new_task, new_args or new_call. INVALID_ARGUMENT (INVALID_HASH). */
+  /**
+   * Why a call missed the cache: new_task, new_args or new_call.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+   */
   explainCacheMiss(
     request: ExplainCacheMissRequest,
     callback: (error: ServiceError | null, response: ExplainCacheMissResponse) => void,
@@ -5853,7 +5989,11 @@ export interface CacheServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExplainCacheMissResponse) => void,
   ): ClientUnaryCall;
-  /** Records an execution (idempotent). INVALID_ARGUMENT (EMPTY_FIELD). */
+  /**
+   * Records an execution (idempotent).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong id.
+   */
   recordExecution(
     request: RecordExecutionRequest,
     callback: (error: ServiceError | null, response: RecordExecutionResponse) => void,
@@ -5869,7 +6009,11 @@ export interface CacheServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RecordExecutionResponse) => void,
   ): ClientUnaryCall;
-  /** Refreshes an execution's updated time (heartbeat). NOT_FOUND (EXECUTION_NOT_FOUND). */
+  /**
+   * Refreshes an execution's updated time (heartbeat).
+   * Errors:
+   * - NOT_FOUND (EXECUTION_NOT_FOUND): no execution with this id.
+   */
   recordUpdatedTime(
     request: RecordUpdatedTimeRequest,
     callback: (error: ServiceError | null, response: RecordUpdatedTimeResponse) => void,
@@ -5887,7 +6031,9 @@ export interface CacheServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Records the start of a job (idempotent); a root job becomes its execution's job.
-   * INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+   *   malformed hash.
    */
   recordJobStart(
     request: RecordJobStartRequest,
@@ -5906,7 +6052,9 @@ export interface CacheServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Records the end of a job, creating it (start time = end time) when its start was not recorded.
-   * INVALID_ARGUMENT (EMPTY_FIELD, INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_HASH): an empty or overlong id, or a
+   *   malformed hash.
    */
   recordJobEnd(
     request: RecordJobEndRequest,
@@ -5923,7 +6071,11 @@ export interface CacheServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RecordJobEndResponse) => void,
   ): ClientUnaryCall;
-  /** Returns a job. NOT_FOUND (JOB_NOT_FOUND). */
+  /**
+   * Returns a job.
+   * Errors:
+   * - NOT_FOUND (JOB_NOT_FOUND): no job with this id.
+   */
   getJob(
     request: GetJobRequest,
     callback: (error: ServiceError | null, response: GetJobResponse) => void,
@@ -5941,7 +6093,8 @@ export interface CacheServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Records parent -> child edges between handles (creating the handles as valid).
-   * INVALID_ARGUMENT (INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
    */
   advanceHandle(
     request: AdvanceHandleRequest,
@@ -5960,7 +6113,8 @@ export interface CacheServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Invalidates every descendant of a handle among the valid handles of the same full name.
-   * INVALID_ARGUMENT (INVALID_HASH).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
    */
   rollbackHandle(
     request: RollbackHandleRequest,
@@ -5977,7 +6131,11 @@ export interface CacheServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RollbackHandleResponse) => void,
   ): ClientUnaryCall;
-  /** Whether a handle is recorded and valid. INVALID_ARGUMENT (INVALID_HASH). */
+  /**
+   * Whether a handle is recorded and valid.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_HASH): a malformed handle hash.
+   */
   isValidHandle(
     request: IsValidHandleRequest,
     callback: (error: ServiceError | null, response: IsValidHandleResponse) => void,
@@ -5996,6 +6154,8 @@ export interface CacheServiceClient extends Client {
   /**
    * Returns the records of the given ids (executions, jobs, call nodes, values, tags) in the order
    * asked; unknown ids are skipped.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many ids.
    */
   getRecords(
     request: GetRecordsRequest,
@@ -6014,7 +6174,9 @@ export interface CacheServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Writes records whose ids are not yet known, in one transaction; returns how many were new.
-   * INVALID_ARGUMENT (INVALID_RECORD) for a malformed record; nothing is written then.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_RECORD, TOO_MANY_ITEMS): a malformed record or too many records;
+   *   nothing is written then.
    */
   putRecords(
     request: PutRecordsRequest,
@@ -6031,7 +6193,11 @@ export interface CacheServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PutRecordsResponse) => void,
   ): ClientUnaryCall;
-  /** Streams the ids of the records reachable from the roots (the roots first), breadth-first. */
+  /**
+   * Streams the ids of the records reachable from the roots (the roots first), breadth-first.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many roots.
+   */
   iterRecordIds(
     request: IterRecordIdsRequest,
     options?: Partial<CallOptions>,
@@ -6043,8 +6209,9 @@ export interface CacheServiceClient extends Client {
   ): ClientReadableStream<IterRecordIdsResponse>;
   /**
    * Lists the namespace's executions, newest first (by when the server recorded them), keyset
-   * paged, with their root job, root task and job counts. INVALID_ARGUMENT (INVALID_PAGE_SIZE,
-   * INVALID_PAGE_TOKEN).
+   * paged, with their root job, root task and job counts.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN): a bad page size or token.
    */
   listExecutions(
     request: ListExecutionsRequest,

@@ -3807,6 +3807,7 @@ export const ConnectionServiceService = {
    * Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
    * particular order. With a non-empty filter, only partitions whose keys are in the filter and
    * whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+   * Errors: none of its own.
    */
   readArtifactPartitions: {
     path: "/artimeta.v1.ConnectionService/ReadArtifactPartitions" as const,
@@ -3822,8 +3823,9 @@ export const ConnectionServiceService = {
   },
   /**
    * Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-   * INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-   * nothing is written then.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
    */
   writeArtifactPartitions: {
     path: "/artimeta.v1.ConnectionService/WriteArtifactPartitions" as const,
@@ -3837,7 +3839,11 @@ export const ConnectionServiceService = {
     responseDeserialize: (value: Buffer): WriteArtifactPartitionsResponse =>
       WriteArtifactPartitionsResponse.decode(value),
   },
-  /** Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent. */
+  /**
+   * Returns a graph by name and fingerprint.
+   * Errors:
+   * - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
+   */
   readGraph: {
     path: "/artimeta.v1.ConnectionService/ReadGraph" as const,
     requestStream: false as const,
@@ -3847,7 +3853,13 @@ export const ConnectionServiceService = {
     responseSerialize: (value: ReadGraphResponse): Buffer => Buffer.from(ReadGraphResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReadGraphResponse => ReadGraphResponse.decode(value),
   },
-  /** Stores a graph unless the same (name, fingerprint) exists (then it keeps the first). */
+  /**
+   * Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+   * Errors:
+   * - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+   *   DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+   *   document over the size limit, or a malformed lineage.
+   */
   writeGraph: {
     path: "/artimeta.v1.ConnectionService/WriteGraph" as const,
     requestStream: false as const,
@@ -3859,7 +3871,8 @@ export const ConnectionServiceService = {
   },
   /**
    * Returns a snapshot by graph name and snapshot fingerprint.
-   * NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+   * Errors:
+   * - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
    */
   readSnapshot: {
     path: "/artimeta.v1.ConnectionService/ReadSnapshot" as const,
@@ -3871,7 +3884,12 @@ export const ConnectionServiceService = {
       Buffer.from(ReadSnapshotResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReadSnapshotResponse => ReadSnapshotResponse.decode(value),
   },
-  /** Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first). */
+  /**
+   * Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+   * Errors:
+   * - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+   *   the size limit.
+   */
   writeSnapshot: {
     path: "/artimeta.v1.ConnectionService/WriteSnapshot" as const,
     requestStream: false as const,
@@ -3883,8 +3901,11 @@ export const ConnectionServiceService = {
     responseDeserialize: (value: Buffer): WriteSnapshotResponse => WriteSnapshotResponse.decode(value),
   },
   /**
-   * Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-   * Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+   * Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency).
+   * Errors:
+   * - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   readSnapshotTag: {
     path: "/artimeta.v1.ConnectionService/ReadSnapshotTag" as const,
@@ -3898,11 +3919,12 @@ export const ConnectionServiceService = {
     responseDeserialize: (value: Buffer): ReadSnapshotTagResponse => ReadSnapshotTagResponse.decode(value),
   },
   /**
-   * Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-   * = where it points) when the tag exists and overwrite is false, even if it already points
-   * at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-   * when expected_snapshot_fingerprint is set and the tag does not point there.
-   * NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+   * Creates or moves a tag; of concurrent creators exactly one wins.
+   * Errors:
+   * - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+   *   points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+   * - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+   * - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
    */
   writeSnapshotTag: {
     path: "/artimeta.v1.ConnectionService/WriteSnapshotTag" as const,
@@ -3918,6 +3940,7 @@ export const ConnectionServiceService = {
   /**
    * Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
    * streams nothing (it is not an error).
+   * Errors: none of its own.
    */
   readSnapshotPartitions: {
     path: "/artimeta.v1.ConnectionService/ReadSnapshotPartitions" as const,
@@ -3931,7 +3954,12 @@ export const ConnectionServiceService = {
     responseDeserialize: (value: Buffer): ReadSnapshotPartitionsResponse =>
       ReadSnapshotPartitionsResponse.decode(value),
   },
-  /** Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction. */
+  /**
+   * Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
+   */
   writeSnapshotPartitions: {
     path: "/artimeta.v1.ConnectionService/WriteSnapshotPartitions" as const,
     requestStream: false as const,
@@ -3947,6 +3975,9 @@ export const ConnectionServiceService = {
   /**
    * WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
    * transaction: both are applied or neither.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
    */
   writeArtifactAndGraphPartitions: {
     path: "/artimeta.v1.ConnectionService/WriteArtifactAndGraphPartitions" as const,
@@ -3963,7 +3994,8 @@ export const ConnectionServiceService = {
   },
   /**
    * Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listGraphs: {
     path: "/artimeta.v1.ConnectionService/ListGraphs" as const,
@@ -3974,7 +4006,11 @@ export const ConnectionServiceService = {
     responseSerialize: (value: ListGraphsResponse): Buffer => Buffer.from(ListGraphsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListGraphsResponse => ListGraphsResponse.decode(value),
   },
-  /** Lists the snapshots of a graph name, newest first, without documents; keyset-paginated. */
+  /**
+   * Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+   */
   listSnapshots: {
     path: "/artimeta.v1.ConnectionService/ListSnapshots" as const,
     requestStream: false as const,
@@ -3985,7 +4021,11 @@ export const ConnectionServiceService = {
       Buffer.from(ListSnapshotsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSnapshotsResponse => ListSnapshotsResponse.decode(value),
   },
-  /** Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated. */
+  /**
+   * Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+   */
   listSnapshotTags: {
     path: "/artimeta.v1.ConnectionService/ListSnapshotTags" as const,
     requestStream: false as const,
@@ -3997,7 +4037,11 @@ export const ConnectionServiceService = {
       Buffer.from(ListSnapshotTagsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSnapshotTagsResponse => ListSnapshotTagsResponse.decode(value),
   },
-  /** Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history. */
+  /**
+   * Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+   */
   listSnapshotTagHistory: {
     path: "/artimeta.v1.ConnectionService/ListSnapshotTagHistory" as const,
     requestStream: false as const,
@@ -4011,9 +4055,10 @@ export const ConnectionServiceService = {
       ListSnapshotTagHistoryResponse.decode(value),
   },
   /**
-   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-   * NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-   * answers with `lineage` unset.
+   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+   * written without lineage answers with `lineage` unset.
+   * Errors:
+   * - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
    */
   getGraphLineage: {
     path: "/artimeta.v1.ConnectionService/GetGraphLineage" as const,
@@ -4029,8 +4074,9 @@ export const ConnectionServiceService = {
   /**
    * Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
    * keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-   * has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-   * bad token or size.
+   * has no partitions.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listSnapshotPartitions: {
     path: "/artimeta.v1.ConnectionService/ListSnapshotPartitions" as const,
@@ -4051,48 +4097,79 @@ export interface ConnectionServiceServer extends UntypedServiceImplementation {
    * Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
    * particular order. With a non-empty filter, only partitions whose keys are in the filter and
    * whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+   * Errors: none of its own.
    */
   readArtifactPartitions: handleServerStreamingCall<ReadArtifactPartitionsRequest, ReadArtifactPartitionsResponse>;
   /**
    * Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-   * INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-   * nothing is written then.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
    */
   writeArtifactPartitions: handleUnaryCall<WriteArtifactPartitionsRequest, WriteArtifactPartitionsResponse>;
-  /** Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent. */
+  /**
+   * Returns a graph by name and fingerprint.
+   * Errors:
+   * - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
+   */
   readGraph: handleUnaryCall<ReadGraphRequest, ReadGraphResponse>;
-  /** Stores a graph unless the same (name, fingerprint) exists (then it keeps the first). */
+  /**
+   * Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+   * Errors:
+   * - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+   *   DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+   *   document over the size limit, or a malformed lineage.
+   */
   writeGraph: handleUnaryCall<WriteGraphRequest, WriteGraphResponse>;
   /**
    * Returns a snapshot by graph name and snapshot fingerprint.
-   * NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+   * Errors:
+   * - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
    */
   readSnapshot: handleUnaryCall<ReadSnapshotRequest, ReadSnapshotResponse>;
-  /** Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first). */
+  /**
+   * Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+   * Errors:
+   * - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+   *   the size limit.
+   */
   writeSnapshot: handleUnaryCall<WriteSnapshotRequest, WriteSnapshotResponse>;
   /**
-   * Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-   * Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+   * Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency).
+   * Errors:
+   * - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   readSnapshotTag: handleUnaryCall<ReadSnapshotTagRequest, ReadSnapshotTagResponse>;
   /**
-   * Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-   * = where it points) when the tag exists and overwrite is false, even if it already points
-   * at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-   * when expected_snapshot_fingerprint is set and the tag does not point there.
-   * NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+   * Creates or moves a tag; of concurrent creators exactly one wins.
+   * Errors:
+   * - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+   *   points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+   * - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+   * - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
    */
   writeSnapshotTag: handleUnaryCall<WriteSnapshotTagRequest, WriteSnapshotTagResponse>;
   /**
    * Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
    * streams nothing (it is not an error).
+   * Errors: none of its own.
    */
   readSnapshotPartitions: handleServerStreamingCall<ReadSnapshotPartitionsRequest, ReadSnapshotPartitionsResponse>;
-  /** Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction. */
+  /**
+   * Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
+   */
   writeSnapshotPartitions: handleUnaryCall<WriteSnapshotPartitionsRequest, WriteSnapshotPartitionsResponse>;
   /**
    * WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
    * transaction: both are applied or neither.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
    */
   writeArtifactAndGraphPartitions: handleUnaryCall<
     WriteArtifactAndGraphPartitionsRequest,
@@ -4100,26 +4177,41 @@ export interface ConnectionServiceServer extends UntypedServiceImplementation {
   >;
   /**
    * Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listGraphs: handleUnaryCall<ListGraphsRequest, ListGraphsResponse>;
-  /** Lists the snapshots of a graph name, newest first, without documents; keyset-paginated. */
+  /**
+   * Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+   */
   listSnapshots: handleUnaryCall<ListSnapshotsRequest, ListSnapshotsResponse>;
-  /** Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated. */
+  /**
+   * Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+   */
   listSnapshotTags: handleUnaryCall<ListSnapshotTagsRequest, ListSnapshotTagsResponse>;
-  /** Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history. */
+  /**
+   * Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+   */
   listSnapshotTagHistory: handleUnaryCall<ListSnapshotTagHistoryRequest, ListSnapshotTagHistoryResponse>;
   /**
-   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-   * NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-   * answers with `lineage` unset.
+   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+   * written without lineage answers with `lineage` unset.
+   * Errors:
+   * - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
    */
   getGraphLineage: handleUnaryCall<GetGraphLineageRequest, GetGraphLineageResponse>;
   /**
    * Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
    * keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-   * has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-   * bad token or size.
+   * has no partitions.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listSnapshotPartitions: handleUnaryCall<ListSnapshotPartitionsRequest, ListSnapshotPartitionsResponse>;
 }
@@ -4129,6 +4221,7 @@ export interface ConnectionServiceClient extends Client {
    * Streams every partition known for a storage (by its fingerprint), across all snapshots, in no
    * particular order. With a non-empty filter, only partitions whose keys are in the filter and
    * whose input fingerprint equals the filter's are returned. An unknown storage streams nothing.
+   * Errors: none of its own.
    */
   readArtifactPartitions(
     request: ReadArtifactPartitionsRequest,
@@ -4141,8 +4234,9 @@ export interface ConnectionServiceClient extends Client {
   ): ClientReadableStream<ReadArtifactPartitionsResponse>;
   /**
    * Adds partitions to a storage: a set union, idempotent, applied in one transaction.
-   * INVALID_ARGUMENT (reason INVALID_PARTITION, INVALID_PARTITION_KEY) for a malformed partition;
-   * nothing is written then.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
    */
   writeArtifactPartitions(
     request: WriteArtifactPartitionsRequest,
@@ -4159,7 +4253,11 @@ export interface ConnectionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: WriteArtifactPartitionsResponse) => void,
   ): ClientUnaryCall;
-  /** Returns a graph by name and fingerprint. NOT_FOUND (reason GRAPH_NOT_FOUND) if absent. */
+  /**
+   * Returns a graph by name and fingerprint.
+   * Errors:
+   * - NOT_FOUND (GRAPH_NOT_FOUND): no graph with this name and fingerprint.
+   */
   readGraph(
     request: ReadGraphRequest,
     callback: (error: ServiceError | null, response: ReadGraphResponse) => void,
@@ -4175,7 +4273,13 @@ export interface ConnectionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReadGraphResponse) => void,
   ): ClientUnaryCall;
-  /** Stores a graph unless the same (name, fingerprint) exists (then it keeps the first). */
+  /**
+   * Stores a graph unless the same (name, fingerprint) exists (then it keeps the first).
+   * Errors:
+   * - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE, INVALID_LINEAGE_EDGE,
+   *   DUPLICATE_LINEAGE_NODE, DANGLING_LINEAGE_EDGE, TOO_MANY_LINEAGE_ITEMS): an overlong name, a
+   *   document over the size limit, or a malformed lineage.
+   */
   writeGraph(
     request: WriteGraphRequest,
     callback: (error: ServiceError | null, response: WriteGraphResponse) => void,
@@ -4193,7 +4297,8 @@ export interface ConnectionServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Returns a snapshot by graph name and snapshot fingerprint.
-   * NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if absent.
+   * Errors:
+   * - NOT_FOUND (SNAPSHOT_NOT_FOUND): no such snapshot.
    */
   readSnapshot(
     request: ReadSnapshotRequest,
@@ -4210,7 +4315,12 @@ export interface ConnectionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReadSnapshotResponse) => void,
   ): ClientUnaryCall;
-  /** Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first). */
+  /**
+   * Stores a snapshot unless the same (name, fingerprint) exists (then it keeps the first).
+   * Errors:
+   * - INVALID_ARGUMENT (FIELD_TOO_LONG, DOCUMENT_TOO_LARGE): an overlong name or a document over
+   *   the size limit.
+   */
   writeSnapshot(
     request: WriteSnapshotRequest,
     callback: (error: ServiceError | null, response: WriteSnapshotResponse) => void,
@@ -4227,8 +4337,11 @@ export interface ConnectionServiceClient extends Client {
     callback: (error: ServiceError | null, response: WriteSnapshotResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Returns the snapshot a tag points at. NOT_FOUND (reason TAG_NOT_FOUND) if the tag is unknown.
-   * Served from the replica's memory unless consistency is STRONG (bound: see ReadConsistency).
+   * Returns the snapshot a tag points at. Served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency).
+   * Errors:
+   * - NOT_FOUND (TAG_NOT_FOUND): the tag is unknown.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   readSnapshotTag(
     request: ReadSnapshotTagRequest,
@@ -4246,11 +4359,12 @@ export interface ConnectionServiceClient extends Client {
     callback: (error: ServiceError | null, response: ReadSnapshotTagResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Creates or moves a tag. ALREADY_EXISTS (reason TAG_EXISTS, metadata "snapshot_fingerprint"
-   * = where it points) when the tag exists and overwrite is false, even if it already points
-   * at the same snapshot; of concurrent creators exactly one wins. ABORTED (reason TAG_MOVED)
-   * when expected_snapshot_fingerprint is set and the tag does not point there.
-   * NOT_FOUND (reason SNAPSHOT_NOT_FOUND) if the snapshot has not been written.
+   * Creates or moves a tag; of concurrent creators exactly one wins.
+   * Errors:
+   * - ALREADY_EXISTS (TAG_EXISTS): the tag exists and overwrite is false, even if it already
+   *   points at the same snapshot (metadata "snapshot_fingerprint" = where it points).
+   * - ABORTED (TAG_MOVED): expected_snapshot_fingerprint is set and the tag does not point there.
+   * - NOT_FOUND (SNAPSHOT_NOT_FOUND): the snapshot has not been written.
    */
   writeSnapshotTag(
     request: WriteSnapshotTagRequest,
@@ -4270,6 +4384,7 @@ export interface ConnectionServiceClient extends Client {
   /**
    * Streams the partitions linked to an artifact in a snapshot; an unknown snapshot or artifact
    * streams nothing (it is not an error).
+   * Errors: none of its own.
    */
   readSnapshotPartitions(
     request: ReadSnapshotPartitionsRequest,
@@ -4280,7 +4395,12 @@ export interface ConnectionServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ReadSnapshotPartitionsResponse>;
-  /** Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction. */
+  /**
+   * Links partitions to an artifact of a snapshot: a set union, idempotent, one transaction.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
+   */
   writeSnapshotPartitions(
     request: WriteSnapshotPartitionsRequest,
     callback: (error: ServiceError | null, response: WriteSnapshotPartitionsResponse) => void,
@@ -4299,6 +4419,9 @@ export interface ConnectionServiceClient extends Client {
   /**
    * WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
    * transaction: both are applied or neither.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PARTITION, INVALID_PARTITION_KEY): a malformed partition; nothing
+   *   is written then.
    */
   writeArtifactAndGraphPartitions(
     request: WriteArtifactAndGraphPartitionsRequest,
@@ -4317,7 +4440,8 @@ export interface ConnectionServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Lists graphs ordered by (name, fingerprint), without documents; keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listGraphs(
     request: ListGraphsRequest,
@@ -4334,7 +4458,11 @@ export interface ConnectionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListGraphsResponse) => void,
   ): ClientUnaryCall;
-  /** Lists the snapshots of a graph name, newest first, without documents; keyset-paginated. */
+  /**
+   * Lists the snapshots of a graph name, newest first, without documents; keyset-paginated.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+   */
   listSnapshots(
     request: ListSnapshotsRequest,
     callback: (error: ServiceError | null, response: ListSnapshotsResponse) => void,
@@ -4350,7 +4478,11 @@ export interface ConnectionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSnapshotsResponse) => void,
   ): ClientUnaryCall;
-  /** Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated. */
+  /**
+   * Lists tags ordered by (name, tag), optionally of one graph name; keyset-paginated.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+   */
   listSnapshotTags(
     request: ListSnapshotTagsRequest,
     callback: (error: ServiceError | null, response: ListSnapshotTagsResponse) => void,
@@ -4366,7 +4498,11 @@ export interface ConnectionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSnapshotTagsResponse) => void,
   ): ClientUnaryCall;
-  /** Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history. */
+  /**
+   * Lists the moves of one tag, newest first; keyset-paginated. An unknown tag has no history.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
+   */
   listSnapshotTagHistory(
     request: ListSnapshotTagHistoryRequest,
     callback: (error: ServiceError | null, response: ListSnapshotTagHistoryResponse) => void,
@@ -4383,9 +4519,10 @@ export interface ConnectionServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListSnapshotTagHistoryResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph.
-   * NOT_FOUND (reason GRAPH_NOT_FOUND) if the graph is absent; a graph written without lineage
-   * answers with `lineage` unset.
+   * Returns the lineage (artifacts, producers, edges) recorded with a graph by WriteGraph; a graph
+   * written without lineage answers with `lineage` unset.
+   * Errors:
+   * - NOT_FOUND (GRAPH_NOT_FOUND): the graph is absent.
    */
   getGraphLineage(
     request: GetGraphLineageRequest,
@@ -4405,8 +4542,9 @@ export interface ConnectionServiceClient extends Client {
   /**
    * Lists one page of the partitions linked to an artifact in a snapshot, in a stable order;
    * keyset-paginated (usable with any number of partitions). An unknown snapshot or artifact
-   * has no partitions. INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a
-   * bad token or size.
+   * has no partitions.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listSnapshotPartitions(
     request: ListSnapshotPartitionsRequest,

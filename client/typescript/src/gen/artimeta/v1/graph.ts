@@ -10,6 +10,7 @@ import { Timestamp } from "../../google/protobuf/timestamp";
 
 /** Which way an edge goes. */
 export enum LineageEdgeKind {
+  /** LINEAGE_EDGE_KIND_UNSPECIFIED - Not a valid edge kind (INVALID_LINEAGE_EDGE). */
   LINEAGE_EDGE_KIND_UNSPECIFIED = 0,
   /** LINEAGE_EDGE_KIND_INPUT - The artifact is an input of the producer. */
   LINEAGE_EDGE_KIND_INPUT = 1,

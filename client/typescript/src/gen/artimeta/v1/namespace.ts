@@ -1039,8 +1039,10 @@ export type NamespaceServiceService = typeof NamespaceServiceService;
 export const NamespaceServiceService = {
   /**
    * Creates a namespace.
-   * INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-   * ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+   *   description.
+   * - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
    */
   createNamespace: {
     path: "/artimeta.v1.NamespaceService/CreateNamespace" as const,
@@ -1053,7 +1055,12 @@ export const NamespaceServiceService = {
       Buffer.from(CreateNamespaceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CreateNamespaceResponse => CreateNamespaceResponse.decode(value),
   },
-  /** Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist. */
+  /**
+   * Returns one namespace.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
+   */
   getNamespace: {
     path: "/artimeta.v1.NamespaceService/GetNamespace" as const,
     requestStream: false as const,
@@ -1066,7 +1073,8 @@ export const NamespaceServiceService = {
   },
   /**
    * Lists namespaces ordered by name, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listNamespaces: {
     path: "/artimeta.v1.NamespaceService/ListNamespaces" as const,
@@ -1081,7 +1089,8 @@ export const NamespaceServiceService = {
   },
   /**
    * Deletes a namespace with every row and blob it holds.
-   * NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
    */
   deleteNamespace: {
     path: "/artimeta.v1.NamespaceService/DeleteNamespace" as const,
@@ -1099,20 +1108,29 @@ export const NamespaceServiceService = {
 export interface NamespaceServiceServer extends UntypedServiceImplementation {
   /**
    * Creates a namespace.
-   * INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-   * ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+   *   description.
+   * - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
    */
   createNamespace: handleUnaryCall<CreateNamespaceRequest, CreateNamespaceResponse>;
-  /** Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist. */
+  /**
+   * Returns one namespace.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
+   */
   getNamespace: handleUnaryCall<GetNamespaceRequest, GetNamespaceResponse>;
   /**
    * Lists namespaces ordered by name, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listNamespaces: handleUnaryCall<ListNamespacesRequest, ListNamespacesResponse>;
   /**
    * Deletes a namespace with every row and blob it holds.
-   * NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
    */
   deleteNamespace: handleUnaryCall<DeleteNamespaceRequest, DeleteNamespaceResponse>;
 }
@@ -1120,8 +1138,10 @@ export interface NamespaceServiceServer extends UntypedServiceImplementation {
 export interface NamespaceServiceClient extends Client {
   /**
    * Creates a namespace.
-   * INVALID_ARGUMENT (reason INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG) for bad input;
-   * ALREADY_EXISTS (reason NAMESPACE_EXISTS) when the name is taken.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_NAME, INVALID_LABELS, FIELD_TOO_LONG): a bad name, labels or
+   *   description.
+   * - ALREADY_EXISTS (NAMESPACE_EXISTS): the name is taken.
    */
   createNamespace(
     request: CreateNamespaceRequest,
@@ -1138,7 +1158,12 @@ export interface NamespaceServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CreateNamespaceResponse) => void,
   ): ClientUnaryCall;
-  /** Returns one namespace. NOT_FOUND (reason NAMESPACE_NOT_FOUND) when it does not exist. */
+  /**
+   * Returns one namespace.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
+   */
   getNamespace(
     request: GetNamespaceRequest,
     callback: (error: ServiceError | null, response: GetNamespaceResponse) => void,
@@ -1156,7 +1181,8 @@ export interface NamespaceServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Lists namespaces ordered by name, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE) for a bad token or size.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listNamespaces(
     request: ListNamespacesRequest,
@@ -1175,7 +1201,8 @@ export interface NamespaceServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Deletes a namespace with every row and blob it holds.
-   * NOT_FOUND (reason NAMESPACE_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (NAMESPACE_NOT_FOUND): it does not exist and allow_missing is not set.
    */
   deleteNamespace(
     request: DeleteNamespaceRequest,

@@ -1949,6 +1949,9 @@ export const OpStoreServiceService = {
   /**
    * Registers the upstream op and version if absent (numbering a new version against the op's
    * latest one) and, when a downstream op is named, links them (idempotent).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+   *   or a malformed version.
    */
   registerValidLink: {
     path: "/artimeta.v1.OpStoreService/RegisterValidLink" as const,
@@ -1961,7 +1964,10 @@ export const OpStoreServiceService = {
       Buffer.from(RegisterValidLinkResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RegisterValidLinkResponse => RegisterValidLinkResponse.decode(value),
   },
-  /** Every version of an op, oldest first; empty when the op is unknown. */
+  /**
+   * Every version of an op, oldest first; empty when the op is unknown.
+   * Errors: none of its own.
+   */
   getAllVersionsOfOp: {
     path: "/artimeta.v1.OpStoreService/GetAllVersionsOfOp" as const,
     requestStream: false as const,
@@ -1973,7 +1979,10 @@ export const OpStoreServiceService = {
       Buffer.from(GetAllVersionsOfOpResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetAllVersionsOfOpResponse => GetAllVersionsOfOpResponse.decode(value),
   },
-  /** The upstream versions validated for a downstream op, oldest first; empty when there are none. */
+  /**
+   * The upstream versions validated for a downstream op, oldest first; empty when there are none.
+   * Errors: none of its own.
+   */
   getValidatedLinks: {
     path: "/artimeta.v1.OpStoreService/GetValidatedLinks" as const,
     requestStream: false as const,
@@ -1987,8 +1996,11 @@ export const OpStoreServiceService = {
   },
   /**
    * Stores the serialized bytes of a registered version (overwriting earlier bytes).
-   * FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-   * (OP_BYTES_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+   *   registered.
+   * - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+   *   malformed version.
    */
   saveOpBytes: {
     path: "/artimeta.v1.OpStoreService/SaveOpBytes" as const,
@@ -1999,7 +2011,12 @@ export const OpStoreServiceService = {
     responseSerialize: (value: SaveOpBytesResponse): Buffer => Buffer.from(SaveOpBytesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SaveOpBytesResponse => SaveOpBytesResponse.decode(value),
   },
-  /** The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND). */
+  /**
+   * The bytes of a version.
+   * Errors:
+   * - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+   *   bytes are unknown.
+   */
   getOpBytes: {
     path: "/artimeta.v1.OpStoreService/GetOpBytes" as const,
     requestStream: false as const,
@@ -2009,7 +2026,10 @@ export const OpStoreServiceService = {
     responseSerialize: (value: GetOpBytesResponse): Buffer => Buffer.from(GetOpBytesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetOpBytesResponse => GetOpBytesResponse.decode(value),
   },
-  /** Whether a pipeline is registered. */
+  /**
+   * Whether a pipeline is registered.
+   * Errors: none of its own.
+   */
   pipelineExists: {
     path: "/artimeta.v1.OpStoreService/PipelineExists" as const,
     requestStream: false as const,
@@ -2021,7 +2041,11 @@ export const OpStoreServiceService = {
       Buffer.from(PipelineExistsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PipelineExistsResponse => PipelineExistsResponse.decode(value),
   },
-  /** Registers a pipeline and its last op (idempotent; a second call moves the last op). */
+  /**
+   * Registers a pipeline and its last op (idempotent; a second call moves the last op).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
+   */
   registerPipeline: {
     path: "/artimeta.v1.OpStoreService/RegisterPipeline" as const,
     requestStream: false as const,
@@ -2036,8 +2060,10 @@ export const OpStoreServiceService = {
   /**
    * Lists the namespace's ops by name (those only named as a downstream op too, with no
    * versions), optionally only names starting with a prefix, keyset paged, each with its number
-   * of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-   * FIELD_TOO_LONG).
+   * of versions and its latest version.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+   *   token, or an overlong prefix.
    */
   listOps: {
     path: "/artimeta.v1.OpStoreService/ListOps" as const,
@@ -2054,29 +2080,55 @@ export interface OpStoreServiceServer extends UntypedServiceImplementation {
   /**
    * Registers the upstream op and version if absent (numbering a new version against the op's
    * latest one) and, when a downstream op is named, links them (idempotent).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+   *   or a malformed version.
    */
   registerValidLink: handleUnaryCall<RegisterValidLinkRequest, RegisterValidLinkResponse>;
-  /** Every version of an op, oldest first; empty when the op is unknown. */
+  /**
+   * Every version of an op, oldest first; empty when the op is unknown.
+   * Errors: none of its own.
+   */
   getAllVersionsOfOp: handleUnaryCall<GetAllVersionsOfOpRequest, GetAllVersionsOfOpResponse>;
-  /** The upstream versions validated for a downstream op, oldest first; empty when there are none. */
+  /**
+   * The upstream versions validated for a downstream op, oldest first; empty when there are none.
+   * Errors: none of its own.
+   */
   getValidatedLinks: handleUnaryCall<GetValidatedLinksRequest, GetValidatedLinksResponse>;
   /**
    * Stores the serialized bytes of a registered version (overwriting earlier bytes).
-   * FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-   * (OP_BYTES_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+   *   registered.
+   * - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+   *   malformed version.
    */
   saveOpBytes: handleUnaryCall<SaveOpBytesRequest, SaveOpBytesResponse>;
-  /** The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND). */
+  /**
+   * The bytes of a version.
+   * Errors:
+   * - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+   *   bytes are unknown.
+   */
   getOpBytes: handleUnaryCall<GetOpBytesRequest, GetOpBytesResponse>;
-  /** Whether a pipeline is registered. */
+  /**
+   * Whether a pipeline is registered.
+   * Errors: none of its own.
+   */
   pipelineExists: handleUnaryCall<PipelineExistsRequest, PipelineExistsResponse>;
-  /** Registers a pipeline and its last op (idempotent; a second call moves the last op). */
+  /**
+   * Registers a pipeline and its last op (idempotent; a second call moves the last op).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
+   */
   registerPipeline: handleUnaryCall<RegisterPipelineRequest, RegisterPipelineResponse>;
   /**
    * Lists the namespace's ops by name (those only named as a downstream op too, with no
    * versions), optionally only names starting with a prefix, keyset paged, each with its number
-   * of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-   * FIELD_TOO_LONG).
+   * of versions and its latest version.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+   *   token, or an overlong prefix.
    */
   listOps: handleUnaryCall<ListOpsRequest, ListOpsResponse>;
 }
@@ -2085,6 +2137,9 @@ export interface OpStoreServiceClient extends Client {
   /**
    * Registers the upstream op and version if absent (numbering a new version against the op's
    * latest one) and, when a downstream op is named, links them (idempotent).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG, INVALID_VERSION): an empty or overlong name,
+   *   or a malformed version.
    */
   registerValidLink(
     request: RegisterValidLinkRequest,
@@ -2101,7 +2156,10 @@ export interface OpStoreServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RegisterValidLinkResponse) => void,
   ): ClientUnaryCall;
-  /** Every version of an op, oldest first; empty when the op is unknown. */
+  /**
+   * Every version of an op, oldest first; empty when the op is unknown.
+   * Errors: none of its own.
+   */
   getAllVersionsOfOp(
     request: GetAllVersionsOfOpRequest,
     callback: (error: ServiceError | null, response: GetAllVersionsOfOpResponse) => void,
@@ -2117,7 +2175,10 @@ export interface OpStoreServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetAllVersionsOfOpResponse) => void,
   ): ClientUnaryCall;
-  /** The upstream versions validated for a downstream op, oldest first; empty when there are none. */
+  /**
+   * The upstream versions validated for a downstream op, oldest first; empty when there are none.
+   * Errors: none of its own.
+   */
   getValidatedLinks(
     request: GetValidatedLinksRequest,
     callback: (error: ServiceError | null, response: GetValidatedLinksResponse) => void,
@@ -2135,8 +2196,11 @@ export interface OpStoreServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Stores the serialized bytes of a registered version (overwriting earlier bytes).
-   * FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED); INVALID_ARGUMENT
-   * (OP_BYTES_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (OP_NOT_REGISTERED, VERSION_NOT_REGISTERED): the op or version was never
+   *   registered.
+   * - INVALID_ARGUMENT (OP_BYTES_TOO_LARGE, INVALID_VERSION): bytes over the size limit or a
+   *   malformed version.
    */
   saveOpBytes(
     request: SaveOpBytesRequest,
@@ -2153,7 +2217,12 @@ export interface OpStoreServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SaveOpBytesResponse) => void,
   ): ClientUnaryCall;
-  /** The bytes of a version. NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND). */
+  /**
+   * The bytes of a version.
+   * Errors:
+   * - NOT_FOUND (OP_NOT_FOUND, VERSION_NOT_FOUND, OP_BYTES_NOT_FOUND): the op, the version or its
+   *   bytes are unknown.
+   */
   getOpBytes(
     request: GetOpBytesRequest,
     callback: (error: ServiceError | null, response: GetOpBytesResponse) => void,
@@ -2169,7 +2238,10 @@ export interface OpStoreServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetOpBytesResponse) => void,
   ): ClientUnaryCall;
-  /** Whether a pipeline is registered. */
+  /**
+   * Whether a pipeline is registered.
+   * Errors: none of its own.
+   */
   pipelineExists(
     request: PipelineExistsRequest,
     callback: (error: ServiceError | null, response: PipelineExistsResponse) => void,
@@ -2185,7 +2257,11 @@ export interface OpStoreServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PipelineExistsResponse) => void,
   ): ClientUnaryCall;
-  /** Registers a pipeline and its last op (idempotent; a second call moves the last op). */
+  /**
+   * Registers a pipeline and its last op (idempotent; a second call moves the last op).
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, FIELD_TOO_LONG): an empty or overlong name.
+   */
   registerPipeline(
     request: RegisterPipelineRequest,
     callback: (error: ServiceError | null, response: RegisterPipelineResponse) => void,
@@ -2204,8 +2280,10 @@ export interface OpStoreServiceClient extends Client {
   /**
    * Lists the namespace's ops by name (those only named as a downstream op too, with no
    * versions), optionally only names starting with a prefix, keyset paged, each with its number
-   * of versions and its latest version. INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-   * FIELD_TOO_LONG).
+   * of versions and its latest version.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN, FIELD_TOO_LONG): a bad page size or
+   *   token, or an overlong prefix.
    */
   listOps(
     request: ListOpsRequest,

@@ -12,6 +12,7 @@
  * retry table is read from this option, and the README's table is generated from it.
  */
 export enum RetryClass {
+  /** RETRY_CLASS_UNSPECIFIED - Not declared; every RPC declares one of the classes below. */
   RETRY_CLASS_UNSPECIFIED = 0,
   /** RETRY_CLASS_READ - Changes nothing: retried on UNAVAILABLE. */
   RETRY_CLASS_READ = 1,

@@ -23,6 +23,7 @@ import { Digest } from "./digest";
 
 /** What a manifest entry is. */
 export enum RecordEntryKind {
+  /** RECORD_ENTRY_KIND_UNSPECIFIED - Not a valid entry kind (INVALID_ENTRY). */
   RECORD_ENTRY_KIND_UNSPECIFIED = 0,
   /** RECORD_ENTRY_KIND_FILE - A regular file whose bytes are the blob `digest`. */
   RECORD_ENTRY_KIND_FILE = 1,
@@ -72,6 +73,7 @@ export function recordEntryKindToJSON(object: RecordEntryKind): string {
 
 /** How CommitRecord combines a new manifest with a stored one. */
 export enum CommitMode {
+  /** COMMIT_MODE_UNSPECIFIED - Not set: the same as COMMIT_MODE_MERGE. */
   COMMIT_MODE_UNSPECIFIED = 0,
   /**
    * COMMIT_MODE_MERGE - Entries of the new manifest overwrite those at the same path; the others stay (a copy
@@ -2304,9 +2306,12 @@ export type RecordServiceService = typeof RecordServiceService;
 export const RecordServiceService = {
   /**
    * Commits a record directory (creating or updating it) with its metadata and relations.
-   * FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-   * is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-   * DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+   *   upload those first.
+   * - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+   *   MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+   *   manifest.
    */
   commitRecord: {
     path: "/artimeta.v1.RecordService/CommitRecord" as const,
@@ -2318,7 +2323,12 @@ export const RecordServiceService = {
       Buffer.from(CommitRecordResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CommitRecordResponse => CommitRecordResponse.decode(value),
   },
-  /** A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND). */
+  /**
+   * A record with its manifest.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+   */
   getRecord: {
     path: "/artimeta.v1.RecordService/GetRecord" as const,
     requestStream: false as const,
@@ -2328,7 +2338,11 @@ export const RecordServiceService = {
     responseSerialize: (value: GetRecordResponse): Buffer => Buffer.from(GetRecordResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRecordResponse => GetRecordResponse.decode(value),
   },
-  /** Whether the record is known AND every blob it lists is present. */
+  /**
+   * Whether the record is known AND every blob it lists is present.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+   */
   containsRecord: {
     path: "/artimeta.v1.RecordService/ContainsRecord" as const,
     requestStream: false as const,
@@ -2342,7 +2356,9 @@ export const RecordServiceService = {
   },
   /**
    * Deletes a record (its blobs go once garbage collection finds them unreferenced).
-   * NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    */
   deleteRecord: {
     path: "/artimeta.v1.RecordService/DeleteRecord" as const,
@@ -2356,7 +2372,8 @@ export const RecordServiceService = {
   },
   /**
    * Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listRecords: {
     path: "/artimeta.v1.RecordService/ListRecords" as const,
@@ -2369,7 +2386,11 @@ export const RecordServiceService = {
   },
   /**
    * The uuids related to a record, directly or (deep) transitively, in both directions.
-   * NOT_FOUND (reason RECORD_NOT_FOUND).
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+   *   walk level by level (deep = false).
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    */
   listRelatedRecords: {
     path: "/artimeta.v1.RecordService/ListRelatedRecords" as const,
@@ -2387,28 +2408,47 @@ export const RecordServiceService = {
 export interface RecordServiceServer extends UntypedServiceImplementation {
   /**
    * Commits a record directory (creating or updating it) with its metadata and relations.
-   * FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-   * is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-   * DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+   *   upload those first.
+   * - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+   *   MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+   *   manifest.
    */
   commitRecord: handleUnaryCall<CommitRecordRequest, CommitRecordResponse>;
-  /** A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND). */
+  /**
+   * A record with its manifest.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+   */
   getRecord: handleUnaryCall<GetRecordRequest, GetRecordResponse>;
-  /** Whether the record is known AND every blob it lists is present. */
+  /**
+   * Whether the record is known AND every blob it lists is present.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+   */
   containsRecord: handleUnaryCall<ContainsRecordRequest, ContainsRecordResponse>;
   /**
    * Deletes a record (its blobs go once garbage collection finds them unreferenced).
-   * NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    */
   deleteRecord: handleUnaryCall<DeleteRecordRequest, DeleteRecordResponse>;
   /**
    * Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listRecords: handleUnaryCall<ListRecordsRequest, ListRecordsResponse>;
   /**
    * The uuids related to a record, directly or (deep) transitively, in both directions.
-   * NOT_FOUND (reason RECORD_NOT_FOUND).
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+   *   walk level by level (deep = false).
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    */
   listRelatedRecords: handleUnaryCall<ListRelatedRecordsRequest, ListRelatedRecordsResponse>;
 }
@@ -2416,9 +2456,12 @@ export interface RecordServiceServer extends UntypedServiceImplementation {
 export interface RecordServiceClient extends Client {
   /**
    * Commits a record directory (creating or updating it) with its metadata and relations.
-   * FAILED_PRECONDITION (reason MISSING_BLOBS, metadata "count" and "first") when a file's blob
-   * is absent: upload those first; INVALID_ARGUMENT (reason INVALID_UUID, INVALID_PATH,
-   * DUPLICATE_PATH, INVALID_DIGEST, MANIFEST_TOO_LARGE).
+   * Errors:
+   * - FAILED_PRECONDITION (MISSING_BLOBS): a file's blob is absent (metadata "count" and "first");
+   *   upload those first.
+   * - INVALID_ARGUMENT (INVALID_UUID, INVALID_PATH, DUPLICATE_PATH, INVALID_ENTRY, INVALID_DIGEST,
+   *   MANIFEST_TOO_LARGE, PATH_CONFLICT, INVALID_MODE, UNSAFE_LINK_TARGET): a malformed id or
+   *   manifest.
    */
   commitRecord(
     request: CommitRecordRequest,
@@ -2435,7 +2478,12 @@ export interface RecordServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CommitRecordResponse) => void,
   ): ClientUnaryCall;
-  /** A record with its manifest. NOT_FOUND (reason RECORD_NOT_FOUND). */
+  /**
+   * A record with its manifest.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+   */
   getRecord(
     request: GetRecordRequest,
     callback: (error: ServiceError | null, response: GetRecordResponse) => void,
@@ -2451,7 +2499,11 @@ export interface RecordServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRecordResponse) => void,
   ): ClientUnaryCall;
-  /** Whether the record is known AND every blob it lists is present. */
+  /**
+   * Whether the record is known AND every blob it lists is present.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
+   */
   containsRecord(
     request: ContainsRecordRequest,
     callback: (error: ServiceError | null, response: ContainsRecordResponse) => void,
@@ -2469,7 +2521,9 @@ export interface RecordServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Deletes a record (its blobs go once garbage collection finds them unreferenced).
-   * NOT_FOUND (reason RECORD_NOT_FOUND) unless allow_missing is set.
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id and allow_missing is not set.
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    */
   deleteRecord(
     request: DeleteRecordRequest,
@@ -2488,7 +2542,8 @@ export interface RecordServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Records (without manifests) by uuid prefix and metadata, ordered by uuid, keyset-paginated.
-   * INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE): a bad page token or size.
    */
   listRecords(
     request: ListRecordsRequest,
@@ -2507,7 +2562,11 @@ export interface RecordServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * The uuids related to a record, directly or (deep) transitively, in both directions.
-   * NOT_FOUND (reason RECORD_NOT_FOUND).
+   * Errors:
+   * - NOT_FOUND (RECORD_NOT_FOUND): no record with this id.
+   * - FAILED_PRECONDITION (RELATION_WALK_TOO_LARGE): a deep walk passes the record or depth limit;
+   *   walk level by level (deep = false).
+   * - INVALID_ARGUMENT (INVALID_UUID): a malformed id.
    */
   listRelatedRecords(
     request: ListRelatedRecordsRequest,

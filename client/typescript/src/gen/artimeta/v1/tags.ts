@@ -22,11 +22,17 @@ import { Timestamp } from "../../google/protobuf/timestamp";
 
 /** The kind of entity a tag is attached to. */
 export enum TagEntityType {
+  /** TAG_ENTITY_TYPE_UNSPECIFIED - Not a valid entity type (INVALID_ENTITY_TYPE). */
   TAG_ENTITY_TYPE_UNSPECIFIED = 0,
+  /** TAG_ENTITY_TYPE_EXECUTION - An execution, by its id. */
   TAG_ENTITY_TYPE_EXECUTION = 1,
+  /** TAG_ENTITY_TYPE_JOB - A job, by its id. */
   TAG_ENTITY_TYPE_JOB = 2,
+  /** TAG_ENTITY_TYPE_CALL_NODE - A call node, by its call hash. */
   TAG_ENTITY_TYPE_CALL_NODE = 3,
+  /** TAG_ENTITY_TYPE_TASK - A task, by its task hash. */
   TAG_ENTITY_TYPE_TASK = 4,
+  /** TAG_ENTITY_TYPE_VALUE - A value, by its value hash. */
   TAG_ENTITY_TYPE_VALUE = 5,
   /** TAG_ENTITY_TYPE_NULL - The entity of a "delete tag": the tag that supersedes deleted tags. */
   TAG_ENTITY_TYPE_NULL = 6,
@@ -111,6 +117,7 @@ export interface Tag {
   parentHashes: string[];
 }
 
+/** The current tags of one entity. */
 export interface EntityTags {
   entityId: string;
   /** Current tags only; a key may appear several times (a multimap). */
@@ -1915,8 +1922,11 @@ export const TagServiceService = {
    * Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
    * edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
    * the written tags current even when an identical tag was superseded before. Identical writes are
-   * idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-   * FIELD_TOO_LONG).
+   * idempotent.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+   *   tags.
    */
   recordTags: {
     path: "/artimeta.v1.TagService/RecordTags" as const,
@@ -1929,7 +1939,10 @@ export const TagServiceService = {
   },
   /**
    * Deletes tags by writing a delete tag whose parents are the current tags of the entity
-   * matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+   * matching any (key, value) pair or any key.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+   *   too many of them.
    */
   deleteTags: {
     path: "/artimeta.v1.TagService/DeleteTags" as const,
@@ -1940,7 +1953,12 @@ export const TagServiceService = {
     responseSerialize: (value: DeleteTagsResponse): Buffer => Buffer.from(DeleteTagsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteTagsResponse => DeleteTagsResponse.decode(value),
   },
-  /** Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags. */
+  /**
+   * Supersedes the current tags of `old_keys` with `new_tags`.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
+   */
   updateTags: {
     path: "/artimeta.v1.TagService/UpdateTags" as const,
     requestStream: false as const,
@@ -1950,7 +1968,11 @@ export const TagServiceService = {
     responseSerialize: (value: UpdateTagsResponse): Buffer => Buffer.from(UpdateTagsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UpdateTagsResponse => UpdateTagsResponse.decode(value),
   },
-  /** The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS). */
+  /**
+   * The current tags of each entity, as a multimap.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
+   */
   getTags: {
     path: "/artimeta.v1.TagService/GetTags" as const,
     requestStream: false as const,
@@ -1962,7 +1984,9 @@ export const TagServiceService = {
   },
   /**
    * Every tag ever written for an entity and key (current or superseded), oldest first, with its
-   * edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+   * edit edges.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
    */
   getTagHistory: {
     path: "/artimeta.v1.TagService/GetTagHistory" as const,
@@ -1976,7 +2000,10 @@ export const TagServiceService = {
   },
   /**
    * Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-   * first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * first.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+   *   INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
    */
   searchTags: {
     path: "/artimeta.v1.TagService/SearchTags" as const,
@@ -1994,27 +2021,47 @@ export interface TagServiceServer extends UntypedServiceImplementation {
    * Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
    * edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
    * the written tags current even when an identical tag was superseded before. Identical writes are
-   * idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-   * FIELD_TOO_LONG).
+   * idempotent.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+   *   tags.
    */
   recordTags: handleUnaryCall<RecordTagsRequest, RecordTagsResponse>;
   /**
    * Deletes tags by writing a delete tag whose parents are the current tags of the entity
-   * matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+   * matching any (key, value) pair or any key.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+   *   too many of them.
    */
   deleteTags: handleUnaryCall<DeleteTagsRequest, DeleteTagsResponse>;
-  /** Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags. */
+  /**
+   * Supersedes the current tags of `old_keys` with `new_tags`.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
+   */
   updateTags: handleUnaryCall<UpdateTagsRequest, UpdateTagsResponse>;
-  /** The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS). */
+  /**
+   * The current tags of each entity, as a multimap.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
+   */
   getTags: handleUnaryCall<GetTagsRequest, GetTagsResponse>;
   /**
    * Every tag ever written for an entity and key (current or superseded), oldest first, with its
-   * edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+   * edit edges.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
    */
   getTagHistory: handleUnaryCall<GetTagHistoryRequest, GetTagHistoryResponse>;
   /**
    * Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-   * first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * first.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+   *   INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
    */
   searchTags: handleUnaryCall<SearchTagsRequest, SearchTagsResponse>;
 }
@@ -2024,8 +2071,11 @@ export interface TagServiceClient extends Client {
    * Records tags for an entity. `parents` are superseded (kept, marked not current, linked by edit
    * edges); `update` supersedes the current tags with the same keys and implies `new`; `new` makes
    * the written tags current even when an identical tag was superseded before. Identical writes are
-   * idempotent. INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
-   * FIELD_TOO_LONG).
+   * idempotent.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): a malformed entity, key, value or parent hash, or too many
+   *   tags.
    */
   recordTags(
     request: RecordTagsRequest,
@@ -2044,7 +2094,10 @@ export interface TagServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Deletes tags by writing a delete tag whose parents are the current tags of the entity
-   * matching any (key, value) pair or any key. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON).
+   * matching any (key, value) pair or any key.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, TOO_MANY_ITEMS): a malformed key or value, or
+   *   too many of them.
    */
   deleteTags(
     request: DeleteTagsRequest,
@@ -2061,7 +2114,12 @@ export interface TagServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteTagsResponse) => void,
   ): ClientUnaryCall;
-  /** Supersedes the current tags of `old_keys` with `new_tags`. INVALID_ARGUMENT as RecordTags. */
+  /**
+   * Supersedes the current tags of `old_keys` with `new_tags`.
+   * Errors:
+   * - INVALID_ARGUMENT (INVALID_ENTITY_TYPE, EMPTY_FIELD, INVALID_JSON, INVALID_HASH,
+   *   FIELD_TOO_LONG, TOO_MANY_ITEMS): as RecordTags.
+   */
   updateTags(
     request: UpdateTagsRequest,
     callback: (error: ServiceError | null, response: UpdateTagsResponse) => void,
@@ -2077,7 +2135,11 @@ export interface TagServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateTagsResponse) => void,
   ): ClientUnaryCall;
-  /** The current tags of each entity, as a multimap. INVALID_ARGUMENT (TOO_MANY_ITEMS). */
+  /**
+   * The current tags of each entity, as a multimap.
+   * Errors:
+   * - INVALID_ARGUMENT (TOO_MANY_ITEMS): too many entities.
+   */
   getTags(
     request: GetTagsRequest,
     callback: (error: ServiceError | null, response: GetTagsResponse) => void,
@@ -2095,7 +2157,9 @@ export interface TagServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Every tag ever written for an entity and key (current or superseded), oldest first, with its
-   * edit edges. INVALID_ARGUMENT (EMPTY_FIELD).
+   * edit edges.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD): an empty entity id or key.
    */
   getTagHistory(
     request: GetTagHistoryRequest,
@@ -2114,7 +2178,10 @@ export interface TagServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Current tags with a key (and optionally a value and entity type), keyset-paginated, oldest
-   * first. INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_PAGE_TOKEN, INVALID_PAGE_SIZE).
+   * first.
+   * Errors:
+   * - INVALID_ARGUMENT (EMPTY_FIELD, INVALID_JSON, INVALID_ENTITY_TYPE, INVALID_PAGE_TOKEN,
+   *   INVALID_PAGE_SIZE): a malformed key, value or entity type, or a bad page token or size.
    */
   searchTags(
     request: SearchTagsRequest,

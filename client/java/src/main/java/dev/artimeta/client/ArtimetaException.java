@@ -3,6 +3,7 @@ package dev.artimeta.client;
 import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.rpc.ErrorInfo;
+import dev.artimeta.v1.ErrorReason;
 import io.grpc.Status;
 import io.grpc.protobuf.StatusProto;
 import java.util.Map;
@@ -35,6 +36,26 @@ public class ArtimetaException extends RuntimeException {
 
   public Map<String, String> metadata() {
     return metadata;
+  }
+
+  /** {@link #reason()} as an {@link ErrorReason} (ERROR_REASON_ + the wire string); see {@link #parseReason}. */
+  public ErrorReason typedReason() {
+    return parseReason(reason);
+  }
+
+  /**
+   * The ErrorReason of a wire reason string, or ERROR_REASON_UNSPECIFIED for one this client does not
+   * know (such as UNIMPLEMENTED, which gRPC itself raises).
+   */
+  public static ErrorReason parseReason(String reason) {
+    if (reason == null || reason.isEmpty()) {
+      return ErrorReason.ERROR_REASON_UNSPECIFIED;
+    }
+    try {
+      return ErrorReason.valueOf("ERROR_REASON_" + reason);
+    } catch (IllegalArgumentException unknown) {
+      return ErrorReason.ERROR_REASON_UNSPECIFIED;
+    }
   }
 
   /** The typed exception for a failed gRPC call; other throwables are wrapped as UNKNOWN. */

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.artimeta.examples.Quickstart;
+import dev.artimeta.v1.ErrorReason;
 import dev.artimeta.v1.Namespace;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -50,6 +51,9 @@ class ConformanceTest extends LiveServerTest {
     assertEquals("NAMESPACE_EXISTS", exists.reason());
     var missing = assertThrows(ArtimetaException.NotFound.class, () -> client.getNamespace(prefix + "-missing"));
     assertEquals("NAMESPACE_NOT_FOUND", missing.reason());
+    // The wire reason parses to the generated ErrorReason value.
+    assertEquals(ErrorReason.ERROR_REASON_NAMESPACE_NOT_FOUND, missing.typedReason());
+    assertEquals(ErrorReason.ERROR_REASON_UNSPECIFIED, ArtimetaException.parseReason("UNIMPLEMENTED"));
     var async = assertThrows(CompletionException.class, () -> client.getNamespaceAsync(prefix + "-missing").join());
     assertEquals("NAMESPACE_NOT_FOUND", ((ArtimetaException.NotFound) async.getCause()).reason());
     var invalid = assertThrows(ArtimetaException.InvalidArgument.class, () -> client.createNamespace("", "", Map.of()));
