@@ -295,8 +295,9 @@ async def test_a_node_killed_mid_transfer_loses_no_acknowledged_blob(
     # download hands out wrong bytes (the client would raise DATA_LOSS).
     assert load.failed, "two nodes down is below the write quorum: some upload must fail"
     codes = Counter(code.split(":")[0] for _, code in load.failed)
+    # Which of the two a refused upload gets depends on whether MinIO's refusal reaches the server
+    # before the client's deadline, which a loaded machine decides: either is a true answer.
     assert set(codes) <= {"UNAVAILABLE", "DEADLINE_EXCEEDED"}, codes
-    assert codes["UNAVAILABLE"] > 0, codes
     assert all(o == "verified" or o.startswith("UNAVAILABLE:") for o in load.downloads_two_down), (
         load.downloads_two_down
     )
