@@ -45,10 +45,8 @@ class FailedPrecondition(DomainError):
     reason = Reason.FAILED_PRECONDITION
 
 
-class Unavailable(DomainError):
-    """A backing store (Postgres, S3) cannot be reached; the call can be retried as it is."""
-
-    reason = Reason.UNAVAILABLE
+class RetryLater(DomainError):
+    """A failure the caller may retry after `retry_after_s` (sent as RetryInfo)."""
 
     def __init__(
         self,
@@ -60,6 +58,12 @@ class Unavailable(DomainError):
     ) -> None:
         super().__init__(message, reason=reason, metadata=metadata)
         self.retry_after_s = retry_after_s
+
+
+class Unavailable(RetryLater):
+    """A backing store (Postgres, S3) cannot be reached; the call can be retried as it is."""
+
+    reason = Reason.UNAVAILABLE
 
 
 class DeadlineExceeded(DomainError):
@@ -69,21 +73,10 @@ class DeadlineExceeded(DomainError):
     reason = Reason.DEADLINE_EXCEEDED
 
 
-class ResourceExhausted(DomainError):
+class ResourceExhausted(RetryLater):
     """The caller spent a budget (e.g. failed authentications); it may try again after the delay."""
 
     reason = Reason.RESOURCE_EXHAUSTED
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        reason: Reason | None = None,
-        metadata: Mapping[str, str] | None = None,
-        retry_after_s: float = 1.0,
-    ) -> None:
-        super().__init__(message, reason=reason, metadata=metadata)
-        self.retry_after_s = retry_after_s
 
 
 class DataLoss(DomainError):

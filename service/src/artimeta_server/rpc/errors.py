@@ -64,7 +64,7 @@ def describe(exc: BaseException, translate: Translate | None) -> tuple[grpc.Stat
         exc = translate(exc)
     if isinstance(exc, errors.DomainError):
         code = code_of(exc)
-        retry = exc.retry_after_s if isinstance(exc, errors.Unavailable | errors.ResourceExhausted) else None
+        retry = exc.retry_after_s if isinstance(exc, errors.RetryLater) else None
         return code, status_for(code, exc.message, exc.reason, exc.metadata, retry)
     return grpc.StatusCode.INTERNAL, status_for(grpc.StatusCode.INTERNAL, "internal error", Reason.INTERNAL, {})
 

@@ -304,15 +304,7 @@ async def _inserted(conn: asyncpg.Connection, query: str, *args: Any) -> int:
 
 
 def _staged(parts: StoredPartitions) -> Iterable[tuple[Any, ...]]:
-    return zip(
-        parts.input_fingerprints,
-        parts.keys,
-        parts.idents,
-        parts.inline_bodies,
-        parts.body_hashes,
-        parts.body_sizes,
-        strict=True,
-    )
+    return zip(*_storage_args(parts), strict=True)
 
 
 @dataclass(frozen=True, slots=True)
