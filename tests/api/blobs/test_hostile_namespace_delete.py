@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import artimeta
@@ -15,6 +16,8 @@ from artimeta_server.storage.blobstore import namespace_prefix
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.test_blobs import run
 from tests.conftest import unique_name
+
+WRITES = 5_000
 
 
 async def test_writes_racing_a_namespace_delete_converge_to_nothing(
@@ -37,26 +40,30 @@ async def test_writes_racing_a_namespace_delete_converge_to_nothing(
             inside.set()
             await release.wait()
 
-    def writer(seed: int) -> int:
-        done = 0
-        for i in range(40):
+    # Each writer goes on until the namespace's deletion stops it (bounded by WRITES and by
+    # time), so a fast machine cannot finish a writer before the delete has begun.
+    def writer(seed: int) -> int | None:
+        until = time.monotonic() + 60
+        for i in range(WRITES):
             try:
-                blobs.put_bytes(os.urandom(500 + seed * 100 + i))
-                done += 1
+                blobs.put_bytes(os.urandom(500 + seed * 100 + i % 1000))
             except artimeta.ArtimetaError:
-                return done
-        return done
+                return i
+            if time.monotonic() > until:
+                break
+        return None
 
-    async def server_side_writer() -> int:
+    async def server_side_writer() -> int | None:
         # What documents, cache values and op bodies go through (S3BlobStore.put).
-        done = 0
-        for i in range(40):
+        until = time.monotonic() + 60
+        for i in range(WRITES):
             try:
-                await store.put(ns, os.urandom(700 + i))
-                done += 1
+                await store.put(ns, os.urandom(700 + i % 1000))
             except Exception:  # the namespace is gone
-                return done
-        return done
+                return i
+            if time.monotonic() > until:
+                break
+        return None
 
     store.hook = hold_first_put
     try:
@@ -70,7 +77,7 @@ async def test_writes_racing_a_namespace_delete_converge_to_nothing(
     finally:
         release.set()
         store.hook = None
-    assert all(n < 40 for n in written), "every writer saw the namespace go"
+    assert None not in written, f"every writer saw the namespace go: {written}"
     # The janitor's next round (every replica runs it) purges again: the tombstone outlives
     # the writes that resolved the namespace before its deletion.
     purged = await blob_server.domain.namespaces.purge_tombstones()
