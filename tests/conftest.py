@@ -4,6 +4,11 @@ folders, started once per test run and stopped at its end, and an in-process art
 from __future__ import annotations
 
 import os
+
+# As the server does (artimeta_server/__init__.py), before the client below imports gRPC: the
+# fixtures start servers from threads of a process whose gRPC is busy.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import shutil
 import tempfile
 import uuid
