@@ -3,7 +3,9 @@ and the in-process cache of immutable rows is scoped by namespace id."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import asyncpg
@@ -11,7 +13,7 @@ import pytest
 
 import artimeta
 from artimeta.v1 import connection_pb2 as pb
-from artimeta.v1 import connection_pb2_grpc, graph_pb2
+from artimeta.v1 import connection_pb2_grpc, consistency_pb2, graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
 from artimeta_server.storage.connection import FILTERED_READ
 
@@ -117,7 +119,9 @@ async def test_cached_graphs_do_not_outlive_their_namespace(aclient: artimeta.As
         await aclient.delete_namespace(name, allow_missing=True)
 
 
-async def test_tags_are_never_served_from_the_cache(aclient: artimeta.AsyncClient, namespace: str, stack) -> None:
+async def test_tags_are_read_strongly_at_once_and_cached_within_the_bound(
+    aclient: artimeta.AsyncClient, namespace: str, stack, settings
+) -> None:
     stub = aclient.stub(connection_pb2_grpc.ConnectionServiceStub)
     for fp in (1, 2):
         await aclient.call(
@@ -130,7 +134,8 @@ async def test_tags_are_never_served_from_the_cache(aclient: artimeta.AsyncClien
     )
     read = pb.ReadSnapshotTagRequest(namespace=namespace, name="g", tag="t")
     assert (await aclient.call(stub.ReadSnapshotTag, read)).snapshot.fingerprint == 1
-    # Another server (here: a direct write) moves the tag; the next read sees it at once.
+    # A write that announces nothing (here: straight SQL) moves the tag: a strong read sees it at
+    # once, a cached read within the bound ReadConsistency documents (the cache's lifetime).
     conn = await asyncpg.connect(stack.postgres.dsn())
     try:
         await conn.execute(
@@ -140,7 +145,14 @@ async def test_tags_are_never_served_from_the_cache(aclient: artimeta.AsyncClien
         )
     finally:
         await conn.close()
-    assert (await aclient.call(stub.ReadSnapshotTag, read)).snapshot.fingerprint == 2
+    strong = pb.ReadSnapshotTagRequest(
+        namespace=namespace, name="g", tag="t", consistency=consistency_pb2.READ_CONSISTENCY_STRONG
+    )
+    assert (await aclient.call(stub.ReadSnapshotTag, strong)).snapshot.fingerprint == 2
+    deadline = time.monotonic() + settings.read_cache_ttl_s + 0.5
+    while (await aclient.call(stub.ReadSnapshotTag, read)).snapshot.fingerprint != 2:
+        assert time.monotonic() < deadline, "a cached tag outlived the read cache's lifetime"
+        await asyncio.sleep(0.05)
 
 
 def _buffers(plan: Any) -> int:

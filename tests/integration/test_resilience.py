@@ -82,9 +82,10 @@ async def test_s3_down_is_unavailable_then_recovers(
     assert doc.digest is not None
     own_stack.s3.kill()
     try:
-        with pytest.raises(artimeta.Unavailable) as err:
-            await client.delete_namespace(name)
-        assert err.value.reason == "BLOB_STORE_UNAVAILABLE"
+        # The deletion stands without the blob store (it is not rolled back over a half-purged
+        # prefix); the bytes wait for the tombstone.
+        deleted = await client.delete_namespace(name)
+        assert deleted.deleted and deleted.blobs_deleted == 0
     finally:
         own_stack.s3.start()
     # The rows are gone and the tombstone finishes the job once S3 is back.

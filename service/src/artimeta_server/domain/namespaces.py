@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from artimeta_server.domain import validation
-from artimeta_server.domain.errors import NotFound
+from artimeta_server.domain.errors import NotFound, Unavailable
 from artimeta_server.domain.fresh import FreshCache, namespace_key
 from artimeta_server.domain.models import Namespace
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.ports import BlobStore, NamespaceRepository
 from artimeta_server.domain.reasons import Reason
+
+log = logging.getLogger("artimeta.namespaces")
 
 # What a cached namespace holds besides its name and labels (id, time, the object itself).
 _ROW_BYTES = 200
@@ -82,10 +85,15 @@ class Namespaces:
             raise NotFound(
                 f"namespace {name!r} does not exist", reason=Reason.NAMESPACE_NOT_FOUND, metadata={"namespace": name}
             )
-        # Rows went first (one transaction, cascading, leaving a tombstone); the blobs of an id
-        # nobody can reach any more follow. If the blob store fails here, purge_tombstones()
-        # finishes later: the id is never reused.
-        removed = await self._purge(gone.id)
+        # Rows go first (cascading, leaving a tombstone); the blobs of an id nobody can reach any
+        # more follow. A blob store that fails here must not undo the rows' deletion (a request_id
+        # unit of work would roll it back over a half-purged prefix): the deletion stands, and
+        # purge_tombstones() finishes the bytes later, since the id is never reused.
+        try:
+            removed = await self._purge(gone.id)
+        except Unavailable:
+            log.warning("namespace %r deleted; its blobs are purged when the blob store is back", name)
+            removed = 0
         return DeletedNamespace(True, removed)
 
     async def _purge(self, namespace_id: int) -> int:
