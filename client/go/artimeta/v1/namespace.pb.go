@@ -466,7 +466,9 @@ type DeleteNamespaceResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Whether a namespace was deleted by this call.
 	Deleted bool `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
-	// How many blobs were removed from the blob store.
+	// How many blobs were removed from the blob store by this call: 0 when the blob store could
+	// not be reached, in which case the deletion still stands and the server removes the rest
+	// in the background.
 	BlobsDeleted  int64 `protobuf:"varint,2,opt,name=blobs_deleted,json=blobsDeleted,proto3" json:"blobs_deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

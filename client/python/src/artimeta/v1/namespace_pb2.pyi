@@ -255,7 +255,10 @@ class DeleteNamespaceResponse(_message.Message):
     deleted: _builtins.bool
     """Whether a namespace was deleted by this call."""
     blobs_deleted: _builtins.int
-    """How many blobs were removed from the blob store."""
+    """How many blobs were removed from the blob store by this call: 0 when the blob store could
+    not be reached, in which case the deletion still stands and the server removes the rest
+    in the background.
+    """
     def __init__(
         self,
         *,

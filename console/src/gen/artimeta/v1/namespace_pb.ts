@@ -237,7 +237,9 @@ export type DeleteNamespaceResponse = Message<"artimeta.v1.DeleteNamespaceRespon
   deleted: boolean;
 
   /**
-   * How many blobs were removed from the blob store.
+   * How many blobs were removed from the blob store by this call: 0 when the blob store could
+   * not be reached, in which case the deletion still stands and the server removes the rest
+   * in the background.
    *
    * @generated from field: int64 blobs_deleted = 2;
    */

@@ -95,7 +95,11 @@ export interface DeleteNamespaceRequest {
 export interface DeleteNamespaceResponse {
   /** Whether a namespace was deleted by this call. */
   deleted: boolean;
-  /** How many blobs were removed from the blob store. */
+  /**
+   * How many blobs were removed from the blob store by this call: 0 when the blob store could
+   * not be reached, in which case the deletion still stands and the server removes the rest
+   * in the background.
+   */
   blobsDeleted: string;
 }
 
