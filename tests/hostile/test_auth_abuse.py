@@ -271,7 +271,10 @@ async def test_console_info_is_scoped_to_the_callers_namespaces(
     full = (
         await rawhttp.request(port, "GET", "/console/info.json", headers={"authorization": f"Bearer {root_token}"})
     ).json()
-    assert full["rows"]["namespaces"] >= 2
+    # A `*` token gets Postgres' estimates for every table (reltuples: unset until the table's
+    # first analyze, and reused for a few seconds), so only their form is certain.
+    assert full["rows"].keys() >= scoped["rows"].keys()
+    assert all(isinstance(v, int) and v >= 0 for v in full["rows"].values()), full["rows"]
     anonymous = (await rawhttp.request(port, "GET", "/console/info.json")).json()
     assert "rows" not in anonymous
     with capsys.disabled():
