@@ -35,7 +35,7 @@ from artimeta_server.config import Settings
 from artimeta_server.domain import hashing
 from artimeta_server.domain.auth import ALL_NAMESPACES, FailureBudget, Tokens
 from artimeta_server.domain.blobs import Blobs
-from artimeta_server.domain.cache import Cache
+from artimeta_server.domain.cache.service import Cache
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import DomainError
@@ -65,7 +65,7 @@ from artimeta_server.rpc.validate import ValidateInterceptor
 from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
-from artimeta_server.storage.cache import PostgresCache
+from artimeta_server.storage.cache.repositories import postgres_cache_repositories
 from artimeta_server.storage.changes import PostgresChangeFeed
 from artimeta_server.storage.connection import PostgresConnection
 from artimeta_server.storage.listings import PostgresListings
@@ -217,7 +217,7 @@ async def build_domain(settings: Settings) -> Domain:
         connections=Connections(
             PostgresConnection(db), namespaces, documents, fresh=fresh, cache_bytes=settings.document_cache_bytes
         ),
-        cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
+        cache=Cache(postgres_cache_repositories(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
         blob_service=blob_service,
