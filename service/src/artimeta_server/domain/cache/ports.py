@@ -18,6 +18,23 @@ from artimeta_server.domain.cache.models import (
     StoredValue,
 )
 from artimeta_server.domain.cache.sync_models import RecordBatch, SyncRecord
+from artimeta_server.domain.digests import Digest
+
+
+class NamespaceResolver(Protocol):
+    async def resolve(self, name: str, *, strong: bool = False) -> int:
+        """The id of a namespace by name; NotFound when there is none."""
+        ...
+
+
+class ValueBlobs(Protocol):
+    """The blob store as values use it: bytes by digest."""
+
+    async def put(self, namespace_id: int, data: bytes) -> Digest: ...
+
+    async def get(self, namespace_id: int, digest: Digest) -> bytes:
+        """The bytes, verified; NotFound when absent, DataLoss when corrupt."""
+        ...
 
 
 class ValueRepository(Protocol):

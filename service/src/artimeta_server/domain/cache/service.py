@@ -22,12 +22,10 @@ from artimeta_server.domain.cache.models import (
     ValueIn,
     ValueOut,
 )
-from artimeta_server.domain.cache.ports import CacheRepositories
+from artimeta_server.domain.cache.ports import CacheRepositories, NamespaceResolver, ValueBlobs
 from artimeta_server.domain.cache.sync import RecordSync
 from artimeta_server.domain.cache.values import VALUE_BLOB_THRESHOLD, ValueStore
 from artimeta_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
-from artimeta_server.domain.namespaces import Namespaces
-from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 
 
@@ -35,8 +33,8 @@ class Cache:
     def __init__(
         self,
         repos: CacheRepositories,
-        blobs: BlobStore,
-        namespaces: Namespaces,
+        blobs: ValueBlobs,
+        namespaces: NamespaceResolver,
         *,
         blob_threshold: int = VALUE_BLOB_THRESHOLD,
         max_value_bytes: int = 1 << 30,

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 from artimeta_server.domain import content_hash as ch
 from artimeta_server.domain.cache.models import StoredValue, ValueIn, ValueOut
-from artimeta_server.domain.cache.ports import ValueRepository
+from artimeta_server.domain.cache.ports import ValueBlobs, ValueRepository
 from artimeta_server.domain.errors import DataLoss, InvalidArgument, NotFound
-from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 
 VALUE_BLOB_THRESHOLD = 1024
@@ -19,7 +18,7 @@ class ValueStore:
     def __init__(
         self,
         repo: ValueRepository,
-        blobs: BlobStore,
+        blobs: ValueBlobs,
         *,
         blob_threshold: int = VALUE_BLOB_THRESHOLD,
         max_value_bytes: int = 1 << 30,
