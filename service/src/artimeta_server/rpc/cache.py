@@ -10,7 +10,19 @@ import grpc
 
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc
-from artimeta_server.domain.cache.models import CallArgument, HandleIn, JobIn, JobRow, ValueIn, ValueOut
+from artimeta_server.domain.cache.models import (
+    CallArgument,
+    CheckDepth,
+    HandleIn,
+    HitKind,
+    JobIn,
+    JobRow,
+    MissReason,
+    ResultKind,
+    Scope,
+    ValueIn,
+    ValueOut,
+)
 from artimeta_server.domain.cache.service import Cache
 from artimeta_server.domain.listing_ports import ExecutionSummary
 from artimeta_server.domain.listings import Listings
@@ -46,16 +58,20 @@ access.declare(
 
 access.declare("artimeta.v1.CacheService", read={"ListExecutions"})
 
-_SCOPES = {pb.CACHE_SCOPE_NONE: "NONE", pb.CACHE_SCOPE_CSE: "CSE", pb.CACHE_SCOPE_BACKEND: "BACKEND"}
-_CHECKS = {pb.CACHE_CHECK_FULL: "FULL", pb.CACHE_CHECK_SHALLOW: "SHALLOW"}
-_KINDS = {
+_SCOPES: dict[int, Scope] = {pb.CACHE_SCOPE_NONE: "NONE", pb.CACHE_SCOPE_CSE: "CSE", pb.CACHE_SCOPE_BACKEND: "BACKEND"}
+_CHECKS: dict[int, CheckDepth] = {pb.CACHE_CHECK_FULL: "FULL", pb.CACHE_CHECK_SHALLOW: "SHALLOW"}
+_HIT_KINDS: dict[int, HitKind] = {
     pb.CACHE_RESULT_KIND_CSE: "CSE",
     pb.CACHE_RESULT_KIND_SINGLE: "SINGLE",
     pb.CACHE_RESULT_KIND_ULTIMATE: "ULTIMATE",
-    pb.CACHE_RESULT_KIND_MISS: "MISS",
 }
-_KIND_PB = {v: k for k, v in _KINDS.items()}
-_REASONS = {
+_RESULT_PB: dict[ResultKind, pb.CacheResultKind.ValueType] = {
+    "CSE": pb.CACHE_RESULT_KIND_CSE,
+    "SINGLE": pb.CACHE_RESULT_KIND_SINGLE,
+    "ULTIMATE": pb.CACHE_RESULT_KIND_ULTIMATE,
+    "MISS": pb.CACHE_RESULT_KIND_MISS,
+}
+_REASONS: dict[MissReason, pb.CacheMissReason.ValueType] = {
     "new_task": pb.CACHE_MISS_REASON_NEW_TASK,
     "new_args": pb.CACHE_MISS_REASON_NEW_ARGS,
     "new_call": pb.CACHE_MISS_REASON_NEW_CALL,
@@ -179,10 +195,10 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
             scope=_SCOPES.get(request.scope, "BACKEND"),
             check=_CHECKS.get(request.check, "FULL"),
             context_hash=request.context_hash if request.HasField("context_hash") else None,
-            allowed=[_KINDS[k] for k in request.allowed_results if k in _KINDS],
+            allowed=[_HIT_KINDS[k] for k in request.allowed_results if k in _HIT_KINDS],
         )
         return pb.CheckCacheResponse(
-            result=_KIND_PB[result.kind],
+            result=_RESULT_PB[result.kind],
             call_hash=result.call_hash or "",
             value=_value_out(result.value) if result.value is not None else None,
             subtree_task_hashes=result.subtree_task_hashes,

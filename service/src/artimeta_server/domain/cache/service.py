@@ -13,11 +13,14 @@ from artimeta_server.domain.cache.models import (
     CallArgument,
     CallNodeIn,
     CallNodeRow,
+    CheckDepth,
     CheckResult,
     HandleIn,
+    HitKind,
     JobIn,
     JobRow,
     MissExplanation,
+    Scope,
     StoredValue,
     ValueIn,
     ValueOut,
@@ -132,10 +135,10 @@ class Cache:
         eval_hash: str,
         execution_id: str,
         scheduler_task_hashes: Sequence[str],
-        scope: str,
-        check: str,
+        scope: Scope,
+        check: CheckDepth,
         context_hash: str | None,
-        allowed: Sequence[str],
+        allowed: Sequence[HitKind],
     ) -> CheckResult:
         ch.check_hash(task_hash, field="task_hash")
         ch.check_hash(args_hash, field="args_hash")
@@ -150,7 +153,7 @@ class Cache:
         ns = await self._ns.resolve(namespace)
         if scope == "NONE":
             return CheckResult("MISS")
-        kinds = set(allowed) or {"CSE", "SINGLE", "ULTIMATE"}
+        kinds: set[HitKind] = set(allowed) or {"CSE", "SINGLE", "ULTIMATE"}
         backend = scope == "BACKEND"
         query = CacheQuery(
             task_hash=task_hash,

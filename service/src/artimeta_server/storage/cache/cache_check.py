@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from artimeta_server.domain.cache.models import CONTEXT_TAG_KEY, CacheCandidate, CacheQuery
+from artimeta_server.domain.cache.models import CONTEXT_TAG_KEY, CacheCandidate, CacheQuery, HitKind
 from artimeta_server.domain.errors import DeadlineExceeded, Unavailable
 from artimeta_server.storage.batcher import Batcher
 from artimeta_server.storage.cache.values import VALUE_COLUMNS, stored_value
@@ -56,7 +56,7 @@ SELECT k.i, k.prio, k.call_hash, {VALUE_COLUMNS},
     ORDER BY s.task_hash) END AS subtree
 FROM k LEFT JOIN cache_values v ON v.namespace_id = $1 AND v.value_hash = k.value_hash
 ORDER BY k.i, k.prio"""
-_KINDS = {1: "CSE", 2: "ULTIMATE", 3: "SINGLE"}
+_KINDS: dict[int, HitKind] = {1: "CSE", 2: "ULTIMATE", 3: "SINGLE"}
 
 
 def _shared_failure(exc: Exception) -> bool:
