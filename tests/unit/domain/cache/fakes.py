@@ -4,7 +4,7 @@ insert-if-absent rules the real repositories keep."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -13,10 +13,10 @@ from artimeta_server.domain.cache.models import (
     CacheQuery,
     CallNodeIn,
     CallNodeRow,
+    CallRef,
     HandleIn,
     JobIn,
     JobRow,
-    MissExplanation,
     StoredValue,
 )
 from artimeta_server.domain.cache.ports import CacheRepositories
@@ -110,8 +110,16 @@ class FakeCallGraph:
     async def get_call_node(self, ns: int, call_hash: str) -> CallNodeRow | None:
         return self.nodes.get((ns, call_hash))
 
-    async def explain_cache_miss(self, ns: int, task_name: str, task_hash: str, args_hash: str) -> MissExplanation:
-        return MissExplanation("new_call")
+    def _newest(self, ns: int, keep: Callable[[CallNodeRow], bool]) -> CallRef | None:
+        rows = [r for (n, _), r in self.nodes.items() if n == ns and keep(r)]
+        newest = max(rows, key=lambda r: r.create_time, default=None)
+        return None if newest is None else CallRef(newest.call_hash, newest.task_hash, newest.args_hash)
+
+    async def newest_call_with_args(self, ns: int, task_name: str, args_hash: str) -> CallRef | None:
+        return self._newest(ns, lambda r: r.task_name == task_name and r.args_hash == args_hash)
+
+    async def newest_call_of_task(self, ns: int, task_hash: str) -> CallRef | None:
+        return self._newest(ns, lambda r: r.task_hash == task_hash)
 
 
 @dataclass

@@ -221,3 +221,30 @@ async def test_the_call_hash_is_the_content_hash_of_task_args_result_and_childre
         values=[],
     )
     assert call == ch.call_hash(h("task"), h("args"), h("v"), [h("c1")])
+
+
+async def _node(cache: Cache, task_name: str, task: str, args: str) -> str:
+    return await cache.add_call_node(
+        "ns",
+        task_name=task_name,
+        task_hash=h(task),
+        args_hash=h(args),
+        result_hash=h("v"),
+        children=[],
+        arguments=[],
+        subtree_task_hashes=[],
+        values=[],
+    )
+
+
+async def test_a_miss_is_explained_by_the_closest_call_recorded(f: Fakes) -> None:
+    cache = f.cache()
+    explain = cache.explain_cache_miss
+    assert (await explain("ns", "train", h("t-v2"), h("a1"))).reason == "new_call"
+    old_args = await _node(cache, "train", "t-v2", "a0")
+    miss = await explain("ns", "train", h("t-v2"), h("a1"))
+    assert (miss.reason, miss.call_hash, miss.call_args_hash) == ("new_args", old_args, h("a0"))
+    old_task = await _node(cache, "train", "t-v1", "a1")
+    miss = await explain("ns", "train", h("t-v2"), h("a1"))  # the same name on these arguments wins
+    assert (miss.reason, miss.call_hash, miss.call_task_hash) == ("new_task", old_task, h("t-v1"))
+    assert (await explain("ns", "other", h("t-v3"), h("a1"))).reason == "new_call"

@@ -115,6 +115,13 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CallRef:
+    call_hash: str
+    task_hash: str
+    args_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class MissExplanation:
     reason: MissReason
     call_hash: str = ""

@@ -11,10 +11,10 @@ from artimeta_server.domain.cache.models import (
     CacheQuery,
     CallNodeIn,
     CallNodeRow,
+    CallRef,
     HandleIn,
     JobIn,
     JobRow,
-    MissExplanation,
     StoredValue,
 )
 from artimeta_server.domain.cache.sync_models import RecordBatch, SyncRecord
@@ -54,7 +54,13 @@ class CallGraphRepository(Protocol):
 
     async def get_call_node(self, ns: int, call_hash: str) -> CallNodeRow | None: ...
 
-    async def explain_cache_miss(self, ns: int, task_name: str, task_hash: str, args_hash: str) -> MissExplanation: ...
+    async def newest_call_with_args(self, ns: int, task_name: str, args_hash: str) -> CallRef | None:
+        """The newest call of a task of that name (any version) on these arguments."""
+        ...
+
+    async def newest_call_of_task(self, ns: int, task_hash: str) -> CallRef | None:
+        """The newest call of this version of a task (any arguments)."""
+        ...
 
 
 class CacheCheckRepository(Protocol):

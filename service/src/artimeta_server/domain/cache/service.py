@@ -220,7 +220,15 @@ class Cache:
         ch.check_hash(task_hash, field="task_hash")
         ch.check_hash(args_hash, field="args_hash")
         ns = await self._ns.resolve(namespace)
-        return await self._calls.explain_cache_miss(ns, task_name, task_hash, args_hash)
+        # The closest call recorded says what changed: the same task name on the same arguments
+        # means the task's code changed; the same task version means its arguments did.
+        same_args = await self._calls.newest_call_with_args(ns, task_name, args_hash)
+        if same_args is not None:
+            return MissExplanation("new_task", same_args.call_hash, same_args.task_hash, same_args.args_hash)
+        same_task = await self._calls.newest_call_of_task(ns, task_hash)
+        if same_task is not None:
+            return MissExplanation("new_args", same_task.call_hash, same_task.task_hash, same_task.args_hash)
+        return MissExplanation("new_call")
 
     # Executions and jobs
 

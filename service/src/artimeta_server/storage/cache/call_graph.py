@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from artimeta_server.domain.cache.models import CallNodeIn, CallNodeRow, MissExplanation, StoredValue
+from artimeta_server.domain.cache.models import CallNodeIn, CallNodeRow, CallRef, StoredValue
 from artimeta_server.storage.cache.values import insert_values
 from artimeta_server.storage.postgres import Database
 
@@ -101,7 +101,7 @@ class PostgresCallGraph:
             list(r["subtree"]),
         )
 
-    async def explain_cache_miss(self, ns: int, task_name: str, task_hash: str, args_hash: str) -> MissExplanation:
+    async def newest_call_with_args(self, ns: int, task_name: str, args_hash: str) -> CallRef | None:
         async with self._db.connection() as conn:
             r = await conn.fetchrow(
                 """SELECT call_hash, task_hash, args_hash FROM cache_call_nodes
@@ -111,14 +111,14 @@ class PostgresCallGraph:
                 args_hash,
                 task_name,
             )
-            if r is not None:
-                return MissExplanation("new_task", r[0], r[1], r[2])
+        return None if r is None else CallRef(r[0], r[1], r[2])
+
+    async def newest_call_of_task(self, ns: int, task_hash: str) -> CallRef | None:
+        async with self._db.connection() as conn:
             r = await conn.fetchrow(
                 """SELECT call_hash, task_hash, args_hash FROM cache_call_nodes
                    WHERE namespace_id = $1 AND task_hash = $2 ORDER BY create_time DESC LIMIT 1""",
                 ns,
                 task_hash,
             )
-        if r is not None:
-            return MissExplanation("new_args", r[0], r[1], r[2])
-        return MissExplanation("new_call")
+        return None if r is None else CallRef(r[0], r[1], r[2])
