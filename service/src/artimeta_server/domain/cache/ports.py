@@ -112,7 +112,7 @@ class HandleRepository(Protocol):
     async def is_valid_handle(self, ns: int, handle_hash: str) -> bool: ...
 
 
-class RecordRepository(Protocol):
+class RecordSyncRepository(Protocol):
     """redun's sync records, read from and written to the rows of every other repository."""
 
     async def get_records(self, ns: int, ids: Sequence[str]) -> list[SyncRecord]: ...
@@ -136,4 +136,4 @@ class CacheRepositories:
     evaluations: EvaluationRepository
     jobs: JobRepository
     handles: HandleRepository
-    records: RecordRepository
+    records: RecordSyncRepository

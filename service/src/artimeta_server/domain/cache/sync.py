@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from artimeta_server.domain import content_hash as ch
 from artimeta_server.domain.cache.limits import check_count
 from artimeta_server.domain.cache.models import StoredValue, ValueIn
-from artimeta_server.domain.cache.ports import NamespaceResolver, RecordRepository
+from artimeta_server.domain.cache.ports import NamespaceResolver, RecordSyncRepository
 from artimeta_server.domain.cache.sync_codec import dump_record, parse_record
 from artimeta_server.domain.cache.sync_models import (
     CallNodeRecord,
@@ -22,7 +22,7 @@ from artimeta_server.domain.cache.values import ValueStore
 
 
 class RecordSync:
-    def __init__(self, repo: RecordRepository, values: ValueStore, namespaces: NamespaceResolver) -> None:
+    def __init__(self, repo: RecordSyncRepository, values: ValueStore, namespaces: NamespaceResolver) -> None:
         self._repo = repo
         self._values = values
         self._ns = namespaces
