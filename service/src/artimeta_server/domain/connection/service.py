@@ -1,40 +1,43 @@
 """arti's Connection as use cases: graphs, snapshots, tags and partitions of one namespace.
 
 Graphs and snapshots never change once written (their fingerprint is their content), so reads of
-them are served from a bounded in-process cache scoped by namespace id; tags move, so they are
-always read from the database."""
+them are served from a bounded in-process cache scoped by namespace id, and so are the replies
+made of them (renderings.py); tags move, so they are read from the database unless the change
+feed keeps them fresh in memory (domain/fresh.py)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import TypeVar
 
 from artimeta_server.domain import validation
-from artimeta_server.domain.connection_models import (
-    GraphRecord,
+from artimeta_server.domain.connection.documents import Documents
+from artimeta_server.domain.connection.lineage import GraphLineage
+from artimeta_server.domain.connection.lineage import check as check_lineage
+from artimeta_server.domain.connection.models import (
+    DocumentRow,
+    Graph,
     InputFilter,
-    Page,
     PartitionBatch,
-    SnapshotRecord,
-    StoredPartitions,
-    StoredRecord,
-    TagMove,
-    TagRecord,
-    TagWrite,
+    Snapshot,
+    SnapshotTag,
+    SnapshotTagMove,
+    SnapshotTagWritten,
+    graph_of,
+    snapshot_of,
 )
-from artimeta_server.domain.connection_ports import BodyRow, ConnectionRepository
-from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.documents import Documents
+from artimeta_server.domain.connection.partition_bodies import CHUNK_BYTES, CHUNK_ROWS, PartitionBodies
+from artimeta_server.domain.connection.ports import ConnectionRepository
+from artimeta_server.domain.connection.renderings import Renderings, footprint
+from artimeta_server.domain.connection.snapshot_tags import check_write, tag_not_found
 from artimeta_server.domain.errors import InvalidArgument, NotFound
 from artimeta_server.domain.fresh import FreshCache, tag_key
-from artimeta_server.domain.lineage import GraphLineage
-from artimeta_server.domain.lineage import check as check_lineage
 from artimeta_server.domain.lru import BoundedCache
-from artimeta_server.domain.models import StoredDocument
 from artimeta_server.domain.namespaces import Namespaces
-from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+from artimeta_server.domain.pagination import Page, decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
+
+R = TypeVar("R")
 
 MAX_NAME = 1024
 MAX_TAG = 255
@@ -42,9 +45,6 @@ MAX_FORMAT = 255
 MAX_ACTOR = 255
 MAX_CODE_REF = 1024
 MAX_CODE_REFS = 10_000
-# Rows per streamed chunk, and a byte budget that closes a chunk early for large partitions.
-CHUNK_ROWS = 5_000
-CHUNK_BYTES = 2 * 1024 * 1024
 
 
 def graph_name(name: str, field: str = "name") -> str:
@@ -55,9 +55,8 @@ def _tag_name(tag: str) -> str:
     return validation.text(tag, field="tag", max_len=MAX_TAG, required=True)
 
 
-def _position(kind: str, token: str, types: tuple[type, ...]) -> list[Any] | None:
-    """The keyset position of a page token, checked to be one this list could have returned."""
-    return decode_token(kind, token, types)
+def _artifact_key(key: str) -> str:
+    return validation.text(key, field="artifact_key", max_len=MAX_NAME, required=True)
 
 
 def _code_refs(refs: Sequence[str]) -> tuple[str, ...]:
@@ -72,9 +71,12 @@ def _code_refs(refs: Sequence[str]) -> tuple[str, ...]:
     return tuple(refs)
 
 
-def footprint(record: GraphRecord | SnapshotRecord) -> int:
-    """About the bytes a cached record holds."""
-    return len(record.document) + len(record.name) + sum(len(r) for r in record.code_refs)
+def _graph_missing(name: str, fingerprint: int) -> NotFound:
+    return NotFound(
+        f"no graph {name!r} with fingerprint {fingerprint}",
+        reason=Reason.GRAPH_NOT_FOUND,
+        metadata={"name": name, "fingerprint": str(fingerprint)},
+    )
 
 
 class Connections:
@@ -86,6 +88,7 @@ class Connections:
         *,
         fresh: FreshCache[object],
         cache_bytes: int = 64 * 1024 * 1024,
+        rendered_bytes: int = 64 * 1024 * 1024,
         chunk_rows: int = CHUNK_ROWS,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
@@ -93,13 +96,13 @@ class Connections:
         self._ns = namespaces
         self._docs = documents
         self._fresh = fresh
-        self.cache: BoundedCache[GraphRecord | SnapshotRecord] = BoundedCache(max_bytes=cache_bytes)
-        self._chunk_rows = chunk_rows
-        self._chunk_bytes = chunk_bytes
+        self.cache: BoundedCache[Graph | Snapshot] = BoundedCache(max_bytes=cache_bytes)
+        self.renderings = Renderings(max_bytes=rendered_bytes)
+        self._bodies = PartitionBodies(documents, chunk_rows=chunk_rows, chunk_bytes=chunk_bytes)
 
     # Graphs
 
-    async def write_graph(self, namespace: str, graph: GraphRecord, lineage: GraphLineage | None = None) -> bool:
+    async def write_graph(self, namespace: str, graph: Graph, lineage: GraphLineage | None = None) -> bool:
         graph_name(graph.name)
         validation.text(graph.document_format, field="graph.document_format", max_len=MAX_FORMAT)
         refs = _code_refs(graph.code_refs)
@@ -109,7 +112,7 @@ class Connections:
         stored = await self._docs.store(ns, graph.document, field="graph.document")
         return await self._repo.insert_graph(
             ns,
-            StoredRecord(
+            DocumentRow(
                 graph.name, graph.fingerprint, 0, 0, stored, len(graph.document), graph.document_format, refs, None
             ),
             lineage,
@@ -121,37 +124,31 @@ class Connections:
         ns = await self._ns.resolve(namespace)
         exists, lineage = await self._repo.get_graph_lineage(ns, name, fingerprint)
         if not exists:
-            raise NotFound(
-                f"no graph {name!r} with fingerprint {fingerprint}",
-                reason=Reason.GRAPH_NOT_FOUND,
-                metadata={"name": name, "fingerprint": str(fingerprint)},
-            )
+            raise _graph_missing(name, fingerprint)
         return lineage
 
-    async def read_graph(self, namespace: str, name: str, fingerprint: int) -> GraphRecord:
+    async def read_graph(self, namespace: str, name: str, fingerprint: int) -> Graph:
         graph_name(name)
         ns = await self._ns.resolve(namespace)
         key = (ns, "g", name, fingerprint)
         hit = self.cache.get(key)
-        if isinstance(hit, GraphRecord):
+        if isinstance(hit, Graph):
             return hit
         row = await self._repo.get_graph(ns, name, fingerprint)
         if row is None:
-            raise NotFound(
-                f"no graph {name!r} with fingerprint {fingerprint}",
-                reason=Reason.GRAPH_NOT_FOUND,
-                metadata={"name": name, "fingerprint": str(fingerprint)},
-            )
+            raise _graph_missing(name, fingerprint)
         document = await self._docs.load(ns, row.document)
-        graph = GraphRecord(
-            row.name, row.fingerprint, document, row.document_format, row.code_refs, row.create_time, len(document)
-        )
+        graph = graph_of(row, document)
         self.cache.put(key, graph, footprint(graph))
         return graph
 
+    async def render_graph(self, namespace: str, name: str, fingerprint: int, make: Callable[[Graph], R]) -> R:
+        """What `make` makes of the graph, made once per cached graph."""
+        return self.renderings.graph(await self.read_graph(namespace, name, fingerprint), make)
+
     # Snapshots
 
-    async def write_snapshot(self, namespace: str, snap: SnapshotRecord) -> bool:
+    async def write_snapshot(self, namespace: str, snap: Snapshot) -> bool:
         graph_name(snap.name)
         validation.text(snap.document_format, field="snapshot.document_format", max_len=MAX_FORMAT)
         refs = _code_refs(snap.code_refs)
@@ -159,7 +156,7 @@ class Connections:
         stored = await self._docs.store(ns, snap.document, field="snapshot.document")
         return await self._repo.insert_snapshot(
             ns,
-            StoredRecord(
+            DocumentRow(
                 snap.name,
                 snap.fingerprint,
                 snap.snapshot_id,
@@ -172,15 +169,19 @@ class Connections:
             ),
         )
 
-    async def read_snapshot(self, namespace: str, name: str, fingerprint: int) -> SnapshotRecord:
+    async def read_snapshot(self, namespace: str, name: str, fingerprint: int) -> Snapshot:
         graph_name(name)
         ns = await self._ns.resolve(namespace)
         return await self._snapshot(ns, name, fingerprint)
 
-    async def _snapshot(self, ns: int, name: str, fingerprint: int) -> SnapshotRecord:
+    async def render_snapshot(self, namespace: str, name: str, fingerprint: int, make: Callable[[Snapshot], R]) -> R:
+        """What `make` makes of the snapshot, made once per cached snapshot."""
+        return self.renderings.snapshot(await self.read_snapshot(namespace, name, fingerprint), make)
+
+    async def _snapshot(self, ns: int, name: str, fingerprint: int) -> Snapshot:
         key = (ns, "s", name, fingerprint)
         hit = self.cache.get(key)
-        if isinstance(hit, SnapshotRecord):
+        if isinstance(hit, Snapshot):
             return hit
         row = await self._repo.get_snapshot(ns, name, fingerprint)
         if row is None:
@@ -190,17 +191,7 @@ class Connections:
                 metadata={"name": name, "fingerprint": str(fingerprint)},
             )
         document = await self._docs.load(ns, row.document)
-        snap = SnapshotRecord(
-            row.name,
-            row.fingerprint,
-            row.snapshot_id,
-            row.graph_fingerprint,
-            document,
-            row.document_format,
-            row.code_refs,
-            row.create_time,
-            len(document),
-        )
+        snap = snapshot_of(row, document)
         self.cache.put(key, snap, footprint(snap))
         return snap
 
@@ -208,26 +199,34 @@ class Connections:
 
     async def read_snapshot_tag(
         self, namespace: str, name: str, tag: str, *, strong: bool = False
-    ) -> tuple[TagRecord, SnapshotRecord]:
+    ) -> tuple[SnapshotTag, Snapshot]:
         """The tag and its snapshot; the tag from memory unless `strong` (then from the database)."""
         ns = await self._ns.resolve(namespace, strong=strong)
         key = tag_key(ns, name, tag)
         found = None if strong else self._fresh.get(key)
-        if isinstance(found, TagRecord):
+        if isinstance(found, SnapshotTag):
             return found, await self._snapshot(ns, name, found.snapshot_fingerprint)
         graph_name(name)
         _tag_name(tag)
         ticket = self._fresh.ticket()
         found = await self._repo.get_tag(ns, name, tag)
-        if found is not None:
-            self._fresh.put(key, found, 64 + len(name) + len(tag) + len(found.actor), ticket)
         if found is None:
-            raise NotFound(
-                f"No known `{tag}` tag for GraphSnapshot `{name}`",
-                reason=Reason.TAG_NOT_FOUND,
-                metadata={"name": name, "tag": tag},
-            )
+            raise tag_not_found(name, tag)
+        self._fresh.put(key, found, 64 + len(name) + len(tag) + len(found.actor), ticket)
         return found, await self._snapshot(ns, name, found.snapshot_fingerprint)
+
+    async def render_snapshot_tag(
+        self,
+        namespace: str,
+        name: str,
+        tag: str,
+        make: Callable[[SnapshotTag, Snapshot], R],
+        *,
+        strong: bool = False,
+    ) -> R:
+        """What `make` makes of the tag and its snapshot, made once per (equal tag, cached snapshot)."""
+        found, snap = await self.read_snapshot_tag(namespace, name, tag, strong=strong)
+        return self.renderings.snapshot_tag(found, snap, make)
 
     async def write_snapshot_tag(
         self,
@@ -239,21 +238,25 @@ class Connections:
         overwrite: bool,
         expected: int | None,
         actor: str,
-    ) -> TagWrite:
+    ) -> SnapshotTagWritten:
+        """Creates or moves a tag (snapshot_tags.py says when it may) and records the move."""
         graph_name(name)
         _tag_name(tag)
         validation.text(actor, field="actor", max_len=MAX_ACTOR)
         ns = await self._ns.resolve(namespace)
         try:
-            return await self._repo.write_tag(
-                ns,
-                name,
-                tag,
-                snapshot_fingerprint,
-                overwrite=overwrite or expected is not None,
-                expected=expected,
-                actor=actor,
-            )
+            async with self._repo.snapshot_tag_unit(ns, name, tag) as unit:
+                while True:
+                    current = await unit.current()
+                    check_write(name, tag, current, overwrite=overwrite, expected=expected)
+                    if current is None:
+                        written = await unit.create(snapshot_fingerprint, actor)
+                        if written is None:
+                            continue  # created meanwhile: lock it and decide again
+                    else:
+                        written = await unit.move(snapshot_fingerprint, actor)
+                    await unit.record_move(current, snapshot_fingerprint, actor)
+                    return SnapshotTagWritten(written, current)
         finally:
             # The other replicas hear of it at commit; this one forgets before it replies. Also
             # after a failure: the write may have committed before the reply was lost.
@@ -261,33 +264,12 @@ class Connections:
 
     # Partitions
 
-    async def _store(self, ns: int, batch: PartitionBatch) -> StoredPartitions:
-        limit = self._docs.inline_limit
-        inline: list[bytes | None] = list(batch.bodies)
-        hashes: list[str | None] = [None] * len(batch)
-        sizes = [len(b) for b in batch.bodies]
-        for i, size in enumerate(sizes):
-            if size > limit:
-                stored = await self._docs.store(ns, batch.bodies[i], field=f"partitions[{i}]")
-                if stored.digest is not None:
-                    inline[i] = None
-                    hashes[i] = stored.digest.hash
-        return StoredPartitions(batch.idents, batch.keys, batch.input_fingerprints, inline, hashes, sizes)
-
-    async def _stored(self, ns: int, batches: Iterable[PartitionBatch]) -> AsyncIterator[StoredPartitions]:
-        # Batches are computed (validated, canonicalized: CPU work) in a worker thread, so the event
-        # loop keeps serving other calls and keeps feeding Postgres the previous chunk meanwhile.
-        chunks = iter(batches)
-        while (batch := await asyncio.to_thread(next, chunks, None)) is not None:
-            if len(batch):
-                yield await self._store(ns, batch)
-
     async def write_artifact_partitions(
         self, namespace: str, storage_fingerprint: int, batches: Iterable[PartitionBatch]
     ) -> int:
         """Adds partitions to a storage in one transaction; `batches` are consumed one at a time."""
         ns = await self._ns.resolve(namespace)
-        return await self._repo.add_storage_partitions(ns, storage_fingerprint, self._stored(ns, batches))
+        return await self._repo.add_storage_partitions(ns, storage_fingerprint, self._bodies.stored(ns, batches))
 
     async def write_snapshot_partitions(
         self,
@@ -298,10 +280,10 @@ class Connections:
         batches: Iterable[PartitionBatch],
     ) -> int:
         graph_name(name)
-        validation.text(artifact_key, field="artifact_key", max_len=MAX_NAME, required=True)
+        _artifact_key(artifact_key)
         ns = await self._ns.resolve(namespace)
         return await self._repo.add_snapshot_partitions(
-            ns, name, snapshot_fingerprint, artifact_key, self._stored(ns, batches)
+            ns, name, snapshot_fingerprint, artifact_key, self._bodies.stored(ns, batches)
         )
 
     async def write_artifact_and_graph_partitions(
@@ -314,10 +296,10 @@ class Connections:
         batches: Iterable[PartitionBatch],
     ) -> tuple[int, int]:
         graph_name(name)
-        validation.text(artifact_key, field="artifact_key", max_len=MAX_NAME, required=True)
+        _artifact_key(artifact_key)
         ns = await self._ns.resolve(namespace)
         return await self._repo.add_artifact_and_snapshot_partitions(
-            ns, storage_fingerprint, name, snapshot_fingerprint, artifact_key, self._stored(ns, batches)
+            ns, storage_fingerprint, name, snapshot_fingerprint, artifact_key, self._bodies.stored(ns, batches)
         )
 
     async def read_artifact_partitions(
@@ -327,18 +309,18 @@ class Connections:
         ns = await self._ns.resolve(namespace)
         if wanted is not None and not wanted.keys:
             wanted = None
-        rows = self._repo.storage_partitions(ns, storage_fingerprint, wanted, self._chunk_rows)
-        async for chunk in self._bodies(ns, rows):
+        rows = self._repo.storage_partitions(ns, storage_fingerprint, wanted, self._bodies.chunk_rows)
+        async for chunk in self._bodies.chunks(ns, rows):
             yield chunk
 
     async def read_snapshot_partitions(
         self, namespace: str, name: str, snapshot_fingerprint: int, artifact_key: str
     ) -> AsyncIterator[list[bytes]]:
         graph_name(name)
-        validation.text(artifact_key, field="artifact_key", max_len=MAX_NAME, required=True)
+        _artifact_key(artifact_key)
         ns = await self._ns.resolve(namespace)
-        rows = self._repo.snapshot_partitions(ns, name, snapshot_fingerprint, artifact_key, self._chunk_rows)
-        async for chunk in self._bodies(ns, rows):
+        rows = self._repo.snapshot_partitions(ns, name, snapshot_fingerprint, artifact_key, self._bodies.chunk_rows)
+        async for chunk in self._bodies.chunks(ns, rows):
             yield chunk
 
     async def list_snapshot_partitions(
@@ -346,9 +328,9 @@ class Connections:
     ) -> Page[bytes]:
         """One page of the partition bodies linked to an artifact of a snapshot, in ident order."""
         graph_name(name)
-        validation.text(artifact_key, field="artifact_key", max_len=MAX_NAME, required=True)
+        _artifact_key(artifact_key)
         limit = page_size(size)
-        after = _position("partitions", token, (str,))
+        after = decode_token("partitions", token, (str,))
         try:
             after_ident = None if after is None else bytes.fromhex(str(after[0]))
         except ValueError:
@@ -364,37 +346,15 @@ class Connections:
             ns, name, snapshot_fingerprint, artifact_key, after_ident, limit + 1
         )
         nxt = encode_token("partitions", [rows[limit - 1][0].hex()]) if len(rows) > limit else ""
-        bodies: list[bytes] = []
-        for _, (body, body_hash, body_size) in rows[:limit]:
-            if body is None:
-                assert body_hash is not None
-                body = await self._docs.load(ns, StoredDocument(None, Digest(body_hash, body_size)))
-            bodies.append(body)
-        return Page(bodies, nxt)
-
-    async def _bodies(self, ns: int, chunks: AsyncIterator[list[BodyRow]]) -> AsyncIterator[list[bytes]]:
-        out: list[bytes] = []
-        size = 0
-        async for rows in chunks:
-            for body, body_hash, body_size in rows:
-                if body is None:
-                    assert body_hash is not None
-                    body = await self._docs.load(ns, StoredDocument(None, Digest(body_hash, body_size)))
-                out.append(body)
-                size += len(body)
-                if size >= self._chunk_bytes or len(out) >= self._chunk_rows:
-                    yield out
-                    out, size = [], 0
-        if out:
-            yield out
+        return Page([await self._bodies.load(ns, body) for _, body in rows[:limit]], nxt)
 
     # Lists
 
-    async def list_graphs(self, namespace: str, name: str, size: int, token: str) -> Page[StoredRecord]:
+    async def list_graphs(self, namespace: str, name: str, size: int, token: str) -> Page[DocumentRow]:
         if name:
             graph_name(name)
         limit = page_size(size)
-        after = _position("graphs", token, (str, int))
+        after = decode_token("graphs", token, (str, int))
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.list_graphs(
             ns, name or None, None if after is None else (str(after[0]), int(after[1])), limit + 1
@@ -402,20 +362,20 @@ class Connections:
         nxt = encode_token("graphs", [rows[limit - 1].name, rows[limit - 1].fingerprint]) if len(rows) > limit else ""
         return Page(rows[:limit], nxt)
 
-    async def list_snapshots(self, namespace: str, name: str, size: int, token: str) -> Page[StoredRecord]:
+    async def list_snapshots(self, namespace: str, name: str, size: int, token: str) -> Page[DocumentRow]:
         graph_name(name)
         limit = page_size(size)
-        after = _position("snapshots", token, (int,))
+        after = decode_token("snapshots", token, (int,))
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.list_snapshots(ns, name, None if after is None else int(after[0]), limit + 1)
         nxt = encode_token("snapshots", [rows[limit - 1][0]]) if len(rows) > limit else ""
         return Page([r for _, r in rows[:limit]], nxt)
 
-    async def list_snapshot_tags(self, namespace: str, name: str, size: int, token: str) -> Page[TagRecord]:
+    async def list_snapshot_tags(self, namespace: str, name: str, size: int, token: str) -> Page[SnapshotTag]:
         if name:
             graph_name(name)
         limit = page_size(size)
-        after = _position("tags", token, (str, str))
+        after = decode_token("tags", token, (str, str))
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.list_tags(
             ns, name or None, None if after is None else (str(after[0]), str(after[1])), limit + 1
@@ -423,11 +383,11 @@ class Connections:
         nxt = encode_token("tags", [rows[limit - 1].name, rows[limit - 1].tag]) if len(rows) > limit else ""
         return Page(rows[:limit], nxt)
 
-    async def tag_history(self, namespace: str, name: str, tag: str, size: int, token: str) -> Page[TagMove]:
+    async def tag_history(self, namespace: str, name: str, tag: str, size: int, token: str) -> Page[SnapshotTagMove]:
         graph_name(name)
         _tag_name(tag)
         limit = page_size(size)
-        after = _position("moves", token, (int,))
+        after = decode_token("moves", token, (int,))
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.tag_history(ns, name, tag, None if after is None else int(after[0]), limit + 1)
         nxt = encode_token("moves", [rows[limit - 1].sequence]) if len(rows) > limit else ""
