@@ -57,7 +57,9 @@ class ConnectionRepository(Protocol):
 
     async def get_snapshot(self, namespace_id: int, name: str, fingerprint: int) -> DocumentRow | None: ...
 
-    async def get_tag(self, namespace_id: int, name: str, tag: str) -> SnapshotTag | None: ...
+    async def get_tags(self, namespace_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], SnapshotTag]:
+        """The tags of `keys` ((name, tag) pairs) that exist, in one read."""
+        ...
 
     def snapshot_tag_unit(self, namespace_id: int, name: str, tag: str) -> AbstractAsyncContextManager[SnapshotTagUnit]:
         """A transaction writing one tag: commits when the block ends, rolls back if it raises."""

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TypeVar
 
 from artimeta_server.domain import validation
+from artimeta_server.domain.connection.coalescer import ReadCoalescer
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.connection.lineage import GraphLineage
 from artimeta_server.domain.connection.lineage import check as check_lineage
@@ -98,7 +99,9 @@ class Connections:
         self._fresh = fresh
         self.cache: BoundedCache[Graph | Snapshot] = BoundedCache(max_bytes=cache_bytes)
         self.renderings = Renderings(max_bytes=rendered_bytes)
-        self._bodies = PartitionBodies(documents, chunk_rows=chunk_rows, chunk_bytes=chunk_bytes)
+        # Concurrent reads of tags that are not in memory share one query.
+        self._tag_reads: ReadCoalescer[tuple[str, str], SnapshotTag] = ReadCoalescer(repo.get_tags)
+        self.partition_bodies = PartitionBodies(documents, chunk_rows=chunk_rows, chunk_bytes=chunk_bytes)
 
     # Graphs
 
@@ -209,7 +212,7 @@ class Connections:
         graph_name(name)
         _tag_name(tag)
         ticket = self._fresh.ticket()
-        found = await self._repo.get_tag(ns, name, tag)
+        found = await self._tag_reads.read(ns, (name, tag))
         if found is None:
             raise tag_not_found(name, tag)
         self._fresh.put(key, found, 64 + len(name) + len(tag) + len(found.actor), ticket)
@@ -269,7 +272,9 @@ class Connections:
     ) -> int:
         """Adds partitions to a storage in one transaction; `batches` are consumed one at a time."""
         ns = await self._ns.resolve(namespace)
-        return await self._repo.add_storage_partitions(ns, storage_fingerprint, self._bodies.stored(ns, batches))
+        return await self._repo.add_storage_partitions(
+            ns, storage_fingerprint, self.partition_bodies.stored(ns, batches)
+        )
 
     async def write_snapshot_partitions(
         self,
@@ -283,7 +288,7 @@ class Connections:
         _artifact_key(artifact_key)
         ns = await self._ns.resolve(namespace)
         return await self._repo.add_snapshot_partitions(
-            ns, name, snapshot_fingerprint, artifact_key, self._bodies.stored(ns, batches)
+            ns, name, snapshot_fingerprint, artifact_key, self.partition_bodies.stored(ns, batches)
         )
 
     async def write_artifact_and_graph_partitions(
@@ -299,7 +304,7 @@ class Connections:
         _artifact_key(artifact_key)
         ns = await self._ns.resolve(namespace)
         return await self._repo.add_artifact_and_snapshot_partitions(
-            ns, storage_fingerprint, name, snapshot_fingerprint, artifact_key, self._bodies.stored(ns, batches)
+            ns, storage_fingerprint, name, snapshot_fingerprint, artifact_key, self.partition_bodies.stored(ns, batches)
         )
 
     async def read_artifact_partitions(
@@ -309,8 +314,8 @@ class Connections:
         ns = await self._ns.resolve(namespace)
         if wanted is not None and not wanted.keys:
             wanted = None
-        rows = self._repo.storage_partitions(ns, storage_fingerprint, wanted, self._bodies.chunk_rows)
-        async for chunk in self._bodies.chunks(ns, rows):
+        rows = self._repo.storage_partitions(ns, storage_fingerprint, wanted, self.partition_bodies.chunk_rows)
+        async for chunk in self.partition_bodies.chunks(ns, rows):
             yield chunk
 
     async def read_snapshot_partitions(
@@ -319,8 +324,10 @@ class Connections:
         graph_name(name)
         _artifact_key(artifact_key)
         ns = await self._ns.resolve(namespace)
-        rows = self._repo.snapshot_partitions(ns, name, snapshot_fingerprint, artifact_key, self._bodies.chunk_rows)
-        async for chunk in self._bodies.chunks(ns, rows):
+        rows = self._repo.snapshot_partitions(
+            ns, name, snapshot_fingerprint, artifact_key, self.partition_bodies.chunk_rows
+        )
+        async for chunk in self.partition_bodies.chunks(ns, rows):
             yield chunk
 
     async def list_snapshot_partitions(
@@ -346,7 +353,7 @@ class Connections:
             ns, name, snapshot_fingerprint, artifact_key, after_ident, limit + 1
         )
         nxt = encode_token("partitions", [rows[limit - 1][0].hex()]) if len(rows) > limit else ""
-        return Page([await self._bodies.load(ns, body) for _, body in rows[:limit]], nxt)
+        return Page([await self.partition_bodies.load(ns, body) for _, body in rows[:limit]], nxt)
 
     # Lists
 

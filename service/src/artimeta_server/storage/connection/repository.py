@@ -7,7 +7,6 @@ from contextlib import AbstractAsyncContextManager
 
 from artimeta_server.domain.connection.lineage import GraphLineage
 from artimeta_server.domain.connection.models import DocumentRow, SnapshotTag, SnapshotTagMove
-from artimeta_server.storage.connection.coalescer import TagReadCoalescer
 from artimeta_server.storage.connection.lineage_codec import lineage_from_json, lineage_json
 from artimeta_server.storage.connection.partitions import PostgresPartitions
 from artimeta_server.storage.connection.rows import (
@@ -22,15 +21,22 @@ from artimeta_server.storage.connection.rows import (
     snapshot_tag,
 )
 from artimeta_server.storage.connection.snapshot_tags import PostgresSnapshotTagUnit, snapshot_tag_unit
-from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
+
+# Tags of one namespace by (name, tag); LATERAL + OFFSET 0 keeps it one primary-key probe per tag.
+_TAGS = f"""
+SELECT t.*
+FROM unnest($2::text[], $3::text[]) AS k(name, tag)
+CROSS JOIN LATERAL (
+    SELECT {TAG_COLS} FROM arti_snapshot_tags
+    WHERE namespace_id = $1 AND name = k.name AND tag = k.tag
+    OFFSET 0
+) t
+"""
+_TAG = f"SELECT {TAG_COLS} FROM arti_snapshot_tags WHERE namespace_id = $1 AND name = $2 AND tag = $3"
 
 
 class PostgresConnection(PostgresPartitions):
-    def __init__(self, db: Database) -> None:
-        super().__init__(db)
-        self._tags = TagReadCoalescer(db)
-
     # Graphs and snapshots: immutable rows keyed by content.
 
     async def insert_graph(self, namespace_id: int, rec: DocumentRow, lineage: GraphLineage | None = None) -> bool:
@@ -120,8 +126,13 @@ class PostgresConnection(PostgresPartitions):
 
     # Tags: mutable pointers; every move is announced to the replicas' caches.
 
-    async def get_tag(self, namespace_id: int, name: str, tag: str) -> SnapshotTag | None:
-        return await self._tags.read(namespace_id, name, tag)
+    async def get_tags(self, namespace_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], SnapshotTag]:
+        async with self._db.connection() as conn:
+            if len(keys) == 1:
+                rows = await conn.fetch(_TAG, namespace_id, keys[0][0], keys[0][1])
+            else:
+                rows = await conn.fetch(_TAGS, namespace_id, [k[0] for k in keys], [k[1] for k in keys])
+        return {(r["name"], r["tag"]): snapshot_tag(r) for r in rows}
 
     def snapshot_tag_unit(
         self, namespace_id: int, name: str, tag: str
