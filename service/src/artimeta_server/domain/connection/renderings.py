@@ -27,20 +27,28 @@ class Renderings:
     def __init__(self, *, max_bytes: int) -> None:
         self.cache: BoundedCache[tuple[object, object]] = BoundedCache(max_bytes=max_bytes)
 
-    def _made(self, key: Hashable, record: Graph | Snapshot, make: Callable[[], R]) -> R:
+    def _made(self, key: Hashable, record: Graph | Snapshot) -> object | None:
         hit = self.cache.get(key)
-        if hit is not None and hit[0] is record:
-            return cast(R, hit[1])
-        made = make()
+        return hit[1] if hit is not None and hit[0] is record else None
+
+    def _keep(self, key: Hashable, record: Graph | Snapshot, made: R) -> R:
         self.cache.put(key, (record, made), 2 * footprint(record))
         return made
 
+    # One method per kind of record, with no closure: these run on every hot read.
+
     def graph(self, graph: Graph, make: Callable[[Graph], R]) -> R:
-        return self._made((make, id(graph)), graph, lambda: make(graph))
+        key = (make, id(graph))
+        hit = self._made(key, graph)
+        return cast(R, hit) if hit is not None else self._keep(key, graph, make(graph))
 
     def snapshot(self, snap: Snapshot, make: Callable[[Snapshot], R]) -> R:
-        return self._made((make, id(snap)), snap, lambda: make(snap))
+        key = (make, id(snap))
+        hit = self._made(key, snap)
+        return cast(R, hit) if hit is not None else self._keep(key, snap, make(snap))
 
     def snapshot_tag(self, tag: SnapshotTag, snap: Snapshot, make: Callable[[SnapshotTag, Snapshot], R]) -> R:
         # An equal tag pointing at the same cached snapshot renders the same, so it is reused.
-        return self._made((make, id(snap), tag), snap, lambda: make(tag, snap))
+        key = (make, id(snap), tag)
+        hit = self._made(key, snap)
+        return cast(R, hit) if hit is not None else self._keep(key, snap, make(tag, snap))
