@@ -93,7 +93,7 @@ async def test_input_fingerprint_filter(aclient: artimeta.AsyncClient, namespace
 
 
 async def test_large_reads_stream_in_chunks(aclient: artimeta.AsyncClient, namespace: str, server) -> None:
-    conns = server.domain.connections.partition_bodies
+    conns = server.domain.connections.partitions.bodies
     old = conns.chunk_rows
     conns.chunk_rows = 7
     try:

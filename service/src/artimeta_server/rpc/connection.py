@@ -117,13 +117,15 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
         self, request: pb.ReadArtifactPartitionsRequest, context: Context
     ) -> AsyncIterator[pb.ReadArtifactPartitionsResponse]:
         wanted = input_filter(request.input_fingerprints)
-        async for bodies in self._c.read_artifact_partitions(request.namespace, request.storage_fingerprint, wanted):
+        async for bodies in self._c.partitions.read_artifact_partitions(
+            request.namespace, request.storage_fingerprint, wanted
+        ):
             yield pb.ReadArtifactPartitionsResponse.FromString(framed(bodies))
 
     async def WriteArtifactPartitions(
         self, request: pb.WriteArtifactPartitionsRequest, context: Context
     ) -> pb.WriteArtifactPartitionsResponse:
-        added = await self._c.write_artifact_partitions(
+        added = await self._c.partitions.write_artifact_partitions(
             request.namespace, request.storage_fingerprint, batches(request.partitions)
         )
         return pb.WriteArtifactPartitionsResponse(added_count=added)
@@ -184,7 +186,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
     async def ReadSnapshotPartitions(
         self, request: pb.ReadSnapshotPartitionsRequest, context: Context
     ) -> AsyncIterator[pb.ReadSnapshotPartitionsResponse]:
-        async for bodies in self._c.read_snapshot_partitions(
+        async for bodies in self._c.partitions.read_snapshot_partitions(
             request.namespace, request.name, request.snapshot_fingerprint, request.artifact_key
         ):
             yield pb.ReadSnapshotPartitionsResponse.FromString(framed(bodies))
@@ -192,7 +194,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
     async def WriteSnapshotPartitions(
         self, request: pb.WriteSnapshotPartitionsRequest, context: Context
     ) -> pb.WriteSnapshotPartitionsResponse:
-        added = await self._c.write_snapshot_partitions(
+        added = await self._c.partitions.write_snapshot_partitions(
             request.namespace,
             request.name,
             request.snapshot_fingerprint,
@@ -204,7 +206,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
     async def WriteArtifactAndGraphPartitions(
         self, request: pb.WriteArtifactAndGraphPartitionsRequest, context: Context
     ) -> pb.WriteArtifactAndGraphPartitionsResponse:
-        artifact, snapshot = await self._c.write_artifact_and_graph_partitions(
+        artifact, snapshot = await self._c.partitions.write_artifact_and_graph_partitions(
             request.namespace,
             request.name,
             request.snapshot_fingerprint,
@@ -253,7 +255,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
     async def ListSnapshotPartitions(
         self, request: pb.ListSnapshotPartitionsRequest, context: Context
     ) -> pb.ListSnapshotPartitionsResponse:
-        page = await self._c.list_snapshot_partitions(
+        page = await self._c.partitions.list_snapshot_partitions(
             request.namespace,
             request.name,
             request.snapshot_fingerprint,

@@ -77,21 +77,23 @@ def _batch(*items: tuple[bytes, int | None, bytes]) -> PartitionBatch:
 
 
 async def _read(conns, storage: int, wanted: InputFilter | None = None) -> list[bytes]:  # type: ignore[no-untyped-def]
-    return [b async for chunk in conns.read_artifact_partitions("ns", storage, wanted) for b in chunk]
+    return [b async for chunk in conns.partitions.read_artifact_partitions("ns", storage, wanted) for b in chunk]
 
 
 async def test_writes_are_set_unions_by_identity() -> None:
     conns, _repo, _, _ = connections()
     first = _batch((b"k1", 1, b"p1"), (b"k2", None, b"p2"))
-    assert await conns.write_artifact_partitions("ns", 7, [first]) == 2
+    assert await conns.partitions.write_artifact_partitions("ns", 7, [first]) == 2
     again = _batch((b"k1", 1, b"p1"), (b"k3", 3, b"p3"))
-    assert await conns.write_artifact_partitions("ns", 7, [again, _batch()]) == 1
+    assert await conns.partitions.write_artifact_partitions("ns", 7, [again, _batch()]) == 1
     assert sorted(await _read(conns, 7)) == [b"p1", b"p2", b"p3"]
 
 
 async def test_a_filtered_read_matches_keys_and_fingerprints_both() -> None:
     conns, _, _, _ = connections()
-    await conns.write_artifact_partitions("ns", 7, [_batch((b"k1", 1, b"p1"), (b"k2", None, b"p2"), (b"k3", 3, b"p3"))])
+    await conns.partitions.write_artifact_partitions(
+        "ns", 7, [_batch((b"k1", 1, b"p1"), (b"k2", None, b"p2"), (b"k3", 3, b"p3"))]
+    )
     wanted = InputFilter([b"k1", b"k2", b"k3"], [1, None, 4])
     assert sorted(await _read(conns, 7, wanted)) == [b"p1", b"p2"]
     assert len(await _read(conns, 7, InputFilter([], []))) == 3  # an empty filter is no filter
@@ -100,7 +102,7 @@ async def test_a_filtered_read_matches_keys_and_fingerprints_both() -> None:
 async def test_large_bodies_go_to_the_blob_store_and_come_back() -> None:
     conns, repo, blobs, _ = connections(inline_limit=8)
     big = b"B" * 100
-    await conns.write_artifact_partitions("ns", 7, [_batch((b"k", None, b"small"), (b"l", None, big))])
+    await conns.partitions.write_artifact_partitions("ns", 7, [_batch((b"k", None, b"small"), (b"l", None, big))])
     rows = list(repo.storage[(1, 7)].values())
     assert (None, next(iter(blobs.data))[1], 100) in rows and (b"small", None, 5) in rows
     assert sorted(await _read(conns, 7)) == sorted([b"small", big])
@@ -108,19 +110,21 @@ async def test_large_bodies_go_to_the_blob_store_and_come_back() -> None:
 
 async def test_reads_stream_in_chunks_bounded_by_rows() -> None:
     conns, _, _, _ = connections(chunk_rows=3)
-    await conns.write_artifact_partitions("ns", 7, [_batch(*[(b"k%d" % i, i, b"p%d" % i) for i in range(10)])])
-    sizes = [len(c) async for c in conns.read_artifact_partitions("ns", 7, None)]
+    await conns.partitions.write_artifact_partitions(
+        "ns", 7, [_batch(*[(b"k%d" % i, i, b"p%d" % i) for i in range(10)])]
+    )
+    sizes = [len(c) async for c in conns.partitions.read_artifact_partitions("ns", 7, None)]
     assert sum(sizes) == 10 and max(sizes) <= 3
 
 
 async def test_snapshot_partitions_page_in_identity_order() -> None:
     conns, _, _, _ = connections()
     items = [(b"", None, b"p%d" % i) for i in range(5)]
-    added = await conns.write_artifact_and_graph_partitions("ns", "g", 1, "out", 7, [_batch(*items)])
+    added = await conns.partitions.write_artifact_and_graph_partitions("ns", "g", 1, "out", 7, [_batch(*items)])
     assert added == (5, 5)
     ordered = [b for _, _, b in sorted(items, key=lambda it: partitions.identity(it[2]))]
-    first = await conns.list_snapshot_partitions("ns", "g", 1, "out", 3, "")
-    rest = await conns.list_snapshot_partitions("ns", "g", 1, "out", 3, first.next_page_token)
+    first = await conns.partitions.list_snapshot_partitions("ns", "g", 1, "out", 3, "")
+    rest = await conns.partitions.list_snapshot_partitions("ns", "g", 1, "out", 3, first.next_page_token)
     assert first.items + rest.items == ordered and rest.next_page_token == ""
     with pytest.raises(InvalidArgument):
-        await conns.list_snapshot_partitions("ns", "g", 1, "out", 3, "not-a-token")
+        await conns.partitions.list_snapshot_partitions("ns", "g", 1, "out", 3, "not-a-token")

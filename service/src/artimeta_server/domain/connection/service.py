@@ -7,19 +7,18 @@ feed keeps them fresh in memory (domain/fresh.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import TypeVar
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.connection.coalescer import ReadCoalescer
 from artimeta_server.domain.connection.documents import Documents
+from artimeta_server.domain.connection.fields import MAX_ACTOR, MAX_FORMAT, code_refs, graph_name, tag_name
 from artimeta_server.domain.connection.lineage import GraphLineage
 from artimeta_server.domain.connection.lineage import check as check_lineage
 from artimeta_server.domain.connection.models import (
     DocumentRow,
     Graph,
-    InputFilter,
-    PartitionBatch,
     Snapshot,
     SnapshotTag,
     SnapshotTagMove,
@@ -27,11 +26,12 @@ from artimeta_server.domain.connection.models import (
     graph_of,
     snapshot_of,
 )
-from artimeta_server.domain.connection.partition_bodies import CHUNK_BYTES, CHUNK_ROWS, PartitionBodies
+from artimeta_server.domain.connection.partition_bodies import CHUNK_BYTES, CHUNK_ROWS
+from artimeta_server.domain.connection.partition_service import PartitionService
 from artimeta_server.domain.connection.ports import ConnectionRepository
 from artimeta_server.domain.connection.renderings import Renderings, footprint
 from artimeta_server.domain.connection.snapshot_tags import check_write, tag_not_found
-from artimeta_server.domain.errors import InvalidArgument, NotFound
+from artimeta_server.domain.errors import NotFound
 from artimeta_server.domain.fresh import FreshCache, tag_key
 from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.namespaces import Namespaces
@@ -39,37 +39,6 @@ from artimeta_server.domain.pagination import Page, decode_token, encode_token, 
 from artimeta_server.domain.reasons import Reason
 
 R = TypeVar("R")
-
-MAX_NAME = 1024
-MAX_TAG = 255
-MAX_FORMAT = 255
-MAX_ACTOR = 255
-MAX_CODE_REF = 1024
-MAX_CODE_REFS = 10_000
-
-
-def graph_name(name: str, field: str = "name") -> str:
-    return validation.text(name, field=field, max_len=MAX_NAME, required=True)
-
-
-def _tag_name(tag: str) -> str:
-    return validation.text(tag, field="tag", max_len=MAX_TAG, required=True)
-
-
-def _artifact_key(key: str) -> str:
-    return validation.text(key, field="artifact_key", max_len=MAX_NAME, required=True)
-
-
-def _code_refs(refs: Sequence[str]) -> tuple[str, ...]:
-    if len(refs) > MAX_CODE_REFS:
-        raise InvalidArgument(
-            f"{len(refs)} code_refs; at most {MAX_CODE_REFS} are allowed",
-            reason=Reason.FIELD_TOO_LONG,
-            metadata={"field": "code_refs"},
-        )
-    for ref in refs:
-        validation.text(ref, field="code_refs", max_len=MAX_CODE_REF, required=True)
-    return tuple(refs)
 
 
 def _graph_missing(name: str, fingerprint: int) -> NotFound:
@@ -101,14 +70,14 @@ class Connections:
         self.renderings = Renderings(max_bytes=rendered_bytes)
         # Concurrent reads of tags that are not in memory share one query.
         self._tag_reads: ReadCoalescer[tuple[str, str], SnapshotTag] = ReadCoalescer(repo.get_tags)
-        self.partition_bodies = PartitionBodies(documents, chunk_rows=chunk_rows, chunk_bytes=chunk_bytes)
+        self.partitions = PartitionService(repo, namespaces, documents, chunk_rows=chunk_rows, chunk_bytes=chunk_bytes)
 
     # Graphs
 
     async def write_graph(self, namespace: str, graph: Graph, lineage: GraphLineage | None = None) -> bool:
         graph_name(graph.name)
         validation.text(graph.document_format, field="graph.document_format", max_len=MAX_FORMAT)
-        refs = _code_refs(graph.code_refs)
+        refs = code_refs(graph.code_refs)
         if lineage is not None:
             check_lineage(lineage)
         ns = await self._ns.resolve(namespace)
@@ -154,7 +123,7 @@ class Connections:
     async def write_snapshot(self, namespace: str, snap: Snapshot) -> bool:
         graph_name(snap.name)
         validation.text(snap.document_format, field="snapshot.document_format", max_len=MAX_FORMAT)
-        refs = _code_refs(snap.code_refs)
+        refs = code_refs(snap.code_refs)
         ns = await self._ns.resolve(namespace)
         stored = await self._docs.store(ns, snap.document, field="snapshot.document")
         return await self._repo.insert_snapshot(
@@ -210,7 +179,7 @@ class Connections:
         if isinstance(found, SnapshotTag):
             return found, await self._snapshot(ns, name, found.snapshot_fingerprint)
         graph_name(name)
-        _tag_name(tag)
+        tag_name(tag)
         ticket = self._fresh.ticket()
         found = await self._tag_reads.read(ns, (name, tag))
         if found is None:
@@ -244,7 +213,7 @@ class Connections:
     ) -> SnapshotTagWritten:
         """Creates or moves a tag (snapshot_tags.py says when it may) and records the move."""
         graph_name(name)
-        _tag_name(tag)
+        tag_name(tag)
         validation.text(actor, field="actor", max_len=MAX_ACTOR)
         ns = await self._ns.resolve(namespace)
         try:
@@ -264,96 +233,6 @@ class Connections:
             # The other replicas hear of it at commit; this one forgets before it replies. Also
             # after a failure: the write may have committed before the reply was lost.
             self._fresh.changed((tag_key(ns, name, tag),))
-
-    # Partitions
-
-    async def write_artifact_partitions(
-        self, namespace: str, storage_fingerprint: int, batches: Iterable[PartitionBatch]
-    ) -> int:
-        """Adds partitions to a storage in one transaction; `batches` are consumed one at a time."""
-        ns = await self._ns.resolve(namespace)
-        return await self._repo.add_storage_partitions(
-            ns, storage_fingerprint, self.partition_bodies.stored(ns, batches)
-        )
-
-    async def write_snapshot_partitions(
-        self,
-        namespace: str,
-        name: str,
-        snapshot_fingerprint: int,
-        artifact_key: str,
-        batches: Iterable[PartitionBatch],
-    ) -> int:
-        graph_name(name)
-        _artifact_key(artifact_key)
-        ns = await self._ns.resolve(namespace)
-        return await self._repo.add_snapshot_partitions(
-            ns, name, snapshot_fingerprint, artifact_key, self.partition_bodies.stored(ns, batches)
-        )
-
-    async def write_artifact_and_graph_partitions(
-        self,
-        namespace: str,
-        name: str,
-        snapshot_fingerprint: int,
-        artifact_key: str,
-        storage_fingerprint: int,
-        batches: Iterable[PartitionBatch],
-    ) -> tuple[int, int]:
-        graph_name(name)
-        _artifact_key(artifact_key)
-        ns = await self._ns.resolve(namespace)
-        return await self._repo.add_artifact_and_snapshot_partitions(
-            ns, storage_fingerprint, name, snapshot_fingerprint, artifact_key, self.partition_bodies.stored(ns, batches)
-        )
-
-    async def read_artifact_partitions(
-        self, namespace: str, storage_fingerprint: int, wanted: InputFilter | None
-    ) -> AsyncIterator[list[bytes]]:
-        """Partition bodies in chunks. `wanted` None or empty: every partition of the storage."""
-        ns = await self._ns.resolve(namespace)
-        if wanted is not None and not wanted.keys:
-            wanted = None
-        rows = self._repo.storage_partitions(ns, storage_fingerprint, wanted, self.partition_bodies.chunk_rows)
-        async for chunk in self.partition_bodies.chunks(ns, rows):
-            yield chunk
-
-    async def read_snapshot_partitions(
-        self, namespace: str, name: str, snapshot_fingerprint: int, artifact_key: str
-    ) -> AsyncIterator[list[bytes]]:
-        graph_name(name)
-        _artifact_key(artifact_key)
-        ns = await self._ns.resolve(namespace)
-        rows = self._repo.snapshot_partitions(
-            ns, name, snapshot_fingerprint, artifact_key, self.partition_bodies.chunk_rows
-        )
-        async for chunk in self.partition_bodies.chunks(ns, rows):
-            yield chunk
-
-    async def list_snapshot_partitions(
-        self, namespace: str, name: str, snapshot_fingerprint: int, artifact_key: str, size: int, token: str
-    ) -> Page[bytes]:
-        """One page of the partition bodies linked to an artifact of a snapshot, in ident order."""
-        graph_name(name)
-        _artifact_key(artifact_key)
-        limit = page_size(size)
-        after = decode_token("partitions", token, (str,))
-        try:
-            after_ident = None if after is None else bytes.fromhex(str(after[0]))
-        except ValueError:
-            after_ident = b""
-        if after_ident is not None and len(after_ident) != 16:
-            raise InvalidArgument(
-                "page_token is not one this list returned",
-                reason=Reason.INVALID_PAGE_TOKEN,
-                metadata={"field": "page_token"},
-            )
-        ns = await self._ns.resolve(namespace)
-        rows = await self._repo.snapshot_partitions_page(
-            ns, name, snapshot_fingerprint, artifact_key, after_ident, limit + 1
-        )
-        nxt = encode_token("partitions", [rows[limit - 1][0].hex()]) if len(rows) > limit else ""
-        return Page([await self.partition_bodies.load(ns, body) for _, body in rows[:limit]], nxt)
 
     # Lists
 
@@ -392,7 +271,7 @@ class Connections:
 
     async def tag_history(self, namespace: str, name: str, tag: str, size: int, token: str) -> Page[SnapshotTagMove]:
         graph_name(name)
-        _tag_name(tag)
+        tag_name(tag)
         limit = page_size(size)
         after = decode_token("moves", token, (int,))
         ns = await self._ns.resolve(namespace)
