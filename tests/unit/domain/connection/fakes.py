@@ -24,7 +24,7 @@ from artimeta_server.domain.connection.snapshot_tags import snapshot_not_written
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import NotFound
 from artimeta_server.domain.fresh import FreshCache
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.reasons import Reason
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

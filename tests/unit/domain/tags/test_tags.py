@@ -8,7 +8,7 @@ from typing import cast
 import pytest
 
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.tags.service import Tags
 from tests.unit.domain.connection.fakes import FakeNamespaces
 from tests.unit.domain.tags.fakes import FakeTagRepository

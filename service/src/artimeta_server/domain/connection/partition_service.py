@@ -11,7 +11,7 @@ from artimeta_server.domain.connection.models import InputFilter, PartitionBatch
 from artimeta_server.domain.connection.partition_bodies import CHUNK_BYTES, CHUNK_ROWS, PartitionBodies
 from artimeta_server.domain.connection.ports import ConnectionRepository
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.pagination import Page, decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 

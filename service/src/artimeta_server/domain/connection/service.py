@@ -1,4 +1,5 @@
-"""arti's Connection as use cases: graphs, snapshots, tags and partitions of one namespace.
+"""arti's Connection as use cases: graphs, snapshots and tags of one namespace (its partitions:
+partition_service.py).
 
 Graphs and snapshots never change once written (their fingerprint is their content), so reads of
 them are served from a bounded in-process cache scoped by namespace id, and so are the replies
@@ -34,7 +35,7 @@ from artimeta_server.domain.connection.snapshot_tags import check_write, tag_not
 from artimeta_server.domain.errors import NotFound
 from artimeta_server.domain.fresh import FreshCache, tag_key
 from artimeta_server.domain.lru import BoundedCache
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.pagination import Page, decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from artimeta_server.domain import content_hash as ch
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.pagination import Page, decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 from artimeta_server.domain.tags.models import ENTITY_TYPES, NewTag, Tag

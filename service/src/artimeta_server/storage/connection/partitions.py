@@ -19,7 +19,7 @@ from artimeta_server.domain.connection.models import BodyRow, InputFilter, Store
 from artimeta_server.domain.errors import Aborted
 from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.connection.rows import namespace_deleted
-from artimeta_server.storage.namespaces import HOLD_NAMESPACE, NAMESPACE_EXISTS
+from artimeta_server.storage.namespaces.holds import HOLD_NAMESPACE, NAMESPACE_EXISTS
 from artimeta_server.storage.postgres import Database
 
 # Rows are sorted by the unique index's order before they are inserted, so the index is filled
@@ -246,7 +246,7 @@ class PostgresPartitions:
         self, namespace_id: int, chunks: AsyncIterator[StoredPartitions], targets: list[_Target]
     ) -> list[int]:
         async with self._db.transaction() as conn:
-            # No foreign key to namespaces on these tables: see storage/namespaces.py. The check
+            # No foreign key to namespaces on these tables: see storage/namespaces/holds.py. The check
             # is a statement of its own, so that its snapshot is taken once the lock is held.
             await conn.execute(HOLD_NAMESPACE, namespace_id)
             if not await conn.fetchval(NAMESPACE_EXISTS, namespace_id):
