@@ -24,8 +24,8 @@ from artimeta_server.domain.cache.models import (
     ValueOut,
 )
 from artimeta_server.domain.cache.service import Cache
-from artimeta_server.domain.listing_ports import ExecutionSummary
-from artimeta_server.domain.listings import Listings
+from artimeta_server.domain.listings.models import ExecutionSummary
+from artimeta_server.domain.listings.service import Listings
 from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
