@@ -108,9 +108,17 @@ def descriptors() -> Tuple[descriptor_pool.DescriptorPool, Dict[str, str]]:
         well_known = resources.files("grpc_tools") / "_proto"
         files = sorted(str(p.relative_to(PROTO)) for p in (PROTO / "artimeta/v1").glob("*.proto"))
         subprocess.run(
-            [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}", f"-I{well_known}", "--include_imports"]
-            + ["--include_source_info"]
-            + [f"--descriptor_set_out={out}", *files],
+            [
+                sys.executable,
+                "-m",
+                "grpc_tools.protoc",
+                f"-I{PROTO}",
+                f"-I{well_known}",
+                "--include_imports",
+                "--include_source_info",
+                f"--descriptor_set_out={out}",
+                *files,
+            ],
             check=True,
         )
         fds = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
@@ -152,10 +160,7 @@ def signature(rpc: Rpc, imports: Imports, is_async: bool) -> Tuple[List[str], st
                 raise SystemExit(f"{m.full_name}: field {f.name!r} cannot be a keyword argument")
             params.append(f"{f.name}: Optional[{field_type(f, imports)}] = None")
         params.append("timeout: Optional[float] = None")
-    if m.server_streaming:
-        ret = f"AsyncIterator[{resp}]" if is_async else f"Iterator[{resp}]"
-    else:
-        ret = resp
+    ret = (f"AsyncIterator[{resp}]" if is_async else f"Iterator[{resp}]") if m.server_streaming else resp
     return params, ret, req
 
 
@@ -195,11 +200,11 @@ def method_lines(rpc: Rpc, imports: Imports, is_async: bool) -> List[str]:
 
 
 def service_module(svc: ServiceDescriptor, rpcs: List[Rpc], is_async: bool) -> str:
-    mod, stem, attr = SERVICES[svc.full_name]
+    _mod, stem, attr = SERVICES[svc.full_name]
     imports = Imports()
     body: List[str] = []
     for rpc in rpcs:
-        body += [""] + method_lines(rpc, imports, is_async)
+        body += ["", *method_lines(rpc, imports, is_async)]
     grpc_mod = module_of(svc.file.name)[1] + "_grpc"
     imports.modules[grpc_mod] = f"from artimeta.v1 import {grpc_mod}"
     cls = f"Async{stem}Rpcs" if is_async else f"{stem}Rpcs"

@@ -22,12 +22,26 @@ import tarfile
 import uuid as _uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, BinaryIO, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    BinaryIO,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from artimeta.blobs import SMALL_BLOB, AsyncBlobs, Blobs, Digest, Progress
 from artimeta.client import AsyncClient, Client
+from artimeta.rpcs.records import RecordRpcs
+from artimeta.rpcs.records_aio import AsyncRecordRpcs
 from artimeta.v1 import records_pb2 as pb
-from artimeta.v1 import records_pb2_grpc
 
 PathLike = Union[str, "os.PathLike[str]"]
 # How many small files travel in one batch at most (bytes are capped by the server's limits).
@@ -81,18 +95,14 @@ def scan_directory(root: PathLike) -> List[_Local]:
     return out
 
 
-class Records:
-    """RecordService for one namespace, on a blocking `artimeta.Client`."""
+class Records(RecordRpcs):
+    """RecordService for one namespace, on a blocking `artimeta.Client`: the typed RPCs of
+    `RecordRpcs` plus directory commit, retrieval and tar export."""
 
     def __init__(self, client: Client, namespace: str, *, blobs: Optional[Blobs] = None, threads: int = 4) -> None:
-        self.client = client
-        self.namespace = namespace
+        super().__init__(client, namespace)
         self.blobs = blobs or Blobs(client, namespace)
         self.threads = threads
-
-    @property
-    def _stub(self) -> records_pb2_grpc.RecordServiceStub:
-        return self.client.stub(records_pb2_grpc.RecordServiceStub)
 
     def commit_directory(
         self,
@@ -160,27 +170,7 @@ class Records:
         symlinks), file by file as the bytes arrive: nothing is held whole in memory and `out`
         may be a pipe."""
         record = self.get(uuid)
-        total = sum(e.digest.size_bytes for e in record.entries if e.kind == pb.RECORD_ENTRY_KIND_FILE)
-        done = 0
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for e in record.entries:
-                info = tarfile.TarInfo(e.path)
-                info.mtime = e.modify_time_ns / 1e9 if e.modify_time_ns else 0
-                info.mode = (e.mode & _SAFE_MODE) or (0o755 if e.kind != pb.RECORD_ENTRY_KIND_FILE else 0o644)
-                if e.kind == pb.RECORD_ENTRY_KIND_DIRECTORY:
-                    info.type = tarfile.DIRTYPE
-                    tar.addfile(info)
-                elif e.kind == pb.RECORD_ENTRY_KIND_SYMLINK:
-                    info.type = tarfile.SYMTYPE
-                    info.linkname = e.link_target
-                    tar.addfile(info)
-                else:
-                    digest = Digest.from_proto(e.digest)
-                    info.size = digest.size
-                    tar.addfile(info, _IterReader(self.blobs.download(digest)))
-                    done += digest.size
-                    if progress is not None:
-                        progress(done, total)
+        _write_tar(record, out, self.blobs.download, progress)
         return record
 
     def contains(self, uuid: str) -> bool:
@@ -215,21 +205,16 @@ class Records:
         return list(self.client.call(self._stub.ListRelatedRecords, req).uuids)
 
 
-class AsyncRecords:
+class AsyncRecords(AsyncRecordRpcs):
     """RecordService for one namespace, on an `artimeta.AsyncClient`: commit and retrieve record
     directories like `Records`, sharing its plan; directory scans and file writes run in threads."""
 
     def __init__(
         self, client: AsyncClient, namespace: str, *, blobs: Optional[AsyncBlobs] = None, concurrency: int = 4
     ) -> None:
-        self.client = client
-        self.namespace = namespace
+        super().__init__(client, namespace)
         self.blobs = blobs or AsyncBlobs(client, namespace)
         self.concurrency = concurrency
-
-    @property
-    def _stub(self) -> records_pb2_grpc.RecordServiceStub:
-        return self.client.stub(records_pb2_grpc.RecordServiceStub)
 
     async def commit_directory(
         self,
@@ -291,6 +276,27 @@ class AsyncRecords:
             await asyncio.to_thread(plan.finish)
         finally:
             plan.close()
+        return record
+
+    async def export_tar(self, uuid: str, out: BinaryIO, *, progress: Optional[Progress] = None) -> pb.Record:
+        """See `Records.export_tar`: the tar stream is written in a thread, fed chunk by chunk
+        from this event loop's downloads."""
+        record = await self.get(uuid)
+        loop = asyncio.get_running_loop()
+
+        def chunks(digest: Digest) -> Iterator[bytes]:
+            download = self.blobs.download(digest)
+
+            async def next_chunk() -> bytes:
+                return await download.__anext__()
+
+            while True:
+                try:
+                    yield asyncio.run_coroutine_threadsafe(next_chunk(), loop).result()
+                except StopAsyncIteration:
+                    return
+
+        await asyncio.to_thread(_write_tar, record, out, chunks, progress)
         return record
 
     async def contains(self, uuid: str) -> bool:
@@ -618,3 +624,30 @@ class _IterReader(io.RawIOBase):
 
 
 __all__ = ["AsyncRecords", "CommitStats", "Records", "UnsafeRecordPath", "scan_directory"]
+
+
+def _write_tar(
+    record: pb.Record, out: BinaryIO, download: Callable[[Digest], Iterator[bytes]], progress: Optional[Progress]
+) -> None:
+    """Writes `record` to `out` as a tar stream, each file's bytes taken from `download` as they come."""
+    total = sum(e.digest.size_bytes for e in record.entries if e.kind == pb.RECORD_ENTRY_KIND_FILE)
+    done = 0
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for e in record.entries:
+            info = tarfile.TarInfo(e.path)
+            info.mtime = e.modify_time_ns / 1e9 if e.modify_time_ns else 0
+            info.mode = (e.mode & _SAFE_MODE) or (0o755 if e.kind != pb.RECORD_ENTRY_KIND_FILE else 0o644)
+            if e.kind == pb.RECORD_ENTRY_KIND_DIRECTORY:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif e.kind == pb.RECORD_ENTRY_KIND_SYMLINK:
+                info.type = tarfile.SYMTYPE
+                info.linkname = e.link_target
+                tar.addfile(info)
+            else:
+                digest = Digest.from_proto(e.digest)
+                info.size = digest.size
+                tar.addfile(info, _IterReader(download(digest)))
+                done += digest.size
+                if progress is not None:
+                    progress(done, total)
