@@ -55,7 +55,7 @@ from pydantic import BaseModel, Field, PrivateAttr  # type: ignore[import-not-fo
 from artimeta.client import Client
 from artimeta.errors import AlreadyExists, NotFound
 from artimeta.v1 import connection_pb2 as pb
-from artimeta.v1 import connection_pb2_grpc, graph_pb2
+from artimeta.v1 import graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
 
 GRAPH_FORMAT = "application/x-arti-graph+pickle"
@@ -423,7 +423,8 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         self.backend = backend
         self.client = backend.client
         self.namespace = backend.namespace
-        self.stub = self.client.stub(connection_pb2_grpc.ConnectionServiceStub)
+        # ConnectionService for this namespace: typed methods, the client's deadlines and errors.
+        self.graphs = self.client.namespace(self.namespace).graphs
 
     # Artifact partitions
 
@@ -445,7 +446,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         )
         return tuple(
             partition_from_message(p)
-            for chunk in self.client.stream(self.stub.ReadArtifactPartitions, request)
+            for chunk in self.graphs.read_artifact_partitions(request)
             for p in chunk.partitions
         )
 
@@ -453,15 +454,14 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         storage_fp = _fp(artifact.storage.fingerprint)
         request = pb.WriteArtifactPartitionsRequest(namespace=self.namespace, storage_fingerprint=storage_fp)
         if _add_fingerprinted(partitions, request.partitions):
-            self.client.call(self.stub.WriteArtifactPartitions, request)
+            self.graphs.write_artifact_partitions(request)
         self.backend._known_storages.add(storage_fp)
 
     # Graphs
 
     def read_graph(self, name: str, fingerprint: Any) -> Any:
         try:
-            resp = self.client.call(
-                self.stub.ReadGraph,
+            resp = self.graphs.read_graph(
                 pb.ReadGraphRequest(namespace=self.namespace, name=name, fingerprint=_fp(fingerprint)),
             )
         except NotFound as exc:
@@ -478,8 +478,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
             document_format=GRAPH_FORMAT,
             code_refs=graph_code_refs(graph),
         )
-        self.client.call(
-            self.stub.WriteGraph,
+        self.graphs.write_graph(
             pb.WriteGraphRequest(namespace=self.namespace, graph=msg, lineage=graph_lineage(graph)),
         )
 
@@ -487,8 +486,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
 
     def read_snapshot(self, name: str, fingerprint: Any) -> Any:
         try:
-            resp = self.client.call(
-                self.stub.ReadSnapshot,
+            resp = self.graphs.read_snapshot(
                 pb.ReadSnapshotRequest(namespace=self.namespace, name=name, fingerprint=_fp(fingerprint)),
             )
         except NotFound as exc:
@@ -507,12 +505,12 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
             document_format=SNAPSHOT_FORMAT,
             code_refs=graph_code_refs(snapshot.graph),
         )
-        self.client.call(self.stub.WriteSnapshot, pb.WriteSnapshotRequest(namespace=self.namespace, snapshot=msg))
+        self.graphs.write_snapshot(pb.WriteSnapshotRequest(namespace=self.namespace, snapshot=msg))
 
     def read_snapshot_tag(self, name: str, tag: str) -> Any:
         try:
-            resp = self.client.call(
-                self.stub.ReadSnapshotTag, pb.ReadSnapshotTagRequest(namespace=self.namespace, name=name, tag=tag)
+            resp = self.graphs.read_snapshot_tag(
+                pb.ReadSnapshotTagRequest(namespace=self.namespace, name=name, tag=tag)
             )
         except NotFound as exc:
             if exc.reason == "TAG_NOT_FOUND":
@@ -531,13 +529,13 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         )
         try:
             try:
-                self.client.call(self.stub.WriteSnapshotTag, request)
+                self.graphs.write_snapshot_tag(request)
             except NotFound as exc:
                 if exc.reason != "SNAPSHOT_NOT_FOUND":
                     raise
                 # arti lets a snapshot be tagged before it is written; the service needs it stored.
                 self.write_snapshot(snapshot)
-                self.client.call(self.stub.WriteSnapshotTag, request)
+                self.graphs.write_snapshot_tag(request)
         except AlreadyExists as exc:
             if exc.reason != "TAG_EXISTS":
                 raise
@@ -557,7 +555,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         )
         return tuple(
             partition_from_message(p)
-            for chunk in self.client.stream(self.stub.ReadSnapshotPartitions, request)
+            for chunk in self.graphs.read_snapshot_partitions(request)
             for p in chunk.partitions
         )
 
@@ -569,7 +567,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
             artifact_key=artifact_key,
         )
         if _add_fingerprinted(partitions, request.partitions):
-            self.client.call(self.stub.WriteSnapshotPartitions, request)
+            self.graphs.write_snapshot_partitions(request)
 
     def write_artifact_and_graph_partitions(
         self, snapshot: Any, artifact_key: str, artifact: Any, partitions: Any
@@ -584,7 +582,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
             storage_fingerprint=storage_fp,
         )
         if _add_fingerprinted(partitions, request.partitions):
-            self.client.call(self.stub.WriteArtifactAndGraphPartitions, request)
+            self.graphs.write_artifact_and_graph_partitions(request)
         self.backend._known_storages.add(storage_fp)
 
 
