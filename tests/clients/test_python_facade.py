@@ -15,7 +15,7 @@ import pytest
 
 import artimeta
 import artimeta.v1
-from artimeta.blobs import AsyncBlobs, Blobs, Digest
+from artimeta.blobs import AsyncBlobs, Blobs, Digest, http_get
 from artimeta.handles import AsyncNamespaceHandle, NamespaceHandle
 from artimeta.records import AsyncRecords, Records
 from artimeta.rpcs.methods import HANDLE_ATTRIBUTES, METHODS
@@ -98,6 +98,35 @@ async def test_async_sub_handles_mirror_the_sync_ones(target: str) -> None:
                 assert public_methods(type(s)) == public_methods(type(a)), svc
                 for name in METHODS[svc].values():
                     assert not is_async(getattr(s, name)) and is_async(getattr(a, name)), (svc, name)
+
+
+def descriptor_methods(svc: str) -> list:  # type: ignore[type-arg]
+    for info in pkgutil.iter_modules(artimeta.v1.__path__):
+        if info.name.endswith("_pb2"):
+            module = importlib.import_module(f"artimeta.v1.{info.name}")
+            if svc in {s.full_name for s in module.DESCRIPTOR.services_by_name.values()}:
+                return list(module.DESCRIPTOR.services_by_name[svc.rpartition(".")[2]].methods)
+    raise AssertionError(f"no descriptor for {svc}")
+
+
+async def test_each_method_takes_its_request_fields_as_keywords(target: str) -> None:
+    with artimeta.Client(target) as client:
+        async with artimeta.AsyncClient(target) as aclient:
+            for handle in (client.namespace("x"), aclient.namespace("x")):
+                for svc, attr in HANDLE_ATTRIBUTES.items():
+                    sub = getattr(handle, attr)
+                    methods = descriptor_methods(svc)
+                    assert len(methods) == len(METHODS[svc])
+                    for m in methods:
+                        params = inspect.signature(getattr(sub, METHODS[svc][m.name])).parameters
+                        keywords = {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+                        assert "timeout" in keywords, m.full_name
+                        if m.client_streaming:
+                            assert "requests" in params, m.full_name
+                            continue
+                        fields = {f.name for f in m.input_type.fields} - {"namespace"}
+                        assert keywords - {"timeout"} == fields, m.full_name
+                        assert "request" in params, m.full_name
 
 
 def h(text: str) -> str:
@@ -200,3 +229,23 @@ def graph_pb2_read(namespace: str):  # type: ignore[no-untyped-def]
     from artimeta.v1 import connection_pb2
 
     return connection_pb2.ReadGraphRequest(namespace=namespace, name="g", fingerprint=7)
+
+
+async def test_async_blobs_presigned_transfers(target: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The presigned helpers AsyncBlobs gained from Blobs: bytes straight to and from S3."""
+    async with artimeta.AsyncClient(target) as client:
+        ns = await client.namespace(unique_name("presign")).ensure()
+        assert (await ns.blobs.capabilities()).presigned_urls
+        small = await ns.blobs.upload_via_url(b"x" * 1000)
+        assert await ns.blobs.get_bytes(small) == b"x" * 1000
+        assert await asyncio.to_thread(http_get, await ns.blobs.download_url(small)) == b"x" * 1000
+        path = tmp_path / "f.bin"
+        path.write_bytes(bytes(range(256)) * 1200)
+        big = await ns.blobs.upload_file_direct(path)
+        assert big == Digest.of_file(path) and (await ns.blobs.stat(big)).digest.size_bytes == big.size
+        assert b"".join([c async for c in ns.blobs.download_direct(big)]) == path.read_bytes()
+        # The bytes are checked against the digest asked for: a wrong size is DataLoss.
+        with pytest.raises(artimeta.DataLoss):
+            async for _ in ns.blobs.download_direct(Digest(hash=big.hash, size=big.size + 1)):
+                pass
+        await ns.delete()
