@@ -129,6 +129,8 @@ def descriptors() -> Tuple[descriptor_pool.DescriptorPool, Dict[str, str]]:
             for mi, m in enumerate(svc.method):
                 text = " ".join(where.get((6, si, 2, mi), "").split())
                 first = re.split(r"(?<=[.:])\s", text, maxsplit=1)[0].rstrip(":") if text else ""
+                if first and not first.endswith("."):
+                    first = first.rstrip(":") + "."
                 first = first.replace("\\", "\\\\").replace('"""', "'''")
                 found[f"{fd.package}.{svc.name}.{m.name}"] = first or f"{m.name}."
     pool = descriptor_pool.DescriptorPool()

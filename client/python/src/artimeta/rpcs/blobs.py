@@ -29,7 +29,7 @@ class BlobRpcs:
         *,
         timeout: Optional[float] = None,
     ) -> blobs_pb2.GetCapabilitiesResponse:
-        """The limits a client must respect"""
+        """The limits a client must respect."""
         message = _build(blobs_pb2.GetCapabilitiesRequest, request, self.namespace)
         return self.client.call(self._stub.GetCapabilities, message, timeout=timeout)
 

@@ -104,7 +104,7 @@ class CacheRpcs:
         allowed_results: Optional[Iterable[cache_pb2.CacheResultKind.ValueType]] = None,
         timeout: Optional[float] = None,
     ) -> cache_pb2.CheckCacheResponse:
-        """The whole cache decision in one round trip"""
+        """The whole cache decision in one round trip."""
         message = _build(
             cache_pb2.CheckCacheRequest,
             request,
@@ -154,7 +154,7 @@ class CacheRpcs:
         args_hash: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> cache_pb2.ExplainCacheMissResponse:
-        """Why a call missed the cache"""
+        """Why a call missed the cache."""
         message = _build(
             cache_pb2.ExplainCacheMissRequest,
             request,

@@ -50,7 +50,7 @@ class ConnectionRpcs:
         partitions: Optional[Iterable[partition_pb2.StoragePartition]] = None,
         timeout: Optional[float] = None,
     ) -> connection_pb2.WriteArtifactPartitionsResponse:
-        """Adds partitions to a storage"""
+        """Adds partitions to a storage."""
         message = _build(
             connection_pb2.WriteArtifactPartitionsRequest,
             request,
@@ -183,7 +183,7 @@ class ConnectionRpcs:
         partitions: Optional[Iterable[partition_pb2.StoragePartition]] = None,
         timeout: Optional[float] = None,
     ) -> connection_pb2.WriteSnapshotPartitionsResponse:
-        """Links partitions to an artifact of a snapshot"""
+        """Links partitions to an artifact of a snapshot."""
         message = _build(
             connection_pb2.WriteSnapshotPartitionsRequest,
             request,
@@ -207,7 +207,7 @@ class ConnectionRpcs:
         timeout: Optional[float] = None,
     ) -> connection_pb2.WriteArtifactAndGraphPartitionsResponse:
         """WriteArtifactPartitions and WriteSnapshotPartitions of the same partitions in ONE
-        transaction"""
+        transaction."""
         message = _build(
             connection_pb2.WriteArtifactAndGraphPartitionsRequest,
             request,
