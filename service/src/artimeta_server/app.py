@@ -221,7 +221,9 @@ async def build_domain(settings: Settings) -> Domain:
             cache_bytes=settings.document_cache_bytes,
             rendered_bytes=settings.reply_cache_bytes,
         ),
-        cache=Cache(postgres_cache_repositories(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
+        cache=Cache(
+            postgres_cache_repositories(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes, fresh=fresh
+        ),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
         blob_service=blob_service,

@@ -196,6 +196,7 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
             check=_CHECKS.get(request.check, "FULL"),
             context_hash=request.context_hash if request.HasField("context_hash") else None,
             allowed=[_HIT_KINDS[k] for k in request.allowed_results if k in _HIT_KINDS],
+            strong=convert.strong(request.consistency),
         )
         return pb.CheckCacheResponse(
             result=_RESULT_PB[result.kind],
