@@ -11,7 +11,8 @@ import pytest
 from artimeta.blobs import http_get, http_put
 from artimeta_server.config import ConfigError, Settings
 from artimeta_server.devstack.s3 import S3Server
-from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
+from artimeta_server.storage.blobs.s3 import make_client, presigner_for
+from artimeta_server.storage.blobs.store import S3BlobStore
 from tests.conftest import unique_name
 
 

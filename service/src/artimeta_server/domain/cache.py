@@ -12,6 +12,7 @@ from typing import Any
 
 from artimeta_server.domain import content_hash as ch
 from artimeta_server.domain import validation
+from artimeta_server.domain.blobs.ports import BlobStore
 from artimeta_server.domain.cache_models import (
     CacheQuery,
     CallArgument,
@@ -29,7 +30,6 @@ from artimeta_server.domain.cache_models import (
 from artimeta_server.domain.cache_ports import CacheRepository
 from artimeta_server.domain.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from artimeta_server.domain.namespaces import Namespaces
-from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 
 VALUE_BLOB_THRESHOLD = 1024

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from artimeta_server.domain import validation
+from artimeta_server.domain.blobs.models import StoredDocument
 from artimeta_server.domain.connection_models import (
     GraphRecord,
     InputFilter,
@@ -31,7 +32,6 @@ from artimeta_server.domain.fresh import FreshCache, tag_key
 from artimeta_server.domain.lineage import GraphLineage
 from artimeta_server.domain.lineage import check as check_lineage
 from artimeta_server.domain.lru import BoundedCache
-from artimeta_server.domain.models import StoredDocument
 from artimeta_server.domain.namespaces import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from artimeta_server.domain.models import StoredDocument
+from artimeta_server.domain.blobs.models import StoredDocument
 
 T = TypeVar("T")
 

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from artimeta_server.domain import validation
+from artimeta_server.domain.blobs.ports import BlobStore
 from artimeta_server.domain.errors import NotFound, Unavailable
 from artimeta_server.domain.fresh import FreshCache, namespace_key
 from artimeta_server.domain.models import Namespace
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
-from artimeta_server.domain.ports import BlobStore, NamespaceRepository
+from artimeta_server.domain.ports import NamespaceRepository
 from artimeta_server.domain.reasons import Reason
 
 log = logging.getLogger("artimeta.namespaces")

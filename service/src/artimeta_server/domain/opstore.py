@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from artimeta_server.domain import content_hash as ch
+from artimeta_server.domain.blobs.ports import BlobStore
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from artimeta_server.domain.namespaces import Namespaces
-from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 
 MAX_NAME = 512

@@ -5,7 +5,7 @@ A blob object (`<ns>/cas/…`) is deleted only when all of these hold:
   row is about to be inserted, stays);
 - the blob index has not handed it out as present within the grace period (FindMissing, Upload
   of an existing blob and BatchUpdate refresh that time);
-- no column registered in storage/blob_refs.py points at it (that includes uploads in flight).
+- no column registered in storage/blobs/references.py points at it (that includes uploads in flight).
 Uploads whose lease expired are aborted first (incomplete multipart uploads, staging objects), so
 a crashed upload leaves nothing behind for long. The command also forgets request ids older than
 ARTIMETA_REQUEST_ID_RETENTION_S (the server's janitor does it too).
@@ -13,7 +13,7 @@ ARTIMETA_REQUEST_ID_RETENTION_S (the server's janitor does it too).
 Each batch is decided and deleted inside one transaction that holds the batch's index rows
 locked (inserting rows for objects the index does not know) from the re-check until the S3 delete
 is done. Every writer that acknowledges a blob first claims its row and looks at the object under
-that claim (domain/blobs.py), so it either comes before gc's lock (gc then finds the row fresh and
+that claim (domain/blobs/presence.py), so it either comes before gc's lock (gc then finds the row fresh and
 keeps it) or after gc's commit (the object is gone and the writer writes it again).
 """
 
@@ -25,11 +25,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from artimeta_server.config import Settings
-from artimeta_server.domain.blobs import TOUCH_AFTER_S
+from artimeta_server.domain.blobs.rules import TOUCH_AFTER_S
 from artimeta_server.domain.digests import Digest
-from artimeta_server.storage.blob_index import references_query, upload_row
-from artimeta_server.storage.blob_refs import BLOB_REFERENCES
-from artimeta_server.storage.blobstore import S3BlobStore, cas_prefix, digest_hash_of_key
+from artimeta_server.storage.blobs.index import references_query, upload_row
+from artimeta_server.storage.blobs.keys import cas_prefix, digest_hash_of_key
+from artimeta_server.storage.blobs.references import BLOB_REFERENCES
+from artimeta_server.storage.blobs.store import S3BlobStore
 from artimeta_server.storage.postgres import Database
 
 log = logging.getLogger("artimeta.gc")
@@ -320,10 +321,10 @@ async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace
     check_grace(grace_s)
     domain = await build_domain(settings)
     try:
-        report = await collect(domain.db, domain.blobs, grace_s=grace_s, dry_run=dry_run, namespace=namespace)
+        report = await collect(domain.db, domain.blob_store, grace_s=grace_s, dry_run=dry_run, namespace=namespace)
         if not dry_run:
             report.request_ids_forgotten = await domain.request_ids.forget_expired()
     finally:
         await domain.db.close()
-        domain.blobs.close()
+        domain.blob_store.close()
     print(json.dumps(report.as_dict(), sort_keys=True))

@@ -1,39 +1,21 @@
-"""What BlobService and RecordService need from storage: streaming object access (S3) and the
-blob index, keyed objects and uploads in flight (Postgres)."""
+"""What the blob use cases need from storage: streaming object access (S3), the blob index, keyed
+objects and uploads in flight (Postgres), and the whole-blob store the metadata services use."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from artimeta_server.domain.blobs.models import KeyEntry, ObjectInfo, UploadRow
 from artimeta_server.domain.digests import Digest
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    key: str
-    size: int
-    modified: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class KeyEntry:
-    key: str
-    digest: Digest
-    update_time: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class UploadRow:
-    namespace_id: int
-    upload_id: str
-    digest: Digest | None
-    object_key: str
-    s3_upload_id: str | None
-    expire_time: datetime
+class NamespaceIds(Protocol):
+    async def resolve(self, name: str) -> int:
+        """The id of a namespace, NotFound if it does not exist."""
+        ...
 
 
 class ObjectStore(Protocol):
@@ -100,7 +82,7 @@ class BlobIndex(Protocol):
     async def create_time(self, namespace_id: int, digest: Digest) -> datetime | None: ...
 
     async def referenced(self, namespace_id: int, digests: list[Digest]) -> set[Digest]:
-        """Which digests a row listed in storage/blob_refs.py points at."""
+        """Which digests a row listed in storage/blobs/references.py points at."""
         ...
 
     async def start_upload(self, row: UploadRow) -> None: ...
@@ -120,3 +102,23 @@ class BlobIndex(Protocol):
     async def delete_key(self, namespace_id: int, key: str) -> bool: ...
 
     async def list_keys(self, namespace_id: int, prefix: str, after: str | None, limit: int) -> list[KeyEntry]: ...
+
+
+class BlobStore(Protocol):
+    """Whole blobs by digest, for services that keep documents and values in the blob store."""
+
+    async def put(self, namespace_id: int, data: bytes) -> Digest:
+        """Stores bytes under their digest unless already present; returns the digest."""
+        ...
+
+    async def get(self, namespace_id: int, digest: Digest) -> bytes:
+        """The bytes of a digest, verified; NotFound when absent, Internal-level error when corrupt."""
+        ...
+
+    async def exists(self, namespace_id: int, digest: Digest) -> bool: ...
+
+    async def delete_namespace(self, namespace_id: int) -> int:
+        """Removes every object of a namespace; returns how many were removed."""
+        ...
+
+    async def ping(self) -> None: ...

@@ -1,8 +1,6 @@
 """Content-addressed blobs in any S3 store through the synchronous minio client.
 
-Every call runs in a bounded thread pool so the event loop never blocks. Keys are derived from
-the digest, `<namespace id>/cas/<2 hex>/<62 hex>`: the namespace id is never reused, so deleting a
-namespace can remove its prefix without racing a namespace re-created under the same name.
+Every call runs in a bounded thread pool so the event loop never blocks. Keys come from keys.py.
 """
 
 from __future__ import annotations
@@ -14,113 +12,26 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import urllib3
 from minio import Minio
 from minio.commonconfig import ComposeSource, CopySource
 from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
-from minio.error import S3Error, ServerError
+from minio.error import S3Error
 
 from artimeta_server import metrics, tracing
-from artimeta_server.config import Settings
 from artimeta_server.domain import hashing
-from artimeta_server.domain.blob_ports import ObjectInfo
+from artimeta_server.domain.blobs.models import ObjectInfo
 from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.errors import DataLoss, NotFound, Unavailable
+from artimeta_server.domain.errors import DataLoss, Unavailable
 from artimeta_server.domain.reasons import Reason
+from artimeta_server.storage.blobs.keys import cas_key, namespace_prefix, staging_key
+from artimeta_server.storage.blobs.s3 import MISSING, is_unreachable, s3_error
 
 T = TypeVar("T")
 
-_MISSING = {"NoSuchKey", "NoSuchObject", "NotFound"}
-# Answers of a store that is there but cannot serve right now: MinIO below its write quorum
-# (nodes down) says SlowDownWrite; S3 throttles with SlowDown. All pass once capacity is back.
-_BUSY = {"SlowDown", "SlowDownRead", "SlowDownWrite", "ServiceUnavailable", "RequestTimeout"}
 _DELETE_BATCH = 1000
-
-
-def cas_key(namespace_id: int, digest: Digest) -> str:
-    return f"{namespace_id}/cas/{digest.hash[:2]}/{digest.hash[2:]}"
-
-
-def namespace_prefix(namespace_id: int) -> str:
-    return f"{namespace_id}/"
-
-
-def cas_prefix(namespace_id: int) -> str:
-    return f"{namespace_id}/cas/"
-
-
-def staging_key(namespace_id: int, upload_id: str) -> str:
-    """Where unverified bytes wait (presigned PUTs, uploads whose digest comes last): outside
-    `cas/`, so nothing there is ever visible as a blob."""
-    return f"{namespace_id}/staging/{upload_id}"
-
-
-def digest_hash_of_key(key: str) -> str | None:
-    """The sha256 hex of a `<ns>/cas/ab/cdef…` key, None for any other key."""
-    parts = key.split("/")
-    if len(parts) != 4 or parts[1] != "cas" or len(parts[2]) != 2 or len(parts[3]) != 62:
-        return None
-    return parts[2] + parts[3]
-
-
 # S3's largest single CopyObject; larger objects are copied part by part.
 _MAX_COPY = 5 * 1024**3
-
-
-def _is_unreachable(exc: BaseException) -> bool:
-    return isinstance(exc, (urllib3.exceptions.HTTPError, OSError, ServerError))
-
-
-def s3_error(exc: S3Error) -> BaseException:
-    """The domain error an S3 error answer stands for, or the error itself."""
-    if exc.code in _MISSING:
-        return NotFound("blob not found", reason=Reason.BLOB_NOT_FOUND)
-    status = getattr(exc.response, "status", 0) or 0
-    if exc.code in _BUSY or status >= 500:
-        return Unavailable(
-            f"the blob store cannot serve the request now ({exc.code}); retry the call",
-            reason=Reason.BLOB_STORE_UNAVAILABLE,
-        )
-    return exc
-
-
-def make_client(
-    endpoint: str,
-    access_key: str,
-    secret_key: str,
-    *,
-    secure: bool,
-    region: str | None,
-    max_connections: int,
-    timeout_s: float,
-) -> Minio:
-    # minio's default http client retries for ~10 s on a dead server; fail fast instead and let
-    # the caller's gRPC retry policy (UNAVAILABLE) decide.
-    http = urllib3.PoolManager(
-        maxsize=max_connections,
-        timeout=urllib3.Timeout(connect=min(timeout_s, 3.0), read=timeout_s),
-        retries=urllib3.Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504)),
-        cert_reqs="CERT_REQUIRED" if secure else "CERT_NONE",
-    )
-    return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region, http_client=http)
-
-
-def presigner_for(settings: Settings) -> Minio | None:
-    """A client that only signs URLs, for ARTIMETA_S3_PUBLIC_ENDPOINT (`host[:port]` or
-    `http(s)://host[:port]`); None when unset. It never talks to S3: with the region given,
-    presigning is pure computation, and the signature covers the host outside clients send."""
-    if not settings.s3_public_endpoint:
-        return None
-    scheme, sep, host = settings.s3_public_endpoint.partition("://")
-    secure = scheme == "https" if sep else settings.s3_secure
-    return Minio(
-        host if sep else scheme,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
-        secure=secure,
-        region=settings.s3_region or "us-east-1",
-    )
 
 
 MarkInUse = Callable[[int, list[Digest]], Awaitable[None]]
@@ -160,7 +71,7 @@ class S3BlobStore:
                 raise
             raise mapped from exc
         except Exception as exc:
-            if _is_unreachable(exc):
+            if is_unreachable(exc):
                 raise Unavailable("the blob store is unreachable", reason=Reason.BLOB_STORE_UNAVAILABLE) from exc
             raise
 
@@ -192,7 +103,7 @@ class S3BlobStore:
         try:
             self._client.stat_object(self.bucket, key)
         except S3Error as exc:
-            if exc.code in _MISSING:
+            if exc.code in MISSING:
                 return False
             raise
         return True
@@ -240,14 +151,14 @@ class S3BlobStore:
         return data
 
     # Streaming, multipart and presigned access, used by BlobService. Keys come from the helpers
-    # above; these methods never decide visibility, the caller does (see domain/blobs.py).
+    # above; these methods never decide visibility, the caller does (see domain/blobs/).
 
     async def stat_key(self, key: str) -> ObjectInfo | None:
         def stat() -> ObjectInfo | None:
             try:
                 st = self._client.stat_object(self.bucket, key)
             except S3Error as exc:
-                if exc.code in _MISSING:
+                if exc.code in MISSING:
                     return None
                 raise
             return ObjectInfo(key, int(st.size or 0), st.last_modified)
@@ -295,7 +206,7 @@ class S3BlobStore:
                 try:
                     data = await pending
                 except Exception as exc:
-                    if _is_unreachable(exc):
+                    if is_unreachable(exc):
                         raise Unavailable(
                             "the blob store is unreachable", reason=Reason.BLOB_STORE_UNAVAILABLE
                         ) from exc
@@ -334,7 +245,7 @@ class S3BlobStore:
             try:
                 client._abort_multipart_upload(self.bucket, key, upload_id)
             except S3Error as exc:
-                if exc.code not in {"NoSuchUpload", *_MISSING}:
+                if exc.code not in {"NoSuchUpload", *MISSING}:
                     raise
 
         await self._run(abort)
@@ -356,7 +267,7 @@ class S3BlobStore:
             done = 0
             for start in range(0, len(keys), _DELETE_BATCH):
                 batch = [DeleteObject(k) for k in keys[start : start + _DELETE_BATCH]]
-                errors = [e for e in self._client.remove_objects(self.bucket, batch) if e.code not in _MISSING]
+                errors = [e for e in self._client.remove_objects(self.bucket, batch) if e.code not in MISSING]
                 if errors:
                     raise RuntimeError(f"could not delete {len(errors)} objects: {errors[0]}")
                 done += len(batch)

@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-import asyncpg
+from asyncpg import Connection
+from asyncpg import Record as Row
 
-from artimeta_server.domain.blob_ports import KeyEntry, UploadRow
+from artimeta_server.domain.blobs.models import KeyEntry, UploadRow
 from artimeta_server.domain.digests import Digest
-from artimeta_server.storage.blob_refs import BLOB_REFERENCES, BlobReference
+from artimeta_server.storage.blobs.references import BLOB_REFERENCES, BlobReference
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
@@ -38,7 +39,7 @@ def references_query(refs: list[BlobReference]) -> str:
 class _Claim:
     """Index rows held locked by one transaction (see PostgresBlobIndex.claim)."""
 
-    def __init__(self, conn: asyncpg.Connection, namespace_id: int) -> None:
+    def __init__(self, conn: Connection, namespace_id: int) -> None:
         self._conn = conn
         self._ns = namespace_id
 
@@ -269,11 +270,11 @@ class PostgresBlobIndex:
         return [_key(r) for r in rows]
 
 
-def _key(r: asyncpg.Record) -> KeyEntry:
+def _key(r: Row) -> KeyEntry:
     return KeyEntry(r["key"], Digest(r["hash"], r["size"]), r["update_time"])
 
 
-def upload_row(r: asyncpg.Record) -> UploadRow:
+def upload_row(r: Row) -> UploadRow:
     digest = Digest(r["hash"], r["size"]) if r["hash"] is not None else None
     return UploadRow(
         r["namespace_id"], str(r["upload_id"]), digest, r["object_key"], r["s3_upload_id"], r["expire_time"]
