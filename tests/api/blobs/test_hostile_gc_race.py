@@ -109,7 +109,7 @@ async def test_small_upload_while_gc_deletes_an_unindexed_object(
     assert blob_server.domain is not None
     data = os.urandom(3000)
     digest = Digest.of(data)
-    await blob_server.domain.blob_store.put_key(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
+    await blob_server.domain.blob_store.put_object(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
     report, result = await race_gc(blob_server, blob_ns, digest, lambda: run(blobs.upload_stream, io.BytesIO(data)))
     assert report.blobs_deleted == 1
     await assert_downloads_or_failed(blobs, digest, data, result)
@@ -122,7 +122,7 @@ async def test_find_missing_while_gc_deletes_an_unindexed_object(
     assert blob_server.domain is not None
     data = os.urandom(2000)
     digest = Digest.of(data)
-    await blob_server.domain.blob_store.put_key(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
+    await blob_server.domain.blob_store.put_object(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
 
     async def ask() -> Digest:
         missing = await run(blobs.find_missing, [digest])
@@ -168,7 +168,7 @@ async def test_batch_update_while_gc_deletes_an_unindexed_object(
     assert blob_server.domain is not None
     data = os.urandom(1500)
     digest = Digest.of(data)
-    await blob_server.domain.blob_store.put_key(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
+    await blob_server.domain.blob_store.put_object(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
 
     async def batch() -> Digest:
         await run(blobs.batch_update, [data])

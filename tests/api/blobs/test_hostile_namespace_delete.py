@@ -84,7 +84,7 @@ async def test_writes_racing_a_namespace_delete_converge_to_nothing(
     left = await store.list_prefix(prefix)
     assert left == [], f"{len(left)} objects left under the deleted namespace after the janitor"
     # Whatever lands later still (a slower write, an upload a crash left incomplete) goes with gc.
-    await store.put_key(f"{prefix}cas/ab/{'c' * 62}", b"late")
+    await store.put_object(f"{prefix}cas/ab/{'c' * 62}", b"late")
     late_upload = await store.start_multipart(f"{prefix}cas/cd/{'e' * 62}")
     listed = {u for _, u in await store.multipart_uploads()}
     report = await collect(blob_server.domain.db, store)

@@ -78,7 +78,7 @@ async def test_kill_mid_upload_then_retry(
     # Nothing is visible, through the service or in S3; the upload is recorded as in flight.
     assert server.domain is not None
     ns = await ns_id(server, name)
-    assert await server.domain.blob_store.stat_key(cas_key(ns, digest)) is None  # type: ignore[arg-type]
+    assert await server.domain.blob_store.stat_object(cas_key(ns, digest)) is None  # type: ignore[arg-type]
     async with artimeta.AsyncClient(f"127.0.0.1:{server.port}") as ac:
         from artimeta.v1 import blobs_pb2, blobs_pb2_grpc
 
@@ -111,4 +111,4 @@ async def test_kill_mid_upload_then_retry(
     assert report.uploads_aborted == 1 and report.blobs_deleted == 0
     async with server.domain.db.connection() as conn:
         assert await conn.fetchval("SELECT count(*) FROM blob_uploads WHERE namespace_id = $1", ns) == 0
-    assert await server.domain.blob_store.stat_key(cas_key(ns, digest)) is not None  # type: ignore[arg-type]
+    assert await server.domain.blob_store.stat_object(cas_key(ns, digest)) is not None  # type: ignore[arg-type]

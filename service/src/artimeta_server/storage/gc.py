@@ -195,9 +195,9 @@ async def _expire_uploads(
                 if row.s3_upload_id is not None:
                     await store.abort_multipart(row.object_key, row.s3_upload_id)
                     if row.digest is None:
-                        await store.delete_keys([row.object_key])
+                        await store.delete_objects([row.object_key])
                 else:
-                    await store.delete_keys([row.object_key])
+                    await store.delete_objects([row.object_key])
         if len(rows) < page_size:
             break
         after = uuid.UUID(rows[-1].upload_id)
@@ -219,7 +219,7 @@ async def _expire_uploads(
         orphans = [o.key for o, i in zip(old, ids, strict=True) if i not in live]
         report.staging_deleted += len(orphans)
         if orphans and not dry_run:
-            await store.delete_keys(orphans)
+            await store.delete_objects(orphans)
 
 
 async def _collect_namespace(
@@ -309,7 +309,7 @@ async def _collect_batch(
         )
         # Deleted while the index rows are locked, and committed only after S3 is done; if S3
         # fails, the transaction rolls back and the rows stay (old, so the next run retries).
-        await store.delete_keys([key for _, key in victims])
+        await store.delete_objects([key for _, key in victims])
 
 
 async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace: str | None) -> None:

@@ -41,20 +41,20 @@ class FakeObjectStore:
     def staging_key(self, namespace_id: int, upload_id: str) -> str:
         return f"{namespace_id}/staging/{upload_id}"
 
-    async def stat_key(self, key: str) -> ObjectInfo | None:
+    async def stat_object(self, key: str) -> ObjectInfo | None:
         data = self.objects.get(key)
         return None if data is None else ObjectInfo(key, len(data), None)
 
-    async def put_key(self, key: str, data: bytes) -> None:
+    async def put_object(self, key: str, data: bytes) -> None:
         self.objects[key] = data
 
-    async def get_key(self, key: str) -> bytes:
+    async def get_object(self, key: str) -> bytes:
         if key not in self.objects:
             raise NotFound("blob not found", reason=Reason.BLOB_NOT_FOUND)
         return self.objects[key]
 
     async def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]:
-        data = (await self.get_key(key))[offset : offset + length]
+        data = (await self.get_object(key))[offset : offset + length]
         for i in range(0, len(data), chunk_size):
             yield data[i : i + chunk_size]
 
@@ -78,12 +78,12 @@ class FakeObjectStore:
         self.multipart.pop(upload_id, None)
         self.aborted.append(upload_id)
 
-    async def copy_key(self, src: str, dst: str, size: int) -> None:
+    async def copy_object(self, src: str, dst: str, size: int) -> None:
         self.objects[dst] = self.objects[src]
         if self.after_copy is not None:
             self.after_copy(dst)
 
-    async def delete_keys(self, keys: list[str]) -> int:
+    async def delete_objects(self, keys: list[str]) -> int:
         for k in keys:
             self.objects.pop(k, None)
         return len(keys)

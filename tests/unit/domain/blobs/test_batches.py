@@ -55,7 +55,7 @@ async def test_batch_read_reports_each_item(blobs: Blobs, store: FakeObjectStore
 
 async def test_batch_read_finds_blobs_the_index_does_not_know(blobs: Blobs, store: FakeObjectStore) -> None:
     data = b"written by another service"
-    await store.put_key(store.cas_key(NS_ID, Digest.of(data)), data)
+    await store.put_object(store.cas_key(NS_ID, Digest.of(data)), data)
     assert await blobs.batch_read(NS, [Digest.of(data)]) == [data]
 
 
@@ -64,7 +64,7 @@ async def test_batch_read_refuses_a_blob_larger_than_a_batch_by_its_stored_size(
 ) -> None:
     limit = blobs.capabilities.max_batch_total_bytes
     data = b"b" * (limit + 1)
-    await store.put_key(store.cas_key(NS_ID, Digest.of(data)), data)
+    await store.put_object(store.cas_key(NS_ID, Digest.of(data)), data)
     # The caller claims a small size; the stored size is what counts.
     out = await blobs.batch_read(NS, [Digest(Digest.of(data).hash, 10)])
     assert isinstance(out[0], InvalidArgument) and out[0].reason == "BLOB_TOO_LARGE_FOR_BATCH"

@@ -15,7 +15,7 @@ async def test_find_missing_answers_in_order_without_duplicates(
 ) -> None:
     indexed, unindexed, absent = Digest.of(b"indexed"), Digest.of(b"in s3 only"), Digest.of(b"absent")
     await index.add(NS_ID, [indexed])
-    await store.put_key(store.cas_key(NS_ID, unindexed), b"in s3 only")
+    await store.put_object(store.cas_key(NS_ID, unindexed), b"in s3 only")
     other = Digest.of(b"other")
     missing = await blobs.find_missing(NS, [absent, indexed, other, unindexed, absent])
     assert missing == [absent, other]
@@ -26,7 +26,7 @@ async def test_find_missing_answers_in_order_without_duplicates(
 
 async def test_an_object_of_another_size_is_not_the_blob(blobs: Blobs, store: FakeObjectStore) -> None:
     d = Digest.of(b"twelve bytes")
-    await store.put_key(store.cas_key(NS_ID, d), b"short")
+    await store.put_object(store.cas_key(NS_ID, d), b"short")
     assert await blobs.find_missing(NS, [d]) == [d]
 
 

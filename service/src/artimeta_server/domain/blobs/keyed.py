@@ -47,7 +47,7 @@ class KeyedObjects:
         data = None
         if include_data and entry.digest.size <= self._max_inline:
             try:
-                data = await self._store.get_key(self._store.cas_key(ns, entry.digest))
+                data = await self._store.get_object(self._store.cas_key(ns, entry.digest))
             except NotFound:
                 raise DataLoss(
                     f"key {key!r} points at a missing blob",

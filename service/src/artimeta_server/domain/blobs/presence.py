@@ -25,9 +25,9 @@ class Presence:
         self._fanout = asyncio.Semaphore(fanout)
 
     async def fan_out_stat(self, keys: list[str]) -> list[ObjectInfo | None]:
-        """stat_key of each key, a bounded number in the air across all requests; the first
+        """stat_object of each key, a bounded number in the air across all requests; the first
         failure is raised."""
-        infos = await bounded_map(self.store.stat_key, keys, self._fanout, width=self._fanout_width)
+        infos = await bounded_map(self.store.stat_object, keys, self._fanout, width=self._fanout_width)
         for info in infos:
             if isinstance(info, BaseException):
                 raise info
@@ -82,7 +82,7 @@ class Presence:
         digests = list(items)
         async with self.index.claim(namespace_id, digests) as claim:
             outcomes = await self.fan_out(
-                lambda d: self.store.put_key(self.store.cas_key(namespace_id, d), items[d]), digests
+                lambda d: self.store.put_object(self.store.cas_key(namespace_id, d), items[d]), digests
             )
             failed = {d: o for d, o in zip(digests, outcomes, strict=True) if isinstance(o, BaseException)}
             await claim.drop(list(failed))
@@ -108,8 +108,8 @@ class Presence:
             final = self.store.cas_key(namespace_id, digest)
 
             async def copy() -> None:
-                await self.store.copy_key(staged, final, digest.size)
+                await self.store.copy_object(staged, final, digest.size)
 
             await copy()
             await self.write_checked(namespace_id, digest, copy)
-        await self.store.delete_keys([staged])
+        await self.store.delete_objects([staged])

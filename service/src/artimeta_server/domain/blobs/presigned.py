@@ -45,7 +45,7 @@ class PresignedTransfers:
                 f"no presigned upload {upload_id!r}", reason=Reason.UPLOAD_NOT_FOUND, metadata={"upload_id": upload_id}
             )
         expected = row.digest
-        info = await self._store.stat_key(row.object_key)
+        info = await self._store.stat_object(row.object_key)
         if info is None:
             if await self._presence.present(ns, expected):  # committed by an earlier call
                 await self._index.finish_upload(ns, upload_id)
@@ -64,7 +64,7 @@ class PresignedTransfers:
         actual = Digest(hasher.hexdigest(), total) if info.size == expected.size else Digest("", info.size)
         if actual != expected:
             # Wrong bytes never become right: the staging data goes, and so does the upload.
-            await self._store.delete_keys([row.object_key])
+            await self._store.delete_objects([row.object_key])
             await self._index.finish_upload(ns, upload_id)
             raise mismatch(expected, actual)
         # Until the blob is indexed the staging object and its row stay (gc reaps them once the
@@ -76,7 +76,7 @@ class PresignedTransfers:
     async def create_download_url(self, namespace: str, digest: Digest, expires_in_s: int) -> tuple[str, datetime]:
         expires = url_expiry(expires_in_s)
         ns = await self._ns.resolve(namespace)
-        if await self._store.stat_key(self._store.cas_key(ns, digest)) is None:
+        if await self._store.stat_object(self._store.cas_key(ns, digest)) is None:
             raise blob_not_found(digest)
         url = await self._store.presign_get(self._store.cas_key(ns, digest), expires)
         return url, datetime.now(UTC) + timedelta(seconds=expires)

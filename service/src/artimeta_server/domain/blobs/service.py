@@ -118,7 +118,7 @@ class Blobs:
     async def download(self, namespace: str, digest: Digest, offset: int, length: int) -> AsyncIterator[bytes]:
         """Checks everything before the first byte, so errors are statuses, not broken streams."""
         ns = await self._ns.resolve(namespace)
-        info = await self._store.stat_key(self._store.cas_key(ns, digest))
+        info = await self._store.stat_object(self._store.cas_key(ns, digest))
         if info is None:
             raise blob_not_found(digest)
         if info.size != digest.size:
@@ -156,9 +156,9 @@ class Blobs:
         # The index row stays claimed until the object is gone, so an upload of the same bytes
         # meanwhile waits, then finds it absent and writes it again.
         async with self._index.claim(ns, [digest]) as claim:
-            existed = await self._store.stat_key(key) is not None
+            existed = await self._store.stat_object(key) is not None
             if existed:
-                await self._store.delete_keys([key])
+                await self._store.delete_objects([key])
             await claim.drop([digest])
         return existed
 

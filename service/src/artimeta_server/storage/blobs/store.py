@@ -153,7 +153,7 @@ class S3BlobStore:
     # Streaming, multipart and presigned access, used by BlobService. Keys come from the helpers
     # above; these methods never decide visibility, the caller does (see domain/blobs/).
 
-    async def stat_key(self, key: str) -> ObjectInfo | None:
+    async def stat_object(self, key: str) -> ObjectInfo | None:
         def stat() -> ObjectInfo | None:
             try:
                 st = self._client.stat_object(self.bucket, key)
@@ -165,7 +165,7 @@ class S3BlobStore:
 
         return await self._run(stat)
 
-    async def put_key(self, key: str, data: bytes) -> None:
+    async def put_object(self, key: str, data: bytes) -> None:
         if self.hook is not None:
             await self.hook("put", (key,))
         await self._run(
@@ -175,7 +175,7 @@ class S3BlobStore:
         )
         metrics.BLOB_BYTES.labels("in").inc(len(data))
 
-    async def get_key(self, key: str) -> bytes:
+    async def get_object(self, key: str) -> bytes:
         def get() -> bytes:
             resp = self._client.get_object(self.bucket, key)
             try:
@@ -250,7 +250,7 @@ class S3BlobStore:
 
         await self._run(abort)
 
-    async def copy_key(self, src: str, dst: str, size: int) -> None:
+    async def copy_object(self, src: str, dst: str, size: int) -> None:
         if self.hook is not None:
             await self.hook("copy", (src, dst))
 
@@ -262,7 +262,7 @@ class S3BlobStore:
 
         await self._run(copy)
 
-    async def delete_keys(self, keys: list[str]) -> int:
+    async def delete_objects(self, keys: list[str]) -> int:
         def delete() -> int:
             done = 0
             for start in range(0, len(keys), _DELETE_BATCH):
