@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from artimeta_server.domain.blobs.models import KeyEntry, ObjectInfo, UploadRow
+from artimeta_server.domain.blobs.models import KeyEntry, ObjectInfo, PendingUpload
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import NotFound
 from artimeta_server.domain.reasons import Reason
@@ -115,7 +115,7 @@ class FakeBlobIndex:
     def __init__(self) -> None:
         self.rows: dict[tuple[int, Digest], datetime] = {}
         self.references: set[tuple[int, Digest]] = set()
-        self.uploads: dict[tuple[int, str], UploadRow] = {}
+        self.uploads: dict[tuple[int, str], PendingUpload] = {}
         self.keys: dict[tuple[int, str], KeyEntry] = {}
         self.claims = 0
 
@@ -151,10 +151,10 @@ class FakeBlobIndex:
     async def referenced(self, namespace_id: int, digests: list[Digest]) -> set[Digest]:
         return {d for d in digests if (namespace_id, d) in self.references}
 
-    async def start_upload(self, row: UploadRow) -> None:
+    async def start_upload(self, row: PendingUpload) -> None:
         self.uploads[(row.namespace_id, row.upload_id)] = row
 
-    async def get_upload(self, namespace_id: int, upload_id: str) -> UploadRow | None:
+    async def get_upload(self, namespace_id: int, upload_id: str) -> PendingUpload | None:
         return self.uploads.get((namespace_id, upload_id))
 
     async def renew_upload(self, namespace_id: int, upload_id: str, expire_time: datetime) -> bool:

@@ -23,7 +23,7 @@ class KeyEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class UploadRow:
+class PendingUpload:
     """An upload in flight as the index keeps it: gc reclaims its object once expire_time passed."""
 
     namespace_id: int

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
-from artimeta_server.domain.blobs.models import KeyEntry, ObjectInfo, UploadRow
+from artimeta_server.domain.blobs.models import KeyEntry, ObjectInfo, PendingUpload
 from artimeta_server.domain.digests import Digest
 
 
@@ -85,9 +85,9 @@ class BlobIndex(Protocol):
         """Which digests a row listed in storage/blobs/references.py points at."""
         ...
 
-    async def start_upload(self, row: UploadRow) -> None: ...
+    async def start_upload(self, row: PendingUpload) -> None: ...
 
-    async def get_upload(self, namespace_id: int, upload_id: str) -> UploadRow | None: ...
+    async def get_upload(self, namespace_id: int, upload_id: str) -> PendingUpload | None: ...
 
     async def renew_upload(self, namespace_id: int, upload_id: str, expire_time: datetime) -> bool:
         """Moves an upload's lease to expire_time; False when the row is gone (gc reclaimed it)."""

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from artimeta_server.domain import hashing
-from artimeta_server.domain.blobs.models import PresignedUpload, UploadRow
+from artimeta_server.domain.blobs.models import PendingUpload, PresignedUpload
 from artimeta_server.domain.blobs.ports import NamespaceIds
 from artimeta_server.domain.blobs.presence import Presence
 from artimeta_server.domain.blobs.rules import CHUNK_BYTES, blob_not_found, check_size, is_uuid, mismatch, url_expiry
@@ -33,7 +33,7 @@ class PresignedTransfers:
         upload_id = str(uuid.uuid4())
         key = self._store.staging_key(ns, upload_id)
         expire_time = datetime.now(UTC) + timedelta(seconds=expires)
-        await self._index.start_upload(UploadRow(ns, upload_id, digest, key, None, expire_time))
+        await self._index.start_upload(PendingUpload(ns, upload_id, digest, key, None, expire_time))
         url = await self._store.presign_put(key, expires)
         return PresignedUpload(False, upload_id, url, expire_time)
 

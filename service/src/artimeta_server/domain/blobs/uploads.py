@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from artimeta_server.domain import hashing
-from artimeta_server.domain.blobs.models import UploadPiece, UploadResult, UploadRow
+from artimeta_server.domain.blobs.models import PendingUpload, UploadPiece, UploadResult
 from artimeta_server.domain.blobs.multipart import Multipart
 from artimeta_server.domain.blobs.ports import NamespaceIds
 from artimeta_server.domain.blobs.presence import Presence
@@ -99,7 +99,7 @@ class StreamingUploads:
             key = self._store.cas_key(ns, declared) if declared else self._store.staging_key(ns, upload_id)
             s3_id = await self._store.start_multipart(key)
             lease = datetime.now(UTC) + timedelta(seconds=lease_s)
-            await self._index.start_upload(UploadRow(ns, upload_id, declared, key, s3_id, lease))
+            await self._index.start_upload(PendingUpload(ns, upload_id, declared, key, s3_id, lease))
             renew_at = time.monotonic() + lease_s / 3
             return Multipart(self._store, key, s3_id)
 

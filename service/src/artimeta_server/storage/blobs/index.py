@@ -9,7 +9,7 @@ from datetime import datetime
 from asyncpg import Connection
 from asyncpg import Record as Row
 
-from artimeta_server.domain.blobs.models import KeyEntry, UploadRow
+from artimeta_server.domain.blobs.models import KeyEntry, PendingUpload
 from artimeta_server.domain.digests import Digest
 from artimeta_server.storage.blobs.references import BLOB_REFERENCES, BlobReference
 from artimeta_server.storage.postgres import Database
@@ -179,7 +179,7 @@ class PostgresBlobIndex:
             rows = await conn.fetch(self._refs_sql, namespace_id, hashes, sizes)
         return {Digest(r["hash"], r["size"]) for r in rows}
 
-    async def start_upload(self, row: UploadRow) -> None:
+    async def start_upload(self, row: PendingUpload) -> None:
         async with self._db.connection() as conn:
             await conn.execute(
                 """
@@ -195,7 +195,7 @@ class PostgresBlobIndex:
                 row.expire_time,
             )
 
-    async def get_upload(self, namespace_id: int, upload_id: str) -> UploadRow | None:
+    async def get_upload(self, namespace_id: int, upload_id: str) -> PendingUpload | None:
         async with self._db.connection() as conn:
             r = await conn.fetchrow(
                 "SELECT * FROM blob_uploads WHERE namespace_id = $1 AND upload_id = $2", namespace_id, upload_id
@@ -274,8 +274,8 @@ def _key(r: Row) -> KeyEntry:
     return KeyEntry(r["key"], Digest(r["hash"], r["size"]), r["update_time"])
 
 
-def upload_row(r: Row) -> UploadRow:
+def upload_row(r: Row) -> PendingUpload:
     digest = Digest(r["hash"], r["size"]) if r["hash"] is not None else None
-    return UploadRow(
+    return PendingUpload(
         r["namespace_id"], str(r["upload_id"]), digest, r["object_key"], r["s3_upload_id"], r["expire_time"]
     )
