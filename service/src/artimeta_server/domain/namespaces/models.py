@@ -1,4 +1,4 @@
-"""Plain records the use cases pass around."""
+"""What a namespace is, and what its use cases answer."""
 
 from __future__ import annotations
 
@@ -13,3 +13,15 @@ class Namespace:
     description: str
     labels: dict[str, str] = field(default_factory=dict)
     create_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacePage:
+    namespaces: list[Namespace]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedNamespace:
+    deleted: bool
+    blobs_deleted: int
