@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from artimeta_server.devstack.s3 import S3Server
+from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import DataLoss, InvalidArgument, NotFound
 from artimeta_server.storage.blobs.keys import cas_key
 from artimeta_server.storage.blobs.s3 import make_client
