@@ -214,17 +214,9 @@ def test_helm_test_probes_grpc_health_through_the_service(values: Path | None) -
 
 
 def test_helm_test_with_mutual_tls_needs_a_client_certificate() -> None:
-    out = subprocess.run(
-        [helm(), "template", "r", str(CHART), "--kube-version", KUBE_VERSION, "--set", "tls.clientCASecretName=ca"],
-        capture_output=True,
-        text=True,
-    )
+    mtls = [helm(), "template", "r", str(CHART), "--kube-version", KUBE_VERSION, "--set", "tls.clientCASecretName=ca"]
+    out = subprocess.run(mtls, capture_output=True, text=True)
     assert out.returncode != 0 and "test.clientCertSecretName" in out.stderr
-    disabled = subprocess.run(
-        [helm(), "template", "r", str(CHART), "--kube-version", KUBE_VERSION]
-        + ["--set", "tls.clientCASecretName=ca", "--set", "test.enabled=false"],
-        capture_output=True,
-        text=True,
-    )
+    disabled = subprocess.run([*mtls, "--set", "test.enabled=false"], capture_output=True, text=True)
     assert disabled.returncode == 0, disabled.stderr
     assert not [d for d in yaml.safe_load_all(disabled.stdout) if d and d["kind"] == "Pod"]

@@ -46,7 +46,9 @@ def test_unknown_errors_are_internal_and_say_nothing() -> None:
 
 
 def test_translate_hook_maps_driver_errors() -> None:
-    code, _ = describe(ConnectionRefusedError(), lambda e: errors.Unavailable("down", reason=Reason.DATABASE_UNAVAILABLE))
+    code, _ = describe(
+        ConnectionRefusedError(), lambda e: errors.Unavailable("down", reason=Reason.DATABASE_UNAVAILABLE)
+    )
     assert code == grpc.StatusCode.UNAVAILABLE
 
 

@@ -65,5 +65,8 @@ def test_statement_timeouts_are_deadline_exceeded_and_pool_waits_stay_unavailabl
         code, status = describe(exc, translate)
         assert code == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "STATEMENT_TIMEOUT" in status.details[0].value.decode(errors="replace")
-    assert describe(errors.Unavailable("x", reason=Reason.DATABASE_UNAVAILABLE), translate)[0] == grpc.StatusCode.UNAVAILABLE
+    assert (
+        describe(errors.Unavailable("x", reason=Reason.DATABASE_UNAVAILABLE), translate)[0]
+        == grpc.StatusCode.UNAVAILABLE
+    )
     assert describe(errors.DeadlineExceeded("x"), None)[0] == grpc.StatusCode.DEADLINE_EXCEEDED
