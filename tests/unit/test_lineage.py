@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.lineage import (
+from artimeta_server.domain.connection.lineage import (
     MAX_EDGES,
     EdgeKind,
     GraphLineage,
@@ -14,7 +13,8 @@ from artimeta_server.domain.lineage import (
     LineageProducer,
     check,
 )
-from artimeta_server.storage.connection import lineage_from_json, lineage_json
+from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.storage.connection.lineage_codec import lineage_from_json, lineage_json
 
 
 def sample() -> GraphLineage:
@@ -72,7 +72,7 @@ def test_too_many_edges() -> None:
 def test_every_connection_method_is_declared_and_reads_need_a_reader() -> None:
     import artimeta_server.rpc.connection  # noqa: F401  (declares its methods)
     from artimeta.v1 import connection_pb2
-    from artimeta_server.domain.auth import Role
+    from artimeta_server.domain.auth.models import Role
     from artimeta_server.rpc import access
 
     methods = connection_pb2.DESCRIPTOR.services_by_name["ConnectionService"].methods_by_name
