@@ -37,7 +37,7 @@ from artimeta_server.domain.auth.failure_budget import FailureBudget
 from artimeta_server.domain.auth.models import ALL_NAMESPACES
 from artimeta_server.domain.auth.service import Tokens
 from artimeta_server.domain.blobs.service import Blobs
-from artimeta_server.domain.cache import Cache
+from artimeta_server.domain.cache.service import Cache
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.connection.service import Connections
 from artimeta_server.domain.errors import DomainError
@@ -68,7 +68,7 @@ from artimeta_server.storage.auth.repository import PostgresTokens
 from artimeta_server.storage.blobs.index import PostgresBlobIndex
 from artimeta_server.storage.blobs.s3 import make_client, presigner_for
 from artimeta_server.storage.blobs.store import S3BlobStore
-from artimeta_server.storage.cache import PostgresCache
+from artimeta_server.storage.cache.repositories import postgres_cache_repositories
 from artimeta_server.storage.changes import PostgresChangeFeed
 from artimeta_server.storage.connection.repository import PostgresConnection
 from artimeta_server.storage.listings.repository import PostgresListings
@@ -222,7 +222,9 @@ async def build_domain(settings: Settings) -> Domain:
             cache_bytes=settings.document_cache_bytes,
             rendered_bytes=settings.reply_cache_bytes,
         ),
-        cache=Cache(PostgresCache(db), blob_store, namespaces, max_value_bytes=settings.max_document_bytes),
+        cache=Cache(
+            postgres_cache_repositories(db), blob_store, namespaces, max_value_bytes=settings.max_document_bytes
+        ),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blob_store, namespaces, max_bytes=settings.max_document_bytes),
         blobs=blobs,
