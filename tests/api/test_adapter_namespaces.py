@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import artimeta
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 from artimeta_server.server import Server
 from tests.adapters.runner import ROOT
 from tests.api.test_auth import (  # noqa: F401  (fixtures)

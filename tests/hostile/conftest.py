@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from artimeta_server.devstack.stack import Stack
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 from artimeta_server.server import Server
 from tests.conftest import settings_for
 from tests.serving import serving

@@ -22,7 +22,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from artimeta.v1 import namespace_pb2, namespace_pb2_grpc
 from artimeta_server.devstack.stack import Stack
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 from tests.hostile import rawhttp

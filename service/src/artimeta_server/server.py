@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from artimeta_server import __version__, app, metrics, ports, tls, tracing
 from artimeta_server.config import Settings
-from artimeta_server.domain.auth import ALL_NAMESPACES
+from artimeta_server.domain.auth.models import ALL_NAMESPACES
 from artimeta_server.domain.errors import DomainError
 from artimeta_server.rpc import access, connect, http
 from artimeta_server.rpc.http_limits import HttpLimits
