@@ -93,16 +93,16 @@ async def test_input_fingerprint_filter(aclient: artimeta.AsyncClient, namespace
 
 
 async def test_large_reads_stream_in_chunks(aclient: artimeta.AsyncClient, namespace: str, server) -> None:
-    conns = server.domain.connections
-    old = conns._chunk_rows
-    conns._chunk_rows = 7
+    conns = server.domain.connections.partitions.bodies
+    old = conns.chunk_rows
+    conns.chunk_rows = 7
     try:
         parts = [part(f"x{i}", input_fp=i, d=i) for i in range(50)]
         await write_parts(aclient, namespace, 9, parts)
         req = pb.ReadArtifactPartitionsRequest(namespace=namespace, storage_fingerprint=9)
         sizes = [len(c.partitions) async for c in aclient.stream(stub(aclient).ReadArtifactPartitions, req)]
     finally:
-        conns._chunk_rows = old
+        conns.chunk_rows = old
     assert sum(sizes) == 50 and len(sizes) >= 7 and max(sizes) <= 7
 
 

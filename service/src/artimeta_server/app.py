@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 
@@ -31,16 +30,15 @@ from artimeta_server.domain.auth.failure_budget import FailureBudget
 from artimeta_server.domain.auth.service import Tokens
 from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.cache import Cache
-from artimeta_server.domain.connection import Connections
-from artimeta_server.domain.documents import Documents
+from artimeta_server.domain.connection.documents import Documents
+from artimeta_server.domain.connection.service import Connections
 from artimeta_server.domain.fresh import FreshCache
 from artimeta_server.domain.listings.service import Listings
-from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.opstore.service import OpStore
 from artimeta_server.domain.records import Records
 from artimeta_server.domain.request_ids.service import RequestIds
-from artimeta_server.domain.tags import Tags
+from artimeta_server.domain.tags.service import Tags
 from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.cache import CacheServicer
@@ -59,14 +57,14 @@ from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
 from artimeta_server.storage.cache import PostgresCache
 from artimeta_server.storage.changes import PostgresChangeFeed
-from artimeta_server.storage.connection import PostgresConnection
+from artimeta_server.storage.connection.repository import PostgresConnection
 from artimeta_server.storage.listings.repository import PostgresListings
 from artimeta_server.storage.namespaces.repository import PostgresNamespaces
 from artimeta_server.storage.opstore.repository import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
 from artimeta_server.storage.records import PostgresRecords
 from artimeta_server.storage.request_ledger import PostgresRequestLedger
-from artimeta_server.storage.tags import PostgresTags
+from artimeta_server.storage.tags.repository import PostgresTags
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +87,6 @@ class Domain:
     records: Records
     listings: Listings
     request_ids: RequestIds
-    # Replies to reads of cached graphs and snapshots, shared by the gRPC and the HTTP port.
-    replies: BoundedCache[tuple[object, Any]]
 
 
 def servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
@@ -106,7 +102,7 @@ def servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], Non
         (
             connection_pb2.DESCRIPTOR.services_by_name["ConnectionService"].full_name,
             lambda srv: connection_pb2_grpc.add_ConnectionServiceServicer_to_server(
-                ConnectionServicer(domain.connections, domain.replies), srv
+                ConnectionServicer(domain.connections), srv
             ),
         ),
         (
@@ -192,7 +188,12 @@ async def build_domain(settings: Settings) -> Domain:
         documents=documents,
         tokens=make_tokens(settings, db),
         connections=Connections(
-            PostgresConnection(db), namespaces, documents, fresh=fresh, cache_bytes=settings.document_cache_bytes
+            PostgresConnection(db),
+            namespaces,
+            documents,
+            fresh=fresh,
+            cache_bytes=settings.document_cache_bytes,
+            rendered_bytes=settings.reply_cache_bytes,
         ),
         cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
         tags=Tags(PostgresTags(db), namespaces),
@@ -201,7 +202,6 @@ async def build_domain(settings: Settings) -> Domain:
         records=Records(PostgresRecords(db), blob_service, namespaces),
         listings=Listings(PostgresListings(db), namespaces),
         request_ids=RequestIds(PostgresRequestLedger(db), namespaces, retention_s=settings.request_id_retention_s),
-        replies=BoundedCache(max_bytes=settings.reply_cache_bytes),
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from artimeta_server.domain.cache_models import (
@@ -17,7 +16,6 @@ from artimeta_server.domain.cache_models import (
     MissExplanation,
     StoredValue,
 )
-from artimeta_server.domain.tag_models import TagRow, TagWrite
 
 
 class CacheRepository(Protocol):
@@ -73,35 +71,3 @@ class CacheRepository(Protocol):
         ...
 
     async def known_record_ids(self, ns: int, ids: Sequence[str]) -> list[str]: ...
-
-
-class TagUnit(Protocol):
-    """Reads and writes of one entity's tags inside one transaction that holds its lock."""
-
-    async def current_hashes(self, keys: Sequence[str]) -> list[str]: ...
-
-    async def matching_current(self, pairs: Sequence[tuple[str, str]], keys: Sequence[str]) -> list[str]:
-        """Current tags of the entity whose (key, canonical JSON value) is in pairs or key in keys."""
-        ...
-
-    async def superseded(self, hashes: Sequence[str]) -> set[str]:
-        """Those of `hashes` that some tag edit already supersedes."""
-        ...
-
-    async def write(self, writes: Sequence[TagWrite], parents: Sequence[str]) -> None:
-        """Inserts the tags (if absent) and their edit edges; marks parents not current."""
-        ...
-
-    async def rows(self, hashes: Sequence[str]) -> list[TagRow]: ...
-
-
-class TagRepository(Protocol):
-    def unit(self, ns: int, entity_id: str) -> AbstractAsyncContextManager[TagUnit]: ...
-
-    async def get_current(self, ns: int, entity_ids: Sequence[str]) -> list[TagRow]: ...
-
-    async def history(self, ns: int, entity_id: str, key: str) -> list[TagRow]: ...
-
-    async def search(
-        self, ns: int, key: str, value_json: str | None, entity_type: str | None, after_seq: int | None, limit: int
-    ) -> list[TagRow]: ...

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
 
 from artimeta_server.domain.models import StoredDocument
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True, slots=True)
-class GraphRecord:
+class Graph:
     name: str
     fingerprint: int
     document: bytes
@@ -24,7 +21,7 @@ class GraphRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class SnapshotRecord:
+class Snapshot:
     name: str
     fingerprint: int
     snapshot_id: int
@@ -37,8 +34,9 @@ class SnapshotRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredRecord:
-    """A graph or snapshot row as storage keeps it (document inline or by digest)."""
+class DocumentRow:
+    """A graph or a snapshot as its row keeps it: the document inline or by digest (lists carry
+    no document at all); a graph's snapshot_id and graph_fingerprint are 0."""
 
     name: str
     fingerprint: int
@@ -51,8 +49,30 @@ class StoredRecord:
     create_time: datetime | None
 
 
+def graph_of(row: DocumentRow, document: bytes) -> Graph:
+    return Graph(
+        row.name, row.fingerprint, document, row.document_format, row.code_refs, row.create_time, len(document)
+    )
+
+
+def snapshot_of(row: DocumentRow, document: bytes) -> Snapshot:
+    return Snapshot(
+        row.name,
+        row.fingerprint,
+        row.snapshot_id,
+        row.graph_fingerprint,
+        document,
+        row.document_format,
+        row.code_refs,
+        row.create_time,
+        len(document),
+    )
+
+
 @dataclass(frozen=True, slots=True)
-class TagRecord:
+class SnapshotTag:
+    """A named, movable pointer from a graph to one of its snapshots."""
+
     name: str
     tag: str
     snapshot_fingerprint: int
@@ -61,13 +81,18 @@ class TagRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class TagWrite:
-    tag: TagRecord
+class SnapshotTagWritten:
+    """The outcome of a snapshot tag write: the tag as it now is, and where it pointed before
+    (None when the write created it)."""
+
+    tag: SnapshotTag
     previous_snapshot_fingerprint: int | None
 
 
 @dataclass(frozen=True, slots=True)
-class TagMove:
+class SnapshotTagMove:
+    """One entry of a snapshot tag's history."""
+
     sequence: int
     name: str
     tag: str
@@ -82,9 +107,9 @@ class PartitionBatch:
     """Partitions of one write, column by column, already in canonical form.
 
     `bodies[i]` is the canonical encoding of partition i (which the client gets back on reads),
-    `idents[i]` a 16-byte hash of it (a partition is identified by its full value), `keys[i]` the
-    canonical encoding of its composite key, `input_fingerprints[i]` its input fingerprint or
-    None for the empty fingerprint."""
+    `idents[i]` its identity (domain/connection/partitions.py), `keys[i]` the canonical encoding
+    of its composite key, `input_fingerprints[i]` its input fingerprint or None for the empty
+    fingerprint."""
 
     idents: list[bytes]
     keys: list[bytes]
@@ -115,7 +140,5 @@ class InputFilter:
     fingerprints: list[int | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
+# A partition body as storage returns it: inline, or (hash, size) of a body in the blob store.
+BodyRow = tuple[bytes | None, str | None, int]

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from artimeta_server.domain import content_hash as ch
-from artimeta_server.domain.cache_ports import TagRepository, TagUnit
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.namespaces.service import Namespaces
-from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+from artimeta_server.domain.pagination import Page, decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
-from artimeta_server.domain.tag_models import ENTITY_TYPES, TagRow, TagWrite
+from artimeta_server.domain.tags.models import ENTITY_TYPES, NewTag, Tag
+from artimeta_server.domain.tags.ports import TagRepository, TagUnit
 
 MAX_TAGS = 10_000
 MAX_KEY = 1024
 MAX_VALUE_JSON = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class TagPage:
-    tags: list[TagRow]
-    next_page_token: str
 
 
 def _entity_type(value: str, *, allow_null: bool = True) -> str:
@@ -65,7 +58,7 @@ class Tags:
         *,
         update: bool = False,
         new: bool = False,
-    ) -> list[TagRow]:
+    ) -> list[Tag]:
         _entity_type(entity_type)
         ch.check_text(entity_id, field="entity_id", required=entity_type != "Null")
         pairs = _pairs(tags, field="tags")
@@ -86,13 +79,13 @@ class Tags:
         parents: list[str],
         update: bool,
         new: bool,
-    ) -> list[TagWrite]:
+    ) -> list[NewTag]:
         if update:
             parents = parents + await unit.current_hashes([key for key, _ in pairs])
             new = True
         parents = sorted(parents)
         writes = [
-            TagWrite(ch.tag_hash(entity_id, key, value, parents), entity_type, entity_id, key, value)
+            NewTag(ch.tag_hash(entity_id, key, value, parents), entity_type, entity_id, key, value)
             for key, value in pairs
         ]
         if new:
@@ -108,7 +101,7 @@ class Tags:
 
     async def delete(
         self, namespace: str, entity_id: str, tags: Sequence[tuple[str, str]], keys: Sequence[str] = ()
-    ) -> list[TagRow]:
+    ) -> list[Tag]:
         ch.check_text(entity_id, field="entity_id")
         pairs = _pairs(tags, field="tags")
         for key in keys:
@@ -126,7 +119,7 @@ class Tags:
         entity_id: str,
         old_keys: Sequence[str],
         new_tags: Sequence[tuple[str, str]],
-    ) -> list[TagRow]:
+    ) -> list[Tag]:
         _entity_type(entity_type)
         ch.check_text(entity_id, field="entity_id")
         pairs = _pairs(new_tags, field="new_tags")
@@ -138,7 +131,7 @@ class Tags:
             writes = await self._record(unit, entity_type, entity_id, pairs, parents, False, False)
             return await unit.rows([w.tag_hash for w in writes])
 
-    async def get(self, namespace: str, entity_ids: Sequence[str]) -> dict[str, list[TagRow]]:
+    async def get(self, namespace: str, entity_ids: Sequence[str]) -> dict[str, list[Tag]]:
         if len(entity_ids) > MAX_TAGS:
             raise InvalidArgument(
                 f"{len(entity_ids)} entity ids; at most {MAX_TAGS}",
@@ -146,12 +139,12 @@ class Tags:
                 metadata={"field": "entity_ids"},
             )
         ns = await self._ns.resolve(namespace)
-        out: dict[str, list[TagRow]] = {}
+        out: dict[str, list[Tag]] = {}
         for row in await self._repo.get_current(ns, list(dict.fromkeys(entity_ids))):
             out.setdefault(row.entity_id, []).append(row)
         return out
 
-    async def history(self, namespace: str, entity_id: str, key: str) -> list[TagRow]:
+    async def history(self, namespace: str, entity_id: str, key: str) -> list[Tag]:
         ch.check_text(entity_id, field="entity_id")
         ch.check_text(key, field="key", required=False, max_len=MAX_KEY)
         ns = await self._ns.resolve(namespace)
@@ -159,7 +152,7 @@ class Tags:
 
     async def search(
         self, namespace: str, key: str, value_json: str | None, entity_type: str | None, requested: int, token: str
-    ) -> TagPage:
+    ) -> Page[Tag]:
         ch.check_text(key, field="key", required=False, max_len=MAX_KEY)
         if entity_type is not None:
             _entity_type(entity_type)
@@ -170,4 +163,4 @@ class Tags:
         ns = await self._ns.resolve(namespace)
         rows = await self._repo.search(ns, key, canonical, entity_type, after_seq, size + 1)
         next_token = encode_token("tags", [rows[size - 1].seq]) if len(rows) > size else ""
-        return TagPage(rows[:size], next_token)
+        return Page(rows[:size], next_token)

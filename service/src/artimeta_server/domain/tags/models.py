@@ -1,4 +1,5 @@
-"""Tags with redun's supersession model."""
+"""Tags with redun's supersession model: a tag never changes; a new one supersedes it through an
+edit edge (parent -> child), and only tags no edge supersedes are current."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ ENTITY_TYPES = ("Execution", "Job", "CallNode", "Task", "Value", "Null")
 
 
 @dataclass(frozen=True, slots=True)
-class TagWrite:
+class NewTag:
+    """A tag about to be inserted, identified by the hash of its content and its parents."""
+
     tag_hash: str
     entity_type: str
     entity_id: str
@@ -18,7 +21,9 @@ class TagWrite:
 
 
 @dataclass(frozen=True, slots=True)
-class TagRow:
+class Tag:
+    """A stored tag, with the hashes of the tags it superseded."""
+
     tag_hash: str
     seq: int
     entity_type: str

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from artimeta_server.domain.tag_models import TagRow, TagWrite
+from artimeta_server.domain.tags.models import NewTag, Tag
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
@@ -19,8 +19,8 @@ _ROW = """t.tag_hash, t.seq, t.entity_type, t.entity_id, t.key, t.value_json, t.
         ORDER BY 1) AS parents"""
 
 
-def _row(r: asyncpg.Record) -> TagRow:
-    return TagRow(
+def _row(r: asyncpg.Record) -> Tag:
+    return Tag(
         r["tag_hash"],
         r["seq"],
         r["entity_type"],
@@ -71,27 +71,27 @@ class PostgresTagUnit:
         )
         return {r[0] for r in rows}
 
-    async def write(self, writes: Sequence[TagWrite], parents: Sequence[str]) -> None:
-        if writes:
+    async def write(self, tags: Sequence[NewTag], parents: Sequence[str]) -> None:
+        if tags:
             await self._conn.execute(
                 """INSERT INTO tags (namespace_id, tag_hash, entity_type, entity_id, key, value, value_json)
                    SELECT $1, w.h, w.t, w.e, w.k, w.v::jsonb, w.v
                    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS w(h, t, e, k, v)
                    ON CONFLICT DO NOTHING""",
                 self._ns,
-                [w.tag_hash for w in writes],
-                [w.entity_type for w in writes],
-                [w.entity_id for w in writes],
-                [w.key for w in writes],
-                [w.value_json for w in writes],
+                [w.tag_hash for w in tags],
+                [w.entity_type for w in tags],
+                [w.entity_id for w in tags],
+                [w.key for w in tags],
+                [w.value_json for w in tags],
             )
-        if parents and writes:
+        if parents and tags:
             await self._conn.execute(
                 """INSERT INTO tag_edits (namespace_id, parent_hash, child_hash)
                    SELECT $1, p, c FROM unnest($2::text[]) AS p, unnest($3::text[]) AS c ON CONFLICT DO NOTHING""",
                 self._ns,
                 list(dict.fromkeys(parents)),
-                [w.tag_hash for w in writes],
+                [w.tag_hash for w in tags],
             )
         if parents:
             await self._conn.execute(
@@ -100,7 +100,7 @@ class PostgresTagUnit:
                 list(parents),
             )
 
-    async def rows(self, hashes: Sequence[str]) -> list[TagRow]:
+    async def rows(self, hashes: Sequence[str]) -> list[Tag]:
         rows = await self._conn.fetch(
             f"SELECT {_ROW} FROM tags t WHERE t.namespace_id = $1 AND t.tag_hash = ANY($2::text[])",
             self._ns,
@@ -120,7 +120,7 @@ class PostgresTags:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))", entity_id, ns)
             yield PostgresTagUnit(conn, ns, entity_id)
 
-    async def get_current(self, ns: int, entity_ids: Sequence[str]) -> list[TagRow]:
+    async def get_current(self, ns: int, entity_ids: Sequence[str]) -> list[Tag]:
         async with self._db.connection() as conn:
             rows = await conn.fetch(
                 f"""SELECT {_ROW} FROM tags t WHERE t.namespace_id = $1 AND t.entity_id = ANY($2::text[]) AND t.is_current
@@ -130,7 +130,7 @@ class PostgresTags:
             )
         return [_row(r) for r in rows]
 
-    async def history(self, ns: int, entity_id: str, key: str) -> list[TagRow]:
+    async def history(self, ns: int, entity_id: str, key: str) -> list[Tag]:
         async with self._db.connection() as conn:
             rows = await conn.fetch(
                 f"SELECT {_ROW} FROM tags t WHERE t.namespace_id = $1 AND t.entity_id = $2 AND t.key = $3 ORDER BY t.seq",
@@ -142,7 +142,7 @@ class PostgresTags:
 
     async def search(
         self, ns: int, key: str, value_json: str | None, entity_type: str | None, after_seq: int | None, limit: int
-    ) -> list[TagRow]:
+    ) -> list[Tag]:
         args: list[object] = [ns, key, limit]
         filters = given(
             args,

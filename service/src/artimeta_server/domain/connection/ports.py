@@ -1,26 +1,46 @@
-"""What arti's Connection needs from storage (implemented by storage/connection.py)."""
+"""What arti's Connection needs from storage (implemented by storage/connection/)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from artimeta_server.domain.connection_models import (
+from artimeta_server.domain.connection.lineage import GraphLineage
+from artimeta_server.domain.connection.models import (
+    BodyRow,
+    DocumentRow,
     InputFilter,
+    SnapshotTag,
+    SnapshotTagMove,
     StoredPartitions,
-    StoredRecord,
-    TagMove,
-    TagRecord,
-    TagWrite,
 )
-from artimeta_server.domain.lineage import GraphLineage
 
-# A partition as storage returns it: inline body, or (hash, size) of a body in the blob store.
-BodyRow = tuple[bytes | None, str | None, int]
+
+class SnapshotTagUnit(Protocol):
+    """One write of one snapshot tag, inside a transaction; the domain decides between the
+    read and the write (domain/connection/snapshot_tags.py)."""
+
+    async def current(self) -> int | None:
+        """Where the tag points now (None: absent), locking it until the unit ends."""
+        ...
+
+    async def create(self, snapshot_fingerprint: int, actor: str) -> SnapshotTag | None:
+        """Creates the tag; None when a concurrent writer created it first. A snapshot that was
+        never written raises snapshot_tags.snapshot_not_written."""
+        ...
+
+    async def move(self, snapshot_fingerprint: int, actor: str) -> SnapshotTag:
+        """Points the locked tag elsewhere (same error as `create`)."""
+        ...
+
+    async def record_move(self, previous: int | None, snapshot_fingerprint: int, actor: str) -> None:
+        """Appends the move to the tag's history and announces the change to every replica."""
+        ...
 
 
 class ConnectionRepository(Protocol):
-    async def insert_graph(self, namespace_id: int, rec: StoredRecord, lineage: GraphLineage | None = None) -> bool:
+    async def insert_graph(self, namespace_id: int, rec: DocumentRow, lineage: GraphLineage | None = None) -> bool:
         """Inserts unless (name, fingerprint) exists; True if inserted. In the same transaction,
         records `lineage` unless the graph has one already."""
         ...
@@ -31,26 +51,18 @@ class ConnectionRepository(Protocol):
         """(whether the graph exists, its lineage if one was recorded)."""
         ...
 
-    async def get_graph(self, namespace_id: int, name: str, fingerprint: int) -> StoredRecord | None: ...
+    async def get_graph(self, namespace_id: int, name: str, fingerprint: int) -> DocumentRow | None: ...
 
-    async def insert_snapshot(self, namespace_id: int, rec: StoredRecord) -> bool: ...
+    async def insert_snapshot(self, namespace_id: int, rec: DocumentRow) -> bool: ...
 
-    async def get_snapshot(self, namespace_id: int, name: str, fingerprint: int) -> StoredRecord | None: ...
+    async def get_snapshot(self, namespace_id: int, name: str, fingerprint: int) -> DocumentRow | None: ...
 
-    async def get_tag(self, namespace_id: int, name: str, tag: str) -> TagRecord | None: ...
+    async def get_tags(self, namespace_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], SnapshotTag]:
+        """The tags of `keys` ((name, tag) pairs) that exist, in one read."""
+        ...
 
-    async def write_tag(
-        self,
-        namespace_id: int,
-        name: str,
-        tag: str,
-        snapshot_fingerprint: int,
-        *,
-        overwrite: bool,
-        expected: int | None,
-        actor: str,
-    ) -> TagWrite:
-        """Creates or moves a tag and records the move; AlreadyExists / Aborted / NotFound."""
+    def snapshot_tag_unit(self, namespace_id: int, name: str, tag: str) -> AbstractAsyncContextManager[SnapshotTagUnit]:
+        """A transaction writing one tag: commits when the block ends, rolls back if it raises."""
         ...
 
     async def add_storage_partitions(
@@ -102,16 +114,16 @@ class ConnectionRepository(Protocol):
 
     async def list_graphs(
         self, namespace_id: int, name: str | None, after: tuple[str, int] | None, limit: int
-    ) -> list[StoredRecord]: ...
+    ) -> list[DocumentRow]: ...
 
     async def list_snapshots(
         self, namespace_id: int, name: str, before_seq: int | None, limit: int
-    ) -> list[tuple[int, StoredRecord]]: ...
+    ) -> list[tuple[int, DocumentRow]]: ...
 
     async def list_tags(
         self, namespace_id: int, name: str | None, after: tuple[str, str] | None, limit: int
-    ) -> list[TagRecord]: ...
+    ) -> list[SnapshotTag]: ...
 
     async def tag_history(
         self, namespace_id: int, name: str, tag: str, before_seq: int | None, limit: int
-    ) -> list[TagMove]: ...
+    ) -> list[SnapshotTagMove]: ...
