@@ -72,7 +72,7 @@ async def test_concurrent_checks_in_several_namespaces_get_the_answers_they_get_
         assert alone[0].value.data != alone[9].value.data  # each namespace answers with its own value
 
         assert server.domain is not None
-        batcher = server.domain.cache._repo._candidates  # type: ignore[attr-defined]
+        batcher = server.domain.cache._checks._candidates  # type: ignore[attr-defined]
         run = batcher._run
         sizes: list[int] = []
 

@@ -15,7 +15,7 @@ import pytest
 import artimeta
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc
-from artimeta_server.domain.cache_models import CacheQuery
+from artimeta_server.domain.cache.models import CacheQuery
 from artimeta_server.server import Server
 from tests.api.test_cache_check_batches import _setup
 from tests.api.test_cache_service import _check, h
@@ -32,7 +32,7 @@ class Gate:
 
     def __init__(self, server: Server) -> None:
         assert server.domain is not None
-        self.batcher = server.domain.cache._repo._candidates  # type: ignore[attr-defined]
+        self.batcher = server.domain.cache._checks._candidates  # type: ignore[attr-defined]
         self.run = self.batcher._run
         self.open = asyncio.Event()
         self.sizes: list[int] = []
@@ -101,7 +101,7 @@ async def test_a_batch_postgres_rejects_is_run_again_check_by_check(
     assert [r.result for r in alone] == [pb.CACHE_RESULT_KIND_SINGLE, pb.CACHE_RESULT_KIND_ULTIMATE]
     async with server.domain.db.connection() as conn:
         ns_id = await conn.fetchval("SELECT id FROM namespaces WHERE name = $1", namespace)
-    repo = server.domain.cache._repo  # type: ignore[attr-defined]
+    repo = server.domain.cache._checks  # type: ignore[attr-defined]
 
     def query(sched: list[str], **kw: Any) -> CacheQuery:
         base: dict[str, Any] = dict(

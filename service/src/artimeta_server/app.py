@@ -29,7 +29,7 @@ from artimeta_server.domain import hashing
 from artimeta_server.domain.auth.failure_budget import FailureBudget
 from artimeta_server.domain.auth.service import Tokens
 from artimeta_server.domain.blobs import Blobs
-from artimeta_server.domain.cache import Cache
+from artimeta_server.domain.cache.service import Cache
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.connection.service import Connections
 from artimeta_server.domain.fresh import FreshCache
@@ -55,7 +55,7 @@ from artimeta_server.rpc.validate import ValidateInterceptor
 from artimeta_server.storage.auth.repository import PostgresTokens
 from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
-from artimeta_server.storage.cache import PostgresCache
+from artimeta_server.storage.cache.repositories import postgres_cache_repositories
 from artimeta_server.storage.changes import PostgresChangeFeed
 from artimeta_server.storage.connection.repository import PostgresConnection
 from artimeta_server.storage.listings.repository import PostgresListings
@@ -195,7 +195,7 @@ async def build_domain(settings: Settings) -> Domain:
             cache_bytes=settings.document_cache_bytes,
             rendered_bytes=settings.reply_cache_bytes,
         ),
-        cache=Cache(PostgresCache(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
+        cache=Cache(postgres_cache_repositories(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
         blob_service=blob_service,

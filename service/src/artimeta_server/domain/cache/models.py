@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from artimeta_server.domain.digests import Digest
 
 CONTEXT_TAG_KEY = "redun.context"
+
+# A cache hit's kind, in check order: the same call earlier in this execution (common
+# subexpression), the newest call whose whole subtree is current, the evaluation cache.
+HitKind = Literal["CSE", "ULTIMATE", "SINGLE"]
+ResultKind = Literal["MISS", "CSE", "ULTIMATE", "SINGLE"]
+# Which caches a check may read: none, this execution's only, or the backend's too.
+Scope = Literal["NONE", "CSE", "BACKEND"]
+# A shallow check may take an ultimate hit; a full one checks the whole call tree itself.
+CheckDepth = Literal["FULL", "SHALLOW"]
+MissReason = Literal["new_task", "new_args", "new_call"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +87,7 @@ class CacheCandidate:
     """A possible hit, in check order: its kind, call hash (CSE/ULTIMATE) and stored value, and
     for a call node its subtree task hashes when the query read them along."""
 
-    kind: str  # "CSE" | "ULTIMATE" | "SINGLE"
+    kind: HitKind
     call_hash: str | None
     value: StoredValue | None
     subtree_task_hashes: list[str] | None = None
@@ -97,15 +108,22 @@ class CacheQuery:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    kind: str  # "MISS" | "CSE" | "SINGLE" | "ULTIMATE"
+    kind: ResultKind
     call_hash: str | None = None
     value: ValueOut | None = None
     subtree_task_hashes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
+class CallRef:
+    call_hash: str
+    task_hash: str
+    args_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class MissExplanation:
-    reason: str  # "new_task" | "new_args" | "new_call"
+    reason: MissReason
     call_hash: str = ""
     call_task_hash: str = ""
     call_args_hash: str = ""
