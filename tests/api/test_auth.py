@@ -250,8 +250,8 @@ async def test_undeclared_method_needs_writer(auth_server: Server, probe_target:
     reader = await _token(auth_server, ns, Role.READER)
     writer = await _token(auth_server, ns, Role.WRITER)
     async with grpc.aio.insecure_channel(probe_target) as ch:
-        put = ch.unary_unary("/artimeta.v1.ProbeService/Put")
-        upload = ch.stream_unary("/artimeta.v1.ProbeService/Upload")
+        put: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = ch.unary_unary("/artimeta.v1.ProbeService/Put")
+        upload: grpc.aio.StreamUnaryMultiCallable[bytes, bytes] = ch.stream_unary("/artimeta.v1.ProbeService/Upload")
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await put(ns.encode(), metadata=(("authorization", f"Bearer {reader}"),))
         assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED

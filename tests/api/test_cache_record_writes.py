@@ -70,7 +70,7 @@ async def _put(server: Server, ns: int, records: RecordBatch) -> tuple[int, int]
     assert server.domain is not None
     async with server.domain.db.transaction() as conn:
         counting = Counting(conn)
-        created = await sync_writes.put_records(counting, ns, records)  # type: ignore[arg-type]
+        created = await sync_writes.put_records(counting, ns, records)
     return created, len(counting.statements)
 
 

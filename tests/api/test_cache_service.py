@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
+from typing import Any
 
 import grpc
 import pytest
@@ -86,7 +87,7 @@ async def test_call_node_hash_matches_redun_and_writes_are_idempotent(aclient, s
 
 
 def _check(namespace: str, task: str, args: str, **kw) -> pb.CheckCacheRequest:
-    base = dict(
+    base: dict[str, Any] = dict(
         namespace=namespace,
         task_hash=h(task),
         args_hash=h(args),

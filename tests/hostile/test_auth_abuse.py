@@ -14,7 +14,7 @@ import secrets
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ class CountingTokens:
     async def insert(self, token: StoredToken) -> None:
         await self.inner.insert(token)
 
-    async def list(self, namespace: str | None) -> Sequence[StoredToken]:
+    async def list(self, namespace: str | None) -> list[StoredToken]:
         return await self.inner.list(namespace)
 
     async def revoke(self, token_id: str) -> bool:
@@ -137,6 +137,7 @@ async def test_bad_token_flood_is_bounded_and_valid_callers_are_served(
                     if err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and not limited_details:
                         for key, value in err.trailing_metadata() or ():
                             if key == "grpc-status-details-bin":
+                                assert isinstance(value, bytes)
                                 limited_details.append(status_pb2.Status.FromString(value))
 
         async def valid_caller() -> None:

@@ -264,7 +264,7 @@ async def test_reflection_lists_exactly_the_walked_services(auth_target: str) ->
         call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         reply = await call.read()
         call.cancel()
-    served = {s.name for s in reply.list_services_response.service}  # type: ignore[union-attr]
+    served = {s.name for s in reply.list_services_response.service}
     walked = {s.full_name for s in _services()}
     assert served <= walked, f"served but not walked: {served - walked}"
     assert {s for s in walked if s.startswith("artimeta.")} <= served

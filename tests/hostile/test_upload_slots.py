@@ -30,6 +30,7 @@ async def one_slot(stack: Stack) -> AsyncIterator[Server]:
 def reason(exc: grpc.aio.AioRpcError) -> str:
     for key, value in exc.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
+            assert isinstance(value, bytes)
             for detail in status_pb2.Status.FromString(value).details:
                 info = error_details_pb2.ErrorInfo()
                 if detail.Unpack(info):

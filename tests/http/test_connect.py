@@ -100,7 +100,7 @@ async def test_errors_carry_the_same_reason_as_grpc(
     info = error_info(err.value)
     assert (info.reason, info.domain) == (reason, "artimeta")
     # The gRPC transport reports the very same reason and metadata.
-    grpc_stub = hclient.stub(artimeta.v1.namespace_pb2_grpc.NamespaceServiceStub)  # type: ignore[attr-defined]
+    grpc_stub = hclient.stub(artimeta.v1.namespace_pb2_grpc.NamespaceServiceStub)
     with pytest.raises(artimeta.ArtimetaError) as gerr:
         await call(_GrpcShim(hclient, grpc_stub))  # type: ignore[arg-type, misc]
     assert gerr.value.reason == reason

@@ -41,7 +41,7 @@ async def race_gc(
     lets gc finish. Returns gc's report and the upload's outcome."""
     assert server.domain is not None
     store = server.domain.blobs
-    key = cas_key(await ns_id(server, namespace), digest)
+    key = cas_key(await ns_id(server, namespace), digest)  # type: ignore[arg-type]
     inside, release = asyncio.Event(), asyncio.Event()
 
     async def pause(op: str, keys: tuple[str, ...]) -> None:
@@ -184,7 +184,7 @@ async def test_upload_while_delete_blob_is_deleting(blobs: Blobs, blob_server: S
     store = blob_server.domain.blobs
     data = os.urandom(TEST_PART_BYTES + 100)
     digest = await run(blobs.put_bytes, data)
-    key = cas_key(await ns_id(blob_server, blob_ns), digest)
+    key = cas_key(await ns_id(blob_server, blob_ns), digest)  # type: ignore[arg-type]
     inside, release = asyncio.Event(), asyncio.Event()
 
     async def pause(op: str, keys: tuple[str, ...]) -> None:

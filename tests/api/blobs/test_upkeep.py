@@ -53,6 +53,7 @@ async def test_streamed_bytes_are_counted_in_metrics(blobs: Blobs) -> None:
         after = blob_bytes(port)
     finally:
         httpd.shutdown()
+        httpd.server_close()
     assert (d_big, d_small) == (Digest.of(big), Digest.of(small))
     # A digest-last multipart upload is staged, then copied inside S3: its bytes cross once.
     assert after["in"] - before.get("in", 0.0) == len(big) + len(small)

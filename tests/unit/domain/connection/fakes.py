@@ -25,6 +25,7 @@ from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import NotFound
 from artimeta_server.domain.fresh import FreshCache
 from artimeta_server.domain.namespaces.service import Namespaces
+from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -275,7 +276,7 @@ def connections(
     conns = Connections(
         repo,
         cast(Namespaces, FakeNamespaces("ns")),
-        Documents(blobs, inline_limit=inline_limit, max_size=1 << 20),
+        Documents(cast(BlobStore, blobs), inline_limit=inline_limit, max_size=1 << 20),
         fresh=fresh,
         chunk_rows=chunk_rows,
     )
