@@ -99,6 +99,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 .PHONY: adapter-venvs
 adapter-venvs: venv

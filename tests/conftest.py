@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.config import Settings
 from artimeta_server.devstack.s3 import (
     MinioCluster,
@@ -34,6 +33,7 @@ from artimeta_server.devstack.s3 import (
     minio_binary,
 )
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.serving import serving
 
 ROOT = Path(__file__).resolve().parents[1]

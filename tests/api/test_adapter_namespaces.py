@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.domain.auth.models import Role
+from artimeta_server.server import Server
 from tests.api.test_auth import (  # noqa: F401  (fixtures)
     _token,
     auth_server,

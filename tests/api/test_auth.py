@@ -21,12 +21,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import artimeta
 from artimeta_server import logs
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
 from artimeta_server.domain.auth.models import Role
 from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.observe import ObserveInterceptor
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 from tests.serving import serving
 

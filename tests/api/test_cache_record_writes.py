@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from artimeta_server.app import Server
 from artimeta_server.domain.cache.models import StoredValue
 from artimeta_server.domain.cache.sync_models import (
     ArgumentRecord,
@@ -17,6 +16,7 @@ from artimeta_server.domain.cache.sync_models import (
     RecordBatch,
     TagRecord,
 )
+from artimeta_server.server import Server
 from artimeta_server.storage.cache import sync_writes
 from tests.api.test_cache_service import h
 

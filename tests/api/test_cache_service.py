@@ -15,9 +15,9 @@ import pytest
 import artimeta
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc, tags_pb2, tags_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.domain import content_hash
 from artimeta_server.domain.digests import Digest
+from artimeta_server.server import Server
 
 
 def h(text: str) -> str:

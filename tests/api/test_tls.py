@@ -13,9 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import artimeta
 from artimeta.v1 import namespace_pb2, namespace_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.config import ConfigError
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 
 

@@ -15,8 +15,8 @@ import pytest
 import artimeta
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.domain.cache.models import CacheQuery
+from artimeta_server.server import Server
 from tests.api.test_cache_check_batches import _setup
 from tests.api.test_cache_service import _check, h
 from tests.conftest import unique_name

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import artimeta
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.conftest import unique_name
 from tests.hostile import protofuzz
 from tests.hostile.rows import Snapshot

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.config import Settings
+from artimeta_server.server import Server
 from tests.serving import serving
 
 

@@ -22,9 +22,9 @@ from google.rpc import error_details_pb2
 import artimeta
 from artimeta.v1 import namespace_pb2 as pb
 from artimeta.v1.namespace_connect import NamespaceServiceClient
-from artimeta_server.app import Server
 from artimeta_server.devstack.procs import free_port
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import unique_name
 from tests.http.conftest import post
 

@@ -23,9 +23,9 @@ import pytest
 
 import artimeta
 from artimeta.blobs import Blobs, Digest
-from artimeta_server.app import Server
 from artimeta_server.devstack.s3 import MinioCluster, S3Credentials, minio_binary
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.api.blobs.conftest import TEST_PART_BYTES
 from tests.conftest import settings_for, unique_name
 

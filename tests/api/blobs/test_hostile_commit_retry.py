@@ -8,9 +8,9 @@ import os
 import artimeta
 from artimeta.blobs import Blobs, Digest, http_put
 from artimeta.v1 import blobs_pb2 as pb
-from artimeta_server.app import Server
 from artimeta_server.domain.errors import Unavailable
 from artimeta_server.domain.reasons import Reason
+from artimeta_server.server import Server
 from tests.api.blobs.test_blobs import run, uploads_in_flight
 
 

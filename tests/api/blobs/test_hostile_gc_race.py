@@ -15,7 +15,7 @@ import pytest
 import artimeta
 from artimeta.blobs import Blobs, Digest, http_put
 from artimeta.v1 import blobs_pb2 as pb
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from artimeta_server.storage.blobs.keys import cas_key
 from artimeta_server.storage.gc import GcReport, collect
 from tests.api.blobs.conftest import TEST_PART_BYTES

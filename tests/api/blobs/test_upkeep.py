@@ -20,8 +20,8 @@ from artimeta.blobs import Blobs, Digest
 from artimeta.errors import from_rpc_error
 from artimeta.v1 import blobs_pb2 as pb
 from artimeta_server import metrics
-from artimeta_server.app import Server
 from artimeta_server.domain.blobs.models import ObjectInfo
+from artimeta_server.server import Server
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.conftest import TEST_PART_BYTES
 from tests.api.blobs.test_blobs import cas_keys, ns_id, run, uploads_in_flight
