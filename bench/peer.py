@@ -183,9 +183,7 @@ def main() -> None:
         serve_hello(a.port)
     else:
         cpu.pin_load()
-        result = uvloop.run(
-            drive(a.url, a.method, a.body.encode(), a.concurrency, a.seconds, a.warmup, a.cpu_pid)
-        )
+        result = uvloop.run(drive(a.url, a.method, a.body.encode(), a.concurrency, a.seconds, a.warmup, a.cpu_pid))
         print(json.dumps(result))
 
 
