@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2
 import artimeta
 from artimeta.v1 import cache_pb2, namespace_pb2, opstore_pb2
 from artimeta_server.domain.pagination import encode_token
-from artimeta_server.storage.listings import _EXECUTIONS, _OPS
+from artimeta_server.storage.listings.repository import _EXECUTIONS, _OPS
 from bench.ceilings import HEALTH_CHECK, artimeta_server, echo_server, load, local_stack, ratio
 
 EXECUTIONS = 100_000

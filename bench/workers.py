@@ -138,10 +138,11 @@ def main() -> dict[str, Any]:
 
     from artimeta.v1 import namespace_pb2 as pb
     from artimeta_server.devstack.procs import free_port
-    from artimeta_server.domain.auth import Role, Tokens
+    from artimeta_server.domain.auth.models import Role
+    from artimeta_server.domain.auth.service import Tokens
     from artimeta_server.storage import migrate
+    from artimeta_server.storage.auth.repository import PostgresTokens
     from artimeta_server.storage.postgres import Database
-    from artimeta_server.storage.tokens import PostgresTokens
 
     stack = new_stack(durable=False)
     stack.start()

@@ -19,7 +19,7 @@ import pytest
 
 import artimeta
 from artimeta_server.app import Server
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 from tests.adapters.runner import ROOT
 from tests.api.test_auth import (  # noqa: F401  (fixtures)
     _token,

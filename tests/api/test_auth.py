@@ -23,7 +23,7 @@ import artimeta
 from artimeta_server import logs
 from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.observe import ObserveInterceptor

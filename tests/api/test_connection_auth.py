@@ -9,7 +9,7 @@ import artimeta
 from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import connection_pb2_grpc, graph_pb2
 from artimeta_server.app import Server
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 from tests.api.test_auth import (  # noqa: F401  (fixtures)
     _token,
     auth_server,

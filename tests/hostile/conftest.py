@@ -11,7 +11,7 @@ import pytest
 
 from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 from tests.conftest import settings_for
 from tests.serving import serving
 

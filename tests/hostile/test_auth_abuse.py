@@ -26,9 +26,11 @@ from artimeta.v1 import blobs_pb2, blobs_pb2_grpc, digest_pb2, namespace_pb2, na
 from artimeta_server.app import Server
 from artimeta_server.config import ConfigError
 from artimeta_server.devstack.stack import Stack
-from artimeta_server.domain.auth import FailureBudget, Role, StoredToken, Tokens
+from artimeta_server.domain.auth.failure_budget import FailureBudget
+from artimeta_server.domain.auth.models import Role, StoredToken
+from artimeta_server.domain.auth.service import Tokens
 from artimeta_server.domain.errors import Unauthenticated
-from artimeta_server.storage.tokens import PostgresTokens
+from artimeta_server.storage.auth.repository import PostgresTokens
 from tests.conftest import settings_for, unique_name
 from tests.hostile import rawhttp
 from tests.hostile.conftest import make_namespace, mint

@@ -41,7 +41,7 @@ from artimeta.blobs import AsyncBlobs
 from artimeta.records import AsyncRecords
 from artimeta.v1 import blobs_pb2, blobs_pb2_grpc, digest_pb2, records_pb2, records_pb2_grpc
 from artimeta_server.app import Server
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 from tests.conftest import unique_name
 from tests.hostile import rawhttp
 from tests.hostile.conftest import make_namespace, mint

@@ -17,7 +17,7 @@ import trustme
 
 from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 from tests.api.test_tls import _write_server_cert
 from tests.conftest import settings_for, unique_name
 from tests.http.conftest import post

@@ -14,7 +14,7 @@ from artimeta.errors import NotFound
 from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import connection_pb2_grpc
 from artimeta.v1 import partition_pb2 as ppb
-from artimeta_server.storage.namespaces import UNREFERENCING_TABLES
+from artimeta_server.storage.namespaces.holds import UNREFERENCING_TABLES
 from tests.conftest import unique_name
 
 PARTITION_TABLES = ("arti_storage_partitions", "arti_snapshot_partitions")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from artimeta_server.domain.auth import FailureBudget
+from artimeta_server.domain.auth.failure_budget import FailureBudget
 from artimeta_server.rpc.auth import peer_host
 
 

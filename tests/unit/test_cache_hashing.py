@@ -7,7 +7,7 @@ import pytest
 
 from artimeta_server.domain import content_hash as ch
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.opstore import OpVersion, next_numbers
+from artimeta_server.domain.opstore.models import OpVersion, next_numbers
 
 
 def test_bencode_hash_of_nested_structures() -> None:

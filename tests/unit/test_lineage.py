@@ -72,7 +72,7 @@ def test_too_many_edges() -> None:
 def test_every_connection_method_is_declared_and_reads_need_a_reader() -> None:
     import artimeta_server.rpc.connection  # noqa: F401  (declares its methods)
     from artimeta.v1 import connection_pb2
-    from artimeta_server.domain.auth import Role
+    from artimeta_server.domain.auth.models import Role
     from artimeta_server.rpc import access
 
     methods = connection_pb2.DESCRIPTOR.services_by_name["ConnectionService"].methods_by_name

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from artimeta_server.storage.listings import prefix_end
+from artimeta_server.storage.listings.repository import prefix_end
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_the_range_holds_exactly_the_names_with_the_prefix() -> None:
 def test_readers_may_list(method: str) -> None:
     import artimeta_server.rpc.cache
     import artimeta_server.rpc.opstore  # noqa: F401  (each declares its methods on import)
-    from artimeta_server.domain.auth import Role
+    from artimeta_server.domain.auth.models import Role
     from artimeta_server.rpc import access
 
     rule = access.rule_for(method)

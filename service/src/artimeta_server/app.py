@@ -33,19 +33,21 @@ from artimeta.v1 import (
 from artimeta_server import __version__, metrics, ports, tls, tracing
 from artimeta_server.config import Settings
 from artimeta_server.domain import hashing
-from artimeta_server.domain.auth import ALL_NAMESPACES, FailureBudget, Tokens
+from artimeta_server.domain.auth.failure_budget import FailureBudget
+from artimeta_server.domain.auth.models import ALL_NAMESPACES
+from artimeta_server.domain.auth.service import Tokens
 from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.connection import Connections
 from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import DomainError
 from artimeta_server.domain.fresh import FreshCache
-from artimeta_server.domain.listings import Listings
+from artimeta_server.domain.listings.service import Listings
 from artimeta_server.domain.lru import BoundedCache
-from artimeta_server.domain.namespaces import Namespaces
-from artimeta_server.domain.opstore import OpStore
+from artimeta_server.domain.namespaces.service import Namespaces
+from artimeta_server.domain.opstore.service import OpStore
 from artimeta_server.domain.records import Records
-from artimeta_server.domain.request_ids import RequestIds
+from artimeta_server.domain.request_ids.service import RequestIds
 from artimeta_server.domain.tags import Tags
 from artimeta_server.rpc import access, connect, http
 from artimeta_server.rpc.auth import AuthInterceptor
@@ -63,19 +65,19 @@ from artimeta_server.rpc.request_ids import RequestIdInterceptor
 from artimeta_server.rpc.tags import TagServicer
 from artimeta_server.rpc.validate import ValidateInterceptor
 from artimeta_server.storage import migrate, stats
+from artimeta_server.storage.auth.repository import PostgresTokens
 from artimeta_server.storage.blob_index import PostgresBlobIndex
 from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
 from artimeta_server.storage.cache import PostgresCache
 from artimeta_server.storage.changes import PostgresChangeFeed
 from artimeta_server.storage.connection import PostgresConnection
-from artimeta_server.storage.listings import PostgresListings
-from artimeta_server.storage.namespaces import PostgresNamespaces
-from artimeta_server.storage.opstore import PostgresOpStore
+from artimeta_server.storage.listings.repository import PostgresListings
+from artimeta_server.storage.namespaces.repository import PostgresNamespaces
+from artimeta_server.storage.opstore.repository import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
 from artimeta_server.storage.records import PostgresRecords
 from artimeta_server.storage.request_ledger import PostgresRequestLedger
 from artimeta_server.storage.tags import PostgresTags
-from artimeta_server.storage.tokens import PostgresTokens
 
 # How long the console header's figures for one scope are reused.
 INFO_TTL_S = 5.0

@@ -67,7 +67,7 @@ class Settings:
     read_cache_bytes: int = 16 * 1024 * 1024
     read_cache_ttl_s: float = 2.0
     janitor_interval_s: float = 60.0
-    # How long a mutation's outcome is remembered under its request_id (domain/request_ids.py).
+    # How long a mutation's outcome is remembered under its request_id (domain/request_ids/).
     request_id_retention_s: float = 24 * 3600.0
     log_level: str = "INFO"
     log_json: bool = True

@@ -9,7 +9,7 @@ import threading
 
 import jwt
 
-from artimeta_server.domain.auth import Grant, Principal, parse_grant
+from artimeta_server.domain.auth.models import Grant, Principal, parse_grant
 from artimeta_server.domain.errors import DomainError, Unauthenticated
 from artimeta_server.domain.reasons import Reason
 

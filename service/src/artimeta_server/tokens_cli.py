@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from artimeta_server.config import Settings
-from artimeta_server.domain.auth import ALL_NAMESPACES, Role, StoredToken, Tokens
+from artimeta_server.domain.auth.models import ALL_NAMESPACES, Role, StoredToken
+from artimeta_server.domain.auth.service import Tokens
 from artimeta_server.domain.errors import DomainError
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -62,8 +63,8 @@ def _describe(t: StoredToken) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from artimeta_server.storage.auth.repository import PostgresTokens
     from artimeta_server.storage.postgres import Database
-    from artimeta_server.storage.tokens import PostgresTokens
 
     db = Database(settings.database_url, min_size=0, max_size=1, acquire_timeout_s=10, statement_timeout_s=30)
     await db.open()

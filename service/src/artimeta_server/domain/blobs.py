@@ -30,7 +30,7 @@ from artimeta_server.domain.errors import (
     NotFound,
 )
 from artimeta_server.domain.fanout import bounded_map
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 

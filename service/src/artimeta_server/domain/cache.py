@@ -28,7 +28,7 @@ from artimeta_server.domain.cache_models import (
 )
 from artimeta_server.domain.cache_ports import CacheRepository
 from artimeta_server.domain.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 

@@ -32,7 +32,7 @@ from artimeta_server.domain.lineage import GraphLineage
 from artimeta_server.domain.lineage import check as check_lineage
 from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.domain.models import StoredDocument
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from artimeta_server.domain.digests import Digest
-
-
-@dataclass(frozen=True, slots=True)
-class Namespace:
-    id: int
-    name: str
-    description: str
-    labels: dict[str, str] = field(default_factory=dict)
-    create_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

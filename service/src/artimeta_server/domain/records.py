@@ -16,7 +16,7 @@ from artimeta_server.domain import validation
 from artimeta_server.domain.blobs import Blobs
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from artimeta_server.domain import content_hash as ch
 from artimeta_server.domain.cache_ports import TagRepository, TagUnit
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 from artimeta_server.domain.tag_models import ENTITY_TYPES, TagRow, TagWrite

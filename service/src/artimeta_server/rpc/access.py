@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from artimeta_server.domain.auth import Role
+from artimeta_server.domain.auth.models import Role
 
 NAMESPACE_FIELD = "namespace"
 

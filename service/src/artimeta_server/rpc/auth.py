@@ -10,7 +10,8 @@ from typing import Any
 
 import grpc
 
-from artimeta_server.domain.auth import Principal, Tokens
+from artimeta_server.domain.auth.models import Principal
+from artimeta_server.domain.auth.service import Tokens
 from artimeta_server.domain.errors import DomainError, InvalidArgument
 from artimeta_server.domain.reasons import Reason
 from artimeta_server.rpc import access, errors

@@ -11,8 +11,8 @@ from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc
 from artimeta_server.domain.cache import Cache
 from artimeta_server.domain.cache_models import CallArgument, HandleIn, JobIn, JobRow, ValueIn, ValueOut
-from artimeta_server.domain.listing_ports import ExecutionSummary
-from artimeta_server.domain.listings import Listings
+from artimeta_server.domain.listings.models import ExecutionSummary
+from artimeta_server.domain.listings.service import Listings
 from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -8,7 +8,7 @@ from google.protobuf import timestamp_pb2
 
 from artimeta.v1 import consistency_pb2, namespace_pb2
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.models import Namespace
+from artimeta_server.domain.namespaces.models import Namespace
 from artimeta_server.domain.reasons import Reason
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017

@@ -9,8 +9,8 @@ import grpc
 from artimeta.v1 import namespace_pb2 as pb
 from artimeta.v1 import namespace_pb2_grpc
 from artimeta_server.domain.lru import BoundedCache
-from artimeta_server.domain.models import Namespace
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.models import Namespace
+from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]

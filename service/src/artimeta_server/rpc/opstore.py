@@ -8,8 +8,9 @@ import grpc
 
 from artimeta.v1 import opstore_pb2 as pb
 from artimeta.v1 import opstore_pb2_grpc
-from artimeta_server.domain.listings import Listings
-from artimeta_server.domain.opstore import OpStore, OpVersion
+from artimeta_server.domain.listings.service import Listings
+from artimeta_server.domain.opstore.models import OpVersion
+from artimeta_server.domain.opstore.service import OpStore
 from artimeta_server.rpc import access
 
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -1,5 +1,5 @@
 """request_id on the wire: the mutations whose proto declares RETRY_CLASS_REQUEST_ID run through
-domain/request_ids.py when the caller names a request_id. Which methods those are is read from
+domain/request_ids/ when the caller names a request_id. Which methods those are is read from
 the proto (the artimeta.v1.retry method option), so a new mutation needs no code here."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import grpc
 from google.protobuf import descriptor_pool, message_factory
 
 from artimeta.v1 import options_pb2
-from artimeta_server.domain.request_ids import RequestIds
+from artimeta_server.domain.request_ids.service import RequestIds
 from artimeta_server.rpc import access
 from artimeta_server.rpc.interceptor import Handler, WrappingInterceptor
 

@@ -31,7 +31,7 @@ from artimeta_server.domain.fresh import tag_key
 from artimeta_server.domain.lineage import EdgeKind, GraphLineage, LineageArtifact, LineageEdge, LineageProducer
 from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.changes import announce
-from artimeta_server.storage.namespaces import HOLD_NAMESPACE, NAMESPACE_EXISTS
+from artimeta_server.storage.namespaces.holds import HOLD_NAMESPACE, NAMESPACE_EXISTS
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
@@ -580,7 +580,7 @@ class PostgresConnection:
         self, namespace_id: int, chunks: AsyncIterator[StoredPartitions], targets: list[_Target]
     ) -> list[int]:
         async with self._db.transaction() as conn:
-            # No foreign key to namespaces on these tables: see storage/namespaces.py. The check
+            # No foreign key to namespaces on these tables: see storage/namespaces/holds.py. The check
             # is a statement of its own, so that its snapshot is taken once the lock is held.
             await conn.execute(HOLD_NAMESPACE, namespace_id)
             if not await conn.fetchval(NAMESPACE_EXISTS, namespace_id):

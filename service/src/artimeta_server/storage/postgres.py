@@ -17,6 +17,9 @@ from artimeta_server import metrics, tracing
 from artimeta_server.domain.errors import Aborted, DeadlineExceeded, NotFound, Unavailable
 from artimeta_server.domain.reasons import Reason
 
+# Postgres could not be reached, refused the session, or the session died: another attempt, on
+# another connection, may succeed. PostgresConnectionError is SQLSTATE class 08 (its subclasses
+# include ConnectionDoesNotExistError, a session closed in the middle of a statement).
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
@@ -24,14 +27,25 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.ConnectionFailureError,
 )
-# On Citus the violation names the node's placement of the reference table: "namespaces_102009".
-_NAMESPACES_TABLE = re.compile(r'table "namespaces(_\d+)?"')
-_RETRYABLE: tuple[type[BaseException], ...] = (
+# SQLSTATE class 40: the transaction lost to a concurrent one; running it again may succeed.
+_CONFLICTS: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
 )
+# The foreign keys from a table's namespace_id to namespaces(id), as Postgres names a column's
+# REFERENCES clause (the composite keys to other tables are named after all their columns); on
+# Citus a shard's key carries the shard id.
+_NAMESPACE_KEY = re.compile(r"_namespace_id_fkey(_\d+)?$")
+# Citus relays a worker's error without its constraint name: its detail names the placement of
+# the referenced table instead, "namespaces_102009".
+_NAMESPACES_TABLE = re.compile(r'table "namespaces(_\d+)?"')
+
+
+def _names_namespaces(exc: asyncpg.ForeignKeyViolationError) -> bool:
+    if exc.constraint_name:
+        return _NAMESPACE_KEY.search(exc.constraint_name) is not None
+    return _NAMESPACES_TABLE.search(exc.detail or "") is not None
 
 
 async def _reset(conn: asyncpg.Connection) -> None:
@@ -51,7 +65,8 @@ def _usable(conn: asyncpg.Connection) -> bool:
 
 
 def translate(exc: BaseException) -> BaseException:
-    """The domain error a driver failure stands for, or the exception itself."""
+    """The domain error a driver failure stands for, or the exception itself. By class: asyncpg
+    raises one class per SQLSTATE, and the messages are the server's, in its lc_messages."""
     if isinstance(exc, (TimeoutError, asyncpg.QueryCanceledError)):
         # A statement ran past the command timeout (asyncpg cancels it and raises TimeoutError)
         # or the server's statement_timeout; it would time out again if retried. Waiting for a
@@ -67,22 +82,33 @@ def translate(exc: BaseException) -> BaseException:
             "the database refused the write as read-only (a standby, or a failover in progress); retry the call",
             reason=Reason.DATABASE_READ_ONLY,
         )
-    if isinstance(exc, _RETRYABLE):
+    if isinstance(exc, _CONFLICTS):
         return Aborted(
             f"transaction conflict: {type(exc).__name__}; retry the call", reason=Reason.TRANSACTION_CONFLICT
         )
-    if isinstance(exc, _UNREACHABLE) or (
-        isinstance(exc, asyncpg.InterfaceError) and "connection" in str(exc) and "closed" in str(exc)
-    ):
-        return Unavailable("the database is unreachable", reason=Reason.DATABASE_UNAVAILABLE)
+    if isinstance(exc, _UNREACHABLE):
+        return _unreachable()
     if isinstance(exc, asyncpg.InternalClientError):
         # The driver's protocol state broke, e.g. a backend terminated (admin shutdown, failover)
         # between statements is used before the driver noticed: the statement was never run.
         return Unavailable("the database connection broke; retry the call", reason=Reason.DATABASE_UNAVAILABLE)
-    if isinstance(exc, asyncpg.ForeignKeyViolationError) and _NAMESPACES_TABLE.search(exc.detail or ""):
+    if isinstance(exc, asyncpg.ForeignKeyViolationError) and _names_namespaces(exc):
         # A write raced the deletion of its namespace (resolved just before, gone by commit).
         return NotFound("the namespace was deleted", reason=Reason.NAMESPACE_NOT_FOUND)
     return exc
+
+
+def translate_on(conn: asyncpg.Connection, exc: BaseException) -> BaseException:
+    """translate(), knowing the connection the failure came from: an InterfaceError (the driver
+    refusing a call, a class without SQLSTATE) on a connection that has closed means the session
+    died under it; on an open one it is a misuse, and stays what it is."""
+    if isinstance(exc, asyncpg.InterfaceError) and not _usable(conn):
+        return _unreachable()
+    return translate(exc)
+
+
+def _unreachable() -> Unavailable:
+    return Unavailable("the database is unreachable", reason=Reason.DATABASE_UNAVAILABLE)
 
 
 @dataclass(slots=True)
@@ -107,11 +133,11 @@ def _joined() -> _Pinned | None:
 
 
 @asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
+async def _translated(conn: asyncpg.Connection) -> AsyncIterator[None]:
     try:
         yield
     except BaseException as exc:
-        mapped = translate(exc)
+        mapped = translate_on(conn, exc)
         if mapped is exc:
             raise
         raise mapped from exc
@@ -191,7 +217,7 @@ class Database:
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         joined = _joined()
         if joined is not None:
-            async with _translated():
+            async with _translated(joined.conn):
                 yield joined.conn
             return
         try:
@@ -199,8 +225,11 @@ class Database:
             conn = await self._acquire()
             try:
                 metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
-                with tracing.span("postgres"), _dropped_if_read_only(conn):
-                    yield conn
+                # Translated while the connection is still ours: whether it closed tells a dead
+                # session from a misuse (translate_on).
+                async with _translated(conn):
+                    with tracing.span("postgres"), _dropped_if_read_only(conn):
+                        yield conn
             finally:
                 await self.pool.release(conn)
         except BaseException as exc:
@@ -217,7 +246,7 @@ class Database:
         the pool, which replaces it if it broke."""
         joined = _joined()
         if joined is not None:
-            async with _translated():
+            async with _translated(joined.conn):
                 yield joined.conn
             return
         conn = None
@@ -228,12 +257,11 @@ class Database:
         try:
             if conn is None:
                 conn = await self._acquire()
-            with tracing.span("postgres"):
-                yield conn
+            async with _translated(conn):
+                with tracing.span("postgres"), _dropped_if_read_only(conn):
+                    yield conn
         except BaseException as exc:
             if conn is not None:
-                if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
-                    conn.terminate()
                 await self._give_back(conn)
             mapped = translate(exc)
             if mapped is exc:
@@ -259,11 +287,11 @@ class Database:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         joined = _joined()
         if joined is not None and joined.in_unit:  # part of a unit of work: its transaction is this one
-            async with _translated():
+            async with _translated(joined.conn):
                 yield joined.conn
             return
         if joined is not None:
-            async with _translated(), joined.conn.transaction():
+            async with _translated(joined.conn), joined.conn.transaction():
                 yield joined.conn
             return
         async with self.connection() as conn, conn.transaction():
@@ -297,7 +325,7 @@ class Database:
             async with self.pinned(), self.unit_of_work():
                 yield
             return
-        async with _translated(), joined.conn.transaction():
+        async with _translated(joined.conn), joined.conn.transaction():
             joined.in_unit = True
             try:
                 yield

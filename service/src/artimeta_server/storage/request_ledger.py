@@ -1,4 +1,4 @@
-"""The request ledger in Postgres (domain/request_ids.py): one row per remembered outcome.
+"""The request ledger in Postgres (domain/request_ids/): one row per remembered outcome.
 
 Times come from the server's clock as parameters, not from now() in SQL: Citus refuses a
 non-IMMUTABLE function in the DO UPDATE of a distributed table's INSERT."""
@@ -9,7 +9,7 @@ import json
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
-from artimeta_server.domain.request_ids import Outcome, RememberedError, RequestKey
+from artimeta_server.domain.request_ids.models import Outcome, RememberedError, RequestKey
 from artimeta_server.storage.postgres import Database
 
 _KEY = "namespace_id = $1 AND method = $2 AND request_id = $3"

@@ -1,68 +1,20 @@
-"""chariots' op store with its documented intent: versions numbered against the op's latest
-version, idempotent links and pipelines, precise errors, op bytes in the blob store."""
+"""The op store's use cases with chariots' documented intent: idempotent links and pipelines,
+precise errors, bytes written before the row that points at them."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 from artimeta_server.domain import content_hash as ch
-from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
-from artimeta_server.domain.namespaces import Namespaces
+from artimeta_server.domain.namespaces.service import Namespaces
+from artimeta_server.domain.opstore.models import MAX_NAME, OpVersion
+from artimeta_server.domain.opstore.ports import OpStoreRepository
 from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 
-MAX_NAME = 512
 _HASH = re.compile(r"^[^._\x00]{1,128}$")
-
-
-@dataclass(frozen=True, slots=True)
-class OpVersion:
-    major: str
-    minor: str
-    patch: str
-    creation_time: float
-    major_number: int = 0
-    minor_number: int = 0
-    patch_number: int = 0
-
-
-def next_numbers(latest: OpVersion | None, new: OpVersion) -> tuple[int, int, int]:
-    """The number of a new version, counted against the op's latest version."""
-    if latest is None:
-        return 1, 0, 0
-    if latest.major != new.major:
-        return latest.major_number + 1, 0, 0
-    if latest.minor != new.minor:
-        return latest.major_number, latest.minor_number + 1, 0
-    return latest.major_number, latest.minor_number, latest.patch_number + 1
-
-
-class OpStoreRepository(Protocol):
-    async def register(self, downstream: str | None, upstream: str, version: OpVersion, *, ns: int) -> OpVersion:
-        """Get-or-create the op and version (numbered in the same transaction, under the op's row
-        lock) and the link when a downstream op is named."""
-        ...
-
-    async def versions(self, ns: int, op_name: str) -> list[OpVersion]: ...
-
-    async def validated(self, ns: int, downstream: str, upstream: str) -> list[OpVersion]: ...
-
-    async def find_version(
-        self, ns: int, op_name: str, version: OpVersion
-    ) -> tuple[bool, OpVersion | None, Digest | None]:
-        """(op exists, the stored version, its bytes' digest)."""
-        ...
-
-    async def set_bytes(self, ns: int, op_name: str, version: OpVersion, digest: Digest) -> bool: ...
-
-    async def pipeline_exists(self, ns: int, name: str) -> bool: ...
-
-    async def register_pipeline(self, ns: int, name: str, last_op: str) -> None: ...
 
 
 def _name(value: str, field: str) -> str:
@@ -179,10 +131,3 @@ class OpStore:
         _name(last_op, "last_op_name")
         ns = await self._ns.resolve(namespace)
         await self._repo.register_pipeline(ns, name, last_op)
-
-
-def same_version(a: OpVersion, b: OpVersion) -> bool:
-    return (a.major, a.minor, a.patch) == (b.major, b.minor, b.patch)
-
-
-__all__: Sequence[str] = ["OpStore", "OpVersion", "next_numbers", "same_version"]

@@ -1,4 +1,4 @@
-"""Namespaces in Postgres."""
+"""Namespaces in Postgres: rows, and tombstones for the blobs of deleted ones."""
 
 from __future__ import annotations
 
@@ -9,30 +9,14 @@ import asyncpg
 
 from artimeta_server.domain.errors import AlreadyExists, NotFound
 from artimeta_server.domain.fresh import namespace_key
-from artimeta_server.domain.models import Namespace
+from artimeta_server.domain.namespaces.models import Namespace
 from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.changes import announce
+from artimeta_server.storage.namespaces.holds import CLAIM_NAMESPACE, UNREFERENCING_TABLES
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
 _COLUMNS = "id, name, description, labels, create_time"
-
-# Tables keyed by namespace_id without a foreign key to namespaces (bulk-written: a per-row key
-# costs what the write itself costs). A namespace's deletion deletes their rows in the same
-# transaction; every other table cascades from the key.
-UNREFERENCING_TABLES = ("arti_storage_partitions", "arti_snapshot_partitions")
-
-# What the foreign key did for those tables: a writer holds its namespace (shared) for its
-# transaction and then checks that the namespace still exists; a deletion takes the same lock
-# exclusively before it deletes their rows, so it waits for every writer that saw the namespace
-# and every later writer sees it gone. An advisory lock rather than a row lock on namespaces:
-# on Citus, namespaces is a reference table, and row locks on it from concurrent writers
-# deadlock across its placements. The two-integer form keeps these keys apart from the others
-# (a collision of ids modulo 2^31 only makes one wait for the other).
-_LOCK_CLASS = 0x6E73  # "ns"
-HOLD_NAMESPACE = f"SELECT pg_advisory_xact_lock_shared({_LOCK_CLASS}, ($1::bigint % 2147483647)::int)"
-NAMESPACE_EXISTS = "SELECT EXISTS (SELECT 1 FROM namespaces WHERE id = $1)"
-_CLAIM_NAMESPACE = f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, ($1::bigint % 2147483647)::int)"
 
 
 def _row(r: asyncpg.Record) -> Namespace:
@@ -87,7 +71,7 @@ class PostgresNamespaces:
         async with self._db.transaction() as conn:
             row = await conn.fetchrow(f"DELETE FROM namespaces WHERE name = $1 RETURNING {_COLUMNS}", name)
             if row is not None:
-                await conn.execute(_CLAIM_NAMESPACE, row["id"])
+                await conn.execute(CLAIM_NAMESPACE, row["id"])
                 for table in UNREFERENCING_TABLES:
                     await conn.execute(f"DELETE FROM {table} WHERE namespace_id = $1", row["id"])
                 await announce(conn, namespace_key(name))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from artimeta_server.domain.auth import ALL_NAMESPACES, Role, StoredToken
+from artimeta_server.domain.auth.models import ALL_NAMESPACES, Role, StoredToken
 from artimeta_server.domain.errors import NotFound
 from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.postgres import Database

@@ -1,12 +1,11 @@
-"""What the list views of redun executions and chariots ops need from storage."""
+"""One row of each list: a redun execution, a chariots op."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
-from artimeta_server.domain.opstore import OpVersion
+from artimeta_server.domain.opstore.models import OpVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +29,3 @@ class OpSummary:
     name: str
     version_count: int
     latest: OpVersion | None
-
-
-class ListingRepository(Protocol):
-    async def executions(self, ns: int, after: tuple[datetime, str] | None, limit: int) -> list[ExecutionSummary]:
-        """Newest first by (create_time, id), strictly after the keyset position."""
-        ...
-
-    async def ops(self, ns: int, prefix: str, after: str | None, limit: int) -> list[OpSummary]:
-        """By name, strictly after the keyset position."""
-        ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from artimeta_server.domain.auth import Principal, StoredToken
+from artimeta_server.domain.auth.models import Principal, StoredToken
 
 
 class TokenRepository(Protocol):

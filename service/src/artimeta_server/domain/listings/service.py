@@ -1,4 +1,4 @@
-"""Paged lists for people choosing what to look at: redun's executions and chariots' ops."""
+"""Paged lists of redun executions (newest first) and chariots ops (by name, under a prefix)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 from artimeta_server.domain import validation
 from artimeta_server.domain.connection_models import Page
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.listing_ports import ExecutionSummary, ListingRepository, OpSummary
-from artimeta_server.domain.namespaces import Namespaces
-from artimeta_server.domain.opstore import MAX_NAME
+from artimeta_server.domain.listings.models import ExecutionSummary, OpSummary
+from artimeta_server.domain.listings.ports import ListingRepository
+from artimeta_server.domain.namespaces.service import Namespaces
+from artimeta_server.domain.opstore.models import MAX_NAME
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from artimeta_server.domain.listing_ports import ExecutionSummary, OpSummary
-from artimeta_server.storage.opstore import version_from_row
+from artimeta_server.domain.listings.models import ExecutionSummary, OpSummary
+from artimeta_server.storage.opstore.repository import version_from_row
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 

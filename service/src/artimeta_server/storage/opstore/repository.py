@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.opstore import OpVersion, next_numbers
+from artimeta_server.domain.opstore.models import OpVersion, next_numbers
 from artimeta_server.storage.postgres import Database
 
 _V = "v.major_hash, v.minor_hash, v.patch_hash, v.creation_time, v.major_number, v.minor_number, v.patch_number"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.errors import NotFound, Unavailable
 from artimeta_server.domain.fresh import FreshCache, namespace_key
-from artimeta_server.domain.models import Namespace
+from artimeta_server.domain.namespaces.models import DeletedNamespace, Namespace, NamespacePage
+from artimeta_server.domain.namespaces.ports import NamespaceBlobs, NamespaceRepository
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
-from artimeta_server.domain.ports import BlobStore, NamespaceRepository
 from artimeta_server.domain.reasons import Reason
 
 log = logging.getLogger("artimeta.namespaces")
@@ -23,20 +22,8 @@ _ROW_BYTES = 200
 SETTLE_S = 600.0
 
 
-@dataclass(frozen=True, slots=True)
-class NamespacePage:
-    namespaces: list[Namespace]
-    next_page_token: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeletedNamespace:
-    deleted: bool
-    blobs_deleted: int
-
-
 class Namespaces:
-    def __init__(self, repo: NamespaceRepository, blobs: BlobStore, *, cache: FreshCache[object]) -> None:
+    def __init__(self, repo: NamespaceRepository, blobs: NamespaceBlobs, *, cache: FreshCache[object]) -> None:
         self._repo = repo
         self._blobs = blobs
         # Namespaces that exist, by name (names nobody created are never kept); creations and

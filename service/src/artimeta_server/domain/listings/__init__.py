@@ -1,0 +1,1 @@
+"""Paged lists for people choosing what to look at: redun's executions and chariots' ops."""

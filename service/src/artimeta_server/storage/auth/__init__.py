@@ -1,0 +1,1 @@
+"""Bearer tokens in Postgres (hashes only)."""

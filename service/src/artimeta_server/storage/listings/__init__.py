@@ -1,0 +1,1 @@
+"""Paged lists of redun executions and chariots ops in Postgres."""

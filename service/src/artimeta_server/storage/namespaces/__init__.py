@@ -1,0 +1,1 @@
+"""Namespaces in Postgres: the rows, their tombstones, and the hold writers take on them."""

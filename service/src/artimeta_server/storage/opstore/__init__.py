@@ -1,0 +1,1 @@
+"""chariots' op store in Postgres."""
