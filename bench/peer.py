@@ -17,8 +17,12 @@ import asyncio
 import json
 import logging
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from bench import cpu
@@ -154,6 +158,64 @@ async def drive(
         "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 3) if n else 0.0,
         **({"server_cpu_us_per_rpc": cpu.us_per_call(used, n)} if cpu_pid else {}),
     }
+
+
+HEY_VERSION = "v0.1.4"
+HEY_DIR = Path(os.environ.get("ARTIMETA_CACHE", Path.home() / ".cache" / "artimeta")) / f"hey-{HEY_VERSION}"
+
+
+def ensure_hey() -> Path | None:
+    """hey (a Go HTTP load generator) built once from its module into the cache; None without Go.
+    A native load generator keeps the HTTP points server-bound: on one core, the Python one
+    tops out near the aiohttp hello ceiling."""
+    binary = HEY_DIR / "hey"
+    if binary.exists():
+        return binary
+    go = shutil.which("go")
+    if go is None:
+        return None
+    cache = HEY_DIR.parent / "go"
+    env = {**os.environ, "GOBIN": str(HEY_DIR), "GOPATH": str(cache / "path"), "GOMODCACHE": str(cache / "mod"),
+           "GOCACHE": str(cache / "build"), "GOFLAGS": "-modcacherw"}  # fmt: skip
+    subprocess.run([go, "install", f"github.com/rakyll/hey@{HEY_VERSION}"], env=env, check=True, timeout=600)
+    return binary
+
+
+def _hey_summary(text: str) -> dict[str, float]:
+    def seconds_at(label: str) -> float:
+        m = re.search(rf"{label}% in ([0-9.]+) secs", text)
+        return round(float(m.group(1)) * 1000, 3) if m else 0.0
+
+    rps = re.search(r"Requests/sec:\s+([0-9.]+)", text)
+    ok = sum(int(n) for n in re.findall(r"\[200\]\s+(\d+) responses", text))
+    total = sum(int(n) for n in re.findall(r"\[\d+\]\s+(\d+) responses", text))
+    return {
+        "calls": ok,
+        "errors": total - ok + len(re.findall(r"^Error distribution", text, re.M)),
+        # hey's rate counts every response: only the 200s count here.
+        "rps": round(float(rps.group(1)) * ok / total, 1) if rps and total else 0.0,
+        "p50_ms": seconds_at("50"),
+        "p99_ms": seconds_at("99"),
+    }
+
+
+def hey_load(
+    hey: Path, url: str, *, method: str, body: str, concurrency: int, seconds: float, cpu_pid: int
+) -> dict[str, Any]:
+    """One hey run (HTTP/1.1, keep-alive, no compression) after a short warm-up run, with the
+    server's CPU µs per request over the measured run."""
+    args = [str(hey), "-c", str(concurrency), "-disable-compression", "-m", method]
+    if body:
+        args += ["-d", body, "-T", "application/json"]
+    subprocess.run([*args, "-z", "0.5s", url], capture_output=True, check=True, preexec_fn=cpu.load_preexec())
+    before = cpu.cpu_s(cpu_pid)
+    out = subprocess.run(
+        [*args, "-z", f"{seconds}s", url], capture_output=True, text=True, check=True, preexec_fn=cpu.load_preexec()
+    )
+    used = cpu.cpu_s(cpu_pid) - before
+    result: dict[str, Any] = _hey_summary(out.stdout)
+    result["server_cpu_us_per_rpc"] = cpu.us_per_call(used, int(result["calls"]))
+    return result
 
 
 def main() -> None:

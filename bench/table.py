@@ -33,7 +33,7 @@ from artimeta.v1 import connection_pb2 as cpb
 from artimeta.v1 import connection_pb2_grpc, graph_pb2
 from artimeta.v1 import namespace_pb2 as npb
 from artimeta_server.devstack.procs import free_port
-from bench import cpu
+from bench import cpu, peer
 from bench.cache import CHECK_CACHE, check_cache_request, redun_replay
 from bench.ceilings import HEALTH_CHECK, PY, ROOT, SERVER_PIDS, load, new_stack, stop, wait_ready
 from bench.connection import ECHO_SERVER, _bulk_write, _filtered_reads
@@ -45,7 +45,12 @@ NS = "bench-table"
 RESULTS = ROOT / "bench" / "results"
 
 
+HEY = peer.ensure_hey()
+
+
 def _http_load(url: str, pid: int, *, method: str = "GET", body: str = "", concurrency: int = 16) -> dict[str, Any]:
+    if HEY is not None:
+        return peer.hey_load(HEY, url, method=method, body=body, concurrency=concurrency, seconds=SLICE_S, cpu_pid=pid)
     args = ["--method", method, "--body", body, "--concurrency", str(concurrency), "--seconds", str(SLICE_S)]
     out = subprocess.run(
         [PY, "-m", "bench.peer", "load", url, *args, "--cpu-pid", str(pid)],
@@ -117,7 +122,7 @@ def _median_point(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _point_reads(target: str, http: str, echo: str, hello: str, peer: str, pids: dict[str, int]) -> dict[str, Any]:
+def _point_reads(target: str, http: str, echo: str, hello: str, peer_url: str, pids: dict[str, int]) -> dict[str, Any]:
     requests = uvloop.run(_seed(target))
     check = check_cache_request(target)
     health = health_pb2.HealthCheckRequest().SerializeToString()
@@ -132,7 +137,7 @@ def _point_reads(target: str, http: str, echo: str, hello: str, peer: str, pids:
         "CheckCache": lambda: load(target, CHECK_CACHE, check, seconds=SLICE_S),
         "CheckCache_c1": lambda: load(target, CHECK_CACHE, check, concurrency=1, seconds=SLICE_S),
         "aiohttp_hello": lambda: _http_load(hello + "/", pids["hello"]),
-        "peer_get_run": lambda: _http_load(peer + "/flows/BenchFlow/runs/1", pids["peer"]),
+        "peer_get_run": lambda: _http_load(peer_url + "/flows/BenchFlow/runs/1", pids["peer"]),
         "GetNamespace_connect_json": lambda: _http_load(
             http + "/artimeta.v1.NamespaceService/GetNamespace", pids["artimeta"], method="POST",
             body=json.dumps({"name": NS}),
@@ -197,12 +202,12 @@ def run() -> dict[str, Any]:
         echo_target = f"127.0.0.1:{int(echo.stdout.readline())}"
         hello_port, peer_port = free_port(), free_port()
         hello = _spawn([PY, "-m", "bench.peer", "hello", str(hello_port)])
-        peer = _spawn([PY, "-m", "bench.peer", "serve", str(peer_port), dsn])
-        procs += [hello, peer]
+        peer_proc = _spawn([PY, "-m", "bench.peer", "serve", str(peer_port), dsn])
+        procs += [hello, peer_proc]
         target = f"127.0.0.1:{grpc_port}"
         wait_ready(target)
         _wait_http(f"http://127.0.0.1:{hello_port}/", hello)
-        _wait_http(f"http://127.0.0.1:{peer_port}/flows/BenchFlow/runs/1", peer)
+        _wait_http(f"http://127.0.0.1:{peer_port}/flows/BenchFlow/runs/1", peer_proc)
         SERVER_PIDS.update({target: server.pid, echo_target: echo.pid})
         report: dict[str, Any] = {
             "machine": {**cpu.machine(), "loadavg_at_start": os.getloadavg()},
@@ -211,6 +216,10 @@ def run() -> dict[str, Any]:
             "concurrency": 16,
             "access_log": "on (to /dev/null)",
             "peer": "bench/peer.py: aiohttp 3.14.5 + aiopg 1.4.0 (psycopg2 2.9.13), GET run by primary key, one process",
+            "load_generators": {
+                "grpc": "bench/load.py (grpc.aio on uvloop, one process)",
+                "http": f"hey {peer.HEY_VERSION}" if HEY is not None else "bench/peer.py load (pyqwest on uvloop)",
+            },
         }
         report["point_reads"] = _point_reads(
             target,
@@ -218,9 +227,9 @@ def run() -> dict[str, Any]:
             echo_target,
             f"http://127.0.0.1:{hello_port}",
             f"http://127.0.0.1:{peer_port}",
-            {"artimeta": server.pid, "hello": hello.pid, "peer": peer.pid},
+            {"artimeta": server.pid, "hello": hello.pid, "peer": peer_proc.pid},
         )
-        stop(echo, hello, peer)
+        stop(echo, hello, peer_proc)
         bulk, bulk_cpu = _timed_on_server(server.pid, lambda: uvloop.run(_bulk_write(target, dsn, NS)))
         bulk["server_cpu_us_per_partition"] = round(bulk_cpu * 1e6 / (3 * bulk["partitions"]), 2)
         report["write_artifact_partitions"] = bulk
@@ -248,7 +257,8 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [
         f"Concurrency 16, {r['rounds']} rounds of {r['seconds_per_slice']} s slices, medians; pinned: {m['pinned']};"
         f" {m['cpus']} CPUs; load average at start {m['loadavg_at_start'][0]:.1f}, per round"
-        f" {p['loadavg_1m_per_round']}, at end {m['loadavg_at_end'][0]:.1f}. Access log on.",
+        f" {p['loadavg_1m_per_round']}, at end {m['loadavg_at_end'][0]:.1f}. Access log on. Load generators:"
+        f" gRPC {r['load_generators']['grpc']}; HTTP {r['load_generators']['http']}.",
         "",
         "| work | RPC/s | server CPU µs/RPC | ceiling (same run) | ratio | target |",
         "|---|---|---|---|---|---|",
@@ -294,13 +304,13 @@ def markdown(r: dict[str, Any]) -> str:
         "| read | artimeta RPC/s | µs/RPC | peer req/s | peer µs/req | artimeta / peer |",
         "|---|---|---|---|---|---|",
     ]
-    peer = p["peer_get_run"]
+    peer_run = p["peer_get_run"]
 
     def prow(label: str, key: str) -> None:
         a = p[key]
         lines.append(
-            f"| {label} | {_fmt(a['rps'])} | {a['server_cpu_us_per_rpc']:.0f} | {_fmt(peer['rps'])} |"
-            f" {peer['server_cpu_us_per_rpc']:.0f} | {ratio[key + '_vs_peer']:.2f} |"
+            f"| {label} | {_fmt(a['rps'])} | {a['server_cpu_us_per_rpc']:.0f} | {_fmt(peer_run['rps'])} |"
+            f" {peer_run['server_cpu_us_per_rpc']:.0f} | {ratio[key + '_vs_peer']:.2f} |"
         )
 
     prow("one row by key (GetNamespace vs GET run)", "GetNamespace")
