@@ -37,7 +37,7 @@ from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
 from artimeta_server.devstack.procs import free_port
-from artimeta_server.storage.connection import FILTERED_READ
+from artimeta_server.storage.connection.partitions import FILTERED_READ
 from bench import cpu
 from bench.ceilings import new_stack, stop
 

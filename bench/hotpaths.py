@@ -23,8 +23,8 @@ from artimeta.v1 import connection_pb2 as cpb
 from artimeta.v1 import connection_pb2_grpc, graph_pb2
 from artimeta.v1 import namespace_pb2 as npb
 from artimeta_server import logs
-from artimeta_server.app import Server
 from artimeta_server.config import Settings
+from artimeta_server.server import Server
 from bench import cpu
 from bench.cache import CHECK_CACHE, check_cache_request
 from bench.ceilings import ROOT, local_stack

@@ -58,7 +58,7 @@ def _loader(target: str, method: str, payload: bytes, token: str, seconds: float
 
     async def run() -> None:
         channels = [grpc.aio.insecure_channel(target) for _ in range(CHANNELS_PER_LOADER)]
-        calls = [ch.unary_unary(method) for ch in channels]
+        calls: list[grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = [ch.unary_unary(method) for ch in channels]
         md = (("authorization", f"Bearer {token}"),) if token else None
         count = 0
         total = 0

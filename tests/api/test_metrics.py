@@ -10,8 +10,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from artimeta_server.storage import migrate
 from tests.conftest import settings_for, unique_name
 

@@ -7,7 +7,7 @@ import pytest
 
 import artimeta
 from artimeta.v1 import namespace_pb2 as pb
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.conftest import unique_name
 
 

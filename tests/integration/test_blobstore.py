@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from artimeta_server.devstack.s3 import S3Server
+from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.documents import Documents
 from artimeta_server.domain.errors import DataLoss, InvalidArgument, NotFound
 from artimeta_server.storage.blobstore import S3BlobStore, cas_key, make_client
 from tests.conftest import unique_name

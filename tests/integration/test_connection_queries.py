@@ -15,7 +15,7 @@ import artimeta
 from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import connection_pb2_grpc, consistency_pb2, graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
-from artimeta_server.storage.connection import FILTERED_READ
+from artimeta_server.storage.connection.partitions import FILTERED_READ
 
 
 def _parts(n: int) -> list[ppb.StoragePartition]:

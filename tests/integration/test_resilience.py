@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 
 

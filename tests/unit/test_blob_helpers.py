@@ -6,7 +6,7 @@ import pytest
 import urllib3
 from minio.error import S3Error
 
-from artimeta.blobs import _rechunk
+from artimeta.blob_streams import _rechunk
 from artimeta_server.domain.blobs import mismatch, validate_key
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import InvalidArgument, NotFound, Unavailable

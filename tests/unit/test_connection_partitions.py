@@ -7,9 +7,8 @@ import pytest
 
 from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import partition_pb2 as ppb
-from artimeta_server.domain.connection import _position
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.pagination import encode_token
+from artimeta_server.domain.pagination import decode_token, encode_token
 from artimeta_server.rpc.partitions import batch, framed, input_filter
 
 
@@ -72,8 +71,8 @@ def test_framing_is_the_wire_encoding_of_repeated_partitions() -> None:
 
 
 def test_page_tokens_are_checked() -> None:
-    assert _position("graphs", "", (str, int)) is None
-    assert _position("graphs", encode_token("graphs", ["g", 3]), (str, int)) == ["g", 3]
+    assert decode_token("graphs", "", (str, int)) is None
+    assert decode_token("graphs", encode_token("graphs", ["g", 3]), (str, int)) == ["g", 3]
     for bad in (encode_token("graphs", ["g"]), encode_token("graphs", [1, 3]), encode_token("tags", ["g", 3])):
         with pytest.raises(InvalidArgument):
-            _position("graphs", bad, (str, int))
+            decode_token("graphs", bad, (str, int))

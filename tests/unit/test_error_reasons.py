@@ -141,5 +141,5 @@ def test_the_scan_sees_the_known_patterns() -> None:
     found = raised_reasons()
     assert any(w.startswith("domain/errors.py") for w in found["NOT_FOUND"])  # class default
     assert any(w.startswith("rpc/errors.py") for w in found["INTERNAL"])  # status_for argument
-    assert any(w.startswith("storage/connection.py") for w in found["TRANSACTION_CONFLICT"])  # comparison
+    assert any(w.startswith("storage/connection/partitions.py") for w in found["TRANSACTION_CONFLICT"])  # comparison
     assert len(found) >= 80

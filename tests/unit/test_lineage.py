@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.lineage import (
+from artimeta_server.domain.connection.lineage import (
     MAX_EDGES,
     EdgeKind,
     GraphLineage,
@@ -14,7 +13,8 @@ from artimeta_server.domain.lineage import (
     LineageProducer,
     check,
 )
-from artimeta_server.storage.connection import lineage_from_json, lineage_json
+from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.storage.connection.lineage_codec import lineage_from_json, lineage_json
 
 
 def sample() -> GraphLineage:

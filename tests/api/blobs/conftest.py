@@ -9,9 +9,9 @@ import pytest
 
 import artimeta
 from artimeta.blobs import Blobs
-from artimeta_server.app import Server
 from artimeta_server.devstack.s3 import S3Server
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 
 # The smallest part S3 accepts, so multipart paths run with small test data.

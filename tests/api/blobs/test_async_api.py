@@ -13,7 +13,7 @@ import pytest
 import artimeta
 from artimeta.blobs import AsyncBlobs, Blobs, Digest
 from artimeta.records import AsyncRecords
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.api.blobs.test_blobs import BIG, cas_keys, ns_id, run
 from tests.api.blobs.test_records import make_tree, snapshot
 

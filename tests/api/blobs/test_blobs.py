@@ -18,7 +18,7 @@ from artimeta.blobs import Blobs, Digest, ItemError, http_get, http_put
 from artimeta.errors import from_rpc_error
 from artimeta.v1 import blobs_pb2 as pb
 from artimeta.v1 import digest_pb2
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from artimeta_server.storage.blobstore import cas_prefix
 from tests.api.blobs.conftest import TEST_PART_BYTES
 

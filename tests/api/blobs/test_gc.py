@@ -11,7 +11,7 @@ from pathlib import Path
 
 from artimeta.blobs import Blobs, Digest
 from artimeta.records import Records
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from artimeta_server.storage.blobstore import cas_key
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.test_blobs import cas_keys, ns_id, run

@@ -15,7 +15,7 @@ import pytest
 import artimeta
 from artimeta.blobs import Blobs, Digest, http_put
 from artimeta.v1 import blobs_pb2 as pb
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from artimeta_server.storage.blobstore import cas_key
 from artimeta_server.storage.gc import GcReport, collect
 from tests.api.blobs.conftest import TEST_PART_BYTES
@@ -41,7 +41,7 @@ async def race_gc(
     lets gc finish. Returns gc's report and the upload's outcome."""
     assert server.domain is not None
     store = server.domain.blobs
-    key = cas_key(await ns_id(server, namespace), digest)
+    key = cas_key(await ns_id(server, namespace), digest)  # type: ignore[arg-type]
     inside, release = asyncio.Event(), asyncio.Event()
 
     async def pause(op: str, keys: tuple[str, ...]) -> None:
@@ -184,7 +184,7 @@ async def test_upload_while_delete_blob_is_deleting(blobs: Blobs, blob_server: S
     store = blob_server.domain.blobs
     data = os.urandom(TEST_PART_BYTES + 100)
     digest = await run(blobs.put_bytes, data)
-    key = cas_key(await ns_id(blob_server, blob_ns), digest)
+    key = cas_key(await ns_id(blob_server, blob_ns), digest)  # type: ignore[arg-type]
     inside, release = asyncio.Event(), asyncio.Event()
 
     async def pause(op: str, keys: tuple[str, ...]) -> None:

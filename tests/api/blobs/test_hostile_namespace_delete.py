@@ -11,7 +11,7 @@ from pathlib import Path
 
 import artimeta
 from artimeta.blobs import Blobs
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from artimeta_server.storage.blobstore import namespace_prefix
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.test_blobs import run

@@ -16,9 +16,9 @@ import pytest
 
 import artimeta
 from artimeta.blobs import Blobs, Digest
-from artimeta_server.app import Server
 from artimeta_server.devstack.procs import free_port
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from artimeta_server.storage.blobstore import cas_key
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.test_blobs import ns_id, run

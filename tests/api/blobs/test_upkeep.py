@@ -20,8 +20,8 @@ from artimeta.blobs import Blobs, Digest
 from artimeta.errors import from_rpc_error
 from artimeta.v1 import blobs_pb2 as pb
 from artimeta_server import metrics
-from artimeta_server.app import Server
 from artimeta_server.domain.blob_ports import ObjectInfo
+from artimeta_server.server import Server
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.conftest import TEST_PART_BYTES
 from tests.api.blobs.test_blobs import cas_keys, ns_id, run, uploads_in_flight
@@ -53,6 +53,7 @@ async def test_streamed_bytes_are_counted_in_metrics(blobs: Blobs) -> None:
         after = blob_bytes(port)
     finally:
         httpd.shutdown()
+        httpd.server_close()
     assert (d_big, d_small) == (Digest.of(big), Digest.of(small))
     # A digest-last multipart upload is staged, then copied inside S3: its bytes cross once.
     assert after["in"] - before.get("in", 0.0) == len(big) + len(small)

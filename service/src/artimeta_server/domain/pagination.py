@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.reasons import Reason
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -72,3 +75,11 @@ def decode_token(kind: str, token: str, types: tuple[type, ...]) -> list[Any] | 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list and the token of the next ("" after the last)."""
+
+    items: list[T]
+    next_page_token: str

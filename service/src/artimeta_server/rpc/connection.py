@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Hashable
-from typing import Any, TypeVar, cast
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
 from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import connection_pb2_grpc, graph_pb2
-from artimeta_server.domain.connection import Connections, footprint
-from artimeta_server.domain.connection_models import (
-    GraphRecord,
-    SnapshotRecord,
-    StoredRecord,
-    TagMove,
-    TagRecord,
-)
-from artimeta_server.domain.lru import BoundedCache
+from artimeta_server.domain.connection.models import DocumentRow, Graph, Snapshot, SnapshotTag, SnapshotTagMove
+from artimeta_server.domain.connection.service import Connections
 from artimeta_server.rpc import access, convert
 from artimeta_server.rpc.lineage import lineage_from_message, lineage_message
 from artimeta_server.rpc.partitions import batches, framed, input_filter
 
 Context = grpc.aio.ServicerContext[Any, Any]
-R = TypeVar("R")
-REPLY_CACHE_BYTES = 64 * 1024 * 1024
 
 # Reads need a reader of the namespace (the read-only console, arti readers); writes a writer.
 access.declare(
@@ -53,11 +44,11 @@ access.declare(
 )
 
 
-def graph_message(g: GraphRecord | StoredRecord) -> graph_pb2.Graph:
+def graph_message(g: Graph | DocumentRow) -> graph_pb2.Graph:
     return graph_pb2.Graph(
         name=g.name,
         fingerprint=g.fingerprint,
-        document=g.document if isinstance(g, GraphRecord) else b"",
+        document=g.document if isinstance(g, Graph) else b"",
         document_format=g.document_format,
         code_refs=g.code_refs,
         create_time=convert.timestamp(g.create_time),
@@ -65,13 +56,13 @@ def graph_message(g: GraphRecord | StoredRecord) -> graph_pb2.Graph:
     )
 
 
-def snapshot_message(s: SnapshotRecord | StoredRecord) -> graph_pb2.GraphSnapshot:
+def snapshot_message(s: Snapshot | DocumentRow) -> graph_pb2.GraphSnapshot:
     return graph_pb2.GraphSnapshot(
         name=s.name,
         fingerprint=s.fingerprint,
         id=s.snapshot_id,
         graph_fingerprint=s.graph_fingerprint,
-        document=s.document if isinstance(s, SnapshotRecord) else b"",
+        document=s.document if isinstance(s, Snapshot) else b"",
         document_format=s.document_format,
         code_refs=s.code_refs,
         create_time=convert.timestamp(s.create_time),
@@ -79,7 +70,7 @@ def snapshot_message(s: SnapshotRecord | StoredRecord) -> graph_pb2.GraphSnapsho
     )
 
 
-def tag_message(t: TagRecord) -> graph_pb2.SnapshotTag:
+def tag_message(t: SnapshotTag) -> graph_pb2.SnapshotTag:
     return graph_pb2.SnapshotTag(
         name=t.name,
         tag=t.tag,
@@ -89,7 +80,7 @@ def tag_message(t: TagRecord) -> graph_pb2.SnapshotTag:
     )
 
 
-def move_message(m: TagMove) -> graph_pb2.SnapshotTagMove:
+def move_message(m: SnapshotTagMove) -> graph_pb2.SnapshotTagMove:
     msg = graph_pb2.SnapshotTagMove(
         name=m.name,
         tag=m.tag,
@@ -103,77 +94,74 @@ def move_message(m: TagMove) -> graph_pb2.SnapshotTagMove:
     return msg
 
 
-class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
-    def __init__(self, connections: Connections, replies: BoundedCache[tuple[object, Any]] | None = None) -> None:
-        self._c = connections
-        # Replies to reads of immutable records, built once: the same record object comes back
-        # from the domain's cache, so a hot read re-serializes a ready reply. An entry keeps its
-        # record alive (so its id is not reused while it is here) and holds a copy of the
-        # document in the reply: both count against the budget, and a document too large for
-        # it is answered with a reply built for that read alone.
-        self._replies = BoundedCache(max_bytes=REPLY_CACHE_BYTES) if replies is None else replies
+def _graph_reply(graph: Graph) -> pb.ReadGraphResponse:
+    return pb.ReadGraphResponse(graph=graph_message(graph))
 
-    def _reply(self, key: Hashable, record: GraphRecord | SnapshotRecord, build: Callable[[], R]) -> R:
-        """The reply of a read of an immutable record, built once per cached record."""
-        hit = self._replies.get(key)
-        if hit is not None and hit[0] is record:
-            return cast(R, hit[1])
-        reply = build()
-        self._replies.put(key, (record, reply), 2 * footprint(record))
-        return reply
+
+def _snapshot_reply(snap: Snapshot) -> pb.ReadSnapshotResponse:
+    return pb.ReadSnapshotResponse(snapshot=snapshot_message(snap))
+
+
+def _snapshot_tag_reply(tag: SnapshotTag, snap: Snapshot) -> pb.ReadSnapshotTagResponse:
+    return pb.ReadSnapshotTagResponse(snapshot=snapshot_message(snap), tag=tag_message(tag))
+
+
+class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
+    """Replies to reads of graphs and snapshots are made once per cached record (the domain's
+    renderings.py), so a hot read re-serializes a ready reply."""
+
+    def __init__(self, connections: Connections) -> None:
+        self._c = connections
 
     async def ReadArtifactPartitions(
         self, request: pb.ReadArtifactPartitionsRequest, context: Context
     ) -> AsyncIterator[pb.ReadArtifactPartitionsResponse]:
         wanted = input_filter(request.input_fingerprints)
-        async for bodies in self._c.read_artifact_partitions(request.namespace, request.storage_fingerprint, wanted):
+        async for bodies in self._c.partitions.read_artifact_partitions(
+            request.namespace, request.storage_fingerprint, wanted
+        ):
             yield pb.ReadArtifactPartitionsResponse.FromString(framed(bodies))
 
     async def WriteArtifactPartitions(
         self, request: pb.WriteArtifactPartitionsRequest, context: Context
     ) -> pb.WriteArtifactPartitionsResponse:
-        added = await self._c.write_artifact_partitions(
+        added = await self._c.partitions.write_artifact_partitions(
             request.namespace, request.storage_fingerprint, batches(request.partitions)
         )
         return pb.WriteArtifactPartitionsResponse(added_count=added)
 
     async def ReadGraph(self, request: pb.ReadGraphRequest, context: Context) -> pb.ReadGraphResponse:
-        graph = await self._c.read_graph(request.namespace, request.name, request.fingerprint)
-        return self._reply(("g", id(graph)), graph, lambda: pb.ReadGraphResponse(graph=graph_message(graph)))
+        return await self._c.render_graph(request.namespace, request.name, request.fingerprint, _graph_reply)
 
     async def WriteGraph(self, request: pb.WriteGraphRequest, context: Context) -> pb.WriteGraphResponse:
         g = request.graph
         created = await self._c.write_graph(
             request.namespace,
-            GraphRecord(g.name, g.fingerprint, g.document, g.document_format, tuple(g.code_refs)),
+            Graph(g.name, g.fingerprint, g.document, g.document_format, tuple(g.code_refs)),
             lineage_from_message(request.lineage) if request.HasField("lineage") else None,
         )
         return pb.WriteGraphResponse(created=created)
 
     async def ReadSnapshot(self, request: pb.ReadSnapshotRequest, context: Context) -> pb.ReadSnapshotResponse:
-        snap = await self._c.read_snapshot(request.namespace, request.name, request.fingerprint)
-        return self._reply(("s", id(snap)), snap, lambda: pb.ReadSnapshotResponse(snapshot=snapshot_message(snap)))
+        return await self._c.render_snapshot(request.namespace, request.name, request.fingerprint, _snapshot_reply)
 
     async def WriteSnapshot(self, request: pb.WriteSnapshotRequest, context: Context) -> pb.WriteSnapshotResponse:
         s = request.snapshot
         created = await self._c.write_snapshot(
             request.namespace,
-            SnapshotRecord(
+            Snapshot(
                 s.name, s.fingerprint, s.id, s.graph_fingerprint, s.document, s.document_format, tuple(s.code_refs)
             ),
         )
         return pb.WriteSnapshotResponse(created=created)
 
     async def ReadSnapshotTag(self, request: pb.ReadSnapshotTagRequest, context: Context) -> pb.ReadSnapshotTagResponse:
-        tag, snap = await self._c.read_snapshot_tag(
-            request.namespace, request.name, request.tag, strong=convert.strong(request.consistency)
-        )
-        # An equal tag row pointing at the same cached snapshot has the same reply, so the reply
-        # is reused rather than rebuilt.
-        return self._reply(
-            ("t", id(snap), tag),
-            snap,
-            lambda: pb.ReadSnapshotTagResponse(snapshot=snapshot_message(snap), tag=tag_message(tag)),
+        return await self._c.render_snapshot_tag(
+            request.namespace,
+            request.name,
+            request.tag,
+            _snapshot_tag_reply,
+            strong=convert.strong(request.consistency),
         )
 
     async def WriteSnapshotTag(
@@ -198,7 +186,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
     async def ReadSnapshotPartitions(
         self, request: pb.ReadSnapshotPartitionsRequest, context: Context
     ) -> AsyncIterator[pb.ReadSnapshotPartitionsResponse]:
-        async for bodies in self._c.read_snapshot_partitions(
+        async for bodies in self._c.partitions.read_snapshot_partitions(
             request.namespace, request.name, request.snapshot_fingerprint, request.artifact_key
         ):
             yield pb.ReadSnapshotPartitionsResponse.FromString(framed(bodies))
@@ -206,7 +194,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
     async def WriteSnapshotPartitions(
         self, request: pb.WriteSnapshotPartitionsRequest, context: Context
     ) -> pb.WriteSnapshotPartitionsResponse:
-        added = await self._c.write_snapshot_partitions(
+        added = await self._c.partitions.write_snapshot_partitions(
             request.namespace,
             request.name,
             request.snapshot_fingerprint,
@@ -218,7 +206,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
     async def WriteArtifactAndGraphPartitions(
         self, request: pb.WriteArtifactAndGraphPartitionsRequest, context: Context
     ) -> pb.WriteArtifactAndGraphPartitionsResponse:
-        artifact, snapshot = await self._c.write_artifact_and_graph_partitions(
+        artifact, snapshot = await self._c.partitions.write_artifact_and_graph_partitions(
             request.namespace,
             request.name,
             request.snapshot_fingerprint,
@@ -267,7 +255,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
     async def ListSnapshotPartitions(
         self, request: pb.ListSnapshotPartitionsRequest, context: Context
     ) -> pb.ListSnapshotPartitionsResponse:
-        page = await self._c.list_snapshot_partitions(
+        page = await self._c.partitions.list_snapshot_partitions(
             request.namespace,
             request.name,
             request.snapshot_fingerprint,

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from artimeta.v1 import graph_pb2
+from artimeta_server.domain.connection.lineage import (
+    EdgeKind,
+    GraphLineage,
+    LineageArtifact,
+    LineageEdge,
+    LineageProducer,
+)
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.lineage import EdgeKind, GraphLineage, LineageArtifact, LineageEdge, LineageProducer
 from artimeta_server.domain.reasons import Reason
 
 _KINDS = {

@@ -2,50 +2,29 @@
 
 A partition's canonical form is its deterministic protobuf encoding (map entries sorted, an empty
 composite key dropped): the server stores that, hashes it into the partition's identity, and
-sends it back unchanged, so reads never rebuild messages field by field."""
+sends it back unchanged, so reads never rebuild messages field by field. What makes a partition
+valid, and its identity, are the domain's (domain/connection/partitions.py); this module only
+reads the messages."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date
 
 from artimeta.v1 import partition_pb2
-from artimeta_server.domain.connection_models import InputFilter, PartitionBatch
-from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.reasons import Reason
-
-MAX_KEY_NAME = 255
-MAX_TYPE = 1024
-_RANGES = {
-    "int8_key": (-(1 << 7), (1 << 7) - 1),
-    "int16_key": (-(1 << 15), (1 << 15) - 1),
-}
-
-
-def _bad_key(field: str, why: str) -> InvalidArgument:
-    return InvalidArgument(f"{field}: {why}", reason=Reason.INVALID_PARTITION_KEY, metadata={"field": field})
+from artimeta_server.domain.connection import partitions as rules
+from artimeta_server.domain.connection.models import InputFilter, PartitionBatch
 
 
 def check_keys(keys: partition_pb2.CompositeKey, field: str) -> None:
     for name, key in keys.keys.items():
-        where = f"{field}.keys[{name[:64]!r}]"
-        if not name or len(name) > MAX_KEY_NAME or "\x00" in name:
-            raise _bad_key(where, f"key names must be 1 to {MAX_KEY_NAME} characters without NUL")
         kind = key.WhichOneof("key")
-        if kind is None:
-            raise _bad_key(where, "the key has no value (set one of date_key, int8_key, ..., null_key)")
+        value: object = None
         if kind == "date_key":
             d = key.date_key
-            try:
-                date(d.year, d.month, d.day)
-            except ValueError as exc:
-                raise _bad_key(where, f"invalid date {d.year}-{d.month}-{d.day}: {exc}") from None
-        elif kind in _RANGES:
-            low, high = _RANGES[kind]
+            value = (d.year, d.month, d.day)
+        elif kind in rules.KEY_RANGES:
             value = getattr(key, kind)
-            if not low <= value <= high:
-                raise _bad_key(where, f"{kind} {value} is out of range [{low}, {high}]")
+        rules.check_key(field, name, kind, value)
 
 
 def canonical_keys(keys: partition_pb2.CompositeKey) -> bytes:
@@ -75,14 +54,9 @@ def batch(
     fps: list[int | None] = []
     bodies: list[bytes] = []
     checked: set[bytes] = set()
-    blake = hashlib.blake2b
+    check_type, identity = rules.check_type, rules.identity
     for i, p in enumerate(partitions, offset):
-        if not p.type or len(p.type) > MAX_TYPE:
-            raise InvalidArgument(
-                f"{field}[{i}].type must be 1 to {MAX_TYPE} characters (a 'module:qualname' reference)",
-                reason=Reason.INVALID_PARTITION,
-                metadata={"field": f"{field}[{i}].type"},
-            )
+        check_type(p.type, field, i)
         kb = b""
         if p.HasField("keys"):
             kb = p.keys.SerializeToString(deterministic=True)
@@ -92,7 +66,7 @@ def batch(
                 check_keys(p.keys, f"{field}[{i}]")
                 checked.add(kb)
         body = p.SerializeToString(deterministic=True)
-        idents.append(blake(body, digest_size=16).digest())
+        idents.append(identity(body))
         keys.append(kb)
         fps.append(p.input_fingerprint if p.HasField("input_fingerprint") else None)
         bodies.append(body)
@@ -100,19 +74,11 @@ def batch(
 
 
 def input_filter(entries: Sequence[partition_pb2.InputFingerprint]) -> InputFilter | None:
-    """The filter as canonical columns. Keys are not validated one by one (that would cost more
-    than the query): a malformed key cannot equal a stored, validated one, so it matches nothing."""
-    if not entries:
-        return None
-    keys = [e.keys.SerializeToString(deterministic=True) for e in entries]
-    fps = [e.fingerprint if e.HasField("fingerprint") else None for e in entries]
-    if len(set(keys)) != len(keys):
-        raise InvalidArgument(
-            "input_fingerprints holds the same composite key twice",
-            reason=Reason.INVALID_PARTITION_KEY,
-            metadata={"field": "input_fingerprints"},
-        )
-    return InputFilter(keys, fps)
+    """The filter as canonical columns (domain/connection/partitions.py says what it matches)."""
+    return rules.input_filter(
+        [e.keys.SerializeToString(deterministic=True) for e in entries],
+        [e.fingerprint if e.HasField("fingerprint") else None for e in entries],
+    )
 
 
 def _varint(n: int) -> bytes:

@@ -10,8 +10,8 @@ from artimeta.v1 import tags_pb2 as pb
 from artimeta.v1 import tags_pb2_grpc
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.reasons import Reason
-from artimeta_server.domain.tag_models import TagRow
-from artimeta_server.domain.tags import Tags
+from artimeta_server.domain.tags.models import Tag
+from artimeta_server.domain.tags.service import Tags
 from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -44,7 +44,7 @@ def _entity_type(value: int) -> str:
     return name
 
 
-def tag(t: TagRow) -> pb.Tag:
+def tag(t: Tag) -> pb.Tag:
     return pb.Tag(
         tag_hash=t.tag_hash,
         entity_type=_TYPES_PB[t.entity_type],
@@ -110,4 +110,4 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
             request.page_size,
             request.page_token,
         )
-        return pb.SearchTagsResponse(tags=[tag(t) for t in page.tags], next_page_token=page.next_page_token)
+        return pb.SearchTagsResponse(tags=[tag(t) for t in page.items], next_page_token=page.next_page_token)

@@ -1,4 +1,4 @@
-"""Garbage collection of blobs: `artimeta-server gc [--dry-run]`.
+"""Garbage collection of blobs, the rules and the SQL behind `artimeta-server gc` (commands/gc.py).
 
 A blob object (`<ns>/cas/…`) is deleted only when all of these hold:
 - its S3 object is older than the grace period (so a blob written moments ago, whose referencing
@@ -24,7 +24,6 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from artimeta_server.config import Settings
 from artimeta_server.domain.blobs import TOUCH_AFTER_S
 from artimeta_server.domain.digests import Digest
 from artimeta_server.storage.blob_index import references_query, upload_row
@@ -309,21 +308,3 @@ async def _collect_batch(
         # Deleted while the index rows are locked, and committed only after S3 is done; if S3
         # fails, the transaction rolls back and the rows stay (old, so the next run retries).
         await store.delete_keys([key for _, key in victims])
-
-
-async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace: str | None) -> None:
-    """The `gc` command: builds the stores from settings, collects, prints the report as JSON."""
-    import json
-
-    from artimeta_server.app import build_domain
-
-    check_grace(grace_s)
-    domain = await build_domain(settings)
-    try:
-        report = await collect(domain.db, domain.blobs, grace_s=grace_s, dry_run=dry_run, namespace=namespace)
-        if not dry_run:
-            report.request_ids_forgotten = await domain.request_ids.forget_expired()
-    finally:
-        await domain.db.close()
-        domain.blobs.close()
-    print(json.dumps(report.as_dict(), sort_keys=True))

@@ -6,13 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from artimeta_server.domain import validation
-from artimeta_server.domain.connection_models import Page
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.listings.models import ExecutionSummary, OpSummary
 from artimeta_server.domain.listings.ports import ListingRepository
 from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.opstore.models import MAX_NAME
-from artimeta_server.domain.pagination import decode_token, encode_token, page_size
+from artimeta_server.domain.pagination import Page, decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""TagService: redun's tags, immutable and superseded through edit edges."""

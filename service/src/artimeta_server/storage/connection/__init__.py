@@ -1,0 +1,1 @@
+"""arti's Connection in Postgres (the ports of domain/connection/)."""

@@ -1,0 +1,1 @@
+"""redun's tags in Postgres (the ports of domain/tags/)."""
