@@ -28,7 +28,7 @@ import artimeta
 from artimeta.v1 import connection_pb2_grpc
 from artimeta.v1 import partition_pb2 as ppb
 from artimeta_server.devstack.procs import free_port
-from artimeta_server.storage.connection import FILTERED_READ
+from artimeta_server.storage.connection.partitions import FILTERED_READ
 from bench import cpu
 from bench.ceilings import new_stack, stop, wait_ready
 from bench.connection import BIG_STORE, BULK, FILTER, SMALL_STORE, _request, _write_partitions
