@@ -61,7 +61,7 @@ async def _check(c: artimeta.AsyncClient, ns: str, *, strong: bool = False) -> i
         execution_id=EXECUTION,
         scope=pb.CACHE_SCOPE_BACKEND,
         check=pb.CACHE_CHECK_FULL,
-        consistency=STRONG if strong else 0,
+        consistency=STRONG if strong else consistency_pb2.READ_CONSISTENCY_UNSPECIFIED,
     )
     got = await c.call(_stub(c).CheckCache, req)
     assert got.result == pb.CACHE_RESULT_KIND_SINGLE
