@@ -16,15 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import urllib.request
-from typing import (
-    BinaryIO,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Sequence,
-    Union,
-)
+from typing import BinaryIO, Iterable, Iterator, List, Optional, Sequence, Union
 
 import grpc
 

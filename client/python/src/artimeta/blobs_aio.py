@@ -5,17 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import urllib.request
-from typing import (
-    Any,
-    AsyncIterable,
-    AsyncIterator,
-    BinaryIO,
-    Iterable,
-    List,
-    Optional,
-    Sequence,
-    Union,
-)
+from typing import Any, AsyncIterable, AsyncIterator, BinaryIO, Iterable, List, Optional, Sequence, Union
 
 import grpc
 
