@@ -29,7 +29,7 @@ from artimeta_server.devstack.procs import free_port
 from artimeta_server.storage.connection.partitions import FILTERED_READ
 from bench import cpu
 from bench.ceilings import new_stack, spawn_server, stop, wait_ready
-from bench.connection import BIG_STORE, BULK, FILTER, SMALL_STORE, _request, _write_partitions
+from bench.connection import BIG_CALLS_ENV, BIG_STORE, BULK, FILTER, SMALL_STORE, _request, _write_partitions
 
 RUNS = 12
 # The same query with its probes in the order they came (the request's order: random here).
@@ -167,11 +167,7 @@ async def _run() -> dict[str, Any]:
         server = spawn_server(
             stack,
             f"127.0.0.1:{port}",
-            {
-                "ARTIMETA_LOG_LEVEL": "WARNING",
-                "ARTIMETA_MAX_MESSAGE_BYTES": str(256 * 1024 * 1024),
-                "ARTIMETA_DB_STATEMENT_TIMEOUT_S": "600",
-            },
+            {"ARTIMETA_LOG_LEVEL": "WARNING", **BIG_CALLS_ENV},
         )
         target = f"127.0.0.1:{port}"
         wait_ready(target)
