@@ -39,7 +39,12 @@ async def test_concurrent_first_writes_of_one_storage_add_each_partition_once(ac
 async def test_a_fresh_artifact_and_its_graph_take_a_large_write_once(aclient, namespace: str) -> None:
     parts = _parts(BULK, "g")
     req = pb.WriteArtifactAndGraphPartitionsRequest(
-        namespace=namespace, name="g", snapshot_fingerprint=5, artifact_key="a", storage_fingerprint=33, partitions=parts
+        namespace=namespace,
+        name="g",
+        snapshot_fingerprint=5,
+        artifact_key="a",
+        storage_fingerprint=33,
+        partitions=parts,
     )
     resp = await aclient.call(stub(aclient).WriteArtifactAndGraphPartitions, req)
     assert (resp.artifact_added_count, resp.snapshot_added_count) == (BULK, BULK)

@@ -16,7 +16,6 @@ from artimeta_server.domain.connection.models import InputFilter, PartitionBatch
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.rpc import validate
 
-
 # The request check leaves the partitions' strings to batch(), which looks at each anyway.
 for _request in (
     connection_pb2.WriteArtifactPartitionsRequest,
@@ -86,7 +85,9 @@ def batch(
     try:
         return _batch(partitions, field, offset)
     except _Bad as bad:
-        nul = _refused(partitions, field, bad.index - offset) if request is None else _refused(request, field, bad.index)
+        nul = (
+            _refused(partitions, field, bad.index - offset) if request is None else _refused(request, field, bad.index)
+        )
         if nul is not None:
             raise nul from None
         if bad.error is not None:

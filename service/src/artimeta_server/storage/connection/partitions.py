@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from itertools import repeat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import asyncpg
@@ -78,7 +78,16 @@ SELECT 1 FROM arti_snapshot_partitions
 WHERE namespace_id = $1 AND name = $2 AND snapshot_fingerprint = $3 AND artifact_key = $4 LIMIT 1
 """
 _STORAGE_COLUMNS = ("namespace_id", "storage_fingerprint", *_STAGE_COLUMNS)
-_SNAPSHOT_COLUMNS = ("namespace_id", "name", "snapshot_fingerprint", "artifact_key", "ident", "body", "body_hash", "body_size")
+_SNAPSHOT_COLUMNS = (
+    "namespace_id",
+    "name",
+    "snapshot_fingerprint",
+    "artifact_key",
+    "ident",
+    "body",
+    "body_hash",
+    "body_size",
+)
 
 # Writes of fewer partitions go through unnest: a temporary table's creation costs more than
 # binding small arrays.
@@ -238,7 +247,7 @@ async def _copy_direct(
     async def copy(parts: StoredPartitions) -> None:
         nonlocal count
         for t, fixed in targets:
-            records = zip(*[repeat(v) for v in fixed], *t.args(parts))
+            records = zip(*[repeat(v) for v in fixed], *t.args(parts), strict=False)  # repeat() never ends
             await conn.copy_records_to_table(t.name, records=records, columns=t.columns)
         count += len(parts.idents)
 
