@@ -8,9 +8,8 @@ to a target with no partition yet is COPY into the table itself, with no staging
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -20,6 +19,7 @@ import asyncpg
 from artimeta_server.domain.connection.models import BodyRow, InputFilter, StoredPartitions
 from artimeta_server.domain.errors import Aborted
 from artimeta_server.domain.reasons import Reason
+from artimeta_server.storage.connection.partition_copy import recorded, streamed
 from artimeta_server.storage.connection.rows import namespace_deleted
 from artimeta_server.storage.namespaces.holds import HOLD_NAMESPACE, NAMESPACE_EXISTS
 from artimeta_server.storage.postgres import Database
@@ -208,37 +208,6 @@ _SNAPSHOT = _Table(
 _Target = tuple[_Table, tuple[Any, ...]]
 
 
-async def _recorded(
-    chunks: AsyncIterator[StoredPartitions], taken: list[StoredPartitions]
-) -> AsyncIterator[StoredPartitions]:
-    async for parts in chunks:
-        taken.append(parts)
-        yield parts
-
-
-async def _streamed(
-    chunks: AsyncIterator[StoredPartitions], copy: Callable[[StoredPartitions], Awaitable[None]]
-) -> None:
-    """copy() of every chunk, the next chunk canonicalized (in a worker thread) while this one is
-    copied."""
-    copying: asyncio.Future[None] | None = None
-    try:
-        async for parts in chunks:
-            if copying is not None:
-                await copying
-            copying = asyncio.ensure_future(copy(parts))
-            await asyncio.sleep(0)
-        if copying is not None:
-            await copying
-            copying = None
-    finally:
-        # A later chunk failed: let the copy in flight finish, then the transaction rolls back
-        # all of it.
-        if copying is not None:
-            with contextlib.suppress(Exception):
-                await copying
-
-
 async def _copy_direct(
     conn: asyncpg.Connection, chunks: AsyncIterator[StoredPartitions], targets: list[_Target]
 ) -> list[int]:
@@ -251,7 +220,7 @@ async def _copy_direct(
             await conn.copy_records_to_table(t.name, records=records, columns=t.columns)
         count += len(parts.idents)
 
-    await _streamed(chunks, copy)
+    await streamed(chunks, copy)
     return [count] * len(targets)
 
 
@@ -340,7 +309,7 @@ class PostgresPartitions:
                 taken: list[StoredPartitions] = []
                 try:
                     async with conn.transaction():
-                        return await _copy_direct(conn, _recorded(chunks, taken), targets)
+                        return await _copy_direct(conn, recorded(chunks, taken), targets)
                 except asyncpg.UniqueViolationError:
                     chunks = _replay(taken, chunks)
             await conn.execute(_CREATE_STAGE)
@@ -348,7 +317,7 @@ class PostgresPartitions:
             async def stage(parts: StoredPartitions) -> None:
                 await conn.copy_records_to_table(_STAGE, records=_staged(parts), columns=_STAGE_COLUMNS)
 
-            await _streamed(chunks, stage)
+            await streamed(chunks, stage)
             await conn.execute(_MERGE_WORK_MEM)
             return [await _inserted(conn, t.merge, *fixed) for t, fixed in targets]
 
