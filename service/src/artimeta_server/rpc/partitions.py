@@ -100,6 +100,19 @@ class _Bad(Exception):
         self.index, self.error = index, error
 
 
+def _field_bytes(body: bytes) -> bytes:
+    """The bytes of the length-delimited field that starts `body` (tag, varint length, bytes)."""
+    n = shift = 0
+    pos = 1
+    while True:
+        byte = body[pos]
+        n |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return body[pos : pos + n]
+        shift += 7
+
+
 def _batch(partitions: Sequence[partition_pb2.StoragePartition], field: str, offset: int) -> PartitionBatch:
     # One pass, no call per partition that can be avoided: types and key names repeat, so each
     # distinct one is checked once; only key kinds with a bounded range are checked per value.
@@ -119,14 +132,18 @@ def _batch(partitions: Sequence[partition_pb2.StoragePartition], field: str, off
                     raise _Bad(i, None)
                 rules.check_type(t, field, i)
                 good_types.add(t)
+            body = p.SerializeToString(deterministic=True)
             kb = b""
-            if p.HasField("keys"):
-                ck = p.keys
-                kb = ck.SerializeToString(deterministic=True)
-                if not kb:
+            # Field 1 (keys) comes first in the canonical encoding: its bytes are sliced from the
+            # body, not encoded a second time. An empty one is dropped from the message and body.
+            if body[:1] == b"\x0a":
+                n = body[1]
+                if n == 0:
                     p.ClearField("keys")
+                    body = body[2:]
                 else:
-                    entries = ck.keys
+                    kb = body[2 : 2 + n] if n < 0x80 else _field_bytes(body)
+                    entries = p.keys.keys
                     for name in entries:
                         if name not in good_names:
                             if "\x00" in name:
@@ -147,7 +164,7 @@ def _batch(partitions: Sequence[partition_pb2.StoragePartition], field: str, off
                             _check_entry(f"{field}[{i}]", name, key)
             keys.append(kb)
             fps.append(p.input_fingerprint if p.HasField("input_fingerprint") else None)
-            bodies.append(p.SerializeToString(deterministic=True))
+            bodies.append(body)
     except InvalidArgument as exc:
         raise _Bad(i, exc) from None
     return PartitionBatch(rules.identities(bodies), keys, fps, bodies)
