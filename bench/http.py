@@ -27,6 +27,7 @@ import sys
 import time
 from typing import Any
 
+from bench import cpu
 from bench.ceilings import new_stack, stop
 from bench.workers import CONCURRENCY, LOADERS, SECONDS, WARMUP_S, _drive, _wait_ready
 
@@ -51,8 +52,10 @@ def _http_loader(base_url: str, path: str, body: bytes, seconds: float, out: Any
     import uvloop
     from pyqwest import Client, HTTPTransport, HTTPVersion
 
+    cpu.pin_load()
+
     async def run() -> None:
-        count = errors = 0
+        count = errors = total = 0
         lat: list[float] = []
         stop_at = time.perf_counter() + WARMUP_S + seconds
         measure_from = time.perf_counter() + WARMUP_S
@@ -69,7 +72,7 @@ def _http_loader(base_url: str, path: str, body: bytes, seconds: float, out: Any
         headers = {"content-type": "application/json"}
 
         async def worker() -> None:
-            nonlocal count, errors
+            nonlocal count, errors, total
             while True:
                 t0 = time.perf_counter()
                 if t0 >= stop_at:
@@ -82,29 +85,34 @@ def _http_loader(base_url: str, path: str, body: bytes, seconds: float, out: Any
                 if not ok:
                     errors += 1
                     continue
+                total += 1
                 if t0 >= measure_from:
                     count += 1
                     if count % 8 == 0:
                         lat.append(time.perf_counter() - t0)
 
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY // LOADERS)))
-        out.put({"count": count, "errors": errors, "lat": lat})
+        out.put({"count": count, "total": total, "errors": errors, "lat": lat})
 
     uvloop.run(run())
 
 
-def _drive_http(base_url: str, path: str, body: bytes) -> dict[str, Any]:
+def _drive_http(base_url: str, path: str, body: bytes, server_pid: int) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     procs = [ctx.Process(target=_http_loader, args=(base_url, path, body, SECONDS, q)) for _ in range(LOADERS)]
+    cpu_before = cpu.cpu_s(server_pid)
     for p in procs:
         p.start()
     parts = [q.get(timeout=SECONDS + 60) for _ in procs]
+    used = cpu.cpu_s(server_pid) - cpu_before
     for p in procs:
         p.join()
     count = sum(p["count"] for p in parts)
     lat = sorted(x for p in parts for x in p["lat"])
     return {
+        # Over every request the loaders sent, warm-up included, as bench/workers.py counts.
+        "server_cpu_us_per_rpc": cpu.us_per_call(used, sum(p["total"] for p in parts)),
         "rpc_per_s": round(count / SECONDS),
         "errors": sum(p["errors"] for p in parts),
         "p50_ms": round(statistics.median(lat) * 1000, 3) if lat else None,
@@ -269,15 +277,15 @@ def main() -> dict[str, Any]:
         "rpc": "NamespaceService/GetNamespace",
         "concurrency": CONCURRENCY,
         "seconds_per_point": SECONDS,
-        "cpus": os.cpu_count(),
+        "machine": cpu.machine(),
         "goal": "connect_json >= 0.5 x grpc; console first page < 1000 ms",
     }
     try:
         port = free_port()
-        ceiling = subprocess.Popen([sys.executable, "-c", _HTTP_CEILING, str(port)])
+        ceiling = subprocess.Popen([sys.executable, "-c", _HTTP_CEILING, str(port)], preexec_fn=cpu.server_preexec())
         try:
             _wait_http(f"http://127.0.0.1:{port}/", ceiling)
-            result["ceiling_bare_uvicorn_json"] = _drive_http(f"http://127.0.0.1:{port}", "/x", b"{}")
+            result["ceiling_bare_uvicorn_json"] = _drive_http(f"http://127.0.0.1:{port}", "/x", b"{}", ceiling.pid)
         finally:
             stop(ceiling)
 
@@ -294,6 +302,7 @@ def main() -> dict[str, Any]:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=cpu.server_preexec(),
         )
         try:
             _wait_ready(f"127.0.0.1:{grpc_port}", server)
@@ -334,12 +343,16 @@ def main() -> dict[str, Any]:
             uvloop.run(prepare())
             request = pb.GetNamespaceRequest(name=ns)
             result["grpc"] = _drive(
-                f"127.0.0.1:{grpc_port}", "/artimeta.v1.NamespaceService/GetNamespace", request.SerializeToString()
+                f"127.0.0.1:{grpc_port}",
+                "/artimeta.v1.NamespaceService/GetNamespace",
+                request.SerializeToString(),
+                server_pid=server.pid,
             )
             result["connect_json"] = _drive_http(
                 f"http://127.0.0.1:{http_port}",
                 "/artimeta.v1.NamespaceService/GetNamespace",
                 json.dumps({"name": ns}).encode(),
+                server.pid,
             )
             g, c = result["grpc"]["rpc_per_s"], result["connect_json"]["rpc_per_s"]
             result["connect_json_over_grpc"] = round(c / g, 2) if g else None

@@ -24,7 +24,7 @@ async def run(
     target: str, method: str, request: bytes, concurrency: int, seconds: float, warmup: float, cpu_pid: int = 0
 ) -> dict[str, float]:
     async with grpc.aio.insecure_channel(target) as channel:
-        call = channel.unary_unary(method)
+        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
         latencies: list[float] = []
         errors = 0
         measuring = False

@@ -8,7 +8,8 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/client/python/src/artimeta/v1" "$scratch/scripts"
 cp -r proto "$scratch/"
-cp scripts/gen-proto.sh scripts/gen-proto-clients.sh "$scratch/scripts/"
+cp scripts/gen-proto.sh scripts/gen-proto-clients.sh scripts/gen-facade.py "$scratch/scripts/"
+cp pyproject.toml "$scratch/"
 # The scratch copy borrows this clone's generator installs (Go plugins cache, node_modules).
 (cd "$scratch" && TOOLS_ROOT="$OLDPWD" PYTHON="$OLDPWD/$PY" bash scripts/gen-proto.sh >/dev/null 2> >(grep -v "^Writing mypy" >&2))
 status=0
@@ -22,6 +23,7 @@ compare() {
   fi
 }
 compare client/python/src/artimeta/v1
+compare client/python/src/artimeta/rpcs
 compare client/go/artimeta/v1
 compare client/typescript/src/gen
 if [ "$status" != 0 ]; then

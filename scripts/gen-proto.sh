@@ -14,6 +14,8 @@ bin="$(dirname "$PY")"
   --mypy_out="$out" --mypy_grpc_out="$out" \
   --connectrpc_out="$out" --connectrpc_opt=protobuf=google,io=async \
   proto/artimeta/v1/*.proto
+# The Python client facade's typed per-RPC methods (artimeta/rpcs/), from the same descriptors.
+"$PY" scripts/gen-facade.py
 # Go and TypeScript (Java generates at build time with Maven).
 PYTHON="$PY" bash scripts/gen-proto-clients.sh
 # The README's and the TypeScript client's retry tables (a drift check's scratch copy has neither

@@ -11,7 +11,7 @@ import pytest
 import artimeta
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.api.test_cache_service import _call, _check, h, value
 from tests.conftest import unique_name
 
@@ -72,7 +72,7 @@ async def test_concurrent_checks_in_several_namespaces_get_the_answers_they_get_
         assert alone[0].value.data != alone[9].value.data  # each namespace answers with its own value
 
         assert server.domain is not None
-        batcher = server.domain.cache._repo._candidates  # type: ignore[attr-defined]
+        batcher = server.domain.cache._checks._candidates  # type: ignore[attr-defined]
         run = batcher._run
         sizes: list[int] = []
 

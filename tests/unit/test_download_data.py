@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from artimeta.blobs import _download_data
+from artimeta.blob_requests import _download_data
 from artimeta.v1 import blobs_pb2 as pb
 
 

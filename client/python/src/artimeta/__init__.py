@@ -2,7 +2,11 @@
 
 from artimeta import Client
 with Client("127.0.0.1:50051") as client:
-    client.create_namespace("team-a")
+    ns = client.namespace("team-a").ensure()
+    ns.blobs.put_object("models/latest", b"...")
+    print(ns.graphs.list_graphs().graphs)
+
+`client.namespace(name)` gives every namespaced service as typed methods (artimeta.handles).
 """
 
 from artimeta._channel import RetryPolicy
@@ -24,6 +28,7 @@ from artimeta.errors import (
     Unavailable,
     Unimplemented,
 )
+from artimeta.handles import AsyncNamespaceHandle, NamespaceHandle
 
 __version__ = "0.1.0"
 
@@ -32,6 +37,7 @@ __all__ = [
     "AlreadyExists",
     "ArtimetaError",
     "AsyncClient",
+    "AsyncNamespaceHandle",
     "Cancelled",
     "Client",
     "DataLoss",
@@ -39,6 +45,7 @@ __all__ = [
     "FailedPrecondition",
     "Internal",
     "InvalidArgument",
+    "NamespaceHandle",
     "NotFound",
     "PermissionDenied",
     "ResourceExhausted",

@@ -7,7 +7,7 @@ ErrorInfo reason. Stubs of every service are available for calls the helpers do 
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Dict, Iterator, Mapping, Optional, Set, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterator, Mapping, Optional, Set, Tuple, TypeVar
 
 import grpc
 
@@ -22,6 +22,9 @@ from artimeta.errors import AlreadyExists, NotFound, PermissionDenied, from_rpc_
 from artimeta.retries import AsyncRequestIdInterceptor, RequestIdInterceptor
 from artimeta.v1 import namespace_pb2 as ns_pb
 from artimeta.v1 import namespace_pb2_grpc as ns_grpc
+
+if TYPE_CHECKING:
+    from artimeta.handles import AsyncNamespaceHandle, NamespaceHandle
 
 S = TypeVar("S")
 DEFAULT_RETRY = RetryPolicy()
@@ -56,6 +59,7 @@ class _Base:
         self._stubs: Dict[Any, Any] = {}
         # Namespaces this client saw exist: ensure_namespace() asks the server once per name.
         self._known_namespaces: Set[str] = set()
+        self._handles: Dict[str, Any] = {}
 
     @property
     def _metadata(self) -> Tuple[Tuple[str, str], ...]:
@@ -143,6 +147,16 @@ class Client(_Base):
             yield from method(request, timeout=self._deadline(timeout), metadata=self._token.metadata())
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
+
+    def namespace(self, name: str) -> NamespaceHandle:
+        """Namespace `name`'s services (`.graphs`, `.tags`, `.cache`, `.ops`, `.blobs`, `.records`),
+        typed, on this client. Nothing is asked of the server until a method is called."""
+        from artimeta.handles import NamespaceHandle
+
+        handle = self._handles.get(name)
+        if not isinstance(handle, NamespaceHandle):
+            handle = self._handles[name] = NamespaceHandle(self, name)
+        return handle
 
     # Namespaces
 
@@ -261,6 +275,15 @@ class AsyncClient(_Base):
                 yield item
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
+
+    def namespace(self, name: str) -> AsyncNamespaceHandle:
+        """`Client.namespace` on this asyncio client: the same services, methods awaited."""
+        from artimeta.handles import AsyncNamespaceHandle
+
+        handle = self._handles.get(name)
+        if not isinstance(handle, AsyncNamespaceHandle):
+            handle = self._handles[name] = AsyncNamespaceHandle(self, name)
+        return handle
 
     @property
     def _ns(self) -> ns_grpc.NamespaceServiceStub:

@@ -16,10 +16,9 @@ import sys
 import time
 from typing import List, Optional, TextIO
 
-from artimeta.blobs import Blobs, Digest
+from artimeta.blobs import Digest
 from artimeta.client import Client
 from artimeta.errors import ArtimetaError
-from artimeta.records import Records
 
 
 class ProgressBar:
@@ -87,7 +86,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     bar = None if args.quiet else ProgressBar(args.command)
     try:
         with Client(args.target, token=args.token) as client:
-            blobs = Blobs(client, args.namespace)
+            ns = client.namespace(args.namespace)
+            blobs = ns.blobs
             if args.command == "upload":
                 digest = blobs.upload_file(args.path, progress=bar)
                 if args.key:
@@ -100,12 +100,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 blobs.download_to_file(blobs.get_key(args.key), args.path, progress=bar)
                 result = args.path
             elif args.command == "commit-dir":
-                stats = Records(client, args.namespace, blobs=blobs).commit_directory(
-                    args.uuid, args.path, progress=bar
-                )
+                stats = ns.records.commit_directory(args.uuid, args.path, progress=bar)
                 result = f"{stats.files} files, {stats.uploaded_files} sent ({stats.uploaded_bytes} bytes)"
             elif args.command == "export-tar":
-                records = Records(client, args.namespace, blobs=blobs)
+                records = ns.records
                 if args.path == "-":
                     records.export_tar(args.uuid, sys.stdout.buffer, progress=bar)
                     result = ""
@@ -114,7 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         records.export_tar(args.uuid, f, progress=bar)
                     result = args.path
             else:
-                Records(client, args.namespace, blobs=blobs).retrieve_directory(args.uuid, args.path, progress=bar)
+                ns.records.retrieve_directory(args.uuid, args.path, progress=bar)
                 result = args.path
     except ArtimetaError as err:
         if bar is not None:

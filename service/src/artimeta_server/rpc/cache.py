@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import grpc
 
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc
-from artimeta_server.domain.cache import Cache
-from artimeta_server.domain.cache_models import CallArgument, HandleIn, JobIn, JobRow, ValueIn, ValueOut
+from artimeta_server.domain.cache.models import (
+    CallArgument,
+    CheckDepth,
+    HandleIn,
+    HitKind,
+    JobIn,
+    JobRow,
+    MissReason,
+    ResultKind,
+    Scope,
+    ValueIn,
+    ValueOut,
+)
+from artimeta_server.domain.cache.service import Cache
 from artimeta_server.domain.listings.models import ExecutionSummary
 from artimeta_server.domain.listings.service import Listings
 from artimeta_server.rpc import access, convert
@@ -45,16 +58,20 @@ access.declare(
 
 access.declare("artimeta.v1.CacheService", read={"ListExecutions"})
 
-_SCOPES = {pb.CACHE_SCOPE_NONE: "NONE", pb.CACHE_SCOPE_CSE: "CSE", pb.CACHE_SCOPE_BACKEND: "BACKEND"}
-_CHECKS = {pb.CACHE_CHECK_FULL: "FULL", pb.CACHE_CHECK_SHALLOW: "SHALLOW"}
-_KINDS = {
+_SCOPES: dict[int, Scope] = {pb.CACHE_SCOPE_NONE: "NONE", pb.CACHE_SCOPE_CSE: "CSE", pb.CACHE_SCOPE_BACKEND: "BACKEND"}
+_CHECKS: dict[int, CheckDepth] = {pb.CACHE_CHECK_FULL: "FULL", pb.CACHE_CHECK_SHALLOW: "SHALLOW"}
+_HIT_KINDS: dict[int, HitKind] = {
     pb.CACHE_RESULT_KIND_CSE: "CSE",
     pb.CACHE_RESULT_KIND_SINGLE: "SINGLE",
     pb.CACHE_RESULT_KIND_ULTIMATE: "ULTIMATE",
-    pb.CACHE_RESULT_KIND_MISS: "MISS",
 }
-_KIND_PB = {v: k for k, v in _KINDS.items()}
-_REASONS = {
+_RESULT_PB: dict[ResultKind, pb.CacheResultKind.ValueType] = {
+    "CSE": pb.CACHE_RESULT_KIND_CSE,
+    "SINGLE": pb.CACHE_RESULT_KIND_SINGLE,
+    "ULTIMATE": pb.CACHE_RESULT_KIND_ULTIMATE,
+    "MISS": pb.CACHE_RESULT_KIND_MISS,
+}
+_REASONS: dict[MissReason, pb.CacheMissReason.ValueType] = {
     "new_task": pb.CACHE_MISS_REASON_NEW_TASK,
     "new_args": pb.CACHE_MISS_REASON_NEW_ARGS,
     "new_call": pb.CACHE_MISS_REASON_NEW_CALL,
@@ -69,7 +86,7 @@ def _value_out(v: ValueOut) -> pb.CacheValue:
     return pb.CacheValue(value_hash=v.value_hash, type_name=v.type_name, format=v.format, data=v.data)
 
 
-def _job_in(j: pb.Job) -> JobIn:
+def _job_in(j: pb.Job, time: datetime | None) -> JobIn:
     return JobIn(
         id=j.id,
         task_hash=j.task_hash,
@@ -78,7 +95,7 @@ def _job_in(j: pb.Job) -> JobIn:
         call_hash=j.call_hash or None,
         cached=j.cached,
         status=j.status or None,
-        time=None,
+        time=time,
     )
 
 
@@ -123,7 +140,7 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
         self._listings = listings
 
     async def RecordValues(self, request: pb.RecordValuesRequest, context: Context) -> pb.RecordValuesResponse:
-        created = await self._cache.record_values(request.namespace, [_value_in(v) for v in request.values])
+        created = await self._cache.add_values(request.namespace, [_value_in(v) for v in request.values])
         return pb.RecordValuesResponse(created=created)
 
     async def GetValues(self, request: pb.GetValuesRequest, context: Context) -> pb.GetValuesResponse:
@@ -131,7 +148,7 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
         return pb.GetValuesResponse(values=[_value_out(v) for v in values])
 
     async def RecordCallNode(self, request: pb.RecordCallNodeRequest, context: Context) -> pb.RecordCallNodeResponse:
-        call_hash = await self._cache.record_call_node(
+        call_hash = await self._cache.add_call_node(
             request.namespace,
             task_name=request.task_name,
             task_hash=request.task_hash,
@@ -178,10 +195,10 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
             scope=_SCOPES.get(request.scope, "BACKEND"),
             check=_CHECKS.get(request.check, "FULL"),
             context_hash=request.context_hash if request.HasField("context_hash") else None,
-            allowed=[_KINDS[k] for k in request.allowed_results if k in _KINDS],
+            allowed=[_HIT_KINDS[k] for k in request.allowed_results if k in _HIT_KINDS],
         )
         return pb.CheckCacheResponse(
-            result=_KIND_PB[result.kind],
+            result=_RESULT_PB[result.kind],
             call_hash=result.call_hash or "",
             value=_value_out(result.value) if result.value is not None else None,
             subtree_task_hashes=result.subtree_task_hashes,
@@ -212,36 +229,23 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
         )
 
     async def RecordExecution(self, request: pb.RecordExecutionRequest, context: Context) -> pb.RecordExecutionResponse:
-        await self._cache.record_execution(request.namespace, request.id, list(request.args))
+        await self._cache.add_execution(request.namespace, request.id, list(request.args))
         return pb.RecordExecutionResponse()
 
     async def RecordUpdatedTime(
         self, request: pb.RecordUpdatedTimeRequest, context: Context
     ) -> pb.RecordUpdatedTimeResponse:
-        await self._cache.record_updated_time(request.namespace, request.execution_id)
+        await self._cache.touch_execution(request.namespace, request.execution_id)
         return pb.RecordUpdatedTimeResponse()
 
     async def RecordJobStart(self, request: pb.RecordJobStartRequest, context: Context) -> pb.RecordJobStartResponse:
-        job = _job_in(request.job)
-        if request.job.HasField("start_time"):
-            job = JobIn(
-                job.id,
-                job.task_hash,
-                job.execution_id,
-                job.parent_id,
-                time=request.job.start_time.ToDatetime(convert.UTC),
-            )
-        await self._cache.record_job_start(request.namespace, job)
+        start = request.job.start_time.ToDatetime(convert.UTC) if request.job.HasField("start_time") else None
+        await self._cache.start_job(request.namespace, _job_in(request.job, start))
         return pb.RecordJobStartResponse()
 
     async def RecordJobEnd(self, request: pb.RecordJobEndRequest, context: Context) -> pb.RecordJobEndResponse:
-        j = _job_in(request.job)
-        if request.job.HasField("end_time"):
-            j = JobIn(
-                j.id, j.task_hash, j.execution_id, j.parent_id, j.call_hash, j.cached, j.status,
-                request.job.end_time.ToDatetime(convert.UTC),
-            )  # fmt: skip
-        await self._cache.record_job_end(request.namespace, j)
+        end = request.job.end_time.ToDatetime(convert.UTC) if request.job.HasField("end_time") else None
+        await self._cache.end_job(request.namespace, _job_in(request.job, end))
         return pb.RecordJobEndResponse()
 
     async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
@@ -265,17 +269,17 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
         return pb.IsValidHandleResponse(valid=await self._cache.is_valid_handle(request.namespace, request.hash))
 
     async def GetRecords(self, request: pb.GetRecordsRequest, context: Context) -> pb.GetRecordsResponse:
-        records = await self._cache.get_records(request.namespace, list(request.ids))
+        records = await self._cache.records.get_records(request.namespace, list(request.ids))
         return pb.GetRecordsResponse(records=[pb.CacheRecord(id=i, json=j) for i, j in records])
 
     async def PutRecords(self, request: pb.PutRecordsRequest, context: Context) -> pb.PutRecordsResponse:
-        n = await self._cache.put_records(request.namespace, [(r.id, r.json) for r in request.records])
+        n = await self._cache.records.put_records(request.namespace, [(r.id, r.json) for r in request.records])
         return pb.PutRecordsResponse(created=n)
 
     async def IterRecordIds(
         self, request: pb.IterRecordIdsRequest, context: Context
     ) -> AsyncIterator[pb.IterRecordIdsResponse]:
-        async for batch in self._cache.iter_record_ids(request.namespace, list(request.root_ids)):
+        async for batch in self._cache.records.iter_record_ids(request.namespace, list(request.root_ids)):
             for i in range(0, len(batch), 1000):
                 yield pb.IterRecordIdsResponse(record_ids=batch[i : i + 1000])
 

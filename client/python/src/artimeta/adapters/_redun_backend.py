@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import weakref
-from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import grpc
 from redun.backends.base import RedunBackend, TagEntity
-from redun.expression import Expression, SchedulerExpression, TaskExpression
 from redun.hashing import hash_call_node
 from redun.tags import CONTEXT_KEY
 from redun.task import CacheCheckValid, CacheResult, CacheScope
-from redun.utils import MultiMap, iter_nested_value, json_dumps
 from redun.value import InvalidValueError, TypeRegistry
 
 from artimeta import errors
-from artimeta.adapters import _redun_records as _records
+from artimeta.adapters._redun_codec import CHECK, REASON, RESULT, RESULT_BACK, SCOPE, find_arg_upstreams
+from artimeta.adapters._redun_jobs import HandlesAndJobs
+from artimeta.adapters._redun_tags import TagsAndRecords
 from artimeta.client import Client
+from artimeta.handles import NamespaceHandle
 from artimeta.v1 import cache_pb2 as cpb
-from artimeta.v1 import cache_pb2_grpc, tags_pb2_grpc
-from artimeta.v1 import tags_pb2 as tpb
+from artimeta.v1 import cache_pb2_grpc
 
 __all__ = ["ArtimetaBackend"]
 
@@ -38,55 +36,6 @@ MAX_VALUE_SIZE = 1_000_000_000
 # Writes in flight before the next one waits for them.
 MAX_PENDING = 256
 
-_ENTITY = {
-    TagEntity.Execution: tpb.TAG_ENTITY_TYPE_EXECUTION,
-    TagEntity.Job: tpb.TAG_ENTITY_TYPE_JOB,
-    TagEntity.CallNode: tpb.TAG_ENTITY_TYPE_CALL_NODE,
-    TagEntity.Task: tpb.TAG_ENTITY_TYPE_TASK,
-    TagEntity.Value: tpb.TAG_ENTITY_TYPE_VALUE,
-    TagEntity.Null: tpb.TAG_ENTITY_TYPE_NULL,
-}
-_SCOPE = {
-    CacheScope.NONE: cpb.CACHE_SCOPE_NONE,
-    CacheScope.CSE: cpb.CACHE_SCOPE_CSE,
-    CacheScope.BACKEND: cpb.CACHE_SCOPE_BACKEND,
-}
-_CHECK = {CacheCheckValid.FULL: cpb.CACHE_CHECK_FULL, CacheCheckValid.SHALLOW: cpb.CACHE_CHECK_SHALLOW}
-_RESULT = {
-    CacheResult.CSE: cpb.CACHE_RESULT_KIND_CSE,
-    CacheResult.SINGLE: cpb.CACHE_RESULT_KIND_SINGLE,
-    CacheResult.ULTIMATE: cpb.CACHE_RESULT_KIND_ULTIMATE,
-    CacheResult.MISS: cpb.CACHE_RESULT_KIND_MISS,
-}
-_RESULT_BACK = {v: k for k, v in _RESULT.items()}
-_REASON = {
-    cpb.CACHE_MISS_REASON_NEW_TASK: "new_task",
-    cpb.CACHE_MISS_REASON_NEW_ARGS: "new_args",
-    cpb.CACHE_MISS_REASON_NEW_CALL: "new_call",
-}
-
-
-def _ts(value: Optional[datetime]) -> Any:
-    if value is None:
-        return None
-    from google.protobuf import timestamp_pb2
-
-    ts = timestamp_pb2.Timestamp()
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)  # noqa: UP017 - Python 3.9 has no datetime.UTC
-    ts.FromDatetime(value)
-    return ts
-
-
-def _find_arg_upstreams(expr_arg: Any) -> Iterator[str]:
-    """Calls whose results flowed into an argument (as redun's database backend finds them)."""
-    for value in iter_nested_value(expr_arg):
-        if isinstance(value, TaskExpression) and not isinstance(value, SchedulerExpression):
-            if value.call_hash:
-                yield value.call_hash
-        elif isinstance(value, Expression):
-            yield from _find_arg_upstreams(value._upstreams)
-
 
 def _flush_at_exit(ref: weakref.ReferenceType[ArtimetaBackend]) -> None:
     backend = ref()
@@ -94,7 +43,8 @@ def _flush_at_exit(ref: weakref.ReferenceType[ArtimetaBackend]) -> None:
         backend._flush_quietly()
 
 
-class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
+# The parts come before RedunBackend so that their methods stand in for its abstract ones.
+class ArtimetaBackend(TagsAndRecords, HandlesAndJobs, RedunBackend):  # type: ignore[misc]
     """A redun backend whose call graph, caches, jobs, handles and tags live in artimeta.
 
     `target` is "host:port", `namespace` the artimeta namespace (created on `load()` if missing).
@@ -177,20 +127,15 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
         assert self._client is not None
         return self._client
 
-    @property
-    def _cache(self) -> cache_pb2_grpc.CacheServiceStub:
-        return self.client.stub(cache_pb2_grpc.CacheServiceStub)
-
-    @property
-    def _tags(self) -> tags_pb2_grpc.TagServiceStub:
-        return self.client.stub(tags_pb2_grpc.TagServiceStub)
-
-    def _read(self, method: Callable[..., Any], request: Any) -> Any:
+    def _reading(self) -> NamespaceHandle:
         self.flush()
-        return self.client.call(method, request)
+        return self.client.namespace(self.namespace)
 
-    def _write(self, method: Any, request: Any, *, best_effort: bool = False) -> None:
+    def _write(self, rpc: str, request: Any, *, best_effort: bool = False) -> None:
+        """Calls CacheService's `rpc`: at once, or, writing behind, as a future awaited later
+        (the raw stub, since the typed methods wait for their answer)."""
         client = self.client
+        method = getattr(client.stub(cache_pb2_grpc.CacheServiceStub), rpc)
         if not self.write_behind:
             try:
                 client.call(method, request)
@@ -252,7 +197,7 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
     def record_value(self, value: Any, data: Optional[bytes] = None) -> str:
         value_hash, values = self._values(value, data)
         if values:
-            self._write(self._cache.RecordValues, cpb.RecordValuesRequest(namespace=self.namespace, values=values))
+            self._write("RecordValues", cpb.RecordValuesRequest(namespace=self.namespace, values=values))
             self._remember(values)
         return value_hash
 
@@ -265,9 +210,7 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
         return result, True
 
     def get_value(self, value_hash: str) -> Tuple[Any, bool]:
-        resp = self._read(
-            self._cache.GetValues, cpb.GetValuesRequest(namespace=self.namespace, value_hashes=[value_hash])
-        )
+        resp = self._reading().cache.get_values(value_hashes=[value_hash])
         if not resp.values:
             return None, False
         return self._deserialize(resp.values[0])
@@ -307,7 +250,7 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
                     position=position,
                     key=key,
                     value_hash=value_hash,
-                    upstream_call_hashes=sorted(set(_find_arg_upstreams(expr_arg))),
+                    upstream_call_hashes=sorted(set(find_arg_upstreams(expr_arg))),
                 )
             )
         subtree = {task_hash, *(t.hash for t in subtree_tasks)}
@@ -325,7 +268,7 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
         if child_call_hashes:
             # Edges are written only to recorded children: the children's writes must land first.
             self.flush()
-        self._write(self._cache.RecordCallNode, request)
+        self._write("RecordCallNode", request)
         self._remember(values)
         self._known_calls.add(call_hash)
         self._subtrees[call_hash] = subtree
@@ -336,9 +279,7 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
         if known is not None:
             return set(known)
         try:
-            resp = self._read(
-                self._cache.GetCallNode, cpb.GetCallNodeRequest(namespace=self.namespace, call_hash=call_hash)
-            )
+            resp = self._reading().cache.get_call_node(call_hash=call_hash)
         except errors.NotFound:
             return set()
         subtree = set(resp.subtree_task_hashes)
@@ -375,15 +316,15 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
             eval_hash=eval_hash,
             execution_id=execution_id,
             scheduler_task_hashes=sorted(scheduler_task_hashes) if shallow else [],
-            scope=_SCOPE[cache_scope],
-            check=_CHECK[check_valid],
+            scope=SCOPE[cache_scope],
+            check=CHECK[check_valid],
             context_hash=context_hash,
-            allowed_results=[_RESULT[r] for r in (allowed_cache_results or ())],
+            allowed_results=[RESULT[r] for r in (allowed_cache_results or ())],
         )
         if allowed_cache_results is not None and not allowed_cache_results:
             return None, None, CacheResult.MISS
-        resp = self._read(self._cache.CheckCache, request)
-        kind = _RESULT_BACK.get(resp.result, CacheResult.MISS)
+        resp = self._reading().cache.check_cache(request)
+        kind = RESULT_BACK.get(resp.result, CacheResult.MISS)
         if kind == CacheResult.MISS:
             return None, None, CacheResult.MISS
         result, ok = self._deserialize(resp.value)
@@ -407,17 +348,14 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
         request.value_hash = value_hash
         if value_hash not in self._known_values and serialized.value_hash == value_hash:
             request.value.CopyFrom(serialized)
-        self._write(self._cache.SetEvalCache, request)
+        self._write("SetEvalCache", request)
         self._known_values.add(value_hash)
 
     def explain_cache_miss(self, task: Any, args_hash: str) -> Optional[Dict[str, Any]]:
-        resp = self._read(
-            self._cache.ExplainCacheMiss,
-            cpb.ExplainCacheMissRequest(
-                namespace=self.namespace, task_name=task.fullname, task_hash=task.hash, args_hash=args_hash
-            ),
+        resp = self._reading().cache.explain_cache_miss(
+            task_name=task.fullname, task_hash=task.hash, args_hash=args_hash
         )
-        reason = _REASON.get(resp.reason)
+        reason = REASON.get(resp.reason)
         if reason is None:
             return None
         if reason == "new_call":
@@ -428,200 +366,3 @@ class ArtimetaBackend(RedunBackend):  # type: ignore[misc]
             "call_task_hash": resp.call_task_hash,
             "call_args_hash": resp.call_args_hash,
         }
-
-    # Handles
-
-    def _handle(self, handle: Any, values: List[cpb.CacheValue]) -> cpb.Handle:
-        value_hash, new = self._values(handle)
-        values += new
-        h = handle.__handle__
-        return cpb.Handle(hash=h.hash, fullname=h.fullname, key=h.key, value_hash=value_hash)
-
-    def advance_handle(self, handles: List[Any], child_handle: Any) -> None:
-        values: List[cpb.CacheValue] = []
-        # Ancestors that skipped recording (e.g. chained forks) are recorded first.
-        ancestors = []
-        queue = [p.__handle__.fork_parent for p in handles if p.__handle__.fork_parent and not p.__handle__.is_recorded]
-        while queue:
-            handle = queue.pop()
-            ancestors.append(self._handle(handle, values))
-            handle.__handle__.is_recorded = True
-            if handle.__handle__.fork_parent:
-                queue.append(handle.__handle__.fork_parent)
-        child = self._handle(child_handle, values)
-        parents = [self._handle(p, values) for p in handles]
-        self._read(
-            self._cache.AdvanceHandle,
-            cpb.AdvanceHandleRequest(
-                namespace=self.namespace,
-                ancestors=ancestors,
-                parents=parents,
-                child=child,
-                values=list({v.value_hash: v for v in values}.values()),
-            ),
-        )
-        self._remember(values)
-        child_handle.__handle__.is_recorded = True
-        for p in handles:
-            p.__handle__.is_recorded = True
-
-    def rollback_handle(self, handle: Any) -> None:
-        h = handle.__handle__
-        self._read(
-            self._cache.RollbackHandle,
-            cpb.RollbackHandleRequest(namespace=self.namespace, hash=h.hash, fullname=h.fullname),
-        )
-
-    def is_valid_handle(self, handle: Any) -> bool:
-        resp = self._read(
-            self._cache.IsValidHandle, cpb.IsValidHandleRequest(namespace=self.namespace, hash=handle.__handle__.hash)
-        )
-        return bool(resp.valid)
-
-    # Executions and jobs
-
-    def record_execution(self, exec_id: str, args: List[str]) -> None:
-        self._write(
-            self._cache.RecordExecution, cpb.RecordExecutionRequest(namespace=self.namespace, id=exec_id, args=args)
-        )
-
-    def record_updated_time(self, execution_id: str) -> None:
-        self._write(
-            self._cache.RecordUpdatedTime,
-            cpb.RecordUpdatedTimeRequest(namespace=self.namespace, execution_id=execution_id),
-            best_effort=True,
-        )
-
-    def _job(self, job: Any) -> cpb.Job:
-        return cpb.Job(
-            id=job.id,
-            task_hash=job.task.hash,
-            execution_id=job.execution.id,
-            parent_id=job.parent_job.id if job.parent_job else "",
-        )
-
-    def record_job_start(self, job: Any, now: Optional[datetime] = None) -> Any:
-        self.record_value(job.task)
-        msg = self._job(job)
-        if now is not None:
-            msg.start_time.CopyFrom(_ts(now))
-        self._write(self._cache.RecordJobStart, cpb.RecordJobStartRequest(namespace=self.namespace, job=msg))
-        return None
-
-    def record_job_end(self, job: Any, now: Optional[datetime] = None, status: Optional[str] = None) -> None:
-        self.record_value(job.task)
-        msg = self._job(job)
-        msg.call_hash = job.call_hash or ""
-        msg.cached = bool(job.was_cached)
-        msg.status = status or ""
-        if now is not None:
-            msg.end_time.CopyFrom(_ts(now))
-        self._write(self._cache.RecordJobEnd, cpb.RecordJobEndRequest(namespace=self.namespace, job=msg))
-        if not job.parent_job:
-            # The execution is over: everything it wrote is durable before the scheduler returns.
-            self.flush()
-
-    def get_job(self, job_id: str) -> Optional[dict]:  # type: ignore[type-arg]
-        try:
-            resp = self._read(self._cache.GetJob, cpb.GetJobRequest(namespace=self.namespace, id=job_id))
-        except errors.NotFound:
-            return None
-        return {"job_id": resp.job.id, "parent_id": resp.job.parent_id or None, "execution_id": resp.job.execution_id}
-
-    # Tags
-
-    @staticmethod
-    def _kv(tags: Iterable[Tuple[str, Any]]) -> List[tpb.TagKeyValue]:
-        return [tpb.TagKeyValue(key=key, value_json=json_dumps(value)) for key, value in tags]
-
-    @staticmethod
-    def _tuples(rows: Iterable[tpb.Tag]) -> List[Tuple[str, str, str, Any]]:
-        return [(t.tag_hash, t.entity_id, t.key, json.loads(t.value_json)) for t in rows]
-
-    def record_tags(
-        self,
-        entity_type: TagEntity,
-        entity_id: str,
-        tags: Iterable[Tuple[str, Any]],
-        parents: Iterable[str] = (),
-        update: bool = False,
-        new: bool = False,
-    ) -> List[Tuple[str, str, str, Any]]:
-        tags = list(tags)
-        if not tags:
-            return []
-        request = tpb.RecordTagsRequest(
-            namespace=self.namespace,
-            entity_type=_ENTITY[entity_type],
-            entity_id=entity_id,
-            tags=self._kv(tags),
-            parents=list(parents),
-            update=update,
-        )
-        setattr(request, "new", new)  # noqa: B010 - `new` is a keyword argument name clash
-        return self._tuples(self._read(self._tags.RecordTags, request).tags)
-
-    def delete_tags(
-        self, entity_id: str, tags: Iterable[Tuple[str, Any]], keys: Iterable[str] = ()
-    ) -> List[Tuple[str, str, str, Any]]:
-        resp = self._read(
-            self._tags.DeleteTags,
-            tpb.DeleteTagsRequest(namespace=self.namespace, entity_id=entity_id, tags=self._kv(tags), keys=list(keys)),
-        )
-        return self._tuples(resp.tags)
-
-    def update_tags(
-        self, entity_type: TagEntity, entity_id: str, old_keys: Iterable[str], new_tags: Iterable[Tuple[str, Any]]
-    ) -> List[Tuple[str, str, str, Any]]:
-        resp = self._read(
-            self._tags.UpdateTags,
-            tpb.UpdateTagsRequest(
-                namespace=self.namespace,
-                entity_type=_ENTITY[entity_type],
-                entity_id=entity_id,
-                old_keys=list(old_keys),
-                new_tags=self._kv(new_tags),
-            ),
-        )
-        return self._tuples(resp.tags)
-
-    def get_tags(self, entity_ids: List[str]) -> Dict[str, Any]:
-        resp = self._read(self._tags.GetTags, tpb.GetTagsRequest(namespace=self.namespace, entity_ids=list(entity_ids)))
-        out: Dict[str, Any] = {}
-        for entity in resp.entities:
-            tags = MultiMap()
-            for t in entity.tags:
-                tags.add(t.key, json.loads(t.value_json))
-            out[entity.entity_id] = tags
-        return out
-
-    # Records
-
-    def get_records(self, ids: Iterable[str], sorted: bool = True) -> Iterable[dict]:  # type: ignore[type-arg]
-        ids = list(ids)
-        out: List[dict] = []  # type: ignore[type-arg]
-        for i in range(0, len(ids), 1000):
-            resp = self._read(
-                self._cache.GetRecords, cpb.GetRecordsRequest(namespace=self.namespace, ids=ids[i : i + 1000])
-            )
-            out += [_records.to_redun(json.loads(r.json), self.type_registry) for r in resp.records]
-        return out
-
-    def put_records(self, records: Iterable[dict]) -> int:  # type: ignore[type-arg]
-        items = []
-        for rec in records:
-            ours = _records.from_redun(rec)
-            items.append(cpb.CacheRecord(id=_records.record_id(ours), json=json.dumps(ours)))
-        created = 0
-        for i in range(0, len(items), 1000):
-            resp = self._read(
-                self._cache.PutRecords, cpb.PutRecordsRequest(namespace=self.namespace, records=items[i : i + 1000])
-            )
-            created += int(resp.created)
-        return created
-
-    def iter_record_ids(self, root_ids: Iterable[str]) -> Iterator[str]:
-        self.flush()
-        request = cpb.IterRecordIdsRequest(namespace=self.namespace, root_ids=list(root_ids))
-        for batch in self.client.stream(self._cache.IterRecordIds, request):
-            yield from batch.record_ids

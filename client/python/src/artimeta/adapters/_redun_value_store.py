@@ -61,7 +61,7 @@ def _namespace_blobs(target: str, namespace: str) -> Blobs:
     (redun opens paths by URL only: there is no place for options)."""
     client = _client(target)
     client.ensure_namespace(namespace, description=_DESCRIPTION)
-    return Blobs(client, namespace)
+    return client.namespace(namespace).blobs
 
 
 class ArtimetaValueStore(_ValueStoreBase):  # type: ignore[misc]
@@ -92,7 +92,7 @@ class ArtimetaValueStore(_ValueStoreBase):  # type: ignore[misc]
         """The namespace's objects; a missing namespace is created on first use."""
         if self._ready is None:
             self._client.ensure_namespace(self.namespace, create=self.create_namespace, description=_DESCRIPTION)
-            self._ready = Blobs(self._client, self.namespace)
+            self._ready = self._client.namespace(self.namespace).blobs
         return self._ready
 
     def _key(self, value_hash: str) -> str:

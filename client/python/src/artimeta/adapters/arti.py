@@ -19,403 +19,51 @@ lineage sent with each graph marks the producers and artifacts stored by value.
 
 from __future__ import annotations
 
-import importlib
-import io
-import json
-import pickle
-import sys
-import threading
-import typing
-import uuid
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
-from typing import Any, Dict, List, Optional, Set, Tuple, Type
+from typing import Any, Dict, Optional, Set, Tuple
 
-import cloudpickle  # type: ignore[import-not-found,unused-ignore]
 from arti import (  # type: ignore[import-not-found,unused-ignore]
     Backend,
     Connection,
     Fingerprint,
-    InputFingerprints,
 )
-from arti.partitions import (  # type: ignore[import-not-found,unused-ignore]
-    CompositeKey,
-    DateKey,
-    Int8Key,
-    Int16Key,
-    Int32Key,
-    Int64Key,
-    NullKey,
-    PartitionKey,
-)
-from pydantic import BaseModel, Field, PrivateAttr  # type: ignore[import-not-found,unused-ignore]
+from pydantic import Field, PrivateAttr  # type: ignore[import-not-found,unused-ignore]
 
+from artimeta.adapters._arti_documents import (
+    GRAPH_FORMAT,
+    SNAPSHOT_FORMAT,
+    dump_document,
+    graph_code_refs,
+    load_document,
+    rebuild_class,
+)
+from artimeta.adapters._arti_messages import (
+    _NO_FILTER,
+    _add_fingerprinted,
+    _fp,
+    graph_lineage,
+    keys_message,
+    partition_from_message,
+    partition_message,
+)
 from artimeta.client import Client
 from artimeta.errors import AlreadyExists, NotFound
 from artimeta.v1 import connection_pb2 as pb
-from artimeta.v1 import connection_pb2_grpc, graph_pb2
+from artimeta.v1 import graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
 
-GRAPH_FORMAT = "application/x-arti-graph+pickle"
-SNAPSHOT_FORMAT = "application/x-arti-snapshot+pickle"
-_BACKEND_REF = "artimeta:backend"
-_BASE_FIELDS = frozenset(("keys", "input_fingerprint", "content_fingerprint"))
-_INT_KEYS: Dict[type, str] = {Int8Key: "int8_key", Int16Key: "int16_key", Int32Key: "int32_key", Int64Key: "int64_key"}
-_KEY_CLASSES: Dict[str, type] = {v: k for k, v in _INT_KEYS.items()}
-
-
-def code_ref(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def resolve_ref(ref: str) -> Any:
-    module, _, qualname = ref.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def by_reference(cls: type) -> bool:
-    """Whether another process can import `cls` by its `module:qualname` (pickle's test, and
-    cloudpickle's: `__main__` and objects a module does not expose under their name are not)."""
-    module = sys.modules.get(cls.__module__)
-    if module is None or cls.__module__ == "__main__":
-        return False
-    obj: Any = module
-    for part in cls.__qualname__.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return False
-    return obj is cls
-
-
-# Documents
-
-# What pydantic's metaclass and arti's __init_subclass__ hooks derive while creating a class:
-# a class stored by value is created again from what its body said, and these are derived anew.
-_DERIVED = frozenset(
-    (
-        "__config__",
-        "__fields__",
-        "__exclude_fields__",
-        "__include_fields__",
-        "__validators__",
-        "__pre_root_validators__",
-        "__post_root_validators__",
-        "__schema_cache__",
-        "__json_encoder__",
-        "__custom_root_type__",
-        "__private_attributes__",
-        "__slots__",
-        "__hash__",
-        "__class_vars__",
-        "__signature__",
-        "__dict__",
-        "__weakref__",
-        "__abstractmethods__",
-        "__qualname__",
-        "__parameters__",
-        "__orig_bases__",
-        "_abc_impl",
-        "_input_artifact_classes_",
-        "_build_sig_",
-        "_build_inputs_",
-        "_outputs_",
-        "_map_sig_",
-        "_map_inputs_",
-        "storage_partition_type",
-    )
-)
-
-_class_ids: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
-_rebuilt: Dict[str, type] = {}
-_rebuilt_lock = threading.Lock()
-# Classes this process created from a document (they are not importable here either).
-_by_value: weakref.WeakSet[type] = weakref.WeakSet()
-
-
-def stored_by_value(cls: type) -> bool:
-    """Whether documents carry `cls` itself rather than a reference to import."""
-    return cls in _by_value or not by_reference(cls)
-
-
-def _generated_map(value: Any) -> bool:
-    func = getattr(value, "__func__", None)
-    return getattr(func, "__qualname__", "").endswith("_validate_map_sig.<locals>.map")
-
-
-def _class_body(cls: Any) -> Dict[str, Any]:
-    """What the class statement (or arti's @producer) gave the metaclass, recovered from the class."""
-    body = {k: v for k, v in vars(cls).items() if k not in _DERIVED and not (k == "map" and _generated_map(v))}
-    own = vars(cls).get("__annotations__", {})
-    if own:
-        # Resolved here, where the names they refer to exist (a reader may lack their module).
-        try:
-            hints = typing.get_type_hints(cls, include_extras=True)
-        except Exception:  # noqa: BLE001 - unresolvable hints stay as written
-            hints = {}
-        body["__annotations__"] = {name: hints.get(name, hint) for name, hint in own.items()}
-    for name in own:
-        field = cls.__fields__.get(name)
-        if field is None or field.required:
-            continue
-        body[name] = Field(default_factory=field.default_factory) if field.default_factory else field.default
-    inherited = {n for base in cls.__mro__[1:] for n in getattr(base, "__private_attributes__", {})}
-    for name, attr in getattr(cls, "__private_attributes__", {}).items():
-        if name not in inherited:
-            body[name] = PrivateAttr(default=attr.default, default_factory=attr.default_factory)
-    return body
-
-
-def _class_id(cls: type) -> str:
-    with _rebuilt_lock:
-        cid = _class_ids.get(cls)
-        if cid is None:
-            cid = _class_ids[cls] = uuid.uuid4().hex
-        return cid
-
-
-def _carried(cls: Any) -> Tuple[type, ...]:
-    """View classes a producer derived (its inputs' and outputs'), when they travel by value:
-    created before the producer, they are registered again when it looks them up."""
-    views = [*getattr(cls, "_build_inputs_", {}).values(), *getattr(cls, "_outputs_", ())]
-    return tuple(dict.fromkeys(type(v) for v in views if stored_by_value(type(v))))
-
-
-def rebuild_class(
-    meta: Any,
-    name: str,
-    qualname: str,
-    bases: Tuple[type, ...],
-    body: Dict[str, Any],
-    cid: str,
-    carried: Tuple[type, ...] = (),
-) -> Any:
-    """A class stored by value, created again by its metaclass (so pydantic and arti derive what
-    they derive); one class per stored class and process, however many documents carry it.
-    `carried` is only unpickled first (see _carried)."""
-    with _rebuilt_lock:
-        cls = _rebuilt.get(cid)
-        if cls is None:
-            cls = meta(name, bases, {**body, "__qualname__": qualname})
-            _rebuilt[cid] = cls
-            _class_ids[cls] = cid
-            _by_value.add(cls)
-        return cls
-
-
-class _Pickler(cloudpickle.Pickler):  # type: ignore[misc,unused-ignore]
-    """cloudpickle (by value what no other process could import, by reference the rest) that
-    leaves the backend out: it is connection state, and the reader attaches its own."""
-
-    def persistent_id(self, obj: Any) -> Optional[str]:
-        return _BACKEND_REF if isinstance(obj, Backend) else None
-
-    def reducer_override(self, obj: Any) -> Any:
-        # cloudpickle copies a class's derived state, which pydantic's compiled validators
-        # defeat; models are created again from their body instead.
-        if isinstance(obj, type) and issubclass(obj, BaseModel) and stored_by_value(obj):
-            return rebuild_class, (
-                type(obj),
-                obj.__name__,
-                obj.__qualname__,
-                obj.__bases__,
-                _class_body(obj),
-                _class_id(obj),
-                _carried(obj),
-            )
-        return super().reducer_override(obj)
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, backend: Any) -> None:
-        super().__init__(io.BytesIO(data))
-        self._backend = backend
-
-    def persistent_load(self, pid: Any) -> Any:
-        if pid == _BACKEND_REF:
-            return self._backend
-        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-
-
-def dump_document(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buf.getvalue()
-
-
-def load_document(data: bytes, code_refs: List[str], backend: Any) -> Any:
-    for ref in code_refs:
-        try:
-            resolve_ref(ref)
-        except (ImportError, AttributeError) as exc:
-            raise ImportError(f"cannot import {ref!r}, which this graph needs: {exc}") from exc
-    return _Unpickler(data, backend).load()
-
-
-def graph_code_refs(graph: Any) -> List[str]:
-    """The classes a reader must import (those stored by value travel with the document)."""
-    refs: Set[str] = set()
-    for _, artifact in graph.artifacts.walk():
-        classes = [type(artifact)]
-        if artifact.producer_output is not None:
-            classes.append(type(artifact.producer_output.producer))
-        refs.update(code_ref(c) for c in classes if not stored_by_value(c))
-    return sorted(refs)
-
-
-_SUMMARY_CHARS = 1024
-
-
-def _summary(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _SUMMARY_CHARS else text[: _SUMMARY_CHARS - 1] + "…"
-
-
-def graph_lineage(graph: Any) -> graph_pb2.GraphLineage:
-    """The graph's artifacts (by their key in the graph, what snapshot partitions are linked to),
-    its producers (by fingerprint) and the edges between them, for readers that cannot (and must
-    not) unpickle the graph: the server and the console."""
-    msg = graph_pb2.GraphLineage()
-    producers: Dict[Any, str] = {}
-    for key, artifact in graph.artifacts.walk():
-        msg.artifacts.add(
-            key=key,
-            artifact_class=code_ref(type(artifact)),
-            type=_summary(artifact.type),
-            format=_summary(artifact.format),
-            storage=_summary(artifact.storage),
-            stored_by_value=stored_by_value(type(artifact)),
-        )
-    keys = graph.artifact_to_key
-    for producer in sorted(graph.producers, key=lambda p: _fp(p.fingerprint)):
-        pkey = str(_fp(producer.fingerprint))
-        producers[producer] = pkey
-        msg.producers.add(
-            key=pkey,
-            name=type(producer).__name__,
-            qualname=code_ref(type(producer)),
-            version=_version(producer.version),
-            stored_by_value=stored_by_value(type(producer)),
-        )
-        for name, artifact in producer.inputs.items():
-            if artifact in keys:  # an input outside the graph has no node to join
-                msg.edges.add(
-                    kind=graph_pb2.LINEAGE_EDGE_KIND_INPUT,
-                    artifact_key=keys[artifact],
-                    producer_key=pkey,
-                    input_name=name,
-                )
-    for producer, outputs in graph.producer_outputs.items():
-        for position, artifact in enumerate(outputs):
-            msg.edges.add(
-                kind=graph_pb2.LINEAGE_EDGE_KIND_OUTPUT,
-                artifact_key=keys[artifact],
-                producer_key=producers[producer],
-                output_position=position,
-            )
-    return msg
-
-
-def _version(version: Any) -> str:
-    fields = getattr(version, "__fields__", None)
-    if fields:  # e.g. SemVer(major=0, minor=0, patch=1) -> "0.0.1"; String(value="x") -> "x"
-        return ".".join(str(getattr(version, f)) for f in fields)
-    return _summary(version)
-
-
-# Partitions
-
-
-def keys_message(keys: Any, out: ppb.CompositeKey) -> None:
-    for name, key in keys.items():
-        target = out.keys[name]
-        if isinstance(key, DateKey):
-            d = key.key
-            day = target.date_key
-            day.year, day.month, day.day = d.year, d.month, d.day
-        elif isinstance(key, NullKey):
-            target.null_key.SetInParent()
-        elif type(key) in _INT_KEYS:
-            setattr(target, _INT_KEYS[type(key)], key.key)
-        else:
-            raise TypeError(f"partition key {name!r}: {type(key).__name__} cannot be stored in artimeta")
-
-
-def keys_from_message(msg: ppb.CompositeKey) -> Any:
-    out: Dict[str, PartitionKey] = {}
-    for name, key in msg.keys.items():
-        kind = key.WhichOneof("key")
-        if kind == "date_key":
-            out[name] = DateKey(key=date(key.date_key.year, key.date_key.month, key.date_key.day))
-        elif kind == "null_key":
-            out[name] = NullKey()
-        elif kind in _KEY_CLASSES:
-            out[name] = _KEY_CLASSES[kind](key=getattr(key, kind))
-        else:
-            raise ValueError(f"partition key {name!r} has no value")
-    return CompositeKey(out)
-
-
-def partition_message(partition: Any) -> ppb.StoragePartition:
-    msg = ppb.StoragePartition()
-    _fill_partition(partition, msg)
-    return msg
-
-
-def _fill_partition(partition: Any, msg: ppb.StoragePartition) -> None:
-    cls = type(partition)
-    fields = {name: getattr(partition, name) for name in cls.__fields__ if name not in _BASE_FIELDS}
-    msg.type = code_ref(cls)
-    msg.fields = partition.__config__.json_dumps(
-        fields, default=partition.__json_encoder__, sort_keys=True, separators=(",", ":")
-    ).encode()
-    if partition.keys:
-        keys_message(partition.keys, msg.keys)
-    if partition.input_fingerprint.key is not None:
-        msg.input_fingerprint = partition.input_fingerprint.key
-    if partition.content_fingerprint.key is not None:
-        msg.content_fingerprint = partition.content_fingerprint.key
-
-
-_TYPES: Dict[str, Type[Any]] = {}
-_NO_FILTER = InputFingerprints()
-
-
-def _fingerprint(msg: Any, field: str) -> Any:
-    return Fingerprint.from_int(getattr(msg, field)) if msg.HasField(field) else Fingerprint.empty()
-
-
-def partition_from_message(msg: ppb.StoragePartition) -> Any:
-    cls = _TYPES.get(msg.type)
-    if cls is None:
-        cls = _TYPES[msg.type] = resolve_ref(msg.type)
-    return cls(
-        keys=keys_from_message(msg.keys),
-        input_fingerprint=_fingerprint(msg, "input_fingerprint"),
-        content_fingerprint=_fingerprint(msg, "content_fingerprint"),
-        **json.loads(msg.fields or b"{}"),
-    )
-
-
-def _add_fingerprinted(partitions: Any, out: Any) -> bool:
-    """Adds the partitions to a request's repeated field, built in place (a message built on its
-    own is copied when it is put in a repeated field, which costs as much again); with their
-    content fingerprint computed, as MemoryBackend stores them. False when there were none."""
-    add = out.add
-    for p in partitions:
-        _fill_partition(p.with_content_fingerprint(keep_existing=True), add())
-    return len(out) > 0
-
-
-def _fp(fingerprint: Any) -> int:
-    key = fingerprint.key
-    if key is None:
-        raise ValueError("an empty fingerprint cannot identify a graph or snapshot")
-    return int(key)
+__all__ = [
+    "GRAPH_FORMAT",
+    "SNAPSHOT_FORMAT",
+    "ArtimetaBackend",
+    "ArtimetaConnection",
+    "graph_code_refs",
+    "graph_lineage",
+    "partition_from_message",
+    "partition_message",
+    "rebuild_class",
+]
 
 
 class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
@@ -423,7 +71,8 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         self.backend = backend
         self.client = backend.client
         self.namespace = backend.namespace
-        self.stub = self.client.stub(connection_pb2_grpc.ConnectionServiceStub)
+        # ConnectionService for this namespace: typed methods, the client's deadlines and errors.
+        self.graphs = self.client.namespace(self.namespace).graphs
 
     # Artifact partitions
 
@@ -445,7 +94,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         )
         return tuple(
             partition_from_message(p)
-            for chunk in self.client.stream(self.stub.ReadArtifactPartitions, request)
+            for chunk in self.graphs.read_artifact_partitions(request)
             for p in chunk.partitions
         )
 
@@ -453,15 +102,14 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         storage_fp = _fp(artifact.storage.fingerprint)
         request = pb.WriteArtifactPartitionsRequest(namespace=self.namespace, storage_fingerprint=storage_fp)
         if _add_fingerprinted(partitions, request.partitions):
-            self.client.call(self.stub.WriteArtifactPartitions, request)
+            self.graphs.write_artifact_partitions(request)
         self.backend._known_storages.add(storage_fp)
 
     # Graphs
 
     def read_graph(self, name: str, fingerprint: Any) -> Any:
         try:
-            resp = self.client.call(
-                self.stub.ReadGraph,
+            resp = self.graphs.read_graph(
                 pb.ReadGraphRequest(namespace=self.namespace, name=name, fingerprint=_fp(fingerprint)),
             )
         except NotFound as exc:
@@ -478,8 +126,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
             document_format=GRAPH_FORMAT,
             code_refs=graph_code_refs(graph),
         )
-        self.client.call(
-            self.stub.WriteGraph,
+        self.graphs.write_graph(
             pb.WriteGraphRequest(namespace=self.namespace, graph=msg, lineage=graph_lineage(graph)),
         )
 
@@ -487,8 +134,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
 
     def read_snapshot(self, name: str, fingerprint: Any) -> Any:
         try:
-            resp = self.client.call(
-                self.stub.ReadSnapshot,
+            resp = self.graphs.read_snapshot(
                 pb.ReadSnapshotRequest(namespace=self.namespace, name=name, fingerprint=_fp(fingerprint)),
             )
         except NotFound as exc:
@@ -507,12 +153,12 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
             document_format=SNAPSHOT_FORMAT,
             code_refs=graph_code_refs(snapshot.graph),
         )
-        self.client.call(self.stub.WriteSnapshot, pb.WriteSnapshotRequest(namespace=self.namespace, snapshot=msg))
+        self.graphs.write_snapshot(pb.WriteSnapshotRequest(namespace=self.namespace, snapshot=msg))
 
     def read_snapshot_tag(self, name: str, tag: str) -> Any:
         try:
-            resp = self.client.call(
-                self.stub.ReadSnapshotTag, pb.ReadSnapshotTagRequest(namespace=self.namespace, name=name, tag=tag)
+            resp = self.graphs.read_snapshot_tag(
+                pb.ReadSnapshotTagRequest(namespace=self.namespace, name=name, tag=tag)
             )
         except NotFound as exc:
             if exc.reason == "TAG_NOT_FOUND":
@@ -531,13 +177,13 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         )
         try:
             try:
-                self.client.call(self.stub.WriteSnapshotTag, request)
+                self.graphs.write_snapshot_tag(request)
             except NotFound as exc:
                 if exc.reason != "SNAPSHOT_NOT_FOUND":
                     raise
                 # arti lets a snapshot be tagged before it is written; the service needs it stored.
                 self.write_snapshot(snapshot)
-                self.client.call(self.stub.WriteSnapshotTag, request)
+                self.graphs.write_snapshot_tag(request)
         except AlreadyExists as exc:
             if exc.reason != "TAG_EXISTS":
                 raise
@@ -557,7 +203,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
         )
         return tuple(
             partition_from_message(p)
-            for chunk in self.client.stream(self.stub.ReadSnapshotPartitions, request)
+            for chunk in self.graphs.read_snapshot_partitions(request)
             for p in chunk.partitions
         )
 
@@ -569,7 +215,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
             artifact_key=artifact_key,
         )
         if _add_fingerprinted(partitions, request.partitions):
-            self.client.call(self.stub.WriteSnapshotPartitions, request)
+            self.graphs.write_snapshot_partitions(request)
 
     def write_artifact_and_graph_partitions(
         self, snapshot: Any, artifact_key: str, artifact: Any, partitions: Any
@@ -584,7 +230,7 @@ class ArtimetaConnection(Connection):  # type: ignore[misc,unused-ignore]
             storage_fingerprint=storage_fp,
         )
         if _add_fingerprinted(partitions, request.partitions):
-            self.client.call(self.stub.WriteArtifactAndGraphPartitions, request)
+            self.graphs.write_artifact_and_graph_partitions(request)
         self.backend._known_storages.add(storage_fp)
 
 
@@ -649,11 +295,3 @@ class ArtimetaBackend(Backend[ArtimetaConnection]):  # type: ignore[misc,unused-
         private["_known_storages"] = set()
         state["__private_attribute_values__"] = private
         return state
-
-
-__all__ = [
-    "ArtimetaBackend",
-    "ArtimetaConnection",
-    "partition_from_message",
-    "partition_message",
-]

@@ -22,7 +22,6 @@ from typing import Any, Callable, Dict, Optional, Set
 
 from artimeta.client import Client
 from artimeta.v1 import opstore_pb2 as pb
-from artimeta.v1 import opstore_pb2_grpc
 
 __all__ = ["ArtimetaOpStoreClient", "Version"]
 
@@ -136,7 +135,7 @@ class ArtimetaOpStoreClient:
             secure=secure,
         )
         self.create_namespace = create_namespace
-        self._stub = self._client.stub(opstore_pb2_grpc.OpStoreServiceStub)
+        self._ops = self._client.namespace(namespace).ops
         self._routes: Dict[str, Callable[[Dict[str, Any]], Any]] = {
             "/v1/get_all_versions_of_op": self._route_all_versions,
             "/v1/get_validated_links": self._route_validated_links,
@@ -168,21 +167,14 @@ class ArtimetaOpStoreClient:
 
     def _route_all_versions(self, body: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         name = body["desired_op_name"]
-        resp = self._client.call(
-            self._stub.GetAllVersionsOfOp, pb.GetAllVersionsOfOpRequest(namespace=self.namespace, op_name=name)
-        )
+        resp = self._ops.get_all_versions_of_op(op_name=name)
         if not resp.versions:
             return None
         return {"op_name": name, "all_versions": [_version_string(v) for v in resp.versions]}
 
     def _route_validated_links(self, body: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-        resp = self._client.call(
-            self._stub.GetValidatedLinks,
-            pb.GetValidatedLinksRequest(
-                namespace=self.namespace,
-                downstream_op_name=body["downstream_op_name"],
-                upstream_op_name=body["upstream_op_name"],
-            ),
+        resp = self._ops.get_validated_links(
+            downstream_op_name=body["downstream_op_name"], upstream_op_name=body["upstream_op_name"]
         )
         if not resp.upstream_versions:
             return None
@@ -193,12 +185,7 @@ class ArtimetaOpStoreClient:
         }
 
     def _route_get_bytes(self, body: Dict[str, Any]) -> Dict[str, Any]:
-        resp = self._client.call(
-            self._stub.GetOpBytes,
-            pb.GetOpBytesRequest(
-                namespace=self.namespace, op_name=body["desired_op_name"], version=_to_pb(body["version"])
-            ),
-        )
+        resp = self._ops.get_op_bytes(op_name=body["desired_op_name"], version=_to_pb(body["version"]))
         return {
             "op_name": body["desired_op_name"],
             "op_version": _version_string(resp.version),
@@ -206,43 +193,27 @@ class ArtimetaOpStoreClient:
         }
 
     def _route_save_bytes(self, body: Dict[str, Any]) -> Dict[str, Any]:
-        self._client.call(
-            self._stub.SaveOpBytes,
-            pb.SaveOpBytesRequest(
-                namespace=self.namespace,
-                op_name=body["op_name"],
-                version=_to_pb(body["version"]),
-                op_bytes=base64.b64decode(body["bytes"].encode("utf-8")),
-            ),
+        self._ops.save_op_bytes(
+            op_name=body["op_name"],
+            version=_to_pb(body["version"]),
+            op_bytes=base64.b64decode(body["bytes"].encode("utf-8")),
         )
         return {}
 
     def _route_register_link(self, body: Dict[str, Any]) -> Dict[str, Any]:
-        self._client.call(
-            self._stub.RegisterValidLink,
-            pb.RegisterValidLinkRequest(
-                namespace=self.namespace,
-                downstream_op_name=body.get("downstream_op_name") or "",
-                upstream_op_name=body["upstream_op_name"],
-                upstream_version=_to_pb(body["upstream_op_version"]),
-            ),
+        self._ops.register_valid_link(
+            downstream_op_name=body.get("downstream_op_name") or "",
+            upstream_op_name=body["upstream_op_name"],
+            upstream_version=_to_pb(body["upstream_op_version"]),
         )
         return {}
 
     def _route_pipeline_exists(self, body: Dict[str, Any]) -> Dict[str, Any]:
-        resp = self._client.call(
-            self._stub.PipelineExists,
-            pb.PipelineExistsRequest(namespace=self.namespace, pipeline_name=body["pipeline_name"]),
-        )
+        resp = self._ops.pipeline_exists(pipeline_name=body["pipeline_name"])
         return {"exists": bool(resp.exists)}
 
     def _route_register_pipeline(self, body: Dict[str, Any]) -> Dict[str, Any]:
-        self._client.call(
-            self._stub.RegisterPipeline,
-            pb.RegisterPipelineRequest(
-                namespace=self.namespace, pipeline_name=body["pipeline_name"], last_op_name=body["last_op_name"]
-            ),
-        )
+        self._ops.register_pipeline(pipeline_name=body["pipeline_name"], last_op_name=body["last_op_name"])
         return {}
 
     # The methods chariots' pipelines and nodes call (BaseOpStoreClient)

@@ -79,7 +79,7 @@ class ArtimetaStorage(Storage):  # type: ignore[misc]
         cfg = self.config
         client = _client(cfg.target, cfg.token)
         client.ensure_namespace(cfg.namespace, create=cfg.create_namespace, description="machinable records")
-        return Records(client, cfg.namespace)
+        return client.namespace(cfg.namespace).records
 
     def home_uri(self, uuid: str) -> str:
         return f"artimeta://{self.config.target}/{self.config.namespace}/{uuid}"

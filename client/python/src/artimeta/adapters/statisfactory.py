@@ -113,7 +113,7 @@ class ArtimetaBackend:
                 f"this backend serves namespace {self.namespace!r}, not {namespace!r}", reason="WRONG_NAMESPACE"
             )
         self._client.ensure_namespace(namespace, create=self.create_namespace, description="statisfactory artefacts")
-        return Blobs(self._client, namespace), key
+        return self._client.namespace(namespace).blobs, key
 
     def put(self, *, payload: bytes, fragment: ParseResult, **kwargs: Any) -> None:
         """Stores `payload` under the URL, replacing what was there."""
