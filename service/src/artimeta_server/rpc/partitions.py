@@ -4,7 +4,8 @@ A partition's canonical form is its deterministic protobuf encoding (map entries
 composite key dropped): the server stores that, hashes it into the partition's identity, and
 sends it back unchanged, so reads never rebuild messages field by field. What makes a partition
 valid, and its identity, are the domain's (domain/connection/partitions.py); this module only
-reads the messages."""
+reads the messages. It also checks the partitions' strings for NUL in the same pass, in place of
+the request check's walk (rpc/validate.py), and refuses them exactly as that check would."""
 
 from __future__ import annotations
 
