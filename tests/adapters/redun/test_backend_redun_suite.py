@@ -22,7 +22,11 @@ SUITES = ["test_tags.py", "test_handle.py", "test_scheduler.py"]
 def test_redun_suite_passes_on_artimeta(target: str, suite: str) -> None:
     env = {**os.environ, "ARTIMETA_TARGET": target, "PYTHONPATH": str(HERE)}
     proc = subprocess.run(
+        # This suite's pytest.ini, not the repository's: redun's tests sit inside the repository
+        # (in .venvs/), so pytest would otherwise take the outer configuration, written for
+        # plugins this virtualenv does not have.
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-p", "redun_suite_plugin",
+         "-c", str(HERE / "pytest.ini"), "--rootdir", str(REDUN_TESTS.parents[1]),
          "--timeout=300", str(REDUN_TESTS / suite)],
         cwd=REDUN_TESTS.parents[1],
         env=env,
