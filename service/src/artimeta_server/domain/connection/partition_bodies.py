@@ -57,6 +57,17 @@ class PartitionBodies:
         out: list[bytes] = []
         size = 0
         async for chunk in rows:
+            # The usual chunk (every body inline, within both budgets, nothing pending) goes out
+            # as it came, without a Python step per row.
+            bodies = [row[0] for row in chunk]
+            if not out and len(bodies) <= self.chunk_rows and None not in bodies:
+                total = sum(map(len, bodies))
+                if total < self.chunk_bytes:
+                    if len(bodies) == self.chunk_rows:
+                        yield bodies
+                    else:
+                        out, size = bodies, total
+                    continue
             for row in chunk:
                 body = row[0] if row[0] is not None else await self.load(ns, row)
                 out.append(body)
