@@ -174,9 +174,9 @@ async def test_a_hit_whose_bytes_are_gone_is_a_miss(aclient, stub, namespace, se
     assert hit.result == pb.CACHE_RESULT_KIND_SINGLE and hit.value.data == big.data
     assert server.domain is not None
     ns_id = await server.domain.namespaces.resolve(namespace)
-    from artimeta_server.storage.blobstore import cas_key
+    from artimeta_server.storage.blobs.keys import cas_key
 
-    blobs = server.domain.blobs
+    blobs = server.domain.blob_store
     key = cas_key(ns_id, Digest.of(big.data))
     await asyncio.get_running_loop().run_in_executor(None, lambda: blobs._client.remove_object(blobs.bucket, key))
     miss = await aclient.call(stub.CheckCache, _check(namespace, "t", "b"))

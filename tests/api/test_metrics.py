@@ -78,8 +78,8 @@ async def test_blob_bytes_in_and_out(metrics_server: Server) -> None:
     ns = await domain.namespaces.create(name, "", {})
     before = scrape(metrics_server.metrics_port)
     payload = b"x" * 3000 + unique_name().encode()
-    digest = await domain.blobs.put(ns.id, payload)
-    assert await domain.blobs.get(ns.id, digest) == payload
+    digest = await domain.blob_store.put(ns.id, payload)
+    assert await domain.blob_store.get(ns.id, digest) == payload
     after = scrape(metrics_server.metrics_port)
     for direction in ("in", "out"):
         key = ("artimeta_blob_bytes_total", (("direction", direction),))

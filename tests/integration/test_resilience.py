@@ -92,7 +92,7 @@ async def test_s3_down_is_unavailable_then_recovers(
     with pytest.raises(artimeta.NotFound):
         await client.get_namespace(name)
     assert await eventually_purged(own_server) >= 1
-    assert not await own_server.domain.blobs.exists(ns_id, doc.digest)
+    assert not await own_server.domain.blob_store.exists(ns_id, doc.digest)
     # New work succeeds again.
     other = unique_name()
     await eventually(lambda: client.create_namespace(other))

@@ -75,7 +75,7 @@ async def loss_server(cluster: tuple[MinioCluster, float], stack: Stack) -> Asyn
         await srv.start(migrate_schema=True)
         assert srv.domain is not None
         # The smallest part S3 accepts, so large blobs are multipart uploads of several parts.
-        srv.domain.blob_service._part = TEST_PART_BYTES
+        srv.domain.blobs.uploads.part_bytes = TEST_PART_BYTES
         yield srv
     finally:
         await srv.stop(0.5)

@@ -28,7 +28,7 @@ from artimeta_server.config import Settings
 from artimeta_server.domain import hashing
 from artimeta_server.domain.auth.failure_budget import FailureBudget
 from artimeta_server.domain.auth.service import Tokens
-from artimeta_server.domain.blobs import Blobs
+from artimeta_server.domain.blobs.service import Blobs
 from artimeta_server.domain.cache.service import Cache
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.connection.service import Connections
@@ -36,7 +36,7 @@ from artimeta_server.domain.fresh import FreshCache
 from artimeta_server.domain.listings.service import Listings
 from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.opstore.service import OpStore
-from artimeta_server.domain.records import Records
+from artimeta_server.domain.records.service import Records
 from artimeta_server.domain.request_ids.service import RequestIds
 from artimeta_server.domain.tags.service import Tags
 from artimeta_server.rpc.auth import AuthInterceptor
@@ -53,8 +53,9 @@ from artimeta_server.rpc.request_ids import RequestIdInterceptor
 from artimeta_server.rpc.tags import TagServicer
 from artimeta_server.rpc.validate import ValidateInterceptor
 from artimeta_server.storage.auth.repository import PostgresTokens
-from artimeta_server.storage.blob_index import PostgresBlobIndex
-from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
+from artimeta_server.storage.blobs.index import PostgresBlobIndex
+from artimeta_server.storage.blobs.s3 import make_client, presigner_for
+from artimeta_server.storage.blobs.store import S3BlobStore
 from artimeta_server.storage.cache.repositories import postgres_cache_repositories
 from artimeta_server.storage.changes import PostgresChangeFeed
 from artimeta_server.storage.connection.repository import PostgresConnection
@@ -62,7 +63,7 @@ from artimeta_server.storage.listings.repository import PostgresListings
 from artimeta_server.storage.namespaces.repository import PostgresNamespaces
 from artimeta_server.storage.opstore.repository import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
-from artimeta_server.storage.records import PostgresRecords
+from artimeta_server.storage.records.repository import PostgresRecords
 from artimeta_server.storage.request_ledger import PostgresRequestLedger
 from artimeta_server.storage.tags.repository import PostgresTags
 
@@ -75,7 +76,7 @@ class Domain:
     # Snapshot tags and namespaces, kept fresh by the change feed (domain/fresh.py).
     fresh: FreshCache[object]
     changes: PostgresChangeFeed
-    blobs: S3BlobStore
+    blob_store: S3BlobStore
     namespaces: Namespaces
     documents: Documents
     tokens: Tokens
@@ -83,7 +84,7 @@ class Domain:
     cache: Cache
     tags: Tags
     opstore: OpStore
-    blob_service: Blobs
+    blobs: Blobs
     records: Records
     listings: Listings
     request_ids: RequestIds
@@ -123,7 +124,7 @@ def servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], Non
         ),
         (
             blobs_pb2.DESCRIPTOR.services_by_name["BlobService"].full_name,
-            lambda srv: blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(domain.blob_service), srv),
+            lambda srv: blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(domain.blobs), srv),
         ),
         (
             records_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
@@ -151,7 +152,7 @@ async def build_domain(settings: Settings) -> Domain:
         timeout_s=settings.s3_timeout_s,
     )
     blob_index = PostgresBlobIndex(db)
-    blobs = S3BlobStore(
+    blob_store = S3BlobStore(
         client,
         settings.s3_bucket,
         threads=settings.blob_threads,
@@ -160,18 +161,18 @@ async def build_domain(settings: Settings) -> Domain:
     )
     await db.open()
     try:
-        await blobs.ensure_bucket()
+        await blob_store.ensure_bucket()
     except BaseException:
         await db.close()
-        blobs.close()
+        blob_store.close()
         raise
     fresh: FreshCache[object] = FreshCache(max_bytes=settings.read_cache_bytes, ttl_s=settings.read_cache_ttl_s)
     changes = PostgresChangeFeed(settings.database_url)
     await changes.start(fresh)
-    namespaces = Namespaces(PostgresNamespaces(db), blobs, cache=fresh)
-    documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
-    blob_service = Blobs(
-        blobs,
+    namespaces = Namespaces(PostgresNamespaces(db), blob_store, cache=fresh)
+    documents = Documents(blob_store, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
+    blobs = Blobs(
+        blob_store,
         blob_index,
         namespaces,
         max_message_bytes=settings.max_message_bytes,
@@ -183,7 +184,7 @@ async def build_domain(settings: Settings) -> Domain:
         db=db,
         fresh=fresh,
         changes=changes,
-        blobs=blobs,
+        blob_store=blob_store,
         namespaces=namespaces,
         documents=documents,
         tokens=make_tokens(settings, db),
@@ -195,11 +196,13 @@ async def build_domain(settings: Settings) -> Domain:
             cache_bytes=settings.document_cache_bytes,
             rendered_bytes=settings.reply_cache_bytes,
         ),
-        cache=Cache(postgres_cache_repositories(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
+        cache=Cache(
+            postgres_cache_repositories(db), blob_store, namespaces, max_value_bytes=settings.max_document_bytes
+        ),
         tags=Tags(PostgresTags(db), namespaces),
-        opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
-        blob_service=blob_service,
-        records=Records(PostgresRecords(db), blob_service, namespaces),
+        opstore=OpStore(PostgresOpStore(db), blob_store, namespaces, max_bytes=settings.max_document_bytes),
+        blobs=blobs,
+        records=Records(PostgresRecords(db), blobs, namespaces),
         listings=Listings(PostgresListings(db), namespaces),
         request_ids=RequestIds(PostgresRequestLedger(db), namespaces, retention_s=settings.request_id_retention_s),
     )

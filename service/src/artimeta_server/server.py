@@ -330,5 +330,5 @@ class Server:
         if self.domain is not None:
             await self.domain.changes.close()
             await self.domain.db.close()
-            self.domain.blobs.close()
+            self.domain.blob_store.close()
             self.domain = None

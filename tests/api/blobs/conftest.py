@@ -31,7 +31,7 @@ async def blob_server(stack: Stack, s3_server: S3Server) -> AsyncIterator[Server
     srv = Server(settings)
     await srv.start(migrate_schema=True)
     assert srv.domain is not None
-    srv.domain.blob_service._part = TEST_PART_BYTES
+    srv.domain.blobs.uploads.part_bytes = TEST_PART_BYTES
     yield srv
     await srv.stop(0.5)
 

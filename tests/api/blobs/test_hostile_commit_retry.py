@@ -16,7 +16,7 @@ from tests.api.blobs.test_blobs import run, uploads_in_flight
 
 async def test_commit_after_a_failed_copy_succeeds(blobs: Blobs, blob_server: Server, blob_ns: str) -> None:
     assert blob_server.domain is not None
-    store = blob_server.domain.blobs
+    store = blob_server.domain.blob_store
     data = os.urandom(50_000)
     digest = Digest.of(data)
     up = await run(

@@ -29,13 +29,13 @@ async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace
     check_grace(grace_s)
     domain = await build_domain(settings)
     try:
-        report = await collect(domain.db, domain.blobs, grace_s=grace_s, dry_run=dry_run, namespace=namespace)
+        report = await collect(domain.db, domain.blob_store, grace_s=grace_s, dry_run=dry_run, namespace=namespace)
         if not dry_run:
             report.request_ids_forgotten = await domain.request_ids.forget_expired()
     finally:
         await domain.changes.close()
         await domain.db.close()
-        domain.blobs.close()
+        domain.blob_store.close()
     print(json.dumps(report.as_dict(), sort_keys=True))
 
 

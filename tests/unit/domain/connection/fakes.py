@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
 
+from artimeta_server.domain.blobs.ports import BlobStore
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.connection.lineage import GraphLineage
 from artimeta_server.domain.connection.models import (
@@ -25,7 +26,6 @@ from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import NotFound
 from artimeta_server.domain.fresh import FreshCache
 from artimeta_server.domain.namespaces.service import Namespaces
-from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 
+from artimeta_server.domain.blobs.models import StoredDocument
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.connection.models import BodyRow, PartitionBatch, StoredPartitions
 from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.models import StoredDocument
 
 # Rows per streamed chunk, and a byte budget that closes a chunk early for large partitions.
 CHUNK_ROWS = 5_000
