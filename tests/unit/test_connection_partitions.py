@@ -67,7 +67,7 @@ def test_a_read_filter_is_the_filter_of_its_entries() -> None:
     request = pb.ReadArtifactPartitionsRequest(namespace="ns", storage_fingerprint=7)
     for i in range(20):  # maps of several keys, inserted in both orders, hash-ordered on the wire
         e = request.input_fingerprints.add(fingerprint=i - 10)
-        for name in (["b", "a", "zz", "c"] if i % 2 else ["c", "zz", "a", "b"]):
+        for name in ["b", "a", "zz", "c"] if i % 2 else ["c", "zz", "a", "b"]:
             e.keys.keys[name].int64_key = i
     request.input_fingerprints.add().keys.SetInParent()  # keys set but empty, no fingerprint
     request.input_fingerprints.add(fingerprint=-(1 << 63)).keys.keys["d"].date_key.year = 2020
