@@ -16,8 +16,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -30,8 +28,8 @@ from artimeta.v1 import partition_pb2 as ppb
 from artimeta_server.devstack.procs import free_port
 from artimeta_server.storage.connection.partitions import FILTERED_READ
 from bench import cpu
-from bench.ceilings import new_stack, stop, wait_ready
-from bench.connection import BIG_STORE, BULK, FILTER, SMALL_STORE, _request, _write_partitions
+from bench.ceilings import new_stack, spawn_server, stop, wait_ready
+from bench.connection import BIG_CALLS_ENV, BIG_STORE, BULK, FILTER, SMALL_STORE, _request, _write_partitions
 
 RUNS = 12
 # The same query with its probes in the order they came (the request's order: random here).
@@ -166,20 +164,10 @@ async def _run() -> dict[str, Any]:
     try:
         stack.start()
         port = free_port()
-        env = {
-            **os.environ,
-            **stack.env(),
-            "ARTIMETA_LISTEN": f"127.0.0.1:{port}",
-            "ARTIMETA_LOG_LEVEL": "WARNING",
-            "ARTIMETA_MAX_MESSAGE_BYTES": str(256 * 1024 * 1024),
-            "ARTIMETA_DB_STATEMENT_TIMEOUT_S": "600",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "artimeta_server", "serve", "--migrate"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=cpu.server_preexec(),
+        server = spawn_server(
+            stack,
+            f"127.0.0.1:{port}",
+            {"ARTIMETA_LOG_LEVEL": "WARNING", **BIG_CALLS_ENV},
         )
         target = f"127.0.0.1:{port}"
         wait_ready(target)

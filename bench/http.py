@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing as mp
-import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import time
 from typing import Any
 
 from bench import cpu
-from bench.ceilings import new_stack, stop
+from bench.ceilings import new_stack, spawn_server, stop, wait_http
 from bench.workers import CONCURRENCY, LOADERS, SECONDS, WARMUP_S, _drive, _wait_ready
 
 PARTITIONS = 100_000
@@ -118,21 +117,6 @@ def _drive_http(base_url: str, path: str, body: bytes, server_pid: int) -> dict[
         "p50_ms": round(statistics.median(lat) * 1000, 3) if lat else None,
         "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 3) if lat else None,
     }
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 async def _console_timings(
@@ -284,29 +268,23 @@ def main() -> dict[str, Any]:
         port = free_port()
         ceiling = subprocess.Popen([sys.executable, "-c", _HTTP_CEILING, str(port)], preexec_fn=cpu.server_preexec())
         try:
-            _wait_http(f"http://127.0.0.1:{port}/", ceiling)
+            wait_http(f"http://127.0.0.1:{port}/", ceiling)
             result["ceiling_bare_uvicorn_json"] = _drive_http(f"http://127.0.0.1:{port}", "/x", b"{}", ceiling.pid)
         finally:
             stop(ceiling)
 
         grpc_port, http_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            **stack.env(),
-            "ARTIMETA_LISTEN": f"127.0.0.1:{grpc_port}",
-            "ARTIMETA_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-            "ARTIMETA_LOG_REQUESTS": "false",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "artimeta_server", "serve", "--migrate"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=cpu.server_preexec(),
+        server = spawn_server(
+            stack,
+            f"127.0.0.1:{grpc_port}",
+            {
+                "ARTIMETA_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+                "ARTIMETA_LOG_REQUESTS": "false",
+            },
         )
         try:
             _wait_ready(f"127.0.0.1:{grpc_port}", server)
-            _wait_http(f"http://127.0.0.1:{http_port}/healthz", server)
+            wait_http(f"http://127.0.0.1:{http_port}/healthz", server)
             ns, name, snapshot, artifact = "bench-http", "bench-graph", 7, "orders"
 
             async def prepare() -> None:

@@ -13,19 +13,17 @@ workers over one HTTP/1.1 client with keep-alive, one request after another, pri
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import re
 import shutil
-import statistics
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import cpu
+from bench.closed_loop import closed_loop
 
 # metaflow-service's runs table (services/migration_service: runs_v3), the columns its GET reads.
 SCHEMA = """
@@ -112,10 +110,6 @@ async def drive(
         )
     )
     headers = {"content-type": "application/json"}
-    latencies: list[float] = []
-    errors = 0
-    measuring = False
-    stop_at = time.perf_counter() + warmup + seconds
 
     async def one() -> bool:
         if method == "GET":
@@ -124,40 +118,7 @@ async def drive(
             resp = await client.post(url, headers=headers, content=body)
         return resp.status == 200 and len(resp.content) > 0
 
-    async def worker() -> None:
-        nonlocal errors
-        while True:
-            t0 = time.perf_counter()
-            if t0 >= stop_at:
-                return
-            try:
-                ok = await one()
-            except Exception:
-                ok = False
-            if not ok:
-                errors += 1
-                continue
-            if measuring:
-                latencies.append(time.perf_counter() - t0)
-
-    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    await asyncio.sleep(warmup)
-    measuring = True
-    cpu_start = cpu.cpu_s(cpu_pid) if cpu_pid else 0.0
-    t_start = time.perf_counter()
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - t_start
-    used = cpu.cpu_s(cpu_pid) - cpu_start if cpu_pid else 0.0
-    latencies.sort()
-    n = len(latencies)
-    return {
-        "calls": n,
-        "errors": errors,
-        "rps": round(n / elapsed, 1) if elapsed > 0 else 0.0,
-        "p50_ms": round(statistics.median(latencies) * 1000, 3) if n else 0.0,
-        "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 3) if n else 0.0,
-        **({"server_cpu_us_per_rpc": cpu.us_per_call(used, n)} if cpu_pid else {}),
-    }
+    return await closed_loop(one, concurrency=concurrency, seconds=seconds, warmup=warmup, cpu_pid=cpu_pid)
 
 
 HEY_VERSION = "v0.1.4"

@@ -20,7 +20,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,12 @@ from grpc_health.v1 import health_pb2
 
 import artimeta
 from artimeta.v1 import connection_pb2 as cpb
-from artimeta.v1 import connection_pb2_grpc, graph_pb2
 from artimeta.v1 import namespace_pb2 as npb
 from artimeta_server.devstack.procs import free_port
 from bench import cpu, peer
 from bench.cache import CHECK_CACHE, check_cache_request, redun_replay
-from bench.ceilings import HEALTH_CHECK, PY, ROOT, SERVER_PIDS, load, new_stack, stop, wait_ready
-from bench.connection import ECHO_SERVER, _bulk_write, _filtered_reads
+from bench.ceilings import HEALTH_CHECK, PY, ROOT, SERVER_PIDS, load, new_stack, run_json, stop, wait_http, wait_ready
+from bench.connection import ECHO_SERVER, _bulk_write, _filtered_reads, seed_point_reads
 
 ROUNDS = int(os.environ.get("BENCH_TABLE_ROUNDS", "3"))
 SLICE_S = float(os.environ.get("BENCH_TABLE_SECONDS", "3"))
@@ -52,30 +50,7 @@ def _http_load(url: str, pid: int, *, method: str = "GET", body: str = "", concu
     if HEY is not None:
         return peer.hey_load(HEY, url, method=method, body=body, concurrency=concurrency, seconds=SLICE_S, cpu_pid=pid)
     args = ["--method", method, "--body", body, "--concurrency", str(concurrency), "--seconds", str(SLICE_S)]
-    out = subprocess.run(
-        [PY, "-m", "bench.peer", "load", url, *args, "--cpu-pid", str(pid)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
+    return run_json("bench.peer", "load", url, *args, "--cpu-pid", str(pid))
 
 
 def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -91,19 +66,9 @@ def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pop
 
 async def _seed(target: str) -> dict[str, bytes]:
     """The rows the point reads hit, and their requests (pre-serialized)."""
-    graph = graph_pb2.Graph(name="bench", fingerprint=123, document=os.urandom(2048), document_format="bench")
-    snap = graph_pb2.GraphSnapshot(
-        name="bench", fingerprint=456, id=7, graph_fingerprint=123, document=os.urandom(2048)
-    )
     async with artimeta.AsyncClient(target) as client:
         await client.create_namespace(NS)
-        stub = client.stub(connection_pb2_grpc.ConnectionServiceStub)
-        await client.call(stub.WriteGraph, cpb.WriteGraphRequest(namespace=NS, graph=graph))
-        await client.call(stub.WriteSnapshot, cpb.WriteSnapshotRequest(namespace=NS, snapshot=snap))
-        await client.call(
-            stub.WriteSnapshotTag,
-            cpb.WriteSnapshotTagRequest(namespace=NS, name="bench", tag="prod", snapshot_fingerprint=456),
-        )
+        await seed_point_reads(client, NS)
     return {
         "GetNamespace": npb.GetNamespaceRequest(name=NS).SerializeToString(),
         "ReadSnapshotTag": cpb.ReadSnapshotTagRequest(namespace=NS, name="bench", tag="prod").SerializeToString(),
@@ -206,8 +171,8 @@ def run() -> dict[str, Any]:
         procs += [hello, peer_proc]
         target = f"127.0.0.1:{grpc_port}"
         wait_ready(target)
-        _wait_http(f"http://127.0.0.1:{hello_port}/", hello)
-        _wait_http(f"http://127.0.0.1:{peer_port}/flows/BenchFlow/runs/1", peer_proc)
+        wait_http(f"http://127.0.0.1:{hello_port}/", hello)
+        wait_http(f"http://127.0.0.1:{peer_port}/flows/BenchFlow/runs/1", peer_proc)
         SERVER_PIDS.update({target: server.pid, echo_target: echo.pid})
         report: dict[str, Any] = {
             "machine": {**cpu.machine(), "loadavg_at_start": os.getloadavg()},

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from artimeta_server.domain import hashing
 from artimeta_server.domain.blobs.models import Capabilities
-from artimeta_server.domain.blobs.ports import NamespaceIds
 from artimeta_server.domain.blobs.presence import Presence
 from artimeta_server.domain.blobs.rules import TOUCH_AFTER_S, blob_not_found, mismatch
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, DomainError, InvalidArgument, NotFound
+from artimeta_server.domain.namespaces.ports import NamespaceIds
 from artimeta_server.domain.reasons import Reason
 
 

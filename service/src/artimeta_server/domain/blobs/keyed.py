@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from artimeta_server.domain import hashing, validation
 from artimeta_server.domain.blobs.models import KeyEntry, KeyPage
-from artimeta_server.domain.blobs.ports import NamespaceIds
 from artimeta_server.domain.blobs.presence import Presence
 from artimeta_server.domain.blobs.rules import MAX_KEY_CHARS, validate_key
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, FailedPrecondition, NotFound
+from artimeta_server.domain.namespaces.ports import NamespaceIds
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 

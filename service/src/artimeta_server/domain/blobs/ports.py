@@ -12,12 +12,6 @@ from artimeta_server.domain.blobs.models import KeyEntry, ObjectInfo, PendingUpl
 from artimeta_server.domain.digests import Digest
 
 
-class NamespaceIds(Protocol):
-    async def resolve(self, name: str) -> int:
-        """The id of a namespace, NotFound if it does not exist."""
-        ...
-
-
 class ObjectStore(Protocol):
     def cas_key(self, namespace_id: int, digest: Digest) -> str: ...
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 from artimeta_server.domain import hashing
 from artimeta_server.domain.blobs.models import PendingUpload, PresignedUpload
-from artimeta_server.domain.blobs.ports import NamespaceIds
 from artimeta_server.domain.blobs.presence import Presence
 from artimeta_server.domain.blobs.rules import CHUNK_BYTES, blob_not_found, check_size, is_uuid, mismatch, url_expiry
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import FailedPrecondition, NotFound
+from artimeta_server.domain.namespaces.ports import NamespaceIds
 from artimeta_server.domain.reasons import Reason
 
 

@@ -22,7 +22,7 @@ from artimeta_server.domain.blobs.models import (
     UploadPiece,
     UploadResult,
 )
-from artimeta_server.domain.blobs.ports import BlobIndex, NamespaceIds, ObjectStore
+from artimeta_server.domain.blobs.ports import BlobIndex, ObjectStore
 from artimeta_server.domain.blobs.presence import Presence
 from artimeta_server.domain.blobs.presigned import PresignedTransfers
 from artimeta_server.domain.blobs.rules import (
@@ -40,6 +40,7 @@ from artimeta_server.domain.blobs.rules import (
 from artimeta_server.domain.blobs.uploads import StreamingUploads
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, DomainError, FailedPrecondition, InvalidArgument
+from artimeta_server.domain.namespaces.ports import NamespaceIds
 from artimeta_server.domain.reasons import Reason
 
 

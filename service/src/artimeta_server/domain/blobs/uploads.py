@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from artimeta_server.domain import hashing
 from artimeta_server.domain.blobs.models import PendingUpload, UploadPiece, UploadResult
 from artimeta_server.domain.blobs.multipart import Multipart
-from artimeta_server.domain.blobs.ports import NamespaceIds
 from artimeta_server.domain.blobs.presence import Presence
 from artimeta_server.domain.blobs.rules import MAX_BLOB_BYTES, check_size, mismatch
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import Aborted, InvalidArgument
+from artimeta_server.domain.namespaces.ports import NamespaceIds
 from artimeta_server.domain.reasons import Reason
 
 

@@ -28,7 +28,9 @@ class PartitionBodies:
         limit = self._docs.inline_limit
         inline: list[bytes | None] = list(batch.bodies)
         hashes: list[str | None] = [None] * len(batch)
-        sizes = [len(b) for b in batch.bodies]
+        sizes = list(map(len, batch.bodies))
+        if max(sizes, default=0) <= limit:  # the usual case: every body stays inline
+            return StoredPartitions(batch.idents, batch.keys, batch.input_fingerprints, inline, hashes, sizes)
         for i, size in enumerate(sizes):
             if size > limit:
                 stored = await self._docs.store(ns, batch.bodies[i], field=f"partitions[{i}]")

@@ -41,9 +41,3 @@ class BlobPresence(Protocol):
     async def missing_in(self, namespace_id: int, digests: list[Digest]) -> list[Digest]:
         """The absent digests, in order, without duplicates."""
         ...
-
-
-class NamespaceIds(Protocol):
-    async def resolve(self, name: str) -> int:
-        """The id of a namespace, NotFound if it does not exist."""
-        ...

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from artimeta_server.domain import validation
 from artimeta_server.domain.errors import FailedPrecondition, NotFound
+from artimeta_server.domain.namespaces.ports import NamespaceIds
 from artimeta_server.domain.pagination import decode_token, encode_token, page_size
 from artimeta_server.domain.reasons import Reason
 from artimeta_server.domain.records import limits
@@ -20,7 +21,7 @@ from artimeta_server.domain.records.manifest import (
     validate_uuid,
 )
 from artimeta_server.domain.records.models import Containment, Entry, Record, RecordPage, Relation
-from artimeta_server.domain.records.ports import BlobPresence, NamespaceIds, RecordRepository
+from artimeta_server.domain.records.ports import BlobPresence, RecordRepository
 
 
 def record_not_found(uuid: str) -> NotFound:
