@@ -197,7 +197,11 @@ async def build_domain(settings: Settings) -> Domain:
             rendered_bytes=settings.reply_cache_bytes,
         ),
         cache=Cache(
-            postgres_cache_repositories(db), blob_store, namespaces, max_value_bytes=settings.max_document_bytes
+            postgres_cache_repositories(db),
+            blob_store,
+            namespaces,
+            max_value_bytes=settings.max_document_bytes,
+            fresh=fresh,
         ),
         tags=Tags(PostgresTags(db), namespaces),
         opstore=OpStore(PostgresOpStore(db), blob_store, namespaces, max_bytes=settings.max_document_bytes),

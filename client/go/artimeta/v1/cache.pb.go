@@ -1193,8 +1193,12 @@ type CheckCacheRequest struct {
 	ContextHash *string `protobuf:"bytes,9,opt,name=context_hash,json=contextHash,proto3,oneof" json:"context_hash,omitempty"`
 	// When non-empty, only these kinds of results qualify.
 	AllowedResults []CacheResultKind `protobuf:"varint,10,rep,packed,name=allowed_results,json=allowedResults,proto3,enum=artimeta.v1.CacheResultKind" json:"allowed_results,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// STRONG reads the database; the default may answer a hit from memory, behind a write made on
+	// another replica by at most the bound documented on ReadConsistency (a write's own replica
+	// and the client that made it see it at once).
+	Consistency   ReadConsistency `protobuf:"varint,11,opt,name=consistency,proto3,enum=artimeta.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckCacheRequest) Reset() {
@@ -1295,6 +1299,13 @@ func (x *CheckCacheRequest) GetAllowedResults() []CacheResultKind {
 		return x.AllowedResults
 	}
 	return nil
+}
+
+func (x *CheckCacheRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
 }
 
 type CheckCacheResponse struct {
@@ -2978,7 +2989,7 @@ var File_artimeta_v1_cache_proto protoreflect.FileDescriptor
 
 const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\n" +
-	"\x17artimeta/v1/cache.proto\x12\vartimeta.v1\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
+	"\x17artimeta/v1/cache.proto\x12\vartimeta.v1\x1a\x1dartimeta/v1/consistency.proto\x1a\x19artimeta/v1/options.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
 	"\n" +
 	"CacheValue\x12\x1d\n" +
 	"\n" +
@@ -3052,7 +3063,7 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\tcall_hash\x18\x02 \x01(\tR\bcallHash\"y\n" +
 	"\x13GetCallNodeResponse\x122\n" +
 	"\tcall_node\x18\x01 \x01(\v2\x15.artimeta.v1.CallNodeR\bcallNode\x12.\n" +
-	"\x13subtree_task_hashes\x18\x02 \x03(\tR\x11subtreeTaskHashes\"\xc3\x03\n" +
+	"\x13subtree_task_hashes\x18\x02 \x03(\tR\x11subtreeTaskHashes\"\x83\x04\n" +
 	"\x11CheckCacheRequest\x12\"\n" +
 	"\tnamespace\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\tnamespace\x12\x1b\n" +
 	"\ttask_hash\x18\x02 \x01(\tR\btaskHash\x12\x1b\n" +
@@ -3064,7 +3075,8 @@ const file_artimeta_v1_cache_proto_rawDesc = "" +
 	"\x05check\x18\b \x01(\x0e2\x17.artimeta.v1.CacheCheckR\x05check\x12&\n" +
 	"\fcontext_hash\x18\t \x01(\tH\x00R\vcontextHash\x88\x01\x01\x12E\n" +
 	"\x0fallowed_results\x18\n" +
-	" \x03(\x0e2\x1c.artimeta.v1.CacheResultKindR\x0eallowedResultsB\x0f\n" +
+	" \x03(\x0e2\x1c.artimeta.v1.CacheResultKindR\x0eallowedResults\x12>\n" +
+	"\vconsistency\x18\v \x01(\x0e2\x1c.artimeta.v1.ReadConsistencyR\vconsistencyB\x0f\n" +
 	"\r_context_hash\"\xc6\x01\n" +
 	"\x12CheckCacheResponse\x124\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x1c.artimeta.v1.CacheResultKindR\x06result\x12\x1b\n" +
@@ -3290,6 +3302,7 @@ var file_artimeta_v1_cache_proto_goTypes = []any{
 	(*ListExecutionsRequest)(nil),     // 47: artimeta.v1.ListExecutionsRequest
 	(*ListExecutionsResponse)(nil),    // 48: artimeta.v1.ListExecutionsResponse
 	(*timestamppb.Timestamp)(nil),     // 49: google.protobuf.Timestamp
+	(ReadConsistency)(0),              // 50: artimeta.v1.ReadConsistency
 }
 var file_artimeta_v1_cache_proto_depIdxs = []int32{
 	49, // 0: artimeta.v1.CallNode.create_time:type_name -> google.protobuf.Timestamp
@@ -3303,67 +3316,68 @@ var file_artimeta_v1_cache_proto_depIdxs = []int32{
 	0,  // 8: artimeta.v1.CheckCacheRequest.scope:type_name -> artimeta.v1.CacheScope
 	1,  // 9: artimeta.v1.CheckCacheRequest.check:type_name -> artimeta.v1.CacheCheck
 	2,  // 10: artimeta.v1.CheckCacheRequest.allowed_results:type_name -> artimeta.v1.CacheResultKind
-	2,  // 11: artimeta.v1.CheckCacheResponse.result:type_name -> artimeta.v1.CacheResultKind
-	4,  // 12: artimeta.v1.CheckCacheResponse.value:type_name -> artimeta.v1.CacheValue
-	4,  // 13: artimeta.v1.SetEvalCacheRequest.value:type_name -> artimeta.v1.CacheValue
-	3,  // 14: artimeta.v1.ExplainCacheMissResponse.reason:type_name -> artimeta.v1.CacheMissReason
-	7,  // 15: artimeta.v1.RecordJobStartRequest.job:type_name -> artimeta.v1.Job
-	7,  // 16: artimeta.v1.RecordJobEndRequest.job:type_name -> artimeta.v1.Job
-	7,  // 17: artimeta.v1.GetJobResponse.job:type_name -> artimeta.v1.Job
-	8,  // 18: artimeta.v1.AdvanceHandleRequest.parents:type_name -> artimeta.v1.Handle
-	8,  // 19: artimeta.v1.AdvanceHandleRequest.child:type_name -> artimeta.v1.Handle
-	8,  // 20: artimeta.v1.AdvanceHandleRequest.ancestors:type_name -> artimeta.v1.Handle
-	4,  // 21: artimeta.v1.AdvanceHandleRequest.values:type_name -> artimeta.v1.CacheValue
-	9,  // 22: artimeta.v1.GetRecordsResponse.records:type_name -> artimeta.v1.CacheRecord
-	9,  // 23: artimeta.v1.PutRecordsRequest.records:type_name -> artimeta.v1.CacheRecord
-	49, // 24: artimeta.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
-	49, // 25: artimeta.v1.ExecutionSummary.updated_time:type_name -> google.protobuf.Timestamp
-	49, // 26: artimeta.v1.ExecutionSummary.start_time:type_name -> google.protobuf.Timestamp
-	49, // 27: artimeta.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
-	46, // 28: artimeta.v1.ListExecutionsResponse.executions:type_name -> artimeta.v1.ExecutionSummary
-	10, // 29: artimeta.v1.CacheService.RecordValues:input_type -> artimeta.v1.RecordValuesRequest
-	12, // 30: artimeta.v1.CacheService.GetValues:input_type -> artimeta.v1.GetValuesRequest
-	14, // 31: artimeta.v1.CacheService.RecordCallNode:input_type -> artimeta.v1.RecordCallNodeRequest
-	16, // 32: artimeta.v1.CacheService.GetCallNode:input_type -> artimeta.v1.GetCallNodeRequest
-	18, // 33: artimeta.v1.CacheService.CheckCache:input_type -> artimeta.v1.CheckCacheRequest
-	20, // 34: artimeta.v1.CacheService.SetEvalCache:input_type -> artimeta.v1.SetEvalCacheRequest
-	22, // 35: artimeta.v1.CacheService.ExplainCacheMiss:input_type -> artimeta.v1.ExplainCacheMissRequest
-	24, // 36: artimeta.v1.CacheService.RecordExecution:input_type -> artimeta.v1.RecordExecutionRequest
-	26, // 37: artimeta.v1.CacheService.RecordUpdatedTime:input_type -> artimeta.v1.RecordUpdatedTimeRequest
-	28, // 38: artimeta.v1.CacheService.RecordJobStart:input_type -> artimeta.v1.RecordJobStartRequest
-	30, // 39: artimeta.v1.CacheService.RecordJobEnd:input_type -> artimeta.v1.RecordJobEndRequest
-	32, // 40: artimeta.v1.CacheService.GetJob:input_type -> artimeta.v1.GetJobRequest
-	34, // 41: artimeta.v1.CacheService.AdvanceHandle:input_type -> artimeta.v1.AdvanceHandleRequest
-	36, // 42: artimeta.v1.CacheService.RollbackHandle:input_type -> artimeta.v1.RollbackHandleRequest
-	38, // 43: artimeta.v1.CacheService.IsValidHandle:input_type -> artimeta.v1.IsValidHandleRequest
-	40, // 44: artimeta.v1.CacheService.GetRecords:input_type -> artimeta.v1.GetRecordsRequest
-	42, // 45: artimeta.v1.CacheService.PutRecords:input_type -> artimeta.v1.PutRecordsRequest
-	44, // 46: artimeta.v1.CacheService.IterRecordIds:input_type -> artimeta.v1.IterRecordIdsRequest
-	47, // 47: artimeta.v1.CacheService.ListExecutions:input_type -> artimeta.v1.ListExecutionsRequest
-	11, // 48: artimeta.v1.CacheService.RecordValues:output_type -> artimeta.v1.RecordValuesResponse
-	13, // 49: artimeta.v1.CacheService.GetValues:output_type -> artimeta.v1.GetValuesResponse
-	15, // 50: artimeta.v1.CacheService.RecordCallNode:output_type -> artimeta.v1.RecordCallNodeResponse
-	17, // 51: artimeta.v1.CacheService.GetCallNode:output_type -> artimeta.v1.GetCallNodeResponse
-	19, // 52: artimeta.v1.CacheService.CheckCache:output_type -> artimeta.v1.CheckCacheResponse
-	21, // 53: artimeta.v1.CacheService.SetEvalCache:output_type -> artimeta.v1.SetEvalCacheResponse
-	23, // 54: artimeta.v1.CacheService.ExplainCacheMiss:output_type -> artimeta.v1.ExplainCacheMissResponse
-	25, // 55: artimeta.v1.CacheService.RecordExecution:output_type -> artimeta.v1.RecordExecutionResponse
-	27, // 56: artimeta.v1.CacheService.RecordUpdatedTime:output_type -> artimeta.v1.RecordUpdatedTimeResponse
-	29, // 57: artimeta.v1.CacheService.RecordJobStart:output_type -> artimeta.v1.RecordJobStartResponse
-	31, // 58: artimeta.v1.CacheService.RecordJobEnd:output_type -> artimeta.v1.RecordJobEndResponse
-	33, // 59: artimeta.v1.CacheService.GetJob:output_type -> artimeta.v1.GetJobResponse
-	35, // 60: artimeta.v1.CacheService.AdvanceHandle:output_type -> artimeta.v1.AdvanceHandleResponse
-	37, // 61: artimeta.v1.CacheService.RollbackHandle:output_type -> artimeta.v1.RollbackHandleResponse
-	39, // 62: artimeta.v1.CacheService.IsValidHandle:output_type -> artimeta.v1.IsValidHandleResponse
-	41, // 63: artimeta.v1.CacheService.GetRecords:output_type -> artimeta.v1.GetRecordsResponse
-	43, // 64: artimeta.v1.CacheService.PutRecords:output_type -> artimeta.v1.PutRecordsResponse
-	45, // 65: artimeta.v1.CacheService.IterRecordIds:output_type -> artimeta.v1.IterRecordIdsResponse
-	48, // 66: artimeta.v1.CacheService.ListExecutions:output_type -> artimeta.v1.ListExecutionsResponse
-	48, // [48:67] is the sub-list for method output_type
-	29, // [29:48] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	50, // 11: artimeta.v1.CheckCacheRequest.consistency:type_name -> artimeta.v1.ReadConsistency
+	2,  // 12: artimeta.v1.CheckCacheResponse.result:type_name -> artimeta.v1.CacheResultKind
+	4,  // 13: artimeta.v1.CheckCacheResponse.value:type_name -> artimeta.v1.CacheValue
+	4,  // 14: artimeta.v1.SetEvalCacheRequest.value:type_name -> artimeta.v1.CacheValue
+	3,  // 15: artimeta.v1.ExplainCacheMissResponse.reason:type_name -> artimeta.v1.CacheMissReason
+	7,  // 16: artimeta.v1.RecordJobStartRequest.job:type_name -> artimeta.v1.Job
+	7,  // 17: artimeta.v1.RecordJobEndRequest.job:type_name -> artimeta.v1.Job
+	7,  // 18: artimeta.v1.GetJobResponse.job:type_name -> artimeta.v1.Job
+	8,  // 19: artimeta.v1.AdvanceHandleRequest.parents:type_name -> artimeta.v1.Handle
+	8,  // 20: artimeta.v1.AdvanceHandleRequest.child:type_name -> artimeta.v1.Handle
+	8,  // 21: artimeta.v1.AdvanceHandleRequest.ancestors:type_name -> artimeta.v1.Handle
+	4,  // 22: artimeta.v1.AdvanceHandleRequest.values:type_name -> artimeta.v1.CacheValue
+	9,  // 23: artimeta.v1.GetRecordsResponse.records:type_name -> artimeta.v1.CacheRecord
+	9,  // 24: artimeta.v1.PutRecordsRequest.records:type_name -> artimeta.v1.CacheRecord
+	49, // 25: artimeta.v1.ExecutionSummary.create_time:type_name -> google.protobuf.Timestamp
+	49, // 26: artimeta.v1.ExecutionSummary.updated_time:type_name -> google.protobuf.Timestamp
+	49, // 27: artimeta.v1.ExecutionSummary.start_time:type_name -> google.protobuf.Timestamp
+	49, // 28: artimeta.v1.ExecutionSummary.end_time:type_name -> google.protobuf.Timestamp
+	46, // 29: artimeta.v1.ListExecutionsResponse.executions:type_name -> artimeta.v1.ExecutionSummary
+	10, // 30: artimeta.v1.CacheService.RecordValues:input_type -> artimeta.v1.RecordValuesRequest
+	12, // 31: artimeta.v1.CacheService.GetValues:input_type -> artimeta.v1.GetValuesRequest
+	14, // 32: artimeta.v1.CacheService.RecordCallNode:input_type -> artimeta.v1.RecordCallNodeRequest
+	16, // 33: artimeta.v1.CacheService.GetCallNode:input_type -> artimeta.v1.GetCallNodeRequest
+	18, // 34: artimeta.v1.CacheService.CheckCache:input_type -> artimeta.v1.CheckCacheRequest
+	20, // 35: artimeta.v1.CacheService.SetEvalCache:input_type -> artimeta.v1.SetEvalCacheRequest
+	22, // 36: artimeta.v1.CacheService.ExplainCacheMiss:input_type -> artimeta.v1.ExplainCacheMissRequest
+	24, // 37: artimeta.v1.CacheService.RecordExecution:input_type -> artimeta.v1.RecordExecutionRequest
+	26, // 38: artimeta.v1.CacheService.RecordUpdatedTime:input_type -> artimeta.v1.RecordUpdatedTimeRequest
+	28, // 39: artimeta.v1.CacheService.RecordJobStart:input_type -> artimeta.v1.RecordJobStartRequest
+	30, // 40: artimeta.v1.CacheService.RecordJobEnd:input_type -> artimeta.v1.RecordJobEndRequest
+	32, // 41: artimeta.v1.CacheService.GetJob:input_type -> artimeta.v1.GetJobRequest
+	34, // 42: artimeta.v1.CacheService.AdvanceHandle:input_type -> artimeta.v1.AdvanceHandleRequest
+	36, // 43: artimeta.v1.CacheService.RollbackHandle:input_type -> artimeta.v1.RollbackHandleRequest
+	38, // 44: artimeta.v1.CacheService.IsValidHandle:input_type -> artimeta.v1.IsValidHandleRequest
+	40, // 45: artimeta.v1.CacheService.GetRecords:input_type -> artimeta.v1.GetRecordsRequest
+	42, // 46: artimeta.v1.CacheService.PutRecords:input_type -> artimeta.v1.PutRecordsRequest
+	44, // 47: artimeta.v1.CacheService.IterRecordIds:input_type -> artimeta.v1.IterRecordIdsRequest
+	47, // 48: artimeta.v1.CacheService.ListExecutions:input_type -> artimeta.v1.ListExecutionsRequest
+	11, // 49: artimeta.v1.CacheService.RecordValues:output_type -> artimeta.v1.RecordValuesResponse
+	13, // 50: artimeta.v1.CacheService.GetValues:output_type -> artimeta.v1.GetValuesResponse
+	15, // 51: artimeta.v1.CacheService.RecordCallNode:output_type -> artimeta.v1.RecordCallNodeResponse
+	17, // 52: artimeta.v1.CacheService.GetCallNode:output_type -> artimeta.v1.GetCallNodeResponse
+	19, // 53: artimeta.v1.CacheService.CheckCache:output_type -> artimeta.v1.CheckCacheResponse
+	21, // 54: artimeta.v1.CacheService.SetEvalCache:output_type -> artimeta.v1.SetEvalCacheResponse
+	23, // 55: artimeta.v1.CacheService.ExplainCacheMiss:output_type -> artimeta.v1.ExplainCacheMissResponse
+	25, // 56: artimeta.v1.CacheService.RecordExecution:output_type -> artimeta.v1.RecordExecutionResponse
+	27, // 57: artimeta.v1.CacheService.RecordUpdatedTime:output_type -> artimeta.v1.RecordUpdatedTimeResponse
+	29, // 58: artimeta.v1.CacheService.RecordJobStart:output_type -> artimeta.v1.RecordJobStartResponse
+	31, // 59: artimeta.v1.CacheService.RecordJobEnd:output_type -> artimeta.v1.RecordJobEndResponse
+	33, // 60: artimeta.v1.CacheService.GetJob:output_type -> artimeta.v1.GetJobResponse
+	35, // 61: artimeta.v1.CacheService.AdvanceHandle:output_type -> artimeta.v1.AdvanceHandleResponse
+	37, // 62: artimeta.v1.CacheService.RollbackHandle:output_type -> artimeta.v1.RollbackHandleResponse
+	39, // 63: artimeta.v1.CacheService.IsValidHandle:output_type -> artimeta.v1.IsValidHandleResponse
+	41, // 64: artimeta.v1.CacheService.GetRecords:output_type -> artimeta.v1.GetRecordsResponse
+	43, // 65: artimeta.v1.CacheService.PutRecords:output_type -> artimeta.v1.PutRecordsResponse
+	45, // 66: artimeta.v1.CacheService.IterRecordIds:output_type -> artimeta.v1.IterRecordIdsResponse
+	48, // 67: artimeta.v1.CacheService.ListExecutions:output_type -> artimeta.v1.ListExecutionsResponse
+	49, // [49:68] is the sub-list for method output_type
+	30, // [30:49] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_artimeta_v1_cache_proto_init() }
@@ -3371,6 +3385,7 @@ func file_artimeta_v1_cache_proto_init() {
 	if File_artimeta_v1_cache_proto != nil {
 		return
 	}
+	file_artimeta_v1_consistency_proto_init()
 	file_artimeta_v1_options_proto_init()
 	file_artimeta_v1_cache_proto_msgTypes[1].OneofWrappers = []any{}
 	file_artimeta_v1_cache_proto_msgTypes[14].OneofWrappers = []any{}

@@ -77,8 +77,12 @@ type CacheServiceClient interface {
 	// with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
 	// evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
 	// the blob store, is skipped, so a hit always carries its value.
+	// A hit without context_hash may be served from the replica's memory unless consistency is
+	// STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+	// or evaluations evicts the namespace's remembered hits). A miss always reads the database.
 	// Errors:
 	// - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	CheckCache(ctx context.Context, in *CheckCacheRequest, opts ...grpc.CallOption) (*CheckCacheResponse, error)
 	// Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
 	// Errors:
@@ -389,8 +393,12 @@ type CacheServiceServer interface {
 	// with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
 	// evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
 	// the blob store, is skipped, so a hit always carries its value.
+	// A hit without context_hash may be served from the replica's memory unless consistency is
+	// STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+	// or evaluations evicts the namespace's remembered hits). A miss always reads the database.
 	// Errors:
 	// - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+	// - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
 	CheckCache(context.Context, *CheckCacheRequest) (*CheckCacheResponse, error)
 	// Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
 	// Errors:

@@ -35,6 +35,12 @@ def namespace_key(name: str) -> Key:
     return ("n", name)
 
 
+def cache_checks_key(namespace_id: int) -> Key:
+    """The change key of everything a cache check reads in one namespace (jobs, call nodes, values,
+    evaluations): one key per namespace, so a write announces once per transaction."""
+    return ("c", namespace_id)
+
+
 def key_text(key: Key) -> str:
     """A key as the text a change feed carries."""
     return json.dumps(key, separators=(",", ":"))

@@ -13,6 +13,7 @@ from artimeta.v1 import cache_pb2_grpc
 from artimeta_server.domain.cache.models import (
     CallArgument,
     CheckDepth,
+    CheckResult,
     HandleIn,
     HitKind,
     JobIn,
@@ -26,6 +27,7 @@ from artimeta_server.domain.cache.models import (
 from artimeta_server.domain.cache.service import Cache
 from artimeta_server.domain.listings.models import ExecutionSummary
 from artimeta_server.domain.listings.service import Listings
+from artimeta_server.domain.lru import BoundedCache
 from artimeta_server.rpc import access, convert
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -138,6 +140,8 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
     def __init__(self, cache: Cache, listings: Listings) -> None:
         self._cache = cache
         self._listings = listings
+        # The reply built from each remembered hit, reused while that same object is served.
+        self._replies: BoundedCache[tuple[CheckResult, pb.CheckCacheResponse]] = BoundedCache(max_bytes=8 * 1024 * 1024)
 
     async def RecordValues(self, request: pb.RecordValuesRequest, context: Context) -> pb.RecordValuesResponse:
         created = await self._cache.add_values(request.namespace, [_value_in(v) for v in request.values])
@@ -196,13 +200,22 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
             check=_CHECKS.get(request.check, "FULL"),
             context_hash=request.context_hash if request.HasField("context_hash") else None,
             allowed=[_HIT_KINDS[k] for k in request.allowed_results if k in _HIT_KINDS],
+            strong=convert.strong(request.consistency),
         )
-        return pb.CheckCacheResponse(
+        if result.kind == "MISS":
+            return pb.CheckCacheResponse(result=_RESULT_PB["MISS"])
+        key = (request.namespace, request.task_hash, request.eval_hash, request.execution_id)
+        hit = self._replies.get(key)
+        if hit is not None and hit[0] is result:
+            return hit[1]
+        reply = pb.CheckCacheResponse(
             result=_RESULT_PB[result.kind],
             call_hash=result.call_hash or "",
             value=_value_out(result.value) if result.value is not None else None,
             subtree_task_hashes=result.subtree_task_hashes,
         )
+        self._replies.put(key, (result, reply), 2 * reply.ByteSize())
+        return reply
 
     async def SetEvalCache(self, request: pb.SetEvalCacheRequest, context: Context) -> pb.SetEvalCacheResponse:
         await self._cache.set_eval_cache(

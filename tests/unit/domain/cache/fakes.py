@@ -34,6 +34,7 @@ from artimeta_server.domain.cache.sync_models import (
 )
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import NotFound
+from artimeta_server.domain.fresh import FreshCache
 from artimeta_server.domain.reasons import Reason
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -288,7 +289,9 @@ class Fakes:
     handles: FakeHandles
     records: FakeRecords
 
-    def cache(self, *, blob_threshold: int = 16, max_value_bytes: int = 1 << 20) -> Cache:
+    def cache(
+        self, *, blob_threshold: int = 16, max_value_bytes: int = 1 << 20, fresh: FreshCache[object] | None = None
+    ) -> Cache:
         repos = CacheRepositories(
             values=self.values,
             call_graph=self.call_graph,
@@ -298,7 +301,14 @@ class Fakes:
             handles=self.handles,
             records=self.records,
         )
-        return Cache(repos, self.blobs, self.namespaces, blob_threshold=blob_threshold, max_value_bytes=max_value_bytes)
+        return Cache(
+            repos,
+            self.blobs,
+            self.namespaces,
+            blob_threshold=blob_threshold,
+            max_value_bytes=max_value_bytes,
+            fresh=fresh,
+        )
 
 
 def fakes() -> Fakes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 from artimeta._requests import _build
-from artimeta.v1 import cache_pb2, cache_pb2_grpc
+from artimeta.v1 import cache_pb2, cache_pb2_grpc, consistency_pb2
 
 if TYPE_CHECKING:
     from artimeta.client import Client
@@ -102,6 +102,7 @@ class CacheRpcs:
         check: Optional[cache_pb2.CacheCheck.ValueType] = None,
         context_hash: Optional[str] = None,
         allowed_results: Optional[Iterable[cache_pb2.CacheResultKind.ValueType]] = None,
+        consistency: Optional[consistency_pb2.ReadConsistency.ValueType] = None,
         timeout: Optional[float] = None,
     ) -> cache_pb2.CheckCacheResponse:
         """The whole cache decision in one round trip."""
@@ -118,6 +119,7 @@ class CacheRpcs:
             check=check,
             context_hash=context_hash,
             allowed_results=allowed_results,
+            consistency=consistency,
         )
         return self.client.call(self._stub.CheckCache, message, timeout=timeout)
 

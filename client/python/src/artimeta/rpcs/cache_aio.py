@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, AsyncIterator, Iterable, Optional, cast
 
 from artimeta._requests import _build
-from artimeta.v1 import cache_pb2, cache_pb2_grpc
+from artimeta.v1 import cache_pb2, cache_pb2_grpc, consistency_pb2
 
 if TYPE_CHECKING:
     from artimeta.client import AsyncClient
@@ -109,6 +109,7 @@ class AsyncCacheRpcs:
         check: Optional[cache_pb2.CacheCheck.ValueType] = None,
         context_hash: Optional[str] = None,
         allowed_results: Optional[Iterable[cache_pb2.CacheResultKind.ValueType]] = None,
+        consistency: Optional[consistency_pb2.ReadConsistency.ValueType] = None,
         timeout: Optional[float] = None,
     ) -> cache_pb2.CheckCacheResponse:
         """The whole cache decision in one round trip."""
@@ -125,6 +126,7 @@ class AsyncCacheRpcs:
             check=check,
             context_hash=context_hash,
             allowed_results=allowed_results,
+            consistency=consistency,
         )
         return cast(
             cache_pb2.CheckCacheResponse, await self.client.call(self._stub.CheckCache, message, timeout=timeout)

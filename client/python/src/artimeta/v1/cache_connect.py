@@ -90,8 +90,12 @@ class CacheService(Protocol):
         with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
         evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
         the blob store, is skipped, so a hit always carries its value.
+        A hit without context_hash may be served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+        or evaluations evicts the namespace's remembered hits). A miss always reads the database.
         Errors:
         - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -601,8 +605,12 @@ class CacheServiceClient(ConnectClient):
         with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
         evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
         the blob store, is skipped, so a hit always carries its value.
+        A hit without context_hash may be served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+        or evaluations evicts the namespace's remembered hits). A miss always reads the database.
         Errors:
         - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
         return await self.execute_unary(
             request=request,

@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from artimeta.v1 import consistency_pb2 as _consistency_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -580,6 +581,7 @@ class CheckCacheRequest(_message.Message):
     CHECK_FIELD_NUMBER: _builtins.int
     CONTEXT_HASH_FIELD_NUMBER: _builtins.int
     ALLOWED_RESULTS_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     task_hash: _builtins.str
     args_hash: _builtins.str
@@ -590,6 +592,11 @@ class CheckCacheRequest(_message.Message):
     context_hash: _builtins.str
     """When set, CSE and ULTIMATE candidates qualify only if their call node carries a tag (see
     TagService) with key "redun.context" whose value is this hash.
+    """
+    consistency: _consistency_pb2.ReadConsistency.ValueType
+    """STRONG reads the database; the default may answer a hit from memory, behind a write made on
+    another replica by at most the bound documented on ReadConsistency (a write's own replica
+    and the client that made it see it at once).
     """
     @_builtins.property
     def scheduler_task_hashes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -612,10 +619,11 @@ class CheckCacheRequest(_message.Message):
         check: Global___CacheCheck.ValueType = ...,
         context_hash: _builtins.str | None = ...,
         allowed_results: _abc.Iterable[Global___CacheResultKind.ValueType] | None = ...,
+        consistency: _consistency_pb2.ReadConsistency.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_context_hash", b"_context_hash", "context_hash", b"context_hash"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_context_hash", b"_context_hash", "allowed_results", b"allowed_results", "args_hash", b"args_hash", "check", b"check", "context_hash", b"context_hash", "eval_hash", b"eval_hash", "execution_id", b"execution_id", "namespace", b"namespace", "scheduler_task_hashes", b"scheduler_task_hashes", "scope", b"scope", "task_hash", b"task_hash"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_context_hash", b"_context_hash", "allowed_results", b"allowed_results", "args_hash", b"args_hash", "check", b"check", "consistency", b"consistency", "context_hash", b"context_hash", "eval_hash", b"eval_hash", "execution_id", b"execution_id", "namespace", b"namespace", "scheduler_task_hashes", b"scheduler_task_hashes", "scope", b"scope", "task_hash", b"task_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__context_hash: _TypeAlias = _typing.Literal["context_hash"]  # noqa: Y015
     _WhichOneofArgType__context_hash: _TypeAlias = _typing.Literal["_context_hash", b"_context_hash"]  # noqa: Y015

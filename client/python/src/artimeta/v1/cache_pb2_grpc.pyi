@@ -70,8 +70,12 @@ class CacheServiceStub:
     with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
     evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
     the blob store, is skipped, so a hit always carries its value.
+    A hit without context_hash may be served from the replica's memory unless consistency is
+    STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+    or evaluations evicts the namespace's remembered hits). A miss always reads the database.
     Errors:
     - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
     """
     SetEvalCache: _grpc.UnaryUnaryMultiCallable[_cache_pb2.SetEvalCacheRequest, _cache_pb2.SetEvalCacheResponse]
     """Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
@@ -193,8 +197,12 @@ class CacheServiceAsyncStub(CacheServiceStub):
     with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
     evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
     the blob store, is skipped, so a hit always carries its value.
+    A hit without context_hash may be served from the replica's memory unless consistency is
+    STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+    or evaluations evicts the namespace's remembered hits). A miss always reads the database.
     Errors:
     - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+    - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
     """
     SetEvalCache: _aio.UnaryUnaryMultiCallable[_cache_pb2.SetEvalCacheRequest, _cache_pb2.SetEvalCacheResponse]  # type: ignore[assignment]
     """Sets (upserts) the evaluation cache entry of an eval hash, recording the value if given.
@@ -343,8 +351,12 @@ class CacheServiceServicer(metaclass=_abc_1.ABCMeta):
         with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
         evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
         the blob store, is skipped, so a hit always carries its value.
+        A hit without context_hash may be served from the replica's memory unless consistency is
+        STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+        or evaluations evicts the namespace's remembered hits). A miss always reads the database.
         Errors:
         - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+        - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
         """
 
     @_abc_1.abstractmethod

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from artimeta_server.domain import content_hash as ch
+from artimeta_server.domain.cache.check_memo import CheckMemo, query_key
 from artimeta_server.domain.cache.limits import check_count
 from artimeta_server.domain.cache.models import (
     CacheQuery,
@@ -29,6 +30,7 @@ from artimeta_server.domain.cache.ports import CacheRepositories, NamespaceResol
 from artimeta_server.domain.cache.sync import RecordSync
 from artimeta_server.domain.cache.values import VALUE_BLOB_THRESHOLD, ValueStore
 from artimeta_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from artimeta_server.domain.fresh import FreshCache
 from artimeta_server.domain.reasons import Reason
 
 
@@ -41,6 +43,7 @@ class Cache:
         *,
         blob_threshold: int = VALUE_BLOB_THRESHOLD,
         max_value_bytes: int = 1 << 30,
+        fresh: FreshCache[object] | None = None,
     ) -> None:
         self._values = ValueStore(repos.values, blobs, blob_threshold=blob_threshold, max_value_bytes=max_value_bytes)
         self._calls = repos.call_graph
@@ -49,7 +52,16 @@ class Cache:
         self._jobs = repos.jobs
         self._handles = repos.handles
         self._ns = namespaces
-        self.records = RecordSync(repos.records, self._values, namespaces)
+        # Hits remembered across calls; without a change feed, every check reads the database.
+        self._memo = CheckMemo(fresh) if fresh is not None else None
+        self.records = RecordSync(repos.records, self._values, namespaces, wrote=self._wrote)
+
+    def _wrote(self, ns: int) -> None:
+        # Storage announced the write to the other replicas in its transaction; this replica
+        # forgets at once, so the writer's next check sees its write. Also after a failed write:
+        # it may have committed before the failure reached us.
+        if self._memo is not None:
+            self._memo.wrote(ns)
 
     # Values
 
@@ -58,7 +70,10 @@ class Cache:
         for i, v in enumerate(values):
             self._values.check(v, f"values[{i}]")
         ns = await self._ns.resolve(namespace)
-        return await self._values.repo.insert_values(ns, await self._values.store(ns, values))
+        try:
+            return await self._values.repo.insert_values(ns, await self._values.store(ns, values))
+        finally:
+            self._wrote(ns)
 
     async def get_values(self, namespace: str, hashes: Sequence[str]) -> list[ValueOut]:
         check_count(len(hashes), "value_hashes")
@@ -113,7 +128,10 @@ class Cache:
             subtree_task_hashes=sorted(set(subtree_task_hashes)),
         )
         ns = await self._ns.resolve(namespace)
-        await self._calls.insert_call_node(ns, node, await self._values.store(ns, values))
+        try:
+            await self._calls.insert_call_node(ns, node, await self._values.store(ns, values))
+        finally:
+            self._wrote(ns)
         return call
 
     async def get_call_node(self, namespace: str, call_hash: str) -> CallNodeRow:
@@ -139,6 +157,7 @@ class Cache:
         check: CheckDepth,
         context_hash: str | None,
         allowed: Sequence[HitKind],
+        strong: bool = False,
     ) -> CheckResult:
         ch.check_hash(task_hash, field="task_hash")
         ch.check_hash(args_hash, field="args_hash")
@@ -168,20 +187,37 @@ class Cache:
         )
         if not (query.want_cse or query.want_ultimate or query.want_single):
             return CheckResult("MISS")
+        memo = self._memo if context_hash is None and not strong else None
+        if memo is None:
+            return (await self._decide(ns, query))[0]
+        key = query_key(query)
+        hit = memo.get(ns, key)
+        if hit is not None:
+            return hit
+        ticket = memo.ticket()
+        result, inline = await self._decide(ns, query)
+        if inline:
+            memo.put(ns, key, result, ticket)
+        return result
+
+    async def _decide(self, ns: int, query: CacheQuery) -> tuple[CheckResult, bool]:
+        """The check's answer from the database, and whether its value is held inline (a hit
+        whose bytes live in the blob store is not remembered)."""
         # One database round trip returns every candidate in check order; the first whose value
         # (and, for large values, whose bytes in the blob store) is readable wins.
         for cand in await self._checks.cache_candidates(ns, query):
             value = await self._values.load(ns, cand.value)
             if value is None:
                 continue
+            inline = cand.value is not None and cand.value.data is not None
             if cand.kind == "SINGLE" or cand.call_hash is None:
-                return CheckResult(cand.kind, None, value)
+                return CheckResult(cand.kind, None, value), inline
             subtree = cand.subtree_task_hashes
             if subtree is None:
                 node = await self._calls.get_call_node(ns, cand.call_hash)
                 subtree = node.subtree_task_hashes if node is not None else []
-            return CheckResult(cand.kind, cand.call_hash, value, subtree)
-        return CheckResult("MISS")
+            return CheckResult(cand.kind, cand.call_hash, value, subtree), inline
+        return CheckResult("MISS"), False
 
     async def set_eval_cache(
         self,
@@ -206,7 +242,11 @@ class Cache:
         if value is not None:
             prepared = await self._values.store(ns, [value])
             stored = prepared[0] if prepared else None
-        if not await self._evaluations.set_eval_cache(ns, eval_hash, task_hash, args_hash, value_hash, stored):
+        try:
+            done = await self._evaluations.set_eval_cache(ns, eval_hash, task_hash, args_hash, value_hash, stored)
+        finally:
+            self._wrote(ns)
+        if not done:
             raise FailedPrecondition(
                 f"value {value_hash} is not recorded; send it with the call",
                 reason=Reason.VALUE_NOT_RECORDED,
@@ -256,12 +296,18 @@ class Cache:
         job = replace(job, call_hash=None, cached=False, status=None)
         self._check_job(job)
         ns = await self._ns.resolve(namespace)
-        await self._jobs.start_job(ns, job)
+        try:
+            await self._jobs.start_job(ns, job)
+        finally:
+            self._wrote(ns)
 
     async def end_job(self, namespace: str, job: JobIn) -> None:
         self._check_job(job)
         ns = await self._ns.resolve(namespace)
-        await self._jobs.end_job(ns, job)
+        try:
+            await self._jobs.end_job(ns, job)
+        finally:
+            self._wrote(ns)
 
     async def get_job(self, namespace: str, job_id: str) -> JobRow:
         ch.check_text(job_id, field="id")
@@ -292,7 +338,10 @@ class Cache:
         for i, v in enumerate(values):
             self._values.check(v, f"values[{i}]")
         ns = await self._ns.resolve(namespace)
-        await self._handles.advance_handle(ns, ancestors, parents, child, await self._values.store(ns, values))
+        try:
+            await self._handles.advance_handle(ns, ancestors, parents, child, await self._values.store(ns, values))
+        finally:
+            self._wrote(ns)
 
     async def rollback_handle(self, namespace: str, handle_hash: str, fullname: str) -> int:
         ch.check_hash(handle_hash, field="hash")

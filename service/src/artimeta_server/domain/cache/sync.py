@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from artimeta_server.domain import content_hash as ch
 from artimeta_server.domain.cache.limits import check_count
@@ -22,10 +22,19 @@ from artimeta_server.domain.cache.values import ValueStore
 
 
 class RecordSync:
-    def __init__(self, repo: RecordSyncRepository, values: ValueStore, namespaces: NamespaceResolver) -> None:
+    def __init__(
+        self,
+        repo: RecordSyncRepository,
+        values: ValueStore,
+        namespaces: NamespaceResolver,
+        *,
+        wrote: Callable[[int], None] = lambda _ns: None,
+    ) -> None:
         self._repo = repo
         self._values = values
         self._ns = namespaces
+        # Told after records are written, before the reply: remembered cache hits may be stale.
+        self._wrote = wrote
 
     async def get_records(self, namespace: str, ids: Sequence[str]) -> list[tuple[str, str]]:
         """(id, redun's JSON) of each id found, in the order asked, once each. A value whose bytes
@@ -60,7 +69,10 @@ class RecordSync:
             if rid not in known:
                 fresh.setdefault(rid, rec)
         batch = await self._batch(ns, list(fresh.values()))
-        return await self._repo.put_records(ns, batch)
+        try:
+            return await self._repo.put_records(ns, batch)
+        finally:
+            self._wrote(ns)
 
     async def _batch(self, ns: int, records: Sequence[IncomingRecord]) -> RecordBatch:
         call_nodes = [r for r in records if isinstance(r, CallNodeRecord)]

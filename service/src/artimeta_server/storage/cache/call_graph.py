@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import asyncpg
 
 from artimeta_server.domain.cache.models import CallNodeIn, CallNodeRow, CallRef, StoredValue
+from artimeta_server.domain.fresh import cache_checks_key
 from artimeta_server.storage.cache.values import insert_values
+from artimeta_server.storage.changes import announce
 from artimeta_server.storage.postgres import Database
 
 
@@ -25,6 +27,8 @@ async def _insert_call_node(conn: asyncpg.Connection, ns: int, node: CallNodeIn)
     )
     if not created:
         return
+    # A new call node can be a check's newer CSE or ULTIMATE candidate (domain/cache/check_memo.py).
+    await announce(conn, cache_checks_key(ns))
     if node.children:
         # Edges only to children that were recorded (a child may be skipped by its engine).
         await conn.execute(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from artimeta_server.domain.cache.models import StoredValue
+from artimeta_server.domain.fresh import cache_checks_key
 from artimeta_server.storage.cache.values import insert_values
+from artimeta_server.storage.changes import announce
 from artimeta_server.storage.postgres import Database
 
 
@@ -29,4 +31,7 @@ class PostgresEvaluations:
                 args_hash,
                 value_hash,
             )
+            if done:
+                # Delivered at commit: every replica forgets the namespace's remembered hits.
+                await announce(conn, cache_checks_key(ns))
         return bool(done)

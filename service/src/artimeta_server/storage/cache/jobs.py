@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from artimeta_server.domain.cache.models import JobIn, JobRow
+from artimeta_server.domain.fresh import cache_checks_key
+from artimeta_server.storage.changes import announce
 from artimeta_server.storage.postgres import Database
 
 
@@ -33,6 +35,8 @@ class PostgresJobs:
         return status != "UPDATE 0"
 
     async def _job_start(self, conn: asyncpg.Connection, ns: int, job: JobIn) -> None:
+        # A job is a check's CSE candidate: every replica forgets its remembered hits at commit.
+        await announce(conn, cache_checks_key(ns))
         await conn.execute(
             """INSERT INTO cache_jobs (namespace_id, id, task_hash, execution_id, parent_id, start_time)
                VALUES ($1, $2, $3, $4, $5, coalesce($6, now())) ON CONFLICT DO NOTHING""",

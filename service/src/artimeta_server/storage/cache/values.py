@@ -8,6 +8,8 @@ import asyncpg
 
 from artimeta_server.domain.cache.models import StoredValue
 from artimeta_server.domain.digests import Digest
+from artimeta_server.domain.fresh import cache_checks_key
+from artimeta_server.storage.changes import announce
 from artimeta_server.storage.postgres import Database
 
 # Counted by RETURNING: on Citus an INSERT ... SELECT's status counts the rows given, not inserted.
@@ -44,6 +46,9 @@ async def insert_values(conn: asyncpg.Connection, ns: int, values: Sequence[Stor
         [v.blob.size if v.blob else None for v in values],
         [v.size for v in values],
     )
+    if created:
+        # A value a check skipped as missing may now make it hit (domain/cache/check_memo.py).
+        await announce(conn, cache_checks_key(ns))
     return len(created)
 
 
@@ -61,7 +66,7 @@ class PostgresValues:
         self._db = db
 
     async def insert_values(self, ns: int, values: Sequence[StoredValue]) -> int:
-        async with self._db.connection() as conn:
+        async with self._db.transaction() as conn:
             return await insert_values(conn, ns, values)
 
     async def existing_values(self, ns: int, hashes: Sequence[str]) -> set[str]:

@@ -21,6 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp";
+import { ReadConsistency, readConsistencyFromJSON, readConsistencyToJSON } from "./consistency";
 
 /** Which cache checks a CheckCache call may perform. */
 export enum CacheScope {
@@ -367,6 +368,12 @@ export interface CheckCacheRequest {
     | undefined;
   /** When non-empty, only these kinds of results qualify. */
   allowedResults: CacheResultKind[];
+  /**
+   * STRONG reads the database; the default may answer a hit from memory, behind a write made on
+   * another replica by at most the bound documented on ReadConsistency (a write's own replica
+   * and the client that made it see it at once).
+   */
+  consistency: ReadConsistency;
 }
 
 export interface CheckCacheResponse {
@@ -2277,6 +2284,7 @@ function createBaseCheckCacheRequest(): CheckCacheRequest {
     check: 0,
     contextHash: undefined,
     allowedResults: [],
+    consistency: 0,
   };
 }
 
@@ -2315,6 +2323,9 @@ export const CheckCacheRequest: MessageFns<CheckCacheRequest> = {
         writer.int32(v);
       }
       writer.join();
+    }
+    if (message.consistency !== 0) {
+      writer.uint32(88).int32(message.consistency);
     }
     return writer;
   },
@@ -2422,6 +2433,14 @@ export const CheckCacheRequest: MessageFns<CheckCacheRequest> = {
 
             break;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.consistency = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2474,6 +2493,7 @@ export const CheckCacheRequest: MessageFns<CheckCacheRequest> = {
         : globalThis.Array.isArray(object?.allowed_results)
         ? object.allowed_results.map((e: any) => cacheResultKindFromJSON(e))
         : [],
+      consistency: isSet(object.consistency) ? readConsistencyFromJSON(object.consistency) : 0,
     };
   },
 
@@ -2509,6 +2529,9 @@ export const CheckCacheRequest: MessageFns<CheckCacheRequest> = {
     if (message.allowedResults?.length) {
       obj.allowedResults = message.allowedResults.map((e) => cacheResultKindToJSON(e));
     }
+    if (message.consistency !== 0) {
+      obj.consistency = readConsistencyToJSON(message.consistency);
+    }
     return obj;
   },
 
@@ -2527,6 +2550,7 @@ export const CheckCacheRequest: MessageFns<CheckCacheRequest> = {
     message.check = object.check ?? 0;
     message.contextHash = object.contextHash ?? undefined;
     message.allowedResults = object.allowedResults?.map((e) => e) || [];
+    message.consistency = object.consistency ?? 0;
     return message;
   },
 };
@@ -5466,8 +5490,12 @@ export const CacheServiceService = {
    * with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
    * evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
    * the blob store, is skipped, so a hit always carries its value.
+   * A hit without context_hash may be served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+   * or evaluations evicts the namespace's remembered hits). A miss always reads the database.
    * Errors:
    * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   checkCache: {
     path: "/artimeta.v1.CacheService/CheckCache" as const,
@@ -5738,8 +5766,12 @@ export interface CacheServiceServer extends UntypedServiceImplementation {
    * with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
    * evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
    * the blob store, is skipped, so a hit always carries its value.
+   * A hit without context_hash may be served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+   * or evaluations evicts the namespace's remembered hits). A miss always reads the database.
    * Errors:
    * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   checkCache: handleUnaryCall<CheckCacheRequest, CheckCacheResponse>;
   /**
@@ -5929,8 +5961,12 @@ export interface CacheServiceClient extends Client {
    * with the same task and arguments whose subtree tasks are all current (ULTIMATE); then the
    * evaluation cache (SINGLE). A candidate whose value is missing, or whose bytes are gone from
    * the blob store, is skipped, so a hit always carries its value.
+   * A hit without context_hash may be served from the replica's memory unless consistency is
+   * STRONG (bound: see ReadConsistency; every write to the namespace's jobs, call nodes, values
+   * or evaluations evicts the namespace's remembered hits). A miss always reads the database.
    * Errors:
    * - INVALID_ARGUMENT (INVALID_HASH): a malformed hash.
+   * - INVALID_ARGUMENT (INVALID_CONSISTENCY): consistency is not a ReadConsistency value.
    */
   checkCache(
     request: CheckCacheRequest,
