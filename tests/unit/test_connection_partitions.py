@@ -9,7 +9,7 @@ from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import partition_pb2 as ppb
 from artimeta_server.domain.errors import InvalidArgument
 from artimeta_server.domain.pagination import decode_token, encode_token
-from artimeta_server.rpc.partitions import batch, framed, input_filter
+from artimeta_server.rpc.partitions import batch, framed, input_filter, read_filter
 
 
 def _p(**keys: int) -> ppb.StoragePartition:
@@ -75,6 +75,23 @@ def test_filter_entries() -> None:
     with pytest.raises(InvalidArgument):
         input_filter([dup, dup])
     assert input_filter([]) is None
+
+
+def test_a_read_filter_is_the_filter_of_its_entries() -> None:
+    request = pb.ReadArtifactPartitionsRequest(namespace="ns", storage_fingerprint=7)
+    for i in range(20):  # maps of several keys, inserted in both orders, hash-ordered on the wire
+        e = request.input_fingerprints.add(fingerprint=i - 10)
+        for name in ["b", "a", "zz", "c"] if i % 2 else ["c", "zz", "a", "b"]:
+            e.keys.keys[name].int64_key = i
+    request.input_fingerprints.add().keys.SetInParent()  # keys set but empty, no fingerprint
+    request.input_fingerprints.add(fingerprint=-(1 << 63)).keys.keys["d"].date_key.year = 2020
+    assert read_filter(request) == input_filter(request.input_fingerprints)
+    assert read_filter(pb.ReadArtifactPartitionsRequest(namespace="ns")) is None
+    twice = pb.ReadArtifactPartitionsRequest(namespace="ns")
+    for _ in range(2):
+        twice.input_fingerprints.add().keys.keys["a"].int32_key = 1
+    with pytest.raises(InvalidArgument):
+        read_filter(twice)
 
 
 def test_framing_is_the_wire_encoding_of_repeated_partitions() -> None:

@@ -70,3 +70,23 @@ def test_statement_timeouts_are_deadline_exceeded_and_pool_waits_stay_unavailabl
         == grpc.StatusCode.UNAVAILABLE
     )
     assert describe(errors.DeadlineExceeded("x"), None)[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_entries_are_walked_only_where_their_encoding_holds_a_zero_byte() -> None:
+    from artimeta.v1 import connection_pb2
+
+    def filtered(bad: str | None) -> connection_pb2.ReadArtifactPartitionsRequest:
+        req = connection_pb2.ReadArtifactPartitionsRequest(namespace="a", storage_fingerprint=1)
+        for i in range(100):  # int64 key 0: a 0 byte in most entries' encoding
+            req.input_fingerprints.add(fingerprint=i).keys.keys["shard"].int64_key = i % 3
+        if bad is not None:
+            req.input_fingerprints.add().keys.keys[bad].int64_key = 5
+        return req
+
+    validate.request(filtered(None))
+    assert _refusal(filtered("x\x00")) == ("INVALID_CHARACTER", "input_fingerprints.keys.keys")
+    tags = tags_pb2.RecordTagsRequest(
+        namespace="a",
+        tags=[tags_pb2.TagKeyValue(key="k") for _ in range(50)] + [tags_pb2.TagKeyValue(key="\x00")],
+    )
+    assert _refusal(tags) == ("INVALID_CHARACTER", "tags.key")

@@ -13,7 +13,7 @@ from artimeta_server.domain.connection.models import DocumentRow, Graph, Snapsho
 from artimeta_server.domain.connection.service import Connections
 from artimeta_server.rpc import access, convert
 from artimeta_server.rpc.lineage import lineage_from_message, lineage_message
-from artimeta_server.rpc.partitions import batches, framed, input_filter
+from artimeta_server.rpc.partitions import batches, framed, read_filter
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -116,7 +116,7 @@ class ConnectionServicer(connection_pb2_grpc.ConnectionServiceServicer):
     async def ReadArtifactPartitions(
         self, request: pb.ReadArtifactPartitionsRequest, context: Context
     ) -> AsyncIterator[pb.ReadArtifactPartitionsResponse]:
-        wanted = input_filter(request.input_fingerprints)
+        wanted = read_filter(request)
         async for bodies in self._c.partitions.read_artifact_partitions(
             request.namespace, request.storage_fingerprint, wanted
         ):

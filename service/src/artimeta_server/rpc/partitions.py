@@ -10,6 +10,9 @@ the request check's walk (rpc/validate.py), and refuses them exactly as that che
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from artimeta.v1 import connection_pb2, partition_pb2
 from artimeta_server.domain.connection import partitions as rules
@@ -176,6 +179,47 @@ def input_filter(entries: Sequence[partition_pb2.InputFingerprint]) -> InputFilt
     return rules.input_filter(
         [e.keys.SerializeToString(deterministic=True) for e in entries],
         [e.fingerprint if e.HasField("fingerprint") else None for e in entries],
+    )
+
+
+def _raw_filter_class() -> Any:
+    """A message with ReadArtifactPartitionsRequest's field 3 whose entries keep their keys as
+    bytes. Parsing the request's deterministic encoding with it yields every key in canonical form
+    at once: the same bytes as serializing each CompositeKey deterministically, at a fraction of
+    the cost of 10k such calls."""
+    f = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(
+        name="artimeta_server/raw_filter.proto", package="artimeta_server.raw", syntax="proto3"
+    )
+    entry = file.message_type.add(name="RawInputFingerprint")
+    entry.field.add(name="keys", number=1, type=f.TYPE_BYTES, label=f.LABEL_OPTIONAL)
+    entry.field.add(
+        name="fingerprint", number=2, type=f.TYPE_INT64, label=f.LABEL_OPTIONAL, proto3_optional=True, oneof_index=0
+    )
+    entry.oneof_decl.add(name="_fingerprint")
+    request = file.message_type.add(name="RawFilter")
+    request.field.add(
+        name="input_fingerprints",
+        number=connection_pb2.ReadArtifactPartitionsRequest.INPUT_FINGERPRINTS_FIELD_NUMBER,
+        type=f.TYPE_MESSAGE,
+        label=f.LABEL_REPEATED,
+        type_name=".artimeta_server.raw.RawInputFingerprint",
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("artimeta_server.raw.RawFilter"))
+
+
+_RAW_FILTER = _raw_filter_class()
+
+
+def read_filter(request: connection_pb2.ReadArtifactPartitionsRequest) -> InputFilter | None:
+    """input_filter(request.input_fingerprints), read from the request's canonical encoding."""
+    if not request.input_fingerprints:
+        return None
+    entries = _RAW_FILTER.FromString(request.SerializeToString(deterministic=True)).input_fingerprints
+    return rules.input_filter(
+        [e.keys for e in entries], [e.fingerprint if e.HasField("fingerprint") else None for e in entries]
     )
 
 

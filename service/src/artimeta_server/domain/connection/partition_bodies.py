@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
+from typing import cast
 
 from artimeta_server.domain.blobs.models import StoredDocument
 from artimeta_server.domain.connection.documents import Documents
@@ -59,6 +60,18 @@ class PartitionBodies:
         out: list[bytes] = []
         size = 0
         async for chunk in rows:
+            # The usual chunk (every body inline, within both budgets, nothing pending) goes out
+            # as it came, without a Python step per row.
+            bodies = [row[0] for row in chunk]
+            if not out and len(bodies) <= self.chunk_rows and None not in bodies:
+                inline = cast(list[bytes], bodies)  # no None among them, checked just above
+                total = sum(map(len, inline))
+                if total < self.chunk_bytes:
+                    if len(inline) == self.chunk_rows:
+                        yield inline
+                    else:
+                        out, size = inline, total
+                    continue
             for row in chunk:
                 body = row[0] if row[0] is not None else await self.load(ns, row)
                 out.append(body)

@@ -12,7 +12,7 @@ import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -369,6 +369,7 @@ class PostgresPartitions:
                 rows = await cursor.fetch(chunk)
                 if not rows:
                     return
-                yield [(r[0], r[1], r[2]) for r in rows]
+                # A Record unpacks and indexes like the BodyRow tuple it stands for.
+                yield cast(list[BodyRow], rows)
                 if len(rows) < chunk:
                     return
