@@ -257,6 +257,8 @@ def test_serve_prints_both_ports_and_exits_cleanly_on_sigterm(stack: Stack, venv
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 def test_workers_share_the_http_port(stack: Stack, venv_bin: Path) -> None:
@@ -295,6 +297,8 @@ def test_workers_share_the_http_port(stack: Stack, venv_bin: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 async def test_lineage_and_partition_pages_over_connect_json(base_url: str, hclient: artimeta.AsyncClient) -> None:
