@@ -95,9 +95,9 @@ class ArtimetaBackend(TagsAndRecords, HandlesAndJobs, RedunBackend):  # type: ig
         self._known_values: Set[str] = set()
         self._known_calls: Set[str] = set()
         self._subtrees: Dict[str, Set[str]] = {}
-        # Starts of cached jobs not yet sent (job id -> request, start time): a cached job's end
+        # Starts of cached jobs not yet sent (job id -> request, with its start time): a cached job's end
         # usually follows at once, and RecordJobEnd creates a job whose start is missing.
-        self._held_starts: Dict[str, Tuple[cpb.RecordJobStartRequest, float]] = {}
+        self._held_starts: Dict[str, cpb.RecordJobStartRequest] = {}
         # Jobs started and not yet ended: while one is open, its end (which waits for every write
         # in flight) is still to come, so writes on its way there need not be waited for one by one.
         self._open_jobs: Set[str] = set()
@@ -144,7 +144,7 @@ class ArtimetaBackend(TagsAndRecords, HandlesAndJobs, RedunBackend):  # type: ig
 
     def _send_held_starts(self) -> None:
         held, self._held_starts = self._held_starts, {}
-        for request, _ in held.values():
+        for request in held.values():
             self._write("RecordJobStart", request, deferred=True)
 
     def _write(self, rpc: str, request: Any, *, best_effort: bool = False, deferred: bool = False) -> None:

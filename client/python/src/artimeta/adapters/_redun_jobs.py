@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set
 
 from artimeta import errors
 from artimeta.adapters._redun_codec import timestamp
 from artimeta.adapters._redun_parts import BackendParts
 from artimeta.v1 import cache_pb2 as cpb
 
-# A cached job that stays open longer than this has its own start sent before its end.
-HELD_START_S = 0.05
-
 
 class HandlesAndJobs(BackendParts):
-    _held_starts: Dict[str, Tuple[cpb.RecordJobStartRequest, float]]
+    _held_starts: Dict[str, cpb.RecordJobStartRequest]
     _open_jobs: Set[str]
 
     # Handles
@@ -78,13 +74,17 @@ class HandlesAndJobs(BackendParts):
     def record_job_start(self, job: Any, now: Optional[datetime] = None) -> Any:
         self.record_value(job.task)
         msg = self._job(job)
-        msg.start_time.CopyFrom(timestamp(now or datetime.now(timezone.utc)))  # noqa: UP017 - Python 3.9
+        held = getattr(job, "was_cached", False) and job.id not in self._held_starts
+        if now is not None or held:
+            # A held start is sent late, if at all: it carries the time it happened.
+            msg.start_time.CopyFrom(timestamp(now or datetime.now(timezone.utc)))  # noqa: UP017 - Python 3.9
         request = cpb.RecordJobStartRequest(namespace=self.namespace, job=msg)
         self._open_jobs.add(job.id)
-        if getattr(job, "was_cached", False) and job.id not in self._held_starts:
-            # A cache hit ends at once: its end records it (start = end), unless the job stays open
-            # long enough for the start to matter or something reads jobs first.
-            self._held_starts[job.id] = (request, time.monotonic())
+        if held:
+            # A cache hit ends as soon as the scheduler gets to it: its end records it (start =
+            # end), unless it has child jobs (its start then tells when they began) or something
+            # reads jobs first.
+            self._held_starts[job.id] = request
             return None
         self._write("RecordJobStart", request)
         return None
@@ -92,8 +92,8 @@ class HandlesAndJobs(BackendParts):
     def record_job_end(self, job: Any, now: Optional[datetime] = None, status: Optional[str] = None) -> None:
         self.record_value(job.task)
         held = self._held_starts.pop(job.id, None)
-        if held is not None and time.monotonic() - held[1] > HELD_START_S:
-            self._write("RecordJobStart", held[0])
+        if held is not None and getattr(job, "child_jobs", None):
+            self._write("RecordJobStart", held)
         self._open_jobs.discard(job.id)
         msg = self._job(job)
         msg.call_hash = job.call_hash or ""
