@@ -1,5 +1,9 @@
 # artimeta: `make run` starts the local stack and the server; `make test` runs every check.
 SHELL := /bin/bash
+# Every recipe line stops at its first failing command, unset variable or failing pipe stage, and
+# a target whose recipe failed is deleted rather than left half-written for the next run.
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
 .DEFAULT_GOAL := help
 
 PYTHON_BOOT ?= python3
@@ -15,11 +19,13 @@ STAMP := $(VENV)/.stamp-$(shell cat requirements/dev.txt service/pyproject.toml 
 .PHONY: help
 help:
 	@echo "make run        start Postgres + S3 + artimeta on 127.0.0.1:50051 (gRPC) and :50052 (HTTP, console)"
+	@echo "make test-unit  tests/unit only: no servers, seconds (the inner loop)"
+	@echo "make test-fast  tests/unit + tests/api on one Postgres + one S3 (no MinIO, no adapter venvs, no browsers)"
 	@echo "make test       lint, type-check, proto drift and buf checks, and every test layer"
 	@echo "make proto      regenerate code from proto/ (Python, Go, TypeScript; Java builds its own)"
 	@echo "make console    rebuild the web console bundle (TypeScript types from proto/, esbuild)"
 	@echo "make test-citus the API and race suites on a Citus coordinator + 2 workers (builds Citus once into $(CACHE))"
-	@echo "make lint       ruff + mypy --strict"
+	@echo "make lint       ruff + mypy --strict (and mypy over tests/ and bench/)"
 	@echo "make api-lint   buf lint/format/breaking, protolint and the project's proto checks"
 	@echo "make minio      build MinIO from source into $(CACHE) (reused by later runs)"
 	@echo "make bench      run the benchmarks (JSON under bench/results/)"
@@ -92,6 +98,8 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 .PHONY: adapter-venvs
 adapter-venvs: venv
@@ -106,6 +114,17 @@ test: venv proto-check console-check api-lint lint adapter-venvs
 	@if command -v go >/dev/null; then bash scripts/ensure-helm.sh >/dev/null; \
 	  else echo "go not found: the Helm chart checks (tests/deploy) will be skipped"; fi
 	$(VENV)/bin/pytest
+
+# The inner loop: tests/unit asks for no server (tests/conftest.py fails a unit test that does).
+.PHONY: test-unit
+test-unit: venv
+	$(VENV)/bin/pytest tests/unit -q
+
+# tests/unit and tests/api against the session's one Postgres and one S3 server (SeaweedFS): the
+# MinIO legs of the blob suites are deselected and what runs in the adapters' virtualenvs skipped.
+.PHONY: test-fast
+test-fast: venv
+	$(VENV)/bin/pytest tests/unit tests/api -q --s3 seaweedfs --no-adapter-venvs
 
 .PHONY: test-citus
 test-citus: venv

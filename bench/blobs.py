@@ -32,6 +32,7 @@ from artimeta.blobs import Blobs, Digest
 from artimeta.records import Records
 from artimeta_server.devstack.procs import free_port
 from artimeta_server.devstack.stack import Stack
+from bench import cpu as bench_cpu
 
 MIB = 1024 * 1024
 STREAM_MIB = int(os.environ.get("BENCH_BLOBS_MIB", "256"))
@@ -119,6 +120,8 @@ class Meter:
                 # How many cores the best round kept busy (all processes together).
                 "cores_busy": round(sum(self.cpu[name].values()) / min(self.wall[name]), 2),
                 "cpu_bound_mib_s": round(self.cpu_bound_mib_s(name, mib), 1),
+                # The unit of a stream: the artimeta server's CPU per MiB moved (0 for raw transfers).
+                "server_cpu_ms_per_mib": round(self.cpu[name].get("server", 0.0) * 1000 / mib, 2),
             }
             for name in self.wall
         }
@@ -287,7 +290,8 @@ def main() -> dict[str, Any]:
             "ARTIMETA_LOG_JSON": "false",
         }
         server_bin = Path(sys.executable).parent / "artimeta-server"
-        proc = subprocess.Popen([str(server_bin), "serve", "--migrate"], env=env)
+        proc = subprocess.Popen([str(server_bin), "serve", "--migrate"], env=env, preexec_fn=bench_cpu.server_preexec())
+        bench_cpu.pin_load()  # the client side (this process, its threads) on the other core
         target = f"127.0.0.1:{port}"
         with grpc.insecure_channel(target) as ch:
             grpc.channel_ready_future(ch).result(timeout=60)
@@ -326,13 +330,16 @@ def main() -> dict[str, Any]:
 
         items = [os.urandom(4096) for _ in range(SMALL_COUNT)]
         raw_ops = raw_small(mc, bucket, items)
+        server_before = bench_cpu.cpu_s(proc.pid)
         ours_ops = ours_small(blobs, items)
+        batch_server_s = bench_cpu.cpu_s(proc.pid) - server_before
 
         record = record_recommit(Records(client, "bench", blobs=blobs), root)
         big = big_round_trip(blobs, root, proc.pid) if BIG_MIB > 0 else {"skipped": True}
         client.close()
         return {
             "s3": stack.s3.kind,
+            "machine": bench_cpu.machine(),
             "stream": {
                 "mib": STREAM_MIB,
                 "rounds": ROUNDS,
@@ -359,6 +366,8 @@ def main() -> dict[str, Any]:
                 "raw_minio_objects_s": round(raw_ops, 1),
                 "artimeta_objects_s": round(ours_ops, 1),
                 "ratio": round(ours_ops / raw_ops, 3),
+                "server_cpu_us_per_rpc": bench_cpu.us_per_call(batch_server_s, -(-SMALL_COUNT // BATCH)),
+                "server_cpu_us_per_blob": bench_cpu.us_per_call(batch_server_s, SMALL_COUNT),
                 "goal_ratio": 0.5,
             },
             "record_recommit": record,

@@ -8,9 +8,12 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -43,27 +46,14 @@ SERVER_PIDS: dict[str, int] = {}
 def load(target: str, method: str, request: bytes, *, concurrency: int = 16, seconds: float = 5.0) -> dict[str, float]:
     """Runs bench.load in its own process against `target` and returns its JSON (with the server's
     CPU µs per RPC when the server was started here)."""
-    out = subprocess.run(
-        [
-            PY,
-            "-m",
-            "bench.load",
-            target,
-            method,
-            request.hex(),
-            "--concurrency",
-            str(concurrency),
-            "--seconds",
-            str(seconds),
-            "--cpu-pid",
-            str(SERVER_PIDS.get(target, 0)),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(out.stdout)
+    args = ["--concurrency", str(concurrency), "--seconds", str(seconds), "--cpu-pid", str(SERVER_PIDS.get(target, 0))]
+    return run_json("bench.load", target, method, request.hex(), *args)
+
+
+def run_json(module: str, *args: str) -> dict[str, Any]:
+    """`python -m module args...` run from the repository's root to its end; the JSON it printed."""
+    out = subprocess.run([PY, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(out.stdout)
     return result
 
 
@@ -77,6 +67,20 @@ def stop(*procs: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Waits until `url` answers, failing early when `proc` (its server) exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
 
 
 def wait_ready(target: str, timeout_s: float = 60) -> None:
@@ -134,6 +138,18 @@ def artimeta_server(stack: Stack, *args: str, **env: str) -> Iterator[str]:
     finally:
         SERVER_PIDS.pop(target, None)
         stop(proc)
+
+
+def spawn_server(stack: Stack, listen: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """`python -m artimeta_server serve --migrate` over `stack` on `listen` with `env` added, on the
+    server CPUs, its output to /dev/null; the caller waits for it to be ready and stops it."""
+    return subprocess.Popen(
+        [PY, "-m", "artimeta_server", "serve", "--migrate"],
+        env={**os.environ, **stack.env(), "ARTIMETA_LISTEN": listen, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=cpu.server_preexec(),
+    )
 
 
 def ratio(value: float, ceiling: float) -> float:

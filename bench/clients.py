@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from artimeta_server.devstack.procs import free_port
+from bench import cpu
 from bench.ceilings import stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,14 +71,14 @@ async def _drive(target: str, rpc: str, concurrency: int, warmup_s: float, durat
         end = measure_from + duration_s
         latencies: list[float] = []
         errors = 0
-        cpu: list[float] = []
+        client_cpu: list[float] = []
 
         async def cpu_meter() -> None:
             # The client's own CPU time over the measured window: on shared cores it is taken from the server.
             await asyncio.sleep(max(0.0, measure_from - clock()))
             c0 = time.process_time()
             await asyncio.sleep(max(0.0, end - clock()))
-            cpu.append(time.process_time() - c0)
+            client_cpu.append(time.process_time() - c0)
 
         async def worker() -> None:
             nonlocal errors
@@ -109,7 +110,7 @@ async def _drive(target: str, rpc: str, concurrency: int, warmup_s: float, durat
         "rps": round(len(latencies) / duration_s, 1),
         "p50_ms": pct(0.5),
         "p99_ms": pct(0.99),
-        "client_cpu_s": round(cpu[0], 3),
+        "client_cpu_s": round(client_cpu[0], 3),
     }
 
 
@@ -136,8 +137,9 @@ async def _echo_server(port: int, responses_path: str) -> None:
             return read_tag
 
     server = grpc.aio.server()
-    namespace_pb2_grpc.add_NamespaceServiceServicer_to_server(Namespaces(), server)
-    connection_pb2_grpc.add_ConnectionServiceServicer_to_server(Connection(), server)
+    # Each serves only the methods the benchmark calls.
+    namespace_pb2_grpc.add_NamespaceServiceServicer_to_server(Namespaces(), server)  # type: ignore[abstract]
+    connection_pb2_grpc.add_ConnectionServiceServicer_to_server(Connection(), server)  # type: ignore[abstract]
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
@@ -238,7 +240,7 @@ def _build_java() -> list[str] | str:
     return [java, "-cp", cp, "dev.artimeta.bench.LoadGen"]
 
 
-def _run_client(kind: str, base: list[str], target: str, rpc: str, seconds: float) -> dict[str, Any]:
+def _run_client(kind: str, base: list[str], target: str, rpc: str, seconds: float, server_pid: int) -> dict[str, Any]:
     # A fresh JVM spends its first seconds compiling (measured: ~4x the CPU per call after 3 s than after 10 s).
     warmup = 8.0 if kind == "java" else 1.0
     if kind == "python":
@@ -249,8 +251,21 @@ def _run_client(kind: str, base: list[str], target: str, rpc: str, seconds: floa
     else:
         cmd = [*base, f"target={target}", f"rpc={rpc}", f"namespace={NAMESPACE}", f"name={GRAPH}", f"tag={TAG}",
                f"concurrency={CONCURRENCY}", f"warmup_s={warmup}", f"duration_s={seconds}"]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=cpu.load_preexec()
+    )
+    # The server's CPU sampled while the client runs: its window is read off the samples.
+    samples: list[tuple[float, float]] = []
+    deadline = time.monotonic() + seconds + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        samples.append((time.monotonic(), cpu.cpu_s(server_pid)))
+        time.sleep(0.05)
+    samples.append((time.monotonic(), cpu.cpu_s(server_pid)))
+    out, _ = proc.communicate(timeout=30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} load generator failed with {proc.returncode}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["server_cpu_us_per_rpc"] = cpu.us_per_call(cpu.window_cpu_s(samples, seconds), int(result["calls"]))
     return result
 
 
@@ -269,6 +284,7 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
             subprocess.Popen(
                 [sys.executable, "-m", "artimeta_server", "serve", "--migrate", "--listen", f"127.0.0.1:{port}"],
                 env=env,
+                preexec_fn=cpu.server_preexec(),
             )
         )
         target = f"127.0.0.1:{port}"
@@ -277,7 +293,9 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
         responses.write_text(json.dumps(_seed(target)))
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "bench.clients", "--echo", str(echo_port), str(responses)], cwd=ROOT
+                [sys.executable, "-m", "bench.clients", "--echo", str(echo_port), str(responses)],
+                cwd=ROOT,
+                preexec_fn=cpu.server_preexec(),
             )
         )
         echo = f"127.0.0.1:{echo_port}"
@@ -292,11 +310,11 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
         runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         for n in range(rounds):
             for rpc in RPCS:
-                for server, addr in (("echo", echo), ("artimeta", target)):
+                for server, addr, pid in (("echo", echo, procs[1].pid), ("artimeta", target, procs[0].pid)):
                     for kind, base in clients.items():
                         if isinstance(base, str):
                             continue
-                        r = _run_client(kind, base, addr, rpc, seconds)
+                        r = _run_client(kind, base, addr, rpc, seconds, pid)
                         runs.setdefault((rpc, server, kind), []).append(r)
                         print(f"  round {n + 1} {rpc:16} {server:9} {kind:7} {r['rps']:8.0f}/s", file=sys.stderr)
         results = []
@@ -312,7 +330,7 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
             "seconds_per_run": seconds,
             "rounds": rounds,
             "loadavg_1_5_15_at_end": [round(x, 2) for x in load],
-            "cpus": os.cpu_count(),
+            "machine": cpu.machine(),
             "note": "server and load generator share the machine; echo = bare grpc.aio (uvloop) server, canned bytes",
             "skipped": skipped,
             "results": results,
@@ -342,6 +360,7 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
             # Each client drives the echo server faster than artimeta: the client is not the limit.
             "clients_faster_than_artimeta": {k: echo.get(k, 0) > v for k, v in real.items()},
             "artimeta_spread_across_clients": round(min(real.values()) / best, 3),
+            "server_cpu_us_per_rpc": {f"{r['server']}/{r['client']}": r["server_cpu_us_per_rpc"] for r in rows},
             "client_cpu_us_per_call_on_artimeta": {
                 r["client"]: r["client_cpu_us_per_call"] for r in rows if r["server"] == "artimeta"
             },

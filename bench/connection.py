@@ -34,14 +34,16 @@ import uvloop
 
 import artimeta
 from artimeta.v1 import connection_pb2 as pb
-from artimeta.v1 import graph_pb2
+from artimeta.v1 import connection_pb2_grpc, graph_pb2
 from artimeta.v1 import partition_pb2 as ppb
 from artimeta_server.devstack.procs import free_port
 from artimeta_server.storage.connection.partitions import FILTERED_READ
 from bench import cpu
-from bench.ceilings import new_stack, stop
+from bench.ceilings import new_stack, spawn_server, stop
 
 SCALE = float(os.environ.get("BENCH_CONNECTION_SCALE", "1"))
+# The server settings the 100k-partition calls need: room for their messages and statements.
+BIG_CALLS_ENV = {"ARTIMETA_MAX_MESSAGE_BYTES": str(256 * 1024 * 1024), "ARTIMETA_DB_STATEMENT_TIMEOUT_S": "600"}
 CONCURRENCY = 16
 POINT_SECONDS = 2.0
 POINT_ROUNDS = 5
@@ -156,21 +158,25 @@ def _request(namespace: str, storage: int, n: int, *, seed: int, start: int = 0)
     return request
 
 
-async def _point_reads(target: str, echo_target: str, namespace: str, server_pid: int, echo_pid: int) -> dict[str, Any]:
+async def seed_point_reads(client: artimeta.AsyncClient, namespace: str) -> None:
+    """The graph "bench" (fingerprint 123), its snapshot 456 (id 7) and the tag "prod" on it: the
+    rows the point reads hit."""
     graph = graph_pb2.Graph(name="bench", fingerprint=123, document=os.urandom(2048), document_format="bench")
     snap = graph_pb2.GraphSnapshot(
         name="bench", fingerprint=456, id=7, graph_fingerprint=123, document=os.urandom(2048)
     )
-    async with artimeta.AsyncClient(target) as client:
-        from artimeta.v1 import connection_pb2_grpc
+    stub = client.stub(connection_pb2_grpc.ConnectionServiceStub)
+    await client.call(stub.WriteGraph, pb.WriteGraphRequest(namespace=namespace, graph=graph))
+    await client.call(stub.WriteSnapshot, pb.WriteSnapshotRequest(namespace=namespace, snapshot=snap))
+    await client.call(
+        stub.WriteSnapshotTag,
+        pb.WriteSnapshotTagRequest(namespace=namespace, name="bench", tag="prod", snapshot_fingerprint=456),
+    )
 
-        stub = client.stub(connection_pb2_grpc.ConnectionServiceStub)
-        await client.call(stub.WriteGraph, pb.WriteGraphRequest(namespace=namespace, graph=graph))
-        await client.call(stub.WriteSnapshot, pb.WriteSnapshotRequest(namespace=namespace, snapshot=snap))
-        await client.call(
-            stub.WriteSnapshotTag,
-            pb.WriteSnapshotTagRequest(namespace=namespace, name="bench", tag="prod", snapshot_fingerprint=456),
-        )
+
+async def _point_reads(target: str, echo_target: str, namespace: str, server_pid: int, echo_pid: int) -> dict[str, Any]:
+    async with artimeta.AsyncClient(target) as client:
+        await seed_point_reads(client, namespace)
     out: dict[str, Any] = {}
     async with grpc.aio.insecure_channel(echo_target) as echo_ch, grpc.aio.insecure_channel(target) as ch:
         tag_req = pb.ReadSnapshotTagRequest(namespace=namespace, name="bench", tag="prod").SerializeToString()
@@ -377,21 +383,11 @@ async def _run() -> dict[str, Any]:
         stack.start()
         cpu.pin_load()  # after the stack: Postgres and S3 stay unpinned
         port = free_port()
-        env = {
-            **os.environ,
-            **stack.env(),
-            "ARTIMETA_LISTEN": f"127.0.0.1:{port}",
+        server = spawn_server(
+            stack,
+            f"127.0.0.1:{port}",
             # The access log on, as in production; its lines go to /dev/null.
-            "ARTIMETA_LOG_LEVEL": "INFO",
-            "ARTIMETA_MAX_MESSAGE_BYTES": str(256 * 1024 * 1024),
-            "ARTIMETA_DB_STATEMENT_TIMEOUT_S": "600",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "artimeta_server", "serve", "--migrate"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=cpu.server_preexec(),
+            {"ARTIMETA_LOG_LEVEL": "INFO", **BIG_CALLS_ENV},
         )
         procs.append(server)
         echo = subprocess.Popen(

@@ -7,6 +7,7 @@ start and the end of a measured window."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 
@@ -53,6 +54,31 @@ def server_preexec() -> Callable[[], None] | None:
     if not pinned():
         return None
     return lambda: os.sched_setaffinity(0, SERVER_CPUS)
+
+
+def load_preexec() -> Callable[[], None] | None:
+    """For Popen(preexec_fn=...): a load generator process starts on LOAD_CPUS in the pinned mode."""
+    if not pinned():
+        return None
+    return lambda: os.sched_setaffinity(0, LOAD_CPUS)
+
+
+def window_cpu_s(samples: list[tuple[float, float]], seconds: float, eps_s: float = 0.02) -> float:
+    """Server CPU seconds in the last `seconds` of its activity, from (time, cpu_s) samples taken
+    while an external load generator ran: its measured window ends where the server's CPU stops
+    rising (the generator stopped calling) and began `seconds` before. For generators that report
+    only their own counts (Go, Java)."""
+    if len(samples) < 2:
+        return 0.0
+    final = samples[-1][1]
+    end_t, end_c = next((t, c) for t, c in samples if c >= final - eps_s)
+    start_t = end_t - seconds
+    start_c = samples[0][1]
+    for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+        if t0 <= start_t <= t1:
+            start_c = c0 + (c1 - c0) * ((start_t - t0) / (t1 - t0) if t1 > t0 else 0.0)
+            break
+    return max(0.0, end_c - start_c)
 
 
 def pin_load() -> None:

@@ -23,8 +23,8 @@ from artimeta.v1 import connection_pb2 as cpb
 from artimeta.v1 import connection_pb2_grpc, graph_pb2
 from artimeta.v1 import namespace_pb2 as npb
 from artimeta_server import logs
-from artimeta_server.app import Server
 from artimeta_server.config import Settings
+from artimeta_server.server import Server
 from bench import cpu
 from bench.cache import CHECK_CACHE, check_cache_request
 from bench.ceilings import ROOT, local_stack
@@ -71,6 +71,8 @@ def _top(prof: cProfile.Profile, calls: int) -> list[dict[str, Any]]:
 
 async def _run() -> dict[str, Any]:
     with local_stack(durable=False) as stack:
+        if cpu.pinned():  # the in-process server on the server core; bench.load pins itself
+            os.sched_setaffinity(0, cpu.SERVER_CPUS)
         settings = Settings.from_env({**stack.env(), "ARTIMETA_LISTEN": "127.0.0.1:0", "ARTIMETA_LOG_JSON": "true"})
         srv = Server(settings)
         await srv.start(migrate_schema=True)

@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing as mp
-import os
 import statistics
 import subprocess
 import sys
 import time
 from typing import Any
 
-from bench.ceilings import new_stack, stop
+from bench import cpu
+from bench.ceilings import new_stack, spawn_server, stop, wait_http
 from bench.workers import CONCURRENCY, LOADERS, SECONDS, WARMUP_S, _drive, _wait_ready
 
 PARTITIONS = 100_000
@@ -51,8 +51,10 @@ def _http_loader(base_url: str, path: str, body: bytes, seconds: float, out: Any
     import uvloop
     from pyqwest import Client, HTTPTransport, HTTPVersion
 
+    cpu.pin_load()
+
     async def run() -> None:
-        count = errors = 0
+        count = errors = total = 0
         lat: list[float] = []
         stop_at = time.perf_counter() + WARMUP_S + seconds
         measure_from = time.perf_counter() + WARMUP_S
@@ -69,7 +71,7 @@ def _http_loader(base_url: str, path: str, body: bytes, seconds: float, out: Any
         headers = {"content-type": "application/json"}
 
         async def worker() -> None:
-            nonlocal count, errors
+            nonlocal count, errors, total
             while True:
                 t0 = time.perf_counter()
                 if t0 >= stop_at:
@@ -82,49 +84,39 @@ def _http_loader(base_url: str, path: str, body: bytes, seconds: float, out: Any
                 if not ok:
                     errors += 1
                     continue
+                total += 1
                 if t0 >= measure_from:
                     count += 1
                     if count % 8 == 0:
                         lat.append(time.perf_counter() - t0)
 
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY // LOADERS)))
-        out.put({"count": count, "errors": errors, "lat": lat})
+        out.put({"count": count, "total": total, "errors": errors, "lat": lat})
 
     uvloop.run(run())
 
 
-def _drive_http(base_url: str, path: str, body: bytes) -> dict[str, Any]:
+def _drive_http(base_url: str, path: str, body: bytes, server_pid: int) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     procs = [ctx.Process(target=_http_loader, args=(base_url, path, body, SECONDS, q)) for _ in range(LOADERS)]
+    cpu_before = cpu.cpu_s(server_pid)
     for p in procs:
         p.start()
     parts = [q.get(timeout=SECONDS + 60) for _ in procs]
+    used = cpu.cpu_s(server_pid) - cpu_before
     for p in procs:
         p.join()
     count = sum(p["count"] for p in parts)
     lat = sorted(x for p in parts for x in p["lat"])
     return {
+        # Over every request the loaders sent, warm-up included, as bench/workers.py counts.
+        "server_cpu_us_per_rpc": cpu.us_per_call(used, sum(p["total"] for p in parts)),
         "rpc_per_s": round(count / SECONDS),
         "errors": sum(p["errors"] for p in parts),
         "p50_ms": round(statistics.median(lat) * 1000, 3) if lat else None,
         "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 3) if lat else None,
     }
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 async def _console_timings(
@@ -269,35 +261,30 @@ def main() -> dict[str, Any]:
         "rpc": "NamespaceService/GetNamespace",
         "concurrency": CONCURRENCY,
         "seconds_per_point": SECONDS,
-        "cpus": os.cpu_count(),
+        "machine": cpu.machine(),
         "goal": "connect_json >= 0.5 x grpc; console first page < 1000 ms",
     }
     try:
         port = free_port()
-        ceiling = subprocess.Popen([sys.executable, "-c", _HTTP_CEILING, str(port)])
+        ceiling = subprocess.Popen([sys.executable, "-c", _HTTP_CEILING, str(port)], preexec_fn=cpu.server_preexec())
         try:
-            _wait_http(f"http://127.0.0.1:{port}/", ceiling)
-            result["ceiling_bare_uvicorn_json"] = _drive_http(f"http://127.0.0.1:{port}", "/x", b"{}")
+            wait_http(f"http://127.0.0.1:{port}/", ceiling)
+            result["ceiling_bare_uvicorn_json"] = _drive_http(f"http://127.0.0.1:{port}", "/x", b"{}", ceiling.pid)
         finally:
             stop(ceiling)
 
         grpc_port, http_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            **stack.env(),
-            "ARTIMETA_LISTEN": f"127.0.0.1:{grpc_port}",
-            "ARTIMETA_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-            "ARTIMETA_LOG_REQUESTS": "false",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "artimeta_server", "serve", "--migrate"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        server = spawn_server(
+            stack,
+            f"127.0.0.1:{grpc_port}",
+            {
+                "ARTIMETA_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+                "ARTIMETA_LOG_REQUESTS": "false",
+            },
         )
         try:
             _wait_ready(f"127.0.0.1:{grpc_port}", server)
-            _wait_http(f"http://127.0.0.1:{http_port}/healthz", server)
+            wait_http(f"http://127.0.0.1:{http_port}/healthz", server)
             ns, name, snapshot, artifact = "bench-http", "bench-graph", 7, "orders"
 
             async def prepare() -> None:
@@ -334,12 +321,16 @@ def main() -> dict[str, Any]:
             uvloop.run(prepare())
             request = pb.GetNamespaceRequest(name=ns)
             result["grpc"] = _drive(
-                f"127.0.0.1:{grpc_port}", "/artimeta.v1.NamespaceService/GetNamespace", request.SerializeToString()
+                f"127.0.0.1:{grpc_port}",
+                "/artimeta.v1.NamespaceService/GetNamespace",
+                request.SerializeToString(),
+                server_pid=server.pid,
             )
             result["connect_json"] = _drive_http(
                 f"http://127.0.0.1:{http_port}",
                 "/artimeta.v1.NamespaceService/GetNamespace",
                 json.dumps({"name": ns}).encode(),
+                server.pid,
             )
             g, c = result["grpc"]["rpc_per_s"], result["connect_json"]["rpc_per_s"]
             result["connect_json_over_grpc"] = round(c / g, 2) if g else None

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import uvloop
 
 import artimeta
 from artimeta.v1 import connection_pb2, connection_pb2_grpc, graph_pb2, tags_pb2, tags_pb2_grpc
-from bench.ceilings import artimeta_server, local_stack, ratio
+from bench import cpu
+from bench.ceilings import SERVER_PIDS, artimeta_server, local_stack, ratio
 
 CONCURRENCY = 16
 SECONDS = 4.0
@@ -25,7 +27,8 @@ ROUNDS = 3
 NAMESPACE = "bench-request-ids"
 
 
-async def _rate(make_call: Callable[[int], Any]) -> float:
+async def _rate(make_call: Callable[[int], Any], server_pid: int) -> tuple[float, float]:
+    """Calls per second at CONCURRENCY, and the server's CPU µs per call over the same window."""
     done = 0
     stop_at = time.perf_counter() + SECONDS
     counter = iter(range(10**9))
@@ -36,12 +39,14 @@ async def _rate(make_call: Callable[[int], Any]) -> float:
             await make_call(next(counter))
             done += 1
 
+    cpu_start = cpu.cpu_s(server_pid)
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return done / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    return done / elapsed, cpu.us_per_call(cpu.cpu_s(server_pid) - cpu_start, done)
 
 
-async def _run(target: str) -> dict[str, Any]:
+async def _run(target: str, server_pid: int) -> dict[str, Any]:
     async with grpc.aio.insecure_channel(target) as channel:  # no client-side filling: ids are set here
         tags = tags_pb2_grpc.TagServiceStub(channel)
         conn = connection_pb2_grpc.ConnectionServiceStub(channel)
@@ -86,15 +91,19 @@ async def _run(target: str) -> dict[str, Any]:
             "repeated_request_id": lambda: repeated,
         }
         rates: dict[str, dict[str, list[float]]] = {"record_tags": {}, "write_snapshot_tag": {}}
+        costs: dict[str, dict[str, list[float]]] = {"record_tags": {}, "write_snapshot_tag": {}}
         for _ in range(ROUNDS):
             for name, rid in variants.items():
-                rates["record_tags"].setdefault(name, []).append(await _rate(record(rid)))
-                rates["write_snapshot_tag"].setdefault(name, []).append(await _rate(move(rid)))
+                for rpc, make in (("record_tags", record), ("write_snapshot_tag", move)):
+                    rps, us = await _rate(make(rid), server_pid)
+                    rates[rpc].setdefault(name, []).append(rps)
+                    costs[rpc].setdefault(name, []).append(us)
     out: dict[str, Any] = {}
     for rpc, by_variant in rates.items():
         med = {name: statistics.median(r) for name, r in by_variant.items()}
         out[rpc] = {
             **{f"{name}_rps": round(v, 1) for name, v in med.items()},
+            **{f"{name}_server_cpu_us_per_rpc": statistics.median(us) for name, us in costs[rpc].items()},
             "fresh_request_id_vs_plain": ratio(med["fresh_request_id"], med["plain"]),
             "repeated_request_id_vs_plain": ratio(med["repeated_request_id"], med["plain"]),
         }
@@ -105,5 +114,12 @@ def main() -> dict[str, Any]:
     with local_stack() as stack, artimeta_server(stack) as target:
         with artimeta.Client(target) as client:
             client.create_namespace(NAMESPACE)
-        result = asyncio.run(_run(target))
-    return {"concurrency": CONCURRENCY, "seconds_per_sample": SECONDS, "rounds": ROUNDS, **result}
+        cpu.pin_load()  # this process drives the load
+        result = uvloop.run(_run(target, SERVER_PIDS[target]))
+    return {
+        "machine": cpu.machine(),
+        "concurrency": CONCURRENCY,
+        "seconds_per_sample": SECONDS,
+        "rounds": ROUNDS,
+        **result,
+    }

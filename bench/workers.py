@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Any
 
+from bench import cpu
 from bench.ceilings import new_stack, stop
 
 CONCURRENCY = 16
@@ -53,9 +54,11 @@ def _loader(target: str, method: str, payload: bytes, token: str, seconds: float
     import grpc
     import uvloop
 
+    cpu.pin_load()
+
     async def run() -> None:
         channels = [grpc.aio.insecure_channel(target) for _ in range(CHANNELS_PER_LOADER)]
-        calls = [ch.unary_unary(method) for ch in channels]
+        calls: list[grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = [ch.unary_unary(method) for ch in channels]
         md = (("authorization", f"Bearer {token}"),) if token else None
         count = 0
         total = 0
@@ -90,34 +93,15 @@ def _loader(target: str, method: str, payload: bytes, token: str, seconds: float
     uvloop.run(run())
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU time of a process and its children (the workers), from /proc."""
-    pids = [pid]
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            pids += [int(p) for p in f.read().split()]
-    except OSError:
-        pass
-    total = 0.0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def _drive(target: str, method: str, payload: bytes, token: str = "", server_pid: int | None = None) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     procs = [ctx.Process(target=_loader, args=(target, method, payload, token, SECONDS, q)) for _ in range(LOADERS)]
-    cpu_before = _cpu_s(server_pid) if server_pid else 0.0
+    cpu_before = cpu.cpu_s(server_pid) if server_pid else 0.0
     for p in procs:
         p.start()
     parts = [q.get(timeout=SECONDS + 60) for _ in procs]
-    cpu_after = _cpu_s(server_pid) if server_pid else 0.0
+    cpu_after = cpu.cpu_s(server_pid) if server_pid else 0.0
     for p in procs:
         p.join()
     count = sum(p["count"] for p in parts)
@@ -167,7 +151,7 @@ def main() -> dict[str, Any]:
         "rpc": "NamespaceService/GetNamespace",
         "concurrency": CONCURRENCY,
         "seconds_per_point": SECONDS,
-        "cpus": os.cpu_count(),
+        "machine": cpu.machine(),
         "load_generator": f"{LOADERS} grpc.aio client processes x {CONCURRENCY // LOADERS} in flight",
     }
     try:
@@ -198,7 +182,7 @@ def main() -> dict[str, Any]:
 
         def echo_point() -> dict[str, Any]:
             port = free_port()
-            echo = subprocess.Popen([sys.executable, "-c", _ECHO, str(port)])
+            echo = subprocess.Popen([sys.executable, "-c", _ECHO, str(port)], preexec_fn=cpu.server_preexec())
             try:
                 _wait_ready(f"127.0.0.1:{port}", echo)
                 return _drive(f"127.0.0.1:{port}", "/bench.Echo/Call", request, server_pid=echo.pid)
@@ -212,6 +196,8 @@ def main() -> dict[str, Any]:
                 env={**env, **extra, "ARTIMETA_LISTEN": f"127.0.0.1:{port}"},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                # Pinned, every worker shares the one server core: the figure is then per core.
+                preexec_fn=cpu.server_preexec(),
             )
             try:
                 _wait_ready(f"127.0.0.1:{port}", server)

@@ -1,5 +1,10 @@
 """Shared fixtures: a real Postgres and real S3 servers on free loopback ports in temporary
-folders, started once per test run and stopped at its end, and an in-process artimeta server."""
+folders, started once per test run and stopped at its end, and an in-process artimeta server.
+
+Every fixture here is lazy (none is autouse): a server starts only when a test asks for it, so
+tests/unit starts none, which `pytest_runtest_setup` below enforces. Two options narrow a run to
+one shared stack (`make test-fast`): `--s3 seaweedfs` keeps only the stack's own S3 server for
+the blob suites, `--no-adapter-venvs` skips what runs in the adapters' own virtualenvs."""
 
 from __future__ import annotations
 
@@ -18,7 +23,6 @@ from pathlib import Path
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.config import Settings
 from artimeta_server.devstack.s3 import (
     MinioCluster,
@@ -29,7 +33,68 @@ from artimeta_server.devstack.s3 import (
     minio_binary,
 )
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.serving import serving
+
+ROOT = Path(__file__).resolve().parents[1]
+S3_SERVERS = ("seaweedfs", "minio", "minio-distributed")
+# The fixtures that start a process (Postgres, S3, an artimeta server); tests/unit asks for none.
+SERVER_FIXTURES = frozenset({"stack", "minio_server", "minio_cluster", "s3_server", "server"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("artimeta")
+    group.addoption(
+        "--s3",
+        action="append",
+        choices=S3_SERVERS,
+        help="run the blob suites against only these S3 servers (repeatable; default: all of them)",
+    )
+    group.addoption(
+        "--no-adapter-venvs",
+        action="store_true",
+        help="skip the tests that run in the adapters' own virtualenvs (.venvs/, made by make adapter-venvs)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.getoption("--s3")
+    if not wanted:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("s3_server") if callspec is not None else None
+        (drop if param is not None and param not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.hookimpl(tryfirst=True)  # before any fixture is set up
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    unit = ROOT / "tests" / "unit"
+    servers = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    if item.path.is_relative_to(unit) and servers:
+        pytest.fail(f"tests/unit starts no servers, but {item.nodeid} asks for {sorted(servers)}: move it to tests/api")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _run["adapter_venvs"] = not config.getoption("--no-adapter-venvs")
+
+
+_run = {"adapter_venvs": True}
+
+
+def adapter_python(venv: str) -> str:
+    """The interpreter of an adapter's virtualenv (.venvs/<venv>), or a skip under --no-adapter-venvs."""
+    if not _run["adapter_venvs"]:
+        pytest.skip(f"runs in .venvs/{venv}: left out by --no-adapter-venvs (make test runs it)")
+    path = ROOT / ".venvs" / venv / "bin" / "python"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `bash scripts/adapter-venv.sh {venv}` (make test does)")
+    return str(path)
 
 
 @pytest.fixture(scope="session")

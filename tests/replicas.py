@@ -11,6 +11,7 @@ scope): a list of (process, "127.0.0.1:port"); `servers(...)` starts any number 
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Iterator
@@ -42,16 +43,17 @@ def servers(
             port = free_port()
             log = log_dir / f"replica-{unique_name()}-{i}.log"
             logs.append(log)
-            proc = subprocess.Popen(
-                [str(venv_bin / "artimeta-server"), "serve", *args],
-                env={**env, "ARTIMETA_LISTEN": f"127.0.0.1:{port}"},
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+                proc = subprocess.Popen(
+                    [str(venv_bin / "artimeta-server"), "serve", *args],
+                    env={**env, "ARTIMETA_LISTEN": f"127.0.0.1:{port}"},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             procs.append((proc, f"127.0.0.1:{port}"))
         for (proc, target), log in zip(procs, logs, strict=True):
-            wait_for(lambda t=target: _ready(t), timeout_s=60, what=f"server {target}", proc=proc, log=log)
+            wait_for(functools.partial(_ready, target), timeout_s=60, what=f"server {target}", proc=proc, log=log)
         yield procs
     finally:
         for proc, _ in procs:

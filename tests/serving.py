@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from artimeta_server.app import Server
 from artimeta_server.config import Settings
+from artimeta_server.server import Server
 
 
 @asynccontextmanager

@@ -9,19 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import adapter_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_suite(system: str, target: str, *extra: str, files: tuple[str, ...] = (), timeout_s: float = 900) -> None:
     """Runs tests/adapters/<system>/ (or only `files` in it) in .venvs/<system>."""
-    python = ROOT / ".venvs" / system / "bin" / "python"
-    if not python.exists():
-        pytest.fail(f"{python} is missing: run `bash scripts/adapter-venv.sh {system}` (make test does)")
+    python = adapter_python(system)
     suite = ROOT / "tests" / "adapters" / system
     cmd = [
-        str(python),
+        python,
         "-m",
         "pytest",
         "-q",

@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.domain.auth.models import Role
-from tests.adapters.runner import ROOT
+from artimeta_server.server import Server
 from tests.api.test_auth import (  # noqa: F401  (fixtures)
     _token,
     auth_server,
@@ -29,7 +28,7 @@ from tests.api.test_auth import (  # noqa: F401  (fixtures)
     root_token,
     signing_key,
 )
-from tests.conftest import unique_name
+from tests.conftest import adapter_python, unique_name
 
 # Each script gets (target, namespace, token or "") and prints one JSON line.
 USE = {
@@ -119,10 +118,7 @@ def python_for(system: str) -> str:
     venv = VENV.get(system)
     if venv is None:
         return sys.executable
-    path = ROOT / ".venvs" / venv / "bin" / "python"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run `bash scripts/adapter-venv.sh {venv}` (make test does)")
-    return str(path)
+    return adapter_python(venv)
 
 
 async def run_use(

@@ -14,7 +14,7 @@ import pytest
 
 import artimeta
 from tests.adapters.runner import ROOT
-from tests.conftest import unique_name
+from tests.conftest import adapter_python, unique_name
 
 README = (ROOT / "README.md").read_text()
 SNIPPETS = ROOT / "docs" / "snippets"
@@ -55,10 +55,7 @@ def test_readme_shows_every_snippet_verbatim() -> None:
 def python_for(venv: str | None) -> str:
     if venv is None:
         return sys.executable
-    path = ROOT / ".venvs" / venv / "bin" / "python"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run `bash scripts/adapter-venv.sh {venv}` (make test does)")
-    return str(path)
+    return adapter_python(venv)
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: "+".join(g))

@@ -21,12 +21,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import artimeta
 from artimeta_server import logs
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
 from artimeta_server.domain.auth.models import Role
 from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.errors import ErrorInterceptor
 from artimeta_server.rpc.observe import ObserveInterceptor
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 from tests.serving import serving
 
@@ -250,8 +250,8 @@ async def test_undeclared_method_needs_writer(auth_server: Server, probe_target:
     reader = await _token(auth_server, ns, Role.READER)
     writer = await _token(auth_server, ns, Role.WRITER)
     async with grpc.aio.insecure_channel(probe_target) as ch:
-        put = ch.unary_unary("/artimeta.v1.ProbeService/Put")
-        upload = ch.stream_unary("/artimeta.v1.ProbeService/Upload")
+        put: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = ch.unary_unary("/artimeta.v1.ProbeService/Put")
+        upload: grpc.aio.StreamUnaryMultiCallable[bytes, bytes] = ch.stream_unary("/artimeta.v1.ProbeService/Upload")
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await put(ns.encode(), metadata=(("authorization", f"Bearer {reader}"),))
         assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from artimeta_server.app import Server
 from artimeta_server.domain.cache.models import StoredValue
 from artimeta_server.domain.cache.sync_models import (
     ArgumentRecord,
@@ -17,6 +16,7 @@ from artimeta_server.domain.cache.sync_models import (
     RecordBatch,
     TagRecord,
 )
+from artimeta_server.server import Server
 from artimeta_server.storage.cache import sync_writes
 from tests.api.test_cache_service import h
 
@@ -70,7 +70,7 @@ async def _put(server: Server, ns: int, records: RecordBatch) -> tuple[int, int]
     assert server.domain is not None
     async with server.domain.db.transaction() as conn:
         counting = Counting(conn)
-        created = await sync_writes.put_records(counting, ns, records)  # type: ignore[arg-type]
+        created = await sync_writes.put_records(counting, ns, records)
     return created, len(counting.statements)
 
 

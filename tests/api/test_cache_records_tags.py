@@ -11,7 +11,7 @@ import pytest
 import artimeta
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc, tags_pb2, tags_pb2_grpc
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.api.test_cache_service import h
 from tests.conftest import unique_name
 

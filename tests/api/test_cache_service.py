@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
+from typing import Any
 
 import grpc
 import pytest
@@ -14,9 +15,9 @@ import pytest
 import artimeta
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc, tags_pb2, tags_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.domain import content_hash
 from artimeta_server.domain.digests import Digest
+from artimeta_server.server import Server
 
 
 def h(text: str) -> str:
@@ -86,7 +87,7 @@ async def test_call_node_hash_matches_redun_and_writes_are_idempotent(aclient, s
 
 
 def _check(namespace: str, task: str, args: str, **kw) -> pb.CheckCacheRequest:
-    base = dict(
+    base: dict[str, Any] = dict(
         namespace=namespace,
         task_hash=h(task),
         args_hash=h(args),
@@ -173,9 +174,9 @@ async def test_a_hit_whose_bytes_are_gone_is_a_miss(aclient, stub, namespace, se
     assert hit.result == pb.CACHE_RESULT_KIND_SINGLE and hit.value.data == big.data
     assert server.domain is not None
     ns_id = await server.domain.namespaces.resolve(namespace)
-    from artimeta_server.storage.blobstore import cas_key
+    from artimeta_server.storage.blobs.keys import cas_key
 
-    blobs = server.domain.blobs
+    blobs = server.domain.blob_store
     key = cas_key(ns_id, Digest.of(big.data))
     await asyncio.get_running_loop().run_in_executor(None, lambda: blobs._client.remove_object(blobs.bucket, key))
     miss = await aclient.call(stub.CheckCache, _check(namespace, "t", "b"))

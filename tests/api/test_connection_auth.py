@@ -8,8 +8,8 @@ import pytest
 import artimeta
 from artimeta.v1 import connection_pb2 as pb
 from artimeta.v1 import connection_pb2_grpc, graph_pb2
-from artimeta_server.app import Server
 from artimeta_server.domain.auth.models import Role
+from artimeta_server.server import Server
 from tests.api.test_auth import (  # noqa: F401  (fixtures)
     _token,
     auth_server,

@@ -94,7 +94,7 @@ async def test_concurrent_writers_of_one_graph_leave_one_lineage(aclient: artime
     assert got in variants
 
 
-def _bad(mutate) -> graph_pb2.GraphLineage:  # type: ignore[no-untyped-def]
+def _bad(mutate) -> graph_pb2.GraphLineage:
     lin = lineage()
     mutate(lin)
     return lin
@@ -158,7 +158,7 @@ async def _link(c: artimeta.AsyncClient, ns: str, parts: list[ppb.StoragePartiti
         )
 
 
-async def _page(c: artimeta.AsyncClient, ns: str, size: int, token: str = "", artifact: str = "orders"):  # type: ignore[no-untyped-def]
+async def _page(c: artimeta.AsyncClient, ns: str, size: int, token: str = "", artifact: str = "orders"):
     return await c.call(
         stub(c).ListSnapshotPartitions,
         pb.ListSnapshotPartitionsRequest(

@@ -12,8 +12,8 @@ import pytest
 import artimeta
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc, opstore_pb2, opstore_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.domain.pagination import encode_token
+from artimeta_server.server import Server
 
 
 def h(text: str) -> str:

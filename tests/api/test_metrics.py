@@ -10,8 +10,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from artimeta_server.storage import migrate
 from tests.conftest import settings_for, unique_name
 
@@ -78,8 +78,8 @@ async def test_blob_bytes_in_and_out(metrics_server: Server) -> None:
     ns = await domain.namespaces.create(name, "", {})
     before = scrape(metrics_server.metrics_port)
     payload = b"x" * 3000 + unique_name().encode()
-    digest = await domain.blobs.put(ns.id, payload)
-    assert await domain.blobs.get(ns.id, digest) == payload
+    digest = await domain.blob_store.put(ns.id, payload)
+    assert await domain.blob_store.get(ns.id, digest) == payload
     after = scrape(metrics_server.metrics_port)
     for direction in ("in", "out"):
         key = ("artimeta_blob_bytes_total", (("direction", direction),))

@@ -7,7 +7,7 @@ import pytest
 
 import artimeta
 from artimeta.v1 import namespace_pb2 as pb
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.conftest import unique_name
 
 
@@ -127,7 +127,7 @@ async def test_delete_removes_rows_and_blobs(aclient: artimeta.AsyncClient, serv
     assert resp.deleted and resp.blobs_deleted == 3
     for s in stored:
         assert s.digest is not None
-        assert not await server.domain.blobs.exists(ns_id, s.digest)
+        assert not await server.domain.blob_store.exists(ns_id, s.digest)
     # A namespace re-created under the same name starts empty, with a new id.
     await aclient.create_namespace(name)
     server.domain.namespaces.forget(name)

@@ -51,7 +51,12 @@ async def _move(c: artimeta.AsyncClient, ns: str, fp: int) -> None:
 
 
 async def _read(c: artimeta.AsyncClient, ns: str, *, strong: bool = False) -> int:
-    req = pb.ReadSnapshotTagRequest(namespace=ns, name="g", tag="prod", consistency=STRONG if strong else 0)
+    req = pb.ReadSnapshotTagRequest(
+        namespace=ns,
+        name="g",
+        tag="prod",
+        consistency=STRONG if strong else consistency_pb2.READ_CONSISTENCY_UNSPECIFIED,
+    )
     return int((await c.call(_stub(c).ReadSnapshotTag, req)).tag.snapshot_fingerprint)
 
 

@@ -131,7 +131,8 @@ async def test_sixteen_writers_of_the_same_tags(aclient, stub, namespace, server
 async def test_bad_input(aclient, stub, namespace):
     with pytest.raises(artimeta.InvalidArgument) as err:
         await aclient.call(
-            stub.RecordTags, pb.RecordTagsRequest(namespace=namespace, entity_type=42, entity_id="x", tags=[kv("a", 1)])
+            stub.RecordTags,
+            pb.RecordTagsRequest(namespace=namespace, entity_type=42, entity_id="x", tags=[kv("a", 1)]),  # type: ignore[arg-type]  # no such enum value, on purpose
         )
     assert err.value.reason == "INVALID_ENTITY_TYPE"
     with pytest.raises(artimeta.InvalidArgument) as err:

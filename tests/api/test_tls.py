@@ -13,9 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import artimeta
 from artimeta.v1 import namespace_pb2, namespace_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.config import ConfigError
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 
 
@@ -74,9 +74,24 @@ async def _list(port: int, **kw: object) -> list[str]:
         return [ns.name async for ns in c.list_namespaces(page_size=1)][:1]
 
 
+async def _round_trip(port: int, **kw: object) -> tuple[str, str, list[str]]:
+    """Creates a namespace over one connection and reads it back over it: (created, read, listed)."""
+    name = unique_name("tls")
+    async with artimeta.AsyncClient(f"127.0.0.1:{port}", retry=None, timeout=5, **kw) as c:  # type: ignore[arg-type]
+        await c.create_namespace(name)
+        try:
+            read = (await c.get_namespace(name)).name
+            listed = [ns.name async for ns in c.list_namespaces() if ns.name == name]
+        finally:
+            await c.delete_namespace(name, allow_missing=True)
+    return name, read, listed
+
+
 async def test_tls_with_the_right_root(tls_server: tuple[Server, Path], ca: trustme.CA) -> None:
     srv, _ = tls_server
-    await _list(srv.port, root_certificates=ca.cert_pem.bytes())
+    assert srv.settings.tls_cert_file and not srv.settings.plaintext
+    name, read, listed = await _round_trip(srv.port, root_certificates=ca.cert_pem.bytes())
+    assert read == name and listed == [name]
 
 
 async def test_tls_refuses_an_unknown_root_and_plaintext(tls_server: tuple[Server, Path]) -> None:
@@ -100,12 +115,13 @@ async def test_certificate_replaced_on_disk_is_served(tls_server: tuple[Server, 
 
 async def test_mtls_with_a_client_certificate(mtls_server: Server, ca: trustme.CA, client_ca: trustme.CA) -> None:
     leaf = client_ca.issue_cert("worker@team-a")
-    await _list(
+    name, read, listed = await _round_trip(
         mtls_server.port,
         root_certificates=ca.cert_pem.bytes(),
         certificate_chain=leaf.cert_chain_pems[0].bytes(),
         private_key=leaf.private_key_pem.bytes(),
     )
+    assert read == name and listed == [name]
 
 
 async def test_mtls_refuses_missing_or_foreign_client_certificates(mtls_server: Server, ca: trustme.CA) -> None:

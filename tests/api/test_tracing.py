@@ -29,7 +29,7 @@ async def test_rpc_span_continues_the_callers_trace(
 ) -> None:
     stub = aclient._ns
     md = (("traceparent", f"00-{TRACE_ID}-00f067aa0ba902b7-01"), ("x-request-id", "req-" + unique_name()))
-    await stub.GetNamespace(pb.GetNamespaceRequest(name=namespace), metadata=md, timeout=10)
+    await stub.GetNamespace(pb.GetNamespaceRequest(name=namespace), metadata=md, timeout=10)  # type: ignore[misc]  # AsyncClient._ns is typed as the sync stub
     finished = spans.get_finished_spans()
     server = [s for s in finished if s.name == "artimeta.v1.NamespaceService/GetNamespace"]
     assert len(server) == 1

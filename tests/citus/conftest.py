@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.config import Settings
 from artimeta_server.devstack import citus
 from artimeta_server.devstack.s3 import S3Server
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.api.blobs.conftest import blob_ns, blob_server, blob_target, blobs, sync_client  # noqa: F401
 from tests.conftest import settings_for
 

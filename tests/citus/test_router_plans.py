@@ -22,8 +22,8 @@ import pytest
 
 import artimeta
 from artimeta.v1 import cache_pb2_grpc, opstore_pb2_grpc, tags_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.config import Settings
+from artimeta_server.server import Server
 from tests.api import test_adapter_chariots as chariots
 from tests.api import test_cache_service as cache
 from tests.api import test_connection as connection

@@ -100,7 +100,7 @@ async def test_async_sub_handles_mirror_the_sync_ones(target: str) -> None:
                     assert not is_async(getattr(s, name)) and is_async(getattr(a, name)), (svc, name)
 
 
-def descriptor_methods(svc: str) -> list:  # type: ignore[type-arg]
+def descriptor_methods(svc: str) -> list:
     for info in pkgutil.iter_modules(artimeta.v1.__path__):
         if info.name.endswith("_pb2"):
             module = importlib.import_module(f"artimeta.v1.{info.name}")
@@ -207,7 +207,7 @@ async def test_async_round_trip_through_each_sub_handle(target: str) -> None:
         await ns.cache.record_values(values=[value])
         assert [v.data for v in (await ns.cache.get_values(value_hashes=[h("a")])).values] == [b"a"]
         ids = [r async for r in ns.cache.iter_record_ids(root_ids=[])]
-        assert ids == [] or all(r.ids is not None for r in ids)
+        assert ids == [] or all(r.record_ids is not None for r in ids)
 
         await ns.ops.register_pipeline(pipeline_name="p", last_op_name="fit")
         assert (await ns.ops.pipeline_exists(pipeline_name="p")).exists
@@ -225,13 +225,13 @@ async def test_async_round_trip_through_each_sub_handle(target: str) -> None:
         await ns.delete()
 
 
-def graph_pb2_read(namespace: str):  # type: ignore[no-untyped-def]
+def graph_pb2_read(namespace: str):
     from artimeta.v1 import connection_pb2
 
     return connection_pb2.ReadGraphRequest(namespace=namespace, name="g", fingerprint=7)
 
 
-async def test_async_blobs_presigned_transfers(target: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_async_blobs_presigned_transfers(target: str, tmp_path) -> None:
     """The presigned helpers AsyncBlobs gained from Blobs: bytes straight to and from S3."""
     async with artimeta.AsyncClient(target) as client:
         ns = await client.namespace(unique_name("presign")).ensure()

@@ -168,3 +168,55 @@ def test_scale_out_examples_stay_inside_the_database_connection_budget(example: 
     workers = int(values.get("workers", 1))
     pool = int(by_kind["ConfigMap"]["data"]["ARTIMETA_DB_POOL_MAX"])
     assert pods * workers * pool <= limit, (pods, workers, pool)
+
+
+def _helm_test_pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    pods = [d for d in docs if d["kind"] == "Pod" and d["metadata"]["annotations"].get("helm.sh/hook") == "test"]
+    assert len(pods) == 1, [d["metadata"]["name"] for d in pods]
+    return pods[0]
+
+
+@pytest.mark.parametrize("values", VALUES, ids=_id)
+def test_helm_test_probes_grpc_health_through_the_service(values: Path | None) -> None:
+    docs = render(values)
+    by_kind = kinds(docs)
+    pod = _helm_test_pod(docs)
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    (probe,) = spec["containers"]
+    assert probe["image"].startswith("ghcr.io/grpc-ecosystem/grpc-health-probe")
+    assert not probe["image"].endswith(":latest") and ("@sha256:" in probe["image"] or ":v" in probe["image"])
+    assert probe["securityContext"]["readOnlyRootFilesystem"] is True
+    assert probe["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    args = dict(a.split("=", 1) if "=" in a else (a, "") for a in probe["args"])
+    service = by_kind["Service"]
+    grpc_port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+    assert args["-addr"] == f"{service['metadata']['name']}.default.svc:{grpc_port}"
+    tls = by_kind["ConfigMap"]["data"]["ARTIMETA_PLAINTEXT"] == "false"
+    assert ("-tls" in args) == tls
+    assert ("-tls-no-verify" not in args) and ("-tls-client-cert" in args) == (
+        "ARTIMETA_TLS_CLIENT_CA_FILE" in by_kind["ConfigMap"]["data"]
+    )
+    if "-tls-ca-cert" in args:
+        # Only the CA of the server's Secret is mounted, never its key.
+        (ca,) = [v for v in spec["volumes"] if v["name"] == "ca"]
+        assert [i["key"] for i in ca["secret"]["items"]] == [Path(args["-tls-ca-cert"]).name]
+    # Apart from the server's selector: its ReplicaSet would adopt the ownerless pod otherwise.
+    selector = by_kind["Deployment"]["spec"]["selector"]["matchLabels"]
+    assert not selector.items() <= pod["metadata"]["labels"].items()
+    # Where the NetworkPolicy narrows who may call the gRPC port, the test pod is among them.
+    policy = by_kind.get("NetworkPolicy")
+    if policy is not None:
+        grpc_rule = next(r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "grpc")
+        sources = [s.get("podSelector", {}).get("matchLabels", {}) for s in grpc_rule.get("from", [{}])]
+        assert "from" not in grpc_rule or any(s and s.items() <= pod["metadata"]["labels"].items() for s in sources)
+
+
+def test_helm_test_with_mutual_tls_needs_a_client_certificate() -> None:
+    mtls = [helm(), "template", "r", str(CHART), "--kube-version", KUBE_VERSION, "--set", "tls.clientCASecretName=ca"]
+    out = subprocess.run(mtls, capture_output=True, text=True)
+    assert out.returncode != 0 and "test.clientCertSecretName" in out.stderr
+    disabled = subprocess.run([*mtls, "--set", "test.enabled=false"], capture_output=True, text=True)
+    assert disabled.returncode == 0, disabled.stderr
+    assert not [d for d in yaml.safe_load_all(disabled.stdout) if d and d["kind"] == "Pod"]

@@ -34,7 +34,7 @@ from artimeta.v1 import (
     tags_pb2,
     tags_pb2_grpc,
 )
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.conftest import unique_name
 from tests.faultproxy import FaultProxy
 

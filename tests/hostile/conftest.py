@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
 from artimeta_server.domain.auth.models import Role
+from artimeta_server.server import Server
 from tests.conftest import settings_for
 from tests.serving import serving
 

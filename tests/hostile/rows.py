@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 
 
 async def tables(server: Server) -> list[str]:

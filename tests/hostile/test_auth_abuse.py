@@ -14,7 +14,7 @@ import secrets
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,13 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from artimeta.v1 import blobs_pb2, blobs_pb2_grpc, digest_pb2, namespace_pb2, namespace_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.config import ConfigError
 from artimeta_server.devstack.stack import Stack
 from artimeta_server.domain.auth.failure_budget import FailureBudget
 from artimeta_server.domain.auth.models import Role, StoredToken
 from artimeta_server.domain.auth.service import Tokens
 from artimeta_server.domain.errors import Unauthenticated
+from artimeta_server.server import Server
 from artimeta_server.storage.auth.repository import PostgresTokens
 from tests.conftest import settings_for, unique_name
 from tests.hostile import rawhttp
@@ -52,7 +52,7 @@ class CountingTokens:
     async def insert(self, token: StoredToken) -> None:
         await self.inner.insert(token)
 
-    async def list(self, namespace: str | None) -> Sequence[StoredToken]:
+    async def list(self, namespace: str | None) -> list[StoredToken]:
         return await self.inner.list(namespace)
 
     async def revoke(self, token_id: str) -> bool:
@@ -137,6 +137,7 @@ async def test_bad_token_flood_is_bounded_and_valid_callers_are_served(
                     if err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and not limited_details:
                         for key, value in err.trailing_metadata() or ():
                             if key == "grpc-status-details-bin":
+                                assert isinstance(value, bytes)
                                 limited_details.append(status_pb2.Status.FromString(value))
 
         async def valid_caller() -> None:

@@ -13,7 +13,7 @@ from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from artimeta.v1 import blobs_pb2, cache_pb2, connection_pb2, digest_pb2, namespace_pb2, records_pb2, tags_pb2
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.hostile.rows import Snapshot
 
 H = "0123456789abcdef0123456789abcdef01234567"
@@ -194,7 +194,7 @@ CASES: list[tuple[str, str, Build, set[str]]] = [
 
 
 def _reason(exc: grpc.RpcError) -> str:
-    for key, value in exc.trailing_metadata() or ():  # type: ignore[attr-defined]
+    for key, value in exc.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
             status = status_pb2.Status.FromString(value)
             for detail in status.details:

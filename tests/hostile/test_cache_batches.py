@@ -15,8 +15,8 @@ import pytest
 import artimeta
 from artimeta.v1 import cache_pb2 as pb
 from artimeta.v1 import cache_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.domain.cache.models import CacheQuery
+from artimeta_server.server import Server
 from tests.api.test_cache_check_batches import _setup
 from tests.api.test_cache_service import _check, h
 from tests.conftest import unique_name
@@ -101,7 +101,7 @@ async def test_a_batch_postgres_rejects_is_run_again_check_by_check(
     assert [r.result for r in alone] == [pb.CACHE_RESULT_KIND_SINGLE, pb.CACHE_RESULT_KIND_ULTIMATE]
     async with server.domain.db.connection() as conn:
         ns_id = await conn.fetchval("SELECT id FROM namespaces WHERE name = $1", namespace)
-    repo = server.domain.cache._checks  # type: ignore[attr-defined]
+    repo = server.domain.cache._checks
 
     def query(sched: list[str], **kw: Any) -> CacheQuery:
         base: dict[str, Any] = dict(
@@ -128,7 +128,7 @@ async def test_a_batch_postgres_rejects_is_run_again_check_by_check(
         calls = [asyncio.ensure_future(repo.cache_candidates(ns_id, q)) for q in (ultimate, poison, single, ultimate)]
         await asyncio.sleep(0.1)
         gate.open.set()
-        results = await asyncio.gather(first, *calls, return_exceptions=True)
+        results: list[Any] = await asyncio.gather(first, *calls, return_exceptions=True)
     assert gate.sizes[:2] == [1, 4], gate.sizes  # the four shared a batch, then ran alone
     assert isinstance(results[2], Exception) and "0x00" in str(results[2])
     for i in (0, 1, 3, 4):

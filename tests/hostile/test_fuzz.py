@@ -10,7 +10,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import artimeta
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.conftest import unique_name
 from tests.hostile import protofuzz
 from tests.hostile.rows import Snapshot
@@ -57,7 +57,7 @@ def _describe(payload: Any) -> str:
 
 
 @pytest.fixture
-async def fuzz_namespace(aclient: artimeta.AsyncClient) -> Iterator[str]:
+async def fuzz_namespace(aclient: artimeta.AsyncClient) -> AsyncIterator[str]:
     name = unique_name("fuzz")
     await aclient.create_namespace(name)
     yield name

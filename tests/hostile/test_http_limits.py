@@ -21,9 +21,9 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from artimeta.v1 import namespace_pb2, namespace_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
 from artimeta_server.domain.auth.models import Role
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 from tests.hostile import rawhttp
 from tests.hostile.conftest import make_namespace, mint

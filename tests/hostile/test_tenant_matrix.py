@@ -40,8 +40,8 @@ import artimeta.v1
 from artimeta.blobs import AsyncBlobs
 from artimeta.records import AsyncRecords
 from artimeta.v1 import blobs_pb2, blobs_pb2_grpc, digest_pb2, records_pb2, records_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.domain.auth.models import Role
+from artimeta_server.server import Server
 from tests.conftest import unique_name
 from tests.hostile import rawhttp
 from tests.hostile.conftest import make_namespace, mint
@@ -264,7 +264,7 @@ async def test_reflection_lists_exactly_the_walked_services(auth_target: str) ->
         call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         reply = await call.read()
         call.cancel()
-    served = {s.name for s in reply.list_services_response.service}  # type: ignore[union-attr]
+    served = {s.name for s in reply.list_services_response.service}
     walked = {s.full_name for s in _services()}
     assert served <= walked, f"served but not walked: {served - walked}"
     assert {s for s in walked if s.startswith("artimeta.")} <= served

@@ -14,9 +14,9 @@ import pytest
 import artimeta
 from artimeta.v1 import cache_pb2, cache_pb2_grpc, records_pb2, records_pb2_grpc
 from artimeta_server import metrics
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
-from artimeta_server.domain import records as record_rules
+from artimeta_server.domain.records import limits as record_rules
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 from tests.serving import serving
 

@@ -14,8 +14,8 @@ from google.rpc import error_details_pb2, status_pb2
 
 from artimeta.v1 import blobs_pb2 as pb
 from artimeta.v1 import blobs_pb2_grpc, digest_pb2, namespace_pb2, namespace_pb2_grpc
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 
 
@@ -30,6 +30,7 @@ async def one_slot(stack: Stack) -> AsyncIterator[Server]:
 def reason(exc: grpc.aio.AioRpcError) -> str:
     for key, value in exc.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
+            assert isinstance(value, bytes)
             for detail in status_pb2.Status.FromString(value).details:
                 info = error_details_pb2.ErrorInfo()
                 if detail.Unpack(info):

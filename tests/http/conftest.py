@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.config import Settings
+from artimeta_server.server import Server
 from tests.serving import serving
 
 
@@ -105,7 +105,7 @@ class Console:
         self.problems: list[str] = []
         self.foreign: list[str] = []
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console: {msg.text}"))
+        page.on("console", lambda msg: self.problems.append(f"console: {msg.text}") if msg.type == "error" else None)
         page.on("request", self._request)
 
     def _request(self, req: Any) -> None:

@@ -22,9 +22,9 @@ from google.rpc import error_details_pb2
 import artimeta
 from artimeta.v1 import namespace_pb2 as pb
 from artimeta.v1.namespace_connect import NamespaceServiceClient
-from artimeta_server.app import Server
 from artimeta_server.devstack.procs import free_port
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import unique_name
 from tests.http.conftest import post
 
@@ -100,7 +100,7 @@ async def test_errors_carry_the_same_reason_as_grpc(
     info = error_info(err.value)
     assert (info.reason, info.domain) == (reason, "artimeta")
     # The gRPC transport reports the very same reason and metadata.
-    grpc_stub = hclient.stub(artimeta.v1.namespace_pb2_grpc.NamespaceServiceStub)  # type: ignore[attr-defined]
+    grpc_stub = hclient.stub(artimeta.v1.namespace_pb2_grpc.NamespaceServiceStub)
     with pytest.raises(artimeta.ArtimetaError) as gerr:
         await call(_GrpcShim(hclient, grpc_stub))  # type: ignore[arg-type, misc]
     assert gerr.value.reason == reason

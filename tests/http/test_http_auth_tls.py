@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import trustme
 
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
 from artimeta_server.domain.auth.models import Role
+from artimeta_server.server import Server
 from tests.api.test_tls import _write_server_cert
 from tests.conftest import settings_for, unique_name
 from tests.http.conftest import post

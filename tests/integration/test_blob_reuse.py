@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.domain.digests import Digest
+from artimeta_server.server import Server
 
 
 async def test_documents_in_the_blob_store_are_marked_in_use(

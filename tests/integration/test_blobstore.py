@@ -13,7 +13,9 @@ from artimeta_server.devstack.s3 import S3Server
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DataLoss, InvalidArgument, NotFound
-from artimeta_server.storage.blobstore import S3BlobStore, cas_key, make_client
+from artimeta_server.storage.blobs.keys import cas_key
+from artimeta_server.storage.blobs.s3 import make_client
+from artimeta_server.storage.blobs.store import S3BlobStore
 from tests.conftest import unique_name
 
 

@@ -9,8 +9,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from artimeta_server.app import Server
 from artimeta_server.domain.errors import NotFound, Unavailable
+from artimeta_server.server import Server
 from artimeta_server.storage.postgres import Database
 
 

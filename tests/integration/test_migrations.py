@@ -6,8 +6,8 @@ import hashlib
 import asyncpg
 import pytest
 
-from artimeta_server.app import SchemaOutOfDate, Server
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import SchemaOutOfDate, Server
 from artimeta_server.storage import migrate
 from tests.conftest import settings_for, unique_name
 

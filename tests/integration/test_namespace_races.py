@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.domain.errors import NotFound
+from artimeta_server.server import Server
 
 
 async def test_write_into_a_namespace_deleted_meanwhile(

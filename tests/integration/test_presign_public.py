@@ -11,7 +11,8 @@ import pytest
 from artimeta.blobs import http_get, http_put
 from artimeta_server.config import ConfigError, Settings
 from artimeta_server.devstack.s3 import S3Server
-from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
+from artimeta_server.storage.blobs.s3 import make_client, presigner_for
+from artimeta_server.storage.blobs.store import S3BlobStore
 from tests.conftest import unique_name
 
 
@@ -57,7 +58,7 @@ async def test_urls_signed_for_the_real_endpoint_work(s3_server: S3Server, form:
     try:
         data = os.urandom(70_000)
         await asyncio.to_thread(http_put, await store.presign_put("1/staging/up", 60), data)
-        assert await store.get_key("1/staging/up") == data
+        assert await store.get_object("1/staging/up") == data
         assert await asyncio.to_thread(http_get, await store.presign_get("1/staging/up", 60)) == data
     finally:
         store.close()

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import artimeta
-from artimeta_server.app import Server
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 
 
@@ -92,7 +92,7 @@ async def test_s3_down_is_unavailable_then_recovers(
     with pytest.raises(artimeta.NotFound):
         await client.get_namespace(name)
     assert await eventually_purged(own_server) >= 1
-    assert not await own_server.domain.blobs.exists(ns_id, doc.digest)
+    assert not await own_server.domain.blob_store.exists(ns_id, doc.digest)
     # New work succeeds again.
     other = unique_name()
     await eventually(lambda: client.create_namespace(other))

@@ -23,9 +23,9 @@ import pytest
 
 import artimeta
 from artimeta.blobs import Blobs, Digest
-from artimeta_server.app import Server
 from artimeta_server.devstack.s3 import MinioCluster, S3Credentials, minio_binary
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.api.blobs.conftest import TEST_PART_BYTES
 from tests.conftest import settings_for, unique_name
 
@@ -75,7 +75,7 @@ async def loss_server(cluster: tuple[MinioCluster, float], stack: Stack) -> Asyn
         await srv.start(migrate_schema=True)
         assert srv.domain is not None
         # The smallest part S3 accepts, so large blobs are multipart uploads of several parts.
-        srv.domain.blob_service._part = TEST_PART_BYTES
+        srv.domain.blobs.uploads.part_bytes = TEST_PART_BYTES
         yield srv
     finally:
         await srv.stop(0.5)
@@ -223,9 +223,13 @@ async def test_a_node_killed_mid_transfer_loses_no_acknowledged_blob(
 
         # Every acknowledged blob reads back whole and verified, on two nodes even.
         stopped_at = time.monotonic()
+
+        def read_back(digest: Digest) -> bytes:  # in a thread: this event loop serves the server
+            return b"".join(load.blobs.download(digest))
+
         reread: Counter[str] = Counter()
         for digest, sha in load.acked.items():
-            got = await asyncio.to_thread(lambda d=digest: b"".join(load.blobs.download(d)))
+            got = await asyncio.to_thread(read_back, digest)
             reread["verified" if hashlib.sha256(got).hexdigest() == sha else "corrupt"] += 1
         reread_s = time.monotonic() - stopped_at
 
@@ -240,7 +244,7 @@ async def test_a_node_killed_mid_transfer_loses_no_acknowledged_blob(
         indexed_check: Counter[str] = Counter()
         for r in rows:
             digest = Digest(r["hash"], r["size"])
-            got = await asyncio.to_thread(lambda d=digest: b"".join(load.blobs.download(d)))
+            got = await asyncio.to_thread(read_back, digest)
             indexed_check["verified" if Digest.of(got) == digest else "corrupt"] += 1
         indexed = {Digest(r["hash"], r["size"]) for r in rows}
         refused = {d for d, code in load.failed if code.startswith("UNAVAILABLE:")}
@@ -249,7 +253,7 @@ async def test_a_node_killed_mid_transfer_loses_no_acknowledged_blob(
         missing = set(await asyncio.to_thread(load.blobs.find_missing, failed)) if failed else set()
         late: Counter[str] = Counter()
         for digest in set(failed) - missing:
-            got = await asyncio.to_thread(lambda d=digest: b"".join(load.blobs.download(d)))
+            got = await asyncio.to_thread(read_back, digest)
             late["verified" if Digest.of(got) == digest else "corrupt"] += 1
 
     print(

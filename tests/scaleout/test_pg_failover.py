@@ -19,10 +19,10 @@ import pytest
 import artimeta
 from artimeta.v1 import tags_pb2 as pb
 from artimeta.v1 import tags_pb2_grpc
-from artimeta_server.app import Server
-from artimeta_server.devstack.postgres import LOOPBACK, PG_USER, PostgresServer
-from artimeta_server.devstack.procs import free_port, wait_for
+from artimeta_server.devstack.postgres import PG_USER, PostgresServer
+from artimeta_server.devstack.procs import LOOPBACK, free_port, wait_for
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 
 WRITERS_RETRYING = 4

@@ -120,7 +120,7 @@ def _behaviors(files: list[descriptor_pb2.FileDescriptorProto]) -> dict[str, set
     for f in files:
         for msg in f.message_type:
             for field in msg.field:
-                out[f"{msg.name}.{field.name}"] = set(field.options.Extensions[field_behavior_pb2.field_behavior])
+                out[f"{msg.name}.{field.name}"] = set(field.options.Extensions[field_behavior_pb2.field_behavior])  # type: ignore[index]  # types-protobuf types the extension by its holder
     return out
 
 

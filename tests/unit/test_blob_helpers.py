@@ -7,13 +7,14 @@ import urllib3
 from minio.error import S3Error
 
 from artimeta.blob_streams import _rechunk
-from artimeta_server.domain.blobs import mismatch, validate_key
+from artimeta_server.domain.blobs.rules import mismatch, validate_key
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import InvalidArgument, NotFound, Unavailable
-from artimeta_server.domain.records import validate_path, validate_uuid
-from artimeta_server.storage.blob_index import references_query
-from artimeta_server.storage.blob_refs import BLOB_REFERENCES, BlobReference
-from artimeta_server.storage.blobstore import cas_key, digest_hash_of_key, s3_error, staging_key
+from artimeta_server.domain.records.manifest import validate_path, validate_uuid
+from artimeta_server.storage.blobs.index import references_query
+from artimeta_server.storage.blobs.keys import cas_key, digest_hash_of_key, staging_key
+from artimeta_server.storage.blobs.references import BLOB_REFERENCES, BlobReference
+from artimeta_server.storage.blobs.s3 import s3_error
 
 
 def test_keys_round_trip() -> None:

@@ -31,6 +31,20 @@ def test_the_canonical_form_ignores_map_order_and_empty_keys() -> None:
     assert len(set(got.idents)) == 2
 
 
+@pytest.mark.parametrize("names", [1, 3, 40, 2000])
+def test_canonical_keys_and_identity_are_those_of_the_deterministic_encoding(names: int) -> None:
+    # Composite keys of 1 to 3 length bytes in the body (the keys' bytes are sliced from it).
+    import hashlib
+
+    p = _p(**{f"key_{i}": i - 7 for i in range(names)})
+    p.keys.keys["day"].date_key.year, p.keys.keys["day"].date_key.month, p.keys.keys["day"].date_key.day = 2024, 2, 29
+    want_keys = p.keys.SerializeToString(deterministic=True)
+    want_body = p.SerializeToString(deterministic=True)
+    got = batch([p])
+    assert got.keys == [want_keys] and got.bodies == [want_body]
+    assert got.idents == [hashlib.blake2b(want_body, digest_size=16).digest()]
+
+
 def test_zero_and_unset_fingerprints_differ() -> None:
     zero = ppb.StoragePartition(type="m:P", input_fingerprint=0)
     unset = ppb.StoragePartition(type="m:P")

@@ -5,21 +5,22 @@ import pytest
 from google.rpc import error_details_pb2
 
 from artimeta_server.domain import errors
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.rpc.errors import describe
 
 
 @pytest.mark.parametrize(
     ("exc", "code"),
     [
-        (errors.InvalidArgument("x", reason="INVALID_NAME"), grpc.StatusCode.INVALID_ARGUMENT),
-        (errors.NotFound("x", reason="NAMESPACE_NOT_FOUND"), grpc.StatusCode.NOT_FOUND),
-        (errors.AlreadyExists("x", reason="NAMESPACE_EXISTS"), grpc.StatusCode.ALREADY_EXISTS),
-        (errors.Aborted("x", reason="TAG_MOVED"), grpc.StatusCode.ABORTED),
-        (errors.FailedPrecondition("x", reason="DIGEST_MISMATCH"), grpc.StatusCode.FAILED_PRECONDITION),
-        (errors.Unavailable("x", reason="DATABASE_UNAVAILABLE"), grpc.StatusCode.UNAVAILABLE),
-        (errors.DataLoss("x", reason="BLOB_CORRUPT"), grpc.StatusCode.DATA_LOSS),
-        (errors.PermissionDenied("x", reason="NO_ROLE"), grpc.StatusCode.PERMISSION_DENIED),
-        (errors.Unauthenticated("x", reason="NO_TOKEN"), grpc.StatusCode.UNAUTHENTICATED),
+        (errors.InvalidArgument("x", reason=Reason.INVALID_NAME), grpc.StatusCode.INVALID_ARGUMENT),
+        (errors.NotFound("x", reason=Reason.NAMESPACE_NOT_FOUND), grpc.StatusCode.NOT_FOUND),
+        (errors.AlreadyExists("x", reason=Reason.NAMESPACE_EXISTS), grpc.StatusCode.ALREADY_EXISTS),
+        (errors.Aborted("x", reason=Reason.TAG_MOVED), grpc.StatusCode.ABORTED),
+        (errors.FailedPrecondition("x", reason=Reason.DIGEST_MISMATCH), grpc.StatusCode.FAILED_PRECONDITION),
+        (errors.Unavailable("x", reason=Reason.DATABASE_UNAVAILABLE), grpc.StatusCode.UNAVAILABLE),
+        (errors.DataLoss("x", reason=Reason.BLOB_CORRUPT), grpc.StatusCode.DATA_LOSS),
+        (errors.PermissionDenied("x", reason=Reason.PERMISSION_DENIED), grpc.StatusCode.PERMISSION_DENIED),
+        (errors.Unauthenticated("x", reason=Reason.TOKEN_MISSING), grpc.StatusCode.UNAUTHENTICATED),
     ],
 )
 def test_each_domain_error_has_its_code_and_reason(exc: errors.DomainError, code: grpc.StatusCode) -> None:
@@ -32,7 +33,7 @@ def test_each_domain_error_has_its_code_and_reason(exc: errors.DomainError, code
 
 
 def test_unavailable_carries_retry_info() -> None:
-    _, status = describe(errors.Unavailable("down", reason="DATABASE_UNAVAILABLE", retry_after_s=0.5), None)
+    _, status = describe(errors.Unavailable("down", reason=Reason.DATABASE_UNAVAILABLE, retry_after_s=0.5), None)
     retry = error_details_pb2.RetryInfo()
     assert status.details[1].Unpack(retry)
     assert retry.retry_delay.ToNanoseconds() == 500_000_000
@@ -45,7 +46,9 @@ def test_unknown_errors_are_internal_and_say_nothing() -> None:
 
 
 def test_translate_hook_maps_driver_errors() -> None:
-    code, _ = describe(ConnectionRefusedError(), lambda e: errors.Unavailable("down", reason="DATABASE_UNAVAILABLE"))
+    code, _ = describe(
+        ConnectionRefusedError(), lambda e: errors.Unavailable("down", reason=Reason.DATABASE_UNAVAILABLE)
+    )
     assert code == grpc.StatusCode.UNAVAILABLE
 
 

@@ -59,18 +59,18 @@ async def test_registered_and_generic_handlers_are_wrapped_once_first_intercepto
     outer, inner, picky = Tagging("outer"), Tagging("inner"), Tagging("picky", only="Get")
     recorder = Recorder()
     server = PrewrappingServer(recorder, [outer, inner, picky])  # type: ignore[arg-type]
-    handlers = {
+    handlers: dict[str, Any] = {
         "Get": grpc.unary_unary_rpc_method_handler(servicer),
         "Put": grpc.unary_unary_rpc_method_handler(servicer),
     }
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("pkg.Svc", handlers)])
     server.add_registered_method_handlers("pkg.Svc", handlers)
-    other = {"Only": grpc.unary_unary_rpc_method_handler(servicer)}
+    other: dict[str, Any] = {"Only": grpc.unary_unary_rpc_method_handler(servicer)}
     server.add_registered_method_handlers("pkg.Registered", other)  # registered, never generic
 
     # grpc itself is given one generic handler and no registered method (each costs every RPC).
     assert recorder.registered == {} and len(recorder.generic) == 1
-    generic = recorder.generic[0]
+    generic: Any = recorder.generic[0]  # called here with stand-ins for grpc's arguments
     got = generic.service(Details("/pkg.Svc/Get"))
     assert got is generic.service(Details("/pkg.Svc/Get"))  # wrapped once, then reused
     assert await got.unary_unary(None, None) == ["outer", "inner", "picky", "servicer"]

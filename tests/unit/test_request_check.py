@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2
 from artimeta.v1 import cache_pb2, namespace_pb2, records_pb2, tags_pb2
 from artimeta_server.domain import errors
 from artimeta_server.domain.errors import InvalidArgument
+from artimeta_server.domain.reasons import Reason
 from artimeta_server.rpc import validate
 from artimeta_server.rpc.errors import describe
 from artimeta_server.storage.postgres import translate
@@ -64,5 +65,8 @@ def test_statement_timeouts_are_deadline_exceeded_and_pool_waits_stay_unavailabl
         code, status = describe(exc, translate)
         assert code == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "STATEMENT_TIMEOUT" in status.details[0].value.decode(errors="replace")
-    assert describe(errors.Unavailable("x", reason="DATABASE_UNAVAILABLE"), translate)[0] == grpc.StatusCode.UNAVAILABLE
+    assert (
+        describe(errors.Unavailable("x", reason=Reason.DATABASE_UNAVAILABLE), translate)[0]
+        == grpc.StatusCode.UNAVAILABLE
+    )
     assert describe(errors.DeadlineExceeded("x"), None)[0] == grpc.StatusCode.DEADLINE_EXCEEDED

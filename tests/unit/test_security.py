@@ -7,12 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from artimeta_server.commands.token import parse_expiry
 from artimeta_server.config import ConfigError, Settings
 from artimeta_server.domain.auth.models import Grant, Principal, Role, parse_grant
 from artimeta_server.domain.auth.token_format import split_token
 from artimeta_server.domain.errors import InvalidArgument, PermissionDenied
 from artimeta_server.rpc import access
-from artimeta_server.tokens_cli import parse_expiry
 
 
 def test_roles_are_ordered_and_scoped() -> None:

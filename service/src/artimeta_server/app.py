@@ -1,18 +1,12 @@
-"""Wiring: pool, blob store, repositories, use cases, servicers, health, reflection, shutdown."""
+"""The composition root: the storage adapters, the use cases over them, the servicers and the
+interceptor chain, built from Settings. Serving them is server.py's job; the commands are in commands/."""
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from artimeta.v1 import (
     blobs_pb2,
@@ -30,32 +24,27 @@ from artimeta.v1 import (
     tags_pb2,
     tags_pb2_grpc,
 )
-from artimeta_server import __version__, metrics, ports, tls, tracing
 from artimeta_server.config import Settings
 from artimeta_server.domain import hashing
 from artimeta_server.domain.auth.failure_budget import FailureBudget
-from artimeta_server.domain.auth.models import ALL_NAMESPACES
 from artimeta_server.domain.auth.service import Tokens
-from artimeta_server.domain.blobs import Blobs
+from artimeta_server.domain.blobs.service import Blobs
 from artimeta_server.domain.cache.service import Cache
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.connection.service import Connections
-from artimeta_server.domain.errors import DomainError
 from artimeta_server.domain.fresh import FreshCache
 from artimeta_server.domain.listings.service import Listings
 from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.opstore.service import OpStore
-from artimeta_server.domain.records import Records
+from artimeta_server.domain.records.service import Records
 from artimeta_server.domain.request_ids.service import RequestIds
 from artimeta_server.domain.tags.service import Tags
-from artimeta_server.rpc import access, connect, http
 from artimeta_server.rpc.auth import AuthInterceptor
 from artimeta_server.rpc.blobs import BlobServicer
 from artimeta_server.rpc.cache import CacheServicer
 from artimeta_server.rpc.connection import ConnectionServicer
 from artimeta_server.rpc.errors import ErrorInterceptor
-from artimeta_server.rpc.http_limits import HttpLimits
-from artimeta_server.rpc.interceptor import PrewrappingServer, WrappingInterceptor
+from artimeta_server.rpc.interceptor import WrappingInterceptor
 from artimeta_server.rpc.namespaces import NamespaceServicer
 from artimeta_server.rpc.observe import ObserveInterceptor
 from artimeta_server.rpc.opstore import OpStoreServicer
@@ -63,10 +52,10 @@ from artimeta_server.rpc.records import RecordServicer
 from artimeta_server.rpc.request_ids import RequestIdInterceptor
 from artimeta_server.rpc.tags import TagServicer
 from artimeta_server.rpc.validate import ValidateInterceptor
-from artimeta_server.storage import migrate, stats
 from artimeta_server.storage.auth.repository import PostgresTokens
-from artimeta_server.storage.blob_index import PostgresBlobIndex
-from artimeta_server.storage.blobstore import S3BlobStore, make_client, presigner_for
+from artimeta_server.storage.blobs.index import PostgresBlobIndex
+from artimeta_server.storage.blobs.s3 import make_client, presigner_for
+from artimeta_server.storage.blobs.store import S3BlobStore
 from artimeta_server.storage.cache.repositories import postgres_cache_repositories
 from artimeta_server.storage.changes import PostgresChangeFeed
 from artimeta_server.storage.connection.repository import PostgresConnection
@@ -74,23 +63,9 @@ from artimeta_server.storage.listings.repository import PostgresListings
 from artimeta_server.storage.namespaces.repository import PostgresNamespaces
 from artimeta_server.storage.opstore.repository import PostgresOpStore
 from artimeta_server.storage.postgres import Database, translate
-from artimeta_server.storage.records import PostgresRecords
+from artimeta_server.storage.records.repository import PostgresRecords
 from artimeta_server.storage.request_ledger import PostgresRequestLedger
 from artimeta_server.storage.tags.repository import PostgresTags
-
-# How long the console header's figures for one scope are reused.
-INFO_TTL_S = 5.0
-
-log = logging.getLogger("artimeta.app")
-
-
-# Each stream's flow-control window, fixed: wide enough for one upload chunk in flight at a
-# millisecond of round trip, narrow enough that streams waiting for an upload slot buffer little.
-STREAM_WINDOW_BYTES = 8 * 1024 * 1024
-
-
-class SchemaOutOfDate(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +76,7 @@ class Domain:
     # Snapshot tags and namespaces, kept fresh by the change feed (domain/fresh.py).
     fresh: FreshCache[object]
     changes: PostgresChangeFeed
-    blobs: S3BlobStore
+    blob_store: S3BlobStore
     namespaces: Namespaces
     documents: Documents
     tokens: Tokens
@@ -109,13 +84,13 @@ class Domain:
     cache: Cache
     tags: Tags
     opstore: OpStore
-    blob_service: Blobs
+    blobs: Blobs
     records: Records
     listings: Listings
     request_ids: RequestIds
 
 
-def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
+def servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], None]]]:
     """Every artimeta.v1 service: its full name and how to add its servicer to a server.
     One line a service; the servicer gets the use cases it needs from `domain`."""
     return [
@@ -149,7 +124,7 @@ def _servicers(domain: Domain) -> list[tuple[str, Callable[[grpc.aio.Server], No
         ),
         (
             blobs_pb2.DESCRIPTOR.services_by_name["BlobService"].full_name,
-            lambda srv: blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(domain.blob_service), srv),
+            lambda srv: blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(domain.blobs), srv),
         ),
         (
             records_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
@@ -177,7 +152,7 @@ async def build_domain(settings: Settings) -> Domain:
         timeout_s=settings.s3_timeout_s,
     )
     blob_index = PostgresBlobIndex(db)
-    blobs = S3BlobStore(
+    blob_store = S3BlobStore(
         client,
         settings.s3_bucket,
         threads=settings.blob_threads,
@@ -186,18 +161,18 @@ async def build_domain(settings: Settings) -> Domain:
     )
     await db.open()
     try:
-        await blobs.ensure_bucket()
+        await blob_store.ensure_bucket()
     except BaseException:
         await db.close()
-        blobs.close()
+        blob_store.close()
         raise
     fresh: FreshCache[object] = FreshCache(max_bytes=settings.read_cache_bytes, ttl_s=settings.read_cache_ttl_s)
     changes = PostgresChangeFeed(settings.database_url)
     await changes.start(fresh)
-    namespaces = Namespaces(PostgresNamespaces(db), blobs, cache=fresh)
-    documents = Documents(blobs, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
-    blob_service = Blobs(
-        blobs,
+    namespaces = Namespaces(PostgresNamespaces(db), blob_store, cache=fresh)
+    documents = Documents(blob_store, inline_limit=settings.inline_document_limit, max_size=settings.max_document_bytes)
+    blobs = Blobs(
+        blob_store,
         blob_index,
         namespaces,
         max_message_bytes=settings.max_message_bytes,
@@ -209,7 +184,7 @@ async def build_domain(settings: Settings) -> Domain:
         db=db,
         fresh=fresh,
         changes=changes,
-        blobs=blobs,
+        blob_store=blob_store,
         namespaces=namespaces,
         documents=documents,
         tokens=make_tokens(settings, db),
@@ -221,11 +196,13 @@ async def build_domain(settings: Settings) -> Domain:
             cache_bytes=settings.document_cache_bytes,
             rendered_bytes=settings.reply_cache_bytes,
         ),
-        cache=Cache(postgres_cache_repositories(db), blobs, namespaces, max_value_bytes=settings.max_document_bytes),
+        cache=Cache(
+            postgres_cache_repositories(db), blob_store, namespaces, max_value_bytes=settings.max_document_bytes
+        ),
         tags=Tags(PostgresTags(db), namespaces),
-        opstore=OpStore(PostgresOpStore(db), blobs, namespaces, max_bytes=settings.max_document_bytes),
-        blob_service=blob_service,
-        records=Records(PostgresRecords(db), blob_service, namespaces),
+        opstore=OpStore(PostgresOpStore(db), blob_store, namespaces, max_bytes=settings.max_document_bytes),
+        blobs=blobs,
+        records=Records(PostgresRecords(db), blobs, namespaces),
         listings=Listings(PostgresListings(db), namespaces),
         request_ids=RequestIds(PostgresRequestLedger(db), namespaces, retention_s=settings.request_id_retention_s),
     )
@@ -251,327 +228,18 @@ def make_tokens(settings: Settings, db: Database) -> Tokens:
     )
 
 
-def listeners(settings: Settings, *, metrics_port: bool = True) -> list[tuple[str, str]]:
-    """(what, host:port) of every port a server with these settings opens."""
-    s = settings
-    named = [("gRPC", s.listen), ("health", s.health_listen), ("HTTP", s.http_listen)]
-    if metrics_port:
-        named.append(("metrics", s.metrics_listen))
-    return [(what, listen) for what, listen in named if listen]
-
-
-def check_ports(settings: Settings, *, metrics_port: bool = True) -> None:
-    """PortInUse for the first of the server's ports another process listens on."""
-    for what, listen in listeners(settings, metrics_port=metrics_port):
-        ports.check_free(listen, what)
-
-
-class Server:
-    """One artimeta server process: start, serve, stop gracefully.
-
-    Its ports are its own (ports.py): a port another process listens on is refused with PortInUse.
-    `share_ports` is only for the workers of one `serve --workers N`, whose supervisor checked
-    the ports are free before starting them."""
-
-    def __init__(self, settings: Settings, *, share_ports: bool = False) -> None:
-        self.settings = settings
-        self.share_ports = share_ports
-        self.port = 0
-        self._grpc: grpc.aio.Server | None = None
-        self._health_grpc: grpc.aio.Server | None = None
-        self.health_port = 0
-        self._health = health.aio.HealthServicer()
-        self.domain: Domain | None = None
-        self._janitor: asyncio.Task[None] | None = None
-        self._gauges: asyncio.Task[None] | None = None
-        self._service_names: list[str] = []
-        self._http: http.HttpServer | None = None
-        self.http_port = 0
-        self._serving = False
-        self._metrics_httpd: Any = None
-        self.metrics_port = 0
-        self._info_cache: dict[tuple[str, ...] | None, tuple[float, dict[str, Any]]] = {}
-
-    async def start(self, *, migrate_schema: bool = False) -> int:
-        s = self.settings
-        s.validate_serving()
-        self._check_ports()
-        if s.otlp_endpoint and not tracing.enabled():
-            tracing.setup(s.otlp_endpoint, service_name=s.service_name, insecure=s.otlp_insecure)
-        if migrate_schema:
-            applied = await migrate.migrate(s.database_url)
-            if applied:
-                log.info("applied migrations %s", [f"{m.version:04d}_{m.name}" for m in applied])
-        self.domain = await build_domain(s)
-        try:
-            async with self.domain.db.connection() as conn:
-                todo = await migrate.pending(conn)
-                metrics.SCHEMA_VERSION.set(await migrate.current_version(conn))
-            if todo:
-                raise SchemaOutOfDate(
-                    f"the database schema is out of date ({len(todo)} migrations pending); "
-                    "run `artimeta-server migrate` or start with --migrate"
-                )
-            self._grpc = self._make_server()
-            creds = (
-                None if s.plaintext else tls.server_credentials(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
-            )
-            self.port = self._bind_grpc(self._grpc, s.listen, "gRPC", creds)
-            await self._grpc.start()
-            if s.health_listen:
-                self._health_grpc = grpc.aio.server(options=[self._reuseport_option()])
-                health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_grpc)
-                self.health_port = self._bind_grpc(self._health_grpc, s.health_listen, "health", None)
-                await self._health_grpc.start()
-            if s.http_listen:
-                self._http = await self._make_http()
-                self.http_port = await self._http.start()
-            if s.metrics_listen and not metrics.in_multiprocess_mode():
-                try:
-                    self._metrics_httpd, self.metrics_port = metrics.serve(s.metrics_listen)
-                except OSError as exc:
-                    if exc.errno == errno.EADDRINUSE:
-                        raise ports.PortInUse("metrics", s.metrics_listen, ports.split(s.metrics_listen)[1]) from None
-                    raise
-        except BaseException:
-            for srv in (self._grpc, self._health_grpc):
-                if srv is not None:
-                    await srv.stop(0)
-            self._grpc = self._health_grpc = None
-            await self._close_domain()
-            raise
-        for name in ["", *self._service_names]:
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._serving = True
-        self._janitor = asyncio.create_task(self._janitor_loop(), name="artimeta-janitor")
-        self._gauges = asyncio.create_task(self._gauge_loop(), name="artimeta-gauges")
-        log.info(
-            "serving",
-            extra={
-                "listen": s.listen,
-                "port": self.port,
-                "http_port": self.http_port or None,
-                "tls": not s.plaintext,
-                "mtls": bool(s.tls_client_ca_file),
-                "auth": s.auth,
-                "metrics_port": self.metrics_port,
-            },
-        )
-        return self.port
-
-    def _check_ports(self) -> None:
-        """Fails fast, before the database is touched, with the port named. The binds below stay
-        exclusive, so a server that takes the port meanwhile is refused there all the same."""
-        if not self.share_ports:
-            check_ports(self.settings, metrics_port=not metrics.in_multiprocess_mode())
-
-    def _reuseport_option(self) -> tuple[str, int]:
-        # grpc turns SO_REUSEPORT on unless told otherwise (FIELD-NOTES).
-        return ("grpc.so_reuseport", 1 if self.share_ports else 0)
-
-    def _bind_grpc(self, server: grpc.aio.Server, listen: str, what: str, creds: grpc.ServerCredentials | None) -> int:
-        try:
-            port = server.add_insecure_port(listen) if creds is None else server.add_secure_port(listen, creds)
-        except RuntimeError:  # grpc's "Failed to bind to address"
-            port = 0
-        if port == 0:
-            if not self.share_ports:
-                ports.check_free(listen, what)  # taken since _check_ports: say so
-            raise OSError(f"could not bind the {what} port {listen}")
-        return port
-
-    async def _make_http(self) -> http.HttpServer:
-        """Connect + gRPC-Web over the same servicers (the same `_servicers()` table) behind the same
-        interceptors as the gRPC port; health; console."""
-        assert self.domain is not None
-        methods = await connect.applications(
-            _servicers(self.domain),
-            translate,
-            interceptors=self._interceptors(),
-            read_max_bytes=self.settings.max_message_bytes,
-        )
-        s = self.settings
-        auth_on = s.auth != "disabled"
-        site = http.site(
-            methods,
-            self._is_serving,
-            self._info,
-            authenticate=self.domain.tokens.authenticate if auth_on else None,
-            is_open=lambda path: access.rule_for(path).open or path.lstrip("/").partition("/")[0] in s.open_services,
-        )
-        tls = None if s.plaintext else http.ReloadingTLS(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
-        limits = HttpLimits(
-            max_connections=s.http_max_connections,
-            header_timeout_s=s.http_header_timeout_s,
-            body_timeout_s=s.http_body_timeout_s,
-            max_header_bytes=s.http_max_header_bytes,
-            keepalive_s=s.http_keepalive_s,
-        )
-        return http.HttpServer(
-            site, s.http_listen, graceful_s=s.shutdown_grace_s, tls=tls, limits=limits, share_port=self.share_ports
-        )
-
-    def _is_serving(self, service: str) -> bool | None:
-        if service and service not in self._service_names:
-            return None
-        return self._serving
-
-    async def _info(self, authorization: str, peer: str) -> dict[str, Any]:
-        """The console's header: versions and services for anyone; row counts for a valid token
-        when auth is on, of the namespaces it may see (a "*" grant: the whole database, estimated).
-        Each scope's figures are kept a few seconds, so reloading consoles cost no queries."""
-        assert self.domain is not None
-        out: dict[str, Any] = {
-            "server_version": __version__,
-            "services": self._service_names,
-            "auth": self.settings.auth,
-        }
-        scope: tuple[str, ...] | None = None
-        if self.settings.auth != "disabled":
-            scheme, _, token = authorization.partition(" ")
-            try:
-                principal = await self.domain.tokens.authenticate(
-                    token.strip() if scheme.lower() == "bearer" else "", peer
-                )
-            except DomainError:
-                return out
-            names = {g.namespace for g in principal.grants}
-            scope = None if ALL_NAMESPACES in names else tuple(sorted(names))
-        now = time.monotonic()
-        hit = self._info_cache.get(scope)
-        if hit is None or hit[0] <= now:
-            if len(self._info_cache) >= 256:
-                self._info_cache.clear()
-            hit = (now + INFO_TTL_S, await stats.overview(self.domain.db, scope))
-            self._info_cache[scope] = hit
-        return {**out, **hit[1]}
-
-    def _interceptors(self) -> list[WrappingInterceptor]:
-        """Outermost first: observe sees the final code of every call, errors maps what the
-        servicers raise, auth runs next so a refused call never reaches a servicer, and the generic
-        request check (rpc/validate.py) runs last, on authenticated calls only. The HTTP port
-        runs the same chain around the same handlers."""
-        assert self.domain is not None
-        interceptors: list[WrappingInterceptor] = [
-            ObserveInterceptor(log_requests=self.settings.log_requests),
-            ErrorInterceptor(translate),
-        ]
-        if self.settings.auth != "disabled":
-            interceptors.append(AuthInterceptor(self.domain.tokens, self.settings.open_services))
-        interceptors.append(ValidateInterceptor())
-        # Innermost: only an authorised, well-formed call is remembered; errors maps what it replays.
-        interceptors.append(RequestIdInterceptor(self.domain.request_ids))
-        return interceptors
-
-    def _make_server(self) -> grpc.aio.Server:
-        s = self.settings
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", s.max_message_bytes),
-            ("grpc.max_send_message_length", s.max_message_bytes),
-            ("grpc.keepalive_time_ms", int(s.keepalive_time_s * 1000)),
-            ("grpc.keepalive_timeout_ms", int(s.keepalive_timeout_s * 1000)),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            self._reuseport_option(),
-            # With bandwidth probing, gRPC widens each stream's flow-control window far past what
-            # the handler has read, so an upload waiting for its slot is buffered here anyway
-            # (8 parallel 64 MiB uploads, 2 slots: peak RSS +260..550 MiB with it, +135 MiB
-            # without, +190 MiB with the fixed 8 MiB window below).
-            ("grpc.http2.bdp_probe", 0),
-            ("grpc.http2.lookahead_bytes", STREAM_WINDOW_BYTES),
-        ]
-        grpc_server = grpc.aio.server(options=options)
-        # Handlers are wrapped by the interceptors once, as they are added (rpc/interceptor.py).
-        server = cast(grpc.aio.Server, PrewrappingServer(grpc_server, self._interceptors()))
-        assert self.domain is not None
-        for name, add in _servicers(self.domain):
-            add(server)
-            self._service_names.append(name)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        # What reflection.enable_server_reflection does for a grpc.aio.Server (it checks the type).
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            reflection.aio.ReflectionServicer(
-                [
-                    *self._service_names,
-                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                    reflection.SERVICE_NAME,
-                ]
-            ),
-            server,
-        )
-        return grpc_server
-
-    async def _janitor_loop(self) -> None:
-        """Finishes work a failure left behind (blobs of deleted namespaces), on every replica."""
-        while True:
-            try:
-                if self.domain is not None:
-                    purged = await self.domain.namespaces.purge_tombstones()
-                    if purged:
-                        log.info("purged blobs of deleted namespaces", extra={"blobs": purged})
-                    forgotten = await self.domain.request_ids.forget_expired()
-                    if forgotten:
-                        log.info("forgot expired request ids", extra={"requests": forgotten})
-            except Exception as exc:  # noqa: BLE001 - retried on the next round
-                log.warning("janitor round failed: %s", exc)
-            await asyncio.sleep(self.settings.janitor_interval_s)
-
-    async def _gauge_loop(self) -> None:
-        while True:
-            if self.domain is not None:
-                size, in_use, limit = self.domain.db.pool_stats()
-                metrics.DB_POOL_SIZE.set(size)
-                metrics.DB_POOL_IN_USE.set(in_use)
-                metrics.DB_POOL_MAX.set(limit)
-            await asyncio.sleep(1.0)
-
-    async def wait(self) -> None:
-        assert self._grpc is not None
-        await self._grpc.wait_for_termination()
-
-    async def stop(self, grace_s: float | None = None) -> None:
-        """Health turns NOT_SERVING first so balancers stop sending; in-flight calls get the grace period."""
-        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
-        await self._health.enter_graceful_shutdown()
-        self._serving = False
-        for task in (self._janitor, self._gauges):
-            if task is not None:
-                task.cancel()
-        self._janitor = self._gauges = None
-        stops = []
-        if self._http is not None:
-            stops.append(self._http.stop())
-        if self._grpc is not None:
-            stops.append(self._grpc.stop(grace))
-        await asyncio.gather(*stops)
-        self._http = None
-        self._grpc = None
-        if self._health_grpc is not None:
-            await self._health_grpc.stop(0)
-            self._health_grpc = None
-        await self._close_domain()
-
-    async def _close_domain(self) -> None:
-        if self._metrics_httpd is not None:
-            self._metrics_httpd.shutdown()
-            self._metrics_httpd.server_close()
-            self._metrics_httpd = None
-        if self.domain is not None:
-            await self.domain.changes.close()
-            await self.domain.db.close()
-            self.domain.blobs.close()
-            self.domain = None
-
-
-async def serve_forever(settings: Settings, *, migrate_schema: bool, share_ports: bool = False) -> None:
-    import signal
-
-    server = Server(settings, share_ports=share_ports)
-    await server.start(migrate_schema=migrate_schema)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    await stopping.wait()
-    log.info("shutting down", extra={"grace_s": settings.shutdown_grace_s})
-    await server.stop()
+def interceptors(settings: Settings, domain: Domain) -> list[WrappingInterceptor]:
+    """Outermost first: observe sees the final code of every call, errors maps what the
+    servicers raise, auth runs next so a refused call never reaches a servicer, and the generic
+    request check (rpc/validate.py) runs last, on authenticated calls only. The HTTP port
+    runs the same chain around the same handlers."""
+    interceptors: list[WrappingInterceptor] = [
+        ObserveInterceptor(log_requests=settings.log_requests),
+        ErrorInterceptor(translate),
+    ]
+    if settings.auth != "disabled":
+        interceptors.append(AuthInterceptor(domain.tokens, settings.open_services))
+    interceptors.append(ValidateInterceptor())
+    # Innermost: only an authorised, well-formed call is remembered; errors maps what it replays.
+    interceptors.append(RequestIdInterceptor(domain.request_ids))
+    return interceptors

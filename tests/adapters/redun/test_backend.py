@@ -142,11 +142,11 @@ def test_shallow_check_uses_the_call_cache(target, namespace):
 def test_check_cache_contract(target, namespace):
     b = backend(target, namespace)
     eval_hash, task_hash, args_hash = "1" * 40, "2" * 40, "3" * 40
-    args = (task_hash, args_hash, eval_hash, "exec", set(), CacheScope.BACKEND, CacheCheckValid.FULL)
+    args = (task_hash, args_hash, eval_hash, "exec", set[str](), CacheScope.BACKEND, CacheCheckValid.FULL)
     assert b.check_cache(*args) == (None, None, CacheResult.MISS)
     b.set_eval_cache(eval_hash, task_hash, args_hash, {"v": 1})
     assert b.check_cache(*args) == ({"v": 1}, None, CacheResult.SINGLE)
-    none = (task_hash, args_hash, eval_hash, "exec", set(), CacheScope.NONE, CacheCheckValid.FULL)
+    none = (task_hash, args_hash, eval_hash, "exec", set[str](), CacheScope.NONE, CacheCheckValid.FULL)
     assert b.check_cache(*none) == (None, None, CacheResult.MISS)
     assert b.check_cache(*args, allowed_cache_results={CacheResult.CSE}) == (None, None, CacheResult.MISS)
 
@@ -188,7 +188,12 @@ def test_jobs_handles_and_records(target, namespace):
     b = backend(target, namespace)
     executions = []
     record_execution = b.record_execution
-    b.record_execution = lambda exec_id, args: (executions.append(exec_id), record_execution(exec_id, args))[1]
+
+    def recording(exec_id, args):
+        executions.append(exec_id)
+        return record_execution(exec_id, args)
+
+    b.record_execution = recording  # type: ignore[method-assign]
     s = Scheduler(backend=b)
     result = s.run(write_rows(DbHandle("conn"), 1))
     assert isinstance(result, DbHandle)

@@ -9,9 +9,9 @@ import pytest
 
 import artimeta
 from artimeta.blobs import Blobs
-from artimeta_server.app import Server
 from artimeta_server.devstack.s3 import S3Server
 from artimeta_server.devstack.stack import Stack
+from artimeta_server.server import Server
 from tests.conftest import settings_for, unique_name
 
 # The smallest part S3 accepts, so multipart paths run with small test data.
@@ -31,7 +31,7 @@ async def blob_server(stack: Stack, s3_server: S3Server) -> AsyncIterator[Server
     srv = Server(settings)
     await srv.start(migrate_schema=True)
     assert srv.domain is not None
-    srv.domain.blob_service._part = TEST_PART_BYTES
+    srv.domain.blobs.uploads.part_bytes = TEST_PART_BYTES
     yield srv
     await srv.stop(0.5)
 

@@ -13,7 +13,7 @@ import pytest
 import artimeta
 from artimeta.blobs import AsyncBlobs, Blobs, Digest
 from artimeta.records import AsyncRecords
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.api.blobs.test_blobs import BIG, cas_keys, ns_id, run
 from tests.api.blobs.test_records import make_tree, snapshot
 
@@ -107,7 +107,7 @@ async def test_bytes_corrupted_at_rest_are_caught_on_download(
     assert key.startswith(f"{await ns_id(blob_server, blob_ns)}/cas/")
     rotten = bytearray(data)
     rotten[BIG // 2] ^= 0xFF  # one flipped byte, same size: only the digest can tell
-    await blob_server.domain.blobs.put_key(key, bytes(rotten))
+    await blob_server.domain.blob_store.put_object(key, bytes(rotten))
 
     with pytest.raises(artimeta.DataLoss) as err:
         await run(lambda: list(blobs.download(digest)))
@@ -120,7 +120,7 @@ async def test_bytes_corrupted_at_rest_are_caught_on_download(
     # A range cannot be checked against the whole blob's digest: it is served as stored.
     assert await collect(ablobs.download(digest, offset=BIG // 2, length=1)) == bytes([rotten[BIG // 2]])
 
-    await blob_server.domain.blobs.put_key(key, data[:-1])  # truncated: caught before any byte
+    await blob_server.domain.blob_store.put_object(key, data[:-1])  # truncated: caught before any byte
     with pytest.raises(artimeta.DataLoss) as err:
         await collect(ablobs.download(digest))
     assert err.value.reason == "BLOB_CORRUPT"

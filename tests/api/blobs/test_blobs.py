@@ -18,8 +18,8 @@ from artimeta.blobs import Blobs, Digest, ItemError, http_get, http_put
 from artimeta.errors import from_rpc_error
 from artimeta.v1 import blobs_pb2 as pb
 from artimeta.v1 import digest_pb2
-from artimeta_server.app import Server
-from artimeta_server.storage.blobstore import cas_prefix
+from artimeta_server.server import Server
+from artimeta_server.storage.blobs.keys import cas_prefix
 from tests.api.blobs.conftest import TEST_PART_BYTES
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ async def ns_id(server: Server, name: str) -> int:
 
 async def cas_keys(server: Server, name: str) -> list[str]:
     assert server.domain is not None
-    return [o.key for o in await server.domain.blobs.list_prefix(cas_prefix(await ns_id(server, name)))]
+    return [o.key for o in await server.domain.blob_store.list_prefix(cas_prefix(await ns_id(server, name)))]
 
 
 async def uploads_in_flight(server: Server, name: str) -> int:
@@ -327,7 +327,7 @@ async def test_blobs_written_server_side_are_readable(blobs: Blobs, blob_server:
     """Other services (cache values, op bytes) write through S3BlobStore.put: same keys."""
     assert blob_server.domain is not None
     data = os.urandom(5000)
-    d = await blob_server.domain.blobs.put(await ns_id(blob_server, blob_ns), data)
+    d = await blob_server.domain.blob_store.put(await ns_id(blob_server, blob_ns), data)
     digest = Digest(d.hash, d.size)
     assert await run(blobs.find_missing, [digest]) == []
     assert await run(blobs.get_bytes, digest) == data

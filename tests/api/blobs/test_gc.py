@@ -11,8 +11,8 @@ from pathlib import Path
 
 from artimeta.blobs import Blobs, Digest
 from artimeta.records import Records
-from artimeta_server.app import Server
-from artimeta_server.storage.blobstore import cas_key
+from artimeta_server.server import Server
+from artimeta_server.storage.blobs.keys import cas_key
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.test_blobs import cas_keys, ns_id, run
 
@@ -21,7 +21,7 @@ async def test_gc_keeps_referenced_recent_and_in_flight(
     blobs: Blobs, blob_server: Server, blob_ns: str, tmp_path: Path
 ) -> None:
     assert blob_server.domain is not None
-    db, store = blob_server.domain.db, blob_server.domain.blobs
+    db, store = blob_server.domain.db, blob_server.domain.blob_store
     ns = await ns_id(blob_server, blob_ns)
     loose = await run(blobs.put_bytes, b"nobody needs me")
     keyed = await run(blobs.put_object, "k", b"a key points here")

@@ -10,7 +10,7 @@ import pytest
 
 from artimeta.blobs import Blobs, Digest, ItemError
 from artimeta_server import metrics
-from artimeta_server.app import Server
+from artimeta_server.server import Server
 from tests.api.blobs.test_blobs import run
 
 

@@ -8,14 +8,15 @@ import os
 import artimeta
 from artimeta.blobs import Blobs, Digest, http_put
 from artimeta.v1 import blobs_pb2 as pb
-from artimeta_server.app import Server
 from artimeta_server.domain.errors import Unavailable
+from artimeta_server.domain.reasons import Reason
+from artimeta_server.server import Server
 from tests.api.blobs.test_blobs import run, uploads_in_flight
 
 
 async def test_commit_after_a_failed_copy_succeeds(blobs: Blobs, blob_server: Server, blob_ns: str) -> None:
     assert blob_server.domain is not None
-    store = blob_server.domain.blobs
+    store = blob_server.domain.blob_store
     data = os.urandom(50_000)
     digest = Digest.of(data)
     up = await run(
@@ -24,12 +25,12 @@ async def test_commit_after_a_failed_copy_succeeds(blobs: Blobs, blob_server: Se
         pb.CreateUploadUrlRequest(namespace=blob_ns, digest=digest.to_proto()),
     )
     await run(http_put, up.url, data)
-    failures = []
+    failures: list[tuple[str, ...]] = []
 
     async def cut_once(op: str, keys: tuple[str, ...]) -> None:
         if op == "copy" and not failures:
             failures.append(keys)
-            raise Unavailable("the blob store is unreachable", reason="BLOB_STORE_UNAVAILABLE")
+            raise Unavailable("the blob store is unreachable", reason=Reason.BLOB_STORE_UNAVAILABLE)
 
     req = pb.CommitUploadRequest(namespace=blob_ns, upload_id=up.upload_id)
     store.hook = cut_once

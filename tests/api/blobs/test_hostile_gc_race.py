@@ -15,8 +15,8 @@ import pytest
 import artimeta
 from artimeta.blobs import Blobs, Digest, http_put
 from artimeta.v1 import blobs_pb2 as pb
-from artimeta_server.app import Server
-from artimeta_server.storage.blobstore import cas_key
+from artimeta_server.server import Server
+from artimeta_server.storage.blobs.keys import cas_key
 from artimeta_server.storage.gc import GcReport, collect
 from tests.api.blobs.conftest import TEST_PART_BYTES
 from tests.api.blobs.test_blobs import ns_id, run
@@ -40,8 +40,8 @@ async def race_gc(
     digest's object, runs upload meanwhile until it finished or waits on a lock gc holds, then
     lets gc finish. Returns gc's report and the upload's outcome."""
     assert server.domain is not None
-    store = server.domain.blobs
-    key = cas_key(await ns_id(server, namespace), digest)
+    store = server.domain.blob_store
+    key = cas_key(await ns_id(server, namespace), digest)  # type: ignore[arg-type]
     inside, release = asyncio.Event(), asyncio.Event()
 
     async def pause(op: str, keys: tuple[str, ...]) -> None:
@@ -109,7 +109,7 @@ async def test_small_upload_while_gc_deletes_an_unindexed_object(
     assert blob_server.domain is not None
     data = os.urandom(3000)
     digest = Digest.of(data)
-    await blob_server.domain.blobs.put_key(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
+    await blob_server.domain.blob_store.put_object(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
     report, result = await race_gc(blob_server, blob_ns, digest, lambda: run(blobs.upload_stream, io.BytesIO(data)))
     assert report.blobs_deleted == 1
     await assert_downloads_or_failed(blobs, digest, data, result)
@@ -122,7 +122,7 @@ async def test_find_missing_while_gc_deletes_an_unindexed_object(
     assert blob_server.domain is not None
     data = os.urandom(2000)
     digest = Digest.of(data)
-    await blob_server.domain.blobs.put_key(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
+    await blob_server.domain.blob_store.put_object(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
 
     async def ask() -> Digest:
         missing = await run(blobs.find_missing, [digest])
@@ -151,7 +151,7 @@ async def test_gc_keeps_a_blob_a_presigned_upload_is_committing(
     assert await run(blobs.put_bytes, data) == digest  # the same bytes, indexed, by another way
     later = datetime.now(UTC) + timedelta(seconds=GRACE_S + 600)
     report = await collect(
-        blob_server.domain.db, blob_server.domain.blobs, grace_s=GRACE_S, namespace=blob_ns, now=later
+        blob_server.domain.db, blob_server.domain.blob_store, grace_s=GRACE_S, namespace=blob_ns, now=later
     )
     assert (report.blobs_deleted, report.kept_referenced) == (0, 1)
     resp = await run(
@@ -168,7 +168,7 @@ async def test_batch_update_while_gc_deletes_an_unindexed_object(
     assert blob_server.domain is not None
     data = os.urandom(1500)
     digest = Digest.of(data)
-    await blob_server.domain.blobs.put_key(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
+    await blob_server.domain.blob_store.put_object(cas_key(await ns_id(blob_server, blob_ns), digest), data)  # type: ignore[arg-type]
 
     async def batch() -> Digest:
         await run(blobs.batch_update, [data])
@@ -181,10 +181,10 @@ async def test_batch_update_while_gc_deletes_an_unindexed_object(
 async def test_upload_while_delete_blob_is_deleting(blobs: Blobs, blob_server: Server, blob_ns: str) -> None:
     """DeleteBlob paused inside its S3 delete while the same bytes are uploaded again."""
     assert blob_server.domain is not None
-    store = blob_server.domain.blobs
+    store = blob_server.domain.blob_store
     data = os.urandom(TEST_PART_BYTES + 100)
     digest = await run(blobs.put_bytes, data)
-    key = cas_key(await ns_id(blob_server, blob_ns), digest)
+    key = cas_key(await ns_id(blob_server, blob_ns), digest)  # type: ignore[arg-type]
     inside, release = asyncio.Event(), asyncio.Event()
 
     async def pause(op: str, keys: tuple[str, ...]) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import artimeta
 from artimeta.blobs import Blobs
-from artimeta_server.app import Server
-from artimeta_server.storage.blobstore import namespace_prefix
+from artimeta_server.server import Server
+from artimeta_server.storage.blobs.keys import namespace_prefix
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.test_blobs import run
 from tests.conftest import unique_name
@@ -24,7 +24,7 @@ async def test_writes_racing_a_namespace_delete_converge_to_nothing(
     sync_client: artimeta.Client, blob_server: Server
 ) -> None:
     assert blob_server.domain is not None
-    store = blob_server.domain.blobs
+    store = blob_server.domain.blob_store
     name = unique_name()
     await run(sync_client.create_namespace, name)
     ns = await blob_server.domain.namespaces.resolve(name)
@@ -84,7 +84,7 @@ async def test_writes_racing_a_namespace_delete_converge_to_nothing(
     left = await store.list_prefix(prefix)
     assert left == [], f"{len(left)} objects left under the deleted namespace after the janitor"
     # Whatever lands later still (a slower write, an upload a crash left incomplete) goes with gc.
-    await store.put_key(f"{prefix}cas/ab/{'c' * 62}", b"late")
+    await store.put_object(f"{prefix}cas/ab/{'c' * 62}", b"late")
     late_upload = await store.start_multipart(f"{prefix}cas/cd/{'e' * 62}")
     listed = {u for _, u in await store.multipart_uploads()}
     report = await collect(blob_server.domain.db, store)

@@ -13,8 +13,8 @@ import artimeta
 from artimeta.blobs import Blobs
 from artimeta.records import Records, UnsafeRecordPath
 from artimeta.v1 import records_pb2 as pb
-from artimeta_server.app import Server
-from artimeta_server.domain.records import FILE, SYMLINK, Entry
+from artimeta_server.domain.records.models import FILE, SYMLINK, Entry
+from artimeta_server.server import Server
 from tests.api.blobs.test_blobs import run
 
 

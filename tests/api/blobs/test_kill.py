@@ -16,10 +16,10 @@ import pytest
 
 import artimeta
 from artimeta.blobs import Blobs, Digest
-from artimeta_server.app import Server
 from artimeta_server.devstack.procs import free_port
 from artimeta_server.devstack.stack import Stack
-from artimeta_server.storage.blobstore import cas_key
+from artimeta_server.server import Server
+from artimeta_server.storage.blobs.keys import cas_key
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.test_blobs import ns_id, run
 from tests.conftest import unique_name
@@ -78,7 +78,7 @@ async def test_kill_mid_upload_then_retry(
     # Nothing is visible, through the service or in S3; the upload is recorded as in flight.
     assert server.domain is not None
     ns = await ns_id(server, name)
-    assert await server.domain.blobs.stat_key(cas_key(ns, digest)) is None  # type: ignore[arg-type]
+    assert await server.domain.blob_store.stat_object(cas_key(ns, digest)) is None  # type: ignore[arg-type]
     async with artimeta.AsyncClient(f"127.0.0.1:{server.port}") as ac:
         from artimeta.v1 import blobs_pb2, blobs_pb2_grpc
 
@@ -107,8 +107,8 @@ async def test_kill_mid_upload_then_retry(
 
     # Once its lease has passed, gc aborts the abandoned multipart upload.
     later = datetime.now(UTC) + timedelta(days=1)
-    report = await collect(server.domain.db, server.domain.blobs, grace_s=3 * 86400, namespace=name, now=later)
+    report = await collect(server.domain.db, server.domain.blob_store, grace_s=3 * 86400, namespace=name, now=later)
     assert report.uploads_aborted == 1 and report.blobs_deleted == 0
     async with server.domain.db.connection() as conn:
         assert await conn.fetchval("SELECT count(*) FROM blob_uploads WHERE namespace_id = $1", ns) == 0
-    assert await server.domain.blobs.stat_key(cas_key(ns, digest)) is not None  # type: ignore[arg-type]
+    assert await server.domain.blob_store.stat_object(cas_key(ns, digest)) is not None  # type: ignore[arg-type]

@@ -20,8 +20,8 @@ from artimeta.blobs import Blobs, Digest
 from artimeta.errors import from_rpc_error
 from artimeta.v1 import blobs_pb2 as pb
 from artimeta_server import metrics
-from artimeta_server.app import Server
-from artimeta_server.domain.blob_ports import ObjectInfo
+from artimeta_server.domain.blobs.models import ObjectInfo
+from artimeta_server.server import Server
 from artimeta_server.storage.gc import collect
 from tests.api.blobs.conftest import TEST_PART_BYTES
 from tests.api.blobs.test_blobs import cas_keys, ns_id, run, uploads_in_flight
@@ -53,6 +53,7 @@ async def test_streamed_bytes_are_counted_in_metrics(blobs: Blobs) -> None:
         after = blob_bytes(port)
     finally:
         httpd.shutdown()
+        httpd.server_close()
     assert (d_big, d_small) == (Digest.of(big), Digest.of(small))
     # A digest-last multipart upload is staged, then copied inside S3: its bytes cross once.
     assert after["in"] - before.get("in", 0.0) == len(big) + len(small)
@@ -63,7 +64,7 @@ async def test_gc_reads_the_store_a_page_at_a_time(
     blobs: Blobs, blob_server: Server, blob_ns: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert blob_server.domain is not None
-    db, store = blob_server.domain.db, blob_server.domain.blobs
+    db, store = blob_server.domain.db, blob_server.domain.blob_store
     ns = await ns_id(blob_server, blob_ns)
     loose = [await run(blobs.put_bytes, f"loose {i}".encode()) for i in range(5)]
     keep = await run(blobs.put_object, "kept", b"a key points here")
@@ -128,14 +129,14 @@ async def test_gc_keeps_a_long_upload_whose_lease_is_renewed(
     blobs: Blobs, blob_server: Server, blob_ns: str, trickle: bool
 ) -> None:
     assert blob_server.domain is not None
-    service = blob_server.domain.blob_service
+    uploads = blob_server.domain.blobs.uploads
     data = os.urandom(2 * TEST_PART_BYTES + 99)
     stub: Any = blobs._stub
-    service.upload_lease_s = 1.5
+    uploads.lease_s = 1.5
     try:
         upload = asyncio.ensure_future(run(streamed_upload, stub, _slow_upload(blob_ns, data, 3.0, trickle)))
         await asyncio.sleep(2.4)  # the first lease has lapsed; a renewed one has not
-        report = await collect(blob_server.domain.db, blob_server.domain.blobs, grace_s=0, namespace=blob_ns)
+        report = await collect(blob_server.domain.db, blob_server.domain.blob_store, grace_s=0, namespace=blob_ns)
         if trickle:
             assert report.uploads_aborted == 0
             resp = await upload
@@ -150,5 +151,5 @@ async def test_gc_keeps_a_long_upload_whose_lease_is_renewed(
             # The retried upload goes through.
             assert await run(blobs.upload_iter, iter([data])) == Digest.of(data)
     finally:
-        service.upload_lease_s = 6 * 3600.0
+        uploads.lease_s = 6 * 3600.0
     assert await uploads_in_flight(blob_server, blob_ns) == 0

@@ -12,6 +12,7 @@ from typing import (
     Tuple,
 )
 
+from artimeta.blob_streams import _Rechunker
 from artimeta.blob_types import SMALL_BLOB, UPLOAD_CHUNK, Capabilities, Digest, ItemError, Progress, _item_error
 from artimeta.errors import DataLoss
 from artimeta.v1 import blobs_pb2 as pb
@@ -64,6 +65,7 @@ class _UploadFrames:
         self.progress = progress
         # Small upload messages keep what the server buffers (and so its memory) low.
         self.chunk_size = min(UPLOAD_CHUNK, caps.chunk_size_bytes)
+        self._rechunk = _Rechunker(self.chunk_size)
         self.hasher = hashlib.sha256()
         self.done = 0
         self.first = True
@@ -85,6 +87,22 @@ class _UploadFrames:
     def sent(self) -> None:
         if self.progress is not None:
             self.progress(self.done, self.total)
+
+    def feed(self, block: bytes) -> Iterator[pb.UploadRequest]:
+        """The data messages `block` completes; progress is told once each has been taken."""
+        for piece in self._rechunk.feed(block):
+            yield self.message(piece)
+            self.sent()
+
+    def close(self) -> Iterator[pb.UploadRequest]:
+        """What follows the last block: the data still held, then the closing message if any."""
+        tail = self._rechunk.flush()
+        if tail:
+            yield self.message(tail)
+            self.sent()
+        last = self.last()
+        if last is not None:
+            yield last
 
     def last(self) -> Optional[pb.UploadRequest]:
         """The closing message, if one is needed: the digest when it was computed here (and the

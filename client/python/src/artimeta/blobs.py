@@ -16,15 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import urllib.request
-from typing import (
-    BinaryIO,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Sequence,
-    Union,
-)
+from typing import BinaryIO, Iterable, Iterator, List, Optional, Sequence, Union
 
 import grpc
 
@@ -46,7 +38,6 @@ from artimeta.blob_streams import (
     _BackgroundHash,
     _DownloadCheck,
     _read_chunks,
-    _Rechunker,
     http_get,
     http_put,
     http_put_file,
@@ -116,18 +107,9 @@ class Blobs(BlobRpcs):
         frames = _UploadFrames(self.namespace, digest, total, progress, self.capabilities())
 
         def requests() -> Iterator[pb.UploadRequest]:
-            rechunk = _Rechunker(frames.chunk_size)
             for block in chunks:
-                for piece in rechunk.feed(block):
-                    yield frames.message(piece)
-                    frames.sent()
-            tail = rechunk.flush()
-            if tail:
-                yield frames.message(tail)
-                frames.sent()
-            last = frames.last()
-            if last is not None:
-                yield last
+                yield from frames.feed(block)
+            yield from frames.close()
 
         try:
             resp = self._stub.Upload(

@@ -5,17 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import urllib.request
-from typing import (
-    Any,
-    AsyncIterable,
-    AsyncIterator,
-    BinaryIO,
-    Iterable,
-    List,
-    Optional,
-    Sequence,
-    Union,
-)
+from typing import Any, AsyncIterable, AsyncIterator, BinaryIO, Iterable, List, Optional, Sequence, Union
 
 import grpc
 
@@ -38,7 +28,6 @@ from artimeta.blob_streams import (
     _BackgroundHash,
     _DownloadCheck,
     _read_chunks_async,
-    _Rechunker,
     _unlink_if_there,
     http_put,
     http_put_file,
@@ -84,18 +73,11 @@ class AsyncBlobs(AsyncBlobRpcs):
         frames = _UploadFrames(self.namespace, digest, total, progress, await self.capabilities())
 
         async def requests() -> AsyncIterator[pb.UploadRequest]:
-            rechunk = _Rechunker(frames.chunk_size)
             async for block in _aiter(chunks):
-                for piece in rechunk.feed(block):
-                    yield frames.message(piece)
-                    frames.sent()
-            tail = rechunk.flush()
-            if tail:
-                yield frames.message(tail)
-                frames.sent()
-            last = frames.last()
-            if last is not None:
-                yield last
+                for message in frames.feed(block):
+                    yield message
+            for message in frames.close():
+                yield message
 
         try:
             # The generated stubs type the blocking channel; on an aio channel the call is awaited.

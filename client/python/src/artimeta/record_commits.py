@@ -6,16 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
-from typing import (
-    Dict,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-)
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from artimeta.blobs import SMALL_BLOB, Digest, Progress
 from artimeta.v1 import records_pb2 as pb

@@ -14,16 +14,7 @@ files, empty folders and symlinks included.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import (
-    BinaryIO,
-    Dict,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-)
+from typing import BinaryIO, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from artimeta.blobs import Blobs, Digest, Progress
 from artimeta.client import Client
@@ -88,7 +79,7 @@ class Records(RecordRpcs):
         return sent.done
 
     def get(self, uuid: str) -> pb.Record:
-        return self.client.call(self._stub.GetRecord, pb.GetRecordRequest(namespace=self.namespace, uuid=uuid)).record
+        return self.get_record(uuid=uuid).record
 
     def retrieve_directory(self, uuid: str, directory: PathLike, *, progress: Optional[Progress] = None) -> pb.Record:
         """Writes record `uuid` into `directory` (created if needed; existing files at the same
@@ -127,31 +118,21 @@ class Records(RecordRpcs):
 
     def contains(self, uuid: str) -> bool:
         """True when the record is known and all its bytes are present."""
-        req = pb.ContainsRecordRequest(namespace=self.namespace, uuid=uuid)
-        return bool(self.client.call(self._stub.ContainsRecord, req).contains)
+        return bool(self.contains_record(uuid=uuid).contains)
 
     def delete(self, uuid: str, *, allow_missing: bool = True) -> bool:
-        req = pb.DeleteRecordRequest(namespace=self.namespace, uuid=uuid, allow_missing=allow_missing)
-        return bool(self.client.call(self._stub.DeleteRecord, req).deleted)
+        return bool(self.delete_record(uuid=uuid, allow_missing=allow_missing).deleted)
 
     def list(
         self, *, uuid_prefix: str = "", metadata: Optional[Mapping[str, str]] = None, page_size: int = 0
     ) -> Iterator[pb.Record]:
         token = ""
         while True:
-            req = pb.ListRecordsRequest(
-                namespace=self.namespace,
-                uuid_prefix=uuid_prefix,
-                metadata=dict(metadata or {}),
-                page_size=page_size,
-                page_token=token,
-            )
-            page = self.client.call(self._stub.ListRecords, req)
+            page = self.list_records(uuid_prefix=uuid_prefix, metadata=metadata, page_size=page_size, page_token=token)
             yield from page.records
             token = page.next_page_token
             if not token:
                 return
 
     def related(self, uuid: str, *, deep: bool = False) -> List[str]:
-        req = pb.ListRelatedRecordsRequest(namespace=self.namespace, uuid=uuid, deep=deep)
-        return list(self.client.call(self._stub.ListRelatedRecords, req).uuids)
+        return list(self.list_related_records(uuid=uuid, deep=deep).uuids)

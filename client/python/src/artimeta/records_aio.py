@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import (
-    AsyncIterator,
-    BinaryIO,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-)
+from typing import AsyncIterator, BinaryIO, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from artimeta.blobs import AsyncBlobs, Digest, Progress
 from artimeta.client import AsyncClient
@@ -75,8 +66,7 @@ class AsyncRecords(AsyncRecordRpcs):
         return _stats(resp, local, todo, sent.done)
 
     async def get(self, uuid: str) -> pb.Record:
-        resp = await self.client.call(self._stub.GetRecord, pb.GetRecordRequest(namespace=self.namespace, uuid=uuid))
-        return resp.record  # type: ignore[no-any-return]
+        return (await self.get_record(uuid=uuid)).record
 
     async def retrieve_directory(
         self, uuid: str, directory: PathLike, *, progress: Optional[Progress] = None
@@ -128,26 +118,19 @@ class AsyncRecords(AsyncRecordRpcs):
         return record
 
     async def contains(self, uuid: str) -> bool:
-        req = pb.ContainsRecordRequest(namespace=self.namespace, uuid=uuid)
-        return bool((await self.client.call(self._stub.ContainsRecord, req)).contains)
+        return bool((await self.contains_record(uuid=uuid)).contains)
 
     async def delete(self, uuid: str, *, allow_missing: bool = True) -> bool:
-        req = pb.DeleteRecordRequest(namespace=self.namespace, uuid=uuid, allow_missing=allow_missing)
-        return bool((await self.client.call(self._stub.DeleteRecord, req)).deleted)
+        return bool((await self.delete_record(uuid=uuid, allow_missing=allow_missing)).deleted)
 
     async def list(
         self, *, uuid_prefix: str = "", metadata: Optional[Mapping[str, str]] = None, page_size: int = 0
     ) -> AsyncIterator[pb.Record]:
         token = ""
         while True:
-            req = pb.ListRecordsRequest(
-                namespace=self.namespace,
-                uuid_prefix=uuid_prefix,
-                metadata=dict(metadata or {}),
-                page_size=page_size,
-                page_token=token,
+            page = await self.list_records(
+                uuid_prefix=uuid_prefix, metadata=metadata, page_size=page_size, page_token=token
             )
-            page = await self.client.call(self._stub.ListRecords, req)
             for record in page.records:
                 yield record
             token = page.next_page_token
@@ -155,5 +138,4 @@ class AsyncRecords(AsyncRecordRpcs):
                 return
 
     async def related(self, uuid: str, *, deep: bool = False) -> List[str]:
-        req = pb.ListRelatedRecordsRequest(namespace=self.namespace, uuid=uuid, deep=deep)
-        return list((await self.client.call(self._stub.ListRelatedRecords, req)).uuids)
+        return list((await self.list_related_records(uuid=uuid, deep=deep)).uuids)

@@ -68,3 +68,25 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 true
 {{- end -}}
 {{- end -}}
+
+{{- define "artimeta.testImage" -}}
+{{- if .Values.test.image.digest -}}
+{{- printf "%s@%s" .Values.test.image.repository .Values.test.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.test.image.repository .Values.test.image.tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The helm test pod's labels: apart from the server's selector (see templates/tests/). */}}
+{{- define "artimeta.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "artimeta.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: helm-test
+{{- end -}}
+
+{{- define "artimeta.testLabels" -}}
+{{ include "artimeta.testSelectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "artimeta.name" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}

@@ -57,7 +57,7 @@ Ctrl-C stops the server, Postgres and the S3 server.
 
 
 async def _serve(settings: Settings, stack: Stack) -> None:
-    from artimeta_server.app import Server
+    from artimeta_server.server import Server
 
     server = Server(settings)
     port = await server.start(migrate_schema=True)
@@ -97,7 +97,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def _run(home: Path, s3_kind: str) -> int:
-    from artimeta_server.app import check_ports
+    from artimeta_server.server import check_ports
 
     try:
         # The server's own ports first: a taken one is refused before anything is started.

@@ -10,8 +10,8 @@ from google.rpc import status_pb2
 
 from artimeta.v1 import blobs_pb2 as pb
 from artimeta.v1 import blobs_pb2_grpc, digest_pb2
-from artimeta_server.domain.blob_ports import KeyEntry
-from artimeta_server.domain.blobs import Blobs, UploadPiece
+from artimeta_server.domain.blobs.models import KeyEntry, UploadPiece
+from artimeta_server.domain.blobs.service import Blobs
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import DomainError, InvalidArgument
 from artimeta_server.domain.reasons import Reason

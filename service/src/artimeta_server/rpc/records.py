@@ -8,7 +8,8 @@ import grpc
 
 from artimeta.v1 import records_pb2 as pb
 from artimeta.v1 import records_pb2_grpc
-from artimeta_server.domain.records import Entry, Record, Records, Relation
+from artimeta_server.domain.records.models import Entry, Record, Relation
+from artimeta_server.domain.records.service import Records
 from artimeta_server.rpc import access, convert
 from artimeta_server.rpc.blobs import digest_in, digest_out
 
@@ -75,8 +76,10 @@ class RecordServicer(records_pb2_grpc.RecordServiceServicer):
         return pb.GetRecordResponse(record=record_out(await self._records.get(request.namespace, request.uuid)))
 
     async def ContainsRecord(self, request: pb.ContainsRecordRequest, context: Context) -> pb.ContainsRecordResponse:
-        indexed, missing = await self._records.contains(request.namespace, request.uuid)
-        return pb.ContainsRecordResponse(contains=indexed and missing == 0, indexed=indexed, missing_blobs=missing)
+        found = await self._records.contains(request.namespace, request.uuid)
+        return pb.ContainsRecordResponse(
+            contains=found.contains, indexed=found.indexed, missing_blobs=found.missing_blobs
+        )
 
     async def DeleteRecord(self, request: pb.DeleteRecordRequest, context: Context) -> pb.DeleteRecordResponse:
         deleted = await self._records.delete(request.namespace, request.uuid, allow_missing=request.allow_missing)

@@ -1,11 +1,11 @@
-"""Garbage collection of blobs: `artimeta-server gc [--dry-run]`.
+"""Garbage collection of blobs, the rules and the SQL behind `artimeta-server gc` (commands/gc.py).
 
 A blob object (`<ns>/cas/…`) is deleted only when all of these hold:
 - its S3 object is older than the grace period (so a blob written moments ago, whose referencing
   row is about to be inserted, stays);
 - the blob index has not handed it out as present within the grace period (FindMissing, Upload
   of an existing blob and BatchUpdate refresh that time);
-- no column registered in storage/blob_refs.py points at it (that includes uploads in flight).
+- no column registered in storage/blobs/references.py points at it (that includes uploads in flight).
 Uploads whose lease expired are aborted first (incomplete multipart uploads, staging objects), so
 a crashed upload leaves nothing behind for long. The command also forgets request ids older than
 ARTIMETA_REQUEST_ID_RETENTION_S (the server's janitor does it too).
@@ -13,7 +13,7 @@ ARTIMETA_REQUEST_ID_RETENTION_S (the server's janitor does it too).
 Each batch is decided and deleted inside one transaction that holds the batch's index rows
 locked (inserting rows for objects the index does not know) from the re-check until the S3 delete
 is done. Every writer that acknowledges a blob first claims its row and looks at the object under
-that claim (domain/blobs.py), so it either comes before gc's lock (gc then finds the row fresh and
+that claim (domain/blobs/presence.py), so it either comes before gc's lock (gc then finds the row fresh and
 keeps it) or after gc's commit (the object is gone and the writer writes it again).
 """
 
@@ -24,12 +24,12 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from artimeta_server.config import Settings
-from artimeta_server.domain.blobs import TOUCH_AFTER_S
+from artimeta_server.domain.blobs.rules import TOUCH_AFTER_S
 from artimeta_server.domain.digests import Digest
-from artimeta_server.storage.blob_index import references_query, upload_row
-from artimeta_server.storage.blob_refs import BLOB_REFERENCES
-from artimeta_server.storage.blobstore import S3BlobStore, cas_prefix, digest_hash_of_key
+from artimeta_server.storage.blobs.index import references_query, upload_row
+from artimeta_server.storage.blobs.keys import cas_prefix, digest_hash_of_key
+from artimeta_server.storage.blobs.references import BLOB_REFERENCES
+from artimeta_server.storage.blobs.store import S3BlobStore
 from artimeta_server.storage.postgres import Database
 
 log = logging.getLogger("artimeta.gc")
@@ -194,9 +194,9 @@ async def _expire_uploads(
                 if row.s3_upload_id is not None:
                     await store.abort_multipart(row.object_key, row.s3_upload_id)
                     if row.digest is None:
-                        await store.delete_keys([row.object_key])
+                        await store.delete_objects([row.object_key])
                 else:
-                    await store.delete_keys([row.object_key])
+                    await store.delete_objects([row.object_key])
         if len(rows) < page_size:
             break
         after = uuid.UUID(rows[-1].upload_id)
@@ -218,7 +218,7 @@ async def _expire_uploads(
         orphans = [o.key for o, i in zip(old, ids, strict=True) if i not in live]
         report.staging_deleted += len(orphans)
         if orphans and not dry_run:
-            await store.delete_keys(orphans)
+            await store.delete_objects(orphans)
 
 
 async def _collect_namespace(
@@ -308,22 +308,4 @@ async def _collect_batch(
         )
         # Deleted while the index rows are locked, and committed only after S3 is done; if S3
         # fails, the transaction rolls back and the rows stay (old, so the next run retries).
-        await store.delete_keys([key for _, key in victims])
-
-
-async def run_gc(settings: Settings, *, grace_s: float, dry_run: bool, namespace: str | None) -> None:
-    """The `gc` command: builds the stores from settings, collects, prints the report as JSON."""
-    import json
-
-    from artimeta_server.app import build_domain
-
-    check_grace(grace_s)
-    domain = await build_domain(settings)
-    try:
-        report = await collect(domain.db, domain.blobs, grace_s=grace_s, dry_run=dry_run, namespace=namespace)
-        if not dry_run:
-            report.request_ids_forgotten = await domain.request_ids.forget_expired()
-    finally:
-        await domain.db.close()
-        domain.blobs.close()
-    print(json.dumps(report.as_dict(), sort_keys=True))
+        await store.delete_objects([key for _, key in victims])

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from artimeta_server.domain.cache.models import (
     CacheCandidate,
     CacheQuery,
+    CallArgument,
     CallNodeIn,
     CallNodeRow,
     CallRef,
@@ -18,6 +19,7 @@ from artimeta_server.domain.cache.models import (
     JobIn,
     JobRow,
     StoredValue,
+    ValueIn,
 )
 from artimeta_server.domain.cache.ports import CacheRepositories
 from artimeta_server.domain.cache.service import Cache
@@ -317,3 +319,29 @@ def fakes() -> Fakes:
 def h(text: str) -> str:
     """A redun-style hash (40 hex digits) of a label."""
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+async def add_call(
+    cache: Cache,
+    *,
+    task_name: str = "t",
+    task: str = "task",
+    args: str = "args",
+    children: Sequence[str] = (),
+    arguments: Sequence[CallArgument] = (),
+    subtree: Sequence[str] = (),
+    values: Sequence[ValueIn] = (),
+) -> str:
+    """Records a call node in namespace "ns" whose result is h("v"), its task and args named by
+    labels given to h(); returns its call hash."""
+    return await cache.add_call_node(
+        "ns",
+        task_name=task_name,
+        task_hash=h(task),
+        args_hash=h(args),
+        result_hash=h("v"),
+        children=children,
+        arguments=arguments,
+        subtree_task_hashes=subtree,
+        values=values,
+    )

@@ -13,7 +13,7 @@ from artimeta_server.domain.cache.service import Cache
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from artimeta_server.domain.reasons import Reason
-from tests.unit.domain.cache.fakes import Fakes, fakes, h
+from tests.unit.domain.cache.fakes import Fakes, add_call, fakes, h
 
 
 def inline(label: str) -> StoredValue:
@@ -118,17 +118,7 @@ async def test_a_blob_value_is_read_from_the_blob_store(f: Fakes) -> None:
 
 async def test_a_call_hit_without_its_subtree_reads_it_from_the_call_node(f: Fakes) -> None:
     cache = f.cache()
-    call = await cache.add_call_node(
-        "ns",
-        task_name="t",
-        task_hash=h("task"),
-        args_hash=h("args"),
-        result_hash=h("v"),
-        children=[],
-        arguments=[],
-        subtree_task_hashes=[h("b"), h("a"), h("b")],
-        values=[ValueIn(h("v"), "builtins.str", "", b"v")],
-    )
+    call = await add_call(cache, subtree=[h("b"), h("a"), h("b")], values=[ValueIn(h("v"), "builtins.str", "", b"v")])
     f.checks.candidates[h("task")] = [CacheCandidate("ULTIMATE", call, inline("v"), None)]
     result = await check(cache)
     assert result.subtree_task_hashes == sorted([h("a"), h("b")])
@@ -209,32 +199,12 @@ async def test_eval_cache_refuses_a_value_of_another_hash(f: Fakes) -> None:
 
 
 async def test_the_call_hash_is_the_content_hash_of_task_args_result_and_children(f: Fakes) -> None:
-    call = await f.cache().add_call_node(
-        "ns",
-        task_name="t",
-        task_hash=h("task"),
-        args_hash=h("args"),
-        result_hash=h("v"),
-        children=[h("c1")],
-        arguments=[],
-        subtree_task_hashes=[],
-        values=[],
-    )
+    call = await add_call(f.cache(), children=[h("c1")])
     assert call == ch.call_hash(h("task"), h("args"), h("v"), [h("c1")])
 
 
 async def _node(cache: Cache, task_name: str, task: str, args: str) -> str:
-    return await cache.add_call_node(
-        "ns",
-        task_name=task_name,
-        task_hash=h(task),
-        args_hash=h(args),
-        result_hash=h("v"),
-        children=[],
-        arguments=[],
-        subtree_task_hashes=[],
-        values=[],
-    )
+    return await add_call(cache, task_name=task_name, task=task, args=args)
 
 
 async def test_a_miss_is_explained_by_the_closest_call_recorded(f: Fakes) -> None:

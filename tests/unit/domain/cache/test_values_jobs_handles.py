@@ -8,7 +8,7 @@ from artimeta_server.domain import content_hash as ch
 from artimeta_server.domain.cache.models import CallArgument, HandleIn, JobIn, ValueIn
 from artimeta_server.domain.errors import InvalidArgument, NotFound
 from artimeta_server.domain.reasons import Reason
-from tests.unit.domain.cache.fakes import NOW, Fakes, fakes, h
+from tests.unit.domain.cache.fakes import NOW, Fakes, add_call, fakes, h
 
 
 @pytest.fixture
@@ -68,17 +68,7 @@ async def test_too_many_values_are_refused(f: Fakes) -> None:
 async def test_a_call_node_gets_its_hashes_and_its_values_are_written_with_it(f: Fakes) -> None:
     cache = f.cache()
     arg = CallArgument(0, None, h("x"), [h("up"), h("up")])
-    call = await cache.add_call_node(
-        "ns",
-        task_name="t",
-        task_hash=h("task"),
-        args_hash=h("args"),
-        result_hash=h("v"),
-        children=[],
-        arguments=[arg],
-        subtree_task_hashes=[h("s2"), h("s1"), h("s2")],
-        values=[value("v", b"1")],
-    )
+    call = await add_call(cache, arguments=[arg], subtree=[h("s2"), h("s1"), h("s2")], values=[value("v", b"1")])
     (node,) = f.call_graph.inserted
     assert node.call_hash == call
     assert node.arguments == [(ch.argument_hash(call, 0, None, h("x")), arg)]
@@ -89,17 +79,7 @@ async def test_a_call_node_gets_its_hashes_and_its_values_are_written_with_it(f:
 
 async def test_a_call_node_with_a_bad_argument_is_refused_before_anything_is_written(f: Fakes) -> None:
     with pytest.raises(InvalidArgument) as exc:
-        await f.cache().add_call_node(
-            "ns",
-            task_name="t",
-            task_hash=h("task"),
-            args_hash=h("args"),
-            result_hash=h("v"),
-            children=[],
-            arguments=[CallArgument(0, None, h("x"), ["bad"])],
-            subtree_task_hashes=[],
-            values=[value("v", b"1")],
-        )
+        await add_call(f.cache(), arguments=[CallArgument(0, None, h("x"), ["bad"])], values=[value("v", b"1")])
     assert exc.value.metadata == {"field": "arguments.upstream_call_hashes"}
     assert f.call_graph.inserted == [] and f.values.rows == {}
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
 
+from artimeta_server.domain.blobs.ports import BlobStore
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.connection.lineage import GraphLineage
 from artimeta_server.domain.connection.models import (
@@ -275,7 +276,7 @@ def connections(
     conns = Connections(
         repo,
         cast(Namespaces, FakeNamespaces("ns")),
-        Documents(blobs, inline_limit=inline_limit, max_size=1 << 20),
+        Documents(cast(BlobStore, blobs), inline_limit=inline_limit, max_size=1 << 20),
         fresh=fresh,
         chunk_rows=chunk_rows,
     )

@@ -76,7 +76,7 @@ def _batch(*items: tuple[bytes, int | None, bytes]) -> PartitionBatch:
     )
 
 
-async def _read(conns, storage: int, wanted: InputFilter | None = None) -> list[bytes]:  # type: ignore[no-untyped-def]
+async def _read(conns, storage: int, wanted: InputFilter | None = None) -> list[bytes]:
     return [b async for chunk in conns.partitions.read_artifact_partitions("ns", storage, wanted) for b in chunk]
 
 

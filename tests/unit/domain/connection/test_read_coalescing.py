@@ -9,7 +9,7 @@ import pytest
 from artimeta_server.domain.connection.coalescer import ReadCoalescer
 
 
-async def _until(cond) -> None:  # type: ignore[no-untyped-def]
+async def _until(cond) -> None:
     for _ in range(100):
         if cond():
             return

@@ -12,7 +12,7 @@ from artimeta_server.domain.fresh import tag_key
 from tests.unit.domain.connection.fakes import NOW, connections
 
 
-async def _with_snapshots(*fingerprints: int):  # type: ignore[no-untyped-def]
+async def _with_snapshots(*fingerprints: int):
     conns, repo, _blobs, fresh = connections()
     for fp in fingerprints:
         await conns.write_snapshot("ns", Snapshot("g", fp, fp, 1, b"doc", "json", ()))

@@ -88,7 +88,7 @@ async def test_search_pages_through_current_tags() -> None:
         (lambda t: t.get("ns", ["e"] * 10_001), "TOO_MANY_ITEMS"),
     ],
 )
-async def test_bad_input_is_refused_before_any_write(call, reason: str | None) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_input_is_refused_before_any_write(call, reason: str | None) -> None:
     tags, repo = _tags()
     with pytest.raises(InvalidArgument) as err:
         await call(tags)

@@ -3,10 +3,10 @@ rows stay small and Postgres pages hot while any document size still works."""
 
 from __future__ import annotations
 
+from artimeta_server.domain.blobs.models import StoredDocument
+from artimeta_server.domain.blobs.ports import BlobStore
 from artimeta_server.domain.digests import Digest
 from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.models import StoredDocument
-from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from artimeta_server.domain.models import StoredDocument
+from artimeta_server.domain.blobs.models import StoredDocument
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 
+from artimeta_server.domain.blobs.models import StoredDocument
 from artimeta_server.domain.connection.documents import Documents
 from artimeta_server.domain.connection.models import BodyRow, PartitionBatch, StoredPartitions
 from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.models import StoredDocument
 
 # Rows per streamed chunk, and a byte budget that closes a chunk early for large partitions.
 CHUNK_ROWS = 5_000
@@ -27,7 +27,9 @@ class PartitionBodies:
         limit = self._docs.inline_limit
         inline: list[bytes | None] = list(batch.bodies)
         hashes: list[str | None] = [None] * len(batch)
-        sizes = [len(b) for b in batch.bodies]
+        sizes = list(map(len, batch.bodies))
+        if max(sizes, default=0) <= limit:  # the usual case: every body stays inline
+            return StoredPartitions(batch.idents, batch.keys, batch.input_fingerprints, inline, hashes, sizes)
         for i, size in enumerate(sizes):
             if size > limit:
                 stored = await self._docs.store(ns, batch.bodies[i], field=f"partitions[{i}]")

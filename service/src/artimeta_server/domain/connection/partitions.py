@@ -31,6 +31,12 @@ def identity(canonical: bytes) -> bytes:
     return _blake2b(canonical, digest_size=IDENTITY_BYTES).digest()
 
 
+def identities(canonicals: list[bytes]) -> list[bytes]:
+    """identity() of each, in one loop (a bulk write computes 100k of them)."""
+    b2, size = _blake2b, IDENTITY_BYTES
+    return [b2(c, digest_size=size).digest() for c in canonicals]
+
+
 def check_type(type_: str, field: str, index: int) -> None:
     if not type_ or len(type_) > MAX_TYPE:
         raise InvalidArgument(
@@ -44,12 +50,18 @@ def _bad_key(field: str, why: str) -> InvalidArgument:
     return InvalidArgument(f"{field}: {why}", reason=Reason.INVALID_PARTITION_KEY, metadata={"field": field})
 
 
-def check_key(field: str, name: str, kind: str | None, value: object) -> None:
-    """One entry of a composite key: `kind` is which value it holds (None: none), `value` that
-    value ((year, month, day) for a date_key)."""
+def check_key_name(field: str, name: str) -> str:
+    """Checks the name of an entry of a composite key; returns the field that names the entry."""
     where = f"{field}.keys[{name[:64]!r}]"
     if not name or len(name) > MAX_KEY_NAME or "\x00" in name:
         raise _bad_key(where, f"key names must be 1 to {MAX_KEY_NAME} characters without NUL")
+    return where
+
+
+def check_key(field: str, name: str, kind: str | None, value: object) -> None:
+    """One entry of a composite key: `kind` is which value it holds (None: none), `value` that
+    value ((year, month, day) for a date_key)."""
+    where = check_key_name(field, name)
     if kind is None:
         raise _bad_key(where, "the key has no value (set one of date_key, int8_key, ..., null_key)")
     if kind == "date_key":

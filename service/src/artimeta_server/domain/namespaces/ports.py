@@ -1,4 +1,5 @@
-"""What the namespace use cases need from storage and from the blob store."""
+"""What the namespace use cases need from storage and from the blob store, and the namespace-id
+resolution every other service's use cases need."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from artimeta_server.domain.namespaces.models import Namespace
+
+
+class NamespaceIds(Protocol):
+    async def resolve(self, name: str) -> int:
+        """The id of a namespace, NotFound if it does not exist."""
+        ...
 
 
 class NamespaceRepository(Protocol):

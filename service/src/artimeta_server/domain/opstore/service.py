@@ -7,11 +7,11 @@ import math
 import re
 
 from artimeta_server.domain import content_hash as ch
+from artimeta_server.domain.blobs.ports import BlobStore
 from artimeta_server.domain.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from artimeta_server.domain.namespaces.service import Namespaces
 from artimeta_server.domain.opstore.models import MAX_NAME, OpVersion
 from artimeta_server.domain.opstore.ports import OpStoreRepository
-from artimeta_server.domain.ports import BlobStore
 from artimeta_server.domain.reasons import Reason
 
 _HASH = re.compile(r"^[^._\x00]{1,128}$")

@@ -31,7 +31,3 @@ class RequestLedger(Protocol):
     async def forget_older_than(self, max_age_s: float) -> int:
         """Deletes outcomes older than max_age_s; how many."""
         ...
-
-
-class NamespaceIds(Protocol):
-    async def resolve(self, name: str) -> int: ...

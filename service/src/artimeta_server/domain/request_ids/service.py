@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from artimeta_server.domain import errors
 from artimeta_server.domain.errors import DomainError, InvalidArgument
+from artimeta_server.domain.namespaces.ports import NamespaceIds
 from artimeta_server.domain.reasons import Reason
 from artimeta_server.domain.request_ids.models import (
     GLOBAL_NAMESPACE_ID,
@@ -23,7 +24,7 @@ from artimeta_server.domain.request_ids.models import (
     RequestKey,
     rememberable,
 )
-from artimeta_server.domain.request_ids.ports import NamespaceIds, RequestLedger
+from artimeta_server.domain.request_ids.ports import RequestLedger
 
 T = TypeVar("T")
 

@@ -4,6 +4,8 @@ given, not inserted). A record without a time takes the database's."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from artimeta_server.domain.cache.sync_models import CallNodeRecord, ExecutionRecord, JobRecord, RecordBatch, TagRecord
@@ -72,88 +74,54 @@ WHERE t.namespace_id = $1 AND t.tag_hash = ANY($2::text[]) AND t.is_current
   AND EXISTS (SELECT 1 FROM tag_edits e WHERE e.namespace_id = $1 AND e.parent_hash = t.tag_hash)"""
 
 
-async def _executions(conn: asyncpg.Connection, ns: int, rows: tuple[ExecutionRecord, ...]) -> int:
+def _columns(rows: Sequence[tuple[object, ...]]) -> list[list[object]]:
+    """Rows as the one array per column that unnest(...) takes."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def _insert(
+    conn: asyncpg.Connection, sql: str, ns: int, rows: Sequence[tuple[object, ...]]
+) -> list[asyncpg.Record]:
+    """One set-based INSERT of the rows in the namespace; what it RETURNING-s (nothing when no rows)."""
     if not rows:
-        return 0
-    created = await conn.fetch(
-        _EXECUTIONS,
-        ns,
-        [e.id for e in rows],
-        [e.args_json for e in rows],
-        [e.job_id for e in rows],
-        [e.updated_time for e in rows],
-    )
-    return len(created)
+        return []
+    returned: list[asyncpg.Record] = await conn.fetch(sql, ns, *_columns(rows))
+    return returned
+
+
+async def _executions(conn: asyncpg.Connection, ns: int, rows: tuple[ExecutionRecord, ...]) -> int:
+    return len(await _insert(conn, _EXECUTIONS, ns, [(e.id, e.args_json, e.job_id, e.updated_time) for e in rows]))
 
 
 async def _jobs(conn: asyncpg.Connection, ns: int, rows: tuple[JobRecord, ...]) -> int:
-    if not rows:
-        return 0
-    created = await conn.fetch(
-        _JOBS,
-        ns,
-        [j.id for j in rows],
-        [j.task_hash for j in rows],
-        [j.execution_id for j in rows],
-        [j.parent_id for j in rows],
-        [j.call_hash for j in rows],
-        [j.cached for j in rows],
-        [j.status for j in rows],
-        [j.start_time for j in rows],
-        [j.end_time for j in rows],
-    )
-    return len(created)
+    jobs = [
+        (j.id, j.task_hash, j.execution_id, j.parent_id, j.call_hash, j.cached, j.status, j.start_time, j.end_time)
+        for j in rows
+    ]
+    return len(await _insert(conn, _JOBS, ns, jobs))
 
 
 async def _call_nodes(conn: asyncpg.Connection, ns: int, rows: tuple[CallNodeRecord, ...]) -> int:
-    if not rows:
-        return 0
-    created = {
-        r[0]
-        for r in await conn.fetch(
-            _CALL_NODES,
-            ns,
-            [c.call_hash for c in rows],
-            [c.task_name for c in rows],
-            [c.task_hash for c in rows],
-            [c.args_hash for c in rows],
-            [c.value_hash for c in rows],
-            [c.timestamp for c in rows],
-        )
-    }
+    nodes = [(c.call_hash, c.task_name, c.task_hash, c.args_hash, c.value_hash, c.timestamp) for c in rows]
+    created = {r[0] for r in await _insert(conn, _CALL_NODES, ns, nodes)}
     edges = [(c.call_hash, child, order) for c in rows for order, child in enumerate(c.children)]
-    if edges:
-        await conn.execute(_CALL_EDGES, ns, *map(list, zip(*edges, strict=True)))
+    await _insert(conn, _CALL_EDGES, ns, edges)
     # A node already recorded keeps its subtree and arguments.
     new = [c for c in rows if c.call_hash in created]
-    subtree = [(c.call_hash, t) for c in new for t in c.subtree_tasks]
-    if subtree:
-        await conn.execute(_SUBTREE_TASKS, ns, *map(list, zip(*subtree, strict=True)))
+    await _insert(conn, _SUBTREE_TASKS, ns, [(c.call_hash, t) for c in new for t in c.subtree_tasks])
     arguments = [(a.arg_hash, c.call_hash, a.value_hash, a.arg_position, a.arg_key) for c in new for a in c.arguments]
-    if arguments:
-        await conn.execute(_ARGUMENTS, ns, *map(list, zip(*arguments, strict=True)))
+    await _insert(conn, _ARGUMENTS, ns, arguments)
     results = [(a.arg_hash, up) for c in new for a in c.arguments for up in a.upstream]
-    if results:
-        await conn.execute(_ARGUMENT_RESULTS, ns, *map(list, zip(*results, strict=True)))
+    await _insert(conn, _ARGUMENT_RESULTS, ns, results)
     return len(created)
 
 
 async def _tags(conn: asyncpg.Connection, ns: int, rows: tuple[TagRecord, ...]) -> int:
     if not rows:
         return 0
-    created = await conn.fetch(
-        _TAGS,
-        ns,
-        [t.tag_hash for t in rows],
-        [t.entity_type for t in rows],
-        [t.entity_id for t in rows],
-        [t.key for t in rows],
-        [t.value_json for t in rows],
-        [t.timestamp for t in rows],
-    )
-    edits = [(p, t.tag_hash) for t in rows for p in t.parents]
-    if edits:
-        await conn.execute(_TAG_EDITS, ns, *map(list, zip(*edits, strict=True)))
+    tags = [(t.tag_hash, t.entity_type, t.entity_id, t.key, t.value_json, t.timestamp) for t in rows]
+    created = await _insert(conn, _TAGS, ns, tags)
+    await _insert(conn, _TAG_EDITS, ns, [(p, t.tag_hash) for t in rows for p in t.parents])
     touched = list(dict.fromkeys(h for t in rows for h in (t.tag_hash, *t.parents)))
     await conn.execute(_SUPERSEDED, ns, touched)
     return len(created)

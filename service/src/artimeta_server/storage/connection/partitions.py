@@ -2,15 +2,16 @@
 
 A partition write is one INSERT … SELECT … ON CONFLICT DO NOTHING per table, whatever its size:
 from unnested arrays when it is small, from a transaction's staging table filled by COPY when it
-is large (COPY moves rows several times faster than the arrays' bind and unnest)."""
+is large (COPY moves rows several times faster than the arrays' bind and unnest). A large write
+to a target with no partition yet is COPY into the table itself, with no staging and no merge."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,7 @@ import asyncpg
 from artimeta_server.domain.connection.models import BodyRow, InputFilter, StoredPartitions
 from artimeta_server.domain.errors import Aborted
 from artimeta_server.domain.reasons import Reason
+from artimeta_server.storage.connection.partition_copy import recorded, streamed
 from artimeta_server.storage.connection.rows import namespace_deleted
 from artimeta_server.storage.namespaces.holds import HOLD_NAMESPACE, NAMESPACE_EXISTS
 from artimeta_server.storage.postgres import Database
@@ -66,6 +68,27 @@ SELECT $1, $2, $3, $4, ident, body, body_hash, body_size FROM {_STAGE}
 ORDER BY ident
 ON CONFLICT DO NOTHING RETURNING 1
 """
+# A target that holds no partition yet (a storage's first write, the usual case) takes the COPY
+# itself: nothing can conflict but the request's own duplicates or a concurrent writer's rows, and
+# either makes the COPY fail with a unique violation, whereupon its savepoint is rolled back and
+# the rows go through the staging table and the merge after all.
+_ANY_STORAGE = "SELECT 1 FROM arti_storage_partitions WHERE namespace_id = $1 AND storage_fingerprint = $2 LIMIT 1"
+_ANY_SNAPSHOT = """
+SELECT 1 FROM arti_snapshot_partitions
+WHERE namespace_id = $1 AND name = $2 AND snapshot_fingerprint = $3 AND artifact_key = $4 LIMIT 1
+"""
+_STORAGE_COLUMNS = ("namespace_id", "storage_fingerprint", *_STAGE_COLUMNS)
+_SNAPSHOT_COLUMNS = (
+    "namespace_id",
+    "name",
+    "snapshot_fingerprint",
+    "artifact_key",
+    "ident",
+    "body",
+    "body_hash",
+    "body_size",
+)
+
 # Writes of fewer partitions go through unnest: a temporary table's creation costs more than
 # binding small arrays.
 STAGED_FROM = 2_000
@@ -163,18 +186,42 @@ def _staged(parts: StoredPartitions) -> Iterable[tuple[Any, ...]]:
 
 @dataclass(frozen=True, slots=True)
 class _Table:
-    """One partition table's two ways in: `insert` from arrays (`args` of a chunk), `merge` from
-    the staging table; both take the target's fixed values first."""
+    """One partition table's three ways in: `insert` from arrays (`args` of a chunk), `merge` from
+    the staging table, COPY into `name` (`columns`) when `any` of the target finds no row; all
+    take the target's fixed values first."""
 
     insert: str
     merge: str
     args: Callable[[StoredPartitions], tuple[Any, ...]]
+    name: str
+    columns: tuple[str, ...]
+    any: str
 
 
-_STORAGE = _Table(_INSERT_STORAGE, _MERGE_STORAGE, _storage_args)
-_SNAPSHOT = _Table(_INSERT_SNAPSHOT, _MERGE_SNAPSHOT, _snapshot_args)
+_STORAGE = _Table(
+    _INSERT_STORAGE, _MERGE_STORAGE, _storage_args, "arti_storage_partitions", _STORAGE_COLUMNS, _ANY_STORAGE
+)
+_SNAPSHOT = _Table(
+    _INSERT_SNAPSHOT, _MERGE_SNAPSHOT, _snapshot_args, "arti_snapshot_partitions", _SNAPSHOT_COLUMNS, _ANY_SNAPSHOT
+)
 # A table and the fixed values of its rows (namespace, storage or snapshot artifact).
 _Target = tuple[_Table, tuple[Any, ...]]
+
+
+async def _copy_direct(
+    conn: asyncpg.Connection, chunks: AsyncIterator[StoredPartitions], targets: list[_Target]
+) -> list[int]:
+    count = 0
+
+    async def copy(parts: StoredPartitions) -> None:
+        nonlocal count
+        for t, fixed in targets:
+            records = zip(*[repeat(v) for v in fixed], *t.args(parts), strict=False)  # repeat() never ends
+            await conn.copy_records_to_table(t.name, records=records, columns=t.columns)
+        count += len(parts.idents)
+
+    await streamed(chunks, copy)
+    return [count] * len(targets)
 
 
 class PostgresPartitions:
@@ -257,26 +304,20 @@ class PostgresPartitions:
             second = await anext(chunks, None) if len(first.idents) < STAGED_FROM else None
             if second is None and len(first.idents) < STAGED_FROM:
                 return [await _inserted(conn, t.insert, *fixed, *t.args(first)) for t, fixed in targets]
+            chunks = _replay([first] if second is None else [first, second], chunks)
+            if all([await conn.fetchval(t.any, *fixed) is None for t, fixed in targets]):
+                taken: list[StoredPartitions] = []
+                try:
+                    async with conn.transaction():
+                        return await _copy_direct(conn, recorded(chunks, taken), targets)
+                except asyncpg.UniqueViolationError:
+                    chunks = _replay(taken, chunks)
             await conn.execute(_CREATE_STAGE)
-            copying: asyncio.Task[str] | None = None
-            try:
-                # The next chunk is canonicalized (in a worker thread) while this one is copied.
-                async for parts in _replay([first] if second is None else [first, second], chunks):
-                    if copying is not None:
-                        await copying
-                    copying = asyncio.ensure_future(
-                        conn.copy_records_to_table(_STAGE, records=_staged(parts), columns=_STAGE_COLUMNS)
-                    )
-                    await asyncio.sleep(0)
-                if copying is not None:
-                    await copying
-                    copying = None
-            finally:
-                # A later chunk failed: let the copy in flight finish, then the transaction rolls
-                # back all of it.
-                if copying is not None:
-                    with contextlib.suppress(Exception):
-                        await copying
+
+            async def stage(parts: StoredPartitions) -> None:
+                await conn.copy_records_to_table(_STAGE, records=_staged(parts), columns=_STAGE_COLUMNS)
+
+            await streamed(chunks, stage)
             await conn.execute(_MERGE_WORK_MEM)
             return [await _inserted(conn, t.merge, *fixed) for t, fixed in targets]
 

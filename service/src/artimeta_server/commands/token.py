@@ -62,7 +62,7 @@ def _describe(t: StoredToken) -> dict[str, Any]:
     }
 
 
-async def _run(args: argparse.Namespace, settings: Settings) -> int:
+async def _manage(args: argparse.Namespace, settings: Settings) -> int:
     from artimeta_server.storage.auth.repository import PostgresTokens
     from artimeta_server.storage.postgres import Database
 
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import uvloop
 
     try:
-        return uvloop.run(_run(args, settings))
+        return uvloop.run(_manage(args, settings))
     except (DomainError, ValueError) as exc:
         print(f"artimeta-server token: {exc}", file=sys.stderr)
         return 2

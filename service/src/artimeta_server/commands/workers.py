@@ -3,7 +3,7 @@ Python server. The kernel spreads new connections over the workers; this supervi
 checks first that no other process listens on the ports (only its own workers may share them,
 ports.py), migrates once, serves the summed /metrics of all workers, forwards SIGTERM, and exits
 when any worker dies so the orchestrator restarts the whole pod. Workers die with it, SIGKILL
-included (lifetime.py)."""
+included (lifetime.py). Started by the serve command (serve.py)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _concrete_listen(listen: str) -> str:
 
 def run(settings: Settings, *, migrate_schema: bool) -> int:
     settings.validate_serving()
-    from artimeta_server.app import check_ports
+    from artimeta_server.server import check_ports
 
     check_ports(settings)  # the workers share the ports with each other, and with nobody else
     if migrate_schema:

@@ -1,20 +1,20 @@
-"""Record directories in Postgres (migration 0021)."""
+"""Records (manifests of blobs) in Postgres (migration 0021)."""
 
 from __future__ import annotations
 
 import json
 
 import asyncpg
+from asyncpg import Record as Row
 
-from artimeta_server.domain import records as record_rules
 from artimeta_server.domain.digests import Digest
-from artimeta_server.domain.errors import InvalidArgument
-from artimeta_server.domain.reasons import Reason
-from artimeta_server.domain.records import Entry, Record, Relation
+from artimeta_server.domain.records import limits
+from artimeta_server.domain.records.manifest import too_many_entries
+from artimeta_server.domain.records.models import Entry, Record, Relation
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
-_RECORD = "uuid, metadata, file_count, total_size, create_time, update_time"
+_COLUMNS = "uuid, metadata, file_count, total_size, create_time, update_time"
 
 
 class PostgresRecords:
@@ -85,26 +85,20 @@ class PostgresRecords:
                 FROM (SELECT count(hash) AS n, COALESCE(sum(size), 0) AS total, count(*) AS entries
                       FROM record_entries WHERE namespace_id = $1 AND uuid = $2) s
                 WHERE r.namespace_id = $1 AND r.uuid = $2
-                RETURNING {", ".join("r." + c.strip() for c in _RECORD.split(","))}, s.entries
+                RETURNING {", ".join("r." + c.strip() for c in _COLUMNS.split(","))}, s.entries
                 """,
                 namespace_id,
                 uuid,
             )
             assert row is not None
-            if row["entries"] > record_rules.MAX_ENTRIES:
+            if row["entries"] > limits.MAX_ENTRIES:
                 # A merge commit adds to what the record holds: the limit is on the result, and
                 # raising here rolls the whole commit back.
-                raise InvalidArgument(
-                    f"the record would hold {row['entries']} entries; at most {record_rules.MAX_ENTRIES}",
-                    reason=Reason.MANIFEST_TOO_LARGE,
-                    metadata={"field": "entries"},
-                )
+                raise too_many_entries(row["entries"])
             record = await self._assemble(conn, namespace_id, row, with_entries=False)
         return record, bool(created)
 
-    async def _assemble(
-        self, conn: asyncpg.Connection, namespace_id: int, row: asyncpg.Record, *, with_entries: bool
-    ) -> Record:
+    async def _assemble(self, conn: asyncpg.Connection, namespace_id: int, row: Row, *, with_entries: bool) -> Record:
         rels = await conn.fetch(
             "SELECT related_uuid, name FROM record_relations WHERE namespace_id = $1 AND uuid = $2 "
             "ORDER BY related_uuid, name",
@@ -121,12 +115,12 @@ class PostgresRecords:
             ):
                 digest = Digest(e["hash"], e["size"]) if e["hash"] is not None else None
                 entries.append(Entry(e["path"], e["kind"], e["mode"], digest, e["mtime_ns"], e["link_target"]))
-        return _record(row, [Relation(r["related_uuid"], r["name"]) for r in rels], entries)
+        return _to_record(row, [Relation(r["related_uuid"], r["name"]) for r in rels], entries)
 
     async def get(self, namespace_id: int, uuid: str, *, with_entries: bool) -> Record | None:
         async with self._db.connection() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_RECORD} FROM records WHERE namespace_id = $1 AND uuid = $2", namespace_id, uuid
+                f"SELECT {_COLUMNS} FROM records WHERE namespace_id = $1 AND uuid = $2", namespace_id, uuid
             )
             if row is None:
                 return None
@@ -147,7 +141,7 @@ class PostgresRecords:
         async with self._db.connection() as conn:
             rows = await conn.fetch(
                 f"""
-                SELECT {_RECORD} FROM records
+                SELECT {_COLUMNS} FROM records
                 WHERE namespace_id = $1 AND starts_with(uuid, $2) AND metadata @> $3::jsonb{bounds}
                 ORDER BY uuid LIMIT $4
                 """,
@@ -162,7 +156,7 @@ class PostgresRecords:
         by_uuid: dict[str, list[Relation]] = {}
         for rel in rels:
             by_uuid.setdefault(rel["uuid"], []).append(Relation(rel["related_uuid"], rel["name"]))
-        return [_record(r, by_uuid.get(r["uuid"], []), []) for r in rows]
+        return [_to_record(r, by_uuid.get(r["uuid"], []), []) for r in rows]
 
     async def neighbours(self, namespace_id: int, uuids: list[str], limit: int) -> list[str]:
         """Records related to any of `uuids` in either direction (`uuids` included when related to
@@ -183,7 +177,7 @@ class PostgresRecords:
         return [r["u"] for r in rows]
 
 
-def _record(row: asyncpg.Record, relations: list[Relation], entries: list[Entry]) -> Record:
+def _to_record(row: Row, relations: list[Relation], entries: list[Entry]) -> Record:
     return Record(
         uuid=row["uuid"],
         metadata=json.loads(row["metadata"]),

@@ -1,39 +1,15 @@
-"""What BlobService and RecordService need from storage: streaming object access (S3) and the
-blob index, keyed objects and uploads in flight (Postgres)."""
+"""What the blob use cases need from storage: streaming object access (S3), the blob index, keyed
+objects and uploads in flight (Postgres), and the whole-blob store the metadata services use."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from artimeta_server.domain.blobs.models import KeyEntry, ObjectInfo, PendingUpload
 from artimeta_server.domain.digests import Digest
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    key: str
-    size: int
-    modified: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class KeyEntry:
-    key: str
-    digest: Digest
-    update_time: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class UploadRow:
-    namespace_id: int
-    upload_id: str
-    digest: Digest | None
-    object_key: str
-    s3_upload_id: str | None
-    expire_time: datetime
 
 
 class ObjectStore(Protocol):
@@ -41,11 +17,11 @@ class ObjectStore(Protocol):
 
     def staging_key(self, namespace_id: int, upload_id: str) -> str: ...
 
-    async def stat_key(self, key: str) -> ObjectInfo | None: ...
+    async def stat_object(self, key: str) -> ObjectInfo | None: ...
 
-    async def put_key(self, key: str, data: bytes) -> None: ...
+    async def put_object(self, key: str, data: bytes) -> None: ...
 
-    async def get_key(self, key: str) -> bytes: ...
+    async def get_object(self, key: str) -> bytes: ...
 
     def read_range(self, key: str, offset: int, length: int, chunk_size: int) -> AsyncIterator[bytes]: ...
 
@@ -57,9 +33,9 @@ class ObjectStore(Protocol):
 
     async def abort_multipart(self, key: str, upload_id: str) -> None: ...
 
-    async def copy_key(self, src: str, dst: str, size: int) -> None: ...
+    async def copy_object(self, src: str, dst: str, size: int) -> None: ...
 
-    async def delete_keys(self, keys: list[str]) -> int: ...
+    async def delete_objects(self, keys: list[str]) -> int: ...
 
     async def list_prefix(self, prefix: str) -> list[ObjectInfo]: ...
 
@@ -100,12 +76,12 @@ class BlobIndex(Protocol):
     async def create_time(self, namespace_id: int, digest: Digest) -> datetime | None: ...
 
     async def referenced(self, namespace_id: int, digests: list[Digest]) -> set[Digest]:
-        """Which digests a row listed in storage/blob_refs.py points at."""
+        """Which digests a row listed in storage/blobs/references.py points at."""
         ...
 
-    async def start_upload(self, row: UploadRow) -> None: ...
+    async def start_upload(self, row: PendingUpload) -> None: ...
 
-    async def get_upload(self, namespace_id: int, upload_id: str) -> UploadRow | None: ...
+    async def get_upload(self, namespace_id: int, upload_id: str) -> PendingUpload | None: ...
 
     async def renew_upload(self, namespace_id: int, upload_id: str, expire_time: datetime) -> bool:
         """Moves an upload's lease to expire_time; False when the row is gone (gc reclaimed it)."""
@@ -120,3 +96,23 @@ class BlobIndex(Protocol):
     async def delete_key(self, namespace_id: int, key: str) -> bool: ...
 
     async def list_keys(self, namespace_id: int, prefix: str, after: str | None, limit: int) -> list[KeyEntry]: ...
+
+
+class BlobStore(Protocol):
+    """Whole blobs by digest, for services that keep documents and values in the blob store."""
+
+    async def put(self, namespace_id: int, data: bytes) -> Digest:
+        """Stores bytes under their digest unless already present; returns the digest."""
+        ...
+
+    async def get(self, namespace_id: int, digest: Digest) -> bytes:
+        """The bytes of a digest, verified; NotFound when absent, Internal-level error when corrupt."""
+        ...
+
+    async def exists(self, namespace_id: int, digest: Digest) -> bool: ...
+
+    async def delete_namespace(self, namespace_id: int) -> int:
+        """Removes every object of a namespace; returns how many were removed."""
+        ...
+
+    async def ping(self) -> None: ...

@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-import asyncpg
+from asyncpg import Connection
+from asyncpg import Record as Row
 
-from artimeta_server.domain.blob_ports import KeyEntry, UploadRow
+from artimeta_server.domain.blobs.models import KeyEntry, PendingUpload
 from artimeta_server.domain.digests import Digest
-from artimeta_server.storage.blob_refs import BLOB_REFERENCES, BlobReference
+from artimeta_server.storage.blobs.references import BLOB_REFERENCES, BlobReference
 from artimeta_server.storage.postgres import Database
 from artimeta_server.storage.sql import given
 
@@ -38,7 +39,7 @@ def references_query(refs: list[BlobReference]) -> str:
 class _Claim:
     """Index rows held locked by one transaction (see PostgresBlobIndex.claim)."""
 
-    def __init__(self, conn: asyncpg.Connection, namespace_id: int) -> None:
+    def __init__(self, conn: Connection, namespace_id: int) -> None:
         self._conn = conn
         self._ns = namespace_id
 
@@ -178,7 +179,7 @@ class PostgresBlobIndex:
             rows = await conn.fetch(self._refs_sql, namespace_id, hashes, sizes)
         return {Digest(r["hash"], r["size"]) for r in rows}
 
-    async def start_upload(self, row: UploadRow) -> None:
+    async def start_upload(self, row: PendingUpload) -> None:
         async with self._db.connection() as conn:
             await conn.execute(
                 """
@@ -194,7 +195,7 @@ class PostgresBlobIndex:
                 row.expire_time,
             )
 
-    async def get_upload(self, namespace_id: int, upload_id: str) -> UploadRow | None:
+    async def get_upload(self, namespace_id: int, upload_id: str) -> PendingUpload | None:
         async with self._db.connection() as conn:
             r = await conn.fetchrow(
                 "SELECT * FROM blob_uploads WHERE namespace_id = $1 AND upload_id = $2", namespace_id, upload_id
@@ -269,12 +270,12 @@ class PostgresBlobIndex:
         return [_key(r) for r in rows]
 
 
-def _key(r: asyncpg.Record) -> KeyEntry:
+def _key(r: Row) -> KeyEntry:
     return KeyEntry(r["key"], Digest(r["hash"], r["size"]), r["update_time"])
 
 
-def upload_row(r: asyncpg.Record) -> UploadRow:
+def upload_row(r: Row) -> PendingUpload:
     digest = Digest(r["hash"], r["size"]) if r["hash"] is not None else None
-    return UploadRow(
+    return PendingUpload(
         r["namespace_id"], str(r["upload_id"]), digest, r["object_key"], r["s3_upload_id"], r["expire_time"]
     )

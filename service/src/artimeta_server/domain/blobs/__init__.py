@@ -1,0 +1,1 @@
+"""BlobService: content-addressed blobs, verified uploads, presigned transfers and keyed objects."""

@@ -1,0 +1,1 @@
+"""RecordService: record directories kept as manifests of blobs (machinable's storage)."""

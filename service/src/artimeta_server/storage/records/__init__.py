@@ -1,0 +1,1 @@
+"""Records (manifests of blobs) in Postgres."""
