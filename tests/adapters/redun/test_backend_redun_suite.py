@@ -22,7 +22,10 @@ SUITES = ["test_tags.py", "test_handle.py", "test_scheduler.py"]
 def test_redun_suite_passes_on_artimeta(target: str, suite: str) -> None:
     env = {**os.environ, "ARTIMETA_TARGET": target, "PYTHONPATH": str(HERE)}
     proc = subprocess.run(
+        # redun's tests live in site-packages under this repository: an empty config keeps the
+        # repository's own pytest settings (plugins redun's environment lacks) out of their run.
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-p", "redun_suite_plugin",
+         "-c", os.devnull, "--rootdir", str(REDUN_TESTS.parents[1]), "--confcutdir", str(REDUN_TESTS.parents[1]),
          "--timeout=300", str(REDUN_TESTS / suite)],
         cwd=REDUN_TESTS.parents[1],
         env=env,
