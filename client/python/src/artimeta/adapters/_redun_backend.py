@@ -95,6 +95,12 @@ class ArtimetaBackend(TagsAndRecords, HandlesAndJobs, RedunBackend):  # type: ig
         self._known_values: Set[str] = set()
         self._known_calls: Set[str] = set()
         self._subtrees: Dict[str, Set[str]] = {}
+        # Starts of cached jobs not yet sent (job id -> request, with its start time): a cached job's end
+        # usually follows at once, and RecordJobEnd creates a job whose start is missing.
+        self._held_starts: Dict[str, cpb.RecordJobStartRequest] = {}
+        # Jobs started and not yet ended: while one is open, its end (which waits for every write
+        # in flight) is still to come, so writes on its way there need not be waited for one by one.
+        self._open_jobs: Set[str] = set()
         # Writes still in flight when the interpreter exits are awaited, not dropped.
         atexit.register(_flush_at_exit, weakref.ref(self))
 
@@ -116,6 +122,7 @@ class ArtimetaBackend(TagsAndRecords, HandlesAndJobs, RedunBackend):  # type: ig
 
     def close(self) -> None:
         if self._client is not None:
+            self._send_held_starts()
             self.flush()
             self._client.close()
             self._client = None
@@ -127,16 +134,34 @@ class ArtimetaBackend(TagsAndRecords, HandlesAndJobs, RedunBackend):  # type: ig
         assert self._client is not None
         return self._client
 
-    def _reading(self) -> NamespaceHandle:
+    def _reading(self, *, job_starts: bool = True) -> NamespaceHandle:
+        """The namespace's services once every write in flight has landed (and the held job
+        starts, unless the read cannot see them: CheckCache only reads ended jobs)."""
+        if job_starts:
+            self._send_held_starts()
         self.flush()
         return self.client.namespace(self.namespace)
 
-    def _write(self, rpc: str, request: Any, *, best_effort: bool = False) -> None:
-        """Calls CacheService's `rpc`: at once, or, writing behind, as a future awaited later
-        (the raw stub, since the typed methods wait for their answer)."""
+    def _send_held_starts(self) -> None:
+        held, self._held_starts = self._held_starts, {}
+        for request in held.values():
+            self._write("RecordJobStart", request, deferred=True)
+
+    def _write(self, rpc: str, request: Any, *, best_effort: bool = False, deferred: bool = False) -> None:
+        """Calls CacheService's `rpc`: at once, or as a future awaited later: always when writing
+        behind, and when `deferred` (a write whose awaiting the next synchronous write or read
+        does, e.g. a job's call node, awaited with the job's end). The raw stub, since the typed
+        methods wait for their answer."""
         client = self.client
         method = getattr(client.stub(cache_pb2_grpc.CacheServiceStub), rpc)
-        if not self.write_behind:
+        if not self.write_behind and not deferred:
+            if self._pending:
+                # Sent beside the writes in flight, then every one of them awaited.
+                self._pending.append(
+                    (method.future(request, timeout=client.timeout, metadata=client._metadata), best_effort)
+                )
+                self.flush()
+                return
             try:
                 client.call(method, request)
             except errors.ArtimetaError:
@@ -145,11 +170,12 @@ class ArtimetaBackend(TagsAndRecords, HandlesAndJobs, RedunBackend):  # type: ig
             return
         fut = method.future(request, timeout=client.timeout, metadata=client._metadata)
         self._pending.append((fut, best_effort))
-        if len(self._pending) >= MAX_PENDING:
+        if (deferred and not self.write_behind and not self._open_jobs) or len(self._pending) >= MAX_PENDING:
             self.flush()
 
     def _flush_quietly(self) -> None:
         with contextlib.suppress(Exception):  # at exit there is nobody left to tell
+            self._send_held_starts()
             self.flush()
 
     def flush(self) -> None:
@@ -268,7 +294,8 @@ class ArtimetaBackend(TagsAndRecords, HandlesAndJobs, RedunBackend):  # type: ig
         if child_call_hashes:
             # Edges are written only to recorded children: the children's writes must land first.
             self.flush()
-        self._write("RecordCallNode", request)
+        # Inside a job, the job's end awaits it (nothing reads it back before); else at once.
+        self._write("RecordCallNode", request, deferred=True)
         self._remember(values)
         self._known_calls.add(call_hash)
         self._subtrees[call_hash] = subtree
@@ -323,7 +350,7 @@ class ArtimetaBackend(TagsAndRecords, HandlesAndJobs, RedunBackend):  # type: ig
         )
         if allowed_cache_results is not None and not allowed_cache_results:
             return None, None, CacheResult.MISS
-        resp = self._reading().cache.check_cache(request)
+        resp = self._reading(job_starts=False).cache.check_cache(request)
         kind = RESULT_BACK.get(resp.result, CacheResult.MISS)
         if kind == CacheResult.MISS:
             return None, None, CacheResult.MISS

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, List, Optional
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional, Set
 
 from artimeta import errors
 from artimeta.adapters._redun_codec import timestamp
@@ -12,6 +12,9 @@ from artimeta.v1 import cache_pb2 as cpb
 
 
 class HandlesAndJobs(BackendParts):
+    _held_starts: Dict[str, cpb.RecordJobStartRequest]
+    _open_jobs: Set[str]
+
     # Handles
 
     def _handle(self, handle: Any, values: List[cpb.CacheValue]) -> cpb.Handle:
@@ -71,13 +74,27 @@ class HandlesAndJobs(BackendParts):
     def record_job_start(self, job: Any, now: Optional[datetime] = None) -> Any:
         self.record_value(job.task)
         msg = self._job(job)
-        if now is not None:
-            msg.start_time.CopyFrom(timestamp(now))
-        self._write("RecordJobStart", cpb.RecordJobStartRequest(namespace=self.namespace, job=msg))
+        held = getattr(job, "was_cached", False) and job.id not in self._held_starts
+        if now is not None or held:
+            # A held start is sent late, if at all: it carries the time it happened.
+            msg.start_time.CopyFrom(timestamp(now or datetime.now(timezone.utc)))  # noqa: UP017 - Python 3.9
+        request = cpb.RecordJobStartRequest(namespace=self.namespace, job=msg)
+        self._open_jobs.add(job.id)
+        if held:
+            # A cache hit ends as soon as the scheduler gets to it: its end records it (start =
+            # end), unless it has child jobs (its start then tells when they began) or something
+            # reads jobs first.
+            self._held_starts[job.id] = request
+            return None
+        self._write("RecordJobStart", request)
         return None
 
     def record_job_end(self, job: Any, now: Optional[datetime] = None, status: Optional[str] = None) -> None:
         self.record_value(job.task)
+        held = self._held_starts.pop(job.id, None)
+        if held is not None and getattr(job, "child_jobs", None):
+            self._write("RecordJobStart", held)
+        self._open_jobs.discard(job.id)
         msg = self._job(job)
         msg.call_hash = job.call_hash or ""
         msg.cached = bool(job.was_cached)

@@ -16,11 +16,11 @@ class BackendParts:
     namespace: str
     type_registry: Any
 
-    def _reading(self) -> NamespaceHandle:
+    def _reading(self, *, job_starts: bool = True) -> NamespaceHandle:
         """The namespace's services, once every write in flight has landed."""
         raise NotImplementedError
 
-    def _write(self, rpc: str, request: Any, *, best_effort: bool = False) -> None:
+    def _write(self, rpc: str, request: Any, *, best_effort: bool = False, deferred: bool = False) -> None:
         """Calls CacheService RPC `rpc` (by name), at once or written behind."""
         raise NotImplementedError
 
