@@ -22,6 +22,8 @@ def _pg(cls: type[asyncpg.PostgresError], **fields: str) -> asyncpg.PostgresErro
     [
         (_pg(asyncpg.SerializationError, message="could not serialize"), errors.Aborted, "TRANSACTION_CONFLICT"),
         (_pg(asyncpg.DeadlockDetectedError, message="Verklemmung"), errors.Aborted, "TRANSACTION_CONFLICT"),
+        # Citus relays a worker's deadlock in a distributed COPY as an internal error
+        (_pg(asyncpg.InternalServerError, message="deadlock detected"), errors.Aborted, "TRANSACTION_CONFLICT"),
         (_pg(asyncpg.QueryCanceledError, message="annulé"), errors.DeadlineExceeded, "STATEMENT_TIMEOUT"),
         (TimeoutError(), errors.DeadlineExceeded, "STATEMENT_TIMEOUT"),
         (_pg(asyncpg.ReadOnlySQLTransactionError, message="x"), errors.Unavailable, "DATABASE_READ_ONLY"),

@@ -33,6 +33,10 @@ _CONFLICTS: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
 )
+# Citus relays a worker's deadlock during a distributed COPY as XX000 (internal error), its
+# SQLSTATE lost, keeping only the worker's message: the one case told by text, and only for that
+# class. (A worker in another lc_messages language falls through to INTERNAL, as before.)
+_RELAYED_DEADLOCK = "deadlock detected"
 # The foreign keys from a table's namespace_id to namespaces(id), as Postgres names a column's
 # REFERENCES clause (the composite keys to other tables are named after all their columns); on
 # Citus a shard's key carries the shard id.
@@ -82,7 +86,9 @@ def translate(exc: BaseException) -> BaseException:
             "the database refused the write as read-only (a standby, or a failover in progress); retry the call",
             reason=Reason.DATABASE_READ_ONLY,
         )
-    if isinstance(exc, _CONFLICTS):
+    if isinstance(exc, _CONFLICTS) or (
+        isinstance(exc, asyncpg.InternalServerError) and str(exc).startswith(_RELAYED_DEADLOCK)
+    ):
         return Aborted(
             f"transaction conflict: {type(exc).__name__}; retry the call", reason=Reason.TRANSACTION_CONFLICT
         )
