@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from artimeta_server.domain import errors
-from artimeta_server.storage.postgres import translate
+from artimeta_server.storage.postgres import is_unique_violation, translate
 
 
 def _pg(cls: type[asyncpg.PostgresError], **fields: str) -> asyncpg.PostgresError:
@@ -89,3 +89,10 @@ def test_without_a_constraint_name_the_detail_names_the_namespaces_placement() -
 )
 def test_other_driver_errors_stay_what_they_are(exc: BaseException) -> None:
     assert translate(exc) is exc
+
+
+def test_a_unique_violation_relayed_by_citus_is_one() -> None:
+    relayed = _pg(asyncpg.InternalServerError, message='duplicate key value violates unique constraint "k_102030"')
+    assert is_unique_violation(relayed)
+    assert is_unique_violation(_pg(asyncpg.UniqueViolationError))
+    assert not is_unique_violation(_pg(asyncpg.InternalServerError, message="cache lookup failed"))

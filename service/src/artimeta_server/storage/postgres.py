@@ -37,6 +37,17 @@ _CONFLICTS: tuple[type[BaseException], ...] = (
 # SQLSTATE lost, keeping only the worker's message: the one case told by text, and only for that
 # class. (A worker in another lc_messages language falls through to INTERNAL, as before.)
 _RELAYED_DEADLOCK = "deadlock detected"
+_RELAYED_UNIQUE = "duplicate key value violates unique constraint"
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """A unique key refused a row, as Postgres says it, or as Citus relays it from a worker's
+    distributed COPY (XX000, the message kept, the SQLSTATE lost)."""
+    return isinstance(exc, asyncpg.UniqueViolationError) or (
+        isinstance(exc, asyncpg.InternalServerError) and str(exc).startswith(_RELAYED_UNIQUE)
+    )
+
+
 # The foreign keys from a table's namespace_id to namespaces(id), as Postgres names a column's
 # REFERENCES clause (the composite keys to other tables are named after all their columns); on
 # Citus a shard's key carries the shard id.

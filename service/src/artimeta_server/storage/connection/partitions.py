@@ -22,7 +22,7 @@ from artimeta_server.domain.reasons import Reason
 from artimeta_server.storage.connection.partition_copy import recorded, streamed
 from artimeta_server.storage.connection.rows import namespace_deleted
 from artimeta_server.storage.namespaces.holds import HOLD_NAMESPACE, NAMESPACE_EXISTS
-from artimeta_server.storage.postgres import Database
+from artimeta_server.storage.postgres import Database, is_unique_violation
 
 # Rows are sorted by the unique index's order before they are inserted, so the index is filled
 # page by page instead of at random places. The count is of the rows RETURNING gives, not the
@@ -310,7 +310,9 @@ class PostgresPartitions:
                 try:
                     async with conn.transaction():
                         return await _copy_direct(conn, recorded(chunks, taken), targets)
-                except asyncpg.UniqueViolationError:
+                except (asyncpg.UniqueViolationError, asyncpg.InternalServerError) as exc:
+                    if not is_unique_violation(exc):
+                        raise
                     chunks = _replay(taken, chunks)
             await conn.execute(_CREATE_STAGE)
 
