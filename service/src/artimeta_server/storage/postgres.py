@@ -33,19 +33,20 @@ _CONFLICTS: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
 )
-# Citus relays a worker's deadlock during a distributed COPY as XX000 (internal error), its
-# SQLSTATE lost, keeping only the worker's message: the one case told by text, and only for that
-# class. (A worker in another lc_messages language falls through to INTERNAL, as before.)
+# Citus relays a worker's error from a distributed COPY as XX000 (internal error), its SQLSTATE
+# lost, keeping only the worker's message: for that class alone, these two are told by text. (A
+# worker in another lc_messages language falls through to INTERNAL, as before.)
 _RELAYED_DEADLOCK = "deadlock detected"
 _RELAYED_UNIQUE = "duplicate key value violates unique constraint"
 
 
+def _relayed(exc: BaseException, message: str) -> bool:
+    return isinstance(exc, asyncpg.InternalServerError) and str(exc).startswith(message)
+
+
 def is_unique_violation(exc: BaseException) -> bool:
-    """A unique key refused a row, as Postgres says it, or as Citus relays it from a worker's
-    distributed COPY (XX000, the message kept, the SQLSTATE lost)."""
-    return isinstance(exc, asyncpg.UniqueViolationError) or (
-        isinstance(exc, asyncpg.InternalServerError) and str(exc).startswith(_RELAYED_UNIQUE)
-    )
+    """A unique key refused a row, as Postgres says it, or as Citus relays it."""
+    return isinstance(exc, asyncpg.UniqueViolationError) or _relayed(exc, _RELAYED_UNIQUE)
 
 
 # The foreign keys from a table's namespace_id to namespaces(id), as Postgres names a column's
@@ -97,9 +98,7 @@ def translate(exc: BaseException) -> BaseException:
             "the database refused the write as read-only (a standby, or a failover in progress); retry the call",
             reason=Reason.DATABASE_READ_ONLY,
         )
-    if isinstance(exc, _CONFLICTS) or (
-        isinstance(exc, asyncpg.InternalServerError) and str(exc).startswith(_RELAYED_DEADLOCK)
-    ):
+    if isinstance(exc, _CONFLICTS) or _relayed(exc, _RELAYED_DEADLOCK):
         return Aborted(
             f"transaction conflict: {type(exc).__name__}; retry the call", reason=Reason.TRANSACTION_CONFLICT
         )
